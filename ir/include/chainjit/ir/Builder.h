@@ -1,0 +1,127 @@
+// The C++ builder API: graphs that read like the math.
+//
+//   Graph g("mlp");
+//   Value x  = input(g, "x", f32({32, 64}));
+//   Value W1 = param(g, "W1", f32({64, 128}), {{"init", "glorot"}});
+//   Value b1 = param(g, "b1", f32({128}));
+//   Value h  = relu(matmul(x, W1) + b1).named("h");
+//   output(crossEntropy(matmul(h, W2) + b2, y).named("loss"));
+//
+// Every function checks operand types and attributes at once and throws
+// chainjit::Error naming the op on a problem.
+#pragma once
+
+#include "chainjit/ir/Graph.h"
+
+#include <string>
+#include <vector>
+
+namespace chainjit::ir {
+
+// A handle to one node of a graph.
+class Value {
+public:
+  Value(Graph &g, NodeId id) : g_(&g), id_(id) {}
+
+  Graph &graph() const { return *g_; }
+  NodeId id() const { return id_; }
+  const TensorType &type() const { return g_->type(id_); }
+  const Shape &shape() const { return type().shape; }
+  DType dtype() const { return type().dtype; }
+  // Names the node (names are unique within a graph) and returns it.
+  Value named(std::string name) const;
+
+private:
+  Graph *g_;
+  NodeId id_;
+};
+
+// --- sources and results ---
+Value input(Graph &g, std::string name, TensorType type);
+Value param(Graph &g, std::string name, TensorType type, Attrs attrs = {});
+Value constant(Graph &g, Tensor value, std::string name = {});
+Value scalar(Graph &g, double v, DType dtype = DType::f32);
+void output(Value v);
+// After a call, `p` (a param) takes the value of `v`.
+void update(Value p, Value v);
+
+// Any op by kind; the typed functions below call this.
+Value apply(OpKind kind, const std::vector<Value> &operands, Attrs attrs = {});
+
+// --- elementwise ---
+Value neg(Value x);
+Value exp(Value x);
+Value log(Value x);
+Value sqrt(Value x);
+Value abs(Value x);
+Value sign(Value x);
+Value pow(Value x, double exponent);
+Value relu(Value x);
+Value sigmoid(Value x);
+Value tanh(Value x);
+Value softplus(Value x);
+Value cast(Value x, DType to);
+Value add(Value a, Value b);
+Value sub(Value a, Value b);
+Value mul(Value a, Value b);
+Value div(Value a, Value b);
+Value maximum(Value a, Value b);
+Value minimum(Value a, Value b);
+Value less(Value a, Value b);
+Value lessEqual(Value a, Value b);
+Value greater(Value a, Value b);
+Value greaterEqual(Value a, Value b);
+Value equal(Value a, Value b);
+Value notEqual(Value a, Value b);
+Value where(Value cond, Value a, Value b);
+
+Value operator+(Value a, Value b);
+Value operator-(Value a, Value b);
+Value operator*(Value a, Value b);
+Value operator/(Value a, Value b);
+Value operator-(Value a);
+// A double on one side becomes a scalar constant of the other side's dtype.
+Value operator+(Value a, double b);
+Value operator+(double a, Value b);
+Value operator-(Value a, double b);
+Value operator-(double a, Value b);
+Value operator*(Value a, double b);
+Value operator*(double a, Value b);
+Value operator/(Value a, double b);
+Value operator/(double a, Value b);
+
+// --- shape ---
+Value reshape(Value x, Shape shape);
+Value transpose(Value x, Ints perm = {});
+Value broadcastTo(Value x, Shape shape);
+Value concat(const std::vector<Value> &xs, int64_t axis = 0);
+Value slice(Value x, Ints starts, Ints ends, Ints strides = {});
+
+// --- linear algebra ---
+Value matmul(Value a, Value b);
+Value solve(Value A, Value b);
+
+// --- reductions ---
+Value sum(Value x, Ints axes = {}, bool keepdims = false);
+Value mean(Value x, Ints axes = {}, bool keepdims = false);
+Value max(Value x, Ints axes = {}, bool keepdims = false);
+Value argmax(Value x, int64_t axis = -1, bool keepdims = false);
+Value softmax(Value x, int64_t axis = -1);
+Value logSoftmax(Value x, int64_t axis = -1);
+
+// --- losses ---
+Value crossEntropy(Value logits, Value target);
+Value mse(Value prediction, Value target);
+
+// --- layers ---
+Value conv2d(Value x, Value w, Ints stride = {1, 1}, Ints padding = {0, 0},
+             Ints dilation = {1, 1});
+Value maxPool2d(Value x, Ints kernel, Ints stride = {}, Ints padding = {0, 0});
+Value avgPool2d(Value x, Ints kernel, Ints stride = {}, Ints padding = {0, 0});
+Value bernoulli(Value counter, Shape shape, double p, int64_t seed = 0,
+                DType dtype = DType::f32);
+Value dropout(Value x, Value counter, double rate, int64_t seed = 0);
+Value batchNorm(Value x, Value gamma, Value beta, Value runningMean,
+                Value runningVar, double eps = 1e-5, double momentum = 0.1);
+
+} // namespace chainjit::ir

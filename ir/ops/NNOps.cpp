@@ -1,0 +1,143 @@
+// Neural-network layers: convolution, pooling, the dropout mask, and the two
+// mode-dependent layers (dropout, batch_norm) that the mode expansion turns
+// into primitives for training or evaluation.
+#include "OpFamilies.h"
+
+namespace chainjit::ir::ops {
+
+static int64_t outputExtent(int64_t in, int64_t kernel, int64_t stride,
+                            int64_t pad, int64_t dilation, std::string_view axis) {
+  int64_t span = dilation * (kernel - 1) + 1;
+  int64_t padded = in + 2 * pad;
+  if (padded < span)
+    throw Error("window of extent " + std::to_string(span) +
+                " does not fit the padded " + std::string(axis) + " " +
+                std::to_string(padded));
+  return (padded - span) / stride + 1;
+}
+
+static TensorType conv2dRule(std::span<const TensorType> in, const Attrs &a) {
+  requireFloat(in[0], "input");
+  requireSameDType(in[0], in[1]);
+  requireRank(in[0], 4, "input (NCHW)");
+  requireRank(in[1], 4, "weight (OIHW)");
+  const Ints &s = a.getInts("stride"), &p = a.getInts("padding"),
+             &d = a.getInts("dilation");
+  requirePositiveList(s, 2, "stride");
+  requirePositiveList(p, 2, "padding", /*allowZero=*/true);
+  requirePositiveList(d, 2, "dilation");
+  const Shape &x = in[0].shape, &w = in[1].shape;
+  if (x[1] != w[1])
+    throw Error("input has " + std::to_string(x[1]) +
+                " channels but the weight expects " + std::to_string(w[1]));
+  return {in[0].dtype,
+          {x[0], w[0], outputExtent(x[2], w[2], s[0], p[0], d[0], "height"),
+           outputExtent(x[3], w[3], s[1], p[1], d[1], "width")}};
+}
+
+static TensorType pool2dRule(std::span<const TensorType> in, const Attrs &a) {
+  requireFloat(in[0], "input");
+  requireRank(in[0], 4, "input (NCHW)");
+  const Ints &k = a.getInts("kernel"), &p = a.getInts("padding");
+  Ints s = a.getInts("stride");
+  if (s.empty())
+    s = k;
+  requirePositiveList(k, 2, "kernel");
+  requirePositiveList(s, 2, "stride");
+  requirePositiveList(p, 2, "padding", /*allowZero=*/true);
+  for (int i = 0; i < 2; ++i)
+    if (2 * p[i] > k[i])
+      throw Error("padding " + shapeStr(p) + " exceeds half the kernel " +
+                  shapeStr(k));
+  const Shape &x = in[0].shape;
+  return {in[0].dtype,
+          {x[0], x[1], outputExtent(x[2], k[0], s[0], p[0], 1, "height"),
+           outputExtent(x[3], k[1], s[1], p[1], 1, "width")}};
+}
+
+static void requireCounter(const TensorType &t) {
+  if (t != TensorType{DType::i32, {}})
+    throw Error("counter must be an i32 scalar, got " + t.str());
+}
+
+static TensorType bernoulliRule(std::span<const TensorType> in, const Attrs &a) {
+  requireCounter(in[0]);
+  double p = a.getFloat("p");
+  if (!(p >= 0.0 && p <= 1.0))
+    throw Error("p must be in [0, 1], got " + std::to_string(p));
+  DType dt = a.getDType("dtype");
+  if (!isFloat(dt))
+    throw Error("dtype must be f32 or f64");
+  const Ints &shape = a.getInts("shape");
+  requirePositiveList(shape, shape.size(), "shape", /*allowZero=*/true);
+  return {dt, shape};
+}
+
+static TensorType dropoutRule(std::span<const TensorType> in, const Attrs &a) {
+  requireFloat(in[0], "input");
+  requireCounter(in[1]);
+  double rate = a.getFloat("rate");
+  if (!(rate >= 0.0 && rate < 1.0))
+    throw Error("rate must be in [0, 1), got " + std::to_string(rate));
+  return in[0];
+}
+
+static TensorType batchNormRule(std::span<const TensorType> in, const Attrs &a) {
+  requireFloat(in[0], "input");
+  if (in[0].rank() != 2 && in[0].rank() != 4)
+    throw Error("input must be [N, C] or [N, C, H, W], got " + in[0].str());
+  TensorType channel{in[0].dtype, {in[0].shape[1]}};
+  static const char *names[] = {"gamma", "beta", "running_mean", "running_var"};
+  for (int i = 1; i < 5; ++i)
+    if (in[i] != channel)
+      throw Error(std::string(names[i - 1]) + " must be " + channel.str() +
+                  ", got " + in[i].str());
+  if (!(a.getFloat("eps") > 0.0))
+    throw Error("eps must be positive");
+  double m = a.getFloat("momentum");
+  if (!(m >= 0.0 && m <= 1.0))
+    throw Error("momentum must be in [0, 1]");
+  return in[0];
+}
+
+std::vector<OpDef> nnOps() {
+  using F = OpFamily;
+  return {
+      {OpKind::Conv2d, F::NN, 2, 2, {"input", "weight"},
+       {{"stride", AttrKind::Ints, Ints{1, 1}},
+        {"padding", AttrKind::Ints, Ints{0, 0}},
+        {"dilation", AttrKind::Ints, Ints{1, 1}}},
+       conv2dRule,
+       "2-D cross-correlation, NCHW input and OIHW weight, zero padding"},
+      {OpKind::MaxPool2d, F::NN, 1, 1, {"input"},
+       {{"kernel", AttrKind::Ints, std::nullopt},
+        {"stride", AttrKind::Ints, Ints{}},
+        {"padding", AttrKind::Ints, Ints{0, 0}}},
+       pool2dRule, "max over windows (padding never wins; default stride = kernel)"},
+      {OpKind::AvgPool2d, F::NN, 1, 1, {"input"},
+       {{"kernel", AttrKind::Ints, std::nullopt},
+        {"stride", AttrKind::Ints, Ints{}},
+        {"padding", AttrKind::Ints, Ints{0, 0}}},
+       pool2dRule,
+       "mean over windows, padding counted as zeros (default stride = kernel)"},
+      {OpKind::Bernoulli, F::NN, 1, 1, {"counter"},
+       {{"shape", AttrKind::Ints, std::nullopt},
+        {"p", AttrKind::Float, std::nullopt},
+        {"seed", AttrKind::Int, int64_t{0}},
+        {"dtype", AttrKind::DType, DType::f32}},
+       bernoulliRule,
+       "mask of 1 with probability p, else 0, from a counter-based generator of (seed, counter, index)"},
+      {OpKind::Dropout, F::NN, 2, 2, {"input", "counter"},
+       {{"rate", AttrKind::Float, std::nullopt},
+        {"seed", AttrKind::Int, int64_t{0}}},
+       dropoutRule,
+       "train: zero each element with probability rate, scale the rest by 1/(1-rate); eval: identity"},
+      {OpKind::BatchNorm, F::NN, 5, 5,
+       {"input", "gamma", "beta", "running_mean", "running_var"},
+       {{"eps", AttrKind::Float, 1e-5}, {"momentum", AttrKind::Float, 0.1}},
+       batchNormRule,
+       "per-channel (axis 1) normalization; train: batch statistics and running-statistic updates; eval: running statistics"},
+  };
+}
+
+} // namespace chainjit::ir::ops

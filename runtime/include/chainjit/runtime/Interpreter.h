@@ -1,0 +1,38 @@
+// The reference interpreter: evaluates any verified graph on the CPU with
+// plain, obviously correct loops (f64 accumulation, also for f32 data). It is
+// the oracle the JIT and the derivative tests are compared against:
+// correctness before speed.
+#pragma once
+
+#include "chainjit/ir/Graph.h"
+#include "chainjit/ir/Tensor.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace chainjit::runtime {
+
+// Values for a graph's inputs and params, by name.
+using Bindings = std::map<std::string, ir::Tensor, std::less<>>;
+
+struct EvalResult {
+  std::vector<ir::Tensor> outputs; // in the order of g.outputs()
+  Bindings updatedParams;          // the new value of each updated param
+};
+
+// Evaluates `g` (which must not contain mode-dependent ops such as dropout or
+// batch_norm: expand them first with compiler::expandModes). Every input
+// must be bound; params not bound take their initializer. Throws
+// chainjit::Error naming the input or node on a problem (missing or
+// mistyped binding, singular matrix in solve, ...).
+EvalResult interpret(const ir::Graph &g, const Bindings &bindings);
+
+// Evaluates every node and returns all values (indexed by NodeId): for
+// tests and for --check-numerics.
+std::vector<ir::Tensor> interpretAll(const ir::Graph &g, const Bindings &bindings);
+
+// The initial value of a param from its init/scale/seed attributes.
+ir::Tensor initialParamValue(const ir::Graph &g, ir::NodeId param);
+
+} // namespace chainjit::runtime

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages chainjit needs, and only those that are missing.
+# Idempotent: runs `apt-get update` only when something has to be installed.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  llvm-19-dev zlib1g-dev libzstd-dev libedit-dev libxml2-dev libffi-dev
+  libboost-graph-dev libfmt-dev doctest-dev libopenblas-dev liblapacke-dev
+  libcli11-dev nlohmann-json3-dev graphviz
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "bootstrap: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "bootstrap: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
