@@ -1,0 +1,46 @@
+// How long the chain-order DP takes as chains grow (target: a chain of 1000
+// segments planned in well under a second). Prints a table; run it from the
+// build tree: ./build/bench/chain_planner_bench
+#include "chainjit/compiler/ChainPlanner.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <random>
+
+using namespace chainjit::compiler;
+
+int main() {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> size(1, 2000), cost(1, 100);
+  fmt::print("{:>8} {:>12} {:>14} {:>12}\n", "factors", "plan (ms)", "optimum / fwd", "tape limit");
+  for (int q : {10, 100, 250, 500, 1000}) {
+    for (bool limited : {false, true}) {
+      JacobianChain c;
+      int64_t n = size(rng);
+      double tape = 0;
+      for (int l = 0; l < q; ++l) {
+        ChainFactor f;
+        f.n = n;
+        f.m = n = size(rng);
+        f.tangentCost = double(cost(rng)) * double(f.m);
+        f.adjointCost = double(cost(rng)) * double(f.n);
+        f.tapeBytes = 8.0 * double(f.n);
+        tape += f.tapeBytes;
+        c.factors.push_back(f);
+      }
+      PlannerOptions o;
+      if (limited)
+        o.tapeLimit = tape / 4;
+      auto t0 = std::chrono::steady_clock::now();
+      BracketingPlan p = planChain(c, o);
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      double fwd = double(c.factors.front().n);
+      double sumT = 0;
+      for (const auto &f : c.factors)
+        sumT += f.tangentCost;
+      fmt::print("{:>8} {:>12.2f} {:>14.3g} {:>12}\n", q, ms, p.cost / (fwd * sumT),
+                 limited ? "total/4" : "none");
+    }
+  }
+}

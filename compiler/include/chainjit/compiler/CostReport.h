@@ -1,0 +1,29 @@
+// Cost reports: what the chain-order optimizer found and why, as text for
+// people, JSON for tools (schema in docs/cost-model.md), DOT for the plan tree.
+#pragma once
+
+#include "chainjit/compiler/ChainPlanner.h"
+
+#include <optional>
+#include <string>
+
+namespace chainjit::compiler {
+
+struct CostReportInput {
+  std::string title;               // e.g. "d loss / d W1,b1 in mlp.cj"
+  const JacobianChain *chain = nullptr;
+  const ChainCostSummary *summary = nullptr;
+  std::optional<double> tapeLimit;
+};
+
+std::string costReportText(const CostReportInput &in);
+std::string costReportJson(const CostReportInput &in);
+
+// The classic matrix chain: optimal scalar multiplications and bracketing.
+std::string matrixChainText(const JacobianChain &chain, const BracketingPlan &plan);
+std::string matrixChainJson(const JacobianChain &chain, const BracketingPlan &plan);
+
+// The bracketing tree in Graphviz DOT.
+std::string planDot(const JacobianChain &chain, const BracketingPlan &plan);
+
+} // namespace chainjit::compiler

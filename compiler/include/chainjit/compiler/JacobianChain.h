@@ -1,0 +1,50 @@
+// The Jacobian chain: dy/dx = F'_q ... F'_2 F'_1 for a chain of segments
+// x = v0 -F1-> v1 -F2-> ... -Fq-> vq = y (see ../shared/design/chain-dp.md).
+// A factor is described by what it costs to use, not by its entries: the
+// optimizer never needs the Jacobians themselves.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chainjit::compiler {
+
+// The sparsity class of a factor's Jacobian (or of a product of factors).
+// Products of one class stay in it; mixed products are dense (conservative).
+enum class JacobianStructure : uint8_t { Identity, Permutation, Diagonal, Dense };
+std::string_view structureName(JacobianStructure s);
+JacobianStructure productStructure(JacobianStructure left, JacobianStructure right);
+
+struct ChainFactor {
+  int64_t n = 0;             // input size (columns of F')
+  int64_t m = 0;             // output size (rows of F')
+  double tangentCost = 0;    // t: fused multiply-adds of one tangent sweep
+  double adjointCost = 0;    // a: fused multiply-adds of one adjoint sweep
+  double tapeBytes = 0;      // e: forward values the adjoint sweep needs
+  JacobianStructure structure = JacobianStructure::Dense;
+  std::string label;         // e.g. "F1" or the segment's ops, for reports
+};
+
+// Factors in application order: factors.front() is F1 (applied to x first).
+// Consecutive factors must agree: factors[l].m == factors[l+1].n.
+struct JacobianChain {
+  std::vector<ChainFactor> factors;
+
+  size_t size() const { return factors.size(); }
+  // Throws chainjit::Error if sizes do not chain or a number is negative.
+  void validate() const;
+};
+
+// An abstract chain from text: one factor per line, `n m t a [e]`, first
+// factor first, `#` comments and blank lines allowed. Errors carry
+// file:line:col.
+JacobianChain parseChainText(std::string_view text, const std::string &filename);
+JacobianChain parseChainFile(const std::string &path);
+
+// The classic matrix chain A1 A2 ... Aq with A_i of size dims[i-1] x dims[i]:
+// dense factors whose accumulation is free (the matrices are given).
+JacobianChain denseMatrixChain(const std::vector<int64_t> &dims);
+
+} // namespace chainjit::compiler

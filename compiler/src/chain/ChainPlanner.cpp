@@ -1,0 +1,294 @@
+#include "chainjit/compiler/ChainPlanner.h"
+
+#include "chainjit/ir/Error.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+namespace chainjit::compiler {
+
+using S = JacobianStructure;
+static constexpr double kInf = std::numeric_limits<double>::infinity();
+
+double productCost(int64_t m, int64_t k, int64_t n, S left, S right) {
+  auto isMove = [](S s) { return s == S::Identity || s == S::Permutation; };
+  if (isMove(left) || isMove(right))
+    return 0; // relabelling rows or columns: no arithmetic
+  if (left == S::Diagonal && right == S::Diagonal)
+    return static_cast<double>(n);
+  if (left == S::Diagonal) // scale the k rows of the right part
+    return static_cast<double>(k) * static_cast<double>(n);
+  if (right == S::Diagonal) // scale the k columns of the left part
+    return static_cast<double>(m) * static_cast<double>(k);
+  return static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n);
+}
+
+namespace {
+
+// The DP tables over factor ranges [i, j], stored densely in q*q arrays.
+class ChainDP {
+public:
+  ChainDP(const JacobianChain &chain, const PlannerOptions &opts)
+      : c_(chain), o_(opts), q_(static_cast<int>(chain.size())),
+        cost_(size_t(q_) * q_, kInf), costByEnd_(size_t(q_) * q_, kInf),
+        step_(size_t(q_) * q_),
+        split_(size_t(q_) * q_, -1), structure_(size_t(q_) * q_),
+        structureByEnd_(size_t(q_) * q_) {
+    m_.resize(q_);
+    for (int l = 0; l < q_; ++l)
+      m_[l] = double(chain.factors[l].m);
+    T_.assign(q_ + 1, 0);
+    A_.assign(q_ + 1, 0);
+    E_.assign(q_ + 1, 0);
+    for (int l = 0; l < q_; ++l) {
+      const ChainFactor &f = c_.factors[l];
+      T_[l + 1] = T_[l] + f.tangentCost;
+      A_[l + 1] = A_[l] + f.adjointCost;
+      E_[l + 1] = E_[l] + f.tapeBytes;
+    }
+  }
+
+  BracketingPlan solve() {
+    for (int i = 0; i < q_; ++i)
+      leaf(i);
+    for (int len = 2; len <= q_; ++len)
+      for (int i = 0; i + len - 1 < q_; ++i)
+        range(i, i + len - 1);
+    if (cost(0, q_ - 1) == kInf)
+      throw Error("no bracketing of the chain satisfies the constraints"
+                  " (tape limit or allowed steps)");
+    BracketingPlan plan;
+    build(plan, 0, q_ - 1);
+    plan.cost = plan.root().cost;
+    plan.tapeBytes = tapeOf(plan);
+    return plan;
+  }
+
+  double tapeOf(const BracketingPlan &p) const {
+    double t = 0;
+    for (const PlanNode &n : p.nodes) {
+      if (n.step == PlanStep::AdjointLeaf)
+        t = std::max(t, E_[n.first + 1] - E_[n.first]);
+      else if (n.step == PlanStep::Adjoint)
+        t = std::max(t, E_[n.split + 1] - E_[n.first]);
+    }
+    return t;
+  }
+
+private:
+  size_t at(int i, int j) const { return size_t(i) * q_ + j; }
+  double cost(int i, int j) const { return cost_[at(i, j)]; }
+  bool tapeFits(int i, int k) const {
+    return !o_.tapeLimit || E_[k + 1] - E_[i] <= *o_.tapeLimit;
+  }
+
+  void offer(int i, int j, PlanStep s, int k, double c) {
+    if (c < cost_[at(i, j)]) {
+      cost_[at(i, j)] = c;
+      costByEnd_[size_t(j) * q_ + i] = c;
+      step_[at(i, j)] = s;
+      split_[at(i, j)] = k;
+    }
+  }
+
+  void leaf(int i) {
+    const ChainFactor &f = c_.factors[i];
+    structure_[at(i, i)] = structureByEnd_[size_t(i) * q_ + i] = f.structure;
+    if (o_.matricesGiven) {
+      offer(i, i, PlanStep::Given, -1, 0);
+      return;
+    }
+    // A structured Jacobian is recovered from one sweep seeded with ones
+    // (identity and permutations need none).
+    double n = double(f.n), m = double(f.m);
+    double tan = n * f.tangentCost, adj = m * f.adjointCost;
+    if (f.structure == S::Identity || f.structure == S::Permutation)
+      tan = adj = 0;
+    else if (f.structure == S::Diagonal)
+      tan = f.tangentCost, adj = f.adjointCost;
+    if (o_.tangentLeaves)
+      offer(i, i, PlanStep::TangentLeaf, -1, tan);
+    if (o_.adjointLeaves && tapeFits(i, i))
+      offer(i, i, PlanStep::AdjointLeaf, -1, adj);
+  }
+
+  void range(int i, int j) {
+    structure_[at(i, j)] = structureByEnd_[size_t(j) * q_ + i] =
+        productStructure(structure_[at(i + 1, j)], c_.factors[i].structure);
+    // The O(q^3) loop. Rows of cost_ and costByEnd_ make both operands
+    // contiguous in k, and the best candidate stays in registers.
+    const double *rightRow = &cost_[at(i, 0)];
+    const double *leftCol = &costByEnd_[size_t(j) * q_];
+    const S *rightStructure = &structure_[at(i, 0)];
+    const S *leftStructure = &structureByEnd_[size_t(j) * q_];
+    const double mj = m_[j], ni = double(c_.factors[i].n);
+    double best = kInf;
+    PlanStep bestStep = PlanStep::Multiply;
+    int bestK = -1;
+    auto consider = [&](PlanStep s, int k, double c) {
+      if (c < best) {
+        best = c;
+        bestStep = s;
+        bestK = k;
+      }
+    };
+    for (int k = i; k < j; ++k) {
+      double left = leftCol[k + 1], right = rightRow[k];
+      if (o_.multiplySteps) {
+        S ls = leftStructure[k + 1], rs = rightStructure[k];
+        double product = ls == S::Dense && rs == S::Dense
+                             ? mj * m_[k] * ni
+                             : productCost(c_.factors[j].m, c_.factors[k].m,
+                                           c_.factors[i].n, ls, rs);
+        consider(PlanStep::Multiply, k, left + right + product);
+      }
+      if (o_.tangentSteps)
+        consider(PlanStep::Tangent, k, right + ni * (T_[j + 1] - T_[k + 1]));
+      if (o_.adjointSteps && tapeFits(i, k))
+        consider(PlanStep::Adjoint, k, left + mj * (A_[k + 1] - A_[i]));
+    }
+    if (bestK >= 0)
+      offer(i, j, bestStep, bestK, best);
+  }
+
+  int build(BracketingPlan &p, int i, int j) const {
+    PlanNode n{step_[at(i, j)], i, j, split_[at(i, j)], -1, -1, cost(i, j)};
+    switch (n.step) {
+    case PlanStep::Multiply:
+      n.left = build(p, n.split + 1, j);
+      n.right = build(p, i, n.split);
+      break;
+    case PlanStep::Tangent:
+      n.right = build(p, i, n.split);
+      break;
+    case PlanStep::Adjoint:
+      n.left = build(p, n.split + 1, j);
+      break;
+    default:
+      break;
+    }
+    p.nodes.push_back(n);
+    return static_cast<int>(p.nodes.size()) - 1;
+  }
+
+  const JacobianChain &c_;
+  const PlannerOptions &o_;
+  int q_;
+  std::vector<double> m_;         // output size of each factor
+  std::vector<double> T_, A_, E_; // prefix sums of t, a, e
+  std::vector<double> cost_;       // [i][j]
+  std::vector<double> costByEnd_;  // [j][i], the same numbers
+  std::vector<PlanStep> step_;
+  std::vector<int> split_;
+  std::vector<S> structure_;      // [i][j]: structure of the product
+  std::vector<S> structureByEnd_; // [j][i], the same
+};
+
+} // namespace
+
+BracketingPlan planChain(const JacobianChain &chain, const PlannerOptions &opts) {
+  chain.validate();
+  return ChainDP(chain, opts).solve();
+}
+
+// Pure modes are built directly: one sweep kind over the whole chain, with
+// the dense per-direction costs n_1 * sum t and m_q * sum a.
+static BracketingPlan pureMode(const JacobianChain &chain, bool tangent) {
+  int q = static_cast<int>(chain.size());
+  BracketingPlan p;
+  double sum = 0, tape = 0;
+  for (const ChainFactor &f : chain.factors) {
+    sum += tangent ? f.tangentCost : f.adjointCost;
+    tape += f.tapeBytes;
+  }
+  double dirs = tangent ? double(chain.factors.front().n)
+                        : double(chain.factors.back().m);
+  const ChainFactor &seedFactor = tangent ? chain.factors.front() : chain.factors.back();
+  int seed = tangent ? 0 : q - 1;
+  double leafCost = tangent ? dirs * seedFactor.tangentCost : dirs * seedFactor.adjointCost;
+  p.nodes.push_back({tangent ? PlanStep::TangentLeaf : PlanStep::AdjointLeaf, seed,
+                     seed, -1, -1, -1, leafCost});
+  if (q > 1) {
+    if (tangent)
+      p.nodes.push_back({PlanStep::Tangent, 0, q - 1, 0, -1, 0, dirs * sum});
+    else
+      p.nodes.push_back({PlanStep::Adjoint, 0, q - 1, q - 2, 0, -1, dirs * sum});
+  }
+  p.cost = dirs * sum;
+  p.tapeBytes = tangent ? 0 : tape;
+  return p;
+}
+
+ChainCostSummary summarizeChain(const JacobianChain &chain,
+                                std::optional<double> tapeLimit) {
+  chain.validate();
+  ChainCostSummary s;
+  s.pureTangent = pureMode(chain, true);
+  s.pureAdjoint = pureMode(chain, false);
+  s.adjointFitsLimit = !tapeLimit || s.pureAdjoint.tapeBytes <= *tapeLimit;
+  PlannerOptions pre;
+  pre.tapeLimit = tapeLimit;
+  pre.tangentSteps = pre.adjointSteps = false;
+  s.preaccumulate = planChain(chain, pre);
+  PlannerOptions best;
+  best.tapeLimit = tapeLimit;
+  s.optimum = planChain(chain, best);
+  return s;
+}
+
+int BracketingPlan::count(PlanStep s) const {
+  return static_cast<int>(std::count_if(nodes.begin(), nodes.end(),
+                                         [&](const PlanNode &n) { return n.step == s; }));
+}
+
+namespace {
+std::string rangeName(const JacobianChain &c, int first, int last) {
+  auto name = [&](int l) {
+    const std::string &label = c.factors[l].label;
+    return label.empty() ? "F" + std::to_string(l + 1) : label;
+  };
+  return first == last ? name(first) : name(first) + ".." + name(last);
+}
+
+// Is this subtree one sweep kind seeded with the identity over its range?
+bool isPure(const BracketingPlan &p, int idx, PlanStep leaf, PlanStep step) {
+  const PlanNode &n = p.nodes[idx];
+  if (n.step == leaf)
+    return true;
+  if (n.step != step)
+    return false;
+  return isPure(p, step == PlanStep::Tangent ? n.right : n.left, leaf, step);
+}
+
+std::string render(const BracketingPlan &p, const JacobianChain &c, int idx) {
+  const PlanNode &n = p.nodes[idx];
+  switch (n.step) {
+  case PlanStep::Given:
+    return rangeName(c, n.first, n.last);
+  case PlanStep::TangentLeaf:
+    return "tan[" + rangeName(c, n.first, n.last) + "]";
+  case PlanStep::AdjointLeaf:
+    return "adj[" + rangeName(c, n.first, n.last) + "]";
+  case PlanStep::Multiply:
+    return "(" + render(p, c, n.left) + " * " + render(p, c, n.right) + ")";
+  case PlanStep::Tangent:
+    if (isPure(p, n.right, PlanStep::TangentLeaf, PlanStep::Tangent))
+      return "tan[" + rangeName(c, n.first, n.last) + "]";
+    return "tan[" + rangeName(c, n.split + 1, n.last) + "](" +
+           render(p, c, n.right) + ")";
+  case PlanStep::Adjoint:
+    if (isPure(p, n.left, PlanStep::AdjointLeaf, PlanStep::Adjoint))
+      return "adj[" + rangeName(c, n.first, n.last) + "]";
+    return "adj[" + rangeName(c, n.first, n.split) + "](" +
+           render(p, c, n.left) + ")";
+  }
+  return "?";
+}
+} // namespace
+
+std::string BracketingPlan::expression(const JacobianChain &chain) const {
+  return nodes.empty() ? "" : render(*this, chain, static_cast<int>(nodes.size()) - 1);
+}
+
+} // namespace chainjit::compiler

@@ -1,0 +1,163 @@
+#include "chainjit/compiler/CostReport.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+namespace chainjit::compiler {
+
+namespace {
+
+// Exact integers while they are exact in a double, else 6 significant digits.
+std::string num(double v) {
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15)
+    return fmt::format("{:.0f}", v);
+  return fmt::format("{:.6g}", v);
+}
+
+std::string ratio(double cost, double optimum) {
+  if (optimum == 0)
+    return cost == 0 ? "1.00x" : "inf";
+  return fmt::format("{:.2f}x", cost / optimum);
+}
+
+std::string_view stepName(PlanStep s) {
+  switch (s) {
+  case PlanStep::Given: return "given";
+  case PlanStep::TangentLeaf: return "tangent-leaf";
+  case PlanStep::AdjointLeaf: return "adjoint-leaf";
+  case PlanStep::Multiply: return "multiply";
+  case PlanStep::Tangent: return "tangent";
+  case PlanStep::Adjoint: return "adjoint";
+  }
+  return "?";
+}
+
+std::string factorName(const JacobianChain &c, int l) {
+  return c.factors[l].label.empty() ? "F" + std::to_string(l + 1) : c.factors[l].label;
+}
+
+nlohmann::json planJson(const JacobianChain &c, const BracketingPlan &p) {
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const PlanNode &n : p.nodes)
+    nodes.push_back({{"step", stepName(n.step)},
+                     {"first", n.first},
+                     {"last", n.last},
+                     {"split", n.split < 0 ? nlohmann::json(nullptr) : nlohmann::json(n.split)},
+                     {"left", n.left < 0 ? nlohmann::json(nullptr) : nlohmann::json(n.left)},
+                     {"right", n.right < 0 ? nlohmann::json(nullptr) : nlohmann::json(n.right)},
+                     {"cost", n.cost}});
+  return {{"expression", p.expression(c)},
+          {"cost", p.cost},
+          {"tape_bytes", p.tapeBytes},
+          {"nodes", nodes}};
+}
+
+} // namespace
+
+std::string costReportText(const CostReportInput &in) {
+  const JacobianChain &c = *in.chain;
+  const ChainCostSummary &s = *in.summary;
+  std::string out;
+  if (!in.title.empty())
+    out += in.title + "\n";
+  out += fmt::format("Jacobian chain of {} factor{}: R^{} -> R^{}\n\n", c.size(),
+                     c.size() == 1 ? "" : "s", c.factors.front().n, c.factors.back().m);
+  out += fmt::format("  {:<12} {:>8} {:>8} {:>14} {:>14} {:>12}  {}\n", "factor", "n",
+                     "m", "tangent t", "adjoint a", "tape e", "structure");
+  for (size_t l = 0; l < c.size(); ++l) {
+    const ChainFactor &f = c.factors[l];
+    out += fmt::format("  {:<12} {:>8} {:>8} {:>14} {:>14} {:>12}  {}\n",
+                       factorName(c, int(l)), f.n, f.m, num(f.tangentCost),
+                       num(f.adjointCost), num(f.tapeBytes), structureName(f.structure));
+  }
+  out += fmt::format("\n  {:<26} {:>16} {:>11} {:>14}\n", "strategy", "cost (FMA)",
+                     "/ optimum", "tape (bytes)");
+  auto row = [&](std::string_view name, const BracketingPlan &p, std::string_view note) {
+    out += fmt::format("  {:<26} {:>16} {:>11} {:>14}{}\n", name, num(p.cost),
+                       ratio(p.cost, s.optimum.cost), num(p.tapeBytes), note);
+  };
+  row("pure tangent (forward)", s.pureTangent, "");
+  row("pure adjoint (reverse)", s.pureAdjoint,
+      s.adjointFitsLimit ? "" : "  exceeds the tape limit");
+  row("preaccumulate, multiply", s.preaccumulate, "");
+  row("optimum", s.optimum, "");
+  if (in.tapeLimit)
+    out += fmt::format("\n  tape limit: {} bytes\n", num(*in.tapeLimit));
+  out += "\n  optimal plan: " + s.optimum.expression(c) + "\n";
+  out += "  (tan[Fi..Fj]: tangent sweeps seeded with I; adj[...]: adjoint sweeps;\n"
+         "   tan[..](X) pushes the columns of X forward, adj[..](Y) pulls the rows\n"
+         "   of Y back; (A * B) multiplies accumulated parts; see docs/cost-model.md)\n";
+  return out;
+}
+
+std::string costReportJson(const CostReportInput &in) {
+  const JacobianChain &c = *in.chain;
+  const ChainCostSummary &s = *in.summary;
+  nlohmann::json factors = nlohmann::json::array();
+  for (size_t l = 0; l < c.size(); ++l) {
+    const ChainFactor &f = c.factors[l];
+    factors.push_back({{"label", factorName(c, int(l))},
+                       {"n", f.n},
+                       {"m", f.m},
+                       {"tangent_cost", f.tangentCost},
+                       {"adjoint_cost", f.adjointCost},
+                       {"tape_bytes", f.tapeBytes},
+                       {"structure", structureName(f.structure)}});
+  }
+  nlohmann::json j = {
+      {"title", in.title},
+      {"factors", factors},
+      {"tape_limit", in.tapeLimit ? nlohmann::json(*in.tapeLimit) : nlohmann::json(nullptr)},
+      {"pure_tangent", planJson(c, s.pureTangent)},
+      {"pure_adjoint", planJson(c, s.pureAdjoint)},
+      {"pure_adjoint_fits_limit", s.adjointFitsLimit},
+      {"preaccumulate", planJson(c, s.preaccumulate)},
+      {"optimum", planJson(c, s.optimum)},
+  };
+  return j.dump(2) + "\n";
+}
+
+std::string matrixChainText(const JacobianChain &c, const BracketingPlan &p) {
+  std::string dims;
+  for (size_t l = c.size(); l-- > 0;)
+    dims += (dims.empty() ? std::to_string(c.factors[l].m) + "," : std::string()) +
+            std::to_string(c.factors[l].n) + (l ? "," : "");
+  return fmt::format("matrix chain {} ({} matrices)\n"
+                     "optimal scalar multiplications: {}\n"
+                     "bracketing: {}\n",
+                     dims, c.size(), num(p.cost), p.expression(c));
+}
+
+std::string matrixChainJson(const JacobianChain &c, const BracketingPlan &p) {
+  std::vector<int64_t> dims;
+  for (size_t l = c.size(); l-- > 0;) {
+    if (dims.empty())
+      dims.push_back(c.factors[l].m);
+    dims.push_back(c.factors[l].n);
+  }
+  nlohmann::json j = {{"dims", dims},
+                      {"multiplications", p.cost},
+                      {"bracketing", p.expression(c)},
+                      {"plan", planJson(c, p)}};
+  return j.dump(2) + "\n";
+}
+
+std::string planDot(const JacobianChain &c, const BracketingPlan &p) {
+  std::string out = "digraph plan {\n  node [shape=box, fontname=\"monospace\"];\n";
+  for (size_t i = 0; i < p.nodes.size(); ++i) {
+    const PlanNode &n = p.nodes[i];
+    std::string range = factorName(c, n.first) +
+                        (n.first == n.last ? "" : ".." + factorName(c, n.last));
+    out += fmt::format("  n{} [label=\"{} {}\\ncost {}\"];\n", i, stepName(n.step),
+                       range, num(n.cost));
+    if (n.left >= 0)
+      out += fmt::format("  n{} -> n{} [label=\"left\"];\n", i, n.left);
+    if (n.right >= 0)
+      out += fmt::format("  n{} -> n{} [label=\"right\"];\n", i, n.right);
+  }
+  return out + "}\n";
+}
+
+} // namespace chainjit::compiler

@@ -1,0 +1,135 @@
+#include "chainjit/compiler/JacobianChain.h"
+
+#include "chainjit/ir/Error.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace chainjit::compiler {
+
+std::string_view structureName(JacobianStructure s) {
+  switch (s) {
+  case JacobianStructure::Identity: return "identity";
+  case JacobianStructure::Permutation: return "permutation";
+  case JacobianStructure::Diagonal: return "diagonal";
+  case JacobianStructure::Dense: return "dense";
+  }
+  return "?";
+}
+
+JacobianStructure productStructure(JacobianStructure l, JacobianStructure r) {
+  if (l == JacobianStructure::Identity)
+    return r;
+  if (r == JacobianStructure::Identity)
+    return l;
+  return l == r ? l : JacobianStructure::Dense;
+}
+
+void JacobianChain::validate() const {
+  if (factors.empty())
+    throw Error("the Jacobian chain is empty");
+  for (size_t l = 0; l < factors.size(); ++l) {
+    const ChainFactor &f = factors[l];
+    std::string name = f.label.empty() ? "F" + std::to_string(l + 1) : f.label;
+    if (f.n <= 0 || f.m <= 0)
+      throw Error("factor " + name + ": sizes must be positive, got n = " +
+                  std::to_string(f.n) + ", m = " + std::to_string(f.m));
+    if (!(f.tangentCost >= 0) || !(f.adjointCost >= 0) || !(f.tapeBytes >= 0))
+      throw Error("factor " + name + ": costs and tape must be non-negative numbers");
+    if (l + 1 < factors.size() && f.m != factors[l + 1].n)
+      throw Error("factor " + name + " has m = " + std::to_string(f.m) +
+                  " but the next factor has n = " +
+                  std::to_string(factors[l + 1].n));
+  }
+}
+
+JacobianChain parseChainText(std::string_view text, const std::string &filename) {
+  JacobianChain chain;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  int lineNo = 0;
+  while (std::getline(in, line)) {
+    ++lineNo;
+    std::string body = line.substr(0, line.find('#'));
+    std::vector<std::pair<double, int>> fields; // value, column
+    size_t pos = 0;
+    while (true) {
+      pos = body.find_first_not_of(" \t\r", pos);
+      if (pos == std::string::npos)
+        break;
+      size_t end = body.find_first_of(" \t\r", pos);
+      std::string tok = body.substr(pos, end == std::string::npos ? end : end - pos);
+      SourceLoc loc{filename, lineNo, static_cast<int>(pos) + 1, {}};
+      char *stop = nullptr;
+      errno = 0;
+      double v = std::strtod(tok.c_str(), &stop);
+      if (stop != tok.c_str() + tok.size() || errno == ERANGE || !std::isfinite(v))
+        throw Error("expected a number, got '" + tok + "'", loc);
+      if (v < 0)
+        throw Error("expected a non-negative number, got '" + tok + "'", loc);
+      fields.emplace_back(v, static_cast<int>(pos) + 1);
+      pos = end;
+    }
+    if (fields.empty())
+      continue;
+    if (fields.size() != 4 && fields.size() != 5)
+      throw Error("expected 'n m t a [e]' (4 or 5 numbers), got " +
+                      std::to_string(fields.size()),
+                  SourceLoc{filename, lineNo, fields.front().second, {}});
+    for (int i = 0; i < 2; ++i)
+      if (fields[i].first != std::floor(fields[i].first) || fields[i].first < 1)
+        throw Error(std::string(i == 0 ? "n" : "m") +
+                        " must be a positive integer",
+                    SourceLoc{filename, lineNo, fields[i].second, {}});
+    ChainFactor f;
+    f.n = static_cast<int64_t>(fields[0].first);
+    f.m = static_cast<int64_t>(fields[1].first);
+    f.tangentCost = fields[2].first;
+    f.adjointCost = fields[3].first;
+    f.tapeBytes = fields.size() == 5 ? fields[4].first : 0;
+    f.label = "F" + std::to_string(chain.factors.size() + 1);
+    if (!chain.factors.empty() && chain.factors.back().m != f.n)
+      throw Error("n = " + std::to_string(f.n) +
+                      " does not match the previous factor's m = " +
+                      std::to_string(chain.factors.back().m),
+                  SourceLoc{filename, lineNo, fields[0].second, {}});
+    chain.factors.push_back(std::move(f));
+  }
+  if (chain.factors.empty())
+    throw Error("no factors: expected lines of 'n m t a [e]'",
+                SourceLoc{filename, 0, 0, {}});
+  return chain;
+}
+
+JacobianChain parseChainFile(const std::string &path) {
+  std::ifstream in(path);
+  if (!in)
+    throw Error("cannot open chain file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parseChainText(ss.str(), path);
+}
+
+JacobianChain denseMatrixChain(const std::vector<int64_t> &dims) {
+  if (dims.size() < 2)
+    throw Error("a matrix chain needs at least two dimensions, got " +
+                std::to_string(dims.size()));
+  JacobianChain chain;
+  size_t q = dims.size() - 1;
+  // A_i is dims[i-1] x dims[i]; the chain applies A_q first, so F1 = A_q.
+  for (size_t l = 0; l < q; ++l) {
+    size_t i = q - l; // A_i
+    ChainFactor f;
+    f.m = dims[i - 1];
+    f.n = dims[i];
+    f.label = "A" + std::to_string(i);
+    chain.factors.push_back(std::move(f));
+  }
+  chain.validate();
+  return chain;
+}
+
+} // namespace chainjit::compiler
