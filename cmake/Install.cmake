@@ -10,10 +10,12 @@ install(TARGETS chainjit_ir chainjit_compiler chainjit_runtime chainjit
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS chainjit_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(dir ir compiler runtime)
-  install(DIRECTORY ${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# Public headers (and ops.def, which Op.h includes); they need only the
+# standard library, which tests/consumer checks.
+foreach(dir ir compiler runtime .)
+  install(DIRECTORY ${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+    FILES_MATCHING PATTERN "*.h" PATTERN "*.def")
 endforeach()
-install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 install(EXPORT chainjitTargets NAMESPACE chainjit::
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/chainjit)

@@ -2,6 +2,9 @@
 
 #include "chainjit/ir/Error.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace chainjit::ir {
 
 std::string_view attrKindName(AttrKind k) {
@@ -52,5 +55,28 @@ const Floats &Attrs::getFloats(std::string_view n) const {
   return getAs<Floats>(*this, n, AttrKind::Floats);
 }
 DType Attrs::getDType(std::string_view n) const { return getAs<DType>(*this, n, AttrKind::DType); }
+
+static bool sameBits(double a, double b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+static bool sameValue(const AttrValue &a, const AttrValue &b) {
+  if (const double *x = std::get_if<double>(&a))
+    return b.index() == a.index() && sameBits(*x, std::get<double>(b));
+  if (const Floats *x = std::get_if<Floats>(&a)) {
+    const Floats *y = std::get_if<Floats>(&b);
+    return y && x->size() == y->size() &&
+           std::equal(x->begin(), x->end(), y->begin(), sameBits);
+  }
+  return a == b;
+}
+
+bool Attrs::operator==(const Attrs &o) const {
+  return map_.size() == o.map_.size() &&
+         std::equal(map_.begin(), map_.end(), o.map_.begin(),
+                    [](const auto &a, const auto &b) {
+                      return a.first == b.first && sameValue(a.second, b.second);
+                    });
+}
 
 } // namespace chainjit::ir

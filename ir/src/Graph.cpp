@@ -15,8 +15,25 @@ static SourceLoc locOf(const SourceLoc &loc, const std::string &name) {
   return l;
 }
 
+bool isValidValueName(std::string_view name) {
+  auto start = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  };
+  auto rest = [&](char c) { return start(c) || (c >= '0' && c <= '9') || c == '.'; };
+  return !name.empty() && start(name[0]) &&
+         std::all_of(name.begin() + 1, name.end(), rest);
+}
+
+// Every name a node gets passes through here (append, setNodeName).
 void Graph::checkNameFree(const std::string &name, const SourceLoc &loc) const {
-  if (!name.empty() && byName_.count(name))
+  if (name.empty())
+    return;
+  if (!isValidValueName(name))
+    throw Error("invalid value name '" + name +
+                    "': a name is a letter or '_' followed by letters, digits, "
+                    "'_' or '.'",
+                loc);
+  if (byName_.count(name))
     throw Error("value %" + name + " is already defined", loc);
 }
 

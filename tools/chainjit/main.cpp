@@ -1,12 +1,86 @@
-// The chainjit command-line tool: a thin layer over the libraries.
+// The chainjit command-line tool: a thin layer over the libraries. main()
+// parses the command line, runs the chosen command, and turns every error
+// into a compiler-style message and an exit code:
+//   0 success, 1 an error in the inputs (files, IR, data), 2 bad usage.
+#include "Commands.h"
+
 #include "chainjit/ir/Error.h"
 
-#include <CLI/CLI.hpp>
-#include <fmt/core.h>
+#include <iostream>
+#include <vector>
+
+#ifndef CHAINJIT_VERSION
+#define CHAINJIT_VERSION "unknown"
+#endif
+
+using namespace chainjit;
+
+namespace {
+
+// "file:line:col: error: message" when there is a position, otherwise
+// "chainjit: error: message", one line per diagnostic.
+void printError(const Error &e) {
+  for (const Diagnostic &d : e.diagnostics()) {
+    if (d.loc.hasPosition() || !d.loc.file.empty()) {
+      std::cerr << d.str() << "\n";
+    } else {
+      std::cerr << "chainjit: error: ";
+      if (!d.loc.node.empty())
+        std::cerr << "in %" << d.loc.node << ": ";
+      std::cerr << d.message << "\n";
+    }
+  }
+}
+
+std::string usageHint(const CLI::App &app) {
+  for (const CLI::App *sub : app.get_subcommands())
+    return "run 'chainjit " + sub->get_name() + " --help' for usage";
+  return "run 'chainjit --help' for usage";
+}
+
+} // namespace
 
 int main(int argc, char **argv) {
-  CLI::App app{"chainjit: a compiler for differentiable programs"};
+  CLI::App app{"chainjit: a compiler for differentiable programs", "chainjit"};
+  app.set_version_flag("--version", "chainjit " CHAINJIT_VERSION);
   app.require_subcommand(1);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  std::vector<cli::Command> commands = {cli::addDumpCommand(app),
+                                        cli::addRunCommand(app)};
+  app.footer("Examples:\n"
+             "  chainjit dump examples/mlp.cj --format dot | dot -Tsvg > mlp.svg\n"
+             "  chainjit run examples/mlp.cj --input x=examples/data/mlp_x.csv "
+             "--input labels=examples/data/mlp_labels.csv\n"
+             "Run 'chainjit COMMAND --help' for the options of a command; "
+             "docs/cli.md has the details.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    if (e.get_exit_code() == 0) // --help, --version
+      return app.exit(e);
+    std::cerr << "chainjit: error: " << e.what() << "\n" << usageHint(app) << "\n";
+    return 2;
+  }
+
+  try {
+    for (const cli::Command &c : commands)
+      if (c.app->parsed())
+        return c.run();
+    return 2; // unreachable: require_subcommand(1)
+  } catch (const cli::UsageError &e) {
+    std::cerr << "chainjit: error: " << e.what() << "\n" << usageHint(app) << "\n";
+    return 2;
+  } catch (const Error &e) {
+    printError(e);
+    return 1;
+  } catch (const std::bad_alloc &) {
+    std::cerr << "chainjit: error: out of memory\n";
+    return 1;
+  } catch (const std::exception &e) {
+    std::cerr << "chainjit: error: " << e.what() << "\n";
+    return 1;
+  } catch (...) {
+    std::cerr << "chainjit: error: unknown internal error\n";
+    return 1;
+  }
 }

@@ -6,6 +6,12 @@ namespace chainjit::compiler {
 
 const std::vector<PassInfo> &passRegistry() {
   static const std::vector<PassInfo> passes = {
+      {"expand-train",
+       "dropout -> bernoulli mask; batch_norm -> batch statistics and "
+       "running-statistic updates",
+       expandTrain},
+      {"expand-eval",
+       "dropout -> identity; batch_norm -> running statistics", expandEval},
       {"dce", "remove nodes that no output or update depends on",
        eliminateDeadCode},
   };

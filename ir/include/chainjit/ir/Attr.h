@@ -48,7 +48,9 @@ public:
   auto begin() const { return map_.begin(); }
   auto end() const { return map_.end(); }
   size_t size() const { return map_.size(); }
-  bool operator==(const Attrs &) const = default;
+  // Same names and values; floats compare by their bits, so that an
+  // attribute holding nan equals itself (and 0.0 differs from -0.0).
+  bool operator==(const Attrs &o) const;
 
 private:
   std::map<std::string, AttrValue, std::less<>> map_;

@@ -23,6 +23,10 @@ namespace chainjit::ir {
 
 using NodeId = uint32_t;
 
+// Whether `name` can name a value: [A-Za-z_][A-Za-z0-9_.]*. Names are
+// identifiers so that the text form can print unnamed values as %0, %1, ...
+bool isValidValueName(std::string_view name);
+
 struct Node {
   OpKind kind;
   std::string name; // empty: unnamed (printed as %0, %1, ... in order)

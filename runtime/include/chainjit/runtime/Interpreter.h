@@ -23,7 +23,9 @@ struct EvalResult {
 
 // Evaluates `g` (which must not contain mode-dependent ops such as dropout or
 // batch_norm: expand them first with compiler::expandModes). Every input
-// must be bound; params not bound take their initializer. Throws
+// must be bound; params not bound take their initializer. A bound value must
+// have exactly the declared type (dtype and shape), and a name that is no
+// input or param is an error, not ignored. Throws
 // chainjit::Error naming the input or node on a problem (missing or
 // mistyped binding, singular matrix in solve, ...).
 EvalResult interpret(const ir::Graph &g, const Bindings &bindings);
@@ -31,6 +33,10 @@ EvalResult interpret(const ir::Graph &g, const Bindings &bindings);
 // Evaluates every node and returns all values (indexed by NodeId): for
 // tests and for --check-numerics.
 std::vector<ir::Tensor> interpretAll(const ir::Graph &g, const Bindings &bindings);
+
+// Whether the interpreter has a kernel for ops of kind `k`. Every non-source
+// op has one (dropout and batch_norm: one that asks for mode expansion).
+bool interpreterHasKernel(ir::OpKind k);
 
 // The initial value of a param from its init/scale/seed attributes.
 ir::Tensor initialParamValue(const ir::Graph &g, ir::NodeId param);

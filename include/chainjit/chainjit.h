@@ -1,0 +1,35 @@
+// The umbrella header for embedders: every public header of chainjit.
+//
+//   #include <chainjit/chainjit.h>
+//   find_package(chainjit CONFIG REQUIRED)  +  target_link_libraries(app PRIVATE chainjit::chainjit)
+//
+// Public headers need only the C++ standard library: fmt, Boost, nlohmann
+// json and LLVM stay inside the shared libraries. (The consumer test checks
+// both that and that this list is complete: add each new public header here.)
+#pragma once
+
+// ir: the graph, its text form and other renderings, the builder API.
+#include "chainjit/ir/Attr.h"
+#include "chainjit/ir/Builder.h"
+#include "chainjit/ir/CounterRng.h"
+#include "chainjit/ir/Dot.h"
+#include "chainjit/ir/Error.h"
+#include "chainjit/ir/Graph.h"
+#include "chainjit/ir/Json.h"
+#include "chainjit/ir/Op.h"
+#include "chainjit/ir/Parser.h"
+#include "chainjit/ir/Printer.h"
+#include "chainjit/ir/Rebuild.h"
+#include "chainjit/ir/Tensor.h"
+#include "chainjit/ir/Types.h"
+#include "chainjit/ir/Verifier.h"
+
+// compiler: passes over graphs, Jacobian chains and their bracketing.
+#include "chainjit/compiler/ChainPlanner.h"
+#include "chainjit/compiler/CostReport.h"
+#include "chainjit/compiler/JacobianChain.h"
+#include "chainjit/compiler/Passes.h"
+
+// runtime: evaluation and tensor files.
+#include "chainjit/runtime/Interpreter.h"
+#include "chainjit/runtime/TensorIO.h"

@@ -1,0 +1,204 @@
+// The text form of a graph (docs/text-form-spec.md). Printing is canonical:
+// nodes in stored order, unnamed values numbered in that order, attributes
+// in name order with defaults left out, floats in their shortest exact form.
+// The parser reads every printed graph back to one that prints identically.
+#include "chainjit/ir/Printer.h"
+
+#include "TextNumbers.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace chainjit::ir {
+
+namespace {
+
+using text::formatF32;
+using text::formatF64;
+
+std::string quoted(std::string_view s) {
+  std::string r = "\"";
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\')
+      (r += '\\') += c;
+    else if (c == '\n')
+      r += "\\n";
+    else if (c == '\t')
+      r += "\\t";
+    else if (u < 0x20 || u == 0x7f)
+      r += fmt::format("\\x{:02x}", u);
+    else
+      r += c;
+  }
+  return r + "\"";
+}
+
+std::string attrValueText(const AttrValue &v) {
+  struct {
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(int64_t i) const { return std::to_string(i); }
+    std::string operator()(double d) const { return formatF64(d); }
+    std::string operator()(const std::string &s) const { return quoted(s); }
+    std::string operator()(const Ints &v) const { return shapeStr(v); }
+    std::string operator()(const Floats &v) const {
+      std::string r = "[";
+      for (size_t i = 0; i < v.size(); ++i)
+        r += (i ? ", " : "") + formatF64(v[i]);
+      return r + "]";
+    }
+    std::string operator()(DType t) const { return std::string(dtypeName(t)); }
+  } visitor;
+  return std::visit(visitor, v);
+}
+
+// " {a = 1, b = [2]}" without the attributes equal to the op's defaults, or
+// "" when nothing is left.
+std::string attrsText(OpKind kind, const Attrs &attrs) {
+  const OpDef &def = opDef(kind);
+  std::string r;
+  for (const auto &[name, value] : attrs) {
+    const AttrSpec *spec = def.findAttr(name);
+    if (spec && spec->defaultValue && *spec->defaultValue == value)
+      continue;
+    r += (r.empty() ? " {" : ", ") + name + " = " + attrValueText(value);
+  }
+  return r.empty() ? r : r + "}";
+}
+
+std::string elementText(const Tensor &t, int64_t i) {
+  switch (t.dtype()) {
+  case DType::f32: return formatF32(t.as<float>()[i]);
+  case DType::f64: return formatF64(t.as<double>()[i]);
+  case DType::i32: return std::to_string(t.as<int32_t>()[i]);
+  case DType::boolean: return t.as<uint8_t>()[i] ? "true" : "false";
+  }
+  return "?";
+}
+
+// Bitwise, so that -0.0 next to 0.0 or two NaNs of different sign are not
+// merged into a splat that would lose them.
+bool allElementsEqual(const Tensor &t) {
+  size_t size = dtypeSize(t.dtype());
+  const char *bytes = static_cast<const char *>(t.data());
+  for (int64_t i = 1; i < t.numel(); ++i)
+    if (std::memcmp(bytes, bytes + i * size, size) != 0)
+      return false;
+  return true;
+}
+
+// Nested lists in row-major order, written without recursion so that a
+// tensor of very high rank cannot exhaust the stack. `leaf` writes element i.
+// Between elements i-1 and i, every trailing axis whose block starts at i
+// closes and reopens.
+template <typename Leaf>
+void nestedText(std::string &r, const Shape &shape, int64_t count, Leaf leaf) {
+  std::vector<int64_t> blocks(shape.size()); // elements per list of each depth
+  int64_t b = 1;
+  for (size_t d = shape.size(); d-- > 0;) {
+    b *= shape[d];
+    blocks[d] = b;
+  }
+  r.append(shape.size(), '[');
+  for (int64_t i = 0; i < count; ++i) {
+    if (i > 0) {
+      size_t closing = 0;
+      for (size_t d = 1; d < shape.size(); ++d)
+        if (i % blocks[d] == 0) {
+          closing = shape.size() - d;
+          break;
+        }
+      r.append(closing, ']');
+      r += ", ";
+      r.append(closing, '[');
+    }
+    leaf(r, i);
+  }
+  r.append(shape.size(), ']');
+}
+
+// A splat when every element is equal (scalars included); otherwise lists
+// matching the shape. A tensor with no elements is a list of empty lists up
+// to its first zero dimension: f32[2, 0] is [[], []].
+std::string literalText(const Tensor &t) {
+  if (t.numel() > 0 && allElementsEqual(t))
+    return elementText(t, 0);
+  std::string r;
+  const Shape &s = t.shape();
+  if (t.numel() > 0) {
+    nestedText(r, s, t.numel(), [&](std::string &out, int64_t i) {
+      out += elementText(t, i);
+    });
+    return r;
+  }
+  size_t zero = 0;
+  while (s[zero] != 0)
+    ++zero;
+  Shape outer(s.begin(), s.begin() + zero);
+  nestedText(r, outer, numElements(outer),
+             [](std::string &out, int64_t) { out += "[]"; });
+  return zero == 0 ? "[]" : r;
+}
+
+class GraphPrinter {
+public:
+  explicit GraphPrinter(const Graph &g) : g_(g) {
+    int next = 0;
+    for (const Node &n : g.nodes())
+      names_.push_back("%" + (n.name.empty() ? std::to_string(next++) : n.name));
+  }
+
+  std::string print() {
+    std::string r = "graph " + graphName() + " {\n";
+    for (NodeId i = 0; i < g_.size(); ++i)
+      r += "  " + nodeText(i) + "\n";
+    for (NodeId o : g_.outputs())
+      r += "  output " + ref(o) + "\n";
+    for (const ParamUpdate &u : g_.updates())
+      r += "  update " + ref(u.param) + " = " + ref(u.value) + "\n";
+    return r + "}\n";
+  }
+
+private:
+  // A graph name that is not an identifier is printed as a string.
+  std::string graphName() const {
+    return isValidValueName(g_.name()) ? g_.name() : quoted(g_.name());
+  }
+
+  // An id past the end is printed rather than crashed on: the printer is
+  // used to look at graphs that failed verification.
+  std::string ref(NodeId id) const {
+    return id < names_.size() ? names_[id] : "%<missing #" + std::to_string(id) + ">";
+  }
+
+  std::string nodeText(NodeId id) const {
+    const Node &n = g_.node(id);
+    const std::string &name = names_[id];
+    switch (n.kind) {
+    case OpKind::Input:
+      return "input " + name + " : " + n.type.str();
+    case OpKind::Param:
+      return "param " + name + " : " + n.type.str() +
+             attrsText(n.kind, n.attrs);
+    case OpKind::Const:
+      return "const " + name + " : " + n.type.str() + " = " +
+             (n.value ? literalText(*n.value) : "<missing value>");
+    default: {
+      std::string r = name + " = " + std::string(opName(n.kind)) + "(";
+      for (size_t i = 0; i < n.operands.size(); ++i)
+        r += (i ? ", " : "") + ref(n.operands[i]);
+      return r + ")" + attrsText(n.kind, n.attrs) + " : " + n.type.str();
+    }
+    }
+  }
+
+  const Graph &g_;
+  std::vector<std::string> names_;
+};
+
+} // namespace
+
+std::string printGraph(const Graph &g) { return GraphPrinter(g).print(); }
+
+} // namespace chainjit::ir

@@ -1,0 +1,134 @@
+// The reference interpreter's driver: checks the bindings against the
+// graph's inputs and params, then evaluates the nodes in their (topological)
+// order through the kernel table of runtime/src/interp/.
+#include "chainjit/runtime/Interpreter.h"
+
+#include "chainjit/ir/Verifier.h"
+#include "interp/Kernels.h"
+
+#include <limits>
+
+namespace chainjit::runtime {
+
+namespace {
+
+std::string nameList(const std::vector<ir::NodeId> &ids, const ir::Graph &g) {
+  std::string s;
+  for (ir::NodeId id : ids)
+    s += (s.empty() ? "%" : ", %") + g.node(id).name;
+  return s.empty() ? "none" : s;
+}
+
+// Every binding must name an input or a param: a misspelt name would
+// otherwise be ignored silently (and a param fall back to its initializer).
+void checkBindingNames(const ir::Graph &g, const Bindings &bindings) {
+  std::string unknown;
+  int count = 0;
+  for (const auto &[name, value] : bindings) {
+    auto id = g.find(name);
+    if (id && (g.node(*id).kind == ir::OpKind::Input ||
+               g.node(*id).kind == ir::OpKind::Param))
+      continue;
+    unknown += (unknown.empty() ? "%" : ", %") + name;
+    ++count;
+  }
+  if (count > 0)
+    throw Error("unknown binding" + std::string(count > 1 ? "s " : " ") +
+                unknown + ": graph '" + g.name() +
+                "' has no input or param of that name (inputs: " +
+                nameList(g.inputs(), g) + "; params: " + nameList(g.params(), g) +
+                ")");
+}
+
+ir::Tensor boundValue(const ir::Graph &g, ir::NodeId id, const ir::Tensor &v) {
+  const ir::Node &n = g.node(id);
+  if (v.type() != n.type)
+    throw Error(std::string(ir::opName(n.kind)) + " %" + n.name +
+                    " is declared " + n.type.str() + " but bound to a " +
+                    v.type().str(),
+                n.loc);
+  return v;
+}
+
+ir::Tensor sourceValue(const ir::Graph &g, ir::NodeId id,
+                       const Bindings &bindings) {
+  const ir::Node &n = g.node(id);
+  auto it = bindings.find(n.name);
+  switch (n.kind) {
+  case ir::OpKind::Input:
+    if (it == bindings.end())
+      throw Error("input %" + n.name + " : " + n.type.str() + " is not bound",
+                  n.loc);
+    return boundValue(g, id, it->second);
+  case ir::OpKind::Param:
+    return it == bindings.end() ? initialParamValue(g, id)
+                                : boundValue(g, id, it->second);
+  default: // Const
+    return *n.value;
+  }
+}
+
+ir::Tensor evaluateNode(const ir::Graph &g, ir::NodeId id,
+                        const std::vector<ir::Tensor> &values) {
+  const ir::Node &n = g.node(id);
+  interp::KernelArgs args{n, id, {}};
+  for (ir::NodeId o : n.operands)
+    args.operands.push_back(&values[o]);
+  ir::Tensor r = interp::kernelTable()[static_cast<size_t>(n.kind)](args);
+  if (r.type() != n.type) // a kernel bug, not a user error
+    args.fail("internal: the kernel produced " + r.type().str() +
+              ", expected " + n.type.str());
+  return r;
+}
+
+// Evaluates every node in order. Unless keepAll, a value is dropped after
+// its last use unless an output or update needs it.
+std::vector<ir::Tensor> evaluate(const ir::Graph &g, const Bindings &bindings,
+                                 bool keepAll) {
+  ir::verifyOrThrow(g);
+  checkBindingNames(g, bindings);
+  constexpr ir::NodeId kForever = std::numeric_limits<ir::NodeId>::max();
+  std::vector<ir::NodeId> lastUse(g.size(), 0);
+  for (ir::NodeId i = 0; i < g.size(); ++i)
+    for (ir::NodeId o : g.node(i).operands)
+      lastUse[o] = i;
+  for (ir::NodeId o : g.outputs())
+    lastUse[o] = kForever;
+  for (const ir::ParamUpdate &u : g.updates())
+    lastUse[u.value] = kForever;
+
+  std::vector<ir::Tensor> values(g.size());
+  for (ir::NodeId i = 0; i < g.size(); ++i) {
+    const ir::Node &n = g.node(i);
+    values[i] = ir::isSource(n.kind) ? sourceValue(g, i, bindings)
+                                     : evaluateNode(g, i, values);
+    if (!keepAll)
+      for (ir::NodeId o : n.operands)
+        if (lastUse[o] == i)
+          values[o] = ir::Tensor();
+  }
+  return values;
+}
+
+} // namespace
+
+bool interpreterHasKernel(ir::OpKind k) {
+  return interp::kernelTable()[static_cast<size_t>(k)] != nullptr;
+}
+
+std::vector<ir::Tensor> interpretAll(const ir::Graph &g,
+                                     const Bindings &bindings) {
+  return evaluate(g, bindings, /*keepAll=*/true);
+}
+
+EvalResult interpret(const ir::Graph &g, const Bindings &bindings) {
+  std::vector<ir::Tensor> values = evaluate(g, bindings, /*keepAll=*/false);
+  EvalResult r;
+  for (ir::NodeId o : g.outputs())
+    r.outputs.push_back(values[o]);
+  for (const ir::ParamUpdate &u : g.updates())
+    r.updatedParams[g.node(u.param).name] = values[u.value];
+  return r;
+}
+
+} // namespace chainjit::runtime

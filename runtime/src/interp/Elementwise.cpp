@@ -1,0 +1,154 @@
+// Elementwise kernels: unary maps, binary arithmetic and comparisons with
+// NumPy broadcasting, and where(cond, a, b). Every function is evaluated in
+// double and rounded once on store; the definitions that can overflow or
+// cancel use their numerically stable forms.
+#include "interp/Kernels.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace chainjit::runtime::interp {
+
+namespace {
+
+using ir::OpKind;
+using ir::Tensor;
+
+double signOf(double x) {
+  if (std::isnan(x))
+    return x;
+  return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; // sign(0) = 0, as NumPy
+}
+
+// NaN propagates (relu of NaN is NaN), so a bad value is never hidden.
+double reluOf(double x) { return x > 0 || std::isnan(x) ? x : 0.0; }
+
+// exp(-|x|) never overflows: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below.
+double sigmoidOf(double x) {
+  double z = std::exp(-std::fabs(x));
+  return x >= 0 ? 1.0 / (1.0 + z) : z / (1.0 + z);
+}
+
+// log(1+e^x) = max(x,0) + log1p(e^-|x|): exact for large |x|, no overflow.
+double softplusOf(double x) {
+  return std::fmax(x, 0.0) + std::log1p(std::exp(-std::fabs(x)));
+}
+
+template <double (*F)(double)>
+Tensor unary(const KernelArgs &a) {
+  const Tensor &x = a.in(0);
+  Tensor r(a.resultType());
+  for (int64_t i = 0; i < x.numel(); ++i)
+    storeValue(r, i, F(x.at(i)));
+  return r;
+}
+
+double negOf(double x) { return -x; }
+double expOf(double x) { return std::exp(x); }
+double logOf(double x) { return std::log(x); }
+double sqrtOf(double x) { return std::sqrt(x); }
+double absOf(double x) { return std::fabs(x); }
+double tanhOf(double x) { return std::tanh(x); }
+
+Tensor powKernel(const KernelArgs &a) {
+  double e = a.attrs().getFloat("exponent");
+  const Tensor &x = a.in(0);
+  Tensor r(a.resultType());
+  for (int64_t i = 0; i < x.numel(); ++i)
+    r.set(i, std::pow(x.at(i), e));
+  return r;
+}
+
+// To i32: truncation toward zero, saturating at the i32 range (NaN -> 0), so
+// the result is defined for every input. To bool: x != 0. Floats: rounded.
+Tensor castKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0);
+  Tensor r(a.resultType());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    double v = x.at(i);
+    if (r.dtype() == ir::DType::i32) {
+      constexpr double lo = std::numeric_limits<int32_t>::min();
+      constexpr double hi = std::numeric_limits<int32_t>::max();
+      v = std::isnan(v) ? 0.0 : std::trunc(std::fmin(std::fmax(v, lo), hi));
+    }
+    r.set(i, v);
+  }
+  return r;
+}
+
+// NumPy maximum/minimum: a NaN operand gives NaN.
+double maxOf(double x, double y) {
+  return std::isnan(x) || std::isnan(y) ? std::numeric_limits<double>::quiet_NaN()
+                                        : std::fmax(x, y);
+}
+double minOf(double x, double y) {
+  return std::isnan(x) || std::isnan(y) ? std::numeric_limits<double>::quiet_NaN()
+                                        : std::fmin(x, y);
+}
+double addOf(double x, double y) { return x + y; }
+double subOf(double x, double y) { return x - y; }
+double mulOf(double x, double y) { return x * y; }
+double divOf(double x, double y) { return x / y; }
+double lessOf(double x, double y) { return x < y; }
+double lessEqualOf(double x, double y) { return x <= y; }
+double greaterOf(double x, double y) { return x > y; }
+double greaterEqualOf(double x, double y) { return x >= y; }
+double equalOf(double x, double y) { return x == y; }
+double notEqualOf(double x, double y) { return x != y; }
+
+template <double (*F)(double, double)>
+Tensor binary(const KernelArgs &a) {
+  const Tensor &x = a.in(0), &y = a.in(1);
+  Tensor r(a.resultType());
+  std::vector<int64_t> ix = broadcastIndex(x.shape(), r.shape());
+  std::vector<int64_t> iy = broadcastIndex(y.shape(), r.shape());
+  for (int64_t i = 0; i < r.numel(); ++i)
+    storeValue(r, i, F(x.at(ix[i]), y.at(iy[i])));
+  return r;
+}
+
+Tensor whereKernel(const KernelArgs &a) {
+  const Tensor &c = a.in(0), &x = a.in(1), &y = a.in(2);
+  Tensor r(a.resultType());
+  std::vector<int64_t> ic = broadcastIndex(c.shape(), r.shape());
+  std::vector<int64_t> ix = broadcastIndex(x.shape(), r.shape());
+  std::vector<int64_t> iy = broadcastIndex(y.shape(), r.shape());
+  for (int64_t i = 0; i < r.numel(); ++i)
+    r.set(i, c.at(ic[i]) != 0 ? x.at(ix[i]) : y.at(iy[i]));
+  return r;
+}
+
+} // namespace
+
+std::vector<KernelEntry> elementwiseKernels() {
+  return {
+      {OpKind::Neg, unary<negOf>},
+      {OpKind::Exp, unary<expOf>},
+      {OpKind::Log, unary<logOf>},
+      {OpKind::Sqrt, unary<sqrtOf>},
+      {OpKind::Abs, unary<absOf>},
+      {OpKind::Sign, unary<signOf>},
+      {OpKind::Pow, powKernel},
+      {OpKind::Relu, unary<reluOf>},
+      {OpKind::Sigmoid, unary<sigmoidOf>},
+      {OpKind::Tanh, unary<tanhOf>},
+      {OpKind::Softplus, unary<softplusOf>},
+      {OpKind::Cast, castKernel},
+      {OpKind::Add, binary<addOf>},
+      {OpKind::Sub, binary<subOf>},
+      {OpKind::Mul, binary<mulOf>},
+      {OpKind::Div, binary<divOf>},
+      {OpKind::Maximum, binary<maxOf>},
+      {OpKind::Minimum, binary<minOf>},
+      {OpKind::Less, binary<lessOf>},
+      {OpKind::LessEqual, binary<lessEqualOf>},
+      {OpKind::Greater, binary<greaterOf>},
+      {OpKind::GreaterEqual, binary<greaterEqualOf>},
+      {OpKind::Equal, binary<equalOf>},
+      {OpKind::NotEqual, binary<notEqualOf>},
+      {OpKind::Where, whereKernel},
+  };
+}
+
+} // namespace chainjit::runtime::interp

@@ -1,0 +1,126 @@
+// Neural-network layer kernels: conv2d, max/avg pooling and the bernoulli
+// mask. dropout and batch_norm have no meaning of their own until a mode is
+// chosen; their kernels only say how to expand them.
+#include "interp/Kernels.h"
+
+#include "chainjit/ir/CounterRng.h"
+
+#include <cmath>
+#include <limits>
+
+namespace chainjit::runtime::interp {
+
+namespace {
+
+using ir::OpKind;
+using ir::Tensor;
+
+// Index of x[n, c, h, w] in an NCHW tensor of shape s.
+int64_t nchw(const ir::Shape &s, int64_t n, int64_t c, int64_t h, int64_t w) {
+  return ((n * s[1] + c) * s[2] + h) * s[3] + w;
+}
+
+// out[n, o, y, x] = sum over c, i, j of
+//   input[n, c, y*sh - ph + i*dh, x*sw - pw + j*dw] * weight[o, c, i, j],
+// reading zero outside the input: cross-correlation, as PyTorch's conv2d.
+Tensor conv2dKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0), &w = a.in(1);
+  const ir::Ints &stride = a.attrs().getInts("stride");
+  const ir::Ints &pad = a.attrs().getInts("padding");
+  const ir::Ints &dil = a.attrs().getInts("dilation");
+  const ir::Shape &xs = x.shape(), &ws = w.shape();
+  Tensor r(a.resultType());
+  const ir::Shape &rs = r.shape();
+  for (int64_t n = 0; n < rs[0]; ++n)
+    for (int64_t o = 0; o < rs[1]; ++o)
+      for (int64_t oy = 0; oy < rs[2]; ++oy)
+        for (int64_t ox = 0; ox < rs[3]; ++ox) {
+          double acc = 0;
+          for (int64_t c = 0; c < ws[1]; ++c)
+            for (int64_t i = 0; i < ws[2]; ++i)
+              for (int64_t j = 0; j < ws[3]; ++j) {
+                int64_t iy = oy * stride[0] - pad[0] + i * dil[0];
+                int64_t ix = ox * stride[1] - pad[1] + j * dil[1];
+                if (iy < 0 || iy >= xs[2] || ix < 0 || ix >= xs[3])
+                  continue; // zero padding
+                acc += x.at(nchw(xs, n, c, iy, ix)) * w.at(nchw(ws, o, c, i, j));
+              }
+          r.set(nchw(rs, n, o, oy, ox), acc);
+        }
+  return r;
+}
+
+// Pooling over kernel windows placed every `stride` (default: the kernel)
+// on the input padded by `padding`. Max: padded positions are skipped, so
+// padding never wins (every window holds at least one real element, since
+// padding <= kernel / 2). Avg: padded positions count as zeros, the divisor
+// is always the kernel area (PyTorch's count_include_pad=True).
+template <bool Max>
+Tensor poolKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0);
+  const ir::Ints &k = a.attrs().getInts("kernel");
+  const ir::Ints &pad = a.attrs().getInts("padding");
+  ir::Ints stride = a.attrs().getInts("stride");
+  if (stride.empty())
+    stride = k;
+  const ir::Shape &xs = x.shape();
+  Tensor r(a.resultType());
+  const ir::Shape &rs = r.shape();
+  for (int64_t n = 0; n < rs[0]; ++n)
+    for (int64_t c = 0; c < rs[1]; ++c)
+      for (int64_t oy = 0; oy < rs[2]; ++oy)
+        for (int64_t ox = 0; ox < rs[3]; ++ox) {
+          double acc = Max ? -std::numeric_limits<double>::infinity() : 0.0;
+          for (int64_t i = 0; i < k[0]; ++i)
+            for (int64_t j = 0; j < k[1]; ++j) {
+              int64_t iy = oy * stride[0] - pad[0] + i;
+              int64_t ix = ox * stride[1] - pad[1] + j;
+              if (iy < 0 || iy >= xs[2] || ix < 0 || ix >= xs[3])
+                continue;
+              double v = x.at(nchw(xs, n, c, iy, ix));
+              if (!Max)
+                acc += v;
+              else if (std::isnan(v) || v > acc) // NaN propagates
+                acc = v;
+              if (Max && std::isnan(acc))
+                break;
+            }
+          r.set(nchw(rs, n, c, oy, ox), Max ? acc : acc / double(k[0] * k[1]));
+        }
+  return r;
+}
+
+// Element i is 1 when counterUniform(seed, counter, i) < p, else 0. The
+// counter (an i32 value) and the seed are sign-extended to 64 bits, so the
+// JIT must convert them the same way to agree bit for bit.
+Tensor bernoulliKernel(const KernelArgs &a) {
+  auto counter = static_cast<uint64_t>(static_cast<int64_t>(a.in(0).at(0)));
+  auto seed = static_cast<uint64_t>(a.attrs().getInt("seed"));
+  double p = a.attrs().getFloat("p");
+  Tensor r(a.resultType());
+  for (int64_t i = 0; i < r.numel(); ++i)
+    r.set(i, ir::counterUniform(seed, counter, static_cast<uint64_t>(i)) < p ? 1.0
+                                                                            : 0.0);
+  return r;
+}
+
+Tensor unexpandedKernel(const KernelArgs &a) {
+  a.fail("this op depends on the mode; expand the graph for training or "
+         "evaluation first (pass expand-train or expand-eval, "
+         "compiler::expandModes)");
+}
+
+} // namespace
+
+std::vector<KernelEntry> nnKernels() {
+  return {
+      {OpKind::Conv2d, conv2dKernel},
+      {OpKind::MaxPool2d, poolKernel<true>},
+      {OpKind::AvgPool2d, poolKernel<false>},
+      {OpKind::Bernoulli, bernoulliKernel},
+      {OpKind::Dropout, unexpandedKernel},
+      {OpKind::BatchNorm, unexpandedKernel},
+  };
+}
+
+} // namespace chainjit::runtime::interp

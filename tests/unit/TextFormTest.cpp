@@ -1,0 +1,234 @@
+// The .cj text form: what the printer writes (golden text), a graph using
+// every op of ops.def round-tripping exactly, exact numbers and strings, and
+// the identifier rule for names.
+#include "RoundTrip.h"
+
+#include "chainjit/ir/Builder.h"
+#include "chainjit/ir/Parser.h"
+#include "chainjit/ir/Printer.h"
+
+#include <doctest/doctest.h>
+
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <set>
+
+using namespace chainjit;
+using namespace chainjit::ir;
+using chainjit::testing::checkRoundTrip;
+
+TEST_CASE("text form: the printer's canonical form") {
+  Graph g("mlp");
+  Value x = input(g, "x", f32({4, 3}));
+  Value y = input(g, "y", i32({4}));
+  Value W = param(g, "W", f32({3, 2}), {{"init", "glorot"}, {"seed", int64_t{1}}});
+  Value b = param(g, "b", f32({2}), {{"init", "zeros"}}); // the default: omitted
+  Value h = relu(matmul(x, W) + b).named("h");
+  Value s = sum(h, {1}); // keepdims = false is the default: omitted
+  Value logits = (h * constant(g, Tensor(f32({2}), {0.5, -2.0}))).named("logits");
+  output(crossEntropy(logits, y).named("loss"));
+  output(s);
+  update(b, b - scalar(g, 0.25));
+
+  CHECK(printGraph(g) == R"(graph mlp {
+  input %x : f32[4, 3]
+  input %y : i32[4]
+  param %W : f32[3, 2] {init = "glorot", seed = 1}
+  param %b : f32[2]
+  %0 = matmul(%x, %W) : f32[4, 2]
+  %1 = add(%0, %b) : f32[4, 2]
+  %h = relu(%1) : f32[4, 2]
+  %2 = sum(%h) {axes = [1]} : f32[4]
+  const %3 : f32[2] = [0.5, -2.0]
+  %logits = mul(%h, %3) : f32[4, 2]
+  %loss = cross_entropy(%logits, %y) : f32[]
+  const %4 : f32[] = 0.25
+  %5 = sub(%b, %4) : f32[2]
+  output %loss
+  output %2
+  update %b = %5
+}
+)");
+  checkRoundTrip(g);
+}
+
+TEST_CASE("text form: consts print as splats, nested lists, or empty lists") {
+  Graph g("consts");
+  constant(g, Tensor::filled(f64({2, 3}), 1.5), "splat");
+  constant(g, Tensor(i32({2, 2}), {1, 2, 3, 4}), "nested");
+  constant(g, Tensor(boolean({2, 1, 2}), {1, 0, 0, 1}), "mask");
+  constant(g, Tensor(f32({2, 0, 3})), "empty");
+  constant(g, Tensor(f32({0})), "none");
+  Value s = constant(g, Tensor::scalar(DType::boolean, 1), "t");
+  output(s);
+  std::string text = checkRoundTrip(g);
+  CHECK(text.find("const %splat : f64[2, 3] = 1.5\n") != std::string::npos);
+  CHECK(text.find("const %nested : i32[2, 2] = [[1, 2], [3, 4]]\n") != std::string::npos);
+  CHECK(text.find("const %mask : bool[2, 1, 2] = [[[true, false]], [[false, true]]]\n") !=
+        std::string::npos);
+  CHECK(text.find("const %empty : f32[2, 0, 3] = [[], []]\n") != std::string::npos);
+  CHECK(text.find("const %none : f32[0] = []\n") != std::string::npos);
+  CHECK(text.find("const %t : bool[] = true\n") != std::string::npos);
+}
+
+// Floats print in the shortest form that reads back to the same bits in the
+// value's own dtype, always with '.', 'e', or as nan/inf.
+TEST_CASE("text form: floats are exact in their own dtype") {
+  const float f9 = std::bit_cast<float>(uint32_t{0x41230db4}); // 10.1908455
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  Graph g("floats");
+  constant(g, Tensor(f32({8}), {0.1, 1.0, 1e-5, 16777216.0, f9, nan, -inf,
+                                std::numeric_limits<float>::denorm_min()}),
+           "f");
+  constant(g, Tensor(f64({7}), {0.1, 1.0 / 3.0, -0.0, 1e300, 5e-324, inf, -nan}),
+           "d");
+  // Float attributes too: nan equals itself, -0.0 stays -0.0.
+  Value x = input(g, "x", f64({2}));
+  output(pow(x, nan));
+  output(pow(x, -0.0));
+  output(pow(x, 1e-7));
+  std::string text = checkRoundTrip(g);
+  CHECK(text.find("pow(%x) {exponent = nan}") != std::string::npos);
+  CHECK(text.find("pow(%x) {exponent = -0.0}") != std::string::npos);
+  CHECK(text.find("pow(%x) {exponent = 1e-07}") != std::string::npos);
+  CHECK(text.find("[0.1, 1.0, 1e-05, 16777216.0, 10.1908455, nan, -inf, 1e-45]") !=
+        std::string::npos);
+  CHECK(text.find("[0.1, 0.3333333333333333, -0.0, 1e+300, 5e-324, inf, -nan]") !=
+        std::string::npos);
+}
+
+TEST_CASE("text form: strings and graph names are escaped and read back") {
+  Graph g("not an identifier: \"q\" \\ \n\t\x01");
+  Value p = param(g, "p", f32({2}), {{"init", "he"}, {"scale", 2.0}});
+  output(p);
+  std::string text = checkRoundTrip(g);
+  CHECK(text.rfind(R"(graph "not an identifier: \"q\" \\ \n\t\x01" {)", 0) == 0);
+  CHECK(text.find("param %p : f32[2] {init = \"he\", scale = 2.0}") != std::string::npos);
+
+  // The escapes decode when parsed.
+  Graph e = parseGraph("graph g { param %p : f32[] {init = \"gl\\x6frot\"} output %p }");
+  CHECK(e.node(0).attrs.getString("init") == "glorot");
+}
+
+// Builds one graph that uses every op of ops.def, with non-default
+// attributes, consts of every dtype and special float values.
+static Graph everyOpGraph() {
+  Graph g("every_op");
+  Value x = input(g, "x", f32({2, 3}));
+  Value y = input(g, "y", f32({2, 3}));
+  Value labels = input(g, "labels", i32({2}));
+  Value step = input(g, "step", i32());
+  Value img = input(g, "img", f64({1, 2, 5, 5}));
+  Value W = param(g, "W", f32({3, 4}),
+                  {{"init", "glorot"}, {"seed", int64_t{7}}, {"scale", 0.5}});
+  Value gamma = param(g, "gamma", f32({3}), {{"init", "ones"}});
+  Value beta = param(g, "beta", f32({3}));
+  Value rm = param(g, "running_mean", f32({3}), {{"trainable", false}});
+  Value rv = param(g, "running_var", f32({3}),
+                   {{"init", "ones"}, {"trainable", false}});
+  Value count = param(g, "count", i32(), {{"trainable", false}, {"init", "const"}});
+  Value k = param(g, "kernel", f64({3, 2, 3, 3}), {{"init", "he"}});
+
+  const float f9 = std::bit_cast<float>(uint32_t{0x41230db4});
+  Value c32 = constant(g, Tensor(f32({2, 3}), {0.1, f9, 16777217.0, 3.4028234663852886e38,
+                                               -1e-30, 7.0}),
+                       "c32");
+  Value special = constant(
+      g, Tensor(f64({5}), {std::numeric_limits<double>::quiet_NaN(),
+                           std::numeric_limits<double>::infinity(),
+                           -std::numeric_limits<double>::infinity(), -0.0, 0.1}),
+      "special");
+  Value mask = constant(g, Tensor(boolean({2, 3}), {1, 0, 1, 0, 0, 1}), "mask");
+  Value ints = constant(g, Tensor(i32({3}), {-2147483648.0, 0, 2147483647.0}));
+  Value half = scalar(g, 0.5);
+
+  // Elementwise, unary (cast to every dtype).
+  Value u = neg(x);
+  u = exp(u) + log(sqrt(abs(y) + half));
+  u = pow(u, 1.5) + sign(x) + relu(x) + sigmoid(x) + tanh(x) + softplus(x);
+  Value toF64 = cast(u, DType::f64), toI32 = cast(u, DType::i32);
+  Value toBool = cast(x, DType::boolean), toF32 = cast(toF64, DType::f32);
+  // Elementwise, binary and where.
+  Value v = (u - c32) * toF32 / maximum(x, minimum(y, half));
+  Value cmp = where(less(x, y), v, where(lessEqual(x, y), x, y));
+  cmp = where(greater(x, y), cmp, where(greaterEqual(x, y), x, y));
+  cmp = where(equal(x, y), cmp, where(notEqual(toBool, mask), x, y));
+  Value intsSum = add(toI32, reshape(concat({ints, ints}), {2, 3}));
+  // Shape ops.
+  Value r = reshape(cmp, {3, -1});
+  Value t = transpose(r, {1, 0});
+  Value bc = broadcastTo(t, {4, 2, 3});
+  Value cat = concat({t, t, x}, -1);
+  Value sl = slice(cat, {0, 1}, {2, 9}, {1, 3});
+  // Linear algebra.
+  Value mm = matmul(x, W);
+  Value A = constant(g, Tensor(f32({2, 2}), {4, 1, 1, 3}), "A");
+  Value sol = solve(A, mm);
+  // Reductions.
+  Value red = sum(bc, {0}) + mean(bc, {0}, false) + max(bc, {-3});
+  Value am = argmax(sl, 1, true);
+  Value sm = softmax(red, 0) + logSoftmax(red);
+  // Losses.
+  Value ce = crossEntropy(mm, labels);
+  Value ce2 = crossEntropy(x, softmax(y));
+  Value l2 = mse(x, y);
+  // Layers.
+  Value conv = conv2d(img, k, {2, 1}, {1, 0}, {1, 2});
+  Value mp = maxPool2d(img, {2, 2});
+  Value ap = avgPool2d(img, {3, 3}, {1, 2}, {1, 1});
+  Value mask2 = bernoulli(step, {2, 3}, 0.25, 42, DType::f64);
+  Value drop = dropout(x, step, 0.5, 3);
+  Value bn = batchNorm(x, gamma, beta, rm, rv, 1e-3, 0.2);
+
+  for (Value o : {sol, am, sm, ce, ce2, l2, conv, mp, ap, mask2, drop, bn, intsSum,
+                  special})
+    output(o);
+  update(rm, mean(x, {0}));
+  update(count, count + scalar(g, 1, DType::i32));
+  return g;
+}
+
+TEST_CASE("text form: a graph with every op round-trips exactly") {
+  Graph g = everyOpGraph();
+  std::set<OpKind> used;
+  for (const Node &n : g.nodes())
+    used.insert(n.kind);
+  CHECK(used.size() == kNumOpKinds);
+  std::string text = checkRoundTrip(g);
+  CHECK(text.find("cast(%") != std::string::npos);
+  for (const char *dtype : {"dtype = f32}", "dtype = f64}", "dtype = i32}", "dtype = bool}"})
+    CHECK(text.find(dtype) != std::string::npos);
+  CHECK(text.find("[-2147483648, 0, 2147483647]") != std::string::npos);
+  CHECK(text.find("= [nan, inf, -inf, -0.0, 0.1]") != std::string::npos);
+  CHECK(text.find("10.1908455") != std::string::npos);
+}
+
+TEST_CASE("text form: names are identifiers") {
+  Graph g;
+  Value x = input(g, "x.1_b", f32());
+  CHECK_THROWS_WITH_AS(input(g, "1x", f32()), doctest::Contains("invalid value name '1x'"),
+                       Error);
+  CHECK_THROWS_WITH_AS(input(g, "a b", f32()), doctest::Contains("invalid value name"), Error);
+  CHECK_THROWS_WITH_AS(neg(x).named("%y"), doctest::Contains("invalid value name"), Error);
+  CHECK_THROWS_WITH_AS(neg(x).named("7"), doctest::Contains("invalid value name"), Error);
+  CHECK_THROWS_WITH_AS(constant(g, Tensor(f32()), "-"), doctest::Contains("invalid value name"),
+                       Error);
+  Value n = neg(x).named("_y.z9");
+  n.named(""); // unnaming is allowed
+  CHECK(g.node(n.id()).name.empty());
+  CHECK(isValidValueName("_"));
+  CHECK_FALSE(isValidValueName(""));
+  CHECK_FALSE(isValidValueName(".a"));
+}
+
+TEST_CASE("text form: parse errors name the file, line and column") {
+  CHECK_THROWS_WITH_AS(parseGraph("graph g {\n  input %x : f16[2]\n}", "t.cj"),
+                       "t.cj:2:14: error: unknown dtype 'f16' (expected f32, f64, i32 or bool)",
+                       Error);
+  CHECK_THROWS_WITH_AS(parseGraphFile("/nonexistent/dir/g.cj"),
+                       doctest::Contains("/nonexistent/dir/g.cj: error: cannot open the file"),
+                       Error);
+  CHECK_THROWS_WITH_AS(parseGraphFile(CHAINJIT_TESTS_DIR), doctest::Contains("directory"), Error);
+}

@@ -1,0 +1,28 @@
+// The commands of the chainjit tool. Each lives in its own file, adds its
+// subcommand and options to the app, and returns what runs it once the
+// command line has been parsed. The work itself is done by the libraries.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <stdexcept>
+
+namespace chainjit::cli {
+
+struct Command {
+  CLI::App *app;            // the subcommand; parsed() says it was chosen
+  std::function<int()> run; // returns the exit code
+};
+
+// A problem with the command line that CLI11 cannot see (a malformed
+// NAME=PATH pair, an unknown pass or backend): exit code 2 like CLI11's own.
+class UsageError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+Command addDumpCommand(CLI::App &app); // DumpCommand.cpp
+Command addRunCommand(CLI::App &app);  // RunCommand.cpp
+
+} // namespace chainjit::cli

@@ -1,0 +1,253 @@
+// chainjit run FILE --input NAME=PATH... [--param NAME=PATH...]
+//                   [--mode train|eval] [--backend interp]
+//                   [--output PATH [--output-format npy|csv]] [--full]
+// Expands the train or eval mode, binds inputs (and params) from CSV or .npy
+// files, evaluates the graph and prints or writes its outputs.
+#include "Commands.h"
+
+#include "chainjit/compiler/Passes.h"
+#include "chainjit/ir/Parser.h"
+#include "chainjit/runtime/Interpreter.h"
+#include "chainjit/runtime/TensorIO.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
+
+namespace chainjit::cli {
+
+namespace {
+
+struct RunOptions {
+  std::string file;
+  std::vector<std::string> inputs;
+  std::vector<std::string> params;
+  std::string mode = "eval";
+  std::string backend = "interp";
+  std::string output;
+  std::string outputFormat = "npy";
+  bool full = false;
+  int precision = 6;
+};
+
+struct Binding {
+  std::string name;
+  std::string path;
+};
+
+bool isIdentifier(std::string_view s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])))
+    return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.')
+      return false;
+  return true;
+}
+
+// "NAME=PATH" (a leading '%' on NAME is allowed) -> {NAME, PATH}.
+std::vector<Binding> parsePairs(const std::vector<std::string> &pairs,
+                                const std::string &flag) {
+  std::vector<Binding> result;
+  std::set<std::string, std::less<>> seen;
+  for (const std::string &pair : pairs) {
+    size_t eq = pair.find('=');
+    std::string name = pair.substr(0, eq);
+    if (!name.empty() && name[0] == '%')
+      name.erase(0, 1);
+    if (eq == std::string::npos || !isIdentifier(name) || eq + 1 == pair.size())
+      throw UsageError(flag + " '" + pair + "': expected NAME=PATH, e.g. " + flag +
+                       " x=data/x.csv");
+    if (!seen.insert(name).second)
+      throw UsageError(flag + " " + name + " is given twice");
+    result.push_back({name, pair.substr(eq + 1)});
+  }
+  return result;
+}
+
+std::string nameList(const ir::Graph &g, const std::vector<ir::NodeId> &ids) {
+  if (ids.empty())
+    return "none";
+  std::string s;
+  for (ir::NodeId id : ids)
+    s += (s.empty() ? "%" : ", %") + g.node(id).name;
+  return s;
+}
+
+// Finds the input or param that a --input / --param names.
+ir::NodeId bindingTarget(const ir::Graph &g, const std::string &name, ir::OpKind kind) {
+  bool wantInput = kind == ir::OpKind::Input;
+  std::string what = wantInput ? "input" : "param";
+  std::optional<ir::NodeId> id = g.find(name);
+  if (id && g.node(*id).kind == kind)
+    return *id;
+  if (id && g.node(*id).kind == (wantInput ? ir::OpKind::Param : ir::OpKind::Input))
+    throw Error("%" + name + " is " + (wantInput ? "a param" : "an input") + ", not " +
+                (wantInput ? "an input" : "a param") + "; bind it with " +
+                (wantInput ? "--param " : "--input ") + name + "=PATH");
+  throw Error("graph '" + g.name() + "' has no " + what + " %" + name + " (" + what +
+              "s: " + nameList(g, wantInput ? g.inputs() : g.params()) + ")");
+}
+
+runtime::Bindings loadBindings(const ir::Graph &g, const RunOptions &o) {
+  std::vector<Binding> inputs = parsePairs(o.inputs, "--input");
+  std::vector<Binding> params = parsePairs(o.params, "--param");
+  runtime::Bindings bindings;
+  auto load = [&](const std::vector<Binding> &list, ir::OpKind kind, const char *what) {
+    for (const Binding &b : list) {
+      ir::NodeId id = bindingTarget(g, b.name, kind);
+      bindings[b.name] =
+          runtime::loadTensor(b.path, g.type(id), std::string(what) + " %" + b.name);
+    }
+  };
+  // Every name is checked before any file is read.
+  for (const Binding &b : inputs)
+    bindingTarget(g, b.name, ir::OpKind::Input);
+  for (const Binding &b : params)
+    bindingTarget(g, b.name, ir::OpKind::Param);
+  std::vector<Diagnostic> missing;
+  for (ir::NodeId id : g.inputs()) {
+    const ir::Node &n = g.node(id);
+    auto given = [&](const Binding &b) { return b.name == n.name; };
+    if (std::none_of(inputs.begin(), inputs.end(), given))
+      missing.push_back({{}, "input %" + n.name + " : " + n.type.str() +
+                                 " is not given; add --input " + n.name + "=PATH"});
+  }
+  if (!missing.empty())
+    throw Error(missing);
+  load(inputs, ir::OpKind::Input, "input");
+  load(params, ir::OpKind::Param, "param");
+  return bindings;
+}
+
+std::string valueLabel(const ir::Graph &g, ir::NodeId id, size_t index) {
+  const std::string &name = g.node(id).name;
+  return name.empty() ? "output " + std::to_string(index) : "%" + name;
+}
+
+void printValue(const std::string &label, const ir::Tensor &t,
+                const runtime::TensorPrintOptions &opts) {
+  std::string text = runtime::formatTensor(t, opts);
+  std::cout << label << " : " << t.type().str() << " =";
+  if (text.find('\n') == std::string::npos) {
+    std::cout << " " << text << "\n";
+    return;
+  }
+  // Several lines: each on its own line, indented.
+  std::cout << "\n  ";
+  for (char c : text) {
+    std::cout << c;
+    if (c == '\n')
+      std::cout << "  ";
+  }
+  std::cout << "\n";
+}
+
+// --output: one file when PATH ends in .npy or .csv (the graph must have one
+// output), else a directory with one file per output named after it.
+void writeOutputs(const ir::Graph &g, const runtime::EvalResult &r, const RunOptions &o) {
+  namespace fs = std::filesystem;
+  const auto &outs = g.outputs();
+  fs::path path(o.output);
+  std::string ext = path.extension().string();
+  for (char &c : ext)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".npy" || ext == ".csv") {
+    if (outs.size() != 1)
+      throw Error("--output " + o.output + " names one file but graph '" + g.name() +
+                  "' has " + std::to_string(outs.size()) +
+                  " outputs; give a directory instead");
+    runtime::saveTensor(o.output, r.outputs[0]);
+    std::cout << valueLabel(g, outs[0], 0) << " : " << r.outputs[0].type().str() << " -> "
+              << o.output << "\n";
+    return;
+  }
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec || !fs::is_directory(path))
+    throw Error("--output " + o.output + ": cannot create directory" +
+                (ec ? ": " + ec.message() : std::string()));
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const std::string &name = g.node(outs[i]).name;
+    std::string file = (name.empty() ? "output" + std::to_string(i) : name) + "." + o.outputFormat;
+    std::string full = (path / file).string();
+    runtime::saveTensor(full, r.outputs[i]);
+    std::cout << valueLabel(g, outs[i], i) << " : " << r.outputs[i].type().str() << " -> "
+              << full << "\n";
+  }
+}
+
+int runRun(const RunOptions &o) {
+  if (o.backend != "interp")
+    throw UsageError("unknown backend '" + o.backend +
+                     "' (available: interp; the JIT backend is not built yet)");
+  // Usage errors first, before any file is read.
+  parsePairs(o.inputs, "--input");
+  parsePairs(o.params, "--param");
+
+  ir::Graph parsed = ir::parseGraphFile(o.file);
+  ir::Graph g = compiler::expandModes(
+      parsed, o.mode == "train" ? compiler::Mode::Train : compiler::Mode::Eval);
+  runtime::Bindings bindings = loadBindings(g, o);
+  runtime::EvalResult result = runtime::interpret(g, bindings);
+
+  // Outputs are named as in the file: mode expansion may have replaced the
+  // node an output names (eval-mode dropout becomes its input).
+  if (!o.output.empty()) {
+    writeOutputs(parsed, result, o);
+  } else {
+    runtime::TensorPrintOptions opts;
+    opts.full = o.full;
+    opts.precision = o.precision;
+    for (size_t i = 0; i < parsed.outputs().size(); ++i)
+      printValue(valueLabel(parsed, parsed.outputs()[i], i), result.outputs[i], opts);
+    for (const auto &[name, value] : result.updatedParams)
+      printValue("update %" + name, value, opts);
+  }
+  return 0;
+}
+
+} // namespace
+
+Command addRunCommand(CLI::App &app) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App *cmd = app.add_subcommand(
+      "run", "Evaluate a graph on inputs from CSV or .npy files and print or save its outputs");
+  cmd->add_option("file", o->file, "The graph, a .cj file")->required();
+  cmd->add_option("-i,--input", o->inputs,
+                  "NAME=PATH: the value of input %NAME, from a .csv or .npy file (repeat for "
+                  "each input)");
+  cmd->add_option("-p,--param", o->params,
+                  "NAME=PATH: the value of param %NAME (params not given use their "
+                  "initializer)");
+  cmd->add_option("--mode", o->mode,
+                  "train or eval (default): how dropout and batch_norm behave")
+      ->check(CLI::IsMember({"train", "eval"}));
+  cmd->add_option("--backend", o->backend, "Evaluator: interp (the reference interpreter)");
+  cmd->add_option("-o,--output", o->output,
+                  "Write the outputs instead of printing them: to PATH.npy or PATH.csv "
+                  "when the graph has one output, else into directory PATH, one file per "
+                  "output named after it");
+  cmd->add_option("--output-format", o->outputFormat,
+                  "File type of the outputs written into an --output directory: npy "
+                  "(default) or csv")
+      ->check(CLI::IsMember({"npy", "csv"}));
+  cmd->add_flag("--full", o->full, "Print every element (big tensors are abbreviated)");
+  cmd->add_option("--precision", o->precision,
+                  "Significant digits of printed floats (default 6)")
+      ->check(CLI::Range(1, 17));
+  cmd->footer("Tensor files: .csv (numbers separated by commas, an optional header line; "
+              "the table is\nreshaped to the declared type) or .npy (NumPy, C order, "
+              "<f4 <f8 <i4 |b1 |u1). See docs/cli.md.\n"
+              "\nExamples:\n"
+              "  chainjit run examples/mlp.cj --input x=examples/data/mlp_x.csv "
+              "--input labels=examples/data/mlp_labels.csv\n"
+              "  chainjit run examples/cnn.cj -i images=examples/data/cnn_images.npy "
+              "-i labels=examples/data/cnn_labels.npy -o out/");
+  return {cmd, [o] { return runRun(*o); }};
+}
+
+} // namespace chainjit::cli
