@@ -12,6 +12,7 @@
 #include "chainjit/ir/Attr.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/CounterRng.h"
+#include "chainjit/ir/Derivatives.h"
 #include "chainjit/ir/Dot.h"
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/Graph.h"
@@ -24,7 +25,8 @@
 #include "chainjit/ir/Types.h"
 #include "chainjit/ir/Verifier.h"
 
-// compiler: passes over graphs, Jacobian chains and their bracketing.
+// compiler: passes over graphs, derivatives, Jacobian chains and their bracketing.
+#include "chainjit/compiler/Autodiff.h"
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"
 #include "chainjit/compiler/JacobianChain.h"

@@ -104,6 +104,24 @@ static TensorType sliceRule(std::span<const TensorType> in, const Attrs &a) {
   return {in[0].dtype, s};
 }
 
+// Each axis grows by low + high and by `interior` zeros between elements.
+static TensorType padRule(std::span<const TensorType> in, const Attrs &a) {
+  size_t r = in[0].shape.size();
+  const Ints &low = a.getInts("low"), &high = a.getInts("high");
+  Ints interior = a.getInts("interior");
+  if (interior.empty())
+    interior.assign(r, 0);
+  requirePositiveList(low, r, "low", /*allowZero=*/true);
+  requirePositiveList(high, r, "high", /*allowZero=*/true);
+  requirePositiveList(interior, r, "interior", /*allowZero=*/true);
+  Shape s(r);
+  for (size_t d = 0; d < r; ++d) {
+    int64_t n = in[0].shape[d];
+    s[d] = low[d] + high[d] + n + (n > 0 ? (n - 1) * interior[d] : 0);
+  }
+  return {in[0].dtype, s};
+}
+
 std::vector<OpDef> shapeOps() {
   using F = OpFamily;
   return {
@@ -124,6 +142,12 @@ std::vector<OpDef> shapeOps() {
         {"ends", AttrKind::Ints, std::nullopt},
         {"strides", AttrKind::Ints, Ints{}}},
        sliceRule, "x[starts:ends:strides] on every axis (default stride 1)"},
+      {OpKind::Pad, F::Shape, 1, 1, {"x"},
+       {{"low", AttrKind::Ints, std::nullopt},
+        {"high", AttrKind::Ints, std::nullopt},
+        {"interior", AttrKind::Ints, Ints{}}},
+       padRule,
+       "zeros before (low), after (high) and between elements (interior) on every axis"},
   };
 }
 

@@ -108,6 +108,10 @@ Value slice(Value x, Ints starts, Ints ends, Ints strides) {
                {{"starts", starts}, {"ends", ends}, {"strides", strides}});
 }
 
+Value pad(Value x, Ints low, Ints high, Ints interior) {
+  return apply(OpKind::Pad, {x}, {{"low", low}, {"high", high}, {"interior", interior}});
+}
+
 static Attrs reduceAttrs(Ints axes, bool keepdims) {
   return {{"axes", std::move(axes)}, {"keepdims", keepdims}};
 }

@@ -47,13 +47,13 @@ struct RandomGraphOptions {
   // Op families.
   bool elementwise = true; // unary maps, binary arithmetic with broadcasting
   bool reductions = true;  // sum, mean, max, argmax, softmax, log_softmax
-  bool shapes = true;      // reshape, transpose, broadcast_to, concat, slice
+  bool shapes = true;      // reshape, transpose, broadcast_to, concat, slice, pad
   bool linalg = true;      // matmul, solve
   bool losses = true;      // mse, cross_entropy
   bool nn = false;         // conv2d, pools, batch_norm, dropout, bernoulli
   bool comparisons = true; // comparisons + where, cast, bool and i32 consts
 
-  int maxRank = 3;
+  int maxRank = 3; // at least 2: layers and losses make matrices
   int64_t maxDim = 4;
   int maxInputs = 2; // at least one input is always made
   int maxParams = 2;
@@ -374,7 +374,7 @@ private:
     const Shape s = x.shape();
     int64_t r = x.type().rank();
     Value y = x;
-    switch (uniform(0, 4)) {
+    switch (uniform(0, 5)) {
     case 0: {
       Shape to = shapeWithElements(x.type().numel());
       if (!to.empty() && chance(0.3))
@@ -427,6 +427,18 @@ private:
         }
       }
       y = ir::concat(parts, axis);
+      break;
+    }
+    case 4: {
+      Ints low, high, interior;
+      bool withInterior = chance(0.5);
+      for (size_t d = 0; d < s.size(); ++d) {
+        low.push_back(uniform(0, 2));
+        high.push_back(uniform(0, 2));
+        if (withInterior)
+          interior.push_back(uniform(0, 1));
+      }
+      y = ir::pad(x, low, high, interior);
       break;
     }
     default: {

@@ -89,3 +89,17 @@ TEST_CASE("interp: slice with starts, ends and strides") {
   CHECK(out[1].toDoubles() == std::vector<double>{1, 3, 9, 11});
   CHECK(out[2].toDoubles() == std::vector<double>{4, 5, 6, 7});
 }
+
+TEST_CASE("interp: pad with low, high and interior zeros") {
+  Graph g;
+  output(pad(iota(g, {3}), {2}, {1}, {1}));          // 0 0 [0] 0 [1] 0 [2] 0
+  output(pad(iota(g, {2, 2}), {1, 0}, {0, 1}));      // a zero row on top, a zero column right
+  output(pad(iota(g, {0}), {1}, {1}, {3}));          // empty input: just the padding
+  auto out = interpret(g, {}).outputs;
+  CHECK(out[0].toDoubles() == std::vector<double>{0, 0, 0, 0, 1, 0, 2, 0});
+  CHECK(out[1].shape() == Shape{3, 3});
+  CHECK(out[1].toDoubles() == std::vector<double>{0, 0, 0, 0, 1, 0, 2, 3, 0});
+  CHECK(out[2].toDoubles() == std::vector<double>{0, 0});
+  CHECK_THROWS_WITH_AS(pad(iota(g, {3}), {-1}, {0}), doctest::Contains("low entries must be non-negative"),
+                       chainjit::Error);
+}

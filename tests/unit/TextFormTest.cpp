@@ -162,6 +162,7 @@ static Graph everyOpGraph() {
   Value bc = broadcastTo(t, {4, 2, 3});
   Value cat = concat({t, t, x}, -1);
   Value sl = slice(cat, {0, 1}, {2, 9}, {1, 3});
+  Value pd = pad(sl, {1, 0}, {0, 2}, {1, 0});
   // Linear algebra.
   Value mm = matmul(x, W);
   Value A = constant(g, Tensor(f32({2, 2}), {4, 1, 1, 3}), "A");
@@ -183,7 +184,7 @@ static Graph everyOpGraph() {
   Value bn = batchNorm(x, gamma, beta, rm, rv, 1e-3, 0.2);
 
   for (Value o : {sol, am, sm, ce, ce2, l2, conv, mp, ap, mask2, drop, bn, intsSum,
-                  special})
+                  special, pd})
     output(o);
   update(rm, mean(x, {0}));
   update(count, count + scalar(g, 1, DType::i32));

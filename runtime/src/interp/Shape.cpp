@@ -1,4 +1,4 @@
-// Data-movement kernels: reshape, transpose, broadcast_to, concat, slice.
+// Data-movement kernels: reshape, transpose, broadcast_to, concat, slice, pad.
 // They copy elements without arithmetic, so values pass through exactly.
 #include "interp/Kernels.h"
 
@@ -87,6 +87,29 @@ Tensor sliceKernel(const KernelArgs &a) {
   return r;
 }
 
+// Input index i[d] lands at low[d] + i[d] * (interior[d] + 1); the rest is 0.
+Tensor padKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0);
+  size_t rank = x.shape().size();
+  const ir::Ints &low = a.attrs().getInts("low");
+  ir::Ints interior = a.attrs().getInts("interior");
+  if (interior.empty())
+    interior.assign(rank, 0);
+  std::vector<int64_t> outStrides = ir::stridesOf(a.resultType().shape);
+  Tensor r(a.resultType()); // zero-filled
+  const ir::Shape &in = x.shape();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    int64_t rest = i, dst = 0;
+    for (size_t d = rank; d-- > 0;) {
+      int64_t pos = rest % in[d];
+      rest /= in[d];
+      dst += (low[d] + pos * (interior[d] + 1)) * outStrides[d];
+    }
+    r.set(dst, x.at(i));
+  }
+  return r;
+}
+
 } // namespace
 
 std::vector<KernelEntry> shapeKernels() {
@@ -96,6 +119,7 @@ std::vector<KernelEntry> shapeKernels() {
       {OpKind::BroadcastTo, broadcastToKernel},
       {OpKind::Concat, concatKernel},
       {OpKind::Slice, sliceKernel},
+      {OpKind::Pad, padKernel},
   };
 }
 

@@ -25,8 +25,10 @@ public:
 
   Graph &graph() const { return *g_; }
   NodeId id() const { return id_; }
-  const TensorType &type() const { return g_->type(id_); }
-  const Shape &shape() const { return type().shape; }
+  // By value: building more nodes may move the graph's node storage, so a
+  // reference into it would not survive the next builder call.
+  TensorType type() const { return g_->type(id_); }
+  Shape shape() const { return g_->type(id_).shape; }
   DType dtype() const { return type().dtype; }
   // Names the node (names are unique within a graph) and returns it.
   Value named(std::string name) const;
@@ -96,6 +98,7 @@ Value transpose(Value x, Ints perm = {});
 Value broadcastTo(Value x, Shape shape);
 Value concat(const std::vector<Value> &xs, int64_t axis = 0);
 Value slice(Value x, Ints starts, Ints ends, Ints strides = {});
+Value pad(Value x, Ints low, Ints high, Ints interior = {});
 
 // --- linear algebra ---
 Value matmul(Value a, Value b);
