@@ -43,6 +43,20 @@ const DerivativeRules &derivativeRules(OpKind k) {
   return *table.rules.at(static_cast<size_t>(k));
 }
 
+Shape directionShape(int64_t k, const Shape &s) {
+  Shape r{k};
+  r.insert(r.end(), s.begin(), s.end());
+  return r;
+}
+
+Value identityMatrix(Graph &g, int64_t n, DType dtype) {
+  std::vector<double> iota(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    iota[i] = double(i);
+  Value idx = constant(g, Tensor(TensorType{DType::i32, {n}}, iota));
+  return cast(equal(reshape(idx, {n, 1}), reshape(idx, {1, n})), dtype);
+}
+
 Value alignDirections(Value dirs, int64_t rank) {
   const Shape s = dirs.shape();
   int64_t have = static_cast<int64_t>(s.size()) - 1;

@@ -7,9 +7,6 @@ namespace chainjit::ir::rules {
 
 namespace {
 
-using Wanted = std::span<const bool>;
-using Tangents = std::span<const MaybeValue>;
-
 // --- unary ops: y = f(x), dy = f'(x) dx, x_bar = y_bar f'(x) ---
 
 // Each unary op defines f'(x) from the context (x = operand 0, y = result).

@@ -8,15 +8,6 @@ namespace chainjit::ir::rules {
 
 namespace {
 
-using Wanted = std::span<const bool>;
-using Tangents = std::span<const MaybeValue>;
-
-Shape withK(int64_t k, const Shape &s) {
-  Shape r{k};
-  r.insert(r.end(), s.begin(), s.end());
-  return r;
-}
-
 // The matrix view of a matmul operand (vectors become one-row or
 // one-column matrices).
 Shape matrixShape(const Shape &s, bool lhs) {
@@ -55,26 +46,26 @@ MaybeValue matmulJvp(const RuleContext &c, Tangents t) {
   Value A = asMatrix(c.operands[0], v.a), B = asMatrix(c.operands[1], v.b);
   MaybeValue dy;
   if (t[0])
-    dy = matmul(alignDirections(asMatrix(*t[0], withK(k, v.a)), r), B);
+    dy = matmul(alignDirections(asMatrix(*t[0], directionShape(k, v.a)), r), B);
   if (t[1])
-    dy = addMaybe(dy, matmul(A, alignDirections(asMatrix(*t[1], withK(k, v.b)), r)));
+    dy = addMaybe(dy, matmul(A, alignDirections(asMatrix(*t[1], directionShape(k, v.b)), r)));
   if (!dy)
     return std::nullopt;
-  return reshape(*dy, withK(k, c.node.type.shape));
+  return reshape(*dy, directionShape(k, c.node.type.shape));
 }
 
 std::vector<MaybeValue> matmulVjp(const RuleContext &c, Value adj, Wanted w) {
   MatmulView v = viewOf(c);
   int64_t k = c.directions;
   Value A = asMatrix(c.operands[0], v.a), B = asMatrix(c.operands[1], v.b);
-  Value Y = asMatrix(adj, withK(k, v.y));
+  Value Y = asMatrix(adj, directionShape(k, v.y));
   std::vector<MaybeValue> r(2);
   if (w[0]) // dA = dY B^T, summed over broadcast batch axes
     r[0] = reshape(unbroadcastDirections(matmul(Y, swapLast2(B)), v.a),
-                   withK(k, c.operands[0].shape()));
+                   directionShape(k, c.operands[0].shape()));
   if (w[1]) // dB = A^T dY
     r[1] = reshape(unbroadcastDirections(matmul(swapLast2(A), Y), v.b),
-                   withK(k, c.operands[1].shape()));
+                   directionShape(k, c.operands[1].shape()));
   return r;
 }
 

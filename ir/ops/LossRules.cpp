@@ -6,9 +6,6 @@ namespace chainjit::ir::rules {
 
 namespace {
 
-using Wanted = std::span<const bool>;
-using Tangents = std::span<const MaybeValue>;
-
 // <dirs, G> over the primal axes: [k, ...S] x [...S] -> [k].
 Value contract(Value dirs, Value g) {
   Ints axes;

@@ -1,19 +1,65 @@
-// Neural-network layers: convolution, pooling, the dropout mask, and the two
-// mode-dependent layers (dropout, batch_norm) that the mode expansion turns
-// into primitives for training or evaluation.
+// Neural-network layers: convolution, pooling, unfold/fold (im2col and its
+// adjoint), the dropout mask, and the two mode-dependent layers (dropout,
+// batch_norm) that the mode expansion turns into primitives for training or
+// evaluation.
 #include "OpFamilies.h"
+
+#include <utility>
 
 namespace chainjit::ir::ops {
 
+// a * b and a + b of sizes, or an error saying which size overflowed.
+static int64_t checkedMul(int64_t a, int64_t b, const std::string &what) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r))
+    throw Error(what + " (" + std::to_string(a) + " * " + std::to_string(b) +
+                ") overflows int64");
+  return r;
+}
+static int64_t checkedAdd(int64_t a, int64_t b, const std::string &what) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    throw Error(what + " (" + std::to_string(a) + " + " + std::to_string(b) +
+                ") overflows int64");
+  return r;
+}
+
+// How many windows of `kernel` taps, `dilation` apart, fit every `stride`
+// along an axis of extent `in` padded by `pad` on both sides.
 static int64_t outputExtent(int64_t in, int64_t kernel, int64_t stride,
                             int64_t pad, int64_t dilation, std::string_view axis) {
-  int64_t span = dilation * (kernel - 1) + 1;
-  int64_t padded = in + 2 * pad;
+  const std::string a(axis);
+  int64_t span = checkedAdd(
+      checkedMul(dilation, kernel - 1, "the dilated window " + a), 1,
+      "the dilated window " + a);
+  int64_t padded = checkedAdd(in, checkedMul(2, pad, "the padding of the " + a),
+                              "the padded " + a);
   if (padded < span)
     throw Error("window of extent " + std::to_string(span) +
-                " does not fit the padded " + std::string(axis) + " " +
-                std::to_string(padded));
+                " does not fit the padded " + a + " " + std::to_string(padded));
   return (padded - span) / stride + 1;
+}
+
+// The kernel, stride, padding and dilation attributes of unfold2d and
+// fold2d, checked.
+struct Window {
+  Ints kernel, stride, padding, dilation;
+};
+static Window windowAttrs(const Attrs &a) {
+  Window w{a.getInts("kernel"), a.getInts("stride"), a.getInts("padding"),
+           a.getInts("dilation")};
+  requirePositiveList(w.kernel, 2, "kernel");
+  requirePositiveList(w.stride, 2, "stride");
+  requirePositiveList(w.padding, 2, "padding", /*allowZero=*/true);
+  requirePositiveList(w.dilation, 2, "dilation");
+  return w;
+}
+// OH * OW: how many windows fit an [h, w] plane.
+static std::pair<int64_t, int64_t> windowGrid(int64_t h, int64_t w, const Window &win) {
+  return {outputExtent(h, win.kernel[0], win.stride[0], win.padding[0],
+                       win.dilation[0], "height"),
+          outputExtent(w, win.kernel[1], win.stride[1], win.padding[1],
+                       win.dilation[1], "width")};
 }
 
 static TensorType conv2dRule(std::span<const TensorType> in, const Attrs &a) {
@@ -46,13 +92,49 @@ static TensorType pool2dRule(std::span<const TensorType> in, const Attrs &a) {
   requirePositiveList(s, 2, "stride");
   requirePositiveList(p, 2, "padding", /*allowZero=*/true);
   for (int i = 0; i < 2; ++i)
-    if (2 * p[i] > k[i])
+    if (p[i] > k[i] / 2) // 2 * p > k, without overflow
       throw Error("padding " + shapeStr(p) + " exceeds half the kernel " +
                   shapeStr(k));
   const Shape &x = in[0].shape;
   return {in[0].dtype,
           {x[0], x[1], outputExtent(x[2], k[0], s[0], p[0], 1, "height"),
            outputExtent(x[3], k[1], s[1], p[1], 1, "width")}};
+}
+
+// [N, C, H, W] -> [N, C*KH*KW, OH*OW]: every window as a column.
+static TensorType unfold2dRule(std::span<const TensorType> in, const Attrs &a) {
+  requireFloat(in[0], "input");
+  requireRank(in[0], 4, "input (NCHW)");
+  Window win = windowAttrs(a);
+  const Shape x = in[0].shape;
+  auto [oh, ow] = windowGrid(x[2], x[3], win);
+  int64_t area = checkedMul(win.kernel[0], win.kernel[1], "the kernel area KH*KW");
+  return {in[0].dtype,
+          {x[0], checkedMul(x[1], area, "the rows C*KH*KW"),
+           checkedMul(oh, ow, "the window count OH*OW")}};
+}
+
+// [N, C*KH*KW, L] -> [N, C, H, W] with L the windows that fit [H, W].
+static TensorType fold2dRule(std::span<const TensorType> in, const Attrs &a) {
+  requireFloat(in[0], "input");
+  requireRank(in[0], 3, "input [N, C*KH*KW, L]");
+  Window win = windowAttrs(a);
+  const Ints &out = a.getInts("output");
+  requirePositiveList(out, 2, "output", /*allowZero=*/true);
+  const Shape c = in[0].shape;
+  int64_t area = checkedMul(win.kernel[0], win.kernel[1], "the kernel area KH*KW");
+  if (c[1] % area != 0)
+    throw Error("input has " + std::to_string(c[1]) +
+                " rows, not a multiple of the kernel area " +
+                std::to_string(win.kernel[0]) + "*" + std::to_string(win.kernel[1]) +
+                " = " + std::to_string(area));
+  auto [oh, ow] = windowGrid(out[0], out[1], win);
+  int64_t windows = checkedMul(oh, ow, "the window count OH*OW");
+  if (c[2] != windows)
+    throw Error("input has " + std::to_string(c[2]) + " columns but " +
+                std::to_string(oh) + "*" + std::to_string(ow) + " = " +
+                std::to_string(windows) + " windows fit the output " + shapeStr(out));
+  return {in[0].dtype, {c[0], c[1] / area, out[0], out[1]}};
 }
 
 static void requireCounter(const TensorType &t) {
@@ -120,6 +202,22 @@ std::vector<OpDef> nnOps() {
         {"padding", AttrKind::Ints, Ints{0, 0}}},
        pool2dRule,
        "mean over windows, padding counted as zeros (default stride = kernel)"},
+      {OpKind::Unfold2d, F::NN, 1, 1, {"input"},
+       {{"kernel", AttrKind::Ints, std::nullopt},
+        {"stride", AttrKind::Ints, Ints{1, 1}},
+        {"padding", AttrKind::Ints, Ints{0, 0}},
+        {"dilation", AttrKind::Ints, Ints{1, 1}},
+        {"pad_value", AttrKind::Float, 0.0}},
+       unfold2dRule,
+       "im2col: [N, C, H, W] -> [N, C*KH*KW, OH*OW], each window a column (padding reads pad_value)"},
+      {OpKind::Fold2d, F::NN, 1, 1, {"input"},
+       {{"output", AttrKind::Ints, std::nullopt},
+        {"kernel", AttrKind::Ints, std::nullopt},
+        {"stride", AttrKind::Ints, Ints{1, 1}},
+        {"padding", AttrKind::Ints, Ints{0, 0}},
+        {"dilation", AttrKind::Ints, Ints{1, 1}}},
+       fold2dRule,
+       "col2im: [N, C*KH*KW, L] -> [N, C, H, W], overlapping windows summed, padding dropped"},
       {OpKind::Bernoulli, F::NN, 1, 1, {"counter"},
        {{"shape", AttrKind::Ints, std::nullopt},
         {"p", AttrKind::Float, std::nullopt},

@@ -79,9 +79,8 @@ Attrs canonicalizeAttrs(const OpDef &def, const Attrs &given) {
       const Ints &v = std::get<Ints>(value);
       out.set(name, Floats(v.begin(), v.end()));
     } else {
-      throw Error("attribute '" + name + "' must be a " +
-                  std::string(attrKindName(spec->kind)) + ", got a " +
-                  std::string(attrKindName(k)));
+      throw Error("attribute '" + name + "' must be " +
+                  attrKindPhrase(spec->kind) + ", got " + attrKindPhrase(k));
     }
   }
   for (const AttrSpec &spec : def.attrs) {

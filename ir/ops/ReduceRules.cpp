@@ -6,10 +6,16 @@ namespace chainjit::ir::rules {
 
 namespace {
 
-using Wanted = std::span<const bool>;
-using Tangents = std::span<const MaybeValue>;
-
 Value x0(const RuleContext &c) { return c.operands[0]; }
+
+// Sums direction values over primal axes (shifted past the direction axis).
+// An empty list means "no axes" here: the sum op reads it as "all axes",
+// which would sum over the directions too (a rank-0 reduction).
+Value sumOverAxes(Value dirs, const Ints &primalAxes, int64_t rank, bool keepdims) {
+  if (primalAxes.empty())
+    return dirs;
+  return sum(dirs, shiftAxes(primalAxes, rank), keepdims);
+}
 int64_t rankOf(const RuleContext &c) { return x0(c).type().rank(); }
 
 // The primal axes a reduction reduces (all when the attribute is empty).
@@ -58,7 +64,7 @@ double reducedCount(const RuleContext &c) {
 MaybeValue sumJvp(const RuleContext &c, Tangents t) {
   if (!t[0])
     return std::nullopt;
-  return sum(*t[0], shiftAxes(reducedAxes(c), rankOf(c)), c.attrs().getBool("keepdims"));
+  return sumOverAxes(*t[0], reducedAxes(c), rankOf(c), c.attrs().getBool("keepdims"));
 }
 std::vector<MaybeValue> sumVjp(const RuleContext &c, Value adj, Wanted) {
   return {spread(c, adj)};
@@ -82,8 +88,8 @@ Value maxWeights(const RuleContext &c) {
 MaybeValue maxJvp(const RuleContext &c, Tangents t) {
   if (!t[0])
     return std::nullopt;
-  return sum(*t[0] * maxWeights(c), shiftAxes(reducedAxes(c), rankOf(c)),
-             c.attrs().getBool("keepdims"));
+  return sumOverAxes(*t[0] * maxWeights(c), reducedAxes(c), rankOf(c),
+                     c.attrs().getBool("keepdims"));
 }
 std::vector<MaybeValue> maxVjp(const RuleContext &c, Value adj, Wanted) {
   return {spread(c, adj) * maxWeights(c)};

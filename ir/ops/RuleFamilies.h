@@ -15,6 +15,9 @@ std::vector<DerivativeRules> reduceRules();
 std::vector<DerivativeRules> lossRules();
 std::vector<DerivativeRules> nnRules();
 
+using Wanted = std::span<const bool>;
+using Tangents = std::span<const MaybeValue>;
+
 // A scalar constant of v's dtype.
 Value scalarLike(Value v, double c);
 // A direction value broadcast to [k, ...result shape] if it is smaller.

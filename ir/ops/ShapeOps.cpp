@@ -16,8 +16,8 @@ static TensorType reshapeRule(std::span<const TensorType> in, const Attrs &a) {
       inferred = static_cast<int64_t>(i);
     } else if (s[i] < 0) {
       throw Error("shape " + shapeStr(s) + " has a negative dimension");
-    } else {
-      known *= s[i];
+    } else if (__builtin_mul_overflow(known, s[i], &known)) {
+      throw Error("shape " + shapeStr(s) + " has too many elements");
     }
   }
   int64_t n = in[0].numel();
@@ -76,7 +76,8 @@ static TensorType concatRule(std::span<const TensorType> in, const Attrs &a) {
         throw Error("operand " + std::to_string(i) + " " + in[i].str() +
                     " differs from " + in[0].str() + " outside axis " +
                     std::to_string(axis));
-    s[axis] += in[i].shape[axis];
+    if (__builtin_add_overflow(s[axis], in[i].shape[axis], &s[axis]))
+      throw Error("the concatenated axis " + std::to_string(axis) + " overflows int64");
   }
   return {in[0].dtype, s};
 }
@@ -99,7 +100,7 @@ static TensorType sliceRule(std::span<const TensorType> in, const Attrs &a) {
                   std::to_string(starts[d]) + ":" + std::to_string(ends[d]) +
                   ":" + std::to_string(strides[d]) + "] is out of range for " +
                   "dimension " + std::to_string(in[0].shape[d]));
-    s[d] = (ends[d] - starts[d] + strides[d] - 1) / strides[d];
+    s[d] = ends[d] == starts[d] ? 0 : (ends[d] - starts[d] - 1) / strides[d] + 1;
   }
   return {in[0].dtype, s};
 }
@@ -116,8 +117,11 @@ static TensorType padRule(std::span<const TensorType> in, const Attrs &a) {
   requirePositiveList(interior, r, "interior", /*allowZero=*/true);
   Shape s(r);
   for (size_t d = 0; d < r; ++d) {
-    int64_t n = in[0].shape[d];
-    s[d] = low[d] + high[d] + n + (n > 0 ? (n - 1) * interior[d] : 0);
+    int64_t n = in[0].shape[d], inner = 0;
+    if ((n > 0 && __builtin_mul_overflow(n - 1, interior[d], &inner)) ||
+        __builtin_add_overflow(inner, n, &s[d]) || __builtin_add_overflow(s[d], low[d], &s[d]) ||
+        __builtin_add_overflow(s[d], high[d], &s[d]))
+      throw Error("padded axis " + std::to_string(d) + " overflows int64");
   }
   return {in[0].dtype, s};
 }

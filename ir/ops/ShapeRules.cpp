@@ -7,23 +7,15 @@ namespace chainjit::ir::rules {
 
 namespace {
 
-using Wanted = std::span<const bool>;
-using Tangents = std::span<const MaybeValue>;
-
-Shape withK(int64_t k, const Shape &s) {
-  Shape r{k};
-  r.insert(r.end(), s.begin(), s.end());
-  return r;
-}
 Value x0(const RuleContext &c) { return c.operands[0]; }
 
 MaybeValue reshapeJvp(const RuleContext &c, Tangents t) {
   if (!t[0])
     return std::nullopt;
-  return reshape(*t[0], withK(c.directions, c.node.type.shape));
+  return reshape(*t[0], directionShape(c.directions, c.node.type.shape));
 }
 std::vector<MaybeValue> reshapeVjp(const RuleContext &c, Value adj, Wanted) {
-  return {reshape(adj, withK(c.directions, x0(c).shape()))};
+  return {reshape(adj, directionShape(c.directions, x0(c).shape()))};
 }
 
 Ints primalPerm(const RuleContext &c) {
@@ -124,7 +116,7 @@ std::vector<MaybeValue> sliceVjp(const RuleContext &c, Value adj, Wanted) {
     high.push_back(in[d] - 1 - last);
   }
   if (numElements(out) == 0) // nothing was taken: the adjoint is zero
-    return {broadcastTo(scalarLike(adj, 0.0), withK(c.directions, in))};
+    return {broadcastTo(scalarLike(adj, 0.0), directionShape(c.directions, in))};
   return {pad(adj, low, high, interior)};
 }
 

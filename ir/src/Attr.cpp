@@ -20,6 +20,11 @@ std::string_view attrKindName(AttrKind k) {
   return "?";
 }
 
+std::string attrKindPhrase(AttrKind k) {
+  std::string_view name = attrKindName(k);
+  return (name.front() == 'i' ? "an " : "a ") + std::string(name);
+}
+
 AttrKind kindOf(const AttrValue &v) { return static_cast<AttrKind>(v.index()); }
 
 const AttrValue *Attrs::find(std::string_view name) const {
@@ -34,9 +39,8 @@ static const T &getAs(const Attrs &a, std::string_view name, AttrKind kind) {
     throw Error("missing attribute '" + std::string(name) + "'");
   if (const T *p = std::get_if<T>(v))
     return *p;
-  throw Error("attribute '" + std::string(name) + "' must be a " +
-              std::string(attrKindName(kind)) + ", got a " +
-              std::string(attrKindName(kindOf(*v))));
+  throw Error("attribute '" + std::string(name) + "' must be " +
+              attrKindPhrase(kind) + ", got " + attrKindPhrase(kindOf(*v)));
 }
 
 bool Attrs::getBool(std::string_view n) const { return getAs<bool>(*this, n, AttrKind::Bool); }

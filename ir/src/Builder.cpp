@@ -140,6 +140,16 @@ Value maxPool2d(Value x, Ints k, Ints s, Ints p) {
 Value avgPool2d(Value x, Ints k, Ints s, Ints p) {
   return apply(OpKind::AvgPool2d, {x}, poolAttrs(k, s, p));
 }
+Value unfold2d(Value x, Ints k, Ints s, Ints p, Ints d, double padValue) {
+  return apply(OpKind::Unfold2d, {x},
+               {{"kernel", k}, {"stride", s}, {"padding", p}, {"dilation", d},
+                {"pad_value", padValue}});
+}
+Value fold2d(Value cols, Ints output, Ints k, Ints s, Ints p, Ints d) {
+  return apply(OpKind::Fold2d, {cols},
+               {{"output", output}, {"kernel", k}, {"stride", s}, {"padding", p},
+                {"dilation", d}});
+}
 Value bernoulli(Value counter, Shape shape, double p, int64_t seed, DType dt) {
   return apply(OpKind::Bernoulli, {counter},
                {{"shape", shape}, {"p", p}, {"seed", seed}, {"dtype", dt}});

@@ -1,5 +1,7 @@
 #include "chainjit/ir/Types.h"
 
+#include "chainjit/ir/Error.h"
+
 #include <algorithm>
 
 namespace chainjit::ir {
@@ -36,7 +38,8 @@ size_t dtypeSize(DType t) {
 int64_t numElements(const Shape &s) {
   int64_t n = 1;
   for (int64_t d : s)
-    n *= d;
+    if (__builtin_mul_overflow(n, d, &n))
+      throw Error("the element count of shape " + shapeStr(s) + " overflows int64");
   return n;
 }
 

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# `chainjit dump --format dot FILE | dot -Tsvg` succeeds and makes an SVG.
-#   dot_renders.sh CHAINJIT DOT FILE.cj OUT.svg
+# A command's DOT output renders with `dot -Tsvg` into an SVG.
+#   dot_renders.sh DOT OUT.svg COMMAND [ARG]...
+# e.g. dot_renders.sh /usr/bin/dot out/mlp.svg chainjit dump --format dot mlp.cj
 set -euo pipefail
-cj=$1 dot=$2 file=$3 svg=$4
+dot=$1 svg=${2:-}
+case $svg in
+  *.svg) ;;
+  *) echo "dot_renders.sh: OUT must end in .svg, got '$svg'" >&2; exit 99 ;;
+esac
+shift 2
 mkdir -p "$(dirname "$svg")"
-"$cj" dump --format dot "$file" | "$dot" -Tsvg >"$svg"
+"$@" | "$dot" -Tsvg >"$svg"
 grep -q "<svg" "$svg" || { echo "FAIL: no <svg> in $svg"; exit 1; }
 echo "ok: $(grep -c '<g id="node' "$svg") nodes drawn into $svg"

@@ -50,7 +50,7 @@ struct RandomGraphOptions {
   bool shapes = true;      // reshape, transpose, broadcast_to, concat, slice, pad
   bool linalg = true;      // matmul, solve
   bool losses = true;      // mse, cross_entropy
-  bool nn = false;         // conv2d, pools, batch_norm, dropout, bernoulli
+  bool nn = false;         // conv2d, pools, unfold2d/fold2d, batch_norm, dropout, bernoulli
   bool comparisons = true; // comparisons + where, cast, bool and i32 consts
 
   int maxRank = 3; // at least 2: layers and losses make matrices
@@ -574,6 +574,18 @@ private:
       Ints dil{1, 1};
       if (2 * (kh - 1) + 1 <= h + 2 * pad[0] && 2 * (kw - 1) + 1 <= w + 2 * pad[1] && chance(0.3))
         dil = {2, 2};
+      if (chance(0.25)) { // im2col, and sometimes back again
+        Ints stride{uniform(1, 2), uniform(1, 2)};
+        Value cols = ir::unfold2d(img, {kh, kw}, stride, pad, dil,
+                                  chance(0.5) ? 0.0 : real(-1, 1));
+        if (chance(0.5)) {
+          addToPool(maybeNamed(flatten(ir::fold2d(cols, {h, w}, {kh, kw}, stride, pad, dil))));
+        } else {
+          const Shape s = cols.shape();
+          addToPool(maybeNamed(ir::reshape(cols, {s[1], s[2]})));
+        }
+        return true;
+      }
       Value wgt = newParam({uniform(1, 3), 1, kh, kw});
       addToPool(maybeNamed(flatten(ir::conv2d(img, wgt, {uniform(1, 2), uniform(1, 2)}, pad, dil))));
       return true;

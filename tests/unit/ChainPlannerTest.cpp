@@ -180,7 +180,8 @@ TEST_CASE("chain DP: structure makes diagonal factors cheap") {
   // Leaves: 50*2500 + 50 + 50*2500; products: diag*dense 2500, dense*dense 125000.
   CHECK(p.cost == 125000 + 50 + 125000 + 2500 + 125000);
   CHECK(productCost(50, 50, 50, JacobianStructure::Diagonal, JacobianStructure::Dense) == 2500);
-  CHECK(productCost(50, 50, 50, JacobianStructure::Permutation, JacobianStructure::Dense) == 0);
+  CHECK(productCost(50, 50, 50, JacobianStructure::Identity, JacobianStructure::Dense) == 0);
+  CHECK(productCost(50, 50, 50, JacobianStructure::Permutation, JacobianStructure::Dense) == 125000);
   CHECK(productCost(50, 50, 50, JacobianStructure::Diagonal, JacobianStructure::Diagonal) == 50);
 }
 

@@ -98,6 +98,8 @@ TEST_CASE("rules: reductions and softmax") {
   check({{{2, 3, 4}}, [](auto &v) { return sum(v[0], {1}); }});
   check({{{2, 3, 4}}, [](auto &v) { return sum(v[0], {0, 2}, true); }});
   check({{{2, 3}}, [](auto &v) { return sum(v[0]); }});
+  // Rank-0 reductions reduce nothing: their directions must not be summed.
+  check({{{2, 3}}, [](auto &v) { return mean(sum(v[0])) + max(sum(v[0])); }});
   check({{{2, 3, 4}}, [](auto &v) { return mean(v[0], {-1}); }});
   check({{{2, 3, 4}}, [](auto &v) { return max(v[0], {1}); }});
   check({{{2, 3}}, [](auto &v) { return max(v[0]); }});

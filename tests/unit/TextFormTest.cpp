@@ -179,11 +179,14 @@ static Graph everyOpGraph() {
   Value conv = conv2d(img, k, {2, 1}, {1, 0}, {1, 2});
   Value mp = maxPool2d(img, {2, 2});
   Value ap = avgPool2d(img, {3, 3}, {1, 2}, {1, 1});
+  Value cols = unfold2d(img, {2, 3}, {1, 2}, {1, 0}, {2, 1},
+                        -std::numeric_limits<double>::infinity());
+  Value folded = fold2d(cols, {5, 5}, {2, 3}, {1, 2}, {1, 0}, {2, 1});
   Value mask2 = bernoulli(step, {2, 3}, 0.25, 42, DType::f64);
   Value drop = dropout(x, step, 0.5, 3);
   Value bn = batchNorm(x, gamma, beta, rm, rv, 1e-3, 0.2);
 
-  for (Value o : {sol, am, sm, ce, ce2, l2, conv, mp, ap, mask2, drop, bn, intsSum,
+  for (Value o : {sol, am, sm, ce, ce2, l2, conv, mp, ap, folded, mask2, drop, bn, intsSum,
                   special, pd})
     output(o);
   update(rm, mean(x, {0}));
@@ -204,6 +207,7 @@ TEST_CASE("text form: a graph with every op round-trips exactly") {
   CHECK(text.find("[-2147483648, 0, 2147483647]") != std::string::npos);
   CHECK(text.find("= [nan, inf, -inf, -0.0, 0.1]") != std::string::npos);
   CHECK(text.find("10.1908455") != std::string::npos);
+  CHECK(text.find("pad_value = -inf") != std::string::npos);
 }
 
 TEST_CASE("text form: names are identifiers") {

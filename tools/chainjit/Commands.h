@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <stdexcept>
+#include <vector>
 
 namespace chainjit::cli {
 
@@ -24,5 +25,8 @@ public:
 
 Command addDumpCommand(CLI::App &app); // DumpCommand.cpp
 Command addRunCommand(CLI::App &app);  // RunCommand.cpp
+// grad, jvp, vjp, jacobian, hessian, hvp: DerivativeCommands.cpp
+std::vector<Command> addDerivativeCommands(CLI::App &app);
+Command addCostCommand(CLI::App &app); // CostCommand.cpp
 
 } // namespace chainjit::cli

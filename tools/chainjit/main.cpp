@@ -46,10 +46,15 @@ int main(int argc, char **argv) {
   app.require_subcommand(1);
   std::vector<cli::Command> commands = {cli::addDumpCommand(app),
                                         cli::addRunCommand(app)};
+  for (cli::Command &c : cli::addDerivativeCommands(app))
+    commands.push_back(std::move(c));
+  commands.push_back(cli::addCostCommand(app));
   app.footer("Examples:\n"
              "  chainjit dump examples/mlp.cj --format dot | dot -Tsvg > mlp.svg\n"
              "  chainjit run examples/mlp.cj --input x=examples/data/mlp_x.csv "
              "--input labels=examples/data/mlp_labels.csv\n"
+             "  chainjit grad examples/mlp.cj --of loss --wrt W1,b1\n"
+             "  chainjit cost examples/mlp.cj --of loss --wrt W1,b1\n"
              "Run 'chainjit COMMAND --help' for the options of a command; "
              "docs/cli.md has the details.");
 

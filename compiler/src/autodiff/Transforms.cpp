@@ -2,6 +2,7 @@
 // hvp. Each copies the primal graph, seeds a sweep, names its results, and
 // removes what no output needs.
 #include "chainjit/compiler/Autodiff.h"
+#include "PlannedJacobian.h"
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Verifier.h"
@@ -20,25 +21,14 @@ NodeId lookupFloat(const Graph &f, const std::string &name, const char *role) {
   return id;
 }
 
-Shape withDirections(int64_t k, const Shape &s) {
-  Shape r{k};
-  r.insert(r.end(), s.begin(), s.end());
-  return r;
-}
-
 // The identity as k = numel(shape) directions: [k, ...shape].
 Value identityDirections(Graph &g, const TensorType &t) {
   int64_t n = t.numel();
-  std::vector<double> iota(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    iota[i] = double(i);
-  Value idx = constant(g, Tensor(TensorType{DType::i32, {n}}, iota));
-  Value eye = cast(equal(reshape(idx, {n, 1}), reshape(idx, {1, n})), t.dtype);
-  return reshape(eye, withDirections(n, t.shape));
+  return reshape(identityMatrix(g, n, t.dtype), directionShape(n, t.shape));
 }
 
 Value zerosDirections(Graph &g, int64_t k, const TensorType &t) {
-  return broadcastTo(scalar(g, 0.0, t.dtype), withDirections(k, t.shape));
+  return broadcastTo(scalar(g, 0.0, t.dtype), directionShape(k, t.shape));
 }
 
 // The derivative graph starts as a copy of f whose outputs are f's outputs
@@ -63,8 +53,8 @@ struct DerivativeGraph {
     out.setNodeName(v.id(), name);
     out.addOutput(v.id());
   }
-  Graph finish() {
-    Graph g = eliminateDeadCode(out);
+  Graph finish(bool simplify = true) {
+    Graph g = eliminateDeadCode(simplify ? simplifyGraph(out) : out);
     verifyOrThrow(g);
     return g;
   }
@@ -87,7 +77,7 @@ Graph jvp(const Graph &f, const std::string &of, const std::vector<std::string> 
   std::map<NodeId, Value> seeds;
   for (const std::string &w : wrt) {
     NodeId id = lookupFloat(f, w, "the wrt value");
-    TensorType t{f.type(id).dtype, withDirections(k, f.type(id).shape)};
+    TensorType t{f.type(id).dtype, directionShape(k, f.type(id).shape)};
     seeds.emplace(id, input(d.out, "tangent." + w, t));
   }
   auto tan = tangentSweep(f, d.out, d.primal, seeds, k);
@@ -103,7 +93,7 @@ Graph vjp(const Graph &f, const std::string &of, const std::vector<std::string> 
   std::vector<NodeId> wrtIds;
   for (const std::string &w : wrt)
     wrtIds.push_back(lookupFloat(f, w, "the wrt value"));
-  TensorType seedType{f.type(ofId).dtype, withDirections(k, f.type(ofId).shape)};
+  TensorType seedType{f.type(ofId).dtype, directionShape(k, f.type(ofId).shape)};
   std::map<NodeId, Value> seeds{{ofId, input(d.out, "adjoint." + of, seedType)}};
   std::vector<bool> relevant = dependsOn(f, wrtIds);
   auto onPath = dependedOnBy(f, {ofId});
@@ -153,7 +143,7 @@ Graph grad(const Graph &f, const std::string &of, const std::vector<std::string>
 }
 
 Graph jacobian(const Graph &f, const std::string &of, const std::string &wrt,
-               JacobianMode mode) {
+               JacobianMode mode, bool simplify) {
   NodeId ofId = lookupFloat(f, of, "the output");
   NodeId wId = lookupFloat(f, wrt, "the wrt value");
   const TensorType &ot = f.type(ofId), &wt = f.type(wId);
@@ -165,6 +155,11 @@ Graph jacobian(const Graph &f, const std::string &of, const std::string &wrt,
   result.insert(result.end(), wt.shape.begin(), wt.shape.end());
   int64_t n = wt.numel(), m = ot.numel();
   Value j = [&]() -> Value {
+    if (mode == JacobianMode::Optimal) {
+      GraphChain gc = extractChain(f, ofId, {wId});
+      BracketingPlan plan = planChain(gc.chain);
+      return reshape(emitPlannedJacobian(f, d.out, d.primal, gc, plan), result);
+    }
     if (mode == JacobianMode::Forward) {
       auto tan = tangentSweep(f, d.out, d.primal, {{wId, identityDirections(d.out, wt)}}, n);
       Value t = tan[ofId] ? *tan[ofId] : zerosDirections(d.out, n, ot);
@@ -180,7 +175,7 @@ Graph jacobian(const Graph &f, const std::string &of, const std::string &wrt,
     return reshape(a, result);
   }();
   d.emit(fresh(j), "jacobian." + of + "." + wrt);
-  return d.finish();
+  return d.finish(simplify);
 }
 
 Graph hessian(const Graph &f, const std::string &of, const std::string &wrt,
@@ -200,7 +195,7 @@ Graph hvp(const Graph &f, const std::string &of, const std::vector<std::string> 
   for (const std::string &w : wrt) {
     NodeId id = g.lookup(w);
     Value v = input(d.out, "direction." + w, g.type(id));
-    seeds.emplace(id, reshape(v, withDirections(1, g.type(id).shape)));
+    seeds.emplace(id, reshape(v, directionShape(1, g.type(id).shape)));
   }
   auto tan = tangentSweep(g, d.out, d.primal, seeds, 1);
   for (const std::string &w : wrt) {

@@ -12,9 +12,11 @@ using S = JacobianStructure;
 static constexpr double kInf = std::numeric_limits<double>::infinity();
 
 double productCost(int64_t m, int64_t k, int64_t n, S left, S right) {
-  auto isMove = [](S s) { return s == S::Identity || s == S::Permutation; };
-  if (isMove(left) || isMove(right))
-    return 0; // relabelling rows or columns: no arithmetic
+  // An identity needs no product. A permutation is accumulated as a dense
+  // matrix (by pushing the identity through data movement, which is free)
+  // and multiplied as one, so it is charged like a dense factor here.
+  if (left == S::Identity || right == S::Identity)
+    return 0;
   if (left == S::Diagonal && right == S::Diagonal)
     return static_cast<double>(n);
   if (left == S::Diagonal) // scale the k rows of the right part

@@ -25,7 +25,9 @@ JacobianStructure productStructure(JacobianStructure l, JacobianStructure r) {
     return r;
   if (r == JacobianStructure::Identity)
     return l;
-  return l == r ? l : JacobianStructure::Dense;
+  // Products of diagonals stay diagonal; anything else is treated as dense
+  // (a product of permutations is one, but is multiplied as a dense matrix).
+  return l == r && l == JacobianStructure::Diagonal ? l : JacobianStructure::Dense;
 }
 
 void JacobianChain::validate() const {

@@ -12,8 +12,19 @@ const std::vector<PassInfo> &passRegistry() {
        expandTrain},
       {"expand-eval",
        "dropout -> identity; batch_norm -> running statistics", expandEval},
+      {"fold-constants",
+       "evaluate exact elementwise, data-movement and splat-reduction ops on consts",
+       foldConstants},
+      {"simplify",
+       "algebraic identities: x+0, x*1, x*0, neg(neg(x)), nested reshape/transpose...",
+       simplifyAlgebra},
+      {"cse", "merge nodes with the same op, operands and attributes, and equal consts",
+       eliminateCommonSubexpressions},
       {"dce", "remove nodes that no output or update depends on",
        eliminateDeadCode},
+      {"simplify-all",
+       "fold-constants, simplify, cse and dce until the graph stops changing",
+       simplifyGraph},
   };
   return passes;
 }

@@ -1,5 +1,5 @@
-// Neural-network layer kernels: conv2d, max/avg pooling and the bernoulli
-// mask. dropout and batch_norm have no meaning of their own until a mode is
+// Neural-network layer kernels: conv2d, max/avg pooling, unfold2d/fold2d
+// (im2col and col2im) and the bernoulli mask. dropout and batch_norm have no meaning of their own until a mode is
 // chosen; their kernels only say how to expand them.
 #include "interp/Kernels.h"
 
@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace chainjit::runtime::interp {
 
@@ -90,6 +91,76 @@ Tensor poolKernel(const KernelArgs &a) {
   return r;
 }
 
+// The window geometry of unfold2d and fold2d: tap (i, j) of window (oy, ox)
+// reads input row oy*sh - ph + i*dh, column ox*sw - pw + j*dw.
+struct WindowGrid {
+  ir::Ints kernel, stride, pad, dil;
+  int64_t oh, ow; // windows per column and per row
+
+  int64_t row(int64_t oy, int64_t i) const { return oy * stride[0] - pad[0] + i * dil[0]; }
+  int64_t col(int64_t ox, int64_t j) const { return ox * stride[1] - pad[1] + j * dil[1]; }
+};
+WindowGrid windowGrid(const KernelArgs &a, int64_t h, int64_t w) {
+  WindowGrid g{a.attrs().getInts("kernel"), a.attrs().getInts("stride"),
+               a.attrs().getInts("padding"), a.attrs().getInts("dilation"), 0, 0};
+  g.oh = (h + 2 * g.pad[0] - g.dil[0] * (g.kernel[0] - 1) - 1) / g.stride[0] + 1;
+  g.ow = (w + 2 * g.pad[1] - g.dil[1] * (g.kernel[1] - 1) - 1) / g.stride[1] + 1;
+  return g;
+}
+
+// out[n, (c*KH + i)*KW + j, oy*OW + ox] = x[n, c, row(oy, i), col(ox, j)],
+// or pad_value where that lies in the padding (PyTorch's nn.Unfold layout).
+Tensor unfold2dKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0);
+  const ir::Shape &xs = x.shape();
+  WindowGrid g = windowGrid(a, xs[2], xs[3]);
+  double padValue = a.attrs().getFloat("pad_value");
+  Tensor r(a.resultType());
+  const ir::Shape &rs = r.shape(); // [N, C*KH*KW, OH*OW]
+  for (int64_t n = 0; n < xs[0]; ++n)
+    for (int64_t c = 0; c < xs[1]; ++c)
+      for (int64_t i = 0; i < g.kernel[0]; ++i)
+        for (int64_t j = 0; j < g.kernel[1]; ++j) {
+          int64_t rowOfCols = (c * g.kernel[0] + i) * g.kernel[1] + j;
+          for (int64_t oy = 0; oy < g.oh; ++oy)
+            for (int64_t ox = 0; ox < g.ow; ++ox) {
+              int64_t iy = g.row(oy, i), ix = g.col(ox, j);
+              bool inside = iy >= 0 && iy < xs[2] && ix >= 0 && ix < xs[3];
+              r.set((n * rs[1] + rowOfCols) * rs[2] + oy * g.ow + ox,
+                    inside ? x.at(nchw(xs, n, c, iy, ix)) : padValue);
+            }
+        }
+  return r;
+}
+
+// The adjoint of unfold2d: every column entry is added to the image position
+// it was read from; entries read from the padding are dropped.
+Tensor fold2dKernel(const KernelArgs &a) {
+  const Tensor &cols = a.in(0);
+  const ir::Shape &cs = cols.shape(); // [N, C*KH*KW, L]
+  const ir::Shape &rs = a.resultType().shape;
+  WindowGrid g = windowGrid(a, rs[2], rs[3]);
+  std::vector<double> acc(static_cast<size_t>(a.resultType().numel()), 0.0);
+  for (int64_t n = 0; n < rs[0]; ++n)
+    for (int64_t c = 0; c < rs[1]; ++c)
+      for (int64_t i = 0; i < g.kernel[0]; ++i)
+        for (int64_t j = 0; j < g.kernel[1]; ++j) {
+          int64_t rowOfCols = (c * g.kernel[0] + i) * g.kernel[1] + j;
+          for (int64_t oy = 0; oy < g.oh; ++oy)
+            for (int64_t ox = 0; ox < g.ow; ++ox) {
+              int64_t iy = g.row(oy, i), ix = g.col(ox, j);
+              if (iy < 0 || iy >= rs[2] || ix < 0 || ix >= rs[3])
+                continue;
+              acc[static_cast<size_t>(nchw(rs, n, c, iy, ix))] +=
+                  cols.at((n * cs[1] + rowOfCols) * cs[2] + oy * g.ow + ox);
+            }
+        }
+  Tensor r(a.resultType());
+  for (int64_t i = 0; i < r.numel(); ++i)
+    r.set(i, acc[static_cast<size_t>(i)]);
+  return r;
+}
+
 // Element i is 1 when counterUniform(seed, counter, i) < p, else 0. The
 // counter (an i32 value) and the seed are sign-extended to 64 bits, so the
 // JIT must convert them the same way to agree bit for bit.
@@ -117,6 +188,8 @@ std::vector<KernelEntry> nnKernels() {
       {OpKind::Conv2d, conv2dKernel},
       {OpKind::MaxPool2d, poolKernel<true>},
       {OpKind::AvgPool2d, poolKernel<false>},
+      {OpKind::Unfold2d, unfold2dKernel},
+      {OpKind::Fold2d, fold2dKernel},
       {OpKind::Bernoulli, bernoulliKernel},
       {OpKind::Dropout, unexpandedKernel},
       {OpKind::BatchNorm, unexpandedKernel},

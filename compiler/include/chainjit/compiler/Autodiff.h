@@ -58,8 +58,10 @@ ir::Graph vjp(const ir::Graph &f, const std::string &of, const std::vector<std::
 ir::Graph grad(const ir::Graph &f, const std::string &of, const std::vector<std::string> &wrt);
 
 enum class JacobianMode { Forward, Reverse, Optimal };
+// `simplify = false` keeps the graph exactly as emitted (for tests that
+// count the sweeps and products of a plan).
 ir::Graph jacobian(const ir::Graph &f, const std::string &of, const std::string &wrt,
-                   JacobianMode mode = JacobianMode::Optimal);
+                   JacobianMode mode = JacobianMode::Optimal, bool simplify = true);
 ir::Graph hessian(const ir::Graph &f, const std::string &of, const std::string &wrt,
                   JacobianMode mode = JacobianMode::Optimal);
 ir::Graph hvp(const ir::Graph &f, const std::string &of, const std::vector<std::string> &wrt);

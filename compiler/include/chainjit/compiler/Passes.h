@@ -46,4 +46,25 @@ ir::Graph expandModes(const ir::Graph &g, Mode mode);
 ir::Graph expandTrain(const ir::Graph &g); // expandModes(g, Mode::Train)
 ir::Graph expandEval(const ir::Graph &g);  // expandModes(g, Mode::Eval)
 
+// --- simplification: each keeps outputs, updates and every name (a named
+// node that is replaced gives its name to the replacement, or stays as an
+// alias of it when that is named too) ---
+
+// Replaces ops whose operands are known consts by consts, computed exactly as
+// the reference interpreter does: exact elementwise arithmetic, comparisons,
+// where and cast on small consts or on splats of any size, data movement of
+// consts, sum and mean of splats. Transcendental functions are not folded.
+ir::Graph foldConstants(const ir::Graph &g);
+// Algebraic identities: x + 0, x * 1, x * 0 (a strong zero), neg(neg(x)),
+// nested reshapes, transposes and broadcasts, identity casts and reshapes,
+// where(c, x, x)... (the full list is in SimplifyAlgebra.cpp).
+ir::Graph simplifyAlgebra(const ir::Graph &g);
+// Common-subexpression elimination: one node per (op, operands, attributes),
+// one const per (type, bits); inputs and params are never merged.
+ir::Graph eliminateCommonSubexpressions(const ir::Graph &g);
+// foldConstants, simplifyAlgebra, eliminateCommonSubexpressions and
+// eliminateDeadCode, repeated until the graph stops changing (at most a few
+// rounds); the result is verified. The derivative transforms end with it.
+ir::Graph simplifyGraph(const ir::Graph &g);
+
 } // namespace chainjit::compiler

@@ -20,6 +20,8 @@ using AttrValue =
 
 enum class AttrKind : uint8_t { Bool, Int, Float, String, Ints, Floats, DType };
 std::string_view attrKindName(AttrKind k);
+// The kind with its article, for messages: "an int", "a float list".
+std::string attrKindPhrase(AttrKind k);
 AttrKind kindOf(const AttrValue &v);
 
 // A name -> value map, iterated in name order so that printing is canonical.

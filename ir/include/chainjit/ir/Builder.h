@@ -121,6 +121,13 @@ Value conv2d(Value x, Value w, Ints stride = {1, 1}, Ints padding = {0, 0},
              Ints dilation = {1, 1});
 Value maxPool2d(Value x, Ints kernel, Ints stride = {}, Ints padding = {0, 0});
 Value avgPool2d(Value x, Ints kernel, Ints stride = {}, Ints padding = {0, 0});
+// im2col: [N, C, H, W] -> [N, C*KH*KW, OH*OW]; positions in the padding read
+// padValue. fold2d is its adjoint: [N, C*KH*KW, L] -> [N, C, output[0],
+// output[1]], summing overlapping windows.
+Value unfold2d(Value x, Ints kernel, Ints stride = {1, 1}, Ints padding = {0, 0},
+               Ints dilation = {1, 1}, double padValue = 0.0);
+Value fold2d(Value cols, Ints output, Ints kernel, Ints stride = {1, 1},
+             Ints padding = {0, 0}, Ints dilation = {1, 1});
 Value bernoulli(Value counter, Shape shape, double p, int64_t seed = 0,
                 DType dtype = DType::f32);
 Value dropout(Value x, Value counter, double rate, int64_t seed = 0);

@@ -62,7 +62,12 @@ struct DerivativeRules {
 // (a programming error caught by every test).
 const DerivativeRules &derivativeRules(OpKind k);
 
-// --- helpers for writing rules ---
+// --- helpers for writing rules and transforms ---
+
+// [k, ...s]: the shape of k directions of a primal of shape s.
+Shape directionShape(int64_t k, const Shape &s);
+// The n x n identity of a dtype, built from an iota const (n values, not n^2).
+Value identityMatrix(Graph &g, int64_t n, DType dtype);
 
 // A direction value [k, ...s] reshaped to [k, 1, ..., 1, ...s] with
 // 1 + rank dimensions, so that it broadcasts like a primal of rank `rank`.

@@ -1,0 +1,191 @@
+// Emits a Jacobian exactly as a bracketing plan says: each leaf, TAN and ADJ
+// step of the plan becomes one tangent or adjoint sweep over its segments
+// (with as many directions as the plan's step has), each MUL one product.
+// Seeds are named "seed.tangent.N" / "seed.adjoint.N" and products
+// "product.N" so that tests can count them in the emitted graph.
+#include "PlannedJacobian.h"
+
+#include "chainjit/compiler/Autodiff.h"
+#include "chainjit/ir/Builder.h"
+
+namespace chainjit::compiler {
+
+using namespace ir;
+using S = JacobianStructure;
+
+namespace {
+
+// An accumulated part of the chain: a dense [rows, cols] matrix, a diagonal
+// (a vector), or the identity (no value).
+struct Part {
+  S structure = S::Dense;
+  std::optional<Value> value;
+  int64_t rows = 0, cols = 0;
+};
+
+class PlanEmitter {
+public:
+  PlanEmitter(const Graph &src, Graph &out, const std::vector<NodeId> &primal,
+              const GraphChain &gc)
+      : src_(src), out_(out), primal_(primal), gc_(gc) {}
+
+  Part emit(const BracketingPlan &p, int idx) {
+    const PlanNode &n = p.nodes[idx];
+    const ChainFactor &first = gc_.chain.factors[n.first];
+    const ChainFactor &last = gc_.chain.factors[n.last];
+    switch (n.step) {
+    case PlanStep::TangentLeaf:
+    case PlanStep::AdjointLeaf:
+      return leaf(n.first, n.step == PlanStep::TangentLeaf);
+    case PlanStep::Multiply:
+      return multiply(emit(p, n.left), emit(p, n.right));
+    case PlanStep::Tangent: {
+      Part x = emit(p, n.right); // [m_k, n_i]
+      Value pushed = pushForward(n.split + 1, n.last, dense(x, first.n));
+      return {S::Dense, pushed, last.m, first.n};
+    }
+    case PlanStep::Adjoint: {
+      Part y = emit(p, n.left); // [m_j, m_k]
+      Value pulled = pullBack(n.first, n.split, dense(y, last.m));
+      return {S::Dense, pulled, last.m, first.n};
+    }
+    case PlanStep::Given:
+      break;
+    }
+    throw Error("internal: a Jacobian plan step without a graph to sweep");
+  }
+
+  Value dense(const Part &p, int64_t cols) {
+    switch (p.structure) {
+    case S::Identity:
+      return eye(cols, dtype());
+    case S::Diagonal:
+      return eye(cols, dtype()) * reshape(*p.value, {1, cols});
+    default:
+      return *p.value;
+    }
+  }
+
+private:
+  DType dtype() const { return src_.type(gc_.cuts.back()).dtype; }
+
+  // The values at the start of segment `l`: the wrt values, or a cut.
+  std::vector<NodeId> startOf(int l) const {
+    return l == 0 ? gc_.wrt : std::vector<NodeId>{gc_.cuts[l - 1]};
+  }
+
+  Value eye(int64_t n, DType dt) { return identityMatrix(out_, n, dt); }
+
+  Value named(Value v, const std::string &prefix) {
+    std::string name;
+    do
+      name = prefix + "." + std::to_string(counter_++);
+    while (out_.find(name));
+    // A seed may be a value that already has a name; name a copy then.
+    if (!out_.node(v.id()).name.empty() || isSource(out_.node(v.id()).kind))
+      v = reshape(v, v.shape());
+    return v.named(name);
+  }
+
+  // Directions [c, ...] for the start of segment `l` from a matrix X
+  // [n_l, c]; the columns of X are split among several wrt values.
+  std::map<NodeId, Value> tangentSeeds(int l, Value X) {
+    Value Xt = named(transpose(X), "seed.tangent"); // [c, n_l]
+    int64_t c = Xt.shape()[0];
+    std::map<NodeId, Value> seeds;
+    int64_t offset = 0;
+    for (NodeId s : startOf(l)) {
+      TensorType t = src_.type(s);
+      Value part = startOf(l).size() == 1
+                       ? Xt
+                       : slice(Xt, {0, offset}, {c, offset + t.numel()});
+      Shape shape{c};
+      shape.insert(shape.end(), t.shape.begin(), t.shape.end());
+      seeds.emplace(s, reshape(part, shape));
+      offset += t.numel();
+    }
+    return seeds;
+  }
+
+  // X [n_a, c] pushed through segments a..b: [m_b, c].
+  Value pushForward(int a, int b, Value X) {
+    auto seeds = tangentSeeds(a, X);
+    int64_t c = X.shape()[1];
+    auto tan = tangentSweep(src_, out_, primal_, seeds, c);
+    NodeId cut = gc_.cuts[b];
+    int64_t m = src_.type(cut).numel();
+    Value t = tan[cut] ? *tan[cut]
+                       : broadcastTo(scalar(out_, 0.0, dtype()), directionShape(c, src_.type(cut).shape));
+    return transpose(reshape(t, {c, m}));
+  }
+
+  // Y [r, m_b] pulled back through segments a..b: [r, n_a].
+  Value pullBack(int a, int b, Value Y) {
+    NodeId cut = gc_.cuts[b];
+    int64_t r = Y.shape()[0];
+    Value seed = reshape(named(Y, "seed.adjoint"), directionShape(r, src_.type(cut).shape));
+    std::vector<NodeId> starts = startOf(a);
+    std::vector<bool> relevant = dependsOn(src_, starts), onPath = dependedOnBy(src_, {cut});
+    for (size_t i = 0; i < relevant.size(); ++i)
+      relevant[i] = relevant[i] && onPath[i];
+    auto adj = adjointSweep(src_, out_, primal_, {{cut, seed}}, r, &relevant);
+    std::vector<Value> parts;
+    for (NodeId s : starts) {
+      TensorType t = src_.type(s);
+      Value v = adj[s] ? *adj[s] : broadcastTo(scalar(out_, 0.0, dtype()), directionShape(r, t.shape));
+      parts.push_back(reshape(v, {r, t.numel()}));
+    }
+    return parts.size() == 1 ? parts.front() : concat(parts, 1);
+  }
+
+  // The dense Jacobian of one segment, or its diagonal / identity when the
+  // plan charged it as such (one sweep seeded with ones, or none).
+  Part leaf(int l, bool tangent) {
+    const ChainFactor &f = gc_.chain.factors[l];
+    if (f.structure == S::Identity)
+      return {S::Identity, std::nullopt, f.m, f.n};
+    if (f.structure == S::Diagonal) {
+      Value ones = broadcastTo(scalar(out_, 1.0, dtype()), {tangent ? f.n : f.m, 1});
+      Value d = tangent ? pushForward(l, l, ones) : transpose(pullBack(l, l, transpose(ones)));
+      return {S::Diagonal, reshape(d, {f.m}), f.m, f.n};
+    }
+    if (tangent)
+      return {S::Dense, pushForward(l, l, eye(f.n, dtype())), f.m, f.n};
+    return {S::Dense, pullBack(l, l, eye(f.m, dtype())), f.m, f.n};
+  }
+
+  Part multiply(const Part &L, const Part &R) {
+    if (L.structure == S::Identity)
+      return {R.structure, R.value, L.rows, R.cols};
+    if (R.structure == S::Identity)
+      return {L.structure, L.value, L.rows, R.cols};
+    Value v = [&] {
+      if (L.structure == S::Diagonal && R.structure == S::Diagonal)
+        return *L.value * *R.value;
+      if (L.structure == S::Diagonal)
+        return reshape(*L.value, {L.rows, 1}) * *R.value;
+      if (R.structure == S::Diagonal)
+        return *L.value * reshape(*R.value, {1, R.cols});
+      return matmul(*L.value, *R.value);
+    }();
+    S s = L.structure == S::Diagonal && R.structure == S::Diagonal ? S::Diagonal : S::Dense;
+    return {s, named(v, "product"), L.rows, R.cols};
+  }
+
+  const Graph &src_;
+  Graph &out_;
+  const std::vector<NodeId> &primal_;
+  const GraphChain &gc_;
+  int counter_ = 0;
+};
+
+} // namespace
+
+Value emitPlannedJacobian(const Graph &src, Graph &out, const std::vector<NodeId> &primal,
+                          const GraphChain &gc, const BracketingPlan &plan) {
+  PlanEmitter e(src, out, primal, gc);
+  Part root = e.emit(plan, static_cast<int>(plan.nodes.size()) - 1);
+  return e.dense(root, gc.chain.factors.front().n);
+}
+
+} // namespace chainjit::compiler

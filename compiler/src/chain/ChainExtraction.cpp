@@ -1,0 +1,134 @@
+// Cuts the active part of a graph (nodes on a path from the wrt values to the
+// output) at the dominators of the output, seen from a virtual source that
+// feeds every wrt value: every path from the inputs to the output passes
+// through each cut, so the Jacobian is the product of the segments'.
+#include "chainjit/compiler/ChainExtraction.h"
+
+#include "chainjit/compiler/Autodiff.h"
+#include "chainjit/ir/Error.h"
+
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/dominator_tree.hpp>
+
+#include <algorithm>
+
+namespace chainjit::compiler {
+
+using namespace ir;
+
+namespace {
+
+using BGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS>;
+using BVertex = boost::graph_traits<BGraph>::vertex_descriptor;
+
+// The cut vertices from the wrt side to `of` (excluding a lone wrt value,
+// which is the chain's input rather than a cut).
+std::vector<NodeId> dominatorCuts(const Graph &g, NodeId of, const std::vector<NodeId> &wrt,
+                                  const std::vector<bool> &active) {
+  // Vertex 0 is the virtual source; node i is vertex i + 1.
+  BGraph bg(g.size() + 1);
+  for (NodeId w : wrt)
+    boost::add_edge(0, w + 1, bg);
+  for (NodeId i = 0; i < g.size(); ++i)
+    if (active[i])
+      for (NodeId o : g.node(i).operands)
+        if (active[o])
+          boost::add_edge(o + 1, i + 1, bg);
+  std::vector<BVertex> idom(boost::num_vertices(bg), boost::graph_traits<BGraph>::null_vertex());
+  auto index = boost::get(boost::vertex_index, bg);
+  auto idomMap = boost::make_iterator_property_map(idom.begin(), index);
+  boost::lengauer_tarjan_dominator_tree(bg, boost::vertex(0, bg), idomMap);
+
+  std::vector<NodeId> cuts;
+  for (BVertex v = of + 1; v != 0 && v != boost::graph_traits<BGraph>::null_vertex(); v = idom[v])
+    cuts.push_back(static_cast<NodeId>(v - 1));
+  std::reverse(cuts.begin(), cuts.end());
+  if (wrt.size() == 1 && !cuts.empty() && cuts.front() == wrt.front())
+    cuts.erase(cuts.begin());
+  return cuts;
+}
+
+std::string labelOf(const Graph &g, NodeId id) {
+  const std::string &n = g.node(id).name;
+  return n.empty() ? "#" + std::to_string(id) : "%" + n;
+}
+
+} // namespace
+
+GraphChain extractChain(const Graph &g, NodeId of, const std::vector<NodeId> &wrt) {
+  if (wrt.empty())
+    throw Error("the Jacobian needs at least one wrt value");
+  for (NodeId w : wrt)
+    if (!isFloat(g.type(w).dtype))
+      throw Error("wrt value " + labelOf(g, w) + " is " + g.type(w).str() +
+                  ": derivatives need f32 or f64");
+  if (!isFloat(g.type(of).dtype))
+    throw Error("output " + labelOf(g, of) + " is " + g.type(of).str() +
+                ": derivatives need f32 or f64");
+  std::vector<bool> active = dependsOn(g, wrt), toOf = dependedOnBy(g, {of});
+  for (size_t i = 0; i < active.size(); ++i)
+    active[i] = active[i] && toOf[i];
+  if (!active[of])
+    throw Error("output " + labelOf(g, of) + " does not depend on the wrt values");
+
+  GraphChain gc;
+  gc.wrt = wrt;
+  gc.cuts = dominatorCuts(g, of, wrt, active);
+  if (gc.cuts.empty()) // of is itself the (only) wrt value: an identity
+    gc.cuts.push_back(of);
+
+  // Node v belongs to the first segment whose cut depends on it.
+  std::vector<int> segmentOf(g.size(), -1);
+  for (size_t l = 0; l < gc.cuts.size(); ++l) {
+    std::vector<bool> before = dependedOnBy(g, {gc.cuts[l]});
+    for (NodeId v = 0; v < g.size(); ++v)
+      if (active[v] && before[v] && segmentOf[v] < 0 &&
+          std::find(wrt.begin(), wrt.end(), v) == wrt.end())
+        segmentOf[v] = static_cast<int>(l);
+  }
+  gc.segments.resize(gc.cuts.size());
+  for (NodeId v = 0; v < g.size(); ++v)
+    if (segmentOf[v] >= 0)
+      gc.segments[segmentOf[v]].push_back(v);
+
+  int64_t inputSize = 0;
+  for (NodeId w : wrt)
+    inputSize += g.type(w).numel();
+  for (size_t l = 0; l < gc.cuts.size(); ++l) {
+    ChainFactor f;
+    f.n = l == 0 ? inputSize : g.type(gc.cuts[l - 1]).numel();
+    f.m = g.type(gc.cuts[l]).numel();
+    f.label = labelOf(g, gc.cuts[l]);
+    // A segment that is a simple path keeps the product of its ops'
+    // structures; anything with a fork is dense.
+    bool path = true;
+    JacobianStructure s = JacobianStructure::Identity;
+    for (NodeId v : gc.segments[l]) {
+      std::vector<bool> act;
+      int nActive = 0;
+      for (NodeId o : g.node(v).operands) {
+        act.push_back(active[o]);
+        nActive += active[o];
+      }
+      OpCost c = opCost(g, v, act);
+      f.tangentCost += c.tangent;
+      f.adjointCost += c.adjoint;
+      f.tapeBytes += c.tapeBytes;
+      path = path && nActive == 1;
+      s = productStructure(c.structure, s);
+    }
+    f.structure = path ? s : JacobianStructure::Dense;
+    gc.chain.factors.push_back(std::move(f));
+  }
+  return gc;
+}
+
+GraphChain extractChain(const Graph &g, const std::string &of,
+                        const std::vector<std::string> &wrt) {
+  std::vector<NodeId> ids;
+  for (const std::string &w : wrt)
+    ids.push_back(g.lookup(w));
+  return extractChain(g, g.lookup(of), ids);
+}
+
+} // namespace chainjit::compiler

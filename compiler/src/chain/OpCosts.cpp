@@ -1,0 +1,140 @@
+// The cost model, once per op: fused multiply-adds of one tangent and one
+// adjoint direction through the op, the bytes of forward values its adjoint
+// reads, and the structure of its Jacobian. Data movement (reshape,
+// transpose, slices) costs no arithmetic; piecewise-constant ops have zero
+// derivatives and cost nothing.
+#include "chainjit/compiler/ChainExtraction.h"
+
+#include "chainjit/ir/Error.h"
+
+namespace chainjit::compiler {
+
+using namespace ir;
+using S = JacobianStructure;
+
+namespace {
+
+double bytes(const TensorType &t) { return double(t.numel()) * double(dtypeSize(t.dtype)); }
+
+int activeCount(const std::vector<bool> &active) {
+  int n = 0;
+  for (bool a : active)
+    n += a;
+  return n;
+}
+
+} // namespace
+
+OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
+  const Node &n = g.node(id);
+  const double out = double(n.type.numel());
+  auto operandType = [&](size_t i) { return g.type(n.operands.at(i)); };
+  auto operandBytes = [&] {
+    double b = 0;
+    for (NodeId o : n.operands)
+      if (g.node(o).kind != OpKind::Const)
+        b += bytes(g.type(o));
+    return b;
+  };
+  // An elementwise op is diagonal in an operand of its own shape.
+  auto elementwiseStructure = [&] {
+    for (size_t i = 0; i < n.operands.size(); ++i)
+      if (i < active.size() && active[i] && operandType(i).shape != n.type.shape)
+        return S::Dense;
+    return activeCount(active) == 1 ? S::Diagonal : S::Dense;
+  };
+  switch (n.kind) {
+  case OpKind::Input:
+  case OpKind::Param:
+  case OpKind::Const:
+    return {0, 0, 0, S::Identity};
+  case OpKind::Sign:
+  case OpKind::Less:
+  case OpKind::LessEqual:
+  case OpKind::Greater:
+  case OpKind::GreaterEqual:
+  case OpKind::Equal:
+  case OpKind::NotEqual:
+  case OpKind::ArgMax:
+  case OpKind::Bernoulli:
+    return {0, 0, 0, S::Dense}; // zero derivative
+  case OpKind::Neg:
+  case OpKind::Cast:
+    return {out, out, 0, elementwiseStructure()};
+  case OpKind::Exp:
+  case OpKind::Log:
+  case OpKind::Sqrt:
+  case OpKind::Abs:
+  case OpKind::Pow:
+  case OpKind::Relu:
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+  case OpKind::Softplus:
+  case OpKind::Mul:
+  case OpKind::Div:
+  case OpKind::Maximum:
+  case OpKind::Minimum:
+  case OpKind::Where:
+    return {out * activeCount(active), out * activeCount(active), operandBytes() + bytes(n.type),
+            elementwiseStructure()};
+  case OpKind::Add:
+  case OpKind::Sub:
+    return {out, out, 0, elementwiseStructure()};
+  case OpKind::Reshape:
+    return {0, 0, 0, S::Identity};
+  case OpKind::Transpose:
+    return {0, 0, 0, S::Permutation};
+  case OpKind::BroadcastTo:
+  case OpKind::Concat:
+  case OpKind::Slice:
+  case OpKind::Pad:
+  case OpKind::Unfold2d:
+    return {0, out, 0, S::Dense}; // the adjoint of a broadcast or unfold sums
+  case OpKind::Fold2d:
+    return {double(operandType(0).numel()), 0, 0, S::Dense}; // fold sums windows
+  case OpKind::MatMul: {
+    TensorType a = operandType(0), b = operandType(1);
+    double k = double(a.shape.back());
+    double perOperand = out * k; // every result element is a length-k dot product
+    return {perOperand * activeCount(active), perOperand * activeCount(active), operandBytes(),
+            S::Dense};
+  }
+  case OpKind::Solve: {
+    // With A factorized once, each direction costs two triangular solves
+    // (n^2 per right-hand side), plus dA y when A is active.
+    double nn = double(operandType(0).shape[0]) * double(operandType(0).shape[0]);
+    double rhs = out / double(operandType(0).shape[0]);
+    double perDirection = nn * rhs * (active.size() > 0 && active[0] ? 2 : 1);
+    return {perDirection, perDirection, bytes(operandType(0)) + bytes(n.type), S::Dense};
+  }
+  case OpKind::Sum:
+  case OpKind::Mean:
+    return {double(operandType(0).numel()), double(operandType(0).numel()), 0, S::Dense};
+  case OpKind::Max:
+  case OpKind::Softmax:
+  case OpKind::LogSoftmax:
+  case OpKind::MaxPool2d:
+    return {2 * double(operandType(0).numel()), 2 * double(operandType(0).numel()),
+            operandBytes() + bytes(n.type), S::Dense};
+  case OpKind::AvgPool2d:
+    return {double(operandType(0).numel()), double(operandType(0).numel()), 0, S::Dense};
+  case OpKind::CrossEntropy:
+  case OpKind::Mse:
+    return {2 * double(operandType(0).numel()), 2 * double(operandType(0).numel()),
+            operandBytes(), S::Dense};
+  case OpKind::Conv2d: {
+    TensorType w = operandType(1);
+    double perOperand = out * double(w.shape[1] * w.shape[2] * w.shape[3]);
+    return {perOperand * activeCount(active), perOperand * activeCount(active), operandBytes(),
+            S::Dense};
+  }
+  case OpKind::Dropout:
+  case OpKind::BatchNorm:
+    throw Error(std::string(opName(n.kind)) +
+                    " must be expanded for train or eval mode before its cost is known",
+                n.loc);
+  }
+  throw Error("internal: op '" + std::string(opName(n.kind)) + "' has no cost entry");
+}
+
+} // namespace chainjit::compiler

@@ -1,0 +1,181 @@
+// The layers' tangent and adjoint rules (conv2d, max_pool2d, avg_pool2d,
+// unfold2d, fold2d) against central finite differences of the interpreter
+// (f64, relative error <= 1e-6, two directions at once); a small CNN loss
+// with respect to all its weights; and Hessians of conv/pool functions
+// against finite differences of their gradients (the rules are closed).
+#include "GradCheck.h"
+
+#include "chainjit/ir/Builder.h"
+
+#include <doctest/doctest.h>
+
+#include <functional>
+
+using namespace chainjit;
+using namespace chainjit::ir;
+using chainjit::testing::checkDerivatives;
+using chainjit::testing::randomBindings;
+using chainjit::testing::relativeError;
+using chainjit::testing::valueOf;
+
+namespace {
+
+// y = build(a, b, ...) over f64 inputs of the given shapes, checked with
+// respect to the inputs listed in `wrt` (all of them when empty).
+struct LayerCase {
+  std::vector<Shape> shapes;
+  std::function<Value(std::vector<Value> &)> build;
+  std::vector<std::string> wrt = {};
+};
+
+void check(const LayerCase &c, uint32_t seed = 11) {
+  Graph g("layer");
+  std::vector<Value> in;
+  std::vector<std::string> names;
+  const char *letters[] = {"a", "b", "c"};
+  for (size_t i = 0; i < c.shapes.size(); ++i) {
+    in.push_back(input(g, letters[i], f64(c.shapes[i])));
+    names.push_back(letters[i]);
+  }
+  output(c.build(in).named("y"));
+  checkDerivatives(g, randomBindings(g, seed), "y", c.wrt.empty() ? names : c.wrt);
+}
+
+} // namespace
+
+TEST_CASE("nn rules: conv2d with respect to both operands") {
+  auto conv = [](Ints s, Ints p, Ints d) {
+    return [=](auto &v) { return conv2d(v[0], v[1], s, p, d); };
+  };
+  check({{{2, 2, 4, 4}, {3, 2, 2, 2}}, conv({1, 1}, {0, 0}, {1, 1})});
+  check({{{1, 2, 5, 6}, {2, 2, 3, 2}}, conv({2, 1}, {1, 2}, {1, 2})});
+  check({{{2, 1, 5, 5}, {2, 1, 3, 3}}, conv({2, 2}, {1, 1}, {1, 1})});
+  check({{{1, 3, 6, 5}, {2, 3, 2, 2}}, conv({1, 1}, {0, 0}, {2, 2})});
+  check({{{2, 2, 3, 7}, {1, 2, 1, 3}}, conv({1, 2}, {0, 1}, {1, 1})}); // rectangular
+  // One operand at a time (the other's adjoint is not built).
+  check({{{2, 2, 4, 5}, {3, 2, 3, 2}}, conv({1, 2}, {1, 0}, {1, 1}), {"a"}});
+  check({{{2, 2, 4, 5}, {3, 2, 3, 2}}, conv({1, 2}, {1, 0}, {1, 1}), {"b"}});
+}
+
+TEST_CASE("nn rules: max_pool2d and avg_pool2d") {
+  // Uniform random inputs have no ties.
+  check({{{2, 2, 4, 4}}, [](auto &v) { return maxPool2d(v[0], {2, 2}); }});
+  check({{{1, 2, 5, 5}}, [](auto &v) { return maxPool2d(v[0], {3, 3}, {1, 1}, {1, 1}); }});
+  check({{{2, 1, 5, 6}}, [](auto &v) { return maxPool2d(v[0], {2, 3}, {2, 1}, {1, 1}); }});
+  check({{{1, 3, 4, 4}}, [](auto &v) { return maxPool2d(v[0], {3, 2}, {1, 2}); }});
+  check({{{2, 2, 4, 4}}, [](auto &v) { return avgPool2d(v[0], {2, 2}); }});
+  check({{{1, 2, 5, 5}}, [](auto &v) { return avgPool2d(v[0], {3, 3}, {2, 2}, {1, 1}); }});
+  check({{{2, 1, 4, 6}}, [](auto &v) { return avgPool2d(v[0], {2, 3}, {1, 2}, {1, 1}); }});
+}
+
+TEST_CASE("nn rules: unfold2d and fold2d") {
+  check({{{2, 2, 4, 5}},
+         [](auto &v) { return unfold2d(v[0], {2, 3}, {1, 2}, {1, 0}, {2, 1}); }});
+  check({{{1, 3, 4, 4}}, [](auto &v) { return unfold2d(v[0], {2, 2}, {2, 2}, {1, 1}, {1, 1}, 0.5); }});
+  // For [4, 5] with these windows: OH = (4 + 2 - 3) / 1 + 1 = 4, OW = (5 - 3) / 2 + 1 = 2.
+  check({{{2, 12, 8}},
+         [](auto &v) { return fold2d(v[0], {4, 5}, {2, 3}, {1, 2}, {1, 0}, {2, 1}); }});
+  check({{{1, 8, 16}}, [](auto &v) { return fold2d(v[0], {3, 3}, {2, 2}, {1, 1}, {1, 1}); }});
+  // Composed both ways: fold(unfold(x)) scales x by the windows covering it.
+  check({{{1, 2, 4, 4}}, [](auto &v) {
+           return fold2d(unfold2d(v[0], {3, 3}, {1, 1}, {1, 1}), {4, 4}, {3, 3}, {1, 1}, {1, 1});
+         }});
+}
+
+TEST_CASE("nn rules: max_pool2d shares the derivative equally among tied maxima") {
+  Graph g("ties");
+  Value x = input(g, "x", f64({1, 1, 2, 4}));
+  output(sum(maxPool2d(x, {2, 2}, {2, 2}, {0, 1})).named("y"));
+  Graph dg = compiler::grad(g, "y", {"x"});
+  // Windows (padding 1 on the width): {x00, x10}, {x01, x02, x11, x12},
+  // {x03, x13}. The first has a two-way tie, the second a three-way tie.
+  Tensor xv(f64({1, 1, 2, 4}), {5, 7, 7, 1, 5, 7, 2, 3});
+  std::vector<double> grad = valueOf(dg, {{"x", xv}}, "grad.x").toDoubles();
+  std::vector<double> want{0.5, 1.0 / 3, 1.0 / 3, 0, 0.5, 1.0 / 3, 0, 1};
+  REQUIRE(grad.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    CHECK(grad[i] == doctest::Approx(want[i]).epsilon(1e-15));
+}
+
+TEST_CASE("nn rules: a small CNN loss with respect to every weight") {
+  Graph g("cnn");
+  Value images = input(g, "images", f64({2, 1, 6, 6}));
+  Value labels = input(g, "labels", i32({2}));
+  Value K = param(g, "K", f64({3, 1, 3, 3}));
+  Value bias = param(g, "bias", f64({1, 3, 1, 1}));
+  Value W = param(g, "W", f64({27, 4}));
+  Value b = param(g, "b", f64({4}));
+  Value h = relu(conv2d(images, K, {1, 1}, {1, 1}) + bias);
+  Value p = maxPool2d(h, {2, 2});                           // [2, 3, 3, 3]
+  Value logits = matmul(reshape(p, {2, 27}), W) + b;        // [2, 4]
+  output(crossEntropy(logits, labels).named("loss"));
+  auto bindings = randomBindings(g, 5, -1.0, 1.0, 4);
+  checkDerivatives(g, bindings, "loss", {"K", "bias", "W", "b"});
+  checkDerivatives(g, bindings, "loss", {"images"});
+}
+
+namespace {
+
+// The Hessian of `of` with respect to `wrt` in each mode against central
+// differences of compiler::grad: column i is (grad(w + h e_i) - grad(w - h e_i)) / 2h.
+void checkHessian(const Graph &f, const runtime::Bindings &b, const std::string &of,
+                  const std::string &wrt) {
+  Graph gg = compiler::grad(f, of, {wrt});
+  const Tensor w0 = b.at(wrt);
+  const int64_t n = w0.numel();
+  const double h = 1e-5;
+  std::vector<double> fd(static_cast<size_t>(n * n)); // row-major [grad entry, wrt entry]
+  for (int64_t i = 0; i < n; ++i) {
+    auto gradAt = [&](double s) {
+      runtime::Bindings shifted = b;
+      shifted.at(wrt).set(i, w0.at(i) + s);
+      return valueOf(gg, shifted, "grad." + wrt).toDoubles();
+    };
+    std::vector<double> plus = gradAt(h), minus = gradAt(-h);
+    for (int64_t j = 0; j < n; ++j)
+      fd[j * n + i] = (plus[j] - minus[j]) / (2 * h);
+  }
+  for (auto mode : {compiler::JacobianMode::Forward, compiler::JacobianMode::Reverse,
+                    compiler::JacobianMode::Optimal}) {
+    Graph hg = compiler::hessian(f, of, wrt, mode);
+    std::vector<double> hess = valueOf(hg, b, "hessian." + wrt).toDoubles();
+    REQUIRE(hess.size() == fd.size());
+    double largest = 0;
+    for (size_t e = 0; e < fd.size(); ++e) {
+      INFO("Hessian of %" << of << " wrt %" << wrt << ", mode " << int(mode) << ", entry "
+                          << e);
+      CHECK(relativeError(hess[e], fd[e]) <= 1e-6);
+      largest = std::max(largest, std::fabs(fd[e]));
+    }
+    CHECK(largest > 1e-3); // not trivially zero
+  }
+}
+
+} // namespace
+
+TEST_CASE("nn rules: Hessians of conv/pool functions match differences of their gradients") {
+  Graph g("second");
+  Value x = input(g, "x", f64({1, 1, 5, 5}));
+  Value W = input(g, "W", f64({2, 1, 2, 2}));
+  Value t = tanh(conv2d(x, W, {1, 1}, {1, 1}));                // [1, 2, 6, 6]
+  Value m = maxPool2d(t, {2, 2}, {2, 2}, {1, 1});              // [1, 2, 4, 4]
+  Value a = avgPool2d(t, {3, 3}, {2, 2}, {1, 1});              // [1, 2, 3, 3]
+  Value s = sum(m);
+  output((s * s + sum(a * a * a)).named("f"));
+  auto b = randomBindings(g, 9);
+  checkHessian(g, b, "f", "W");
+  checkHessian(g, b, "f", "x");
+}
+
+TEST_CASE("nn rules: the derivative graphs of the layers differentiate again") {
+  // The unfold/fold rules' own rules, through a third-order quantity: the
+  // Hessian-vector product of a fold/unfold function, checked by the harness.
+  Graph g("closure");
+  Value x = input(g, "x", f64({1, 2, 4, 4}));
+  Value cols = unfold2d(x, {2, 2}, {1, 1}, {1, 1});
+  Value back = fold2d(tanh(cols), {4, 4}, {2, 2}, {1, 1}, {1, 1});
+  output(sum(back * back).named("f"));
+  Graph gg = compiler::grad(g, "f", {"x"});
+  // The gradient graph itself has tangent and adjoint rules everywhere.
+  checkDerivatives(gg, randomBindings(gg, 4), "grad.x", {"x"});
+}

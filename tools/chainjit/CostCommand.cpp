@@ -1,0 +1,204 @@
+// chainjit cost FILE.cj --of OUT --wrt IN[,IN...] [--expand train|eval]
+// chainjit cost --chain-file FILE
+// chainjit cost --chain D0,D1,...,Dq
+//   [--memory-limit BYTES] [--format text|json|dot | --json]
+// Plans the bracketing of a Jacobian chain (compiler/ChainPlanner.h) and
+// prints the cost report: of the chain between a graph's values, of an
+// abstract chain read from a file, or of the classic matrix chain.
+#include "Commands.h"
+#include "DerivativeRequest.h"
+
+#include "chainjit/compiler/ChainExtraction.h"
+#include "chainjit/compiler/ChainPlanner.h"
+#include "chainjit/compiler/CostReport.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+namespace chainjit::cli {
+
+namespace {
+
+struct CostOptions {
+  DerivativeRequest graph; // form (c); graph.expand "" = not given (eval)
+  std::string chainFile;   // form (b)
+  std::string chain;       // form (a)
+  std::string memoryLimit; // "" = no limit
+  std::string format;      // "" = not given (text)
+  bool json = false;
+};
+
+std::string trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+  return b == std::string_view::npos ? std::string() : std::string(s.substr(b, e - b + 1));
+}
+
+// "30,35,15" -> {30, 35, 15}: at least two positive integers.
+std::vector<int64_t> parseDims(const std::string &text) {
+  std::vector<int64_t> dims;
+  size_t pos = 0;
+  while (true) {
+    size_t comma = text.find(',', pos);
+    std::string tok =
+        trim(std::string_view(text).substr(pos, comma == std::string::npos ? comma : comma - pos));
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
+    if (tok.empty() || ec != std::errc() || end != tok.data() + tok.size() || v <= 0)
+      throw UsageError("--chain '" + text + "': '" + tok +
+                       "' is not a positive integer; expected D0,D1,...,Dq, e.g. "
+                       "--chain 30,35,15,5");
+    dims.push_back(v);
+    if (comma == std::string::npos)
+      break;
+    pos = comma + 1;
+  }
+  if (dims.size() < 2)
+    throw UsageError("--chain '" + text +
+                     "': needs at least two dimensions (matrix A_i is D(i-1) x D(i)), e.g. "
+                     "--chain 30,35,15,5");
+  return dims;
+}
+
+double parseBytes(const std::string &text) {
+  std::string tok = trim(text);
+  char *stop = nullptr;
+  double v = std::strtod(tok.c_str(), &stop);
+  if (tok.empty() || stop != tok.c_str() + tok.size() || !std::isfinite(v) || v < 0)
+    throw UsageError("--memory-limit '" + text +
+                     "': expected a non-negative number of bytes, e.g. --memory-limit 1e6");
+  return v;
+}
+
+std::string join(const std::vector<std::string> &names) {
+  std::string s;
+  for (const std::string &n : names)
+    s += (s.empty() ? "" : ",") + n;
+  return s;
+}
+
+// The output format from --format and --json; usage errors when they disagree.
+std::string outputFormat(const CostOptions &o) {
+  if (o.json && !o.format.empty() && o.format != "json")
+    throw UsageError("--json contradicts --format " + o.format);
+  if (o.json)
+    return "json";
+  return o.format.empty() ? "text" : o.format;
+}
+
+void checkForm(const CostOptions &o) {
+  const DerivativeRequest &r = o.graph;
+  int forms = !r.file.empty() + !o.chainFile.empty() + !o.chain.empty();
+  if (forms == 0)
+    throw UsageError("cost needs a graph (FILE.cj --of OUT --wrt IN), --chain-file FILE or "
+                     "--chain D0,D1,...");
+  if (forms > 1)
+    throw UsageError("give only one of a graph file, --chain-file and --chain");
+  bool graph = !r.file.empty();
+  if (graph && (r.of.empty() || r.wrt.empty()))
+    throw UsageError("cost " + r.file + " needs --of OUT and --wrt IN[,IN...]");
+  if (!graph && (!r.of.empty() || !r.wrt.empty() || !r.expand.empty()))
+    throw UsageError(std::string(!r.of.empty()    ? "--of"
+                                 : !r.wrt.empty() ? "--wrt"
+                                                  : "--expand") +
+                     " needs a graph file (cost FILE.cj --of OUT --wrt IN)");
+  if (!o.chain.empty() && !o.memoryLimit.empty())
+    throw UsageError("--memory-limit does not apply to --chain: the matrices of a matrix "
+                     "chain are given, no adjoint sweep needs a tape");
+}
+
+int printReport(const compiler::JacobianChain &chain, const std::string &title,
+                std::optional<double> limit, const std::string &format) {
+  compiler::ChainCostSummary summary = compiler::summarizeChain(chain, limit);
+  compiler::CostReportInput in{title, &chain, &summary, limit};
+  if (format == "json")
+    std::cout << compiler::costReportJson(in);
+  else if (format == "dot")
+    std::cout << compiler::planDot(chain, summary.optimum);
+  else
+    std::cout << compiler::costReportText(in);
+  return 0;
+}
+
+int runCost(CostOptions o) {
+  // Usage errors first, before any file is read.
+  checkForm(o);
+  std::string format = outputFormat(o);
+  std::optional<double> limit;
+  if (!o.memoryLimit.empty())
+    limit = parseBytes(o.memoryLimit);
+
+  if (!o.chain.empty()) {
+    compiler::JacobianChain chain = compiler::denseMatrixChain(parseDims(o.chain));
+    compiler::PlannerOptions opts;
+    opts.matricesGiven = true;
+    opts.tangentSteps = opts.adjointSteps = false;
+    compiler::BracketingPlan plan = compiler::planChain(chain, opts);
+    if (format == "json")
+      std::cout << compiler::matrixChainJson(chain, plan);
+    else if (format == "dot")
+      std::cout << compiler::planDot(chain, plan);
+    else
+      std::cout << compiler::matrixChainText(chain, plan);
+    return 0;
+  }
+
+  if (!o.chainFile.empty())
+    return printReport(compiler::parseChainFile(o.chainFile), "chain file " + o.chainFile,
+                       limit, format);
+
+  DerivativeRequest &r = o.graph;
+  normalizeNames(r);
+  if (r.expand.empty())
+    r.expand = "eval";
+  ir::Graph g = loadExpandedGraph(r);
+  compiler::GraphChain gc = compiler::extractChain(g, r.of, r.wrt);
+  return printReport(gc.chain, "d " + r.of + " / d " + join(r.wrt) + " in " + r.file, limit,
+                     format);
+}
+
+} // namespace
+
+Command addCostCommand(CLI::App &app) {
+  auto o = std::make_shared<CostOptions>();
+  CLI::App *cmd = app.add_subcommand(
+      "cost", "Plan the cheapest bracketing of a Jacobian chain and print its cost report: "
+              "of a graph, of a chain file, or of a matrix chain");
+  o->graph.expand.clear();
+  cmd->add_option("file", o->graph.file, "The graph, a .cj file (with --of and --wrt)");
+  cmd->add_option("--of", o->graph.of, "OUT: the value whose Jacobian is planned");
+  cmd->add_option("--wrt", o->graph.wrt,
+                  "IN[,IN...]: the inputs or params it is taken with respect to")
+      ->delimiter(',');
+  cmd->add_option("--expand", o->graph.expand,
+                  "train or eval (default): expand dropout and batch_norm as for training "
+                  "or evaluation first")
+      ->check(CLI::IsMember({"train", "eval"}));
+  cmd->add_option("--chain-file", o->chainFile,
+                  "FILE: an abstract chain, one factor per line: n m t a [e]");
+  cmd->add_option("--chain", o->chain,
+                  "D0,D1,...,Dq: the matrix chain A1...Aq, A_i of size D(i-1) x D(i)");
+  cmd->add_option("--memory-limit", o->memoryLimit,
+                  "BYTES: the most tape any adjoint step may record (graph or chain file)");
+  cmd->add_option("-f,--format", o->format,
+                  "Output format: text (default), json, or dot (the optimal plan's tree)")
+      ->check(CLI::IsMember({"text", "json", "dot"}));
+  cmd->add_flag("--json", o->json, "Same as --format json");
+  cmd->footer("Chain files: one factor per line, 'n m t a [e]' (input size, output size, "
+              "tangent and\nadjoint cost of one sweep in FMAs, tape bytes), first factor "
+              "first; '#' starts a\ncomment. See docs/cost-model.md and docs/cli.md.\n"
+              "\nExamples:\n"
+              "  chainjit cost examples/mlp.cj --of loss --wrt W1,b1\n"
+              "  chainjit cost examples/adjoint.cj --of F --wrt p --json\n"
+              "  chainjit cost --chain-file tests/cli/data/wide_narrow_wide.chain "
+              "--memory-limit 50000\n"
+              "  chainjit cost --chain-file tests/cli/data/wide_narrow_wide.chain --format dot "
+              "| dot -Tsvg > plan.svg\n"
+              "  chainjit cost --chain 30,35,15,5,10,20,25");
+  return {cmd, [o] { return runCost(*o); }};
+}
+
+} // namespace chainjit::cli

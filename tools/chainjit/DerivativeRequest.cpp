@@ -1,0 +1,92 @@
+// Loading the graph a derivative command works on, and checking its names.
+#include "DerivativeRequest.h"
+
+#include "chainjit/compiler/Passes.h"
+#include "chainjit/ir/Op.h"
+#include "chainjit/ir/Parser.h"
+
+#include <set>
+
+namespace chainjit::cli {
+
+namespace {
+
+std::string withoutPercent(std::string name) {
+  if (!name.empty() && name[0] == '%')
+    name.erase(0, 1);
+  return name;
+}
+
+std::string label(const ir::Graph &g, ir::NodeId id) {
+  const std::string &n = g.node(id).name;
+  return n.empty() ? "#" + std::to_string(id) : "%" + n;
+}
+
+std::string nameList(const ir::Graph &g, const std::vector<ir::NodeId> &ids) {
+  if (ids.empty())
+    return "none";
+  std::string s;
+  for (ir::NodeId id : ids)
+    s += (s.empty() ? "" : ", ") + label(g, id);
+  return s;
+}
+
+// Why `name` is not a value of the expanded graph, or "" if it is.
+std::string missingName(const ir::Graph &parsed, const ir::Graph &expanded,
+                        const std::string &flag, const std::string &name,
+                        const DerivativeRequest &r) {
+  if (expanded.find(name))
+    return {};
+  std::string head = flag + " " + name + ": ";
+  if (std::optional<ir::NodeId> id = parsed.find(name)) {
+    // The mode expansion replaced the value by another one: eval-mode
+    // dropout is the identity.
+    const ir::Node &n = parsed.node(*id);
+    std::string by = n.operands.empty() ? std::string("another value")
+                                        : label(parsed, n.operands.front());
+    return head + "%" + name + " = " + std::string(ir::opName(n.kind)) + "(...) is " +
+           "replaced by " + by + " in " + r.expand + " mode; differentiate " + by +
+           (r.expand == "eval" ? " instead, or use --expand train" : " instead");
+  }
+  std::string s = head + "graph '" + parsed.name() + "' has no value named %" + name;
+  if (flag == "--of")
+    return s + " (outputs: " + nameList(parsed, parsed.outputs()) + ")";
+  return s + " (inputs: " + nameList(parsed, parsed.inputs()) +
+         "; params: " + nameList(parsed, parsed.params()) + ")";
+}
+
+} // namespace
+
+void normalizeNames(DerivativeRequest &r) {
+  r.of = withoutPercent(r.of);
+  if (r.of.empty())
+    throw UsageError("--of: empty name");
+  std::set<std::string> seen;
+  for (std::string &w : r.wrt) {
+    w = withoutPercent(w);
+    if (w.empty())
+      throw UsageError("--wrt: empty name");
+    if (!seen.insert(w).second)
+      throw UsageError("--wrt " + w + " is given twice");
+  }
+}
+
+ir::Graph loadExpandedGraph(const DerivativeRequest &r) {
+  ir::Graph parsed = ir::parseGraphFile(r.file);
+  ir::Graph g = compiler::expandModes(
+      parsed, r.expand == "train" ? compiler::Mode::Train : compiler::Mode::Eval);
+  std::vector<Diagnostic> problems;
+  auto check = [&](const std::string &flag, const std::string &name) {
+    std::string why = missingName(parsed, g, flag, name, r);
+    if (!why.empty())
+      problems.push_back({{}, why});
+  };
+  check("--of", r.of);
+  for (const std::string &w : r.wrt)
+    check("--wrt", w);
+  if (!problems.empty())
+    throw Error(problems);
+  return g;
+}
+
+} // namespace chainjit::cli
