@@ -40,6 +40,9 @@ public:
     m_.resize(q_);
     for (int l = 0; l < q_; ++l)
       m_[l] = double(chain.factors[l].m);
+    denseChain_ = !opts.matricesGiven;
+    for (const ChainFactor &f : chain.factors)
+      denseChain_ = denseChain_ && f.structure == S::Dense;
     T_.assign(q_ + 1, 0);
     A_.assign(q_ + 1, 0);
     E_.assign(q_ + 1, 0);
@@ -118,6 +121,72 @@ private:
   void range(int i, int j) {
     structure_[at(i, j)] = structureByEnd_[size_t(j) * q_ + i] =
         productStructure(structure_[at(i + 1, j)], c_.factors[i].structure);
+    if (denseChain_)
+      rangeValueOnly(i, j);
+    else
+      rangeWithChoice(i, j);
+  }
+
+  // For chains of dense factors, the O(q^3) loop finds only the cheapest
+  // cost, in three branch-free minimum scans; which step and split attain it
+  // is recovered for the O(q) cells of the final plan only (choiceOf).
+  void rangeValueOnly(int i, int j) {
+    const double *rightRow = &cost_[at(i, 0)];
+    const double *leftCol = &costByEnd_[size_t(j) * q_];
+    const double mj = m_[j], ni = double(c_.factors[i].n);
+    double best = kInf;
+    if (o_.multiplySteps)
+      best = minOver(i, j, [&](int k) { return leftCol[k + 1] + rightRow[k] + mj * m_[k] * ni; });
+    if (o_.tangentSteps)
+      best = std::min(best, minOver(i, j, [&](int k) {
+                        return rightRow[k] + ni * (T_[j + 1] - T_[k + 1]);
+                      }));
+    if (o_.adjointSteps) {
+      int end = i;
+      while (end < j && tapeFits(i, end))
+        ++end;
+      best = std::min(best, minOver(i, end, [&](int k) {
+                        return leftCol[k + 1] + mj * (A_[k + 1] - A_[i]);
+                      }));
+    }
+    if (best < kInf) {
+      cost_[at(i, j)] = best;
+      costByEnd_[size_t(j) * q_ + i] = best;
+      step_[at(i, j)] = PlanStep::Multiply;
+      split_[at(i, j)] = -2; // decided by choiceOf
+    }
+  }
+
+  // min over k in [begin, end) of f(k), with four independent minima so the
+  // compare-select latency does not serialize the loop.
+  template <typename F> static double minOver(int begin, int end, F f) {
+    double b0 = kInf, b1 = kInf, b2 = kInf, b3 = kInf;
+    int k = begin;
+    for (; k + 3 < end; k += 4) {
+      double c0 = f(k), c1 = f(k + 1), c2 = f(k + 2), c3 = f(k + 3);
+      b0 = c0 < b0 ? c0 : b0;
+      b1 = c1 < b1 ? c1 : b1;
+      b2 = c2 < b2 ? c2 : b2;
+      b3 = c3 < b3 ? c3 : b3;
+    }
+    for (; k < end; ++k) {
+      double c = f(k);
+      b0 = c < b0 ? c : b0;
+    }
+    return std::min(std::min(b0, b1), std::min(b2, b3));
+  }
+
+  // The first step and split (in the order of rangeWithChoice) that attain
+  // the cell's cost.
+  void choiceOf(int i, int j) {
+    double target = cost(i, j);
+    cost_[at(i, j)] = costByEnd_[size_t(j) * q_ + i] = kInf;
+    rangeWithChoice(i, j);
+    if (cost(i, j) != target)
+      throw Error("internal: the chain DP could not recover its choice");
+  }
+
+  void rangeWithChoice(int i, int j) {
     // The O(q^3) loop. Rows of cost_ and costByEnd_ make both operands
     // contiguous in k, and the best candidate stays in registers.
     const double *rightRow = &cost_[at(i, 0)];
@@ -154,7 +223,9 @@ private:
       offer(i, j, bestStep, bestK, best);
   }
 
-  int build(BracketingPlan &p, int i, int j) const {
+  int build(BracketingPlan &p, int i, int j) {
+    if (i != j && split_[at(i, j)] == -2)
+      choiceOf(i, j);
     PlanNode n{step_[at(i, j)], i, j, split_[at(i, j)], -1, -1, cost(i, j)};
     switch (n.step) {
     case PlanStep::Multiply:
@@ -177,6 +248,7 @@ private:
   const JacobianChain &c_;
   const PlannerOptions &o_;
   int q_;
+  bool denseChain_ = false;       // every factor dense: the fast DP loop applies
   std::vector<double> m_;         // output size of each factor
   std::vector<double> T_, A_, E_; // prefix sums of t, a, e
   std::vector<double> cost_;       // [i][j]
@@ -218,6 +290,7 @@ static BracketingPlan pureMode(const JacobianChain &chain, bool tangent) {
       p.nodes.push_back({PlanStep::Adjoint, 0, q - 1, q - 2, 0, -1, dirs * sum});
   }
   p.cost = dirs * sum;
+  // Classic reverse mode: one sweep holding the whole chain's tape.
   p.tapeBytes = tangent ? 0 : tape;
   return p;
 }

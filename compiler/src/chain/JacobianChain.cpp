@@ -109,7 +109,7 @@ JacobianChain parseChainText(std::string_view text, const std::string &filename)
 JacobianChain parseChainFile(const std::string &path) {
   std::ifstream in(path);
   if (!in)
-    throw Error("cannot open chain file '" + path + "'");
+    throw Error("cannot open the chain file", SourceLoc{path, 0, 0, {}});
   std::stringstream ss;
   ss << in.rdbuf();
   return parseChainText(ss.str(), path);
