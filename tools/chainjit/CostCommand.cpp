@@ -8,6 +8,7 @@
 #include "Commands.h"
 #include "DerivativeRequest.h"
 
+#include "chainjit/compiler/Autodiff.h"
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"
@@ -30,6 +31,7 @@ struct CostOptions {
   std::string memoryLimit; // "" = no limit
   std::string format;      // "" = not given (text)
   bool json = false;
+  bool hessian = false;    // plan the Hessian: the Jacobian of the gradient graph
 };
 
 std::string trim(std::string_view s) {
@@ -100,9 +102,10 @@ void checkForm(const CostOptions &o) {
   bool graph = !r.file.empty();
   if (graph && (r.of.empty() || r.wrt.empty()))
     throw UsageError("cost " + r.file + " needs --of OUT and --wrt IN[,IN...]");
-  if (!graph && (!r.of.empty() || !r.wrt.empty() || !r.expand.empty()))
+  if (!graph && (!r.of.empty() || !r.wrt.empty() || !r.expand.empty() || o.hessian))
     throw UsageError(std::string(!r.of.empty()    ? "--of"
                                  : !r.wrt.empty() ? "--wrt"
+                                 : o.hessian      ? "--hessian"
                                                   : "--expand") +
                      " needs a graph file (cost FILE.cj --of OUT --wrt IN)");
   if (!o.chain.empty() && !o.memoryLimit.empty())
@@ -155,6 +158,18 @@ int runCost(CostOptions o) {
   if (r.expand.empty())
     r.expand = "eval";
   ir::Graph g = loadExpandedGraph(r);
+  if (o.hessian) {
+    // The Hessian is the Jacobian of the gradient graph: the same optimizer
+    // plans it, over the chain of grad.<wrt> with respect to <wrt>.
+    if (r.wrt.size() != 1)
+      throw UsageError("cost --hessian takes one --wrt value");
+    ir::Graph gg = compiler::grad(g, r.of, r.wrt);
+    compiler::GraphChain gc = compiler::extractChain(gg, "grad." + r.wrt[0], r.wrt);
+    return printReport(gc.chain,
+                       "d2 " + r.of + " / d " + r.wrt[0] + "2 (the Jacobian of the gradient) in " +
+                           r.file,
+                       limit, format);
+  }
   compiler::GraphChain gc = compiler::extractChain(g, r.of, r.wrt);
   return printReport(gc.chain, "d " + r.of + " / d " + join(r.wrt) + " in " + r.file, limit,
                      format);
@@ -177,6 +192,9 @@ Command addCostCommand(CLI::App &app) {
                   "train or eval (default): expand dropout and batch_norm as for training "
                   "or evaluation first")
       ->check(CLI::IsMember({"train", "eval"}));
+  cmd->add_flag("--hessian", o->hessian,
+                "Plan the Hessian of --of (a scalar) with respect to one --wrt value: the "
+                "Jacobian of the gradient graph");
   cmd->add_option("--chain-file", o->chainFile,
                   "FILE: an abstract chain, one factor per line: n m t a [e]");
   cmd->add_option("--chain", o->chain,
@@ -193,6 +211,7 @@ Command addCostCommand(CLI::App &app) {
               "\nExamples:\n"
               "  chainjit cost examples/mlp.cj --of loss --wrt W1,b1\n"
               "  chainjit cost examples/adjoint.cj --of F --wrt p --json\n"
+              "  chainjit cost examples/adjoint.cj --of F --wrt p --hessian\n"
               "  chainjit cost --chain-file tests/cli/data/wide_narrow_wide.chain "
               "--memory-limit 50000\n"
               "  chainjit cost --chain-file tests/cli/data/wide_narrow_wide.chain --format dot "
