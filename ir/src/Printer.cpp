@@ -77,17 +77,6 @@ std::string elementText(const Tensor &t, int64_t i) {
   return "?";
 }
 
-// Bitwise, so that -0.0 next to 0.0 or two NaNs of different sign are not
-// merged into a splat that would lose them.
-bool allElementsEqual(const Tensor &t) {
-  size_t size = dtypeSize(t.dtype());
-  const char *bytes = static_cast<const char *>(t.data());
-  for (int64_t i = 1; i < t.numel(); ++i)
-    if (std::memcmp(bytes, bytes + i * size, size) != 0)
-      return false;
-  return true;
-}
-
 // Nested lists in row-major order, written without recursion so that a
 // tensor of very high rank cannot exhaust the stack. `leaf` writes element i.
 // Between elements i-1 and i, every trailing axis whose block starts at i
@@ -122,7 +111,7 @@ void nestedText(std::string &r, const Shape &shape, int64_t count, Leaf leaf) {
 // matching the shape. A tensor with no elements is a list of empty lists up
 // to its first zero dimension: f32[2, 0] is [[], []].
 std::string literalText(const Tensor &t) {
-  if (t.numel() > 0 && allElementsEqual(t))
+  if (t.numel() > 0 && t.isSplat())
     return elementText(t, 0);
   std::string r;
   const Shape &s = t.shape();

@@ -56,6 +56,14 @@ std::vector<double> Tensor::toDoubles() const {
   return r;
 }
 
+bool Tensor::isSplat() const {
+  size_t size = dtypeSize(type_.dtype);
+  for (int64_t i = 1; i < numel(); ++i)
+    if (std::memcmp(bytes_.data(), bytes_.data() + i * size, size) != 0)
+      return false;
+  return true;
+}
+
 Tensor Tensor::reshaped(Shape shape) const {
   if (numElements(shape) != numel())
     throw Error("cannot reshape " + type_.str() + " to " + shapeStr(shape));

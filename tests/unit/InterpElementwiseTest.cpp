@@ -4,6 +4,8 @@
 #include "chainjit/ir/Builder.h"
 #include "chainjit/runtime/Interpreter.h"
 
+#include "InterpTesting.h"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -12,12 +14,11 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 using runtime::interpret;
+using testing::c64;
+using testing::checkClose;
 
 namespace {
 
-Value c64(Graph &g, Shape s, std::vector<double> v) {
-  return constant(g, Tensor(f64(std::move(s)), v));
-}
 
 // Evaluates `v` as the graph's only output.
 Tensor eval(Value v, const runtime::Bindings &b = {}) {
@@ -25,14 +26,6 @@ Tensor eval(Value v, const runtime::Bindings &b = {}) {
   return interpret(v.graph(), b).outputs.at(0);
 }
 
-void checkClose(const Tensor &t, const std::vector<double> &expected,
-                double eps = 1e-15) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("element " << i);
-    CHECK(t.at(i) == doctest::Approx(expected[i]).epsilon(eps));
-  }
-}
 
 const double ln2 = 0.69314718055994530942, ln3 = 1.09861228866810969140;
 const double kE = 2.71828182845904523536;

@@ -3,24 +3,20 @@
 #include "chainjit/ir/Builder.h"
 #include "chainjit/runtime/Interpreter.h"
 
+#include "InterpTesting.h"
+
 #include <doctest/doctest.h>
 
 using namespace chainjit;
 using namespace chainjit::ir;
 using runtime::interpret;
+using testing::c64;
 
 namespace {
 
-Value c64(Graph &g, Shape s, std::vector<double> v) {
-  return constant(g, Tensor(f64(std::move(s)), v));
-}
 
 void checkClose(const Tensor &t, const std::vector<double> &expected) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("element " << i);
-    CHECK(t.at(i) == doctest::Approx(expected[i]).epsilon(1e-12));
-  }
+  testing::checkClose(t, expected, 1e-12); // LAPACK's rounding differs from closed forms
 }
 
 } // namespace

@@ -3,17 +3,17 @@
 #include "chainjit/ir/Builder.h"
 #include "chainjit/runtime/Interpreter.h"
 
+#include "InterpTesting.h"
+
 #include <doctest/doctest.h>
 
 using namespace chainjit;
 using namespace chainjit::ir;
 using runtime::interpret;
+using testing::c64;
 
 namespace {
 
-Value c64(Graph &g, Shape s, std::vector<double> v) {
-  return constant(g, Tensor(f64(std::move(s)), v));
-}
 
 Value labels(Graph &g, std::vector<double> v) {
   Shape s{static_cast<int64_t>(v.size())};

@@ -3,6 +3,8 @@
 #include "chainjit/ir/Builder.h"
 #include "chainjit/runtime/Interpreter.h"
 
+#include "InterpTesting.h"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -10,20 +12,12 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 using runtime::interpret;
+using testing::c64;
+using testing::checkClose;
 
 namespace {
 
-Value c64(Graph &g, Shape s, std::vector<double> v) {
-  return constant(g, Tensor(f64(std::move(s)), v));
-}
 
-void checkClose(const Tensor &t, const std::vector<double> &expected) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("element " << i);
-    CHECK(t.at(i) == doctest::Approx(expected[i]).epsilon(1e-15));
-  }
-}
 
 const double ln2 = 0.69314718055994530942, ln3 = 1.09861228866810969140;
 

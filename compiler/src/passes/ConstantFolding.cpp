@@ -15,6 +15,7 @@
 // When every operand is a known splat the result is one value; otherwise all
 // operands must be consts and the result has at most kMaxFoldedElements.
 #include "chainjit/compiler/Passes.h"
+#include "chainjit/ir/ElementSemantics.h"
 
 #include "SimplifyRewrite.h"
 
@@ -30,48 +31,22 @@ using namespace ir;
 using simplify::kMaxFoldedElements;
 using simplify::kMaxFoldedSplatElements;
 
-// --- the interpreter's element functions (runtime/src/interp/) ---
-
-double signOf(double x) {
-  if (std::isnan(x))
-    return x;
-  return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
-}
-double reluOf(double x) { return x > 0 || std::isnan(x) ? x : 0.0; }
-double maxOf(double x, double y) {
-  return std::isnan(x) || std::isnan(y) ? std::numeric_limits<double>::quiet_NaN()
-                                        : std::fmax(x, y);
-}
-double minOf(double x, double y) {
-  return std::isnan(x) || std::isnan(y) ? std::numeric_limits<double>::quiet_NaN()
-                                        : std::fmin(x, y);
-}
-
-// Converts for cast: to i32 truncation saturating at the i32 range, NaN -> 0.
-double castValue(double v, DType to) {
-  if (to != DType::i32)
-    return v;
-  constexpr double lo = std::numeric_limits<int32_t>::min();
-  constexpr double hi = std::numeric_limits<int32_t>::max();
-  return std::isnan(v) ? 0.0 : std::trunc(std::fmin(std::fmax(v, lo), hi));
-}
-
 // The element of `kind` for operand elements x (and y, z); nullopt if the
 // kind is not folded.
 std::optional<double> elementOf(const Node &n, const double *v) {
   switch (n.kind) {
   case OpKind::Neg: return -v[0];
   case OpKind::Abs: return std::fabs(v[0]);
-  case OpKind::Sign: return signOf(v[0]);
-  case OpKind::Relu: return reluOf(v[0]);
+  case OpKind::Sign: return element::sign(v[0]);
+  case OpKind::Relu: return element::relu(v[0]);
   case OpKind::Sqrt: return std::sqrt(v[0]);
-  case OpKind::Cast: return castValue(v[0], n.type.dtype);
+  case OpKind::Cast: return element::castTo(v[0], n.type.dtype);
   case OpKind::Add: return v[0] + v[1];
   case OpKind::Sub: return v[0] - v[1];
   case OpKind::Mul: return v[0] * v[1];
   case OpKind::Div: return v[0] / v[1];
-  case OpKind::Maximum: return maxOf(v[0], v[1]);
-  case OpKind::Minimum: return minOf(v[0], v[1]);
+  case OpKind::Maximum: return element::maximum(v[0], v[1]);
+  case OpKind::Minimum: return element::minimum(v[0], v[1]);
   case OpKind::Less: return v[0] < v[1];
   case OpKind::LessEqual: return v[0] <= v[1];
   case OpKind::Greater: return v[0] > v[1];

@@ -50,19 +50,6 @@ NodeId replaceNode(GraphRebuilder &rb, NodeId srcId, NodeId newId) {
   return alias;
 }
 
-namespace {
-
-bool allElementsEqual(const Tensor &t) {
-  size_t size = dtypeSize(t.dtype());
-  const char *bytes = static_cast<const char *>(t.data());
-  for (int64_t i = 1; i < t.numel(); ++i)
-    if (std::memcmp(bytes, bytes + i * size, size) != 0)
-      return false;
-  return true;
-}
-
-} // namespace
-
 std::optional<double> splatValue(const Graph &g, NodeId id) {
   // Data movement keeps a splat a splat: follow it down to the const.
   for (;;) {
@@ -75,7 +62,7 @@ std::optional<double> splatValue(const Graph &g, NodeId id) {
       continue;
     }
     if (n.kind != OpKind::Const || !n.value || n.value->numel() == 0 ||
-        !allElementsEqual(*n.value))
+        !n.value->isSplat())
       return std::nullopt;
     return n.value->at(0);
   }

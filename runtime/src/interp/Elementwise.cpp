@@ -4,6 +4,8 @@
 // cancel use their numerically stable forms.
 #include "interp/Kernels.h"
 
+#include "chainjit/ir/ElementSemantics.h"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -15,25 +17,10 @@ namespace {
 using ir::OpKind;
 using ir::Tensor;
 
-double signOf(double x) {
-  if (std::isnan(x))
-    return x;
-  return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; // sign(0) = 0, as NumPy
-}
-
-// NaN propagates (relu of NaN is NaN), so a bad value is never hidden.
-double reluOf(double x) { return x > 0 || std::isnan(x) ? x : 0.0; }
-
-// exp(-|x|) never overflows: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below.
-double sigmoidOf(double x) {
-  double z = std::exp(-std::fabs(x));
-  return x >= 0 ? 1.0 / (1.0 + z) : z / (1.0 + z);
-}
-
-// log(1+e^x) = max(x,0) + log1p(e^-|x|): exact for large |x|, no overflow.
-double softplusOf(double x) {
-  return std::fmax(x, 0.0) + std::log1p(std::exp(-std::fabs(x)));
-}
+double signOf(double x) { return ir::element::sign(x); }
+double reluOf(double x) { return ir::element::relu(x); }
+double sigmoidOf(double x) { return ir::element::sigmoid(x); }
+double softplusOf(double x) { return ir::element::softplus(x); }
 
 template <double (*F)(double)>
 Tensor unary(const KernelArgs &a) {
@@ -60,32 +47,18 @@ Tensor powKernel(const KernelArgs &a) {
   return r;
 }
 
-// To i32: truncation toward zero, saturating at the i32 range (NaN -> 0), so
-// the result is defined for every input. To bool: x != 0. Floats: rounded.
+// Casts follow ir::element::castTo (saturating to i32, NaN -> 0).
 Tensor castKernel(const KernelArgs &a) {
   const Tensor &x = a.in(0);
   Tensor r(a.resultType());
   for (int64_t i = 0; i < x.numel(); ++i) {
-    double v = x.at(i);
-    if (r.dtype() == ir::DType::i32) {
-      constexpr double lo = std::numeric_limits<int32_t>::min();
-      constexpr double hi = std::numeric_limits<int32_t>::max();
-      v = std::isnan(v) ? 0.0 : std::trunc(std::fmin(std::fmax(v, lo), hi));
-    }
-    r.set(i, v);
+    r.set(i, ir::element::castTo(x.at(i), r.dtype()));
   }
   return r;
 }
 
-// NumPy maximum/minimum: a NaN operand gives NaN.
-double maxOf(double x, double y) {
-  return std::isnan(x) || std::isnan(y) ? std::numeric_limits<double>::quiet_NaN()
-                                        : std::fmax(x, y);
-}
-double minOf(double x, double y) {
-  return std::isnan(x) || std::isnan(y) ? std::numeric_limits<double>::quiet_NaN()
-                                        : std::fmin(x, y);
-}
+double maxOf(double x, double y) { return ir::element::maximum(x, y); }
+double minOf(double x, double y) { return ir::element::minimum(x, y); }
 double addOf(double x, double y) { return x + y; }
 double subOf(double x, double y) { return x - y; }
 double mulOf(double x, double y) { return x * y; }

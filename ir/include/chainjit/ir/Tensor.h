@@ -50,6 +50,10 @@ public:
     return type_ == o.type_ && bytes_ == o.bytes_;
   }
 
+  // Every element has the same bits (so -0.0 next to 0.0, or NaNs of two
+  // signs, are not a splat). True for an empty tensor.
+  bool isSplat() const;
+
   // A copy with the same data under another shape of equal element count.
   Tensor reshaped(Shape shape) const;
 
