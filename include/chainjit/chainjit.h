@@ -34,6 +34,8 @@
 #include "chainjit/compiler/JacobianChain.h"
 #include "chainjit/compiler/Passes.h"
 
-// runtime: evaluation and tensor files.
+// runtime: evaluation, tensor files, datasets and checkpoints.
+#include "chainjit/runtime/Checkpoint.h"
+#include "chainjit/runtime/Dataset.h"
 #include "chainjit/runtime/Interpreter.h"
 #include "chainjit/runtime/TensorIO.h"

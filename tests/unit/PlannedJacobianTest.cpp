@@ -197,3 +197,22 @@ TEST_CASE("planned Jacobian: the adjoint method uses one transposed solve") {
     e.set(i * N + i, e.at(i * N + i) + 4.0); // well conditioned
   checkModesAgree(g, "F", "p", b, 1e-9);
 }
+
+TEST_CASE("chain extraction: masks are not active, elementwise forks stay diagonal") {
+  // leaky relu between two matmuls: where(x > 0, x, 0.1 x).
+  Graph g("leaky");
+  Value x = input(g, "x", f64({6}));
+  Value W1 = param(g, "W1", f64({5, 6}), {{"init", "normal"}});
+  Value W2 = param(g, "W2", f64({4, 5}), {{"init", "normal"}});
+  Value z = matmul(W1, x).named("z");
+  Value a = where(greater(z, scalar(g, 0.0, DType::f64)), z, z * 0.1).named("a");
+  output(matmul(W2, a).named("y"));
+  compiler::GraphChain gc = compiler::extractChain(g, "y", {"x"});
+  REQUIRE(gc.chain.size() == 3);
+  CHECK(gc.chain.factors[1].label == "%a");
+  CHECK(gc.chain.factors[1].structure == compiler::JacobianStructure::Diagonal);
+  // The comparison is not on a derivative path: it is in no segment's cost.
+  for (NodeId v : gc.segments[1])
+    CHECK(g.node(v).kind != OpKind::Greater);
+  checkModesAgree(g, "y", "x", randomBindings(g, 2), 1e-10);
+}

@@ -135,8 +135,15 @@ std::vector<MaybeValue> adjointSweep(const Graph &src, Graph &out,
     std::vector<MaybeValue> contrib =
         r.vjp(ctx, *adj[id], std::span<const bool>(wanted.get(), n.operands.size()));
     for (size_t i = 0; i < n.operands.size(); ++i) {
-      if (!wanted[i] || i >= contrib.size() || !contrib[i])
+      if (!wanted[i])
         continue;
+      if (i >= contrib.size() || !contrib[i]) {
+        if (r.piecewiseConstant)
+          continue; // a documented zero derivative
+        throw Error(std::string(opName(n.kind)) + ": the adjoint rule gave nothing for operand " +
+                        std::to_string(i) + " (a rule must not drop a derivative silently)",
+                    SourceLoc{n.loc.file, n.loc.line, n.loc.col, n.name});
+      }
       checkDirections(src, n.operands[i], *contrib[i], k, "the adjoint rule's result");
       adj[n.operands[i]] = addMaybe(adj[n.operands[i]], contrib[i]);
     }

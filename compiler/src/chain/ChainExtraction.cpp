@@ -5,6 +5,7 @@
 #include "chainjit/compiler/ChainExtraction.h"
 
 #include "chainjit/compiler/Autodiff.h"
+#include "chainjit/ir/Derivatives.h"
 #include "chainjit/ir/Error.h"
 
 #include <boost/graph/adjacency_list.hpp>
@@ -65,7 +66,21 @@ GraphChain extractChain(const Graph &g, NodeId of, const std::vector<NodeId> &wr
   if (!isFloat(g.type(of).dtype))
     throw Error("output " + labelOf(g, of) + " is " + g.type(of).str() +
                 ": derivatives need f32 or f64");
-  std::vector<bool> active = dependsOn(g, wrt), toOf = dependedOnBy(g, {of});
+  // Active: float values that a derivative can reach from the wrt values
+  // (not through masks, labels or piecewise-constant ops) and that lead to
+  // the output.
+  std::vector<bool> active(g.size(), false), toOf = dependedOnBy(g, {of});
+  for (NodeId w : wrt)
+    active[w] = true;
+  for (NodeId i = 0; i < g.size(); ++i) {
+    const Node &n = g.node(i);
+    if (active[i] || !isFloat(n.type.dtype) || derivativeRules(n.kind).piecewiseConstant)
+      continue;
+    for (size_t k = 0; k < n.operands.size(); ++k)
+      if (active[n.operands[k]] &&
+          derivativeRules(n.kind).isDifferentiable(k, g.type(n.operands[k])))
+        active[i] = true;
+  }
   for (size_t i = 0; i < active.size(); ++i)
     active[i] = active[i] && toOf[i];
   if (!active[of])
@@ -118,6 +133,23 @@ GraphChain extractChain(const Graph &g, NodeId of, const std::vector<NodeId> &wr
       s = productStructure(c.structure, s);
     }
     f.structure = path ? s : JacobianStructure::Dense;
+    // Elementwise maps of one shape compose to a diagonal, forks included
+    // (sums and products of diagonals are diagonal): leaky relu, x * tanh(x).
+    if (f.structure == JacobianStructure::Dense && f.n == f.m && !gc.segments[l].empty()) {
+      bool diagonal = true;
+      Shape shape = g.type(gc.cuts[l]).shape;
+      for (NodeId v : gc.segments[l]) {
+        const Node &node = g.node(v);
+        diagonal = diagonal && opDef(node.kind).family == OpFamily::Elementwise &&
+                   node.type.shape == shape;
+        for (NodeId o : node.operands)
+          diagonal = diagonal && (!active[o] || g.type(o).shape == shape);
+      }
+      for (NodeId s0 : (l == 0 ? gc.wrt : std::vector<NodeId>{gc.cuts[l - 1]}))
+        diagonal = diagonal && g.type(s0).shape == shape;
+      if (diagonal)
+        f.structure = JacobianStructure::Diagonal;
+    }
     gc.chain.factors.push_back(std::move(f));
   }
   return gc;

@@ -1,0 +1,90 @@
+// Labelled data for training: a features matrix and a vector of class labels,
+// loaded from CSV or IDX (MNIST) files, plain or gzip-compressed, and the
+// preprocessing every training run needs: standardization, scaling, a seeded
+// train/test split and gathering a batch of rows.
+//
+// Every error is a chainjit::Error that names the file (and line:col for
+// CSV) and the problem.
+#pragma once
+
+#include "chainjit/ir/Tensor.h"
+#include "chainjit/ir/Types.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace chainjit::runtime {
+
+// N samples: `features` is f32 or f64 [N, D], `labels` i32 [N].
+struct Dataset {
+  ir::Tensor features;
+  ir::Tensor labels;
+
+  int64_t size() const { return labels.numel(); }
+  int64_t numFeatures() const {
+    return features.shape().size() == 2 ? features.shape()[1] : 0;
+  }
+};
+
+// ---- loaders ----
+//
+// A path ending in ".gz" must be gzip-compressed; other paths are read as
+// they are (a gzip file under another name is decompressed too).
+
+struct CsvDatasetOptions {
+  // The column holding the class label: 0-based, or negative to count from
+  // the end (-1 is the last column). Every other column is a feature.
+  int labelColumn = -1;
+  // f32 or f64.
+  ir::DType dtype = ir::DType::f32;
+};
+
+// One sample per line, fields separated by commas (the CSV dialect of
+// readCsv: blank lines and '#' lines skipped, a first line with a field that
+// is not a number is a header). Labels must be whole numbers in 0..2^31-1.
+Dataset loadCsvDataset(const std::string &path, const CsvDatasetOptions &opts = {});
+
+// IDX files as MNIST ships them: big-endian; images magic 0x00000803
+// (unsigned bytes, [N, rows, cols]), labels magic 0x00000801 (unsigned
+// bytes, [N]). The features are the pixel values 0..255 as floats,
+// [N, rows * cols], in `dtype` (f32 or f64).
+Dataset loadIdxDataset(const std::string &imagesPath, const std::string &labelsPath,
+                       ir::DType dtype = ir::DType::f32);
+
+// ---- preprocessing ----
+
+// Per-feature statistics: mean and (population) standard deviation, with a
+// standard deviation of 0 replaced by 1 so that constant features map to 0.
+struct FeatureStats {
+  std::vector<double> mean;
+  std::vector<double> std;
+};
+
+// Standardizes every feature of `data` to mean 0 and standard deviation 1
+// and returns the statistics used, so that a test set can be standardized
+// with the training set's statistics by the second overload.
+FeatureStats standardize(Dataset &data);
+void standardize(Dataset &data, const FeatureStats &stats);
+
+// Multiplies every feature by `factor` (e.g. 1/16 for the digits data).
+void scale(Dataset &data, double factor);
+
+// A permutation of 0..n-1, the same on every platform for a given seed:
+// Fisher-Yates driven by ir::counterRandomBits(seed, 0, i).
+std::vector<int64_t> shuffledIndices(int64_t n, uint64_t seed);
+
+struct TrainTestSplit {
+  Dataset train;
+  Dataset test;
+};
+
+// Shuffles with shuffledIndices(size, seed); the first round(testFraction *
+// size) samples of that order are the test set, the rest the training set
+// (both keep the shuffled order). testFraction must lie in [0, 1].
+TrainTestSplit trainTestSplit(const Dataset &data, double testFraction, uint64_t seed);
+
+// The rows `indices` of `data`, in that order (repeats allowed).
+Dataset batch(const Dataset &data, const std::vector<int64_t> &indices);
+
+} // namespace chainjit::runtime

@@ -1,0 +1,341 @@
+// Checkpoint files: the format described in Checkpoint.h, written atomically.
+#include "chainjit/runtime/Checkpoint.h"
+
+#include "chainjit/ir/Error.h"
+
+#include <zlib.h>
+
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace chainjit::runtime {
+
+static_assert(std::endian::native == std::endian::little,
+              "checkpoints are written with the host's byte order, little-endian");
+
+using ir::DType;
+using ir::Tensor;
+
+namespace {
+
+constexpr char kMagic[8] = {'C', 'J', 'C', 'K', 'P', 'T', '0', '1'};
+constexpr size_t kHeaderSize = 8 + 4 + 8 + 8;
+constexpr size_t kTrailerSize = 4;
+constexpr size_t kMaxNameLength = 65535;
+
+[[noreturn]] void fail(const std::string &path, std::string message) {
+  SourceLoc loc;
+  loc.file = path;
+  throw Error(std::move(message), std::move(loc));
+}
+
+// Stable on-disk dtype codes, independent of the enum's values.
+uint8_t dtypeCode(DType t) {
+  switch (t) {
+  case DType::f32: return 0;
+  case DType::f64: return 1;
+  case DType::i32: return 2;
+  case DType::boolean: return 3;
+  }
+  return 255;
+}
+
+std::optional<DType> dtypeFromCode(uint8_t c) {
+  switch (c) {
+  case 0: return DType::f32;
+  case 1: return DType::f64;
+  case 2: return DType::i32;
+  case 3: return DType::boolean;
+  }
+  return std::nullopt;
+}
+
+template <typename T> void put(std::string &out, T v) {
+  out.append(reinterpret_cast<const char *>(&v), sizeof v);
+}
+
+uint32_t crcOf(const char *data, size_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib takes uInt lengths: feed large buffers in pieces.
+  while (n > 0) {
+    auto piece = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef *>(data), piece);
+    data += piece;
+    n -= piece;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+std::string serialize(const std::string &path, const TensorMap &tensors) {
+  std::string out(kMagic, sizeof kMagic);
+  put<uint32_t>(out, kCheckpointVersion);
+  put<uint64_t>(out, 0); // total size, patched below
+  put<uint64_t>(out, tensors.size());
+  for (const auto &[name, t] : tensors) {
+    if (name.empty())
+      fail(path, "cannot save a tensor with an empty name");
+    if (name.size() > kMaxNameLength)
+      fail(path, "tensor name of " + std::to_string(name.size()) +
+                     " bytes is longer than the limit of " + std::to_string(kMaxNameLength));
+    put<uint32_t>(out, static_cast<uint32_t>(name.size()));
+    out += name;
+    put<uint8_t>(out, dtypeCode(t.dtype()));
+    put<uint32_t>(out, static_cast<uint32_t>(t.shape().size()));
+    for (int64_t dim : t.shape())
+      put<int64_t>(out, dim);
+    put<uint64_t>(out, t.byteSize());
+    out.append(static_cast<const char *>(t.data()), t.byteSize());
+  }
+  uint64_t total = out.size() + kTrailerSize;
+  std::memcpy(out.data() + 12, &total, sizeof total);
+  put<uint32_t>(out, crcOf(out.data(), out.size()));
+  return out;
+}
+
+// Writes `bytes` to `tmp` (created or truncated) and fsyncs it. Returns an
+// error message, or "" on success; `created` says whether the file is ours to
+// remove.
+std::string writeSynced(const std::string &tmp, const std::string &bytes, bool &created) {
+  created = false;
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return "cannot create " + tmp + ": " + std::strerror(errno);
+  created = true;
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      std::string msg = "cannot write " + tmp + ": " + std::strerror(errno);
+      ::close(fd);
+      return msg;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    std::string msg = "cannot fsync " + tmp + ": " + std::strerror(errno);
+    ::close(fd);
+    return msg;
+  }
+  if (::close(fd) != 0)
+    return "cannot close " + tmp + ": " + std::strerror(errno);
+  return "";
+}
+
+// Makes the rename durable; failures here are not errors (some file systems
+// cannot fsync a directory).
+void syncDirectoryOf(const std::filesystem::path &p) {
+  std::filesystem::path dir = p.parent_path();
+  if (dir.empty())
+    dir = ".";
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+
+class Reader {
+public:
+  Reader(const std::string &bytes, size_t end, const std::string &path)
+      : b_(bytes), end_(end), path_(path) {}
+
+  template <typename T> T get(const char *what) {
+    need(sizeof(T), what);
+    T v;
+    std::memcpy(&v, b_.data() + pos_, sizeof v);
+    pos_ += sizeof v;
+    return v;
+  }
+  std::string bytes(size_t n, const char *what) {
+    need(n, what);
+    std::string s = b_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
+  const char *here() const { return b_.data() + pos_; }
+  void skip(size_t n, const char *what) {
+    need(n, what);
+    pos_ += n;
+  }
+  size_t pos() const { return pos_; }
+
+private:
+  void need(size_t n, const char *what) {
+    if (n > end_ - pos_)
+      fail(path_, "corrupt checkpoint: " + std::string(what) + " at offset " +
+                      std::to_string(pos_) + " needs " + std::to_string(n) +
+                      " bytes, only " + std::to_string(end_ - pos_) + " remain");
+  }
+  const std::string &b_;
+  size_t end_;
+  const std::string &path_;
+  size_t pos_ = 0;
+};
+
+} // namespace
+
+void saveCheckpoint(const std::string &path, const TensorMap &tensors) {
+  // Everything that can be checked is checked before a file is touched.
+  std::string bytes = serialize(path, tensors);
+  std::filesystem::path target(path);
+  std::string tmp = path + ".tmp";
+  bool created = false;
+  std::string err = writeSynced(tmp, bytes, created);
+  if (err.empty()) {
+    std::error_code ec;
+    std::filesystem::rename(tmp, target, ec);
+    if (ec)
+      err = "cannot rename " + tmp + " to " + path + ": " + ec.message();
+  }
+  if (!err.empty()) {
+    if (created) {
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);
+    }
+    fail(path, "cannot save checkpoint: " + err);
+  }
+  syncDirectoryOf(target);
+}
+
+TensorMap loadCheckpoint(const std::string &path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    fail(path, "no such checkpoint file");
+  if (std::filesystem::is_directory(path, ec))
+    fail(path, "is a directory, not a checkpoint file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    fail(path, std::string("cannot open checkpoint: ") + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad())
+    fail(path, "cannot read checkpoint");
+  std::string b = std::move(ss).str();
+
+  if (b.size() < sizeof kMagic || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0)
+    fail(path, "not a chainjit checkpoint (the file does not start with \"CJCKPT01\")");
+  if (b.size() < kHeaderSize + kTrailerSize)
+    fail(path, "truncated checkpoint: " + std::to_string(b.size()) +
+                   " bytes, shorter than the header and checksum");
+  uint32_t version;
+  std::memcpy(&version, b.data() + 8, sizeof version);
+  if (version != kCheckpointVersion)
+    fail(path, "unsupported checkpoint version " + std::to_string(version) +
+                   " (this build reads version " + std::to_string(kCheckpointVersion) + ")");
+  uint64_t recorded;
+  std::memcpy(&recorded, b.data() + 12, sizeof recorded);
+  if (recorded > b.size())
+    fail(path, "truncated checkpoint: " + std::to_string(b.size()) + " bytes, the header says " +
+                   std::to_string(recorded));
+  if (recorded < b.size())
+    fail(path, "corrupt checkpoint: " + std::to_string(b.size()) + " bytes, the header says " +
+                   std::to_string(recorded));
+  size_t body = b.size() - kTrailerSize;
+  uint32_t stored;
+  std::memcpy(&stored, b.data() + body, sizeof stored);
+  uint32_t computed = crcOf(b.data(), body);
+  if (stored != computed) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg,
+                  "checksum mismatch (stored CRC-32 %08x, computed %08x): the "
+                  "checkpoint is corrupt",
+                  stored, computed);
+    fail(path, msg);
+  }
+
+  Reader r(b, body, path);
+  r.skip(20, "header");
+  auto count = r.get<uint64_t>("tensor count");
+  TensorMap out;
+  for (uint64_t k = 0; k < count; ++k) {
+    std::string which = "tensor record " + std::to_string(k);
+    auto nameLen = r.get<uint32_t>("name length");
+    if (nameLen == 0 || nameLen > kMaxNameLength)
+      fail(path, "corrupt checkpoint: " + which + " has a name of " + std::to_string(nameLen) +
+                     " bytes");
+    std::string name = r.bytes(nameLen, "tensor name");
+    which = "tensor '" + name + "'";
+    auto code = r.get<uint8_t>("dtype");
+    std::optional<DType> dtype = dtypeFromCode(code);
+    if (!dtype)
+      fail(path, "corrupt checkpoint: " + which + " has unknown dtype code " +
+                     std::to_string(code));
+    auto rank = r.get<uint32_t>("rank");
+    if (rank > 64)
+      fail(path, "corrupt checkpoint: " + which + " has rank " + std::to_string(rank));
+    ir::Shape shape;
+    uint64_t numel = 1;
+    bool overflow = false;
+    for (uint32_t i = 0; i < rank; ++i) {
+      auto dim = r.get<int64_t>("dimension");
+      if (dim < 0)
+        fail(path, "corrupt checkpoint: " + which + " has negative dimension " +
+                       std::to_string(dim));
+      shape.push_back(dim);
+      if (dim != 0 && numel > (uint64_t(1) << 62) / static_cast<uint64_t>(dim))
+        overflow = true;
+      numel *= static_cast<uint64_t>(dim);
+    }
+    auto byteLen = r.get<uint64_t>("byte length");
+    ir::TensorType type{*dtype, shape};
+    if (overflow || byteLen != numel * ir::dtypeSize(*dtype))
+      fail(path, "corrupt checkpoint: " + which + " of type " + type.str() + " records " +
+                     std::to_string(byteLen) + " data bytes");
+    const char *src = r.here();
+    r.skip(byteLen, "tensor data");
+    Tensor t(type);
+    if (byteLen)
+      std::memcpy(t.data(), src, byteLen);
+    if (!out.emplace(name, std::move(t)).second)
+      fail(path, "corrupt checkpoint: " + which + " appears twice");
+  }
+  if (r.pos() != body)
+    fail(path, "corrupt checkpoint: " + std::to_string(body - r.pos()) +
+                   " bytes after the last tensor");
+  return out;
+}
+
+TensorMap loadCheckpointInto(const std::string &path,
+                             const std::map<std::string, ir::TensorType> &expected) {
+  TensorMap loaded = loadCheckpoint(path);
+  std::vector<Diagnostic> problems;
+  SourceLoc loc;
+  loc.file = path;
+  for (const auto &[name, type] : expected) {
+    auto it = loaded.find(name);
+    if (it == loaded.end())
+      problems.push_back({loc, "checkpoint has no tensor '" + name + "' (expected " +
+                                   type.str() + ")"});
+    else if (it->second.type() != type)
+      problems.push_back({loc, "tensor '" + name + "' is " + it->second.type().str() +
+                                   " in the checkpoint, expected " + type.str()});
+  }
+  for (const auto &[name, t] : loaded)
+    if (!expected.count(name))
+      problems.push_back({loc, "checkpoint has unexpected tensor '" + name + "' (" +
+                                   t.type().str() + ")"});
+  if (!problems.empty())
+    throw Error(std::move(problems));
+  return loaded;
+}
+
+void loadCheckpointInto(const std::string &path, TensorMap &tensors) {
+  std::map<std::string, ir::TensorType> expected;
+  for (const auto &[name, t] : tensors)
+    expected.emplace(name, t.type());
+  tensors = loadCheckpointInto(path, expected);
+}
+
+} // namespace chainjit::runtime

@@ -1,0 +1,237 @@
+// Loading datasets from CSV and IDX files, plain or gzip-compressed. See
+// Dataset.h.
+#include "chainjit/runtime/Dataset.h"
+
+#include "chainjit/ir/Error.h"
+#include "chainjit/runtime/TensorIO.h"
+
+#include <zlib.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+
+namespace chainjit::runtime {
+
+using ir::DType;
+using ir::Tensor;
+
+namespace {
+
+[[noreturn]] void fail(const std::string &path, std::string message, int line = 0,
+                       int col = 0) {
+  SourceLoc loc;
+  loc.file = path;
+  loc.line = line;
+  loc.col = col;
+  throw Error(std::move(message), std::move(loc));
+}
+
+bool endsWithGz(const std::string &path) {
+  if (path.size() < 3)
+    return false;
+  std::string ext = path.substr(path.size() - 3);
+  for (char &c : ext)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".gz";
+}
+
+// The whole file, decompressed if it is gzip. zlib reads a file that is not
+// gzip as it is ("transparent" mode), which is allowed unless the name ends
+// in .gz.
+std::string readMaybeGzip(const std::string &path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    fail(path, "no such file");
+  if (std::filesystem::is_directory(path, ec))
+    fail(path, "is a directory, not a data file");
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f)
+    fail(path, std::string("cannot open file: ") + std::strerror(errno));
+  std::string out;
+  char buf[1 << 16];
+  while (true) {
+    int n = gzread(f, buf, sizeof buf);
+    if (n < 0) {
+      int errnum = 0;
+      std::string msg = gzerror(f, &errnum);
+      gzclose(f);
+      fail(path, "corrupt gzip data: " + msg);
+    }
+    if (n == 0)
+      break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  int errnum = Z_OK;
+  std::string msg = gzerror(f, &errnum);
+  bool direct = gzdirect(f) != 0;
+  gzclose(f);
+  if (errnum != Z_OK)
+    fail(path, "corrupt gzip data: " + msg);
+  if (direct && endsWithGz(path))
+    fail(path, "not a gzip file (the name ends in .gz)");
+  return out;
+}
+
+void checkFloatDType(DType dtype, const std::string &path) {
+  if (!ir::isFloat(dtype))
+    fail(path, "dataset features must be f32 or f64, not " +
+                   std::string(ir::dtypeName(dtype)));
+}
+
+// The 1-based character column of field `field` (0-based) on line `lineNo`.
+int fieldColumn(std::string_view text, int lineNo, int64_t field) {
+  size_t pos = 0;
+  for (int l = 1; l < lineNo && pos < text.size(); ++l) {
+    size_t nl = text.find('\n', pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+  }
+  size_t lineStart = pos;
+  for (int64_t f = 0; f < field; ++f) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string_view::npos)
+      break;
+    pos = comma + 1;
+  }
+  while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t'))
+    ++pos;
+  return static_cast<int>(pos - lineStart + 1);
+}
+
+uint32_t bigEndian32(const std::string &b, size_t at) {
+  return (uint32_t(uint8_t(b[at])) << 24) | (uint32_t(uint8_t(b[at + 1])) << 16) |
+         (uint32_t(uint8_t(b[at + 2])) << 8) | uint32_t(uint8_t(b[at + 3]));
+}
+
+std::string shortNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string hex32(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", v);
+  return buf;
+}
+
+// An IDX file of unsigned bytes with `rank` dimensions: its dims and the
+// offset of the data.
+struct IdxFile {
+  std::string bytes;
+  std::vector<int64_t> dims;
+  size_t dataOffset = 0;
+};
+
+IdxFile readIdxU8(const std::string &path, int rank, const char *what) {
+  IdxFile idx;
+  idx.bytes = readMaybeGzip(path);
+  const std::string &b = idx.bytes;
+  uint32_t expectedMagic = 0x00000800u | static_cast<uint32_t>(rank);
+  if (b.size() < 4)
+    fail(path, "truncated IDX file: " + std::to_string(b.size()) +
+                   " bytes, too short for the magic number");
+  uint32_t magic = bigEndian32(b, 0);
+  if (magic != expectedMagic)
+    fail(path, "bad magic number " + hex32(magic) + " for an IDX " + what +
+                   " file (expected " + hex32(expectedMagic) + ", unsigned bytes, " +
+                   std::to_string(rank) + " dimension" + (rank == 1 ? "" : "s") + ")");
+  size_t header = 4 + 4 * static_cast<size_t>(rank);
+  if (b.size() < header)
+    fail(path, "truncated IDX file: the header needs " + std::to_string(header) +
+                   " bytes, the file has " + std::to_string(b.size()));
+  uint64_t count = 1;
+  for (int d = 0; d < rank; ++d) {
+    uint32_t dim = bigEndian32(b, 4 + 4 * static_cast<size_t>(d));
+    idx.dims.push_back(dim);
+    count *= dim; // at most 3 factors below 2^32: can overflow only past any file size
+    if (count > (uint64_t(1) << 62))
+      fail(path, "IDX dimensions too large");
+  }
+  idx.dataOffset = header;
+  uint64_t have = b.size() - header;
+  if (have < count)
+    fail(path, "truncated IDX file: dimensions need " + std::to_string(count) +
+                   " data bytes, the file has " + std::to_string(have));
+  if (have > count)
+    fail(path, "IDX file has " + std::to_string(have - count) +
+                   " bytes after the data its dimensions describe");
+  return idx;
+}
+
+} // namespace
+
+Dataset loadCsvDataset(const std::string &path, const CsvDatasetOptions &opts) {
+  checkFloatDType(opts.dtype, path);
+  std::string text = readMaybeGzip(path);
+  CsvTable table = parseCsv(text, path);
+  if (table.rows == 0)
+    fail(path, "no data rows");
+  if (table.cols < 2)
+    fail(path, "a dataset needs a label column and at least one feature column, "
+               "the rows have " + std::to_string(table.cols) + " column" +
+                   (table.cols == 1 ? "" : "s"));
+  int64_t label = opts.labelColumn < 0 ? table.cols + opts.labelColumn : opts.labelColumn;
+  if (label < 0 || label >= table.cols)
+    fail(path, "label column " + std::to_string(opts.labelColumn) + " is out of range for " +
+                   std::to_string(table.cols) + " columns");
+  int64_t n = table.rows, d = table.cols - 1;
+  Dataset data;
+  data.features = Tensor({opts.dtype, {n, d}});
+  data.labels = Tensor(ir::i32({n}));
+  int32_t *labels = data.labels.as<int32_t>();
+  for (int64_t r = 0; r < n; ++r) {
+    const double *row = table.values.data() + r * table.cols;
+    double y = row[label];
+    if (!(y >= 0) || std::floor(y) != y || y > std::numeric_limits<int32_t>::max()) {
+      int line = table.lines[static_cast<size_t>(r)];
+      fail(path,
+           "label " + shortNumber(y) +
+               (y < 0 ? " is negative" : " is not a whole number in 0..2147483647") +
+               " (class labels are 0, 1, 2, ...)",
+           line, fieldColumn(text, line, label));
+    }
+    labels[r] = static_cast<int32_t>(y);
+    int64_t c = 0;
+    for (int64_t k = 0; k < table.cols; ++k)
+      if (k != label)
+        data.features.set(r * d + c++, row[k]);
+  }
+  return data;
+}
+
+Dataset loadIdxDataset(const std::string &imagesPath, const std::string &labelsPath,
+                       DType dtype) {
+  checkFloatDType(dtype, imagesPath);
+  IdxFile images = readIdxU8(imagesPath, 3, "images");
+  IdxFile labels = readIdxU8(labelsPath, 1, "labels");
+  int64_t n = images.dims[0];
+  if (labels.dims[0] != n)
+    fail(labelsPath, "has " + std::to_string(labels.dims[0]) + " labels but " +
+                         imagesPath + " has " + std::to_string(n) + " images");
+  int64_t d = images.dims[1] * images.dims[2];
+  Dataset data;
+  data.features = Tensor({dtype, {n, d}});
+  data.labels = Tensor(ir::i32({n}));
+  const auto *px = reinterpret_cast<const uint8_t *>(images.bytes.data() + images.dataOffset);
+  if (dtype == DType::f32) {
+    float *out = data.features.as<float>();
+    for (int64_t i = 0; i < n * d; ++i)
+      out[i] = px[i];
+  } else {
+    double *out = data.features.as<double>();
+    for (int64_t i = 0; i < n * d; ++i)
+      out[i] = px[i];
+  }
+  const auto *lb = reinterpret_cast<const uint8_t *>(labels.bytes.data() + labels.dataOffset);
+  int32_t *outLabels = data.labels.as<int32_t>();
+  for (int64_t i = 0; i < n; ++i)
+    outLabels[i] = lb[i];
+  return data;
+}
+
+} // namespace chainjit::runtime

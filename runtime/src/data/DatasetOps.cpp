@@ -1,0 +1,128 @@
+// Standardization, scaling, the seeded train/test split and batches. See
+// Dataset.h.
+#include "chainjit/runtime/Dataset.h"
+
+#include "chainjit/ir/CounterRng.h"
+#include "chainjit/ir/Error.h"
+
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+namespace chainjit::runtime {
+
+using ir::Tensor;
+
+namespace {
+
+// Checks the invariants every operation relies on.
+void checkDataset(const Dataset &data, const char *op) {
+  const ir::Shape &fs = data.features.shape();
+  if (fs.size() != 2 || !ir::isFloat(data.features.dtype()))
+    throw Error(std::string(op) + ": dataset features must be f32 or f64 [N, D], not " +
+                data.features.type().str());
+  if (data.labels.dtype() != ir::DType::i32 || data.labels.shape().size() != 1 ||
+      data.labels.shape()[0] != fs[0])
+    throw Error(std::string(op) + ": dataset labels must be i32 [" + std::to_string(fs[0]) +
+                "], not " + data.labels.type().str());
+}
+
+} // namespace
+
+void standardize(Dataset &data, const FeatureStats &stats) {
+  checkDataset(data, "standardize");
+  int64_t n = data.size(), d = data.numFeatures();
+  if (static_cast<int64_t>(stats.mean.size()) != d ||
+      static_cast<int64_t>(stats.std.size()) != d)
+    throw Error("standardize: statistics for " + std::to_string(stats.mean.size()) +
+                " features, the dataset has " + std::to_string(d));
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < d; ++c) {
+      int64_t i = r * d + c;
+      data.features.set(i, (data.features.at(i) - stats.mean[c]) / stats.std[c]);
+    }
+}
+
+FeatureStats standardize(Dataset &data) {
+  checkDataset(data, "standardize");
+  int64_t n = data.size(), d = data.numFeatures();
+  FeatureStats stats;
+  stats.mean.assign(static_cast<size_t>(d), 0.0);
+  stats.std.assign(static_cast<size_t>(d), 0.0);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < d; ++c)
+      stats.mean[c] += data.features.at(r * d + c);
+  for (int64_t c = 0; c < d; ++c)
+    stats.mean[c] = n ? stats.mean[c] / static_cast<double>(n) : 0.0;
+  // Two passes: the sum of squared deviations, not E[x^2] - E[x]^2.
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < d; ++c) {
+      double dev = data.features.at(r * d + c) - stats.mean[c];
+      stats.std[c] += dev * dev;
+    }
+  for (int64_t c = 0; c < d; ++c) {
+    double s = n ? std::sqrt(stats.std[c] / static_cast<double>(n)) : 0.0;
+    stats.std[c] = s > 0 ? s : 1.0;
+  }
+  standardize(data, stats);
+  return stats;
+}
+
+void scale(Dataset &data, double factor) {
+  checkDataset(data, "scale");
+  for (int64_t i = 0; i < data.features.numel(); ++i)
+    data.features.set(i, data.features.at(i) * factor);
+}
+
+std::vector<int64_t> shuffledIndices(int64_t n, uint64_t seed) {
+  if (n < 0)
+    throw Error("shuffledIndices: negative count " + std::to_string(n));
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), int64_t(0));
+  for (int64_t i = n - 1; i > 0; --i) {
+    // j uniform in [0, i]: the high 64 bits of a 64 x 64-bit product (bias
+    // below (i + 1) / 2^64), the same on every platform.
+    uint64_t bits = ir::counterRandomBits(seed, 0, static_cast<uint64_t>(i));
+    auto j = static_cast<int64_t>(
+        (static_cast<unsigned __int128>(bits) * static_cast<uint64_t>(i + 1)) >> 64);
+    std::swap(idx[static_cast<size_t>(i)], idx[static_cast<size_t>(j)]);
+  }
+  return idx;
+}
+
+Dataset batch(const Dataset &data, const std::vector<int64_t> &indices) {
+  checkDataset(data, "batch");
+  int64_t n = data.size(), d = data.numFeatures();
+  auto m = static_cast<int64_t>(indices.size());
+  Dataset out;
+  out.features = Tensor({data.features.dtype(), {m, d}});
+  out.labels = Tensor(ir::i32({m}));
+  size_t rowBytes = static_cast<size_t>(d) * ir::dtypeSize(data.features.dtype());
+  const auto *src = static_cast<const char *>(data.features.data());
+  auto *dst = static_cast<char *>(out.features.data());
+  for (int64_t k = 0; k < m; ++k) {
+    int64_t r = indices[static_cast<size_t>(k)];
+    if (r < 0 || r >= n)
+      throw Error("batch: index " + std::to_string(r) + " (position " + std::to_string(k) +
+                  ") is out of range for a dataset of " + std::to_string(n) + " samples");
+    if (rowBytes)
+      std::memcpy(dst + k * rowBytes, src + r * rowBytes, rowBytes);
+    out.labels.as<int32_t>()[k] = data.labels.as<int32_t>()[r];
+  }
+  return out;
+}
+
+TrainTestSplit trainTestSplit(const Dataset &data, double testFraction, uint64_t seed) {
+  checkDataset(data, "trainTestSplit");
+  if (!(testFraction >= 0.0 && testFraction <= 1.0))
+    throw Error("trainTestSplit: the test fraction must lie in [0, 1], not " +
+                std::to_string(testFraction));
+  int64_t n = data.size();
+  auto nTest = static_cast<int64_t>(std::llround(testFraction * static_cast<double>(n)));
+  std::vector<int64_t> order = shuffledIndices(n, seed);
+  std::vector<int64_t> test(order.begin(), order.begin() + nTest);
+  std::vector<int64_t> train(order.begin() + nTest, order.end());
+  return {batch(data, train), batch(data, test)};
+}
+
+} // namespace chainjit::runtime
