@@ -34,8 +34,27 @@ public:
     throwIfAnyProblem();
     std::vector<size_t> order = topologicalOrder();
     Graph g(t_.name);
-    for (size_t i : order)
-      build(g, i);
+    // Every statement whose operands are well typed is checked, so a file
+    // with several type errors reports them all; a statement that uses a
+    // value already in error is skipped rather than reported again.
+    std::vector<bool> failed(t_.definitions.size(), false);
+    for (size_t i : order) {
+      bool blocked = false;
+      for (size_t dep : deps_[i])
+        blocked = blocked || failed[dep];
+      if (blocked) {
+        failed[i] = true;
+        continue;
+      }
+      try {
+        build(g, i);
+      } catch (const Error &e) {
+        failed[i] = true;
+        for (const Diagnostic &d : e.diagnostics())
+          diags_.push_back(d);
+      }
+    }
+    throwIfAnyProblem();
     addOutputsAndUpdates(g);
     verifyOrThrow(g);
     return g;

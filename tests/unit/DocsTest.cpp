@@ -1,5 +1,6 @@
 // Keeps docs/ and examples/ true: every ```cj block of docs/ir.md parses, and
 // together the blocks use every op; every example model parses.
+#include "chainjit/ir/Derivatives.h"
 #include "chainjit/ir/Parser.h"
 #include "chainjit/ir/Printer.h"
 
@@ -74,4 +75,16 @@ TEST_CASE("examples: every model in examples/ parses and round-trips") {
     ++count;
   }
   CHECK(count >= 4);
+}
+
+TEST_CASE("docs: every derivative convention is documented") {
+  std::string md = readFile(std::filesystem::path(CHAINJIT_SOURCE_DIR) / "docs/ir.md");
+  for (size_t k = 0; k < kNumOpKinds; ++k) {
+    const DerivativeRules &r = derivativeRules(static_cast<OpKind>(k));
+    if (r.convention.empty())
+      continue;
+    std::string row = "| `" + std::string(opName(r.kind)) + "` | " + std::string(r.convention) + " |";
+    INFO("docs/ir.md lacks the row: " << row);
+    CHECK(md.find(row) != std::string::npos);
+  }
 }

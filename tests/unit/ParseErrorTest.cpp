@@ -117,3 +117,25 @@ TEST_CASE("parser robustness: mutated texts give located errors, never anything 
   MESSAGE(errors << " mutated texts rejected, " << parsed << " still valid");
   CHECK(errors > 2000);
 }
+
+TEST_CASE("parse errors: every independent type error of a file is reported") {
+  const char *text = "graph two {\n"
+                     "  input %a : f32[2, 3]\n"
+                     "  input %b : f32[4]\n"
+                     "  %s = add(%a, %b)\n"
+                     "  %t = matmul(%a, %a)\n"
+                     "  %u = relu(%s)\n"
+                     "  output %t\n"
+                     "  output %u\n"
+                     "}\n";
+  try {
+    chainjit::ir::parseGraph(text, "two.cj");
+    FAIL("expected an error");
+  } catch (const chainjit::Error &e) {
+    // add and matmul fail on their own; relu only uses the failed add.
+    REQUIRE(e.diagnostics().size() == 2);
+    CHECK(e.diagnostics()[0].str() ==
+          "two.cj:4:3: in %s: error: add: shapes [2, 3] and [4] do not broadcast");
+    CHECK(std::string(e.diagnostics()[1].str()).find("two.cj:5:3: in %t: error: matmul") == 0);
+  }
+}
