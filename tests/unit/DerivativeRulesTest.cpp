@@ -1,5 +1,6 @@
 // Every op's tangent and adjoint rule against central finite differences of
-// the interpreter (f64, relative error <= 1e-6), with two directions at once.
+// the interpreter (f64, relative error <= 1e-6), with two directions at once,
+// and its second derivatives (the rules applied to the gradient graph) too.
 #include "GradCheck.h"
 
 #include "chainjit/ir/Builder.h"
@@ -33,7 +34,14 @@ void check(const OpCase &c, uint32_t seed = 7) {
   }
   Value y = c.build(in).named("y");
   output(y);
-  checkDerivatives(g, randomBindings(g, seed, c.lo, c.hi), "y", names);
+  runtime::Bindings b = randomBindings(g, seed, c.lo, c.hi);
+  checkDerivatives(g, b, "y", names);
+  // Second derivatives: the gradient graph of s = sum(y^2) (nonlinear in y,
+  // so even linear ops have a Hessian) differentiated again, against finite
+  // differences of the gradient. Its rules emit only ops with rules.
+  output(sum(y * y).named("s"));
+  Graph gg = compiler::grad(g, "s", names);
+  checkDerivatives(gg, b, "grad." + names.front(), names, 1e-6);
 }
 
 } // namespace
