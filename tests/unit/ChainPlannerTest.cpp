@@ -20,14 +20,26 @@ struct Candidate {
   double tape; // the largest tape of any adjoint step in the plan
 };
 
+// The structure of the product of factors i..j (independent of bracketing).
+JacobianStructure rangeStructure(const JacobianChain &c, int i, int j) {
+  JacobianStructure s = JacobianStructure::Identity;
+  for (int l = i; l <= j; ++l)
+    s = productStructure(c.factors[l].structure, s);
+  return s;
+}
+
 // Every plan for the product of factors i..j, written independently of the
 // DP: leaves, MUL, TAN and ADJ at every split, all combinations.
 std::vector<Candidate> enumeratePlans(const JacobianChain &c, int i, int j) {
   std::vector<Candidate> out;
   if (i == j) {
     const ChainFactor &f = c.factors[i];
-    out.push_back({double(f.n) * f.tangentCost, 0});
-    out.push_back({double(f.m) * f.adjointCost, f.tapeBytes});
+    using S = JacobianStructure;
+    // A structured factor is recovered from one sweep (or none).
+    double dirsT = f.structure == S::Dense ? double(f.n) : f.structure == S::Diagonal ? 1 : 0;
+    double dirsA = f.structure == S::Dense ? double(f.m) : f.structure == S::Diagonal ? 1 : 0;
+    out.push_back({dirsT * f.tangentCost, 0});
+    out.push_back({dirsA * f.adjointCost, f.tapeBytes});
     return out;
   }
   auto sumOf = [&](int a, int b, double ChainFactor::*field) {
@@ -38,7 +50,8 @@ std::vector<Candidate> enumeratePlans(const JacobianChain &c, int i, int j) {
   };
   for (int k = i; k < j; ++k) {
     auto left = enumeratePlans(c, k + 1, j), right = enumeratePlans(c, i, k);
-    double mul = double(c.factors[j].m) * double(c.factors[k].m) * double(c.factors[i].n);
+    double mul = productCost(c.factors[j].m, c.factors[k].m, c.factors[i].n,
+                             rangeStructure(c, k + 1, j), rangeStructure(c, i, k));
     for (const Candidate &l : left)
       for (const Candidate &r : right)
         out.push_back({l.cost + r.cost + mul, std::max(l.tape, r.tape)});
@@ -61,8 +74,8 @@ double bestEnumerated(const JacobianChain &c, std::optional<double> limit) {
   return best;
 }
 
-JacobianChain randomChain(std::mt19937 &rng, int q) {
-  std::uniform_int_distribution<int> size(1, 12), cost(1, 40), tape(0, 30);
+JacobianChain randomChain(std::mt19937 &rng, int q, bool structured = false) {
+  std::uniform_int_distribution<int> size(1, 12), cost(1, 40), tape(0, 30), kind(0, 3);
   JacobianChain c;
   int n = size(rng);
   for (int l = 0; l < q; ++l) {
@@ -73,6 +86,16 @@ JacobianChain randomChain(std::mt19937 &rng, int q) {
     f.tangentCost = double(cost(rng)) * double(f.m) / 4.0 + 1;
     f.adjointCost = double(cost(rng)) * double(f.n) / 4.0 + 1;
     f.tapeBytes = tape(rng);
+    if (structured) {
+      // Square factors may be identity, permutation or diagonal.
+      int k = kind(rng);
+      if (k < 3) {
+        f.m = n = f.n;
+        f.structure = k == 0   ? JacobianStructure::Identity
+                      : k == 1 ? JacobianStructure::Permutation
+                               : JacobianStructure::Diagonal;
+      }
+    }
     c.factors.push_back(f);
   }
   return c;
@@ -104,6 +127,19 @@ TEST_CASE("chain DP equals exhaustive enumeration on random chains up to 7 facto
       ++checked;
     }
   CHECK(checked == 5 * 40 + 2 * 8);
+}
+
+TEST_CASE("chain DP equals exhaustive enumeration on structured chains") {
+  std::mt19937 rng(7);
+  for (int q = 1; q <= 6; ++q)
+    for (int trial = 0; trial < 20; ++trial) {
+      JacobianChain c = randomChain(rng, q, /*structured=*/true);
+      INFO("q = " << q << ", trial " << trial);
+      CHECK(planChain(c).cost == bestEnumerated(c, std::nullopt));
+      PlannerOptions o;
+      o.tapeLimit = 15;
+      CHECK(planChain(c, o).cost == bestEnumerated(c, 15.0));
+    }
 }
 
 TEST_CASE("matrix chain: the textbook instances (CLRS 15.2, and others)") {
