@@ -29,11 +29,19 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
   const Node &n = g.node(id);
   const double out = double(n.type.numel());
   auto operandType = [&](size_t i) { return g.type(n.operands.at(i)); };
-  auto operandBytes = [&] {
+  // Tape: the computed values an adjoint rule reads. Inputs, params and
+  // consts are there anyway; only intermediate values must be kept.
+  auto kept = [&](NodeId v) { return isSource(g.node(v).kind) ? 0.0 : bytes(g.type(v)); };
+  auto operandTape = [&](size_t i) { return i < n.operands.size() ? kept(n.operands[i]) : 0.0; };
+  auto resultTape = [&] { return kept(id); };
+  // The operands an adjoint needs besides the active one: for a product,
+  // the other factor of each active operand.
+  auto otherOperandsTape = [&] {
     double b = 0;
-    for (NodeId o : n.operands)
-      if (g.node(o).kind != OpKind::Const)
-        b += bytes(g.type(o));
+    for (size_t i = 0; i < n.operands.size(); ++i)
+      for (size_t j = 0; j < n.operands.size(); ++j)
+        if (j != i && i < active.size() && active[i])
+          b += operandTape(j);
     return b;
   };
   // An elementwise op is diagonal in an operand of its own shape.
@@ -61,21 +69,29 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
   case OpKind::Neg:
   case OpKind::Cast:
     return {out, out, 0, elementwiseStructure()};
-  case OpKind::Exp:
-  case OpKind::Log:
+  case OpKind::Exp: // f' from the result
   case OpKind::Sqrt:
+  case OpKind::Sigmoid:
+  case OpKind::Tanh:
+    return {out, out, resultTape(), elementwiseStructure()};
+  case OpKind::Log: // f' from the operand
   case OpKind::Abs:
   case OpKind::Pow:
   case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
   case OpKind::Softplus:
+    return {out, out, operandTape(0), elementwiseStructure()};
   case OpKind::Mul:
-  case OpKind::Div:
+    return {out * activeCount(active), out * activeCount(active), otherOperandsTape(),
+            elementwiseStructure()};
+  case OpKind::Div: // reads b and the result
+    return {out * activeCount(active), out * activeCount(active),
+            operandTape(1) + resultTape(), elementwiseStructure()};
   case OpKind::Maximum:
-  case OpKind::Minimum:
-  case OpKind::Where:
-    return {out * activeCount(active), out * activeCount(active), operandBytes() + bytes(n.type),
+  case OpKind::Minimum: // which operand won
+    return {out * activeCount(active), out * activeCount(active),
+            operandTape(0) + operandTape(1), elementwiseStructure()};
+  case OpKind::Where: // the condition
+    return {out * activeCount(active), out * activeCount(active), operandTape(0),
             elementwiseStructure()};
   case OpKind::Add:
   case OpKind::Sub:
@@ -90,14 +106,14 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
   case OpKind::Pad:
   case OpKind::Unfold2d:
     return {0, out, 0, S::Dense}; // the adjoint of a broadcast or unfold sums
-  case OpKind::Fold2d:
-    return {double(operandType(0).numel()), 0, 0, S::Dense}; // fold sums windows
+  case OpKind::Fold2d: // fold sums windows; its adjoint (unfold) only moves data
+    return {double(operandType(0).numel()), 0, 0, S::Dense};
   case OpKind::MatMul: {
     TensorType a = operandType(0), b = operandType(1);
     double k = double(a.shape.back());
     double perOperand = out * k; // every result element is a length-k dot product
-    return {perOperand * activeCount(active), perOperand * activeCount(active), operandBytes(),
-            S::Dense};
+    return {perOperand * activeCount(active), perOperand * activeCount(active),
+            otherOperandsTape(), S::Dense};
   }
   case OpKind::Solve: {
     // With A factorized once, each direction costs two triangular solves
@@ -105,28 +121,30 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
     double nn = double(operandType(0).shape[0]) * double(operandType(0).shape[0]);
     double rhs = out / double(operandType(0).shape[0]);
     double perDirection = nn * rhs * (active.size() > 0 && active[0] ? 2 : 1);
-    return {perDirection, perDirection, bytes(operandType(0)) + bytes(n.type), S::Dense};
+    return {perDirection, perDirection, operandTape(0) + resultTape(), S::Dense};
   }
   case OpKind::Sum:
   case OpKind::Mean:
     return {double(operandType(0).numel()), double(operandType(0).numel()), 0, S::Dense};
-  case OpKind::Max:
   case OpKind::Softmax:
-  case OpKind::LogSoftmax:
-  case OpKind::MaxPool2d:
+  case OpKind::LogSoftmax: // from the result alone
     return {2 * double(operandType(0).numel()), 2 * double(operandType(0).numel()),
-            operandBytes() + bytes(n.type), S::Dense};
+            resultTape(), S::Dense};
+  case OpKind::Max:
+  case OpKind::MaxPool2d: // where the maxima were
+    return {2 * double(operandType(0).numel()), 2 * double(operandType(0).numel()),
+            operandTape(0) + resultTape(), S::Dense};
   case OpKind::AvgPool2d:
     return {double(operandType(0).numel()), double(operandType(0).numel()), 0, S::Dense};
   case OpKind::CrossEntropy:
   case OpKind::Mse:
     return {2 * double(operandType(0).numel()), 2 * double(operandType(0).numel()),
-            operandBytes(), S::Dense};
+            operandTape(0) + operandTape(1), S::Dense};
   case OpKind::Conv2d: {
     TensorType w = operandType(1);
     double perOperand = out * double(w.shape[1] * w.shape[2] * w.shape[3]);
-    return {perOperand * activeCount(active), perOperand * activeCount(active), operandBytes(),
-            S::Dense};
+    return {perOperand * activeCount(active), perOperand * activeCount(active),
+            otherOperandsTape(), S::Dense};
   }
   case OpKind::Dropout:
   case OpKind::BatchNorm:
