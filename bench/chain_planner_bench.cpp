@@ -13,9 +13,13 @@ using namespace chainjit::compiler;
 int main() {
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> size(1, 2000), cost(1, 100);
-  fmt::print("{:>8} {:>12} {:>14} {:>12}\n", "factors", "plan (ms)", "optimum / fwd", "tape limit");
+  fmt::print("{:>8} {:>12} {:>14} {:>12} {:>10}\n", "factors", "plan (ms)", "optimum / fwd",
+             "tape limit", "chain");
   for (int q : {10, 100, 250, 500, 1000}) {
-    for (bool limited : {false, true}) {
+    for (int variant = 0; variant < 3; ++variant) {
+      // 0, 1: dense factors without and with a tape limit; 2: every other
+      // factor diagonal (elementwise), like a graph of matmul/tanh layers.
+      bool limited = variant == 1, mixed = variant == 2;
       JacobianChain c;
       int64_t n = size(rng);
       double tape = 0;
@@ -26,6 +30,11 @@ int main() {
         f.tangentCost = double(cost(rng)) * double(f.m);
         f.adjointCost = double(cost(rng)) * double(f.n);
         f.tapeBytes = 8.0 * double(f.n);
+        if (mixed && l % 2 == 1) {
+          f.m = n = f.n;
+          f.structure = JacobianStructure::Diagonal;
+          f.tangentCost = f.adjointCost = double(f.n);
+        }
         tape += f.tapeBytes;
         c.factors.push_back(f);
       }
@@ -39,8 +48,8 @@ int main() {
       double sumT = 0;
       for (const auto &f : c.factors)
         sumT += f.tangentCost;
-      fmt::print("{:>8} {:>12.2f} {:>14.3g} {:>12}\n", q, ms, p.cost / (fwd * sumT),
-                 limited ? "total/4" : "none");
+      fmt::print("{:>8} {:>12.2f} {:>14.3g} {:>12} {:>10}\n", q, ms, p.cost / (fwd * sumT),
+                 limited ? "total/4" : "none", mixed ? "mixed" : "dense");
     }
   }
 }

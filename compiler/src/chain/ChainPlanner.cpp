@@ -40,7 +40,7 @@ public:
     m_.resize(q_);
     for (int l = 0; l < q_; ++l)
       m_[l] = double(chain.factors[l].m);
-    denseChain_ = !opts.matricesGiven;
+    denseChain_ = true; // products need no structure lookups
     for (const ChainFactor &f : chain.factors)
       denseChain_ = denseChain_ && f.structure == S::Dense;
     T_.assign(q_ + 1, 0);
@@ -121,22 +121,30 @@ private:
   void range(int i, int j) {
     structure_[at(i, j)] = structureByEnd_[size_t(j) * q_ + i] =
         productStructure(structure_[at(i + 1, j)], c_.factors[i].structure);
-    if (denseChain_)
-      rangeValueOnly(i, j);
-    else
-      rangeWithChoice(i, j);
+    rangeValueOnly(i, j);
   }
 
-  // For chains of dense factors, the O(q^3) loop finds only the cheapest
-  // cost, in three branch-free minimum scans; which step and split attain it
-  // is recovered for the O(q) cells of the final plan only (choiceOf).
+  // The O(q^3) loop finds only the cheapest cost, in three minimum scans;
+  // which step and split attain it is recovered for the O(q) cells of the
+  // final plan only (choiceOf), with the same arithmetic.
   void rangeValueOnly(int i, int j) {
     const double *rightRow = &cost_[at(i, 0)];
     const double *leftCol = &costByEnd_[size_t(j) * q_];
     const double mj = m_[j], ni = double(c_.factors[i].n);
     double best = kInf;
-    if (o_.multiplySteps)
+    const S *rightStructure = &structure_[at(i, 0)];
+    const S *leftStructure = &structureByEnd_[size_t(j) * q_];
+    if (o_.multiplySteps && denseChain_)
       best = minOver(i, j, [&](int k) { return leftCol[k + 1] + rightRow[k] + mj * m_[k] * ni; });
+    else if (o_.multiplySteps)
+      best = minOver(i, j, [&](int k) {
+        S ls = leftStructure[k + 1], rs = rightStructure[k];
+        double product = ls == S::Dense && rs == S::Dense
+                             ? mj * m_[k] * ni
+                             : productCost(c_.factors[j].m, c_.factors[k].m,
+                                           c_.factors[i].n, ls, rs);
+        return leftCol[k + 1] + rightRow[k] + product;
+      });
     if (o_.tangentSteps)
       best = std::min(best, minOver(i, j, [&](int k) {
                         return rightRow[k] + ni * (T_[j + 1] - T_[k + 1]);
@@ -248,7 +256,7 @@ private:
   const JacobianChain &c_;
   const PlannerOptions &o_;
   int q_;
-  bool denseChain_ = false;       // every factor dense: the fast DP loop applies
+  bool denseChain_ = false;
   std::vector<double> m_;         // output size of each factor
   std::vector<double> T_, A_, E_; // prefix sums of t, a, e
   std::vector<double> cost_;       // [i][j]
