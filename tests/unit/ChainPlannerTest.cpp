@@ -20,12 +20,14 @@ struct Candidate {
   double tape; // the largest tape of any adjoint step in the plan
 };
 
-// The structure of the product of factors i..j (independent of bracketing).
-JacobianStructure rangeStructure(const JacobianChain &c, int i, int j) {
+// The structure (and block count) of the product of factors i..j,
+// independent of bracketing.
+std::pair<JacobianStructure, int64_t> rangeStructure(const JacobianChain &c, int i, int j) {
   JacobianStructure s = JacobianStructure::Identity;
+  int64_t blocks = 1;
   for (int l = i; l <= j; ++l)
-    s = productStructure(c.factors[l].structure, s);
-  return s;
+    s = productStructure(c.factors[l].structure, s, c.factors[l].blocks, blocks, &blocks);
+  return {s, blocks};
 }
 
 // Every plan for the product of factors i..j, written independently of the
@@ -36,8 +38,15 @@ std::vector<Candidate> enumeratePlans(const JacobianChain &c, int i, int j) {
     const ChainFactor &f = c.factors[i];
     using S = JacobianStructure;
     // A structured factor is recovered from one sweep (or none).
-    double dirsT = f.structure == S::Dense ? double(f.n) : f.structure == S::Diagonal ? 1 : 0;
-    double dirsA = f.structure == S::Dense ? double(f.m) : f.structure == S::Diagonal ? 1 : 0;
+    auto dirs = [&](int64_t size) {
+      switch (f.structure) {
+      case S::Dense: return double(size);
+      case S::BlockDiagonal: return double(size / f.blocks);
+      case S::Diagonal: return 1.0;
+      default: return 0.0;
+      }
+    };
+    double dirsT = dirs(f.n), dirsA = dirs(f.m);
     out.push_back({dirsT * f.tangentCost, 0});
     out.push_back({dirsA * f.adjointCost, f.tapeBytes});
     return out;
@@ -50,8 +59,9 @@ std::vector<Candidate> enumeratePlans(const JacobianChain &c, int i, int j) {
   };
   for (int k = i; k < j; ++k) {
     auto left = enumeratePlans(c, k + 1, j), right = enumeratePlans(c, i, k);
-    double mul = productCost(c.factors[j].m, c.factors[k].m, c.factors[i].n,
-                             rangeStructure(c, k + 1, j), rangeStructure(c, i, k));
+    auto [ls, lb] = rangeStructure(c, k + 1, j);
+    auto [rs, rb] = rangeStructure(c, i, k);
+    double mul = productCost(c.factors[j].m, c.factors[k].m, c.factors[i].n, ls, rs, lb, rb);
     for (const Candidate &l : left)
       for (const Candidate &r : right)
         out.push_back({l.cost + r.cost + mul, std::max(l.tape, r.tape)});
@@ -75,7 +85,7 @@ double bestEnumerated(const JacobianChain &c, std::optional<double> limit) {
 }
 
 JacobianChain randomChain(std::mt19937 &rng, int q, bool structured = false) {
-  std::uniform_int_distribution<int> size(1, 12), cost(1, 40), tape(0, 30), kind(0, 3);
+  std::uniform_int_distribution<int> size(1, 12), cost(1, 40), tape(0, 30), kind(0, 4);
   JacobianChain c;
   int n = size(rng);
   for (int l = 0; l < q; ++l) {
@@ -89,7 +99,11 @@ JacobianChain randomChain(std::mt19937 &rng, int q, bool structured = false) {
     if (structured) {
       // Square factors may be identity, permutation or diagonal.
       int k = kind(rng);
-      if (k < 3) {
+      if (k == 3 && f.n % 2 == 0) { // two blocks
+        f.m = n = 2 * (1 + size(rng) / 2);
+        f.structure = JacobianStructure::BlockDiagonal;
+        f.blocks = 2;
+      } else if (k < 3) {
         f.m = n = f.n;
         f.structure = k == 0   ? JacobianStructure::Identity
                       : k == 1 ? JacobianStructure::Permutation

@@ -16,11 +16,13 @@ using S = JacobianStructure;
 namespace {
 
 // An accumulated part of the chain: a dense [rows, cols] matrix, a diagonal
-// (a vector), or the identity (no value).
+// (a vector), block-diagonal blocks [blocks, rows/blocks, cols/blocks], or
+// the identity (no value).
 struct Part {
   S structure = S::Dense;
   std::optional<Value> value;
   int64_t rows = 0, cols = 0;
+  int64_t blocks = 1;
 };
 
 class PlanEmitter {
@@ -41,12 +43,12 @@ public:
       return multiply(emit(p, n.left), emit(p, n.right));
     case PlanStep::Tangent: {
       Part x = emit(p, n.right); // [m_k, n_i]
-      Value pushed = pushForward(n.split + 1, n.last, dense(x, first.n));
+      Value pushed = pushForward(n.split + 1, n.last, dense(x));
       return {S::Dense, pushed, last.m, first.n};
     }
     case PlanStep::Adjoint: {
       Part y = emit(p, n.left); // [m_j, m_k]
-      Value pulled = pullBack(n.first, n.split, dense(y, last.m));
+      Value pulled = pullBack(n.first, n.split, dense(y));
       return {S::Dense, pulled, last.m, first.n};
     }
     case PlanStep::Given:
@@ -55,12 +57,18 @@ public:
     throw Error("internal: a Jacobian plan step without a graph to sweep");
   }
 
-  Value dense(const Part &p, int64_t cols) {
+  Value dense(const Part &p) {
+    const int64_t cols = p.cols;
     switch (p.structure) {
     case S::Identity:
       return eye(cols, dtype());
     case S::Diagonal:
       return eye(cols, dtype()) * reshape(*p.value, {1, cols});
+    case S::BlockDiagonal: { // [B, mb, nb] -> [B, mb, B, nb] with zeros off the blocks
+      int64_t B = p.blocks, mb = p.rows / B, nb = cols / B;
+      Value spread = reshape(*p.value, {B, mb, 1, nb}) * reshape(eye(B, dtype()), {B, 1, B, 1});
+      return reshape(spread, {p.rows, cols});
+    }
     default:
       return *p.value;
     }
@@ -144,6 +152,21 @@ private:
     const ChainFactor &f = gc_.chain.factors[l];
     if (f.structure == S::Identity)
       return {S::Identity, std::nullopt, f.m, f.n};
+    if (f.structure == S::BlockDiagonal) {
+      // Compressed seeds: direction c is column c of every block at once,
+      // so n/B tangent (or m/B adjoint) directions recover all blocks.
+      int64_t B = f.blocks, mb = f.m / B, nb = f.n / B;
+      if (tangent) {
+        Value seeds = reshape(broadcastTo(reshape(eye(nb, dtype()), {1, nb, nb}), {B, nb, nb}),
+                              {f.n, nb});
+        Value cols = pushForward(l, l, seeds); // [m, nb], row block b = block b
+        return {S::BlockDiagonal, reshape(cols, {B, mb, nb}), f.m, f.n, B};
+      }
+      Value seeds = reshape(broadcastTo(reshape(eye(mb, dtype()), {mb, 1, mb}), {mb, B, mb}),
+                            {mb, f.m});
+      Value rows = pullBack(l, l, seeds); // [mb, n]
+      return {S::BlockDiagonal, transpose(reshape(rows, {mb, B, nb}), {1, 0, 2}), f.m, f.n, B};
+    }
     if (f.structure == S::Diagonal) {
       Value ones = broadcastTo(scalar(out_, 1.0, dtype()), {tangent ? f.n : f.m, 1});
       Value d = tangent ? pushForward(l, l, ones) : transpose(pullBack(l, l, transpose(ones)));
@@ -154,23 +177,58 @@ private:
     return {S::Dense, pullBack(l, l, eye(f.m, dtype())), f.m, f.n};
   }
 
-  Part multiply(const Part &L, const Part &R) {
+  // A diagonal part as B blocks: [B, n/B, n/B].
+  Value diagonalBlocks(const Part &d, int64_t B) {
+    int64_t nb = d.rows / B;
+    return reshape(*d.value, {B, nb, 1}) * reshape(eye(nb, dtype()), {1, nb, nb});
+  }
+
+  Part multiply(Part L, Part R) {
     if (L.structure == S::Identity)
-      return {R.structure, R.value, L.rows, R.cols};
+      return {R.structure, R.value, L.rows, R.cols, R.blocks};
     if (R.structure == S::Identity)
-      return {L.structure, L.value, L.rows, R.cols};
+      return {L.structure, L.value, L.rows, R.cols, L.blocks};
+    // A diagonal next to a block-diagonal part takes its blocks.
+    if (L.structure == S::Diagonal && R.structure == S::BlockDiagonal)
+      L = {S::BlockDiagonal, diagonalBlocks(L, R.blocks), L.rows, L.cols, R.blocks};
+    if (R.structure == S::Diagonal && L.structure == S::BlockDiagonal)
+      R = {S::BlockDiagonal, diagonalBlocks(R, L.blocks), R.rows, R.cols, L.blocks};
+    bool lb = L.structure == S::BlockDiagonal, rb = R.structure == S::BlockDiagonal;
+    if (lb && rb && L.blocks != R.blocks) { // blocks that do not line up
+      L = {S::Dense, dense(L), L.rows, L.cols, 1};
+      R = {S::Dense, dense(R), R.rows, R.cols, 1};
+      lb = rb = false;
+    }
+    S s = S::Dense;
+    int64_t blocks = 1;
     Value v = [&] {
-      if (L.structure == S::Diagonal && R.structure == S::Diagonal)
+      if (lb && rb) { // block by block
+        s = S::BlockDiagonal;
+        blocks = L.blocks;
+        return matmul(*L.value, *R.value);
+      }
+      if (lb) { // each row block of L meets its own k/B rows of R
+        int64_t B = L.blocks, kb = L.cols / B;
+        return reshape(matmul(*L.value, reshape(*R.value, {B, kb, R.cols})), {L.rows, R.cols});
+      }
+      if (rb) { // each column block of R meets its own k/B columns of L
+        int64_t B = R.blocks, kb = R.rows / B;
+        Value Lb = transpose(reshape(*L.value, {L.rows, B, kb}), {1, 0, 2});
+        return reshape(transpose(matmul(Lb, *R.value), {1, 0, 2}), {L.rows, R.cols});
+      }
+      if (L.structure == S::Diagonal && R.structure == S::Diagonal) {
+        s = S::Diagonal;
         return *L.value * *R.value;
+      }
       if (L.structure == S::Diagonal)
         return reshape(*L.value, {L.rows, 1}) * *R.value;
       if (R.structure == S::Diagonal)
         return *L.value * reshape(*R.value, {1, R.cols});
       return matmul(*L.value, *R.value);
     }();
-    S s = L.structure == S::Diagonal && R.structure == S::Diagonal ? S::Diagonal : S::Dense;
-    return {s, named(v, "product"), L.rows, R.cols};
+    return {s, named(v, "product"), L.rows, R.cols, blocks};
   }
+
 
   const Graph &src_;
   Graph &out_;
@@ -185,7 +243,7 @@ Value emitPlannedJacobian(const Graph &src, Graph &out, const std::vector<NodeId
                           const GraphChain &gc, const BracketingPlan &plan) {
   PlanEmitter e(src, out, primal, gc);
   Part root = e.emit(plan, static_cast<int>(plan.nodes.size()) - 1);
-  return e.dense(root, gc.chain.factors.front().n);
+  return e.dense(root);
 }
 
 } // namespace chainjit::compiler

@@ -49,6 +49,54 @@ std::vector<NodeId> dominatorCuts(const Graph &g, NodeId of, const std::vector<N
   return cuts;
 }
 
+// Does node v map row b of its active operands (axis 0, of size `rows`) to
+// row b of its result and nothing else? Then a segment of such nodes has a
+// block-diagonal Jacobian with one block per row.
+bool rowLocal(const Graph &g, NodeId v, const std::vector<bool> &active, int64_t rows) {
+  const Node &n = g.node(v);
+  auto leading = [&](const TensorType &t) { return t.rank() >= 1 && t.shape[0] == rows; };
+  if (!leading(n.type))
+    return false;
+  for (size_t i = 0; i < n.operands.size(); ++i)
+    if (active[n.operands[i]] &&
+        (!leading(g.type(n.operands[i])) || g.type(n.operands[i]).rank() != n.type.rank()))
+      return false; // an active operand broadcast along the rows mixes them
+  auto axis = [&](int64_t a, int64_t rank) { return a < 0 ? a + rank : a; };
+  int64_t inRank = n.operands.empty() ? 0 : g.type(n.operands[0]).rank();
+  switch (opDef(n.kind).family) {
+  case OpFamily::Elementwise:
+    return true;
+  default:
+    break;
+  }
+  switch (n.kind) {
+  case OpKind::MatMul: // [B, k] @ W with W fixed
+    return !active[n.operands[1]] && g.type(n.operands[1]).rank() == 2 && inRank >= 2;
+  case OpKind::Softmax:
+  case OpKind::LogSoftmax:
+    return axis(n.attrs.getInt("axis"), inRank) != 0;
+  case OpKind::Sum:
+  case OpKind::Mean:
+  case OpKind::Max: {
+    const Ints &axes = n.attrs.getInts("axes");
+    if (axes.empty())
+      return false;
+    for (int64_t a : axes)
+      if (axis(a, inRank) == 0)
+        return false;
+    return true;
+  }
+  case OpKind::Reshape:
+    return true; // both leading dimensions are `rows`: rows stay contiguous
+  case OpKind::Transpose: {
+    const Ints &perm = n.attrs.getInts("perm");
+    return !perm.empty() && perm[0] == 0;
+  }
+  default:
+    return false;
+  }
+}
+
 std::string labelOf(const Graph &g, NodeId id) {
   const std::string &n = g.node(id).name;
   return n.empty() ? "#" + std::to_string(id) : "%" + n;
@@ -149,6 +197,20 @@ GraphChain extractChain(const Graph &g, NodeId of, const std::vector<NodeId> &wr
         diagonal = diagonal && g.type(s0).shape == shape;
       if (diagonal)
         f.structure = JacobianStructure::Diagonal;
+    }
+    // A batch whose rows are processed independently: block-diagonal.
+    std::vector<NodeId> starts = l == 0 ? gc.wrt : std::vector<NodeId>{gc.cuts[l - 1]};
+    TensorType out = g.type(gc.cuts[l]);
+    if (f.structure == JacobianStructure::Dense && starts.size() == 1 && out.rank() >= 1 &&
+        out.shape[0] > 1 && g.type(starts[0]).rank() >= 1 &&
+        g.type(starts[0]).shape[0] == out.shape[0] && !gc.segments[l].empty()) {
+      bool local = true;
+      for (NodeId v : gc.segments[l])
+        local = local && rowLocal(g, v, active, out.shape[0]);
+      if (local) {
+        f.structure = JacobianStructure::BlockDiagonal;
+        f.blocks = out.shape[0];
+      }
     }
     gc.chain.factors.push_back(std::move(f));
   }

@@ -11,12 +11,25 @@ namespace chainjit::compiler {
 using S = JacobianStructure;
 static constexpr double kInf = std::numeric_limits<double>::infinity();
 
-double productCost(int64_t m, int64_t k, int64_t n, S left, S right) {
+double productCost(int64_t m, int64_t k, int64_t n, S left, S right, int64_t lb,
+                   int64_t rb) {
   // An identity needs no product. A permutation is accumulated as a dense
   // matrix (by pushing the identity through data movement, which is free)
-  // and multiplied as one, so it is charged like a dense factor here.
+  // and multiplied as one, so it is charged like a dense factor here. With a
+  // block-diagonal side, only the products within blocks are done.
   if (left == S::Identity || right == S::Identity)
     return 0;
+  const double dm = double(m), dk = double(k), dn = double(n);
+  if (left == S::BlockDiagonal && right == S::BlockDiagonal && lb == rb)
+    return dm * dk * dn / (double(lb) * double(lb)); // B (m/B)(k/B)(n/B)
+  if (left == S::BlockDiagonal && right == S::Diagonal)
+    return dm * dk / double(lb); // scale the columns of each block
+  if (left == S::Diagonal && right == S::BlockDiagonal)
+    return dk * dn / double(rb); // scale the rows of each block
+  if (left == S::BlockDiagonal && right != S::Diagonal)
+    return dm * dk * dn / double(lb); // each row block meets k/B rows
+  if (right == S::BlockDiagonal && left != S::Diagonal)
+    return dm * dk * dn / double(rb);
   if (left == S::Diagonal && right == S::Diagonal)
     return static_cast<double>(n);
   if (left == S::Diagonal) // scale the k rows of the right part
@@ -36,7 +49,8 @@ public:
         cost_(size_t(q_) * q_, kInf), costByEnd_(size_t(q_) * q_, kInf),
         step_(size_t(q_) * q_),
         split_(size_t(q_) * q_, -1), structure_(size_t(q_) * q_),
-        structureByEnd_(size_t(q_) * q_) {
+        structureByEnd_(size_t(q_) * q_), blocks_(size_t(q_) * q_, 1),
+        blocksByEnd_(size_t(q_) * q_, 1) {
     m_.resize(q_);
     for (int l = 0; l < q_; ++l)
       m_[l] = double(chain.factors[l].m);
@@ -100,6 +114,7 @@ private:
   void leaf(int i) {
     const ChainFactor &f = c_.factors[i];
     structure_[at(i, i)] = structureByEnd_[size_t(i) * q_ + i] = f.structure;
+    blocks_[at(i, i)] = blocksByEnd_[size_t(i) * q_ + i] = f.blocks;
     if (o_.matricesGiven) {
       offer(i, i, PlanStep::Given, -1, 0);
       return;
@@ -112,6 +127,8 @@ private:
       tan = adj = 0;
     else if (f.structure == S::Diagonal)
       tan = f.tangentCost, adj = f.adjointCost;
+    else if (f.structure == S::BlockDiagonal) // one seed per column of a block
+      tan = n / double(f.blocks) * f.tangentCost, adj = m / double(f.blocks) * f.adjointCost;
     if (o_.tangentLeaves)
       offer(i, i, PlanStep::TangentLeaf, -1, tan);
     if (o_.adjointLeaves && tapeFits(i, i))
@@ -119,8 +136,11 @@ private:
   }
 
   void range(int i, int j) {
+    int64_t blocks = 1;
     structure_[at(i, j)] = structureByEnd_[size_t(j) * q_ + i] =
-        productStructure(structure_[at(i + 1, j)], c_.factors[i].structure);
+        productStructure(structure_[at(i + 1, j)], c_.factors[i].structure,
+                         blocks_[at(i + 1, j)], c_.factors[i].blocks, &blocks);
+    blocks_[at(i, j)] = blocksByEnd_[size_t(j) * q_ + i] = blocks;
     rangeValueOnly(i, j);
   }
 
@@ -134,6 +154,8 @@ private:
     double best = kInf;
     const S *rightStructure = &structure_[at(i, 0)];
     const S *leftStructure = &structureByEnd_[size_t(j) * q_];
+    const int64_t *rightBlocks = &blocks_[at(i, 0)];
+    const int64_t *leftBlocks = &blocksByEnd_[size_t(j) * q_];
     if (o_.multiplySteps && denseChain_)
       best = minOver(i, j, [&](int k) { return leftCol[k + 1] + rightRow[k] + mj * m_[k] * ni; });
     else if (o_.multiplySteps)
@@ -142,7 +164,8 @@ private:
         double product = ls == S::Dense && rs == S::Dense
                              ? mj * m_[k] * ni
                              : productCost(c_.factors[j].m, c_.factors[k].m,
-                                           c_.factors[i].n, ls, rs);
+                                           c_.factors[i].n, ls, rs, leftBlocks[k + 1],
+                                           rightBlocks[k]);
         return leftCol[k + 1] + rightRow[k] + product;
       });
     if (o_.tangentSteps)
@@ -201,6 +224,8 @@ private:
     const double *leftCol = &costByEnd_[size_t(j) * q_];
     const S *rightStructure = &structure_[at(i, 0)];
     const S *leftStructure = &structureByEnd_[size_t(j) * q_];
+    const int64_t *rightBlocks = &blocks_[at(i, 0)];
+    const int64_t *leftBlocks = &blocksByEnd_[size_t(j) * q_];
     const double mj = m_[j], ni = double(c_.factors[i].n);
     double best = kInf;
     PlanStep bestStep = PlanStep::Multiply;
@@ -219,7 +244,8 @@ private:
         double product = ls == S::Dense && rs == S::Dense
                              ? mj * m_[k] * ni
                              : productCost(c_.factors[j].m, c_.factors[k].m,
-                                           c_.factors[i].n, ls, rs);
+                                           c_.factors[i].n, ls, rs, leftBlocks[k + 1],
+                                           rightBlocks[k]);
         consider(PlanStep::Multiply, k, left + right + product);
       }
       if (o_.tangentSteps)
@@ -265,6 +291,8 @@ private:
   std::vector<int> split_;
   std::vector<S> structure_;      // [i][j]: structure of the product
   std::vector<S> structureByEnd_; // [j][i], the same
+  std::vector<int64_t> blocks_;      // [i][j]: block count of a block-diagonal product
+  std::vector<int64_t> blocksByEnd_; // [j][i], the same
 };
 
 } // namespace

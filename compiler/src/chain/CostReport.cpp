@@ -70,7 +70,10 @@ std::string costReportText(const CostReportInput &in) {
     const ChainFactor &f = c.factors[l];
     out += fmt::format("  {:<12} {:>8} {:>8} {:>14} {:>14} {:>12}  {}\n",
                        factorName(c, int(l)), f.n, f.m, num(f.tangentCost),
-                       num(f.adjointCost), num(f.tapeBytes), structureName(f.structure));
+                       num(f.adjointCost), num(f.tapeBytes),
+                       f.structure == JacobianStructure::BlockDiagonal
+                           ? fmt::format("{} ({} blocks)", structureName(f.structure), f.blocks)
+                           : std::string(structureName(f.structure)));
   }
   out += fmt::format("\n  {:<26} {:>16} {:>11} {:>14}\n", "strategy", "cost (FMA)",
                      "/ optimum", "tape (bytes)");
@@ -104,7 +107,8 @@ std::string costReportJson(const CostReportInput &in) {
                        {"tangent_cost", f.tangentCost},
                        {"adjoint_cost", f.adjointCost},
                        {"tape_bytes", f.tapeBytes},
-                       {"structure", structureName(f.structure)}});
+                       {"structure", structureName(f.structure)},
+                       {"blocks", f.blocks}});
   }
   nlohmann::json j = {
       {"title", in.title},

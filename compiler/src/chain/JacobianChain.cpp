@@ -15,19 +15,37 @@ std::string_view structureName(JacobianStructure s) {
   case JacobianStructure::Identity: return "identity";
   case JacobianStructure::Permutation: return "permutation";
   case JacobianStructure::Diagonal: return "diagonal";
+  case JacobianStructure::BlockDiagonal: return "block-diagonal";
   case JacobianStructure::Dense: return "dense";
   }
   return "?";
 }
 
-JacobianStructure productStructure(JacobianStructure l, JacobianStructure r) {
-  if (l == JacobianStructure::Identity)
-    return r;
-  if (r == JacobianStructure::Identity)
-    return l;
-  // Products of diagonals stay diagonal; anything else is treated as dense
-  // (a product of permutations is one, but is multiplied as a dense matrix).
-  return l == r && l == JacobianStructure::Diagonal ? l : JacobianStructure::Dense;
+JacobianStructure productStructure(JacobianStructure l, JacobianStructure r, int64_t lb,
+                                   int64_t rb, int64_t *blocks) {
+  using S = JacobianStructure;
+  auto result = [&](S s, int64_t b) {
+    if (blocks)
+      *blocks = s == S::BlockDiagonal ? b : 1;
+    return s;
+  };
+  if (l == S::Identity)
+    return result(r, rb);
+  if (r == S::Identity)
+    return result(l, lb);
+  // Diagonals compose to diagonals, and a diagonal keeps any block
+  // partition; block-diagonal parts compose when their blocks match.
+  // Anything else is treated as dense (a product of permutations is one, but
+  // is multiplied as a dense matrix).
+  if (l == S::Diagonal && r == S::Diagonal)
+    return result(S::Diagonal, 1);
+  if (l == S::Diagonal && r == S::BlockDiagonal)
+    return result(r, rb);
+  if (l == S::BlockDiagonal && r == S::Diagonal)
+    return result(l, lb);
+  if (l == S::BlockDiagonal && r == S::BlockDiagonal && lb == rb)
+    return result(l, lb);
+  return result(S::Dense, 1);
 }
 
 void JacobianChain::validate() const {
@@ -41,6 +59,10 @@ void JacobianChain::validate() const {
                   std::to_string(f.n) + ", m = " + std::to_string(f.m));
     if (!(f.tangentCost >= 0) || !(f.adjointCost >= 0) || !(f.tapeBytes >= 0))
       throw Error("factor " + name + ": costs and tape must be non-negative numbers");
+    if (f.blocks < 1 || f.n % f.blocks != 0 || f.m % f.blocks != 0)
+      throw Error("factor " + name + ": " + std::to_string(f.blocks) +
+                  " blocks do not divide n = " + std::to_string(f.n) + " and m = " +
+                  std::to_string(f.m));
     if (l + 1 < factors.size() && f.m != factors[l + 1].n)
       throw Error("factor " + name + " has m = " + std::to_string(f.m) +
                   " but the next factor has n = " +

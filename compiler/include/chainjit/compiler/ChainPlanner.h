@@ -76,6 +76,6 @@ ChainCostSummary summarizeChain(const JacobianChain &chain,
 // The cost of the product of an accumulated (m x k) and (k x n) part with
 // the given structures: dense m k n, cheaper when either part is structured.
 double productCost(int64_t m, int64_t k, int64_t n, JacobianStructure left,
-                   JacobianStructure right);
+                   JacobianStructure right, int64_t leftBlocks = 1, int64_t rightBlocks = 1);
 
 } // namespace chainjit::compiler

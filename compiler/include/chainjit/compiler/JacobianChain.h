@@ -13,9 +13,15 @@ namespace chainjit::compiler {
 
 // The sparsity class of a factor's Jacobian (or of a product of factors).
 // Products of one class stay in it; mixed products are dense (conservative).
-enum class JacobianStructure : uint8_t { Identity, Permutation, Diagonal, Dense };
+// BlockDiagonal: `blocks` equal-sized diagonal blocks (rows of a batch
+// processed independently, e.g. a matmul of a [B, n] batch by a weight).
+enum class JacobianStructure : uint8_t { Identity, Permutation, Diagonal, BlockDiagonal, Dense };
 std::string_view structureName(JacobianStructure s);
-JacobianStructure productStructure(JacobianStructure left, JacobianStructure right);
+// The structure of a product; for block-diagonal factors, their block counts
+// (1 otherwise) and, through `blocks`, the product's.
+JacobianStructure productStructure(JacobianStructure left, JacobianStructure right,
+                                   int64_t leftBlocks = 1, int64_t rightBlocks = 1,
+                                   int64_t *blocks = nullptr);
 
 struct ChainFactor {
   int64_t n = 0;             // input size (columns of F')
@@ -25,6 +31,7 @@ struct ChainFactor {
   double tapeBytes = 0;      // e: forward values the adjoint sweep needs
   JacobianStructure structure = JacobianStructure::Dense;
   std::string label;         // e.g. "F1" or the segment's ops, for reports
+  int64_t blocks = 1;        // BlockDiagonal: the number of blocks (divides n and m)
 };
 
 // Factors in application order: factors.front() is F1 (applied to x first).
