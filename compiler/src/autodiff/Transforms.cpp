@@ -68,6 +68,14 @@ Value fresh(Value v) {
   return reshape(v, v.shape());
 }
 
+// grad, hessian and hvp differentiate a scalar; say which request failed.
+void requireScalar(const Graph &f, const std::string &of, const char *request) {
+  NodeId id = f.lookup(of);
+  if (f.type(id).rank() != 0)
+    throw Error(std::string(request) + " needs a scalar, but %" + of + " is " +
+                f.type(id).str() + " (use vjp or jacobian)");
+}
+
 } // namespace
 
 Graph jvp(const Graph &f, const std::string &of, const std::vector<std::string> &wrt,
@@ -112,9 +120,7 @@ Graph vjp(const Graph &f, const std::string &of, const std::vector<std::string> 
 // a scalar `of`, reshaped to the wrt shapes, named "grad.<wrt>".
 static std::vector<Value> gradientInto(const Graph &f, DerivativeGraph &d, NodeId ofId,
                                        const std::vector<std::string> &wrt) {
-  if (f.type(ofId).rank() != 0)
-    throw Error("grad needs a scalar, but %" + f.node(ofId).name + " is " +
-                f.type(ofId).str() + " (use vjp or jacobian)");
+  requireScalar(f, f.node(ofId).name, "grad");
   std::vector<NodeId> wrtIds;
   for (const std::string &w : wrt)
     wrtIds.push_back(lookupFloat(f, w, "the wrt value"));
@@ -180,6 +186,7 @@ Graph jacobian(const Graph &f, const std::string &of, const std::string &wrt,
 
 Graph hessian(const Graph &f, const std::string &of, const std::string &wrt,
               JacobianMode mode) {
+  requireScalar(f, of, "hessian");
   Graph g = grad(f, of, {wrt});
   Graph h = jacobian(g, "grad." + wrt, wrt, mode);
   h.setName(f.name() + ".hessian");
@@ -188,6 +195,7 @@ Graph hessian(const Graph &f, const std::string &of, const std::string &wrt,
 }
 
 Graph hvp(const Graph &f, const std::string &of, const std::vector<std::string> &wrt) {
+  requireScalar(f, of, "hvp");
   Graph g = grad(f, of, wrt);
   DerivativeGraph d(g, "hvp", g.lookup(of));
   d.out.setName(f.name() + ".hvp");
