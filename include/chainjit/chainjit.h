@@ -32,6 +32,7 @@
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"
 #include "chainjit/compiler/JacobianChain.h"
+#include "chainjit/compiler/JitEngine.h"
 #include "chainjit/compiler/Passes.h"
 
 // runtime: evaluation, tensor files, datasets and checkpoints.

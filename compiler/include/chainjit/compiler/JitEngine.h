@@ -1,0 +1,33 @@
+// The native-code engine under the JIT backend: LLVM ORC (LLJIT) for the
+// host CPU with the O3 pipeline, loop and SLP vectorization on, and OpenBLAS
+// symbols resolvable from generated code. This is the first piece of issue 4:
+// graph lowering will produce the modules it compiles. LLVM stays inside the
+// library (this header needs only the standard library).
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace chainjit::compiler {
+
+class JitEngine {
+public:
+  JitEngine();
+  ~JitEngine();
+  JitEngine(const JitEngine &) = delete;
+  JitEngine &operator=(const JitEngine &) = delete;
+
+  // Parses a module in LLVM's textual IR, optimizes it at O3 for the host
+  // and returns the address of `entry`. Throws chainjit::Error with LLVM's
+  // message on a parse, verification or lookup failure.
+  void *compileIR(const std::string &irText, const std::string &entry);
+
+  // The host CPU name and feature string the code is generated for.
+  std::string targetDescription() const;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace chainjit::compiler
