@@ -5,6 +5,8 @@
 
 #include "chainjit/ir/Error.h"
 
+#include "FileTesting.h"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -20,6 +22,8 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 using namespace chainjit::runtime;
+using chainjit::testing::errorOf;
+using chainjit::testing::readBytes;
 
 namespace {
 
@@ -35,20 +39,6 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
   std::string file(const std::string &name) const { return (path / name).string(); }
 };
-
-std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-std::string readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 void writeBytes(const std::string &path, const std::string &bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;

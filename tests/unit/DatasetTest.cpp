@@ -5,6 +5,8 @@
 
 #include "chainjit/ir/Error.h"
 
+#include "FileTesting.h"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -19,33 +21,11 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 using namespace chainjit::runtime;
+using chainjit::testing::TempFile;
+using chainjit::testing::errorOf;
+using chainjit::testing::readBytes;
 
 namespace {
-
-struct TempFile {
-  std::filesystem::path path;
-  explicit TempFile(const std::string &name, const std::string &contents = {}) {
-    path = std::filesystem::temp_directory_path() /
-           ("chainjit_ds_" + std::to_string(::getpid()) + "_" + name);
-    std::ofstream(path, std::ios::binary) << contents;
-  }
-  ~TempFile() { std::filesystem::remove(path); }
-  std::string str() const { return path.string(); }
-};
-
-std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-std::string readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 std::string digitsPath() { return std::string(CHAINJIT_SOURCE_DIR) + "/examples/data/digits.csv.gz"; }
 

@@ -5,6 +5,8 @@
 
 #include "chainjit/ir/Error.h"
 
+#include "FileTesting.h"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -18,20 +20,10 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 using namespace chainjit::runtime;
+using chainjit::testing::TempFile;
+using chainjit::testing::errorOf;
 
 namespace {
-
-// A scratch file that is removed at the end of the test.
-struct TempFile {
-  std::filesystem::path path;
-  explicit TempFile(const std::string &name, const std::string &contents = {}) {
-    path = std::filesystem::temp_directory_path() /
-           ("chainjit_tio_" + std::to_string(::getpid()) + "_" + name);
-    std::ofstream(path, std::ios::binary) << contents;
-  }
-  ~TempFile() { std::filesystem::remove(path); }
-  std::string str() const { return path.string(); }
-};
 
 // A .npy file the way NumPy writes it: magic, version, header length, the
 // header dict padded with spaces to a multiple of 64 bytes and a newline.
@@ -66,15 +58,6 @@ template <typename T> std::string bytesOf(std::initializer_list<T> values) {
   for (T v : values)
     s.append(reinterpret_cast<const char *>(&v), sizeof(T));
   return s;
-}
-
-std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 } // namespace

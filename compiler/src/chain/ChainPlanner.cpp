@@ -144,42 +144,51 @@ private:
     rangeValueOnly(i, j);
   }
 
+  // The cost of each candidate for cell (i, j) at split k, written once for
+  // the value scan and the choice recovery, which must agree exactly.
+  double multiplyCandidate(int i, int j, int k) const {
+    S ls = structureByEnd_[size_t(j) * q_ + k + 1], rs = structure_[at(i, k)];
+    double product = ls == S::Dense && rs == S::Dense
+                         ? m_[j] * m_[k] * double(c_.factors[i].n)
+                         : productCost(c_.factors[j].m, c_.factors[k].m, c_.factors[i].n, ls,
+                                       rs, blocksByEnd_[size_t(j) * q_ + k + 1],
+                                       blocks_[at(i, k)]);
+    return costByEnd_[size_t(j) * q_ + k + 1] + cost_[at(i, k)] + product;
+  }
+  double tangentCandidate(int i, int j, int k) const {
+    return cost_[at(i, k)] + double(c_.factors[i].n) * (T_[j + 1] - T_[k + 1]);
+  }
+  double adjointCandidate(int i, int j, int k) const {
+    return costByEnd_[size_t(j) * q_ + k + 1] + m_[j] * (A_[k + 1] - A_[i]);
+  }
+  // The adjoint step at split k pulls through i..k: allowed for k < this.
+  int adjointEnd(int i, int j) const {
+    int end = i;
+    while (end < j && tapeFits(i, end))
+      ++end;
+    return end;
+  }
+
   // The O(q^3) loop finds only the cheapest cost, in three minimum scans;
   // which step and split attain it is recovered for the O(q) cells of the
-  // final plan only (choiceOf), with the same arithmetic.
+  // final plan only (choiceOf), from the same candidate functions.
   void rangeValueOnly(int i, int j) {
-    const double *rightRow = &cost_[at(i, 0)];
-    const double *leftCol = &costByEnd_[size_t(j) * q_];
-    const double mj = m_[j], ni = double(c_.factors[i].n);
     double best = kInf;
-    const S *rightStructure = &structure_[at(i, 0)];
-    const S *leftStructure = &structureByEnd_[size_t(j) * q_];
-    const int64_t *rightBlocks = &blocks_[at(i, 0)];
-    const int64_t *leftBlocks = &blocksByEnd_[size_t(j) * q_];
-    if (o_.multiplySteps && denseChain_)
+    if (o_.multiplySteps && denseChain_) {
+      // The hot case inlined: contiguous rows, no structure lookups. Same
+      // arithmetic as multiplyCandidate.
+      const double *rightRow = &cost_[at(i, 0)];
+      const double *leftCol = &costByEnd_[size_t(j) * q_];
+      const double mj = m_[j], ni = double(c_.factors[i].n);
       best = minOver(i, j, [&](int k) { return leftCol[k + 1] + rightRow[k] + mj * m_[k] * ni; });
-    else if (o_.multiplySteps)
-      best = minOver(i, j, [&](int k) {
-        S ls = leftStructure[k + 1], rs = rightStructure[k];
-        double product = ls == S::Dense && rs == S::Dense
-                             ? mj * m_[k] * ni
-                             : productCost(c_.factors[j].m, c_.factors[k].m,
-                                           c_.factors[i].n, ls, rs, leftBlocks[k + 1],
-                                           rightBlocks[k]);
-        return leftCol[k + 1] + rightRow[k] + product;
-      });
-    if (o_.tangentSteps)
-      best = std::min(best, minOver(i, j, [&](int k) {
-                        return rightRow[k] + ni * (T_[j + 1] - T_[k + 1]);
-                      }));
-    if (o_.adjointSteps) {
-      int end = i;
-      while (end < j && tapeFits(i, end))
-        ++end;
-      best = std::min(best, minOver(i, end, [&](int k) {
-                        return leftCol[k + 1] + mj * (A_[k + 1] - A_[i]);
-                      }));
+    } else if (o_.multiplySteps) {
+      best = minOver(i, j, [&](int k) { return multiplyCandidate(i, j, k); });
     }
+    if (o_.tangentSteps)
+      best = std::min(best, minOver(i, j, [&](int k) { return tangentCandidate(i, j, k); }));
+    if (o_.adjointSteps)
+      best = std::min(best, minOver(i, adjointEnd(i, j),
+                                    [&](int k) { return adjointCandidate(i, j, k); }));
     if (best < kInf) {
       cost_[at(i, j)] = best;
       costByEnd_[size_t(j) * q_ + i] = best;
@@ -217,16 +226,9 @@ private:
       throw Error("internal: the chain DP could not recover its choice");
   }
 
+  // The first step and split, in the order MUL, TAN, ADJ for k ascending,
+  // with the cheapest cost.
   void rangeWithChoice(int i, int j) {
-    // The O(q^3) loop. Rows of cost_ and costByEnd_ make both operands
-    // contiguous in k, and the best candidate stays in registers.
-    const double *rightRow = &cost_[at(i, 0)];
-    const double *leftCol = &costByEnd_[size_t(j) * q_];
-    const S *rightStructure = &structure_[at(i, 0)];
-    const S *leftStructure = &structureByEnd_[size_t(j) * q_];
-    const int64_t *rightBlocks = &blocks_[at(i, 0)];
-    const int64_t *leftBlocks = &blocksByEnd_[size_t(j) * q_];
-    const double mj = m_[j], ni = double(c_.factors[i].n);
     double best = kInf;
     PlanStep bestStep = PlanStep::Multiply;
     int bestK = -1;
@@ -237,21 +239,14 @@ private:
         bestK = k;
       }
     };
+    int adjEnd = adjointEnd(i, j);
     for (int k = i; k < j; ++k) {
-      double left = leftCol[k + 1], right = rightRow[k];
-      if (o_.multiplySteps) {
-        S ls = leftStructure[k + 1], rs = rightStructure[k];
-        double product = ls == S::Dense && rs == S::Dense
-                             ? mj * m_[k] * ni
-                             : productCost(c_.factors[j].m, c_.factors[k].m,
-                                           c_.factors[i].n, ls, rs, leftBlocks[k + 1],
-                                           rightBlocks[k]);
-        consider(PlanStep::Multiply, k, left + right + product);
-      }
+      if (o_.multiplySteps)
+        consider(PlanStep::Multiply, k, multiplyCandidate(i, j, k));
       if (o_.tangentSteps)
-        consider(PlanStep::Tangent, k, right + ni * (T_[j + 1] - T_[k + 1]));
-      if (o_.adjointSteps && tapeFits(i, k))
-        consider(PlanStep::Adjoint, k, left + mj * (A_[k + 1] - A_[i]));
+        consider(PlanStep::Tangent, k, tangentCandidate(i, j, k));
+      if (o_.adjointSteps && k < adjEnd)
+        consider(PlanStep::Adjoint, k, adjointCandidate(i, j, k));
     }
     if (bestK >= 0)
       offer(i, j, bestStep, bestK, best);

@@ -108,28 +108,37 @@ WindowGrid windowGrid(const KernelArgs &a, int64_t h, int64_t w) {
   return g;
 }
 
-// out[n, (c*KH + i)*KW + j, oy*OW + ox] = x[n, c, row(oy, i), col(ox, j)],
-// or pad_value where that lies in the padding (PyTorch's nn.Unfold layout).
-Tensor unfold2dKernel(const KernelArgs &a) {
-  const Tensor &x = a.in(0);
-  const ir::Shape &xs = x.shape();
-  WindowGrid g = windowGrid(a, xs[2], xs[3]);
-  double padValue = a.attrs().getFloat("pad_value");
-  Tensor r(a.resultType());
-  const ir::Shape &rs = r.shape(); // [N, C*KH*KW, OH*OW]
-  for (int64_t n = 0; n < xs[0]; ++n)
-    for (int64_t c = 0; c < xs[1]; ++c)
+// The im2col index map, in one place for unfold2d and fold2d: calls
+// tap(column, image) for every entry of the columns tensor [N, C*KH*KW, L],
+// where column = (n*C*KH*KW + (c*KH + i)*KW + j)*L + oy*OW + ox and image is
+// the flat NCHW index of x[n, c, row(oy, i), col(ox, j)], or -1 where that
+// lies in the padding (PyTorch's nn.Unfold layout).
+template <typename Tap>
+void forEachTap(const WindowGrid &g, const ir::Shape &image, Tap tap) {
+  const int64_t rows = image[1] * g.kernel[0] * g.kernel[1], l = g.oh * g.ow;
+  for (int64_t n = 0; n < image[0]; ++n)
+    for (int64_t c = 0; c < image[1]; ++c)
       for (int64_t i = 0; i < g.kernel[0]; ++i)
         for (int64_t j = 0; j < g.kernel[1]; ++j) {
           int64_t rowOfCols = (c * g.kernel[0] + i) * g.kernel[1] + j;
           for (int64_t oy = 0; oy < g.oh; ++oy)
             for (int64_t ox = 0; ox < g.ow; ++ox) {
               int64_t iy = g.row(oy, i), ix = g.col(ox, j);
-              bool inside = iy >= 0 && iy < xs[2] && ix >= 0 && ix < xs[3];
-              r.set((n * rs[1] + rowOfCols) * rs[2] + oy * g.ow + ox,
-                    inside ? x.at(nchw(xs, n, c, iy, ix)) : padValue);
+              bool inside = iy >= 0 && iy < image[2] && ix >= 0 && ix < image[3];
+              tap((n * rows + rowOfCols) * l + oy * g.ow + ox,
+                  inside ? nchw(image, n, c, iy, ix) : int64_t{-1});
             }
         }
+}
+
+Tensor unfold2dKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0);
+  WindowGrid g = windowGrid(a, x.shape()[2], x.shape()[3]);
+  double padValue = a.attrs().getFloat("pad_value");
+  Tensor r(a.resultType());
+  forEachTap(g, x.shape(), [&](int64_t column, int64_t image) {
+    r.set(column, image >= 0 ? x.at(image) : padValue);
+  });
   return r;
 }
 
@@ -137,24 +146,13 @@ Tensor unfold2dKernel(const KernelArgs &a) {
 // it was read from; entries read from the padding are dropped.
 Tensor fold2dKernel(const KernelArgs &a) {
   const Tensor &cols = a.in(0);
-  const ir::Shape &cs = cols.shape(); // [N, C*KH*KW, L]
   const ir::Shape &rs = a.resultType().shape;
   WindowGrid g = windowGrid(a, rs[2], rs[3]);
   std::vector<double> acc(static_cast<size_t>(a.resultType().numel()), 0.0);
-  for (int64_t n = 0; n < rs[0]; ++n)
-    for (int64_t c = 0; c < rs[1]; ++c)
-      for (int64_t i = 0; i < g.kernel[0]; ++i)
-        for (int64_t j = 0; j < g.kernel[1]; ++j) {
-          int64_t rowOfCols = (c * g.kernel[0] + i) * g.kernel[1] + j;
-          for (int64_t oy = 0; oy < g.oh; ++oy)
-            for (int64_t ox = 0; ox < g.ow; ++ox) {
-              int64_t iy = g.row(oy, i), ix = g.col(ox, j);
-              if (iy < 0 || iy >= rs[2] || ix < 0 || ix >= rs[3])
-                continue;
-              acc[static_cast<size_t>(nchw(rs, n, c, iy, ix))] +=
-                  cols.at((n * cs[1] + rowOfCols) * cs[2] + oy * g.ow + ox);
-            }
-        }
+  forEachTap(g, rs, [&](int64_t column, int64_t image) {
+    if (image >= 0)
+      acc[static_cast<size_t>(image)] += cols.at(column);
+  });
   Tensor r(a.resultType());
   for (int64_t i = 0; i < r.numel(); ++i)
     r.set(i, acc[static_cast<size_t>(i)]);
