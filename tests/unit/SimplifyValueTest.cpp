@@ -92,94 +92,6 @@ void checkEveryPass(const Graph &g, const runtime::Bindings &b) {
   }
 }
 
-// --- derivative graphs as the transforms build them, without simplification ---
-
-Shape withDirections(int64_t k, const Shape &s) {
-  Shape r{k};
-  r.insert(r.end(), s.begin(), s.end());
-  return r;
-}
-
-Graph startFrom(const Graph &f, const std::string &suffix, NodeId of,
-                std::vector<NodeId> &primal) {
-  Graph out(f.name() + "." + suffix);
-  primal = compiler::copyPrimal(f, out);
-  bool hasOf = false;
-  for (NodeId o : f.outputs()) {
-    out.addOutput(primal[o]);
-    hasOf = hasOf || o == of;
-  }
-  if (!hasOf)
-    out.addOutput(primal[of]);
-  return out;
-}
-
-std::vector<bool> onPath(const Graph &f, NodeId of, const std::vector<NodeId> &wrt) {
-  std::vector<bool> r = compiler::dependsOn(f, wrt);
-  auto to = compiler::dependedOnBy(f, {of});
-  for (size_t i = 0; i < r.size(); ++i)
-    r[i] = r[i] && to[i];
-  return r;
-}
-
-Value zeros(Graph &g, int64_t k, const TensorType &t) {
-  return broadcastTo(scalar(g, 0.0, t.dtype), withDirections(k, t.shape));
-}
-
-Graph rawGrad(const Graph &f, const std::string &of, const std::vector<std::string> &wrt) {
-  NodeId ofId = f.lookup(of);
-  std::vector<NodeId> primal, wrtIds;
-  Graph out = startFrom(f, "grad", ofId, primal);
-  for (const std::string &w : wrt)
-    wrtIds.push_back(f.lookup(w));
-  Value seed = constant(out, Tensor::filled(TensorType{f.type(ofId).dtype, {1}}, 1.0));
-  auto relevant = onPath(f, ofId, wrtIds);
-  auto adj = compiler::adjointSweep(f, out, primal, {{ofId, seed}}, 1, &relevant);
-  for (size_t i = 0; i < wrt.size(); ++i) {
-    NodeId w = wrtIds[i];
-    Value a = adj[w] ? *adj[w] : zeros(out, 1, f.type(w));
-    Value r = reshape(a, f.type(w).shape).named("grad." + wrt[i]);
-    output(r);
-  }
-  return compiler::eliminateDeadCode(out);
-}
-
-Value identityDirections(Graph &g, const TensorType &t) {
-  int64_t n = t.numel();
-  std::vector<double> iota(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    iota[i] = double(i);
-  Value idx = constant(g, Tensor(TensorType{DType::i32, {n}}, iota));
-  Value eye = cast(equal(reshape(idx, {n, 1}), reshape(idx, {1, n})), t.dtype);
-  return reshape(eye, withDirections(n, t.shape));
-}
-
-Graph rawJacobian(const Graph &f, const std::string &of, const std::string &wrt,
-                  compiler::JacobianMode mode) {
-  NodeId ofId = f.lookup(of), wId = f.lookup(wrt);
-  const TensorType ot = f.type(ofId), wt = f.type(wId);
-  std::vector<NodeId> primal;
-  Graph out = startFrom(f, "jacobian", ofId, primal);
-  Shape result = ot.shape;
-  result.insert(result.end(), wt.shape.begin(), wt.shape.end());
-  int64_t n = wt.numel(), m = ot.numel();
-  Value j = [&]() -> Value {
-    if (mode == compiler::JacobianMode::Forward) {
-      auto tan = compiler::tangentSweep(f, out, primal,
-                                        {{wId, identityDirections(out, wt)}}, n);
-      Value t = tan[ofId] ? *tan[ofId] : zeros(out, n, ot);
-      return reshape(transpose(reshape(t, {n, m})), result);
-    }
-    auto relevant = onPath(f, ofId, {wId});
-    auto adj = compiler::adjointSweep(f, out, primal, {{ofId, identityDirections(out, ot)}},
-                                      m, &relevant);
-    Value a = adj[wId] ? *adj[wId] : zeros(out, m, wt);
-    return reshape(a, result);
-  }();
-  output(j.named("jacobian." + of + "." + wrt));
-  return compiler::eliminateDeadCode(out);
-}
-
 // A two-layer classifier, f64.
 Graph mlp() {
   Graph g("mlp");
@@ -311,9 +223,11 @@ TEST_CASE("simplify keeps the values of gradients and Jacobians of random graphs
     runtime::Bindings b = randomBindings(f, static_cast<uint32_t>(seed));
     INFO("seed " << seed << ":\n" << printGraph(f));
     const std::string of = f.node(out).name;
-    Graph g = rawGrad(f, of, wrt);
-    Graph j = rawJacobian(f, of, wrt[0], seed % 2 ? compiler::JacobianMode::Forward
-                                                  : compiler::JacobianMode::Reverse);
+    Graph g = compiler::grad(f, of, wrt, /*simplify=*/false);
+    Graph j = compiler::jacobian(f, of, wrt[0],
+                                 seed % 2 ? compiler::JacobianMode::Forward
+                                          : compiler::JacobianMode::Reverse,
+                                 /*simplify=*/false);
     for (const Graph *raw : {&g, &j}) {
       Graph s = compiler::simplifyGraph(*raw);
       checkSameValues(*raw, s, b);
@@ -331,7 +245,7 @@ TEST_CASE("simplify keeps the values of gradients and Jacobians of random graphs
 TEST_CASE("simplify: the gradient of an MLP keeps its values and shrinks") {
   Graph f = mlp();
   runtime::Bindings b = randomBindings(f, 5);
-  Graph raw = rawGrad(f, "loss", {"W1", "b1", "W2", "b2"});
+  Graph raw = compiler::grad(f, "loss", {"W1", "b1", "W2", "b2"}, /*simplify=*/false);
   checkEveryPass(raw, b);
   Graph simplified = compiler::grad(f, "loss", {"W1", "b1", "W2", "b2"});
   checkSameValues(raw, simplified, b);
@@ -348,7 +262,8 @@ TEST_CASE("simplify: Hessians keep their values and shrink") {
   runtime::Bindings b = randomBindings(f, 7);
   for (auto mode : {compiler::JacobianMode::Forward, compiler::JacobianMode::Reverse}) {
     INFO("mode " << (mode == compiler::JacobianMode::Forward ? "forward" : "reverse"));
-    Graph raw = rawJacobian(rawGrad(f, "f", {"x"}), "grad.x", "x", mode);
+    Graph raw = compiler::jacobian(compiler::grad(f, "f", {"x"}, /*simplify=*/false), "grad.x",
+                                   "x", mode, /*simplify=*/false);
     checkEveryPass(raw, b);
     // hessian() differentiates the simplified gradient, whose sums may
     // associate differently from the raw one's: equal to rounding.
@@ -369,7 +284,7 @@ TEST_CASE("simplify: forward and reverse Jacobians keep their values and agree")
   for (auto mode : {compiler::JacobianMode::Forward, compiler::JacobianMode::Reverse}) {
     for (const char *wrt : {"x", "A"}) {
       INFO("wrt " << wrt);
-      Graph raw = rawJacobian(f, "s", wrt, mode);
+      Graph raw = compiler::jacobian(f, "s", wrt, mode, /*simplify=*/false);
       checkEveryPass(raw, b);
       Graph j = compiler::jacobian(f, "s", wrt, mode);
       checkSameValues(raw, j, b);

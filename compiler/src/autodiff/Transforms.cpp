@@ -141,11 +141,12 @@ static std::vector<Value> gradientInto(const Graph &f, DerivativeGraph &d, NodeI
   return grads;
 }
 
-Graph grad(const Graph &f, const std::string &of, const std::vector<std::string> &wrt) {
+Graph grad(const Graph &f, const std::string &of, const std::vector<std::string> &wrt,
+           bool simplify) {
   NodeId ofId = lookupFloat(f, of, "the output");
   DerivativeGraph d(f, "grad", ofId);
   gradientInto(f, d, ofId, wrt);
-  return d.finish();
+  return d.finish(simplify);
 }
 
 Graph jacobian(const Graph &f, const std::string &of, const std::string &wrt,

@@ -55,7 +55,9 @@ ir::Graph jvp(const ir::Graph &f, const std::string &of, const std::vector<std::
               int64_t directions = 1);
 ir::Graph vjp(const ir::Graph &f, const std::string &of, const std::vector<std::string> &wrt,
               int64_t directions = 1);
-ir::Graph grad(const ir::Graph &f, const std::string &of, const std::vector<std::string> &wrt);
+// `simplify = false` (here and for jacobian) keeps the graph as emitted.
+ir::Graph grad(const ir::Graph &f, const std::string &of, const std::vector<std::string> &wrt,
+               bool simplify = true);
 
 enum class JacobianMode { Forward, Reverse, Optimal };
 // `simplify = false` keeps the graph exactly as emitted (for tests that
