@@ -33,22 +33,10 @@ std::string nameList(const ir::Graph &g, const std::vector<ir::NodeId> &ids) {
 
 // Why `name` is not a value of the expanded graph, or "" if it is.
 std::string missingName(const ir::Graph &parsed, const ir::Graph &expanded,
-                        const std::string &flag, const std::string &name,
-                        const DerivativeRequest &r) {
+                        const std::string &flag, const std::string &name) {
   if (expanded.find(name))
     return {};
-  std::string head = flag + " " + name + ": ";
-  if (std::optional<ir::NodeId> id = parsed.find(name)) {
-    // The mode expansion replaced the value by another one: eval-mode
-    // dropout is the identity.
-    const ir::Node &n = parsed.node(*id);
-    std::string by = n.operands.empty() ? std::string("another value")
-                                        : label(parsed, n.operands.front());
-    return head + "%" + name + " = " + std::string(ir::opName(n.kind)) + "(...) is " +
-           "replaced by " + by + " in " + r.expand + " mode; differentiate " + by +
-           (r.expand == "eval" ? " instead, or use --expand train" : " instead");
-  }
-  std::string s = head + "graph '" + parsed.name() + "' has no value named %" + name;
+  std::string s = flag + " " + name + ": graph '" + parsed.name() + "' has no value named %" + name;
   if (flag == "--of")
     return s + " (outputs: " + nameList(parsed, parsed.outputs()) + ")";
   return s + " (inputs: " + nameList(parsed, parsed.inputs()) +
@@ -77,7 +65,7 @@ ir::Graph loadExpandedGraph(const DerivativeRequest &r) {
       parsed, r.expand == "train" ? compiler::Mode::Train : compiler::Mode::Eval);
   std::vector<Diagnostic> problems;
   auto check = [&](const std::string &flag, const std::string &name) {
-    std::string why = missingName(parsed, g, flag, name, r);
+    std::string why = missingName(parsed, g, flag, name);
     if (!why.empty())
       problems.push_back({{}, why});
   };

@@ -63,13 +63,17 @@ private:
 
   // Train: x * bernoulli(counter){p = 1 - rate} / (1 - rate), so that the
   // expected value of every element is x (inverted dropout). Eval, or a rate
-  // of 0: the identity.
+  // of 0: the identity; a named dropout keeps its name on an identity reshape,
+  // so that outputs, CLI flags and bindings can still refer to it.
   void expandDropout(ir::NodeId id) {
     const ir::Node &n = rb_.src().node(id);
     double rate = n.attrs.getFloat("rate");
     Value x = operand(id, 0);
     if (mode_ == Mode::Eval || rate == 0.0) {
-      rb_.setMapping(id, x.id());
+      if (n.name.empty())
+        rb_.setMapping(id, x.id());
+      else
+        finishLayer(id, ir::reshape(x, x.shape()));
       return;
     }
     Value mask = ir::bernoulli(operand(id, 1), x.shape(), 1.0 - rate,
