@@ -32,11 +32,13 @@
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"
 #include "chainjit/compiler/JacobianChain.h"
+#include "chainjit/compiler/Jit.h"
 #include "chainjit/compiler/JitEngine.h"
 #include "chainjit/compiler/Passes.h"
 
 // runtime: evaluation, tensor files, datasets and checkpoints.
 #include "chainjit/runtime/Checkpoint.h"
 #include "chainjit/runtime/Dataset.h"
+#include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/Interpreter.h"
 #include "chainjit/runtime/TensorIO.h"

@@ -19,6 +19,8 @@ std::string nameList(const std::vector<ir::NodeId> &ids, const ir::Graph &g) {
   return s.empty() ? "none" : s;
 }
 
+} // namespace
+
 // Every binding must name an input or a param: a misspelt name would
 // otherwise be ignored silently (and a param fall back to its initializer).
 void checkBindingNames(const ir::Graph &g, const Bindings &bindings) {
@@ -40,7 +42,7 @@ void checkBindingNames(const ir::Graph &g, const Bindings &bindings) {
                 ")");
 }
 
-ir::Tensor boundValue(const ir::Graph &g, ir::NodeId id, const ir::Tensor &v) {
+static ir::Tensor boundValue(const ir::Graph &g, ir::NodeId id, const ir::Tensor &v) {
   const ir::Node &n = g.node(id);
   if (v.type() != n.type)
     throw Error(std::string(ir::opName(n.kind)) + " %" + n.name +
@@ -67,6 +69,8 @@ ir::Tensor sourceValue(const ir::Graph &g, ir::NodeId id,
     return *n.value;
   }
 }
+
+namespace {
 
 ir::Tensor evaluateNode(const ir::Graph &g, ir::NodeId id,
                         const std::vector<ir::Tensor> &values) {

@@ -38,6 +38,15 @@ std::vector<ir::Tensor> interpretAll(const ir::Graph &g, const Bindings &binding
 // op has one (dropout and batch_norm: one that asks for mode expansion).
 bool interpreterHasKernel(ir::OpKind k);
 
+// Throws unless every binding names an input or param of `g`.
+void checkBindingNames(const ir::Graph &g, const Bindings &bindings);
+
+// The value of source node `id` (input, param or const) under `bindings`:
+// the bound tensor (type-checked), a param's initializer when unbound, a
+// const's literal. Throws naming the node when an input is not bound or a
+// binding has the wrong type. Shared by every backend.
+ir::Tensor sourceValue(const ir::Graph &g, ir::NodeId id, const Bindings &bindings);
+
 // The initial value of a param from its init/scale/seed attributes.
 ir::Tensor initialParamValue(const ir::Graph &g, ir::NodeId param);
 

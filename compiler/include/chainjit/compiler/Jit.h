@@ -1,0 +1,80 @@
+// The JIT backend: lowers a verified, mode-expanded graph to one LLVM function
+// (fused elementwise loops and reductions, BLAS/LAPACK calls for GEMM and
+// solve, library kernels for the rest, a static memory plan), compiles it
+// for the host CPU through JitEngine and hands back a callable.
+//
+// The entry function's ABI, in the order of `arguments()`:
+//   buffers[i] for every input (graph order), then every param (graph
+//   order), then every output (g.outputs() order), then every param update
+//   (g.updates() order). Inputs and params are read; outputs and updates are
+//   written. Updates are written last, after every read of the params, so an
+//   update buffer may be the param's own buffer (in-place training).
+#pragma once
+
+#include "chainjit/ir/Graph.h"
+#include "chainjit/ir/Tensor.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace chainjit::compiler {
+
+struct JitOptions {
+  // The on-disk cache of compiled objects, keyed by a hash of the unoptimized
+  // module, the CPU, its features and the LLVM version.
+  bool useCache = true;
+  std::string cacheDir; // empty: $CHAINJIT_CACHE_DIR, else $XDG_CACHE_HOME/chainjit, else ~/.cache/chainjit
+  // Fuse elementwise chains and reductions (off: every op its own loop).
+  bool fuse = true;
+  // Check every op's result for NaN/Inf; the first one found is reported by
+  // name. Implies fuse = false so every op's result exists.
+  bool checkNumerics = false;
+  // matmul calls BLAS when m*n*k is at least this (bench/jit_bench measures it).
+  int64_t blasThreshold = 4096;
+};
+
+enum class ArgumentRole { Input, Param, Output, Update };
+
+struct ArgumentSpec {
+  ArgumentRole role;
+  std::string name;    // input/param/update: the param or input name; output: the value's name
+  ir::NodeId node;     // the input/param node, or the value written
+  ir::TensorType type;
+};
+
+// Per-phase wall times of one compilation, in seconds.
+struct CompileTimes {
+  double lower = 0, optimize = 0, codegen = 0;
+  bool cacheHit = false;
+};
+
+class CompiledGraph {
+public:
+  virtual ~CompiledGraph() = default;
+  const std::vector<ArgumentSpec> &arguments() const { return args_; }
+  const CompileTimes &times() const { return times_; }
+  // Runs the entry function on raw buffers (see the ABI above). Throws
+  // chainjit::Error naming the node on a run-time failure (a singular
+  // matrix; with checkNumerics, the first non-finite result).
+  virtual void call(void *const *buffers) const = 0;
+  // Convenience: tensors in, tensors out (outputs then updates), types checked.
+  std::vector<ir::Tensor> run(const std::vector<const ir::Tensor *> &inputsAndParams) const;
+
+protected:
+  std::vector<ArgumentSpec> args_;
+  CompileTimes times_;
+};
+
+// Compiles `g`, which must be verified and free of mode-dependent ops
+// (expandModes first). Throws chainjit::Error on an unsupported construct.
+std::unique_ptr<CompiledGraph> compileGraph(const ir::Graph &g, const JitOptions &options = {});
+
+// What `chainjit run --emit` prints.
+enum class EmitKind { Llvm, LlvmOpt, Asm, Obj };
+// The module for `g` as LLVM IR before or after O3, as assembly, or as an
+// object file's bytes.
+std::string emitGraph(const ir::Graph &g, EmitKind kind, const JitOptions &options = {});
+
+} // namespace chainjit::compiler
