@@ -34,6 +34,8 @@ public:
   GraphObjective(const ir::Graph &model, std::vector<std::string> paramNames, Bindings data,
                  GraphObjectiveOptions options = {});
   ~GraphObjective() override;
+  GraphObjective(GraphObjective &&) noexcept;
+  GraphObjective &operator=(GraphObjective &&) noexcept;
 
   // Replaces the bound data (for example the next batch) without
   // recompiling; the shapes must stay those of the graph.

@@ -6,6 +6,7 @@
 
 #include "chainjit/runtime/train/ParamSet.h"
 
+#include <cstdint>
 #include <vector>
 
 namespace chainjit::runtime::train {
@@ -27,5 +28,10 @@ public:
   // afterwards: the mean of H and Hᵀ).
   virtual std::vector<double> hessian(const ParamSet &x);
 };
+
+// Replaces h (n x n, row-major) by (h + hᵀ)/2: Hessians assembled from
+// separately computed parts are symmetric only up to rounding, and the
+// Cholesky solve reads one triangle.
+void symmetrize(std::vector<double> &h, int64_t n);
 
 } // namespace chainjit::runtime::train
