@@ -28,6 +28,26 @@ ParamSet negated(const ParamSet &g) {
   return p;
 }
 
+// Adam's update of one param of element type T (f32 or f64): moments
+// stored in T, arithmetic in double.
+template <typename T>
+void adamUpdate(const OptimizerConfig &config, int64_t k, double s, ir::Tensor &x,
+                const ir::Tensor &g, ir::Tensor &m, ir::Tensor &v) {
+  const double b1 = config.adamBeta1, b2 = config.adamBeta2;
+  const double c1 = 1 - std::pow(b1, static_cast<double>(k));
+  const double c2 = 1 - std::pow(b2, static_cast<double>(k));
+  T *xd = x.as<T>(), *md = m.as<T>(), *vd = v.as<T>();
+  const T *gd = g.as<T>();
+  for (int64_t i = 0, n = x.numel(); i < n; ++i) {
+    double gi = gd[i];
+    double mi = b1 * md[i] + (1 - b1) * gi;
+    double vi = b2 * vd[i] + (1 - b2) * gi * gi;
+    md[i] = static_cast<T>(mi);
+    vd[i] = static_cast<T>(vi);
+    xd[i] = static_cast<T>(xd[i] - s * (mi / c1) / (std::sqrt(vi / c2) + config.adamEpsilon));
+  }
+}
+
 } // namespace
 
 OptimizerKind parseOptimizerKind(std::string_view name) {
@@ -111,8 +131,10 @@ void Optimizer::applyL1(ParamSet &params, double s) const {
     proximalL1(params, config_.l1, s);
 }
 
-// The first-order updates from gradient g with step s; counts the step.
-static void firstOrderUpdate(const OptimizerConfig &config, int64_t k, ParamSet &params,
+namespace {
+
+// The first-order updates from gradient g with step s (k: this step's number).
+void firstOrderUpdate(const OptimizerConfig &config, int64_t k, ParamSet &params,
                              const ParamSet &g, double s, ParamSet &velocity,
                              ParamSet &previousX, ParamSet &adamM, ParamSet &adamV,
                              const std::function<void(ParamSet &, double)> &proximal) {
@@ -144,30 +166,27 @@ static void firstOrderUpdate(const OptimizerConfig &config, int64_t k, ParamSet 
     previousX = std::move(x);
     return;
   }
-  case OptimizerKind::Adam: {
+  case OptimizerKind::Adam:
     if (adamM.empty())
       adamM = zerosLike(params), adamV = zerosLike(params);
-    const double b1 = config.adamBeta1, b2 = config.adamBeta2;
-    const double c1 = 1 - std::pow(b1, static_cast<double>(k));
-    const double c2 = 1 - std::pow(b2, static_cast<double>(k));
-    for (size_t p = 0; p < params.size(); ++p)
-      for (int64_t i = 0; i < params[p].numel(); ++i) {
-        double gi = g[p].at(i);
-        double m = b1 * adamM[p].at(i) + (1 - b1) * gi;
-        double v = b2 * adamV[p].at(i) + (1 - b2) * gi * gi;
-        adamM[p].set(i, m);
-        adamV[p].set(i, v);
-        params[p].set(i, params[p].at(i) -
-                             s * (m / c1) / (std::sqrt(v / c2) + config.adamEpsilon));
-      }
+    for (size_t p = 0; p < params.size(); ++p) {
+      if (params[p].dtype() == ir::DType::f64)
+        adamUpdate<double>(config, k, s, params[p], g[p], adamM[p], adamV[p]);
+      else if (params[p].dtype() == ir::DType::f32)
+        adamUpdate<float>(config, k, s, params[p], g[p], adamM[p], adamV[p]);
+      else
+        throw Error("adam: a trainable parameter must be f32 or f64, not " +
+                    params[p].type().str());
+    }
     proximal(params, s);
     return;
-  }
   case OptimizerKind::Newton:
     break;
   }
   throw Error("newton needs the objective's Hessian: use step(), not applyGradient()");
 }
+
+} // namespace
 
 StepReport Optimizer::step(Objective &f, ParamSet &params, const StepContext &context) {
   const StepSizeConfig &ss = config_.stepSize;
