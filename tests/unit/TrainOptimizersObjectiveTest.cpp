@@ -61,7 +61,7 @@ public:
 
 } // namespace
 
-TEST_CASE("GraphObjective compiles dropout for train and for eval") {
+TEST_CASE("Train objective: GraphObjective compiles dropout for train and for eval") {
   GraphObjective train(dropoutGraph(), {"w"}, dropoutData());
   GraphObjective eval(dropoutGraph(), {"w"}, dropoutData(), {runtime::Backend::Interp,
                                                              compiler::Mode::Eval});
@@ -94,7 +94,7 @@ TEST_CASE("GraphObjective compiles dropout for train and for eval") {
   CHECK(train.value(w) == doctest::Approx(f).epsilon(1e-6));
 }
 
-TEST_CASE("GraphObjective: f32 params train with every first-order method") {
+TEST_CASE("Train objective: f32 params train with every first-order method") {
   for (OptimizerKind kind : {OptimizerKind::GD, OptimizerKind::Momentum,
                              OptimizerKind::Nesterov, OptimizerKind::Adam}) {
     CAPTURE(optimizerKindName(kind));
@@ -117,7 +117,7 @@ TEST_CASE("GraphObjective: f32 params train with every first-order method") {
   }
 }
 
-TEST_CASE("GraphObjective errors name the problem") {
+TEST_CASE("Train objective: GraphObjective errors name the problem") {
   Graph g("bad");
   Value x = param(g, "x", f64({3}));
   Value n = input(g, "n", i32({3}));
@@ -134,7 +134,7 @@ TEST_CASE("GraphObjective errors name the problem") {
   CHECK_THROWS_WITH_AS(GraphObjective(h, {"nope"}, {}), doctest::Contains("nope"), Error);
 }
 
-TEST_CASE("Objective::hessian assembles the matrix from Hessian-vector products") {
+TEST_CASE("Train objective: the default Hessian is assembled from Hessian-vector products") {
   DiagonalPlusCoupling f;
   ParamSet x = {Tensor(f64({2}), {0.5, 1}), Tensor(f64({}), {2})};
   std::vector<double> h = f.hessian(x);

@@ -12,7 +12,7 @@
 using namespace chainjit;
 using namespace chainjit::runtime::train;
 
-TEST_CASE("soft-thresholding: sign(v) max(|v| - t, 0), with exact zeros") {
+TEST_CASE("Train regularization: soft-thresholding gives exact zeros") {
   CHECK(softThreshold(0.3, 0.1) == doctest::Approx(0.2).epsilon(1e-15));
   CHECK(softThreshold(-0.3, 0.1) == doctest::Approx(-0.2).epsilon(1e-15));
   CHECK(softThreshold(0.1, 0.1) == 0.0);
@@ -33,7 +33,7 @@ TEST_CASE("soft-thresholding: sign(v) max(|v| - t, 0), with exact zeros") {
   CHECK(l1Penalty(x, {2, 0}) == doctest::Approx(2 * 0.7).epsilon(1e-14));
 }
 
-TEST_CASE("proximal GD on 0.5‖x - c‖² + λ‖x‖₁ reaches soft(c, λ) with exact zeros") {
+TEST_CASE("Train regularization: proximal GD on a lasso problem reaches soft(c, λ), exact zeros") {
   std::vector<double> identity(36, 0.0);
   for (int i = 0; i < 6; ++i)
     identity[i * 7] = 1;
@@ -57,7 +57,7 @@ TEST_CASE("proximal GD on 0.5‖x - c‖² + λ‖x‖₁ reaches soft(c, λ) wi
   }
 }
 
-TEST_CASE("regularization coefficients per param group") {
+TEST_CASE("Train regularization: coefficients per param group") {
   RegularizationConfig r;
   r.l1 = 0.01;
   r.l1PerParam = {{"b1", 0.0}};
@@ -73,7 +73,7 @@ TEST_CASE("regularization coefficients per param group") {
   CHECK_THROWS_WITH_AS(r.l1For(names), doctest::Contains("must be finite and >= 0"), Error);
 }
 
-TEST_CASE("L2 as a term of the objective: value, gradient, Hessian-vector, Hessian") {
+TEST_CASE("Train regularization: L2 in the value, gradient, Hessian-vector products and Hessian") {
   // f(x) = 0.5 xᵀAx - bᵀx with A = diag(1, 2, 3) in two params; L2 only on x2.
   std::vector<double> a = {1, 0, 0, 0, 2, 0, 0, 0, 3};
   GraphObjective inner(chainjit::testing::quadraticGraph(a, {1, 1, 1}, 1), {"x1", "x2"}, {});

@@ -51,7 +51,7 @@ std::vector<double> quadraticErrors(const std::vector<double> &a, const std::vec
 
 } // namespace
 
-TEST_CASE("GD with s = 1/M converges linearly within (1 - m/M)^k on a strongly convex quadratic") {
+TEST_CASE("Train optimizers: GD with s = 1/M stays within the linear rate bound (1 - m/M)^k") {
   const double m = 1, M = 10;
   std::vector<double> a = symmetricWithEigenvalues({m, 2, 4, 7, M}, 1);
   OptimizerConfig c;
@@ -66,7 +66,7 @@ TEST_CASE("GD with s = 1/M converges linearly within (1 - m/M)^k on a strongly c
   CHECK(e[150] < 1e-6 * e[0]);
 }
 
-TEST_CASE("Nesterov beats GD on an ill-conditioned quadratic at equal iterations") {
+TEST_CASE("Train optimizers: Nesterov beats GD on an ill-conditioned quadratic in equal steps") {
   // Condition number 1000; both with s = 1/M.
   std::vector<double> a = symmetricWithEigenvalues({1, 3, 10, 30, 100, 300, 1000}, 4);
   std::vector<double> xStar = {1, 1, 1, 1, 1, 1, 1}, x0(7, 0.0);
@@ -86,7 +86,7 @@ TEST_CASE("Nesterov beats GD on an ill-conditioned quadratic at equal iterations
     CHECK(en[k] <= 2 * 1000.0 * 7 / ((k + 1.0) * (k + 1.0)));
 }
 
-TEST_CASE("Newton's method converges quadratically on logistic regression") {
+TEST_CASE("Train optimizers: Newton's method converges quadratically on logistic regression") {
   auto p = chainjit::testing::logisticProblem(80, 3, 21);
   GraphObjective f(p.graph, {"w", "b"}, p.data);
   OptimizerConfig c;
@@ -130,7 +130,7 @@ TEST_CASE("Newton's method converges quadratically on logistic regression") {
   CHECK(e[7] < 1e-12);
 }
 
-TEST_CASE("Newton: the Hessian from the compiler equals A, block by block") {
+TEST_CASE("Train optimizers: the compiled Hessian equals A, and Newton solves it in one step") {
   std::vector<double> a = symmetricWithEigenvalues({1, 2, 3, 4, 5}, 9);
   std::vector<double> b = {1, 0, -1, 2, 1};
   GraphObjective f(chainjit::testing::quadraticGraph(a, b, /*split=*/2), {"x1", "x2"}, {});
@@ -150,7 +150,7 @@ TEST_CASE("Newton: the Hessian from the compiler equals A, block by block") {
     CHECK(ax[i] == doctest::Approx(b[i]).epsilon(1e-12).scale(1));
 }
 
-TEST_CASE("Newton: a damped solve for an indefinite Hessian, and the size limit") {
+TEST_CASE("Train optimizers: Newton damps an indefinite Hessian and refuses large models") {
   // H = diag(2, -1): Cholesky fails; H + λI with λ > 1 is used.
   NewtonSolution s = solveNewtonSystem({2, 0, 0, -1}, {1, 1});
   CHECK(s.damping > 1);
@@ -175,7 +175,7 @@ TEST_CASE("Newton: a damped solve for an indefinite Hessian, and the size limit"
                        doctest::Contains("5 parameter entries, more than the limit of 4"), Error);
 }
 
-TEST_CASE("momentum and Adam reduce the loss of logistic regression") {
+TEST_CASE("Train optimizers: momentum and Adam reduce the loss of logistic regression") {
   auto p = chainjit::testing::logisticProblem(60, 4, 8);
   GraphObjective f(p.graph, {"w", "b"}, p.data);
   double f0 = f.value(f.initialParams());
@@ -194,7 +194,7 @@ TEST_CASE("momentum and Adam reduce the loss of logistic regression") {
   }
 }
 
-TEST_CASE("optimizer state round-trips through a checkpoint and resumes bit for bit") {
+TEST_CASE("Train optimizers: state round-trips through a checkpoint and resumes bit for bit") {
   auto p = chainjit::testing::logisticProblem(30, 2, 3);
   GraphObjective f(p.graph, {"w", "b"}, p.data);
   std::vector<std::string> names = f.paramNames();
@@ -234,7 +234,7 @@ TEST_CASE("optimizer state round-trips through a checkpoint and resumes bit for 
   std::filesystem::remove(path);
 }
 
-TEST_CASE("importing optimizer state checks the kind and every tensor") {
+TEST_CASE("Train optimizers: importing state checks the kind and every tensor") {
   ParamSet x = vectorParams({1, 2});
   OptimizerConfig c;
   c.kind = OptimizerKind::Adam;
@@ -264,7 +264,7 @@ TEST_CASE("importing optimizer state checks the kind and every tensor") {
   CHECK(other.stepCount() == 0); // nothing changed
 }
 
-TEST_CASE("optimizer names and settings") {
+TEST_CASE("Train optimizers: optimizer names and settings") {
   CHECK(parseOptimizerKind("sgd") == OptimizerKind::GD);
   for (const char *n : {"gd", "momentum", "nesterov", "adam", "newton"})
     CHECK(optimizerKindName(parseOptimizerKind(n)) == n);
@@ -280,7 +280,7 @@ TEST_CASE("optimizer names and settings") {
   CHECK_THROWS_WITH_AS(Optimizer{c}, doctest::Contains("momentum β"), Error);
 }
 
-TEST_CASE("applyGradient: the same updates from a given gradient") {
+TEST_CASE("Train optimizers: applyGradient updates from a given gradient") {
   // Adam's first step moves every entry by s (bias-corrected m / sqrt(v) = sign(g)).
   OptimizerConfig c;
   c.kind = OptimizerKind::Adam;

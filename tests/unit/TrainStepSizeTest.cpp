@@ -26,7 +26,7 @@ ParamSet vectorParams(const std::vector<double> &x) {
 
 } // namespace
 
-TEST_CASE("step size schedules: c, c/k, c/sqrt(k) and step decay") {
+TEST_CASE("Train step size: schedules c, c/k, c/sqrt(k) and step decay") {
   StepSizeConfig c;
   c.schedule = Schedule::Const;
   CHECK(scheduledStep(c, 0.5, 7, 3) == 0.5);
@@ -47,7 +47,7 @@ TEST_CASE("step size schedules: c, c/k, c/sqrt(k) and step decay") {
   CHECK_THROWS_AS(scheduledStep(c, 2.0, 0, 0), Error);
 }
 
-TEST_CASE("step size names parse and print, and bad settings are errors") {
+TEST_CASE("Train step size: names parse and print; bad settings are errors") {
   for (const char *n : {"const", "inv", "invsqrt", "step"})
     CHECK(scheduleName(parseSchedule(n)) == n);
   for (const char *n : {"none", "backtracking", "exact"})
@@ -64,7 +64,7 @@ TEST_CASE("step size names parse and print, and bad settings are errors") {
   CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("learning rate"), Error);
 }
 
-TEST_CASE("power iteration on compiled Hessian-vector products finds M within 1%") {
+TEST_CASE("Train step size: power iteration finds the top Hessian eigenvalue within 1 percent") {
   // A random SPD matrix (eigenvalues 1..9 and a top one of 12).
   std::vector<double> a =
       symmetricWithEigenvalues({1, 2, 3, 5, 7, 9, 12}, /*seed=*/3);
@@ -79,7 +79,7 @@ TEST_CASE("power iteration on compiled Hessian-vector products finds M within 1%
   CHECK(m <= lapackMax * (1 + 1e-12)); // a Rayleigh quotient never exceeds λmax
 }
 
-TEST_CASE("power iteration on a non-quadratic: logistic regression's Hessian") {
+TEST_CASE("Train step size: power iteration on logistic regression's Hessian") {
   auto p = chainjit::testing::logisticProblem(40, 3, 5);
   GraphObjective f(p.graph, {"w", "b"}, p.data);
   ParamSet x = {ir::Tensor(ir::f64({3}), {0.2, -0.1, 0.4}), ir::Tensor(ir::f64({}), {0.1})};
@@ -89,7 +89,7 @@ TEST_CASE("power iteration on a non-quadratic: logistic regression's Hessian") {
   CHECK(std::abs(m - lapackMax) <= 0.01 * lapackMax);
 }
 
-TEST_CASE("exact line search on a quadratic equals the closed-form step gᵀg / gᵀAg") {
+TEST_CASE("Train step size: exact line search on a quadratic equals the closed-form step") {
   std::vector<double> a = symmetricWithEigenvalues({1, 4, 10}, 11);
   std::vector<double> b = {1, -2, 0.5};
   auto f = quadraticObjective(a, b);
@@ -121,7 +121,7 @@ TEST_CASE("exact line search on a quadratic equals the closed-form step gᵀg / 
   CHECK(rep.stepSize == doctest::Approx(closedForm).epsilon(1e-7));
 }
 
-TEST_CASE("backtracking accepts only steps with f(x - s∇f) <= f(x) - ½ s ‖∇f‖²") {
+TEST_CASE("Train step size: backtracking satisfies sufficient decrease at every accepted step") {
   std::vector<double> a = symmetricWithEigenvalues({0.5, 2, 20}, 5);
   std::vector<double> b = {1, 1, 1};
   auto f = quadraticObjective(a, b);
@@ -161,7 +161,7 @@ TEST_CASE("backtracking accepts only steps with f(x - s∇f) <= f(x) - ½ s ‖�
   CHECK(previous - fStar < 1e-3 * gap0);
 }
 
-TEST_CASE("backtracking on a direction that does not descend is an error") {
+TEST_CASE("Train step size: backtracking along an ascent direction is an error") {
   std::vector<double> a = {1, 0, 0, 1};
   auto f = quadraticObjective(a, {0, 0});
   ParamSet x = vectorParams({1, 1});
@@ -171,7 +171,7 @@ TEST_CASE("backtracking on a direction that does not descend is an error") {
                        doctest::Contains("not a descent direction"), Error);
 }
 
-TEST_CASE("the 1/M step size: GD with s = 1/M estimated at the first step") {
+TEST_CASE("Train step size: s = 1/M with M estimated at the first step") {
   std::vector<double> a = symmetricWithEigenvalues({1, 3, 8}, 2);
   auto f = quadraticObjective(a, {1, 2, 3});
   ParamSet x = vectorParams({0, 0, 0});

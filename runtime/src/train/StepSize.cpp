@@ -15,7 +15,8 @@ Schedule parseSchedule(std::string_view name) {
   for (Schedule s : {Schedule::Const, Schedule::Inv, Schedule::InvSqrt, Schedule::Step})
     if (name == scheduleName(s))
       return s;
-  throw Error("unknown schedule '" + std::string(name) + "' (expected const, inv, invsqrt or step)");
+  throw Error("unknown schedule '" + std::string(name) +
+              "' (expected const, inv, invsqrt or step)");
 }
 
 LineSearch parseLineSearch(std::string_view name) {
