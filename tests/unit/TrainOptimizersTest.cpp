@@ -20,15 +20,12 @@
 using namespace chainjit;
 using namespace chainjit::runtime::train;
 using chainjit::testing::quadraticObjective;
+using chainjit::testing::vectorParams;
 using chainjit::testing::quadraticValue;
 using chainjit::testing::symmetricWithEigenvalues;
 using chainjit::testing::times;
 
 namespace {
-
-ParamSet vectorParams(const std::vector<double> &x) {
-  return {ir::Tensor(ir::f64({static_cast<int64_t>(x.size())}), x)};
-}
 
 // f(x_k) - f* of `steps` steps of `config` on 0.5 xᵀAx - bᵀx with b = A x*,
 // from x0; element 0 is the initial error. Nesterov's errors are measured

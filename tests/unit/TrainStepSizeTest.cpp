@@ -16,15 +16,8 @@
 using namespace chainjit;
 using namespace chainjit::runtime::train;
 using chainjit::testing::quadraticObjective;
+using chainjit::testing::vectorParams;
 using chainjit::testing::symmetricWithEigenvalues;
-
-namespace {
-
-ParamSet vectorParams(const std::vector<double> &x) {
-  return {ir::Tensor(ir::f64({static_cast<int64_t>(x.size())}), x)};
-}
-
-} // namespace
 
 TEST_CASE("Train step size: schedules c, c/k, c/sqrt(k) and step decay") {
   StepSizeConfig c;

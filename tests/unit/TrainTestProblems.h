@@ -12,6 +12,11 @@
 
 namespace chainjit::testing {
 
+// One f64 vector param holding `x`.
+inline runtime::train::ParamSet vectorParams(const std::vector<double> &x) {
+  return {ir::Tensor(ir::f64({static_cast<int64_t>(x.size())}), x)};
+}
+
 // A symmetric n x n row-major matrix Qᵀ diag(eigenvalues) Q, with Q a
 // seeded random orthogonal matrix (Gram–Schmidt of normal vectors).
 inline std::vector<double> symmetricWithEigenvalues(const std::vector<double> &eigenvalues,

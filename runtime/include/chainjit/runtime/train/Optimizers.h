@@ -42,8 +42,10 @@ struct OptimizerConfig {
   double adamBeta1 = 0.9;
   double adamBeta2 = 0.999;
   double adamEpsilon = 1e-8;
-  // Newton: x <- x - s (H + λI)⁻¹ ∇f (λ = 0 when H is positive definite;
-  // see Newton.h). Set stepSize.base = 1 for the pure method.
+  // Newton: x <- x - s (H + λI)⁻¹ ∇f, λ = 0 when H is positive definite;
+  // otherwise λ starts at max(newtonDamping, 1e-10 max|H_ii|) and grows
+  // tenfold until H + λI is (Newton.h). Set stepSize.base = 1 for the pure
+  // method.
   double newtonDamping = 0;
   int64_t newtonMaxParams = 4096; // a clear error above this many entries
 
