@@ -1,0 +1,154 @@
+// The matmul and solve kernels that the core lowering calls directly (their
+// params are documented in LibraryKernels.h): matmul through cblas_?gemm at or
+// above a flop threshold and plain loops below it (BLAS call overhead
+// dominates small products); solve through LAPACK's LU factorization.
+#include "jit/kernels/Blas.h"
+#include "jit/kernels/KernelSupport.h"
+
+#include <algorithm>
+#include <type_traits>
+
+// LAPACK (OpenBLAS provides it): the LU factorization with partial pivoting
+// of a column-major m x n matrix, in place; ipiv[i] (1-based) is the row
+// interchanged with row i; info > 0 means U(info, info) is exactly zero.
+extern "C" void sgetrf_(const int *m, const int *n, float *a, const int *lda,
+                        int *ipiv, int *info);
+extern "C" void dgetrf_(const int *m, const int *n, double *a, const int *lda,
+                        int *ipiv, int *info);
+
+namespace chainjit::compiler::jit::kernels {
+
+namespace {
+
+// C = op(A) op(B) with plain loops, for products too small for BLAS. i32
+// products wrap modulo 2^32 like the machine's arithmetic, computed unsigned
+// so the wrap-around is defined.
+template <typename T>
+void loopGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+              const T *a, const T *b, T *c) {
+  using Acc = std::conditional_t<std::is_integral_v<T>, uint32_t, T>;
+  const Acc *A = reinterpret_cast<const Acc *>(a), *B = reinterpret_cast<const Acc *>(b);
+  Acc *C = reinterpret_cast<Acc *>(c);
+  const int64_t aRow = transA ? 1 : k, aCol = transA ? m : 1; // A(i, q)
+  for (int64_t i = 0; i < m; ++i) {
+    Acc *row = C + i * n;
+    if (!transB) { // row_i(C) = sum_q A(i, q) row_q(B): contiguous in j
+      std::fill(row, row + n, Acc(0));
+      for (int64_t q = 0; q < k; ++q) {
+        const Acc aiq = A[i * aRow + q * aCol];
+        const Acc *bq = B + q * n;
+        for (int64_t j = 0; j < n; ++j)
+          row[j] += aiq * bq[j];
+      }
+    } else { // C(i, j) = row_i(op(A)) . row_j(B): contiguous in q
+      for (int64_t j = 0; j < n; ++j) {
+        const Acc *bj = B + j * k;
+        Acc acc = 0;
+        for (int64_t q = 0; q < k; ++q)
+          acc += A[i * aRow + q * aCol] * bj[q];
+        row[j] = acc;
+      }
+    }
+  }
+}
+
+template <typename T>
+int32_t matmul(void *const *operands, void *result, const int64_t *p, void *) {
+  const int64_t batches = p[0], m = p[1], n = p[2], k = p[3], threshold = p[6];
+  const bool transA = p[4] != 0, transB = p[5] != 0;
+  const int64_t *offA = p + 7, *offB = p + 7 + batches;
+  const T *a = static_cast<const T *>(operands[0]);
+  const T *b = static_cast<const T *>(operands[1]);
+  T *c = static_cast<T *>(result);
+  for (int64_t q = 0; q < batches; ++q) {
+    if constexpr (std::is_floating_point_v<T>)
+      if (m * n * k >= threshold) {
+        gemmRowMajor(transA, transB, m, n, k, a + offA[q], b + offB[q], c + q * m * n);
+        continue;
+      }
+    loopGemm(transA, transB, m, n, k, a + offA[q], b + offB[q], c + q * m * n);
+  }
+  return kJitOk;
+}
+
+void getrf(int n, float *a, int *pivots, int *info) { sgetrf_(&n, &n, a, &n, pivots, info); }
+void getrf(int n, double *a, int *pivots, int *info) { dgetrf_(&n, &n, a, &n, pivots, info); }
+
+// Y := Y op(T)^-1 for the column-major nrhs x n matrix Y and a triangle of
+// the column-major n x n LU factors.
+void trsmRight(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, CBLAS_DIAG diag, int nrhs,
+               int n, const float *lu, float *y) {
+  cblas_strsm(CblasColMajor, CblasRight, uplo, trans, diag, nrhs, n, 1.0f, lu, n, y, nrhs);
+}
+void trsmRight(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, CBLAS_DIAG diag, int nrhs,
+               int n, const double *lu, double *y) {
+  cblas_dtrsm(CblasColMajor, CblasRight, uplo, trans, diag, nrhs, n, 1.0, lu, n, y, nrhs);
+}
+
+// Swaps rows i and pivots[i] - 1 of the row-major x [n, nrhs], for i upwards
+// or downwards.
+template <typename T>
+void swapRows(T *x, const int *pivots, int n, int nrhs, bool upwards) {
+  for (int s = 0; s < n; ++s) {
+    int i = upwards ? s : n - 1 - s, r = pivots[i] - 1;
+    if (r != i)
+      std::swap_ranges(x + int64_t(i) * nrhs, x + int64_t(i + 1) * nrhs, x + int64_t(r) * nrhs);
+  }
+}
+
+// The row-major A copied as it is reads, column-major, as M = A^T, and
+// getrf factors M = P L U. The row-major b and x [n, nrhs] read as B^T and
+// X^T (nrhs x n), so the system becomes one solved from the right:
+//   A x = b:    X^T M = B^T,   X^T = B^T U^-1 L^-1 P^T
+//   A^T x = b:  X^T M^T = B^T, X^T = B^T P L^-T U^-T
+// with P = P_1 ... P_n the interchanges of getrf. These are getrs' own steps
+// (interchanges and two triangular solves), applied from the right, which
+// getrs does not offer: no transposed copy of b or x is needed.
+template <typename T>
+int32_t solve(void *const *operands, void *result, const int64_t *p, void *scratch) {
+  const int n = static_cast<int>(p[0]), nrhs = static_cast<int>(p[1]);
+  const bool transposed = p[2] != 0, factorized = p[3] != 0;
+  T *lu = static_cast<T *>(scratch);
+  int *pivots = reinterpret_cast<int *>(lu + int64_t(n) * n);
+  T *x = static_cast<T *>(result);
+  if (n == 0 || nrhs == 0)
+    return kJitOk;
+  if (!factorized) {
+    std::copy_n(static_cast<const T *>(operands[0]), int64_t(n) * n, lu);
+    int info = 0;
+    getrf(n, lu, pivots, &info);
+    if (info > 0)
+      return kJitSingularMatrix;
+  } else {
+    for (int i = 0; i < n; ++i) // a reused singular factorization stays singular
+      if (lu[int64_t(i) * n + i] == T(0))
+        return kJitSingularMatrix;
+  }
+  std::copy_n(static_cast<const T *>(operands[1]), int64_t(n) * nrhs, x);
+  if (!transposed) {
+    trsmRight(CblasUpper, CblasNoTrans, CblasNonUnit, nrhs, n, lu, x);
+    trsmRight(CblasLower, CblasNoTrans, CblasUnit, nrhs, n, lu, x);
+    swapRows(x, pivots, n, nrhs, /*upwards=*/false);
+  } else {
+    swapRows(x, pivots, n, nrhs, /*upwards=*/true);
+    trsmRight(CblasLower, CblasTrans, CblasUnit, nrhs, n, lu, x);
+    trsmRight(CblasUpper, CblasTrans, CblasNonUnit, nrhs, n, lu, x);
+  }
+  return kJitOk;
+}
+
+} // namespace
+
+} // namespace chainjit::compiler::jit::kernels
+
+CJ_DEFINE_FLOAT_KERNELS(cj_matmul, matmul)
+CJ_DEFINE_KERNEL(cj_matmul_i32, matmul<int32_t>)
+CJ_DEFINE_FLOAT_KERNELS(cj_solve, solve)
+
+namespace chainjit::compiler::jit::kernels {
+
+SymbolList linalgSymbols() {
+  return {CJ_FLOAT_SYMBOLS(cj_matmul), CJ_SYMBOL(cj_matmul_i32), CJ_FLOAT_SYMBOLS(cj_solve)};
+}
+
+} // namespace chainjit::compiler::jit::kernels

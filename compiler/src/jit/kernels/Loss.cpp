@@ -1,0 +1,111 @@
+// Loss kernels: cross_entropy and mse, each the mean over the batch of a
+// per-row loss. A row is summed in the element type; the batch total is
+// accumulated in double, because a loss adds up every element of possibly
+// large tensors into one scalar, where float rounding would grow with the
+// element count.
+#include "jit/kernels/KernelSupport.h"
+
+#include <cmath>
+#include <limits>
+
+namespace chainjit::compiler::jit::kernels {
+
+namespace {
+
+// params of cj_cross_entropy_{f32,f64}: [0] rows N, [1] classes C,
+// [2] 1 when the target is i32 labels [N], 0 for probabilities [N, C] of the
+// logits' type. operands: {logits [N, C], target}; result: a scalar.
+// loss = mean over rows of -sum_j target[n, j] * log_softmax(logits[n])_j
+// (or -log_softmax(logits[n])[label[n]]), the row max subtracted first. A
+// label outside [0, C) makes the loss NaN and returns kJitNonFinite: the ABI
+// has no code of its own for it (the interpreter reports it by name).
+template <typename T>
+int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void *) {
+  const T *logits = static_cast<const T *>(operands[0]);
+  const int64_t rows = p[0], classes = p[1];
+  const bool labels = p[2] != 0;
+  T *loss = static_cast<T *>(result);
+  double total = 0;
+  for (int64_t n = 0; n < rows; ++n) {
+    const T *row = logits + n * classes;
+    T m = -std::numeric_limits<T>::infinity(), s = 0;
+    for (int64_t j = 0; j < classes; ++j)
+      m = std::fmax(m, row[j]);
+    for (int64_t j = 0; j < classes; ++j)
+      s += std::exp(row[j] - m);
+    const T logS = std::log(s);
+    if (labels) {
+      int32_t label = static_cast<const int32_t *>(operands[1])[n];
+      if (label < 0 || label >= classes) {
+        *loss = std::numeric_limits<T>::quiet_NaN();
+        return kJitNonFinite;
+      }
+      total -= (row[label] - m) - logS;
+    } else {
+      const T *target = static_cast<const T *>(operands[1]) + n * classes;
+      T acc = 0;
+      for (int64_t j = 0; j < classes; ++j)
+        acc += target[j] * ((row[j] - m) - logS);
+      total -= acc;
+    }
+  }
+  *loss = static_cast<T>(total / static_cast<double>(rows));
+  return kJitOk;
+}
+
+// params of cj_mse_{f32,f64}: [0] element count. operands: {prediction,
+// target} of one type; result: mean((prediction - target)^2), a scalar.
+template <typename T>
+int32_t mse(void *const *operands, void *result, const int64_t *p, void *) {
+  const T *pred = static_cast<const T *>(operands[0]);
+  const T *target = static_cast<const T *>(operands[1]);
+  double total = 0;
+  for (int64_t i = 0; i < p[0]; ++i) {
+    double d = static_cast<double>(pred[i]) - static_cast<double>(target[i]);
+    total += d * d;
+  }
+  *static_cast<T *>(result) = static_cast<T>(total / static_cast<double>(p[0]));
+  return kJitOk;
+}
+
+} // namespace
+
+} // namespace chainjit::compiler::jit::kernels
+
+CJ_DEFINE_FLOAT_KERNELS(cj_cross_entropy, crossEntropy)
+CJ_DEFINE_FLOAT_KERNELS(cj_mse, mse)
+
+namespace chainjit::compiler::jit::kernels {
+
+namespace {
+
+using ir::Graph;
+using ir::NodeId;
+
+LibraryCall lowerCrossEntropy(const Graph &g, NodeId id) {
+  const ir::Node &n = g.node(id);
+  const ir::Shape &logits = g.type(n.operands[0]).shape;
+  bool labels = g.type(n.operands[1]).dtype == ir::DType::i32;
+  return {typedSymbol("cross_entropy", n.type.dtype),
+          {logits[0], logits[1], labels ? 1 : 0}, 0};
+}
+
+LibraryCall lowerMse(const Graph &g, NodeId id) {
+  const ir::Node &n = g.node(id);
+  return {typedSymbol("mse", n.type.dtype), {g.type(n.operands[0]).numel()}, 0};
+}
+
+} // namespace
+
+std::vector<LibraryKernel> lossKernels() {
+  return {
+      {ir::OpKind::CrossEntropy, lowerCrossEntropy},
+      {ir::OpKind::Mse, lowerMse},
+  };
+}
+
+SymbolList lossSymbols() {
+  return {CJ_FLOAT_SYMBOLS(cj_cross_entropy), CJ_FLOAT_SYMBOLS(cj_mse)};
+}
+
+} // namespace chainjit::compiler::jit::kernels

@@ -1,0 +1,94 @@
+// max_pool2d and avg_pool2d as loops over each window's taps inside the
+// image, the tap ranges computed per window so the inner loop has no bounds
+// test. Max: padded positions are skipped, so padding never wins, and a NaN
+// propagates. Avg: padded positions count as zeros and the divisor is always
+// the kernel area (PyTorch's count_include_pad=True), as in the interpreter.
+#include "jit/kernels/KernelSupport.h"
+#include "jit/kernels/WindowGeometry.h"
+
+#include <cmath>
+#include <limits>
+
+namespace chainjit::compiler::jit::kernels {
+
+namespace {
+
+// params of cj_max_pool2d_{f32,f64} and cj_avg_pool2d_{f32,f64}: the window
+// (WindowGeometry.h, dilation 1). operands: {input [N, C, H, W]}; result
+// [N, C, OH, OW].
+template <typename T, bool Max>
+int32_t pool2d(void *const *operands, void *result, const int64_t *p, void *) {
+  const Window g = readWindow(p);
+  const T *x = static_cast<const T *>(operands[0]);
+  T *y = static_cast<T *>(result);
+  const T area = static_cast<T>(g.kh * g.kw);
+  for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
+    const T *image = x + plane * g.h * g.w;
+    T *out = y + plane * g.oh * g.ow;
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const int64_t top = oy * g.sh - g.ph;
+      const int64_t i0 = std::max<int64_t>(0, -top), i1 = std::min(g.kh, g.h - top);
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const int64_t left = ox * g.sw - g.pw;
+        const int64_t j0 = std::max<int64_t>(0, -left), j1 = std::min(g.kw, g.w - left);
+        T acc = Max ? -std::numeric_limits<T>::infinity() : T(0);
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t row = (top + i) * g.w + left;
+          for (int64_t j = j0; j < j1; ++j) {
+            const T v = image[row + j];
+            if constexpr (Max) {
+              if (std::isnan(v) || v > acc) // once NaN, nothing but NaN replaces it
+                acc = v;
+            } else {
+              acc += v;
+            }
+          }
+        }
+        out[oy * g.ow + ox] = Max ? acc : acc / area;
+      }
+    }
+  }
+  return kJitOk;
+}
+
+template <typename T> constexpr auto maxPool2d = pool2d<T, true>;
+template <typename T> constexpr auto avgPool2d = pool2d<T, false>;
+
+} // namespace
+
+} // namespace chainjit::compiler::jit::kernels
+
+CJ_DEFINE_FLOAT_KERNELS(cj_max_pool2d, maxPool2d)
+CJ_DEFINE_FLOAT_KERNELS(cj_avg_pool2d, avgPool2d)
+
+namespace chainjit::compiler::jit::kernels {
+
+namespace {
+
+template <bool Max>
+LibraryCall lowerPool2d(const ir::Graph &g, ir::NodeId id) {
+  const ir::Node &n = g.node(id);
+  const ir::Ints &kernel = n.attrs.getInts("kernel");
+  ir::Ints stride = n.attrs.getInts("stride");
+  if (stride.empty())
+    stride = kernel;
+  return {typedSymbol(Max ? "max_pool2d" : "avg_pool2d", n.type.dtype),
+          windowParams(g.type(n.operands[0]).shape, kernel, stride,
+                       n.attrs.getInts("padding"), {1, 1}),
+          0};
+}
+
+} // namespace
+
+std::vector<LibraryKernel> poolKernels() {
+  return {
+      {ir::OpKind::MaxPool2d, lowerPool2d<true>},
+      {ir::OpKind::AvgPool2d, lowerPool2d<false>},
+  };
+}
+
+SymbolList poolSymbols() {
+  return {CJ_FLOAT_SYMBOLS(cj_max_pool2d), CJ_FLOAT_SYMBOLS(cj_avg_pool2d)};
+}
+
+} // namespace chainjit::compiler::jit::kernels
