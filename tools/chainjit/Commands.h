@@ -28,5 +28,6 @@ Command addRunCommand(CLI::App &app);  // RunCommand.cpp
 // grad, jvp, vjp, jacobian, hessian, hvp: DerivativeCommands.cpp
 std::vector<Command> addDerivativeCommands(CLI::App &app);
 Command addCostCommand(CLI::App &app); // CostCommand.cpp
+Command addTrainCommand(CLI::App &app); // TrainCommand.cpp
 
 } // namespace chainjit::cli

@@ -1,0 +1,63 @@
+// K-fold cross-validation over a grid of learning rates and regularization
+// coefficients (the lecture notes' model selection): every setting is
+// trained K times, each time on K-1 folds of the training data and
+// evaluated on the fold left out; the setting with the lowest mean
+// validation loss wins, and the caller retrains it on all training data.
+#pragma once
+
+#include "chainjit/ir/Graph.h"
+#include "chainjit/runtime/Dataset.h"
+#include "chainjit/runtime/train/Trainer.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace chainjit::runtime::train {
+
+// One point of the grid. l1 and l2 apply to every trainable param (they
+// replace the base config's coefficients, per-param ones included).
+struct GridSetting {
+  double lr = 0;
+  double l2 = 0;
+  double l1 = 0;
+};
+
+struct CvConfig {
+  int64_t folds = 5; // K >= 2
+  // Each empty grid means "the base config's value only".
+  std::vector<double> lrGrid, l2Grid, l1Grid;
+};
+
+struct CvRow {
+  GridSetting setting;
+  std::vector<Metrics> folds; // validation metrics per fold (loss NaN: diverged)
+  Metrics mean, std;          // over folds; std is the sample standard deviation
+};
+
+struct CvResult {
+  std::vector<CvRow> rows; // lr-major, then l2, then l1, in grid order
+  size_t best = 0;         // index into rows
+};
+
+// The settings of the grid, in CvResult::rows order.
+std::vector<GridSetting> gridSettings(const TrainConfig &base, const CvConfig &cv);
+// `base` with the setting's learning rate and coefficients.
+TrainConfig withSetting(const TrainConfig &base, const GridSetting &s);
+
+// Called after each fold's training: (row, fold, its validation metrics).
+using CvProgress = std::function<void(size_t row, int64_t fold, const Metrics &)>;
+
+// Folds come from shuffledIndices with base.seed; fold k holds samples
+// [k n / K, (k+1) n / K) of that order. Checkpointing is off in the fold
+// runs. A run whose loss diverges scores NaN (never the best); the best
+// row has the lowest mean validation loss (ties: higher mean accuracy,
+// then the earlier row). Throws if every setting diverged.
+CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Dataset &train,
+                       const CvConfig &cv, const CvProgress &progress = {});
+
+// The table as text: one row per setting with mean ± std of validation
+// loss and accuracy, the best marked with '*'.
+std::string formatCvTable(const CvResult &r);
+
+} // namespace chainjit::runtime::train

@@ -1,0 +1,96 @@
+// The graphs a training run derives from one model file: the model at
+// another batch size, with another dropout rate, and the training-step and
+// evaluation graphs the Trainer runs.
+//
+// A model is a graph whose first output is a scalar loss over an input
+// batch: a float features input [N, ...], an i32 labels input [N], optionally
+// an i32[] input counting training steps (the dropout counter), and
+// optionally a prediction output (i32 [N] classes, e.g. an argmax, or float
+// [N, C] scores) for accuracy. examples/mlp.cj and examples/digits_*.cj are
+// such models.
+#pragma once
+
+#include "chainjit/ir/Graph.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace chainjit::runtime::train {
+
+// The roles of a model's values. Found by inspectModel().
+struct ModelSignature {
+  std::string features;   // the float input with a batch dimension first
+  std::string labels;     // the i32 input [N]
+  std::string counter;    // the i32[] input fed the step number; "" if none
+  std::string loss;       // the first output, a float scalar
+  std::string prediction; // an output i32 [N] or float [N, C]; "" if none
+  bool predictionIsClass = false; // i32 [N] (else: scores, argmax taken)
+  int64_t batch = 0;      // N as written in the model file
+  std::vector<std::string> trainable; // trainable params, in graph order
+  std::vector<std::string> state;     // params that are not trainable
+};
+
+// Finds the roles by type: the first float input of rank >= 1 is the
+// features, the i32 input of shape [N] the labels (N the features' first
+// dimension), an i32[] input the counter; the prediction is the first other
+// output of shape [N] (i32) or [N, C] (float). Throws chainjit::Error naming
+// the graph and what is missing or ambiguous.
+ModelSignature inspectModel(const ir::Graph &model);
+
+// The model with batch size `batch`: every input whose first dimension is
+// the model's batch gets `batch` instead, and the ops are rebuilt so their
+// types follow. A reshape, broadcast_to or bernoulli whose `shape` attribute
+// starts with the old batch starts with the new one (write -1 there to
+// avoid the question). Throws naming the op when a type no longer works.
+ir::Graph withBatchSize(const ir::Graph &model, const ModelSignature &sig, int64_t batch);
+
+// The model with every dropout's `rate` attribute set to `rate` (in [0, 1)).
+// Throws if the model has no dropout op.
+ir::Graph withDropoutRate(const ir::Graph &model, double rate);
+
+// A per-parameter coefficient map ("W1" -> 0.01) for L1 or L2 penalties.
+using Coefficients = std::map<std::string, double>;
+
+// How the training-step graph updates the params itself.
+enum class InGraphUpdate {
+  None,     // outputs loss, prediction and grad.<param> for every trainable param
+  Gradient, // param := param - lr * grad   (GD / SGD)
+  Momentum, // v := mu * v + grad; param := param - lr * v   (heavy ball)
+};
+
+struct StepGraphOptions {
+  InGraphUpdate update = InGraphUpdate::Gradient;
+  // L2: the objective adds sum over params of l2[p] / 2 * ||p||^2, so the
+  // gradient gains l2[p] * p (weight decay).
+  Coefficients l2;
+  // L1 (only with an in-graph update): after the gradient step, the proximal
+  // map of lr * l1[p] * ||p||_1, soft thresholding
+  //   p := sign(u) * max(|u| - lr * l1[p], 0),
+  // which sets small weights to exactly zero.
+  Coefficients l1;
+};
+
+// Names the step graph uses for what it adds to the model.
+inline constexpr const char *kLearningRateInput = "train.lr"; // scalar, the loss dtype
+inline constexpr const char *kMomentumInput = "train.mu";     // scalar (Momentum)
+std::string velocityParamName(const std::string &param);      // "train.velocity.<p>"
+std::string gradOutputName(const std::string &param);         // "grad.<p>"
+
+// The training step of `model` (already at the wanted batch size): train
+// mode expanded (dropout masks, batch statistics), the gradient of the loss
+// plus L2 penalty with respect to every trainable param, and the update of
+// `options`, so that one call does forward, gradient and update. Outputs:
+// the loss (without penalties), then the prediction if the model has one,
+// then (InGraphUpdate::None) the gradients in sig.trainable order. Updates:
+// the running statistics of batch_norm layers, and with an in-graph update
+// every trainable param (and its velocity).
+ir::Graph buildStepGraph(const ir::Graph &model, const ModelSignature &sig,
+                         const StepGraphOptions &options);
+
+// The evaluation graph: eval mode expanded (no dropout, running
+// statistics), outputs the loss and the prediction (if any), no updates.
+ir::Graph buildEvalGraph(const ir::Graph &model, const ModelSignature &sig);
+
+} // namespace chainjit::runtime::train

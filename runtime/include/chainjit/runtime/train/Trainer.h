@@ -1,0 +1,136 @@
+// Training a model graph on a data set: batches drawn as TrainConfig says,
+// one update per batch, train and validation metrics per epoch, and a
+// checkpoint after every epoch that a later run can resume from.
+//
+// How a step runs depends on the optimizer (docs/training.md):
+//  - gd/sgd and momentum with a scheduled step size: the update is compiled
+//    into the training-step graph (forward, gradient, L2, update and the L1
+//    proximal step in one graph, ModelGraphs.h), so one call does it all;
+//  - nesterov and adam: the step graph returns the gradients and
+//    Optimizer::applyGradient updates the params;
+//  - newton, line searches and s = 1/M: Optimizer::step on a GraphObjective
+//    of the batch (they evaluate the loss at other points too).
+// Train and eval use different graphs: dropout masks and batch statistics
+// in the step, no dropout and running statistics in evaluate().
+#pragma once
+
+#include "chainjit/ir/Error.h"
+#include "chainjit/ir/Graph.h"
+#include "chainjit/runtime/Dataset.h"
+#include "chainjit/runtime/Executable.h"
+#include "chainjit/runtime/train/ModelGraphs.h"
+#include "chainjit/runtime/train/Optimizers.h"
+#include "chainjit/runtime/train/Regularization.h"
+#include "chainjit/runtime/train/Sampling.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace chainjit::runtime::train {
+
+struct TrainConfig {
+  // Kind, step size (learning rate, schedule, line search), momentum, Adam
+  // and Newton settings. Its l1 field is filled from `regularization`.
+  OptimizerConfig optimizer;
+  RegularizationConfig regularization;
+  Sampling sampling = Sampling::Epoch;
+  int64_t batch = 32;   // minibatch and epoch sampling
+  int64_t epochs = 10;  // total, counting the epochs of a resumed checkpoint
+  uint64_t seed = 0;    // the batches drawn (the model's initializers have their own seeds)
+  std::optional<double> dropout; // sets every dropout op's rate
+  Backend backend = Backend::Interp;
+  int64_t evalBatch = 256; // evaluation runs in batches of this size
+
+  // A checkpoint written atomically after every epoch ("" for none). An
+  // existing file is never replaced unless `resume` (continue from it) or
+  // `overwrite` (start over) is set.
+  std::string checkpointPath;
+  bool resume = false;
+  bool overwrite = false;
+
+  // Throws chainjit::Error naming the first bad setting.
+  void validate() const;
+};
+
+// Loss and accuracy over a data set. accuracy is NaN for a model without a
+// prediction output.
+struct Metrics {
+  double loss = 0;
+  double accuracy = 0;
+};
+
+struct EpochMetrics {
+  int64_t epoch = 0;        // 1-based
+  Metrics train;            // mean over the epoch's steps (train mode, before each update)
+  std::optional<Metrics> validation; // eval mode, after the epoch
+  double seconds = 0;       // wall time of the epoch's steps
+};
+
+struct History {
+  std::vector<EpochMetrics> epochs;
+};
+
+// What a progress display is told. Calls come from the training thread.
+struct StepProgress {
+  int64_t epoch = 0, epochs = 0;       // 1-based epoch, total
+  int64_t step = 0, stepsPerEpoch = 0; // 1-based step within the epoch
+  double loss = 0;          // mean train loss of the epoch so far
+  double accuracy = 0;      // mean train accuracy so far (NaN: none)
+  double stepsPerSecond = 0;
+  double etaSeconds = 0;    // to the end of the run
+};
+
+class TrainObserver {
+public:
+  virtual ~TrainObserver() = default;
+  virtual void onStep(const StepProgress &) {}
+  virtual void onEpoch(const EpochMetrics &, int64_t epochs) {}
+  // A checkpoint was written, or training resumed from one.
+  virtual void onCheckpoint(const std::string &path, int64_t epoch, bool resumed) {}
+};
+
+// The loss became NaN or infinite (cross-validation scores such a setting
+// as diverged instead of stopping).
+class TrainingDiverged : public Error {
+public:
+  using Error::Error;
+};
+
+class Trainer {
+public:
+  // `model`: see ModelGraphs.h. Throws chainjit::Error on a model the
+  // trainer cannot feed or a bad config.
+  Trainer(const ir::Graph &model, TrainConfig config);
+  ~Trainer();
+  Trainer(const Trainer &) = delete;
+  Trainer &operator=(const Trainer &) = delete;
+
+  // Trains on `train` up to config.epochs epochs, evaluating `validation`
+  // (if given) after each. With config.resume, params, optimizer state,
+  // epoch and history come from the checkpoint first (its settings must
+  // match: the error says which does not), and the run continues exactly
+  // as the uninterrupted run would have. Returns every epoch's metrics, the
+  // resumed ones included.
+  History fit(const Dataset &train, const Dataset *validation = nullptr,
+              TrainObserver *observer = nullptr);
+
+  // Eval mode over all of `data`.
+  Metrics evaluate(const Dataset &data);
+
+  // The model's params as evaluation sees them (trainable and state).
+  Bindings modelParams() const;
+  const ModelSignature &signature() const { return sig_; }
+  const TrainConfig &config() const { return config_; }
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  ModelSignature sig_;
+  TrainConfig config_;
+};
+
+} // namespace chainjit::runtime::train

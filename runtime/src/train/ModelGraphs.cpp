@@ -1,0 +1,251 @@
+// Deriving the graphs of a training run from a model: batch size, dropout
+// rate, the training step (forward, gradient and update in one graph) and
+// the evaluation graph.
+#include "chainjit/runtime/train/ModelGraphs.h"
+
+#include "chainjit/compiler/Autodiff.h"
+#include "chainjit/compiler/Passes.h"
+#include "chainjit/ir/Builder.h"
+#include "chainjit/ir/Rebuild.h"
+#include "chainjit/ir/Verifier.h"
+
+namespace chainjit::runtime::train {
+
+namespace {
+
+using ir::Value;
+
+bool isFloatType(ir::DType t) { return t == ir::DType::f32 || t == ir::DType::f64; }
+
+std::string graphLabel(const ir::Graph &g) { return "model '" + g.name() + "'"; }
+
+// The coefficient of `param` in `c`, 0 when it has none.
+double coefficient(const Coefficients &c, const std::string &param) {
+  auto it = c.find(param);
+  return it == c.end() ? 0.0 : it->second;
+}
+
+// `v` as a value of dtype `t` (scalars such as the learning rate come in the
+// loss's dtype; a model may mix f32 and f64 params).
+Value asDType(Value v, ir::DType t) { return v.dtype() == t ? v : ir::cast(v, t); }
+
+// A copy of `g` whose outputs are `outputs` (by name) and whose updates are
+// `updates` (param name -> value name), dead code removed.
+ir::Graph withResults(const ir::Graph &g, const std::vector<std::string> &outputs,
+                      const std::vector<std::pair<std::string, std::string>> &updates) {
+  ir::GraphRebuilder rb(g);
+  for (ir::NodeId id = 0; id < g.size(); ++id)
+    rb.copy(id);
+  ir::Graph out = std::move(rb.out());
+  for (const std::string &o : outputs)
+    out.addOutput(out.lookup(o));
+  for (const auto &[param, value] : updates)
+    out.addUpdate(out.lookup(param), out.lookup(value));
+  out = compiler::eliminateDeadCode(out);
+  ir::verifyOrThrow(out);
+  return out;
+}
+
+} // namespace
+
+std::string velocityParamName(const std::string &param) { return "train.velocity." + param; }
+std::string gradOutputName(const std::string &param) { return "grad." + param; }
+
+ModelSignature inspectModel(const ir::Graph &g) {
+  ModelSignature sig;
+  std::vector<ir::NodeId> inputs = g.inputs();
+  for (ir::NodeId id : inputs) {
+    const ir::Node &n = g.node(id);
+    if (isFloatType(n.type.dtype) && n.type.rank() >= 1) {
+      sig.features = n.name;
+      sig.batch = n.type.shape[0];
+      break;
+    }
+  }
+  if (sig.features.empty())
+    throw Error(graphLabel(g) + " has no float input with a batch dimension for the features");
+  for (ir::NodeId id : inputs) {
+    const ir::Node &n = g.node(id);
+    if (n.name == sig.features)
+      continue;
+    bool isCounter = n.type == ir::i32({});
+    bool isLabels = n.type == ir::i32({sig.batch});
+    std::string &slot = isCounter ? sig.counter : sig.labels;
+    if ((!isCounter && !isLabels) || !slot.empty())
+      throw Error(graphLabel(g) + ": cannot feed input %" + n.name + " : " + n.type.str() +
+                  " (a model takes features %" + sig.features + ", labels i32[" +
+                  std::to_string(sig.batch) + "] and optionally a step counter i32[])");
+    slot = n.name;
+  }
+  if (sig.labels.empty())
+    throw Error(graphLabel(g) + " has no labels input i32[" + std::to_string(sig.batch) + "]");
+
+  const std::vector<ir::NodeId> &outs = g.outputs();
+  if (outs.empty() || g.type(outs[0]).rank() != 0 || !isFloatType(g.type(outs[0]).dtype))
+    throw Error(graphLabel(g) + ": the first output must be the loss, a float scalar");
+  if (g.node(outs[0]).name.empty())
+    throw Error(graphLabel(g) + ": the loss (the first output) needs a name");
+  sig.loss = g.node(outs[0]).name;
+  for (size_t i = 1; i < outs.size() && sig.prediction.empty(); ++i) {
+    const ir::Node &n = g.node(outs[i]);
+    bool isClass = n.type == ir::i32({sig.batch});
+    bool isScores = isFloatType(n.type.dtype) && n.type.rank() == 2 &&
+                    n.type.shape[0] == sig.batch;
+    if ((isClass || isScores) && !n.name.empty()) {
+      sig.prediction = n.name;
+      sig.predictionIsClass = isClass;
+    }
+  }
+  for (ir::NodeId id : g.params()) {
+    const ir::Node &n = g.node(id);
+    (n.attrs.getBool("trainable") ? sig.trainable : sig.state).push_back(n.name);
+  }
+  if (sig.trainable.empty())
+    throw Error(graphLabel(g) + " has no trainable param");
+  return sig;
+}
+
+ir::Graph withBatchSize(const ir::Graph &model, const ModelSignature &sig, int64_t batch) {
+  if (batch < 1)
+    throw Error("batch size must be at least 1, got " + std::to_string(batch));
+  if (batch == sig.batch)
+    return model;
+  ir::GraphRebuilder rb(model);
+  ir::Graph &out = rb.out();
+  for (ir::NodeId id = 0; id < model.size(); ++id) {
+    const ir::Node &n = model.node(id);
+    if (n.kind == ir::OpKind::Input) {
+      ir::TensorType t = n.type;
+      if (t.rank() >= 1 && t.shape[0] == sig.batch)
+        t.shape[0] = batch;
+      rb.setMapping(id, out.addInput(n.name, t, n.loc));
+      continue;
+    }
+    if (ir::isSource(n.kind)) {
+      rb.copy(id);
+      continue;
+    }
+    ir::Attrs attrs = n.attrs;
+    bool hasShape = n.kind == ir::OpKind::Reshape || n.kind == ir::OpKind::BroadcastTo ||
+                    n.kind == ir::OpKind::Bernoulli;
+    if (hasShape) {
+      ir::Ints shape = attrs.getInts("shape");
+      if (!shape.empty() && shape[0] == sig.batch)
+        shape[0] = batch;
+      attrs.set("shape", shape);
+    }
+    std::vector<ir::NodeId> operands;
+    for (ir::NodeId o : n.operands)
+      operands.push_back(rb.map(o));
+    try {
+      rb.setMapping(id, out.addOp(n.kind, operands, attrs, n.name, n.loc));
+    } catch (const Error &e) {
+      throw Error(graphLabel(model) + " at batch size " + std::to_string(batch) + ": " +
+                  e.diagnostics().front().message +
+                  " (a shape attribute that depends on the batch size should use -1)");
+    }
+  }
+  ir::Graph g = rb.finish();
+  ir::verifyOrThrow(g);
+  return g;
+}
+
+ir::Graph withDropoutRate(const ir::Graph &model, double rate) {
+  if (!(rate >= 0.0 && rate < 1.0))
+    throw Error("dropout rate must lie in [0, 1), got " + std::to_string(rate));
+  ir::GraphRebuilder rb(model);
+  bool found = false;
+  for (ir::NodeId id = 0; id < model.size(); ++id) {
+    ir::NodeId copied = rb.copy(id);
+    if (model.node(id).kind == ir::OpKind::Dropout) {
+      rb.out().mutableNode(copied).attrs.set("rate", rate);
+      found = true;
+    }
+  }
+  if (!found)
+    throw Error(graphLabel(model) + " has no dropout op whose rate could be set");
+  return rb.finish();
+}
+
+ir::Graph buildStepGraph(const ir::Graph &model, const ModelSignature &sig,
+                         const StepGraphOptions &options) {
+  ir::Graph g = compiler::expandTrain(model);
+  ir::DType lossType = g.type(g.lookup(sig.loss)).dtype;
+
+  // The running statistics of batch_norm: the gradient transform keeps only
+  // outputs, so their new values become named outputs and updates again below.
+  std::vector<std::pair<std::string, std::string>> updates;
+  for (const ir::ParamUpdate &u : g.updates()) {
+    std::string param = g.node(u.param).name;
+    if (g.node(u.value).name.empty())
+      g.setNodeName(u.value, "train.new." + param);
+    updates.push_back({param, g.node(u.value).name});
+    g.addOutput(u.value);
+  }
+
+  // The objective: the loss plus the L2 penalties.
+  std::string objective = sig.loss;
+  Value total(g, g.lookup(sig.loss));
+  for (const std::string &p : sig.trainable) {
+    double c = coefficient(options.l2, p);
+    if (c == 0.0)
+      continue;
+    Value w(g, g.lookup(p));
+    Value squares = ir::sum(w * w);
+    Value penalty = asDType(squares * (c / 2.0), lossType);
+    total = total + penalty;
+    objective = "train.objective";
+  }
+  if (objective != sig.loss)
+    total.named(objective);
+
+  ir::Graph dg = compiler::grad(g, objective, sig.trainable);
+
+  std::vector<std::string> outputs = {sig.loss};
+  if (!sig.prediction.empty())
+    outputs.push_back(sig.prediction);
+  if (options.update == InGraphUpdate::None) {
+    for (const std::string &p : sig.trainable)
+      outputs.push_back(gradOutputName(p));
+    return withResults(dg, outputs, updates);
+  }
+
+  Value lr = ir::input(dg, kLearningRateInput, {lossType, {}});
+  std::optional<Value> mu;
+  if (options.update == InGraphUpdate::Momentum)
+    mu = ir::input(dg, kMomentumInput, {lossType, {}});
+  for (const std::string &p : sig.trainable) {
+    Value w(dg, dg.lookup(p));
+    Value grad(dg, dg.lookup(gradOutputName(p)));
+    ir::DType t = w.dtype();
+    Value step = asDType(lr, t);
+    Value direction = grad;
+    if (mu) {
+      Value v = ir::param(dg, velocityParamName(p), w.type(), {{"trainable", false}});
+      Value moved = asDType(*mu, t) * v;
+      direction = (moved + grad).named("train.new." + velocityParamName(p));
+      updates.push_back({velocityParamName(p), "train.new." + velocityParamName(p)});
+    }
+    Value u = w - step * direction;
+    double l1 = coefficient(options.l1, p);
+    if (l1 != 0.0) {
+      // Soft thresholding: the proximal map of step * l1 * |w|.
+      Value threshold = step * l1;
+      Value shrunk = ir::relu(ir::abs(u) - threshold);
+      u = ir::sign(u) * shrunk;
+    }
+    u.named("train.new." + p);
+    updates.push_back({p, "train.new." + p});
+  }
+  return withResults(dg, outputs, updates);
+}
+
+ir::Graph buildEvalGraph(const ir::Graph &model, const ModelSignature &sig) {
+  ir::Graph g = compiler::expandEval(model);
+  std::vector<std::string> outputs = {sig.loss};
+  if (!sig.prediction.empty())
+    outputs.push_back(sig.prediction);
+  return withResults(g, outputs, {});
+}
+
+} // namespace chainjit::runtime::train

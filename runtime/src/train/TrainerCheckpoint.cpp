@@ -1,0 +1,153 @@
+// What a training checkpoint holds and how a run resumes from it. The file
+// format is Checkpoint.h's; the tensors are
+//   param.<name>            every param of the step graph (model params,
+//                           running statistics, in-graph momentum velocities)
+//   optimizer.*             Optimizer::exportState (optimizers outside the graph)
+//   train.epoch, train.step f64[]: epochs and steps done
+//   train.settings          f64[6]: optimizer kind, sampling, batch, seed
+//                           (high and low 32 bits), training-set size
+//   history.<metric>        f64[epochs]: train_loss, train_accuracy,
+//                           val_loss, val_accuracy (NaN when absent), seconds
+// Everything a resumed run needs to draw the same batches and make the same
+// updates is here, so it continues bit for bit as the uninterrupted run.
+#include "TrainerImpl.h"
+
+#include "chainjit/ir/Error.h"
+#include "chainjit/runtime/Checkpoint.h"
+
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+namespace chainjit::runtime::train {
+
+namespace {
+
+constexpr const char *kParamPrefix = "param.";
+constexpr const char *kOptimizerPrefix = "optimizer";
+constexpr std::array<const char *, 5> kHistoryNames = {
+    "history.train_loss", "history.train_accuracy", "history.val_loss",
+    "history.val_accuracy", "history.seconds"};
+
+struct Setting {
+  const char *what;
+  double value;
+  std::string text; // as the user wrote it
+};
+
+std::vector<Setting> settingsOf(const TrainConfig &c, int64_t trainSize) {
+  return {
+      {"optimizer", static_cast<double>(c.optimizer.kind),
+       std::string(optimizerKindName(c.optimizer.kind))},
+      {"sampling", static_cast<double>(c.sampling), std::string(samplingName(c.sampling))},
+      {"batch size", static_cast<double>(c.batch), std::to_string(c.batch)},
+      {"seed (high bits)", static_cast<double>(c.seed >> 32), std::to_string(c.seed)},
+      {"seed", static_cast<double>(c.seed & 0xffffffffULL), std::to_string(c.seed)},
+      {"training-set size", static_cast<double>(trainSize), std::to_string(trainSize)},
+  };
+}
+
+ir::Tensor f64Scalar(double v) { return ir::Tensor::scalar(ir::DType::f64, v); }
+
+ir::Tensor f64Vector(const std::vector<double> &v) {
+  return ir::Tensor(ir::f64({static_cast<int64_t>(v.size())}), v);
+}
+
+double optionalValue(const std::optional<Metrics> &m, double Metrics::*field) {
+  return m ? (*m).*field : std::numeric_limits<double>::quiet_NaN();
+}
+
+} // namespace
+
+void Trainer::Impl::saveTo(const std::string &path, int64_t trainSize) const {
+  TensorMap t;
+  for (const auto &[name, value] : params)
+    t[kParamPrefix + name] = value;
+  if (optimizer)
+    t.merge(optimizer->exportState(sig.trainable, kOptimizerPrefix));
+  t["train.epoch"] = f64Scalar(static_cast<double>(epochsDone));
+  t["train.step"] = f64Scalar(static_cast<double>(globalStep));
+  std::vector<double> settings;
+  for (const Setting &s : settingsOf(config, trainSize))
+    settings.push_back(s.value);
+  t["train.settings"] = f64Vector(settings);
+  std::array<std::vector<double>, kHistoryNames.size()> columns;
+  for (const EpochMetrics &e : history.epochs) {
+    columns[0].push_back(e.train.loss);
+    columns[1].push_back(e.train.accuracy);
+    columns[2].push_back(optionalValue(e.validation, &Metrics::loss));
+    columns[3].push_back(optionalValue(e.validation, &Metrics::accuracy));
+    columns[4].push_back(e.seconds);
+  }
+  for (size_t i = 0; i < kHistoryNames.size(); ++i)
+    t[kHistoryNames[i]] = f64Vector(columns[i]);
+  saveCheckpoint(path, t);
+}
+
+void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize) {
+  if (!std::filesystem::exists(path))
+    throw Error("no checkpoint to resume from (the file does not exist)", SourceLoc{path});
+  // First the whole file (magic, size, CRC), then its settings, then the
+  // exact set of tensors this run expects with their types.
+  TensorMap all = loadCheckpoint(path);
+  auto scalarAt = [&](const std::string &name) {
+    auto it = all.find(name);
+    if (it == all.end() || it->second.type() != ir::f64({}))
+      throw Error(path + ": not a training checkpoint (no f64 scalar '" + name + "')");
+    return it->second.at(0);
+  };
+  int64_t epochs = static_cast<int64_t>(scalarAt("train.epoch"));
+  int64_t steps = static_cast<int64_t>(scalarAt("train.step"));
+  std::vector<Setting> want = settingsOf(config, trainSize);
+  auto settings = all.find("train.settings");
+  if (settings == all.end() || settings->second.type() != ir::f64({int64_t(want.size())}))
+    throw Error(path + ": not a training checkpoint (no f64[" + std::to_string(want.size()) +
+                "] 'train.settings')");
+  std::vector<Diagnostic> differ;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (settings->second.at(static_cast<int64_t>(i)) != want[i].value)
+      differ.push_back({SourceLoc{path}, "the checkpoint was written with another " +
+                                    std::string(want[i].what) + " (this run: " + want[i].text +
+                                    "); resume with the settings it was written with"});
+  if (!differ.empty())
+    throw Error(differ);
+
+  std::map<std::string, ir::TensorType> expected;
+  for (const auto &[name, value] : params)
+    expected[kParamPrefix + name] = value.type();
+  for (const auto &[name, value] : all)
+    if (name.rfind(std::string(kOptimizerPrefix) + ".", 0) == 0)
+      expected[name] = value.type();
+  expected["train.epoch"] = ir::f64({});
+  expected["train.step"] = ir::f64({});
+  expected["train.settings"] = ir::f64({int64_t(want.size())});
+  for (const char *h : kHistoryNames)
+    expected[h] = ir::f64({epochs});
+  TensorMap loaded = loadCheckpointInto(path, expected);
+
+  ParamSet x;
+  for (const std::string &p : sig.trainable)
+    x.push_back(loaded.at(kParamPrefix + p));
+  if (optimizer)
+    optimizer->importState(loaded, sig.trainable, x, kOptimizerPrefix);
+
+  // Nothing above changed the trainer; from here on nothing can fail.
+  for (auto &[name, value] : params)
+    value = loaded.at(kParamPrefix + name);
+  epochsDone = epochs;
+  globalStep = steps;
+  history.epochs.clear();
+  for (int64_t e = 0; e < epochs; ++e) {
+    auto col = [&](size_t i) { return loaded.at(kHistoryNames[i]).at(e); };
+    EpochMetrics m;
+    m.epoch = e + 1;
+    m.train = {col(0), col(1)};
+    if (!std::isnan(col(2)))
+      m.validation = Metrics{col(2), col(3)};
+    m.seconds = col(4);
+    history.epochs.push_back(m);
+  }
+}
+
+} // namespace chainjit::runtime::train

@@ -1,0 +1,67 @@
+// The Trainer's private state, shared by Trainer.cpp (the loop) and
+// TrainerCheckpoint.cpp (saving and resuming).
+#pragma once
+
+#include "chainjit/runtime/train/GraphObjective.h"
+#include "chainjit/runtime/train/Trainer.h"
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace chainjit::runtime::train {
+
+// Where the update of a step happens (see Trainer.h).
+enum class StepPath { InGraph, FusedGradient, Objective };
+StepPath choosePath(const OptimizerConfig &c);
+
+struct StepOutcome {
+  double loss = 0;     // the batch's data loss before the update
+  int64_t samples = 0;
+  int64_t correct = -1; // -1: not known on this path
+};
+
+struct Trainer::Impl {
+  Impl(const ir::Graph &model, const ModelSignature &sig, const TrainConfig &config);
+
+  const ir::Graph &modelAt(int64_t batch);
+  const Executable &stepExecutable(int64_t batch);
+  const Executable &evalExecutable(int64_t batch);
+  GraphObjective &objectiveFor(Bindings data);
+
+  void checkData(const Dataset &data, const char *what) const;
+  Bindings dataBindings(const Dataset &data, const std::vector<int64_t> &rows, int64_t counter);
+  int64_t correct(const ir::Tensor &prediction, const ir::Tensor &labels) const;
+  ParamSet trainableSet() const;
+  void storeTrainable(ParamSet x);
+  // The entries of `source` that are params of `g`.
+  Bindings bindingsFor(const ir::Graph &g, const Bindings &source) const;
+  Bindings currentParams() const;
+
+  StepOutcome step(const Dataset &train, const std::vector<int64_t> &rows, int64_t epoch);
+  Metrics evaluate(const Dataset &data);
+
+  // TrainerCheckpoint.cpp.
+  void saveTo(const std::string &path, int64_t trainSize) const;
+  void resumeFrom(const std::string &path, int64_t trainSize);
+
+  ir::Graph model; // dropout rate applied
+  ModelSignature sig;
+  TrainConfig config;
+  StepPath path;
+  StepGraphOptions stepOptions;
+  std::vector<double> l1, l2; // per trainable param
+  std::optional<Optimizer> optimizer; // paths other than InGraph
+
+  std::map<int64_t, ir::Graph> models;
+  std::map<int64_t, std::unique_ptr<Executable>> stepExecs, evalExecs;
+  std::map<int64_t, std::unique_ptr<GraphObjective>> objectives;
+
+  Bindings params; // every param of the step graph
+  int64_t epochsDone = 0;
+  int64_t globalStep = 0;
+  History history;
+};
+
+} // namespace chainjit::runtime::train

@@ -1,0 +1,332 @@
+// chainjit train MODEL.cj --data FILE.csv[.gz] | --idx-images F --idx-labels F
+//                [--optimizer ...] [--lr ...] [--batch ...] [--epochs ...] ...
+// Turns flags into a DataSpec and a TrainConfig, and reports what the
+// runtime's Trainer and crossValidate return; the work is in runtime/train.
+#include "Commands.h"
+
+#include "chainjit/ir/Parser.h"
+#include "chainjit/runtime/train/CrossValidation.h"
+#include "chainjit/runtime/train/Curves.h"
+#include "chainjit/runtime/train/Progress.h"
+#include "chainjit/runtime/train/TrainData.h"
+#include "chainjit/runtime/train/Trainer.h"
+
+#include <cmath>
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <unistd.h>
+
+namespace chainjit::cli {
+
+namespace {
+
+namespace rt = runtime::train;
+
+struct TrainOptions {
+  std::string model;
+  rt::DataSpec data;
+  bool header = false;
+  std::optional<double> scale;
+  std::string optimizer = "sgd";
+  double lr = 0.1;
+  std::string schedule = "const";
+  int64_t decayEvery = 10;
+  double decayFactor = 0.5;
+  std::string lineSearch = "none";
+  bool inverseLipschitz = false;
+  double momentum = 0.9;
+  std::optional<double> nesterovBeta;
+  double adamBeta1 = 0.9, adamBeta2 = 0.999, adamEpsilon = 1e-8;
+  double newtonDamping = 0;
+  int64_t newtonMaxParams = 4096;
+  std::string sampling; // default depends on the optimizer
+  int64_t batch = 32;
+  int64_t epochs = 10;
+  int64_t evalBatch = 256;
+  uint64_t seed = 0;
+  std::string l1, l2;
+  std::optional<double> dropout;
+  int64_t kfold = 0;
+  std::string lrGrid, l2Grid, l1Grid;
+  std::string checkpoint;
+  bool resume = false, overwrite = false;
+  std::string curves, plot;
+  std::string backend = "interp";
+};
+
+std::optional<double> parseNumber(std::string_view s) {
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v))
+    return std::nullopt;
+  return v;
+}
+
+std::vector<std::string> splitCommas(const std::string &s) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t comma = s.find(',', start);
+    parts.push_back(s.substr(start, comma - start));
+    if (comma == std::string::npos)
+      return parts;
+    start = comma + 1;
+  }
+}
+
+// "0.01" (every trainable param), "W1=0.01,W2=0.001", or both:
+// "0.001,W1=0.01" (W1 0.01, the others 0.001).
+void parseCoefficients(const std::string &spec, const std::string &flag, double &all,
+                       std::map<std::string, double> &perParam) {
+  if (spec.empty())
+    return;
+  for (const std::string &part : splitCommas(spec)) {
+    size_t eq = part.find('=');
+    std::string value = eq == std::string::npos ? part : part.substr(eq + 1);
+    std::optional<double> v = parseNumber(value);
+    if (!v || *v < 0)
+      throw UsageError(flag + " '" + spec + "': '" + value +
+                       "' is not a non-negative number (write " + flag + " 0.01 or " + flag +
+                       " W1=0.01,W2=0.001)");
+    if (eq == std::string::npos) {
+      all = *v;
+      continue;
+    }
+    std::string name = part.substr(0, eq);
+    if (name.empty())
+      throw UsageError(flag + " '" + spec + "': a coefficient without a param name");
+    perParam[name] = *v;
+  }
+}
+
+std::vector<double> parseGrid(const std::string &spec, const std::string &flag) {
+  std::vector<double> grid;
+  if (spec.empty())
+    return grid;
+  for (const std::string &part : splitCommas(spec)) {
+    std::optional<double> v = parseNumber(part);
+    if (!v || *v < 0)
+      throw UsageError(flag + " '" + spec + "': '" + part +
+                       "' is not a non-negative number (write e.g. " + flag + " 0.01,0.1)");
+    grid.push_back(*v);
+  }
+  return grid;
+}
+
+// Library validation errors about flags are usage errors (exit 2).
+template <typename F> auto asUsage(F &&f) {
+  try {
+    return f();
+  } catch (const Error &e) {
+    throw UsageError(e.diagnostics().front().message);
+  }
+}
+
+rt::TrainConfig makeConfig(const TrainOptions &o) {
+  rt::TrainConfig c;
+  return asUsage([&] {
+    rt::OptimizerConfig &oc = c.optimizer;
+    oc.kind = rt::parseOptimizerKind(o.optimizer);
+    oc.stepSize.base = o.lr;
+    oc.stepSize.schedule = rt::parseSchedule(o.schedule);
+    oc.stepSize.decayEvery = o.decayEvery;
+    oc.stepSize.decayFactor = o.decayFactor;
+    oc.stepSize.lineSearch = rt::parseLineSearch(o.lineSearch);
+    oc.stepSize.inverseLipschitz = o.inverseLipschitz;
+    oc.momentum = o.momentum;
+    oc.nesterovBeta = o.nesterovBeta;
+    oc.adamBeta1 = o.adamBeta1;
+    oc.adamBeta2 = o.adamBeta2;
+    oc.adamEpsilon = o.adamEpsilon;
+    oc.newtonDamping = o.newtonDamping;
+    oc.newtonMaxParams = o.newtonMaxParams;
+    bool fullBatch = oc.kind == rt::OptimizerKind::Newton || o.optimizer == "gd";
+    c.sampling = rt::parseSampling(o.sampling.empty() ? (fullBatch ? "full" : "epoch")
+                                                      : o.sampling);
+    c.batch = o.batch;
+    c.epochs = o.epochs;
+    c.evalBatch = o.evalBatch;
+    c.seed = o.seed;
+    c.dropout = o.dropout;
+    c.backend = runtime::parseBackend(o.backend);
+    c.checkpointPath = o.checkpoint;
+    c.resume = o.resume;
+    c.overwrite = o.overwrite;
+    parseCoefficients(o.l1, "--l1", c.regularization.l1, c.regularization.l1PerParam);
+    parseCoefficients(o.l2, "--l2", c.regularization.l2, c.regularization.l2PerParam);
+    c.validate();
+    return c;
+  });
+}
+
+void printMetrics(const char *what, const rt::Metrics &m, int64_t samples) {
+  std::cout << what << " loss " << m.loss;
+  if (!std::isnan(m.accuracy))
+    std::cout << "  accuracy " << 100.0 * m.accuracy << "%";
+  std::cout << "  (" << samples << " samples)\n";
+}
+
+int runTrain(const TrainOptions &o) {
+  // Every flag is checked before any file is read.
+  rt::TrainConfig config = makeConfig(o);
+  rt::DataSpec spec = o.data;
+  spec.scale = o.scale;
+  spec.seed = o.seed;
+  asUsage([&] { spec.validate(); });
+  rt::CvConfig cv;
+  cv.folds = o.kfold;
+  cv.lrGrid = parseGrid(o.lrGrid, "--lr-grid");
+  cv.l2Grid = parseGrid(o.l2Grid, "--l2-grid");
+  cv.l1Grid = parseGrid(o.l1Grid, "--l1-grid");
+  bool gridGiven = !cv.lrGrid.empty() || !cv.l2Grid.empty() || !cv.l1Grid.empty();
+  if (gridGiven && o.kfold == 0)
+    throw UsageError("--lr-grid, --l2-grid and --l1-grid need --kfold K");
+  if (o.kfold != 0 && o.kfold < 2)
+    throw UsageError("--kfold " + std::to_string(o.kfold) + ": K must be at least 2");
+  if (o.kfold != 0 && o.resume)
+    throw UsageError("--kfold and --resume exclude each other: cross-validation always "
+                     "trains from scratch");
+
+  ir::Graph model = ir::parseGraphFile(o.model);
+  rt::ModelSignature sig = rt::inspectModel(model);
+  ir::DType dtype = model.type(model.lookup(sig.features)).dtype;
+  rt::TrainingData data = rt::loadTrainingData(spec, dtype);
+  std::cout << "model " << model.name() << ": features %" << sig.features << ", labels %"
+            << sig.labels << ", loss %" << sig.loss
+            << (sig.prediction.empty() ? "" : ", prediction %" + sig.prediction) << "\n";
+  std::cout << "data: " << data.train.size() << " training, "
+            << (data.validation ? std::to_string(data.validation->size()) + " validation, " : "")
+            << data.test.size() << " test samples of " << data.train.numFeatures()
+            << " features\n";
+
+  if (o.kfold >= 2) {
+    std::cout << o.kfold << "-fold cross-validation of " << rt::gridSettings(config, cv).size()
+              << " settings, " << config.epochs << " epochs each\n";
+    rt::CvResult r = rt::crossValidate(model, config, data.train, cv,
+                                       [&](size_t row, int64_t fold, const rt::Metrics &m) {
+                                         std::cerr << "setting " << row + 1 << " fold "
+                                                   << fold + 1 << ": val loss " << m.loss
+                                                   << "\n";
+                                       });
+    std::cout << rt::formatCvTable(r);
+    const rt::GridSetting &best = r.rows[r.best].setting;
+    std::cout << "best: lr " << best.lr << ", l2 " << best.l2 << ", l1 " << best.l1
+              << "; retraining on all " << data.train.size() << " training samples\n";
+    config = rt::withSetting(config, best);
+  }
+
+  // The held-out test set serves as the per-epoch validation set unless a
+  // validation split was asked for; nothing is selected on it.
+  const runtime::Dataset &validation = data.validation ? *data.validation : data.test;
+  rt::Trainer trainer(model, config);
+  std::unique_ptr<rt::TrainObserver> observer =
+      isatty(fileno(stderr)) ? rt::makeProgressBar(std::cerr) : rt::makeLogLines(std::cerr);
+  rt::History h = trainer.fit(data.train, &validation, observer.get());
+  double seconds = 0;
+  for (const rt::EpochMetrics &e : h.epochs)
+    seconds += e.seconds;
+  if (!h.epochs.empty())
+    printMetrics("train", h.epochs.back().train, data.train.size());
+  printMetrics("test", trainer.evaluate(data.test), data.test.size());
+  std::cout << "training time " << seconds << " s over " << h.epochs.size() << " epochs\n";
+  if (!o.curves.empty())
+    rt::writeCurvesCsv(o.curves, h);
+  if (!o.plot.empty())
+    rt::writeCurvesSvg(o.plot, h, model.name() + ": loss per epoch");
+  return 0;
+}
+
+} // namespace
+
+Command addTrainCommand(CLI::App &app) {
+  auto o = std::make_shared<TrainOptions>();
+  CLI::App *cmd = app.add_subcommand("train", "Train a model on a data set (docs/training.md)");
+  cmd->add_option("model", o->model,
+                  "The model, a .cj file whose first output is a scalar loss")
+      ->required();
+  // Data.
+  cmd->add_option("--data", o->data.csv, "CSV data, .csv or .csv.gz: one sample per line");
+  cmd->add_option("--label-column", o->data.labelColumn,
+                  "CSV: the label's column, 0-based, negative from the end (default -1)");
+  cmd->add_flag("--header", o->header,
+                "CSV: the file starts with a header line (recognized anyway: a first line "
+                "with a field that is not a number is skipped)");
+  cmd->add_option("--idx-images", o->data.idxImages, "IDX (MNIST format) images, .gz allowed");
+  cmd->add_option("--idx-labels", o->data.idxLabels, "IDX labels");
+  cmd->add_option("--idx-test-images", o->data.idxTestImages,
+                  "IDX test images (instead of --test-fraction)");
+  cmd->add_option("--idx-test-labels", o->data.idxTestLabels, "IDX test labels");
+  cmd->add_option("--scale", o->scale, "Multiply every feature by this (e.g. 0.0625)");
+  cmd->add_flag("--standardize", o->data.standardize,
+                "Standardize features with the training set's mean and std");
+  cmd->add_option("--test-fraction", o->data.testFraction,
+                  "Fraction held out as the test set (default 0.2)");
+  cmd->add_option("--validation-fraction", o->data.validationFraction,
+                  "Fraction of the training part held out for per-epoch validation (default "
+                  "0: the test set is shown per epoch)");
+  cmd->add_option("--limit", o->data.limit, "Use only the first N samples of each file");
+  // Optimizer and step size.
+  cmd->add_option("--optimizer", o->optimizer,
+                  "gd, sgd (default), momentum, nesterov, adam or newton")
+      ->check(CLI::IsMember({"gd", "sgd", "momentum", "nesterov", "adam", "newton"}));
+  cmd->add_option("--lr", o->lr, "Learning rate: the step size c (default 0.1)");
+  cmd->add_option("--schedule", o->schedule,
+                  "const (default), inv (c/k), invsqrt (c/sqrt k) or step (decay per epochs)")
+      ->check(CLI::IsMember({"const", "inv", "invsqrt", "step"}));
+  cmd->add_option("--decay-every", o->decayEvery, "step schedule: epochs between decays (10)");
+  cmd->add_option("--decay-factor", o->decayFactor, "step schedule: factor per decay (0.5)");
+  cmd->add_option("--line-search", o->lineSearch, "none (default), backtracking or exact")
+      ->check(CLI::IsMember({"none", "backtracking", "exact"}));
+  cmd->add_flag("--inverse-lipschitz", o->inverseLipschitz,
+                "Step size 1/M, M estimated by power iteration on Hessian-vector products");
+  cmd->add_option("--momentum", o->momentum, "momentum: beta (default 0.9)");
+  cmd->add_option("--nesterov-beta", o->nesterovBeta,
+                  "nesterov: a constant beta instead of (k-1)/(k+2)");
+  cmd->add_option("--adam-beta1", o->adamBeta1, "adam: beta1 (0.9)");
+  cmd->add_option("--adam-beta2", o->adamBeta2, "adam: beta2 (0.999)");
+  cmd->add_option("--adam-epsilon", o->adamEpsilon, "adam: epsilon (1e-8)");
+  cmd->add_option("--newton-damping", o->newtonDamping, "newton: damping added to H");
+  cmd->add_option("--newton-max-params", o->newtonMaxParams,
+                  "newton: refuse models with more parameter entries (4096)");
+  // Batches.
+  cmd->add_option("--sampling", o->sampling,
+                  "full, minibatch (random batches), sgd (one random sample) or epoch "
+                  "(shuffle, then batch by batch); default full for gd and newton, else epoch")
+      ->check(CLI::IsMember({"full", "minibatch", "sgd", "epoch"}));
+  cmd->add_option("--batch", o->batch, "Batch size (default 32)");
+  cmd->add_option("--epochs", o->epochs, "Epochs in all, resumed ones included (default 10)");
+  cmd->add_option("--eval-batch", o->evalBatch, "Batch size of evaluation (default 256)");
+  cmd->add_option("--seed", o->seed, "Seed of the splits and the batches (default 0)");
+  // Regularization.
+  cmd->add_option("--l1", o->l1, "L1 coefficients: 0.001 (every trainable param), "
+                                 "W1=0.001,W2=0.01, or 0.001,W1=0.01");
+  cmd->add_option("--l2", o->l2, "L2 coefficients, written like --l1");
+  cmd->add_option("--dropout", o->dropout, "Set the rate of every dropout op of the model");
+  // Model selection.
+  cmd->add_option("--kfold", o->kfold, "K-fold cross-validation over the grids, K >= 2");
+  cmd->add_option("--lr-grid", o->lrGrid, "Learning rates to cross-validate: 0.01,0.1");
+  cmd->add_option("--l2-grid", o->l2Grid, "L2 coefficients to cross-validate");
+  cmd->add_option("--l1-grid", o->l1Grid, "L1 coefficients to cross-validate");
+  // Checkpoints and output.
+  cmd->add_option("--checkpoint", o->checkpoint,
+                  "Save params and optimizer state here after every epoch (atomically)");
+  cmd->add_flag("--resume", o->resume, "Continue from the --checkpoint file");
+  cmd->add_flag("--overwrite", o->overwrite, "Replace an existing --checkpoint file");
+  cmd->add_option("--curves", o->curves, "Write per-epoch losses and accuracies to a CSV file");
+  cmd->add_option("--plot", o->plot, "Draw the loss curves into an SVG file");
+  cmd->add_option("--backend", o->backend, "interp (default) or jit")
+      ->check(CLI::IsMember({"interp", "jit"}));
+  cmd->footer("\nExamples:\n"
+              "  chainjit train examples/digits_mlp.cj --data examples/data/digits.csv.gz "
+              "--scale 0.0625 --epochs 30\n"
+              "  chainjit train examples/digits_mlp.cj --data examples/data/digits.csv.gz "
+              "--scale 0.0625 --kfold 5 --lr-grid 0.01,0.1 --l2-grid 0,0.001\n"
+              "  chainjit train examples/fashion_mlp.cj "
+              "--idx-images /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ...\n"
+              "See docs/training.md.");
+  return {cmd, [o] { return runTrain(*o); }};
+}
+
+} // namespace chainjit::cli
