@@ -224,40 +224,41 @@ TEST_CASE("JitKernels: concat of every dtype") {
   }
 }
 
-TEST_CASE("JitKernels: slice of every dtype") {
-  struct Case {
-    Shape shape;
-    Ints starts, ends, strides;
-  };
-  const Case cases[] = {{{5, 6}, {1, 0}, {4, 6}, {2, 1}},
-                        {{4, 5, 6}, {0, 1, 2}, {4, 5, 6}, {1, 2, 3}},
-                        {{4, 5, 6}, {1, 0, 0}, {3, 5, 6}, {}},
-                        {{4, 5}, {2, 1}, {2, 4}, {}},
-                        {{7}, {1}, {7}, {3}}};
+namespace {
+
+// An operand shape and the three per-axis lists of slice (starts, ends,
+// strides) or pad (low, high, interior).
+struct AxisListsCase {
+  Shape shape;
+  Ints first, second, third;
+};
+
+void checkAxisListsOp(Value (*op)(Value, Ints, Ints, Ints),
+                      std::initializer_list<AxisListsCase> cases) {
   for (DType dt : kAllTypes)
-    for (const Case &c : cases) {
+    for (const AxisListsCase &c : cases) {
       Graph g;
-      slice(input(g, "x", {dt, c.shape}), c.starts, c.ends, c.strides);
+      op(input(g, "x", {dt, c.shape}), c.first, c.second, c.third);
       checkOp(g);
     }
 }
 
+} // namespace
+
+TEST_CASE("JitKernels: slice of every dtype") {
+  checkAxisListsOp(slice, {{{5, 6}, {1, 0}, {4, 6}, {2, 1}},
+                           {{4, 5, 6}, {0, 1, 2}, {4, 5, 6}, {1, 2, 3}},
+                           {{4, 5, 6}, {1, 0, 0}, {3, 5, 6}, {}},
+                           {{4, 5}, {2, 1}, {2, 4}, {}},
+                           {{7}, {1}, {7}, {3}}});
+}
+
 TEST_CASE("JitKernels: pad of every dtype") {
-  struct Case {
-    Shape shape;
-    Ints low, high, interior;
-  };
-  const Case cases[] = {{{3, 4}, {1, 0}, {0, 2}, {0, 1}},
-                        {{2, 3, 2}, {0, 0, 0}, {0, 0, 0}, {}},
-                        {{2, 2}, {0, 1}, {1, 0}, {2, 1}},
-                        {{0, 2}, {1, 1}, {2, 0}, {}},
-                        {{2, 3, 4}, {0, 0, 1}, {0, 0, 1}, {}}};
-  for (DType dt : kAllTypes)
-    for (const Case &c : cases) {
-      Graph g;
-      pad(input(g, "x", {dt, c.shape}), c.low, c.high, c.interior);
-      checkOp(g);
-    }
+  checkAxisListsOp(pad, {{{3, 4}, {1, 0}, {0, 2}, {0, 1}},
+                         {{2, 3, 2}, {0, 0, 0}, {0, 0, 0}, {}},
+                         {{2, 2}, {0, 1}, {1, 0}, {2, 1}},
+                         {{0, 2}, {1, 1}, {2, 0}, {}},
+                         {{2, 3, 4}, {0, 0, 1}, {0, 0, 1}, {}}});
 }
 
 TEST_CASE("JitKernels: argmax finds the first maximum, and the first NaN") {

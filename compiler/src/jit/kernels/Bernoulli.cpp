@@ -25,16 +25,6 @@ int32_t bernoulli(void *const *operands, void *result, const int64_t *p, void *)
   return kJitOk;
 }
 
-} // namespace
-
-} // namespace chainjit::compiler::jit::kernels
-
-CJ_DEFINE_FLOAT_KERNELS(cj_bernoulli, bernoulli)
-
-namespace chainjit::compiler::jit::kernels {
-
-namespace {
-
 LibraryCall lowerBernoulli(const ir::Graph &g, ir::NodeId id) {
   const ir::Node &n = g.node(id);
   return {typedSymbol("bernoulli", n.type.dtype),
@@ -48,8 +38,11 @@ std::vector<LibraryKernel> bernoulliKernels() {
   return {{ir::OpKind::Bernoulli, lowerBernoulli}};
 }
 
-SymbolList bernoulliSymbols() {
+} // namespace chainjit::compiler::jit::kernels
+
+CJ_DEFINE_FLOAT_KERNELS(cj_bernoulli, bernoulli)
+
+chainjit::compiler::jit::kernels::SymbolList
+chainjit::compiler::jit::kernels::bernoulliSymbols() {
   return {CJ_FLOAT_SYMBOLS(cj_bernoulli)};
 }
-
-} // namespace chainjit::compiler::jit::kernels

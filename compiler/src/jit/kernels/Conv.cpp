@@ -100,18 +100,6 @@ int32_t fold2d(void *const *operands, void *result, const int64_t *p, void *) {
   return kJitOk;
 }
 
-} // namespace
-
-} // namespace chainjit::compiler::jit::kernels
-
-CJ_DEFINE_FLOAT_KERNELS(cj_conv2d, conv2d)
-CJ_DEFINE_FLOAT_KERNELS(cj_unfold2d, unfold2d)
-CJ_DEFINE_FLOAT_KERNELS(cj_fold2d, fold2d)
-
-namespace chainjit::compiler::jit::kernels {
-
-namespace {
-
 using ir::Graph;
 using ir::NodeId;
 
@@ -161,9 +149,14 @@ std::vector<LibraryKernel> convKernels() {
   };
 }
 
-SymbolList convSymbols() {
+} // namespace chainjit::compiler::jit::kernels
+
+CJ_DEFINE_FLOAT_KERNELS(cj_conv2d, conv2d)
+CJ_DEFINE_FLOAT_KERNELS(cj_unfold2d, unfold2d)
+CJ_DEFINE_FLOAT_KERNELS(cj_fold2d, fold2d)
+
+chainjit::compiler::jit::kernels::SymbolList
+chainjit::compiler::jit::kernels::convSymbols() {
   return {CJ_FLOAT_SYMBOLS(cj_conv2d), CJ_FLOAT_SYMBOLS(cj_unfold2d),
           CJ_FLOAT_SYMBOLS(cj_fold2d)};
 }
-
-} // namespace chainjit::compiler::jit::kernels

@@ -145,10 +145,7 @@ CJ_DEFINE_FLOAT_KERNELS(cj_matmul, matmul)
 CJ_DEFINE_KERNEL(cj_matmul_i32, matmul<int32_t>)
 CJ_DEFINE_FLOAT_KERNELS(cj_solve, solve)
 
-namespace chainjit::compiler::jit::kernels {
-
-SymbolList linalgSymbols() {
+chainjit::compiler::jit::kernels::SymbolList
+chainjit::compiler::jit::kernels::linalgSymbols() {
   return {CJ_FLOAT_SYMBOLS(cj_matmul), CJ_SYMBOL(cj_matmul_i32), CJ_FLOAT_SYMBOLS(cj_solve)};
 }
-
-} // namespace chainjit::compiler::jit::kernels

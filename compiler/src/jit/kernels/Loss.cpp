@@ -68,17 +68,6 @@ int32_t mse(void *const *operands, void *result, const int64_t *p, void *) {
   return kJitOk;
 }
 
-} // namespace
-
-} // namespace chainjit::compiler::jit::kernels
-
-CJ_DEFINE_FLOAT_KERNELS(cj_cross_entropy, crossEntropy)
-CJ_DEFINE_FLOAT_KERNELS(cj_mse, mse)
-
-namespace chainjit::compiler::jit::kernels {
-
-namespace {
-
 using ir::Graph;
 using ir::NodeId;
 
@@ -104,8 +93,12 @@ std::vector<LibraryKernel> lossKernels() {
   };
 }
 
-SymbolList lossSymbols() {
+} // namespace chainjit::compiler::jit::kernels
+
+CJ_DEFINE_FLOAT_KERNELS(cj_cross_entropy, crossEntropy)
+CJ_DEFINE_FLOAT_KERNELS(cj_mse, mse)
+
+chainjit::compiler::jit::kernels::SymbolList
+chainjit::compiler::jit::kernels::lossSymbols() {
   return {CJ_FLOAT_SYMBOLS(cj_cross_entropy), CJ_FLOAT_SYMBOLS(cj_mse)};
 }
-
-} // namespace chainjit::compiler::jit::kernels

@@ -89,22 +89,6 @@ int32_t concatBytes(void *const *operands, void *result, const int64_t *p, void 
   return kJitOk;
 }
 
-} // namespace
-
-} // namespace chainjit::compiler::jit::kernels
-
-CJ_DEFINE_KERNEL(cj_gather_b1, stridedCopy<uint8_t, false>)
-CJ_DEFINE_KERNEL(cj_gather_b4, stridedCopy<uint32_t, false>)
-CJ_DEFINE_KERNEL(cj_gather_b8, stridedCopy<uint64_t, false>)
-CJ_DEFINE_KERNEL(cj_scatter_b1, stridedCopy<uint8_t, true>)
-CJ_DEFINE_KERNEL(cj_scatter_b4, stridedCopy<uint32_t, true>)
-CJ_DEFINE_KERNEL(cj_scatter_b8, stridedCopy<uint64_t, true>)
-CJ_DEFINE_KERNEL(cj_concat, concatBytes)
-
-namespace chainjit::compiler::jit::kernels {
-
-namespace {
-
 using ir::Graph;
 using ir::NodeId;
 
@@ -221,10 +205,19 @@ std::vector<LibraryKernel> movementKernels() {
   };
 }
 
-SymbolList movementSymbols() {
+} // namespace chainjit::compiler::jit::kernels
+
+CJ_DEFINE_KERNEL(cj_gather_b1, stridedCopy<uint8_t, false>)
+CJ_DEFINE_KERNEL(cj_gather_b4, stridedCopy<uint32_t, false>)
+CJ_DEFINE_KERNEL(cj_gather_b8, stridedCopy<uint64_t, false>)
+CJ_DEFINE_KERNEL(cj_scatter_b1, stridedCopy<uint8_t, true>)
+CJ_DEFINE_KERNEL(cj_scatter_b4, stridedCopy<uint32_t, true>)
+CJ_DEFINE_KERNEL(cj_scatter_b8, stridedCopy<uint64_t, true>)
+CJ_DEFINE_KERNEL(cj_concat, concatBytes)
+
+chainjit::compiler::jit::kernels::SymbolList
+chainjit::compiler::jit::kernels::movementSymbols() {
   return {CJ_SYMBOL(cj_gather_b1),  CJ_SYMBOL(cj_gather_b4),  CJ_SYMBOL(cj_gather_b8),
           CJ_SYMBOL(cj_scatter_b1), CJ_SYMBOL(cj_scatter_b4), CJ_SYMBOL(cj_scatter_b8),
           CJ_SYMBOL(cj_concat)};
 }
-
-} // namespace chainjit::compiler::jit::kernels

@@ -54,17 +54,6 @@ int32_t pool2d(void *const *operands, void *result, const int64_t *p, void *) {
 template <typename T> constexpr auto maxPool2d = pool2d<T, true>;
 template <typename T> constexpr auto avgPool2d = pool2d<T, false>;
 
-} // namespace
-
-} // namespace chainjit::compiler::jit::kernels
-
-CJ_DEFINE_FLOAT_KERNELS(cj_max_pool2d, maxPool2d)
-CJ_DEFINE_FLOAT_KERNELS(cj_avg_pool2d, avgPool2d)
-
-namespace chainjit::compiler::jit::kernels {
-
-namespace {
-
 template <bool Max>
 LibraryCall lowerPool2d(const ir::Graph &g, ir::NodeId id) {
   const ir::Node &n = g.node(id);
@@ -87,8 +76,12 @@ std::vector<LibraryKernel> poolKernels() {
   };
 }
 
-SymbolList poolSymbols() {
+} // namespace chainjit::compiler::jit::kernels
+
+CJ_DEFINE_FLOAT_KERNELS(cj_max_pool2d, maxPool2d)
+CJ_DEFINE_FLOAT_KERNELS(cj_avg_pool2d, avgPool2d)
+
+chainjit::compiler::jit::kernels::SymbolList
+chainjit::compiler::jit::kernels::poolSymbols() {
   return {CJ_FLOAT_SYMBOLS(cj_max_pool2d), CJ_FLOAT_SYMBOLS(cj_avg_pool2d)};
 }
-
-} // namespace chainjit::compiler::jit::kernels

@@ -115,19 +115,6 @@ int32_t softmax(void *const *operands, void *result, const int64_t *p, void *scr
 template <typename T> constexpr auto plainSoftmax = softmax<T, false>;
 template <typename T> constexpr auto logSoftmax = softmax<T, true>;
 
-} // namespace
-
-} // namespace chainjit::compiler::jit::kernels
-
-CJ_DEFINE_FLOAT_KERNELS(cj_argmax, argmax)
-CJ_DEFINE_KERNEL(cj_argmax_i32, argmax<int32_t>)
-CJ_DEFINE_FLOAT_KERNELS(cj_softmax, plainSoftmax)
-CJ_DEFINE_FLOAT_KERNELS(cj_log_softmax, logSoftmax)
-
-namespace chainjit::compiler::jit::kernels {
-
-namespace {
-
 using ir::Graph;
 using ir::NodeId;
 
@@ -166,9 +153,15 @@ std::vector<LibraryKernel> reduceKernels() {
   };
 }
 
-SymbolList reduceSymbols() {
+} // namespace chainjit::compiler::jit::kernels
+
+CJ_DEFINE_FLOAT_KERNELS(cj_argmax, argmax)
+CJ_DEFINE_KERNEL(cj_argmax_i32, argmax<int32_t>)
+CJ_DEFINE_FLOAT_KERNELS(cj_softmax, plainSoftmax)
+CJ_DEFINE_FLOAT_KERNELS(cj_log_softmax, logSoftmax)
+
+chainjit::compiler::jit::kernels::SymbolList
+chainjit::compiler::jit::kernels::reduceSymbols() {
   return {CJ_FLOAT_SYMBOLS(cj_argmax), CJ_SYMBOL(cj_argmax_i32),
           CJ_FLOAT_SYMBOLS(cj_softmax), CJ_FLOAT_SYMBOLS(cj_log_softmax)};
 }
-
-} // namespace chainjit::compiler::jit::kernels
