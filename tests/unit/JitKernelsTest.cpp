@@ -193,7 +193,10 @@ TEST_CASE("JitKernels: transpose of every dtype") {
   const Case cases[] = {{{3, 4}, {}},           {{2, 3, 4}, {1, 0, 2}},
                         {{2, 3, 4}, {2, 0, 1}}, {{2, 3, 4}, {0, 1, 2}},
                         {{2, 1, 3, 1}, {3, 2, 1, 0}}, {{}, {}},
-                        {{0, 3}, {}},           {{3, 2, 2, 5}, {0, 2, 1, 3}}};
+                        {{0, 3}, {}},           {{3, 2, 2, 5}, {0, 2, 1, 3}},
+                        // several tiles, partial ones at the edges
+                        {{70, 45}, {}},         {{3, 40, 37}, {0, 2, 1}},
+                        {{33, 2, 65}, {2, 1, 0}}};
   for (DType dt : kAllTypes)
     for (const Case &c : cases) {
       Graph g;
