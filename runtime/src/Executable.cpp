@@ -59,7 +59,7 @@ public:
     return r;
   }
 
-  const compiler::CompiledGraph &compiled() const { return *compiled_; }
+  const compiler::CompileTimes *compileTimes() const override { return &compiled_->times(); }
 
 private:
   std::unique_ptr<compiler::CompiledGraph> compiled_;

@@ -26,6 +26,10 @@ std::string render(const ir::Graph &g, const std::string &format) {
 void addGraphOutputOptions(CLI::App *cmd, GraphOutputOptions &o) {
   cmd->add_option("-f,--format", o.format, "Output format: text (default), dot, json")
       ->check(CLI::IsMember({"text", "dot", "json"}));
+  addPassOptions(cmd, o);
+}
+
+void addPassOptions(CLI::App *cmd, GraphOutputOptions &o) {
   cmd->add_option("--passes", o.passes, "Comma-separated passes to run, in order")
       ->delimiter(',');
   cmd->add_option("--print-after", o.printAfter,
@@ -55,7 +59,7 @@ void checkGraphOutputOptions(const GraphOutputOptions &o) {
     throw UsageError("--print-after-all needs --passes");
 }
 
-void printGraphOutput(const ir::Graph &graph, const GraphOutputOptions &o) {
+ir::Graph applyPasses(const ir::Graph &graph, const GraphOutputOptions &o) {
   ir::Graph g = graph;
   if (!o.passes.empty()) {
     auto observer = [&](std::string_view pass, const ir::Graph &after) {
@@ -66,7 +70,11 @@ void printGraphOutput(const ir::Graph &graph, const GraphOutputOptions &o) {
     };
     g = compiler::runPasses(g, o.passes, observer);
   }
-  std::cout << render(g, o.format);
+  return g;
+}
+
+void printGraphOutput(const ir::Graph &graph, const GraphOutputOptions &o) {
+  std::cout << render(applyPasses(graph, o), o.format);
 }
 
 std::string passListHelp() {

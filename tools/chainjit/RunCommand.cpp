@@ -1,17 +1,27 @@
 // chainjit run FILE --input NAME=PATH... [--param NAME=PATH...]
-//                   [--mode train|eval] [--backend interp]
+//                   [--mode train|eval] [--backend interp|jit]
 //                   [--output PATH [--output-format npy|csv]] [--full]
-// Expands the train or eval mode, binds inputs (and params) from CSV or .npy
-// files, evaluates the graph and prints or writes its outputs.
+//                   [--passes P,... --print-after P --print-after-all]
+//                   [--emit plan|llvm|llvm-opt|asm|obj] [--time-passes]
+//                   [--check-numerics] [--no-cache] [--cache-dir DIR]
+// Expands the train or eval mode, runs the chosen graph passes, binds inputs
+// (and params) from CSV or .npy files, evaluates the graph on the chosen
+// backend and prints or writes its outputs.
 #include "Commands.h"
+#include "GraphOutput.h"
 
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Parser.h"
-#include "chainjit/runtime/Interpreter.h"
+#include "chainjit/ir/Verifier.h"
+#include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/TensorIO.h"
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -32,7 +42,61 @@ struct RunOptions {
   std::string outputFormat = "npy";
   bool full = false;
   int precision = 6;
+  GraphOutputOptions passes;
+  std::string emit;
+  bool timePasses = false;
+  bool checkNumerics = false;
+  bool noCache = false;
+  std::string cacheDir;
 };
+
+// Wall time per phase for --time-passes, printed to stderr in order.
+class PhaseTimer {
+public:
+  explicit PhaseTimer(bool enabled) : enabled_(enabled) {}
+  template <typename F> auto time(const char *phase, F &&f) {
+    auto start = std::chrono::steady_clock::now();
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      record(phase, start);
+    } else {
+      auto r = f();
+      record(phase, start);
+      return r;
+    }
+  }
+  void add(const char *phase, double seconds) { phases_.push_back({phase, seconds}); }
+  void print() const {
+    if (!enabled_)
+      return;
+    double total = 0;
+    std::fprintf(stderr, "=== phase times ===\n");
+    for (const auto &[name, s] : phases_) {
+      std::fprintf(stderr, "  %-16s %10.3f ms\n", name.c_str(), s * 1e3);
+      total += s;
+    }
+    std::fprintf(stderr, "  %-16s %10.3f ms\n", "total", total * 1e3);
+  }
+
+private:
+  void record(const char *phase, std::chrono::steady_clock::time_point start) {
+    add(phase, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  bool enabled_;
+  std::vector<std::pair<std::string, double>> phases_;
+};
+
+compiler::EmitKind emitKind(const std::string &name) {
+  if (name == "plan")
+    return compiler::EmitKind::Plan;
+  if (name == "llvm")
+    return compiler::EmitKind::Llvm;
+  if (name == "llvm-opt")
+    return compiler::EmitKind::LlvmOpt;
+  if (name == "asm")
+    return compiler::EmitKind::Asm;
+  return compiler::EmitKind::Obj;
+}
 
 struct Binding {
   std::string name;
@@ -181,18 +245,50 @@ void writeOutputs(const ir::Graph &g, const runtime::EvalResult &r, const RunOpt
 }
 
 int runRun(const RunOptions &o) {
-  if (o.backend != "interp")
-    throw UsageError("unknown backend '" + o.backend +
-                     "' (available: interp; the JIT backend is not built yet)");
   // Usage errors first, before any file is read.
   parsePairs(o.inputs, "--input");
   parsePairs(o.params, "--param");
+  checkGraphOutputOptions(o.passes);
+  bool jit = o.backend == "jit";
+  if (!jit && (!o.emit.empty() || o.checkNumerics || o.noCache || !o.cacheDir.empty()))
+    throw UsageError(std::string(!o.emit.empty()        ? "--emit"
+                                 : o.checkNumerics      ? "--check-numerics"
+                                 : o.noCache            ? "--no-cache"
+                                                        : "--cache-dir") +
+                     " needs --backend jit");
+  if (o.emit == "obj" && ::isatty(STDOUT_FILENO))
+    throw UsageError("--emit obj writes a binary object file to stdout; redirect it, "
+                     "e.g. > model.o");
 
-  ir::Graph parsed = ir::parseGraphFile(o.file);
-  ir::Graph g = compiler::expandModes(
-      parsed, o.mode == "train" ? compiler::Mode::Train : compiler::Mode::Eval);
+  PhaseTimer timer(o.timePasses);
+  ir::Graph parsed = timer.time("parse", [&] { return ir::parseGraphFile(o.file); });
+  ir::Graph g = timer.time("expand modes", [&] {
+    return compiler::expandModes(
+        parsed, o.mode == "train" ? compiler::Mode::Train : compiler::Mode::Eval);
+  });
+  if (!o.passes.passes.empty())
+    g = timer.time("graph passes", [&] { return applyPasses(g, o.passes); });
+  timer.time("verify", [&] { ir::verifyOrThrow(g); });
+
+  compiler::JitOptions jitOptions;
+  jitOptions.useCache = !o.noCache;
+  jitOptions.cacheDir = o.cacheDir;
+  jitOptions.checkNumerics = o.checkNumerics;
+  if (!o.emit.empty()) {
+    std::cout << compiler::emitGraph(g, emitKind(o.emit), jitOptions) << std::flush;
+    return 0;
+  }
   runtime::Bindings bindings = loadBindings(g, o);
-  runtime::EvalResult result = runtime::interpret(g, bindings);
+  std::unique_ptr<runtime::Executable> exe =
+      runtime::makeExecutable(g, jit ? runtime::Backend::Jit : runtime::Backend::Interp,
+                              jitOptions);
+  if (const compiler::CompileTimes *t = exe->compileTimes()) {
+    timer.add("lower", t->lower);
+    timer.add(t->cacheHit ? "optimize (cached)" : "LLVM optimize", t->optimize);
+    timer.add("codegen", t->codegen);
+  }
+  runtime::EvalResult result = timer.time("run", [&] { return exe->run(bindings); });
+  timer.print();
 
   // Outputs are named as in the file: mode expansion may have replaced the
   // node an output names (eval-mode dropout becomes its input).
@@ -226,7 +322,27 @@ Command addRunCommand(CLI::App &app) {
   cmd->add_option("--mode", o->mode,
                   "train or eval (default): how dropout and batch_norm behave")
       ->check(CLI::IsMember({"train", "eval"}));
-  cmd->add_option("--backend", o->backend, "Evaluator: interp (the reference interpreter)");
+  cmd->add_option("--backend", o->backend,
+                  "interp (the reference interpreter, default) or jit (compiled native "
+                  "code through LLVM)")
+      ->check(CLI::IsMember({"interp", "jit"}));
+  addPassOptions(cmd, o->passes);
+  cmd->add_option("--emit", o->emit,
+                  "With --backend jit: print what the graph compiles to instead of running "
+                  "it: plan (kernels, fusion, memory), llvm, llvm-opt (after O3), asm, obj")
+      ->check(CLI::IsMember({"plan", "llvm", "llvm-opt", "asm", "obj"}));
+  cmd->add_flag("--time-passes", o->timePasses,
+                "Print the time of each phase (parse, expand, passes, verify, lower, LLVM "
+                "optimize, codegen, run) to stderr");
+  cmd->add_flag("--check-numerics", o->checkNumerics,
+                "With --backend jit: stop at the first op whose result holds NaN or Inf and "
+                "name it");
+  cmd->add_flag("--no-cache", o->noCache,
+                "With --backend jit: compile from scratch, neither reading nor writing the "
+                "compilation cache");
+  cmd->add_option("--cache-dir", o->cacheDir,
+                  "With --backend jit: the compilation cache directory (default "
+                  "$CHAINJIT_CACHE_DIR, $XDG_CACHE_HOME/chainjit or ~/.cache/chainjit)");
   cmd->add_option("-o,--output", o->output,
                   "Write the outputs instead of printing them: to PATH.npy or PATH.csv "
                   "when the graph has one output, else into directory PATH, one file per "
@@ -246,7 +362,9 @@ Command addRunCommand(CLI::App &app) {
               "  chainjit run examples/mlp.cj --input x=examples/data/mlp_x.csv "
               "--input labels=examples/data/mlp_labels.csv\n"
               "  chainjit run examples/cnn.cj -i images=examples/data/cnn_images.npy "
-              "-i labels=examples/data/cnn_labels.npy -o out/");
+              "-i labels=examples/data/cnn_labels.npy -o out/\n"
+              "  chainjit run examples/mlp.cj --backend jit --emit plan\n\n" +
+              passListHelp());
   return {cmd, [o] { return runRun(*o); }};
 }
 

@@ -1,14 +1,181 @@
-// TEMPORARY: replaced by the lowering in this session.
+// compileGraph: plan, build the module, look it up in the object cache (the
+// key is the unoptimized module, so a hit skips O3 and codegen), otherwise
+// optimize and generate the object, then load it into its own JITDylib.
 #include "chainjit/compiler/Jit.h"
+
+#include "JitEngineImpl.h"
+#include "LoweringPlan.h"
+#include "ModuleBuilder.h"
+#include "ObjectCache.h"
 #include "chainjit/ir/Error.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
 namespace chainjit::compiler {
-std::unique_ptr<CompiledGraph> compileGraph(const ir::Graph &, const JitOptions &) {
-  throw Error("jit: not implemented yet");
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double secondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
 }
-std::vector<ir::Tensor> CompiledGraph::run(const std::vector<const ir::Tensor *> &) const {
-  throw Error("jit: not implemented yet");
+
+using EntryFn = int32_t (*)(void *const *buffers, void *arena, int64_t *failedNode);
+
+// What a run-time error message needs to know about each node.
+struct NodeInfo {
+  std::string label, op, type;
+  SourceLoc loc;
+};
+
+class NativeGraph final : public CompiledGraph {
+public:
+  NativeGraph(const ir::Graph &g, const jit::LoweringPlan &plan, CompileTimes times,
+              EntryFn entry, llvm::orc::JITDylib *dylib)
+      : entry_(entry), dylib_(dylib), arenaBytes_(plan.arenaBytes) {
+    args_ = plan.arguments;
+    times_ = times;
+    for (ir::NodeId id = 0; id < g.size(); ++id) {
+      const ir::Node &n = g.node(id);
+      nodes_.push_back({n.label(id), std::string(ir::opName(n.kind)), n.type.str(), n.loc});
+    }
+    if (arenaBytes_ > 0)
+      arena_.reset(static_cast<std::byte *>(std::aligned_alloc(64, (arenaBytes_ + 63) / 64 * 64)));
+  }
+  ~NativeGraph() override { sharedJitEngine().impl().unload(dylib_); }
+
+  void call(void *const *buffers) const override {
+    int64_t failed = -1;
+    int32_t code = entry_(buffers, arena_.get(), &failed);
+    if (code == jit::kJitOk)
+      return;
+    const NodeInfo &n = nodes_.at(static_cast<size_t>(failed));
+    SourceLoc loc = n.loc;
+    if (n.label[0] == '%')
+      loc.node = n.label.substr(1);
+    if (code == jit::kJitSingularMatrix)
+      throw Error(n.label + ": solve: the matrix is singular (zero pivot in its LU factorization)",
+                  loc);
+    if (n.op == "input" || n.op == "param")
+      throw Error("check-numerics: " + n.op + " " + n.label + " : " + n.type +
+                      " contains NaN or Inf",
+                  loc);
+    throw Error("check-numerics: " + n.op + " " + n.label + " : " + n.type +
+                    " is the first op that produced NaN or Inf",
+                loc);
+  }
+
+private:
+  struct Free {
+    void operator()(std::byte *p) const { std::free(p); }
+  };
+  EntryFn entry_;
+  llvm::orc::JITDylib *dylib_;
+  int64_t arenaBytes_;
+  std::unique_ptr<std::byte, Free> arena_;
+  std::vector<NodeInfo> nodes_;
+};
+
+struct BuiltModule {
+  jit::LoweringPlan plan;
+  std::unique_ptr<llvm::LLVMContext> ctx = std::make_unique<llvm::LLVMContext>();
+  std::unique_ptr<llvm::Module> module;
+};
+
+BuiltModule build(const ir::Graph &g, const JitOptions &options) {
+  BuiltModule b;
+  b.plan = jit::planLowering(g, options);
+  b.module = jit::buildModule(g, b.plan, options, *b.ctx);
+  sharedJitEngine().impl().prepare(*b.module);
+  return b;
 }
-std::string emitGraph(const ir::Graph &, EmitKind, const JitOptions &) {
-  throw Error("jit: not implemented yet");
+
+std::string printed(const llvm::Module &m) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  m.print(os, nullptr);
+  return os.str();
 }
+
+} // namespace
+
+std::unique_ptr<CompiledGraph> compileGraph(const ir::Graph &g, const JitOptions &options) {
+  CompileTimes times;
+  auto start = Clock::now();
+  BuiltModule b = build(g, options);
+  JitEngine &engine = sharedJitEngine();
+  jit::ObjectCache cache(options.cacheDir);
+  std::string key = jit::ObjectCache::key(printed(*b.module), engine.targetDescription());
+  times.lower = secondsSince(start);
+
+  std::optional<std::string> object;
+  if (options.useCache)
+    object = cache.load(key);
+  times.cacheHit = object.has_value();
+  if (!object) {
+    auto t = Clock::now();
+    engine.impl().optimize(*b.module);
+    times.optimize = secondsSince(t);
+    t = Clock::now();
+    object = engine.impl().codegen(*b.module, false);
+    if (options.useCache)
+      cache.store(key, *object);
+    times.codegen = secondsSince(t);
+  }
+  auto t = Clock::now();
+  auto [entry, dylib] = engine.impl().load(*object, jit::kEntryName);
+  times.codegen += secondsSince(t); // linking the object counts as code generation
+  return std::make_unique<NativeGraph>(g, b.plan, times, reinterpret_cast<EntryFn>(entry),
+                                       dylib);
 }
+
+std::vector<ir::Tensor> CompiledGraph::run(
+    const std::vector<const ir::Tensor *> &inputsAndParams) const {
+  std::vector<void *> buffers;
+  std::vector<ir::Tensor> results;
+  size_t given = 0;
+  for (const ArgumentSpec &a : args_)
+    if (a.role == ArgumentRole::Input || a.role == ArgumentRole::Param)
+      ++given;
+  if (inputsAndParams.size() != given)
+    throw Error("jit: expected " + std::to_string(given) + " inputs and params, got " +
+                std::to_string(inputsAndParams.size()));
+  results.reserve(args_.size() - given);
+  size_t next = 0;
+  for (const ArgumentSpec &a : args_) {
+    if (a.role == ArgumentRole::Input || a.role == ArgumentRole::Param) {
+      const ir::Tensor *t = inputsAndParams[next++];
+      if (t->type() != a.type)
+        throw Error("jit: " + std::string(a.role == ArgumentRole::Input ? "input" : "param") +
+                    " %" + a.name + " is declared " + a.type.str() + " but given a " +
+                    t->type().str());
+      buffers.push_back(const_cast<void *>(t->data()));
+    } else {
+      results.emplace_back(a.type);
+      buffers.push_back(results.back().data());
+    }
+  }
+  call(buffers.data());
+  return results;
+}
+
+std::string emitGraph(const ir::Graph &g, EmitKind kind, const JitOptions &options) {
+  if (kind == EmitKind::Plan) {
+    jit::LoweringPlan plan = jit::planLowering(g, options);
+    return jit::describePlan(g, plan);
+  }
+  BuiltModule b = build(g, options);
+  auto &impl = sharedJitEngine().impl();
+  if (kind == EmitKind::Llvm)
+    return printed(*b.module);
+  impl.optimize(*b.module);
+  if (kind == EmitKind::LlvmOpt)
+    return printed(*b.module);
+  return impl.codegen(*b.module, kind == EmitKind::Asm);
+}
+
+} // namespace chainjit::compiler

@@ -1,24 +1,27 @@
 // LLJIT set up as ../shared/design/llvm-jit-notes.md prescribes: a real host
 // TargetMachine for the pass pipeline (else the vectorizers emit scalar
 // code), SLP vectorization switched on, O3 run before the module is added,
-// and OpenBLAS loaded explicitly so generated code can call cblas_*.
-#include "chainjit/compiler/JitEngine.h"
+// and OpenBLAS loaded explicitly so generated code can call cblas_*. The
+// library kernels are absolute symbols in the main JITDylib; each compiled
+// graph gets its own JITDylib (its entry is always named the same, so the
+// cached object is the same bytes) linked against the main one.
+#include "JitEngineImpl.h"
 
+#include "LibraryKernels.h"
+#include "RuntimeSupport.h"
 #include "chainjit/ir/Error.h"
 
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
-#include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/LLVMContext.h>
-#include <llvm/IR/Module.h>
+#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/IRReader/IRReader.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/SourceMgr.h>
 #include <llvm/Support/TargetSelect.h>
-#include <llvm/Target/TargetMachine.h>
-
-#include <mutex>
+#include <llvm/Support/raw_ostream.h>
 
 namespace chainjit::compiler {
 
@@ -43,12 +46,6 @@ void initializeNativeTarget() {
 
 } // namespace
 
-struct JitEngine::Impl {
-  std::unique_ptr<llvm::orc::LLJIT> jit;
-  std::unique_ptr<llvm::TargetMachine> tm;
-  int modules = 0;
-};
-
 JitEngine::JitEngine() : impl_(std::make_unique<Impl>()) {
   initializeNativeTarget();
   auto jtmb = unwrap(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host");
@@ -66,12 +63,87 @@ JitEngine::JitEngine() : impl_(std::make_unique<Impl>()) {
     main.addGenerator(std::move(*blas));
   else
     throw Error("cannot load libopenblas.so.0 for generated code: " + message(blas.takeError()));
+  llvm::orc::SymbolMap symbols;
+  auto &session = impl_->jit->getExecutionSession();
+  auto define = [&](const std::string &name, void *address) {
+    symbols[session.intern(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                     llvm::JITSymbolFlags::Exported};
+  };
+  for (const auto &[name, address] : jit::librarySymbols())
+    define(name, address);
+  for (const auto &[name, address] : jit::runtimeSupportSymbols())
+    define(name, address);
+  if (auto err = main.define(llvm::orc::absoluteSymbols(std::move(symbols))))
+    throw Error("defining the library kernels: " + message(std::move(err)));
 }
 
 JitEngine::~JitEngine() = default;
 
 std::string JitEngine::targetDescription() const {
   return impl_->tm->getTargetCPU().str() + " " + impl_->tm->getTargetFeatureString().str();
+}
+
+void JitEngine::Impl::prepare(llvm::Module &m) {
+  m.setDataLayout(tm->createDataLayout());
+  m.setTargetTriple(tm->getTargetTriple().str());
+  std::string problems;
+  llvm::raw_string_ostream os(problems);
+  if (llvm::verifyModule(m, &os))
+    throw Error("internal: generated LLVM IR does not verify: " + os.str());
+}
+
+void JitEngine::Impl::optimize(llvm::Module &m) {
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopVectorization = true;
+  tuning.SLPVectorization = true;
+  llvm::PassBuilder pb(tm.get(), tuning);
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cam;
+  llvm::ModuleAnalysisManager mam;
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cam, mam);
+  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+}
+
+std::string JitEngine::Impl::codegen(llvm::Module &m, bool assembly) {
+  llvm::SmallVector<char, 0> bytes;
+  llvm::raw_svector_ostream os(bytes);
+  llvm::legacy::PassManager pm;
+  std::lock_guard lock(mutex);
+  if (tm->addPassesToEmitFile(pm, os, nullptr,
+                              assembly ? llvm::CodeGenFileType::AssemblyFile
+                                       : llvm::CodeGenFileType::ObjectFile))
+    throw Error("internal: the target cannot emit machine code");
+  pm.run(m);
+  return std::string(bytes.data(), bytes.size());
+}
+
+std::pair<void *, llvm::orc::JITDylib *> JitEngine::Impl::load(const std::string &object,
+                                                               const std::string &entry) {
+  std::string name;
+  {
+    std::lock_guard lock(mutex);
+    name = "chainjit.graph." + std::to_string(modules++);
+  }
+  auto created = jit->createJITDylib(name);
+  if (!created)
+    throw Error("creating a JITDylib: " + message(created.takeError()));
+  llvm::orc::JITDylib &dylib = *created;
+  dylib.addToLinkOrder(jit->getMainJITDylib());
+  auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, name);
+  if (auto err = jit->addObjectFile(dylib, std::move(buffer)))
+    throw Error("loading the compiled graph: " + message(std::move(err)));
+  auto addr = unwrap(jit->lookup(dylib, entry), "linking the compiled graph");
+  return {addr.toPtr<void *>(), &dylib};
+}
+
+void JitEngine::Impl::unload(llvm::orc::JITDylib *dylib) {
+  if (auto err = jit->getExecutionSession().removeJITDylib(*dylib))
+    llvm::consumeError(std::move(err)); // nothing to do about it at teardown
 }
 
 void *JitEngine::compileIR(const std::string &irText, const std::string &entry) {
@@ -82,35 +154,15 @@ void *JitEngine::compileIR(const std::string &irText, const std::string &entry) 
   if (!module)
     throw Error("LLVM IR: " + std::to_string(diag.getLineNo()) + ":" +
                 std::to_string(diag.getColumnNo()) + ": " + diag.getMessage().str());
-  // Unique module names: each compile adds a new module to the same JIT.
-  module->setModuleIdentifier("chainjit." + std::to_string(impl_->modules++));
-  module->setDataLayout(impl_->tm->createDataLayout());
-  module->setTargetTriple(impl_->tm->getTargetTriple().str());
-  std::string problems;
-  llvm::raw_string_ostream os(problems);
-  if (llvm::verifyModule(*module, &os))
-    throw Error("LLVM IR does not verify: " + os.str());
+  impl_->prepare(*module);
+  impl_->optimize(*module);
+  return impl_->load(impl_->codegen(*module, false), entry).first;
+}
 
-  llvm::PipelineTuningOptions tuning;
-  tuning.LoopVectorization = true;
-  tuning.SLPVectorization = true;
-  llvm::PassBuilder pb(impl_->tm.get(), tuning);
-  llvm::LoopAnalysisManager lam;
-  llvm::FunctionAnalysisManager fam;
-  llvm::CGSCCAnalysisManager cam;
-  llvm::ModuleAnalysisManager mam;
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cam, mam);
-  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(*module, mam);
-
-  if (auto err = impl_->jit->addIRModule(
-          llvm::orc::ThreadSafeModule(std::move(module), std::move(context))))
-    throw Error("adding the module to the JIT: " + message(std::move(err)));
-  auto addr = unwrap(impl_->jit->lookup(entry), ("looking up '" + entry + "'").c_str());
-  return addr.toPtr<void *>();
+JitEngine &sharedJitEngine() {
+  // Never destroyed: compiled graphs may outlive static destruction order.
+  static JitEngine *engine = new JitEngine();
+  return *engine;
 }
 
 } // namespace chainjit::compiler

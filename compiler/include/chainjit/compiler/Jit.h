@@ -55,7 +55,8 @@ public:
   virtual ~CompiledGraph() = default;
   const std::vector<ArgumentSpec> &arguments() const { return args_; }
   const CompileTimes &times() const { return times_; }
-  // Runs the entry function on raw buffers (see the ABI above). Throws
+  // Runs the entry function on raw buffers (see the ABI above). One call at
+  // a time per CompiledGraph (the arena is its own). Throws
   // chainjit::Error naming the node on a run-time failure (a singular
   // matrix; with checkNumerics, the first non-finite result).
   virtual void call(void *const *buffers) const = 0;
@@ -72,9 +73,10 @@ protected:
 std::unique_ptr<CompiledGraph> compileGraph(const ir::Graph &g, const JitOptions &options = {});
 
 // What `chainjit run --emit` prints.
-enum class EmitKind { Llvm, LlvmOpt, Asm, Obj };
-// The module for `g` as LLVM IR before or after O3, as assembly, or as an
-// object file's bytes.
+enum class EmitKind { Plan, Llvm, LlvmOpt, Asm, Obj };
+// The lowering plan (kernels, fusion, arena layout) as text, or the module
+// for `g` as LLVM IR before or after O3, as assembly, or as an object file's
+// bytes.
 std::string emitGraph(const ir::Graph &g, EmitKind kind, const JitOptions &options = {});
 
 } // namespace chainjit::compiler

@@ -1,8 +1,8 @@
 // The native-code engine under the JIT backend: LLVM ORC (LLJIT) for the
 // host CPU with the O3 pipeline, loop and SLP vectorization on, and OpenBLAS
-// symbols resolvable from generated code. This is the first piece of issue 4:
-// graph lowering will produce the modules it compiles. LLVM stays inside the
-// library (this header needs only the standard library).
+// and the library kernels resolvable from generated code. compileGraph
+// (Jit.h) lowers graphs into modules for it; this header keeps LLVM out of
+// users' builds (it needs only the standard library).
 #pragma once
 
 #include <memory>
@@ -25,8 +25,11 @@ public:
   // The host CPU name and feature string the code is generated for.
   std::string targetDescription() const;
 
-private:
+  // The LLVM objects behind the engine, for the lowering (JitEngineImpl.h).
   struct Impl;
+  Impl &impl() { return *impl_; }
+
+private:
   std::unique_ptr<Impl> impl_;
 };
 

@@ -24,6 +24,8 @@ public:
   // value of every updated param. Bindings are checked the same way.
   virtual EvalResult run(const Bindings &bindings) const = 0;
   const ir::Graph &graph() const { return graph_; }
+  // The JIT's compile times; null for the interpreter.
+  virtual const compiler::CompileTimes *compileTimes() const { return nullptr; }
 
 protected:
   explicit Executable(ir::Graph g) : graph_(std::move(g)) {}

@@ -1,0 +1,440 @@
+// Planning the lowering: effective operands (transposes folded into GEMM
+// flags and into shared LU factorizations), which elementwise nodes are
+// computed inside their consumer's loop, one kernel per remaining node, the
+// storage of every value and the arena layout by liveness.
+#include "LoweringPlan.h"
+
+#include "MemoryPlan.h"
+#include "chainjit/ir/Error.h"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+namespace chainjit::compiler::jit {
+
+using ir::NodeId;
+using ir::OpKind;
+
+bool isFusibleElementwise(OpKind k) {
+  switch (k) {
+  case OpKind::Neg: case OpKind::Exp: case OpKind::Log: case OpKind::Sqrt:
+  case OpKind::Abs: case OpKind::Sign: case OpKind::Pow: case OpKind::Relu:
+  case OpKind::Sigmoid: case OpKind::Tanh: case OpKind::Softplus:
+  case OpKind::Cast: case OpKind::Add: case OpKind::Sub: case OpKind::Mul:
+  case OpKind::Div: case OpKind::Maximum: case OpKind::Minimum:
+  case OpKind::Less: case OpKind::LessEqual: case OpKind::Greater:
+  case OpKind::GreaterEqual: case OpKind::Equal: case OpKind::NotEqual:
+  case OpKind::Where: case OpKind::BroadcastTo:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static bool isReduction(OpKind k) {
+  return k == OpKind::Sum || k == OpKind::Mean || k == OpKind::Max;
+}
+
+NodeId aliasRoot(const ir::Graph &g, NodeId id) {
+  while (g.node(id).kind == OpKind::Reshape)
+    id = g.node(id).operands[0];
+  return id;
+}
+
+namespace {
+
+// If `id` is a transpose that swaps the last two axes (and keeps the rest),
+// the transposed node: GEMM and LU solves read it with a transpose flag.
+std::optional<NodeId> swappedLastTwo(const ir::Graph &g, NodeId id) {
+  const ir::Node &n = g.node(id);
+  if (n.kind != OpKind::Transpose || n.type.rank() < 2)
+    return std::nullopt;
+  ir::Ints perm = n.attrs.getInts("perm");
+  int64_t r = n.type.rank();
+  if (perm.empty())
+    for (int64_t i = r - 1; i >= 0; --i)
+      perm.push_back(i);
+  for (int64_t i = 0; i < r - 2; ++i)
+    if (perm[i] != i)
+      return std::nullopt;
+  if (perm[r - 2] != r - 1 || perm[r - 1] != r - 2)
+    return std::nullopt;
+  return n.operands[0];
+}
+
+const char *dtypeSuffix(ir::DType t) {
+  switch (t) {
+  case ir::DType::f32: return "f32";
+  case ir::DType::f64: return "f64";
+  case ir::DType::i32: return "i32";
+  default: return "bool";
+  }
+}
+
+int64_t bytesOf(const ir::TensorType &t) {
+  return t.numel() * static_cast<int64_t>(ir::dtypeSize(t.dtype));
+}
+
+class Planner {
+public:
+  Planner(const ir::Graph &g, const JitOptions &o) : g_(g), o_(o) {}
+
+  LoweringPlan run() {
+    declareArguments();
+    effectiveOperands();
+    markNeeded();
+    decideInlining();
+    createKernels();
+    assignStorage();
+    planArena();
+    return std::move(p_);
+  }
+
+private:
+  const ir::Graph &g_;
+  const JitOptions &o_;
+  LoweringPlan p_;
+  std::vector<std::vector<NodeId>> reads_; // per node: what its kernel reads
+  std::vector<bool> needed_;
+  std::vector<bool> transA_, transB_;      // matmul / solve flags per node
+  std::vector<int> argOf_;                 // input/param node -> argument
+  std::vector<int> outputArg_;             // node -> its direct output argument, or -1
+
+  bool fuse() const { return o_.fuse && !o_.checkNumerics; }
+
+  void declareArguments() {
+    argOf_.assign(g_.size(), -1);
+    auto add = [&](ArgumentRole role, std::string name, NodeId node) {
+      p_.arguments.push_back({role, std::move(name), node, g_.type(node)});
+      return static_cast<int>(p_.arguments.size() - 1);
+    };
+    for (NodeId id : g_.inputs())
+      argOf_[id] = add(ArgumentRole::Input, g_.node(id).name, id);
+    for (NodeId id : g_.params())
+      argOf_[id] = add(ArgumentRole::Param, g_.node(id).name, id);
+    for (NodeId id : g_.outputs())
+      add(ArgumentRole::Output, g_.node(id).label(id), id);
+    for (const ir::ParamUpdate &u : g_.updates()) {
+      int a = add(ArgumentRole::Update, g_.node(u.param).name, u.value);
+      p_.arguments[a].type = g_.type(u.param);
+    }
+  }
+
+  void effectiveOperands() {
+    reads_.resize(g_.size());
+    transA_.assign(g_.size(), false);
+    transB_.assign(g_.size(), false);
+    for (NodeId id = 0; id < g_.size(); ++id) {
+      const ir::Node &n = g_.node(id);
+      reads_[id] = n.operands;
+      if (n.kind == OpKind::MatMul) {
+        for (int i = 0; i < 2; ++i)
+          if (auto src = swappedLastTwo(g_, n.operands[i])) {
+            reads_[id][i] = *src;
+            (i == 0 ? transA_ : transB_)[id] = true;
+          }
+      } else if (n.kind == OpKind::Solve) {
+        if (auto src = swappedLastTwo(g_, n.operands[0])) {
+          reads_[id][0] = *src;
+          transA_[id] = true;
+        }
+      }
+    }
+  }
+
+  void markNeeded() {
+    needed_.assign(g_.size(), false);
+    for (NodeId id : g_.outputs())
+      needed_[id] = true;
+    for (const ir::ParamUpdate &u : g_.updates())
+      needed_[u.value] = true;
+    for (NodeId id = g_.size(); id-- > 0;)
+      if (needed_[id])
+        for (NodeId r : reads_[id])
+          needed_[r] = true;
+  }
+
+  void decideInlining() {
+    p_.inlined.assign(g_.size(), false);
+    if (!fuse())
+      return;
+    std::vector<int> uses(g_.size(), 0);
+    std::vector<NodeId> user(g_.size(), 0);
+    for (NodeId id = 0; id < g_.size(); ++id)
+      if (needed_[id])
+        for (NodeId r : reads_[id]) {
+          ++uses[r];
+          user[r] = id;
+        }
+    std::vector<bool> escapes(g_.size(), false);
+    for (NodeId id : g_.outputs())
+      escapes[id] = true;
+    for (const ir::ParamUpdate &u : g_.updates())
+      escapes[u.value] = true;
+    for (NodeId id = 0; id < g_.size(); ++id) {
+      const ir::Node &n = g_.node(id);
+      if (!needed_[id] || escapes[id] || uses[id] != 1 ||
+          !isFusibleElementwise(n.kind))
+        continue;
+      const ir::Node &u = g_.node(user[id]);
+      // Inlined nodes share the loop nest of their consumer, so they must
+      // have its iteration shape: a broadcast would recompute them.
+      bool sameLoop = isFusibleElementwise(u.kind) ? u.type.shape == n.type.shape
+                                                   : isReduction(u.kind);
+      p_.inlined[id] = sameLoop;
+    }
+  }
+
+  void createKernels() {
+    std::map<NodeId, std::vector<size_t>> solvesOf; // LU groups by matrix
+    for (NodeId id = 0; id < g_.size(); ++id) {
+      const ir::Node &n = g_.node(id);
+      if (!needed_[id] || p_.inlined[id] || ir::isSource(n.kind) ||
+          n.kind == OpKind::Reshape)
+        continue;
+      Kernel k{KernelKind::Library, id};
+      if (isFusibleElementwise(n.kind)) {
+        k.kind = KernelKind::Elementwise;
+      } else if (isReduction(n.kind)) {
+        k.kind = KernelKind::Reduction;
+      } else if (n.kind == OpKind::MatMul) {
+        k.kind = KernelKind::MatMul;
+        k.lhs = reads_[id][0];
+        k.rhs = reads_[id][1];
+        k.transA = transA_[id];
+        k.transB = transB_[id];
+        k.call = matmulCall(k);
+      } else if (n.kind == OpKind::Solve) {
+        k.kind = KernelKind::Solve;
+        k.lhs = reads_[id][0];
+        k.rhs = reads_[id][1];
+        k.transposed = transA_[id];
+        solvesOf[k.lhs].push_back(p_.kernels.size());
+      } else {
+        k.call = libraryCall(id);
+      }
+      p_.kernels.push_back(std::move(k));
+    }
+    // A matrix solved against more than once is factorized once; its LU
+    // (in the first solve's scratch) serves every later solve, transposed or not.
+    for (auto &[matrix, group] : solvesOf) {
+      const ir::TensorType &a = g_.type(matrix);
+      int64_t nn = a.shape[0];
+      Buffer lu{nn * nn * static_cast<int64_t>(ir::dtypeSize(a.dtype)) + nn * 4,
+                static_cast<int>(group.front()), static_cast<int>(group.back())};
+      p_.buffers.push_back(lu);
+      for (size_t i = 0; i < group.size(); ++i) {
+        Kernel &k = p_.kernels[group[i]];
+        k.factorized = i > 0;
+        k.scratchBuffer = static_cast<int>(p_.buffers.size() - 1);
+        const ir::TensorType &b = g_.type(k.rhs);
+        k.call = {std::string("cj_solve_") + dtypeSuffix(a.dtype),
+                  {nn, b.rank() == 1 ? 1 : b.shape[1], k.transposed ? 1 : 0,
+                   k.factorized ? 1 : 0},
+                  lu.bytes};
+      }
+    }
+  }
+
+  LibraryCall libraryCall(NodeId id) {
+    static const std::vector<LibraryKernel> table = libraryKernels();
+    OpKind kind = g_.node(id).kind;
+    for (const LibraryKernel &lk : table)
+      if (lk.kind == kind)
+        return lk.lower(g_, id);
+    throw Error("jit: no lowering for op '" + std::string(ir::opName(kind)) + "' (" +
+                    g_.node(id).label(id) + ")",
+                g_.node(id).loc);
+  }
+
+  // The GEMM call of a matmul, per the contract in LibraryKernels.h.
+  LibraryCall matmulCall(const Kernel &k) {
+    const ir::Node &n = g_.node(k.node);
+    ir::Shape a = g_.type(k.lhs).shape, b = g_.type(k.rhs).shape;
+    // Vectors are one-row / one-column matrices (never transposed: a
+    // transpose of rank >= 2 was folded).
+    if (a.size() == 1)
+      a.insert(a.begin(), 1);
+    if (b.size() == 1)
+      b.push_back(1);
+    int64_t m = k.transA ? a.back() : a[a.size() - 2];
+    int64_t kk = k.transA ? a[a.size() - 2] : a.back();
+    int64_t nn = k.transB ? b[b.size() - 2] : b.back();
+    ir::Shape batchA(a.begin(), a.end() - 2), batchB(b.begin(), b.end() - 2);
+    ir::Shape batch = *ir::broadcastShapes(batchA, batchB);
+    std::vector<int64_t> offA = batchOffsets(batchA, batch, m * kk);
+    std::vector<int64_t> offB = batchOffsets(batchB, batch, kk * nn);
+    LibraryCall c{std::string("cj_matmul_") + dtypeSuffix(n.type.dtype),
+                  {static_cast<int64_t>(offA.size()), m, nn, kk, k.transA ? 1 : 0,
+                   k.transB ? 1 : 0, o_.blasThreshold},
+                  0};
+    c.params.insert(c.params.end(), offA.begin(), offA.end());
+    c.params.insert(c.params.end(), offB.begin(), offB.end());
+    return c;
+  }
+
+  // The element offset of the matrix that each batch of `to` reads from a
+  // stack of matrices with batch shape `from` (NumPy broadcasting).
+  static std::vector<int64_t> batchOffsets(const ir::Shape &from, const ir::Shape &to,
+                                           int64_t matrixSize) {
+    int64_t count = 1;
+    for (int64_t d : to)
+      count *= d;
+    std::vector<int64_t> fromStrides = ir::stridesOf(from);
+    std::vector<int64_t> offsets(count, 0);
+    size_t shift = to.size() - from.size();
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t rest = i, off = 0;
+      for (size_t d = to.size(); d-- > 0;) {
+        int64_t idx = rest % to[d];
+        rest /= to[d];
+        if (d >= shift && from[d - shift] != 1)
+          off += idx * fromStrides[d - shift];
+      }
+      offsets[i] = off * matrixSize;
+    }
+    return offsets;
+  }
+
+  void assignStorage() {
+    p_.storage.assign(g_.size(), Storage{});
+    p_.bufferOf.assign(g_.size(), -1);
+    outputArg_.assign(g_.size(), -1);
+    int firstOutput = static_cast<int>(g_.inputs().size() + g_.params().size());
+    for (size_t i = 0; i < g_.outputs().size(); ++i) {
+      NodeId id = g_.outputs()[i];
+      if (outputArg_[id] < 0)
+        outputArg_[id] = firstOutput + static_cast<int>(i);
+    }
+    for (NodeId id = 0; id < g_.size(); ++id) {
+      OpKind k = g_.node(id).kind;
+      if (k == OpKind::Input || k == OpKind::Param)
+        p_.storage[id] = {Storage::Argument, argOf_[id]};
+      else if (k == OpKind::Const)
+        p_.storage[id] = {Storage::Constant, static_cast<int64_t>(id)};
+    }
+    std::vector<int> position(g_.size(), -1);
+    for (size_t i = 0; i < p_.kernels.size(); ++i)
+      position[p_.kernels[i].node] = static_cast<int>(i);
+    // Kernel results: in the caller's output buffer when the node is an
+    // output, else in the arena.
+    for (size_t i = 0; i < p_.kernels.size(); ++i) {
+      Kernel &k = p_.kernels[i];
+      if (outputArg_[k.node] >= 0) {
+        p_.storage[k.node] = {Storage::Argument, outputArg_[k.node]};
+      } else {
+        p_.bufferOf[k.node] = static_cast<int>(p_.buffers.size());
+        p_.buffers.push_back({bytesOf(g_.type(k.node)), static_cast<int>(i),
+                              static_cast<int>(i)});
+      }
+      if (k.call.scratchBytes > 0 && k.scratchBuffer < 0) {
+        k.scratchBuffer = static_cast<int>(p_.buffers.size());
+        p_.buffers.push_back({k.call.scratchBytes, static_cast<int>(i), static_cast<int>(i)});
+      }
+    }
+    // Liveness: a buffer lives until the last kernel reading it (through
+    // inlined expressions and reshape aliases) or the final copies.
+    int end = static_cast<int>(p_.kernels.size());
+    auto touch = [&](NodeId id, int at) {
+      int b = p_.bufferOf[aliasRoot(g_, id)];
+      if (b >= 0)
+        p_.buffers[b].last = std::max(p_.buffers[b].last, at);
+    };
+    for (size_t i = 0; i < p_.kernels.size(); ++i)
+      for (NodeId r : kernelReads(p_.kernels[i].node))
+        touch(r, static_cast<int>(i));
+    for (size_t i = 0; i < g_.outputs().size(); ++i) {
+      NodeId id = g_.outputs()[i];
+      int dest = firstOutput + static_cast<int>(i);
+      if (p_.storage[id].kind != Storage::Argument || p_.storage[id].index != dest) {
+        p_.copies.push_back({id, dest});
+        touch(id, end);
+      }
+    }
+    int firstUpdate = firstOutput + static_cast<int>(g_.outputs().size());
+    for (size_t i = 0; i < g_.updates().size(); ++i) {
+      p_.copies.push_back({g_.updates()[i].value, firstUpdate + static_cast<int>(i)});
+      touch(g_.updates()[i].value, end);
+    }
+    // Reshapes share their root's storage.
+    for (NodeId id = 0; id < g_.size(); ++id)
+      if (g_.node(id).kind == OpKind::Reshape) {
+        NodeId root = aliasRoot(g_, id);
+        p_.storage[id] = p_.storage[root];
+        p_.bufferOf[id] = p_.bufferOf[root];
+      }
+  }
+
+  // The materialized values a kernel for `id` reads: its effective operands,
+  // looking through the nodes inlined into its loop.
+  std::vector<NodeId> kernelReads(NodeId id) const {
+    std::vector<NodeId> out;
+    std::vector<NodeId> work = reads_[id];
+    while (!work.empty()) {
+      NodeId r = work.back();
+      work.pop_back();
+      if (p_.inlined[r])
+        work.insert(work.end(), reads_[r].begin(), reads_[r].end());
+      else
+        out.push_back(r);
+    }
+    return out;
+  }
+
+  void planArena() {
+    p_.arenaBytes = assignOffsets(p_.buffers);
+    for (NodeId id = 0; id < g_.size(); ++id)
+      if (p_.bufferOf[id] >= 0)
+        p_.storage[id] = {Storage::Arena, p_.buffers[p_.bufferOf[id]].offset};
+  }
+};
+
+} // namespace
+
+LoweringPlan planLowering(const ir::Graph &g, const JitOptions &options) {
+  return Planner(g, options).run();
+}
+
+std::string describePlan(const ir::Graph &g, const LoweringPlan &plan) {
+  static const char *kinds[] = {"loop", "reduce", "gemm", "solve", "call"};
+  std::ostringstream os;
+  for (size_t i = 0; i < plan.kernels.size(); ++i) {
+    const Kernel &k = plan.kernels[i];
+    os << "#" << i << " " << kinds[static_cast<int>(k.kind)] << " "
+       << g.node(k.node).label(k.node) << " = " << ir::opName(g.node(k.node).kind);
+    // The inlined nodes fused into this loop.
+    std::vector<NodeId> fused;
+    std::vector<NodeId> work = g.node(k.node).operands;
+    while (!work.empty()) {
+      NodeId r = work.back();
+      work.pop_back();
+      if (plan.inlined[r]) {
+        fused.push_back(r);
+        work.insert(work.end(), g.node(r).operands.begin(), g.node(r).operands.end());
+      }
+    }
+    if (!fused.empty()) {
+      os << " fusing";
+      for (NodeId f : fused)
+        os << " " << ir::opName(g.node(f).kind);
+    }
+    if (!k.call.symbol.empty())
+      os << " -> " << k.call.symbol;
+    if (k.transA || k.transB || k.transposed)
+      os << " (transposed operand)";
+    if (k.factorized)
+      os << " (reusing LU)";
+    const Storage &s = plan.storage[k.node];
+    if (s.kind == Storage::Arena)
+      os << " @arena+" << s.index;
+    else if (s.kind == Storage::Argument)
+      os << " @arg" << s.index;
+    os << "\n";
+  }
+  os << "arena: " << plan.arenaBytes << " bytes in " << plan.buffers.size()
+     << " buffers\n";
+  return os.str();
+}
+
+} // namespace chainjit::compiler::jit

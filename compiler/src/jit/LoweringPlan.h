@@ -1,0 +1,82 @@
+// The target-independent half of the JIT lowering: what each node becomes
+// (a fused loop nest, a GEMM, a solve, a library call, nothing at all), where
+// every value lives (a caller buffer, the arena, a constant) and when the
+// arena can reuse memory. ModuleBuilder turns the plan into LLVM IR; keeping
+// the decisions here makes them testable and printable without LLVM.
+#pragma once
+
+#include "LibraryKernels.h"
+#include "chainjit/compiler/Jit.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace chainjit::compiler::jit {
+
+// Where a value's elements are.
+struct Storage {
+  enum Kind { None, Argument, Arena, Constant } kind = None;
+  int64_t index = 0; // Argument: buffer index; Arena: byte offset; Constant: const node
+};
+
+enum class KernelKind {
+  Elementwise, // a loop nest over `node`'s shape computing its fused expression tree
+  Reduction,   // sum/mean/max: a loop nest over the input's shape, accumulating
+  MatMul,      // cj_matmul (BLAS above the threshold), transposes folded into flags
+  Solve,       // cj_solve, the LU factorization shared with a transposed solve
+  Library,     // a library kernel call
+};
+
+struct Kernel {
+  KernelKind kind;
+  ir::NodeId node;
+  // MatMul: the matrices read and whether each is read transposed.
+  ir::NodeId lhs = 0, rhs = 0;
+  bool transA = false, transB = false;
+  // Solve: read A^T through the LU of `lhs`; reuse the factors in scratch.
+  bool transposed = false, factorized = false;
+  LibraryCall call;       // Library, MatMul and Solve: symbol and params
+  int scratchBuffer = -1; // index into LoweringPlan::buffers, or -1
+};
+
+// A copy done after every kernel: outputs that are not written in place
+// and every param update (written last, so an update may target its param).
+struct FinalCopy {
+  ir::NodeId from;
+  int argument; // destination buffer index
+};
+
+// An arena allocation.
+struct Buffer {
+  int64_t bytes = 0;
+  int first = 0, last = 0; // kernel positions where it is live (inclusive)
+  int64_t offset = 0;
+};
+
+struct LoweringPlan {
+  std::vector<ArgumentSpec> arguments;
+  std::vector<Kernel> kernels;          // in execution order
+  std::vector<FinalCopy> copies;
+  std::vector<Storage> storage;         // per node (aliases share their root's)
+  std::vector<bool> inlined;            // per node: computed inside its consumer's loop
+  std::vector<int> bufferOf;            // per node: arena buffer index or -1
+  std::vector<Buffer> buffers;
+  int64_t arenaBytes = 0;
+};
+
+// Plans `g` (verified, modes expanded). Throws chainjit::Error naming the node
+// for an op the JIT cannot lower.
+LoweringPlan planLowering(const ir::Graph &g, const JitOptions &options);
+
+// The node whose storage `id` shares (through reshapes), or `id` itself.
+ir::NodeId aliasRoot(const ir::Graph &g, ir::NodeId id);
+
+// Whether ops of kind `k` are computed by the fused elementwise emitter.
+bool isFusibleElementwise(ir::OpKind k);
+
+// A human-readable listing of the plan (kernels, fusion, arena offsets) for
+// --emit plan and for tests.
+std::string describePlan(const ir::Graph &g, const LoweringPlan &plan);
+
+} // namespace chainjit::compiler::jit

@@ -1,0 +1,17 @@
+// The static memory plan: arena offsets for buffers with known live ranges.
+#pragma once
+
+#include "LoweringPlan.h"
+
+namespace chainjit::compiler::jit {
+
+// Alignment of every arena buffer (a cache line; also what AVX-512 wants).
+constexpr int64_t kArenaAlignment = 64;
+
+// Gives each buffer an offset so that buffers whose live ranges
+// [first, last] overlap never share bytes (a buffer that dies at a kernel is
+// not reused by that kernel's result). Greedy first fit in order of first
+// use. Returns the arena size.
+int64_t assignOffsets(std::vector<Buffer> &buffers);
+
+} // namespace chainjit::compiler::jit

@@ -1,0 +1,400 @@
+// Emits the entry function: argument pointers loaded once, then each kernel
+// of the plan in order (fused loop nests, reductions, GEMM / solve / library
+// calls with their status checked), the NaN/Inf checks of --check-numerics,
+// and the final copies of outputs and param updates.
+#include "ModuleBuilder.h"
+
+#include "ScalarOps.h"
+#include "chainjit/ir/Error.h"
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/MDBuilder.h>
+
+#include <algorithm>
+
+#include <functional>
+#include <map>
+
+namespace chainjit::compiler::jit {
+
+using ir::NodeId;
+using ir::OpKind;
+using llvm::Value;
+
+namespace {
+
+// A loop nest over `dims` in row-major order, and for each access (the
+// result and every buffer read) its element stride along each dim. Built
+// from the full shape, then simplified: unit dims dropped and neighbouring
+// dims merged where every access walks them contiguously, so an elementwise
+// chain over a contiguous tensor becomes one flat loop.
+struct LoopNest {
+  std::vector<int64_t> dims;
+  std::vector<std::vector<int64_t>> strides; // [access][dim]
+
+  void simplify() {
+    std::vector<int64_t> d;
+    std::vector<std::vector<int64_t>> s(strides.size());
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (dims[i] == 1)
+        continue;
+      bool merge = !d.empty();
+      for (size_t a = 0; merge && a < strides.size(); ++a)
+        merge = s[a].back() == strides[a][i] * dims[i];
+      if (merge) {
+        d.back() *= dims[i];
+        for (size_t a = 0; a < strides.size(); ++a)
+          s[a].back() = strides[a][i];
+      } else {
+        d.push_back(dims[i]);
+        for (size_t a = 0; a < strides.size(); ++a)
+          s[a].push_back(strides[a][i]);
+      }
+    }
+    dims = std::move(d);
+    strides = std::move(s);
+  }
+};
+
+// The strides with which a tensor of shape `from` is read while iterating
+// over the (broadcast) shape `to`: 0 along broadcast axes.
+std::vector<int64_t> broadcastStrides(const ir::Shape &from, const ir::Shape &to) {
+  std::vector<int64_t> fs = ir::stridesOf(from), out(to.size(), 0);
+  size_t shift = to.size() - from.size();
+  for (size_t d = shift; d < to.size(); ++d)
+    if (from[d - shift] != 1)
+      out[d] = fs[d - shift];
+  return out;
+}
+
+bool isSplatConst(const ir::Node &n) {
+  return n.kind == OpKind::Const && n.value && n.value->numel() > 0 && n.value->isSplat();
+}
+
+class Builder {
+public:
+  Builder(const ir::Graph &g, const LoweringPlan &p, const JitOptions &o, llvm::LLVMContext &ctx)
+      : g_(g), p_(p), o_(o), ctx_(ctx), m_(std::make_unique<llvm::Module>("chainjit", ctx)),
+        b_(ctx) {}
+
+  std::unique_ptr<llvm::Module> run() {
+    llvm::Type *ptr = b_.getPtrTy();
+    auto *type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr}, false);
+    fn_ = llvm::Function::Create(type, llvm::Function::ExternalLinkage, kEntryName, *m_);
+    for (auto &arg : fn_->args())
+      arg.addAttr(llvm::Attribute::NoAlias);
+    buffers_ = fn_->getArg(0);
+    arena_ = fn_->getArg(1);
+    failed_ = fn_->getArg(2);
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn_));
+    for (size_t i = 0; i < p_.arguments.size(); ++i)
+      args_.push_back(b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, buffers_, i),
+                                    "arg." + p_.arguments[i].name));
+    if (o_.checkNumerics)
+      for (size_t i = 0; i < p_.arguments.size(); ++i)
+        if (p_.arguments[i].role == ArgumentRole::Input ||
+            p_.arguments[i].role == ArgumentRole::Param)
+          checkFinite(p_.arguments[i].node, args_[i], p_.arguments[i].type);
+    for (const Kernel &k : p_.kernels) {
+      switch (k.kind) {
+      case KernelKind::Elementwise: emitElementwise(k); break;
+      case KernelKind::Reduction: emitReduction(k); break;
+      default: emitCall(k); break;
+      }
+      if (o_.checkNumerics)
+        checkFinite(k.node, pointerOf(k.node), g_.type(k.node));
+    }
+    for (const FinalCopy &c : p_.copies) {
+      const ir::TensorType &t = g_.type(c.from);
+      int64_t bytes = t.numel() * static_cast<int64_t>(ir::dtypeSize(t.dtype));
+      if (bytes > 0)
+        b_.CreateMemCpy(args_[c.argument], llvm::MaybeAlign(), pointerOf(c.from),
+                        llvm::MaybeAlign(), bytes);
+    }
+    b_.CreateRet(b_.getInt32(kJitOk));
+    return std::move(m_);
+  }
+
+private:
+  const ir::Graph &g_;
+  const LoweringPlan &p_;
+  const JitOptions &o_;
+  llvm::LLVMContext &ctx_;
+  std::unique_ptr<llvm::Module> m_;
+  llvm::IRBuilder<> b_;
+  llvm::Function *fn_ = nullptr;
+  Value *buffers_ = nullptr, *arena_ = nullptr, *failed_ = nullptr;
+  std::vector<Value *> args_;
+  std::map<NodeId, llvm::GlobalVariable *> constants_;
+
+  llvm::Type *elemTy(NodeId id) { return elementType(ctx_, g_.type(id).dtype); }
+
+  Value *pointerOf(NodeId id) {
+    const Storage &s = p_.storage[id];
+    switch (s.kind) {
+    case Storage::Argument: return args_[s.index];
+    case Storage::Arena: return b_.CreateConstGEP1_64(b_.getInt8Ty(), arena_, s.index);
+    case Storage::Constant: return constantGlobal(static_cast<NodeId>(s.index));
+    default:
+      throw Error("internal: jit: " + g_.node(id).label(id) + " has no storage");
+    }
+  }
+
+  llvm::GlobalVariable *constantGlobal(NodeId id) {
+    auto it = constants_.find(id);
+    if (it != constants_.end())
+      return it->second;
+    const ir::Tensor &t = *g_.node(id).value;
+    auto *data = llvm::ConstantDataArray::getRaw(
+        llvm::StringRef(static_cast<const char *>(t.data()), t.byteSize()), t.numel(),
+        elemTy(id));
+    auto *gv = new llvm::GlobalVariable(*m_, data->getType(), true,
+                                        llvm::GlobalValue::PrivateLinkage, data,
+                                        "const." + std::to_string(id));
+    gv->setAlignment(llvm::Align(64));
+    gv->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    return constants_[id] = gv;
+  }
+
+  // Branches to a block that reports `node` with `code` when `bad` is true.
+  void failIf(Value *bad, NodeId node, JitStatusCode code) {
+    auto *fail = llvm::BasicBlock::Create(ctx_, "fail", fn_);
+    auto *ok = llvm::BasicBlock::Create(ctx_, "ok", fn_);
+    b_.CreateCondBr(bad, fail, ok, llvm::MDBuilder(ctx_).createUnlikelyBranchWeights());
+    b_.SetInsertPoint(fail);
+    b_.CreateStore(b_.getInt64(node), failed_);
+    b_.CreateRet(b_.getInt32(code));
+    b_.SetInsertPoint(ok);
+  }
+
+  void checkFinite(NodeId node, Value *data, const ir::TensorType &t) {
+    if ((t.dtype != ir::DType::f32 && t.dtype != ir::DType::f64) || t.numel() == 0)
+      return;
+    const char *fn = t.dtype == ir::DType::f32 ? "cj_has_nonfinite_f32" : "cj_has_nonfinite_f64";
+    auto callee = m_->getOrInsertFunction(
+        fn, llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getInt64Ty()}, false));
+    Value *bad = b_.CreateCall(callee, {data, b_.getInt64(t.numel())});
+    failIf(b_.CreateICmpNE(bad, b_.getInt32(0)), node, kJitNonFinite);
+  }
+
+  // --- loops ---
+
+  // Emits the nest and calls body(offsets) in the innermost block, with one
+  // element offset per access.
+  void emitLoops(const LoopNest &nest, const std::function<void(std::vector<Value *> &)> &body) {
+    for (int64_t d : nest.dims)
+      if (d == 0)
+        return; // no elements
+    std::vector<Value *> ivs;
+    emitLoop(nest, 0, ivs, body);
+  }
+
+  void emitLoop(const LoopNest &nest, size_t d, std::vector<Value *> &ivs,
+                const std::function<void(std::vector<Value *> &)> &body) {
+    if (d == nest.dims.size()) {
+      std::vector<Value *> offsets;
+      for (const auto &s : nest.strides) {
+        Value *off = b_.getInt64(0);
+        for (size_t i = 0; i < ivs.size(); ++i)
+          if (s[i] != 0)
+            off = b_.CreateAdd(off, b_.CreateMul(ivs[i], b_.getInt64(s[i])), "", true, true);
+        offsets.push_back(off);
+      }
+      body(offsets);
+      return;
+    }
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *loop = llvm::BasicBlock::Create(ctx_, "loop", fn_);
+    auto *exit = llvm::BasicBlock::Create(ctx_, "loop.end", fn_);
+    b_.CreateBr(loop);
+    b_.SetInsertPoint(loop);
+    llvm::PHINode *iv = b_.CreatePHI(b_.getInt64Ty(), 2, "i" + std::to_string(d));
+    iv->addIncoming(b_.getInt64(0), pre);
+    ivs.push_back(iv);
+    emitLoop(nest, d + 1, ivs, body);
+    ivs.pop_back();
+    Value *next = b_.CreateAdd(iv, b_.getInt64(1), "", true, true);
+    iv->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateCondBr(b_.CreateICmpEQ(next, b_.getInt64(nest.dims[d])), exit, loop);
+    b_.SetInsertPoint(exit);
+  }
+
+  // --- fused elementwise expressions ---
+
+  // The materialized values read by the expression of `root` (through the
+  // inlined nodes), each once, in a fixed order.
+  std::vector<NodeId> leavesOf(NodeId root) {
+    std::vector<NodeId> leaves;
+    std::function<void(NodeId)> visit = [&](NodeId id) {
+      for (NodeId o : g_.node(id).operands) {
+        if (p_.inlined[o])
+          visit(o);
+        else if (!isSplatConst(g_.node(o)) &&
+                 std::find(leaves.begin(), leaves.end(), o) == leaves.end())
+          leaves.push_back(o);
+      }
+    };
+    visit(root);
+    return leaves;
+  }
+
+  // The value of `id` at the current element: computed when it is the loop's
+  // own node or inlined, loaded when it is a leaf.
+  Value *expression(NodeId id, NodeId root, const std::map<NodeId, Value *> &leafPtrs,
+                    std::map<NodeId, Value *> &memo) {
+    if (auto it = memo.find(id); it != memo.end())
+      return it->second;
+    const ir::Node &n = g_.node(id);
+    Value *v;
+    if (id == root || p_.inlined[id]) {
+      std::vector<Value *> xs;
+      std::vector<ir::DType> ts;
+      for (NodeId o : n.operands) {
+        xs.push_back(expression(o, root, leafPtrs, memo));
+        ts.push_back(g_.type(o).dtype);
+      }
+      v = emitScalarOp(b_, n, ts, xs);
+    } else if (isSplatConst(n)) {
+      v = splat(n);
+    } else {
+      v = b_.CreateLoad(elemTy(id), leafPtrs.at(id));
+    }
+    return memo[id] = v;
+  }
+
+  Value *splat(const ir::Node &n) {
+    llvm::Type *ty = elementType(ctx_, n.type.dtype);
+    double x = n.value->at(0);
+    if (ty->isFloatingPointTy())
+      return llvm::ConstantFP::get(ty, x);
+    return llvm::ConstantInt::get(ty, static_cast<uint64_t>(static_cast<int64_t>(x)), true);
+  }
+
+  // Element pointers of the leaves at the given offsets (offsets[1..]).
+  std::map<NodeId, Value *> leafPointers(const std::vector<NodeId> &leaves,
+                                         const std::vector<Value *> &bases,
+                                         const std::vector<Value *> &offsets) {
+    std::map<NodeId, Value *> ptrs;
+    for (size_t i = 0; i < leaves.size(); ++i)
+      ptrs[leaves[i]] = b_.CreateInBoundsGEP(elemTy(leaves[i]), bases[i], offsets[i + 1]);
+    return ptrs;
+  }
+
+  void emitElementwise(const Kernel &k) {
+    const ir::Shape &shape = g_.type(k.node).shape;
+    std::vector<NodeId> leaves = leavesOf(k.node);
+    LoopNest nest{shape, {ir::stridesOf(shape)}};
+    for (NodeId leaf : leaves)
+      nest.strides.push_back(broadcastStrides(g_.type(leaf).shape, shape));
+    nest.simplify();
+    Value *out = pointerOf(k.node);
+    std::vector<Value *> bases;
+    for (NodeId leaf : leaves)
+      bases.push_back(pointerOf(leaf));
+    emitLoops(nest, [&](std::vector<Value *> &offsets) {
+      std::map<NodeId, Value *> memo;
+      auto ptrs = leafPointers(leaves, bases, offsets);
+      Value *v = expression(k.node, k.node, ptrs, memo);
+      b_.CreateStore(v, b_.CreateInBoundsGEP(elemTy(k.node), out, offsets[0]));
+    });
+  }
+
+  // sum / mean / max: the result initialized to the identity, then one pass
+  // over the input's shape (its producers fused) accumulating into the
+  // result element the input element maps to; mean scales at the end.
+  void emitReduction(const Kernel &k) {
+    const ir::Node &n = g_.node(k.node);
+    NodeId input = n.operands[0];
+    const ir::Shape &shape = g_.type(input).shape;
+    ir::DType t = n.type.dtype;
+    int64_t rank = static_cast<int64_t>(shape.size());
+    std::vector<bool> reduced(rank, n.attrs.getInts("axes").empty());
+    for (int64_t a : n.attrs.getInts("axes"))
+      reduced[a < 0 ? a + rank : a] = true;
+    // Result strides over the input's axes: 0 along reduced ones.
+    std::vector<int64_t> outStrides(rank, 0);
+    int64_t stride = 1, count = 1;
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      if (reduced[d]) {
+        count *= shape[d];
+        continue;
+      }
+      outStrides[d] = stride;
+      stride *= shape[d];
+    }
+    Value *out = pointerOf(k.node);
+    llvm::Type *ty = elemTy(k.node);
+    int64_t outCount = n.type.numel();
+    LoopNest init{{outCount}, {{1}}};
+    init.simplify();
+    emitLoops(init, [&](std::vector<Value *> &off) {
+      b_.CreateStore(reductionIdentity(b_, n.kind, t),
+                     b_.CreateInBoundsGEP(ty, out, off[0]));
+    });
+
+    bool inlinedInput = p_.inlined[input];
+    std::vector<NodeId> leaves;
+    if (inlinedInput)
+      leaves = leavesOf(input);
+    else if (!isSplatConst(g_.node(input)))
+      leaves = {input};
+    LoopNest nest{shape, {outStrides}};
+    for (NodeId leaf : leaves)
+      nest.strides.push_back(broadcastStrides(g_.type(leaf).shape, shape));
+    nest.simplify();
+    std::vector<Value *> bases;
+    for (NodeId leaf : leaves)
+      bases.push_back(pointerOf(leaf));
+    emitLoops(nest, [&](std::vector<Value *> &offsets) {
+      std::map<NodeId, Value *> memo;
+      auto ptrs = leafPointers(leaves, bases, offsets);
+      Value *v = inlinedInput ? expression(input, input, ptrs, memo)
+                              : expression(input, k.node, ptrs, memo);
+      Value *at = b_.CreateInBoundsGEP(ty, out, offsets[0]);
+      b_.CreateStore(reductionCombine(b_, n.kind, t, b_.CreateLoad(ty, at), v), at);
+    });
+    if (n.kind == OpKind::Mean && count != 1) {
+      Value *scale = llvm::ConstantFP::get(ty, 1.0 / static_cast<double>(count));
+      emitLoops(init, [&](std::vector<Value *> &off) {
+        Value *at = b_.CreateInBoundsGEP(ty, out, off[0]);
+        b_.CreateStore(b_.CreateFMul(b_.CreateLoad(ty, at), scale), at);
+      });
+    }
+  }
+
+  // --- calls ---
+
+  void emitCall(const Kernel &k) {
+    std::vector<NodeId> operands = g_.node(k.node).operands;
+    if (k.kind == KernelKind::MatMul || k.kind == KernelKind::Solve)
+      operands = {k.lhs, k.rhs};
+    llvm::Type *ptr = b_.getPtrTy();
+    llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+    auto *array = entry.CreateAlloca(ptr, b_.getInt32(std::max<size_t>(operands.size(), 1)));
+    for (size_t i = 0; i < operands.size(); ++i)
+      b_.CreateStore(pointerOf(operands[i]), b_.CreateConstGEP1_64(ptr, array, i));
+    auto *paramsInit = llvm::ConstantDataArray::get(ctx_, llvm::ArrayRef<uint64_t>(
+        reinterpret_cast<const uint64_t *>(k.call.params.data()), k.call.params.size()));
+    auto *params = new llvm::GlobalVariable(*m_, paramsInit->getType(), true,
+                                            llvm::GlobalValue::PrivateLinkage, paramsInit,
+                                            "params." + std::to_string(k.node));
+    Value *scratch = k.scratchBuffer >= 0
+                         ? b_.CreateConstGEP1_64(b_.getInt8Ty(), arena_,
+                                                 p_.buffers[k.scratchBuffer].offset)
+                         : llvm::ConstantPointerNull::get(b_.getPtrTy());
+    auto callee = m_->getOrInsertFunction(
+        k.call.symbol, llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr, ptr}, false));
+    Value *status = b_.CreateCall(callee, {array, pointerOf(k.node), params, scratch});
+    if (k.kind == KernelKind::Solve)
+      failIf(b_.CreateICmpNE(status, b_.getInt32(0)), k.node, kJitSingularMatrix);
+  }
+};
+
+} // namespace
+
+std::unique_ptr<llvm::Module> buildModule(const ir::Graph &g, const LoweringPlan &plan,
+                                          const JitOptions &options, llvm::LLVMContext &ctx) {
+  return Builder(g, plan, options, ctx).run();
+}
+
+} // namespace chainjit::compiler::jit
