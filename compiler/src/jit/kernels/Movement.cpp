@@ -6,7 +6,8 @@
 // an offset plus per-axis strides. pad is the matching scatter: the dense
 // operand is written into a zeroed result at an offset plus strides. The
 // lowering merges axes that are contiguous on both sides, so a slice of whole
-// rows or a transpose of blocks becomes a few long copies.
+// rows or a transpose of blocks becomes a few long copies; a gather that
+// really transposes copies square tiles, so that both sides stay in cache.
 #include "jit/kernels/KernelSupport.h"
 
 #include <algorithm>
