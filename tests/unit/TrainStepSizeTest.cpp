@@ -40,7 +40,7 @@ TEST_CASE("Train step size: schedules c, c/k, c/sqrt(k) and step decay") {
   CHECK_THROWS_AS(scheduledStep(c, 2.0, 0, 0), Error);
 }
 
-TEST_CASE("Train step size: names parse and print; bad settings are errors") {
+TEST_CASE("Train step size: names parse and print, and bad settings are errors") {
   for (const char *n : {"const", "inv", "invsqrt", "step"})
     CHECK(scheduleName(parseSchedule(n)) == n);
   for (const char *n : {"none", "backtracking", "exact"})
