@@ -101,7 +101,7 @@ KernelRun runLowered(const Graph &g, NodeId id, const std::vector<Tensor> &value
 }
 
 // Element by element: bit-exact, or within tol * max(|want|, floor); NaN
-// matches NaN. A floor above 1 allows for sums of that many terms of
+// matches NaN and an infinity itself. A floor above 1 allows for sums of that many terms of
 // magnitude ~1 that cancel (the rounding error follows the terms, not the sum).
 void checkMatches(const Tensor &got, const Tensor &want, bool exact, double floor = 1.0) {
   REQUIRE(got.type() == want.type());
@@ -113,7 +113,8 @@ void checkMatches(const Tensor &got, const Tensor &want, bool exact, double floo
   int failures = 0;
   for (int64_t i = 0; i < want.numel() && failures < 5; ++i) {
     double a = got.at(i), b = want.at(i);
-    bool ok = std::isnan(b) ? std::isnan(a) : std::fabs(a - b) <= tol * std::fmax(std::fabs(b), floor);
+    bool ok = std::isnan(b) ? std::isnan(a)
+                            : a == b || std::fabs(a - b) <= tol * std::fmax(std::fabs(b), floor);
     if (!ok) {
       ++failures;
       FAIL_CHECK("element " << i << ": kernel " << a << ", interpreter " << b);
@@ -305,6 +306,21 @@ TEST_CASE("JitKernels: softmax and log_softmax along every axis") {
         for (int64_t i = 0; i < logits.numel(); ++i)
           logits.set(i, logits.at(i) + 1000.0);
         checkOp(big, {{"x", logits}});
+      }
+}
+
+TEST_CASE("JitKernels: softmax rows with a NaN or only -inf are NaN, as in the interpreter") {
+  double nan = std::numeric_limits<double>::quiet_NaN();
+  double inf = std::numeric_limits<double>::infinity();
+  for (DType dt : kFloats)
+    for (bool log : {false, true})
+      for (int64_t axis : {0, 1}) { // strided and contiguous
+        Graph g;
+        Value x = input(g, "x", {dt, {3, 3}});
+        log ? logSoftmax(x, axis) : softmax(x, axis);
+        KernelRun r = checkOp(g, {{"x", Tensor({dt, {3, 3}}, {1, nan, 2, -inf, -inf, -inf,
+                                                             0.5, 3, -1})}});
+        CHECK(std::isnan(r.result.at(axis == 1 ? 0 : 1)));
       }
 }
 

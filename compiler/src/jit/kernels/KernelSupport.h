@@ -53,6 +53,12 @@ inline int64_t normalizeAxis(int64_t axis, int64_t rank) {
   return axis < 0 ? axis + rank : axis;
 }
 
+// The larger of a running maximum m (never NaN) and v, skipping a NaN v as
+// std::fmax does, but as a compare that vectorizes. The log-sum-exp kernels
+// start m at -inf; a NaN they skip still makes its row NaN through the sum
+// of exponentials, as in the interpreter.
+template <typename T> T maxSkippingNan(T m, T v) { return v > m ? v : m; }
+
 // Doubles travel through the int64 params by their bits.
 inline int64_t paramBits(double v) { return std::bit_cast<int64_t>(v); }
 inline double paramDouble(int64_t bits) { return std::bit_cast<double>(bits); }

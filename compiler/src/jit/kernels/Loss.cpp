@@ -30,7 +30,7 @@ int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void
     const T *row = logits + n * classes;
     T m = -std::numeric_limits<T>::infinity(), s = 0;
     for (int64_t j = 0; j < classes; ++j)
-      m = std::fmax(m, row[j]);
+      m = maxSkippingNan(m, row[j]);
     for (int64_t j = 0; j < classes; ++j)
       s += std::exp(row[j] - m);
     const T logS = std::log(s);

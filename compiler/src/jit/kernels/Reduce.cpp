@@ -69,7 +69,7 @@ int32_t softmax(void *const *operands, void *result, const int64_t *p, void *scr
       T *out = y + o * len;
       T m = lowest, s = 0;
       for (int64_t j = 0; j < len; ++j)
-        m = std::fmax(m, row[j]);
+        m = maxSkippingNan(m, row[j]);
       for (int64_t j = 0; j < len; ++j)
         s += (out[j] = std::exp(row[j] - m));
       if constexpr (Log) {
@@ -93,7 +93,7 @@ int32_t softmax(void *const *operands, void *result, const int64_t *p, void *scr
     }
     for (int64_t j = 0; j < len; ++j)
       for (int64_t i = 0; i < inner; ++i)
-        m[i] = std::fmax(m[i], block[j * inner + i]);
+        m[i] = maxSkippingNan(m[i], block[j * inner + i]);
     for (int64_t j = 0; j < len; ++j)
       for (int64_t i = 0; i < inner; ++i)
         s[i] += (out[j * inner + i] = std::exp(block[j * inner + i] - m[i]));
