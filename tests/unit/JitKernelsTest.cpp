@@ -398,7 +398,8 @@ TEST_CASE("JitKernels: max_pool2d and avg_pool2d") {
   Graph g;
   maxPool2d(input(g, "x", f64({1, 1, 3, 3})), {2, 2}, {2, 2}, {1, 1});
   double nan = std::numeric_limits<double>::quiet_NaN();
-  KernelRun r = checkOp(g, {{"x", Tensor(f64({1, 1, 3, 3}), {-1, -2, -3, -4, nan, -6, -7, -8, -9})}});
+  KernelRun r =
+      checkOp(g, {{"x", Tensor(f64({1, 1, 3, 3}), {-1, -2, -3, -4, nan, -6, -7, -8, -9})}});
   CHECK(r.result.at(0) == -1);
   CHECK(std::isnan(r.result.at(3)));
 }

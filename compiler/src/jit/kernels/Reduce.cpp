@@ -138,7 +138,8 @@ template <bool Log>
 LibraryCall lowerSoftmax(const Graph &g, NodeId id) {
   const ir::Node &n = g.node(id);
   AxisSplit s = operandSplit(g, id);
-  int64_t scratch = s.inner > 1 ? 2 * s.inner * static_cast<int64_t>(ir::dtypeSize(n.type.dtype)) : 0;
+  auto elem = static_cast<int64_t>(ir::dtypeSize(n.type.dtype));
+  int64_t scratch = s.inner > 1 ? 2 * s.inner * elem : 0; // running max and sum
   return {typedSymbol(Log ? "log_softmax" : "softmax", n.type.dtype),
           {s.outer, s.len, s.inner}, scratch};
 }
