@@ -3,6 +3,8 @@
 // transform tests and the property tests.
 #pragma once
 
+#include "JitTesting.h"
+
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/runtime/Interpreter.h"
 
@@ -67,7 +69,9 @@ inline std::vector<double> finiteDifference(const ir::Graph &f, const runtime::B
 }
 
 // JVP with k random directions and VJP with k random seeds, both against
-// finite differences (the VJP through <y_bar, J v> = <J^T y_bar, v>).
+// finite differences (the VJP through <y_bar, J v> = <J^T y_bar, v>). The
+// function, its JVP graph and its VJP graph also run on the JIT, which must
+// agree with the interpreter: so every rule test is a JIT test too.
 // `wrt` must name f64 inputs or params of f; bindings come from `b`.
 inline void checkDerivatives(const ir::Graph &f, const runtime::Bindings &b,
                              const std::string &of, const std::vector<std::string> &wrt,
@@ -105,6 +109,9 @@ inline void checkDerivatives(const ir::Graph &f, const runtime::Bindings &b,
   seedShape.insert(seedShape.end(), ofType.shape.begin(), ofType.shape.end());
   ir::Tensor seedT = randomTensor({ofType.dtype, seedShape});
   vb["adjoint." + of] = seedT;
+  checkJitMatchesInterpreter(f, b);
+  checkJitMatchesInterpreter(jg, jb);
+  checkJitMatchesInterpreter(vg, vb);
   std::map<std::string, std::vector<double>> adjoints;
   auto all = runtime::interpretAll(vg, vb);
   for (const std::string &w : wrt)
