@@ -1,5 +1,7 @@
 // Internal to the library kernels: row-major GEMM through OpenBLAS, one name
 // for float and double, with the degenerate sizes BLAS rejects handled here.
+// OpenBLAS's LP64 interface takes int sizes: a matrix side must stay below
+// 2^31.
 #pragma once
 
 #include <cblas.h>
