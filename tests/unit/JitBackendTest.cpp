@@ -239,3 +239,14 @@ TEST_CASE("jit: emit gives LLVM IR before and after O3, assembly and an object f
   CHECK(compiler::emitGraph(g, compiler::EmitKind::Asm).find("cj_entry:") != std::string::npos);
   CHECK(compiler::emitGraph(g, compiler::EmitKind::Obj).substr(0, 4) == "\x7f" "ELF");
 }
+
+TEST_CASE("jit: an out-of-range label is an error naming the loss") {
+  Graph g("labels");
+  Value z = input(g, "z", f32({2, 3}));
+  Value labels = input(g, "labels", i32({2}));
+  output(crossEntropy(z, labels).named("loss"));
+  runtime::Bindings b{{"z", Tensor(f32({2, 3}))}, {"labels", Tensor(i32({2}), {1, 7})}};
+  auto exe = runtime::makeExecutable(g, runtime::Backend::Jit);
+  CHECK_THROWS_WITH_AS(exe->run(b), doctest::Contains("%loss: cross_entropy: a label is out of range"),
+                       Error);
+}

@@ -60,6 +60,8 @@ public:
     if (code == jit::kJitSingularMatrix)
       throw Error(n.label + ": solve: the matrix is singular (zero pivot in its LU factorization)",
                   loc);
+    if (code == jit::kJitLabelOutOfRange)
+      throw Error(n.label + ": cross_entropy: a label is out of range [0, classes)", loc);
     if (n.op == "input" || n.op == "param")
       throw Error("check-numerics: " + n.op + " " + n.label + " : " + n.type +
                       " contains NaN or Inf",

@@ -36,6 +36,7 @@ enum JitStatusCode : int32_t {
   kJitOk = 0,
   kJitSingularMatrix = 1, // solve: zero pivot in the LU factorization
   kJitNonFinite = 2,      // --check-numerics: NaN or Inf produced
+  kJitLabelOutOfRange = 3, // cross_entropy: a class label outside [0, C)
 };
 
 struct LibraryCall {

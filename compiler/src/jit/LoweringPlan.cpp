@@ -205,6 +205,9 @@ private:
         k.transA = transA_[id];
         k.transB = transB_[id];
         k.call = matmulCall(k);
+        const auto &mp = k.call.params; // [P, m, n, k, ...]
+        int64_t work = mp[1] * mp[2] * mp[3];
+        k.generatedLoops = mp[0] == 1 && work > 0 && work < o_.blasThreshold;
       } else if (n.kind == OpKind::Solve) {
         k.kind = KernelKind::Solve;
         k.lhs = reads_[id][0];
@@ -419,7 +422,9 @@ std::string describePlan(const ir::Graph &g, const LoweringPlan &plan) {
       for (NodeId f : fused)
         os << " " << ir::opName(g.node(f).kind);
     }
-    if (!k.call.symbol.empty())
+    if (k.generatedLoops)
+      os << " -> generated loops";
+    else if (!k.call.symbol.empty())
       os << " -> " << k.call.symbol;
     if (k.transA || k.transB || k.transposed)
       os << " (transposed operand)";

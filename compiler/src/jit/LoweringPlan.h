@@ -34,6 +34,8 @@ struct Kernel {
   // MatMul: the matrices read and whether each is read transposed.
   ir::NodeId lhs = 0, rhs = 0;
   bool transA = false, transB = false;
+  // MatMul below the BLAS threshold (one matrix product): generated loops.
+  bool generatedLoops = false;
   // Solve: read A^T through the LU of `lhs`; reuse the factors in scratch.
   bool transposed = false, factorized = false;
   LibraryCall call;       // Library, MatMul and Solve: symbol and params

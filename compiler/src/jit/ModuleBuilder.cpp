@@ -156,14 +156,14 @@ private:
     return constants_[id] = gv;
   }
 
-  // Branches to a block that reports `node` with `code` when `bad` is true.
-  void failIf(Value *bad, NodeId node, JitStatusCode code) {
+  // Branches to a block that reports `node` with status `code` when `bad`.
+  void failIf(Value *bad, NodeId node, Value *code) {
     auto *fail = llvm::BasicBlock::Create(ctx_, "fail", fn_);
     auto *ok = llvm::BasicBlock::Create(ctx_, "ok", fn_);
     b_.CreateCondBr(bad, fail, ok, llvm::MDBuilder(ctx_).createUnlikelyBranchWeights());
     b_.SetInsertPoint(fail);
     b_.CreateStore(b_.getInt64(node), failed_);
-    b_.CreateRet(b_.getInt32(code));
+    b_.CreateRet(code);
     b_.SetInsertPoint(ok);
   }
 
@@ -174,7 +174,7 @@ private:
     auto callee = m_->getOrInsertFunction(
         fn, llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getInt64Ty()}, false));
     Value *bad = b_.CreateCall(callee, {data, b_.getInt64(t.numel())});
-    failIf(b_.CreateICmpNE(bad, b_.getInt32(0)), node, kJitNonFinite);
+    failIf(b_.CreateICmpNE(bad, b_.getInt32(0)), node, b_.getInt32(kJitNonFinite));
   }
 
   // --- loops ---
@@ -362,9 +362,51 @@ private:
     }
   }
 
+  // --- small matmuls: generated loops ---
+
+  // One matrix product below the BLAS threshold, as a loop nest with
+  // constant trip counts that LLVM unrolls and vectorizes (a library call
+  // costs more than the work here). C = op(A) op(B) with C [m, n]; A(i, q)
+  // at i*K + q (or q*M + i transposed), B(q, j) at q*N + j (or j*K + q).
+  // Loop order i, q, j (an axpy over C's row) when B's rows are contiguous,
+  // else i, j, q (a dot product) so the inner loop stays contiguous.
+  void emitSmallMatMul(const Kernel &k) {
+    const std::vector<int64_t> &p = k.call.params;
+    int64_t m = p[1], n = p[2], kk = p[3];
+    ir::DType t = g_.type(k.node).dtype;
+    llvm::Type *ty = elemTy(k.node);
+    Value *out = pointerOf(k.node), *a = pointerOf(k.lhs), *bm = pointerOf(k.rhs);
+    LoopNest zero{{m * n}, {{1}}};
+    emitLoops(zero, [&](std::vector<Value *> &off) {
+      b_.CreateStore(reductionIdentity(b_, OpKind::Sum, t), b_.CreateInBoundsGEP(ty, out, off[0]));
+    });
+    std::vector<int64_t> aStride = k.transA ? std::vector<int64_t>{1, m} : std::vector<int64_t>{kk, 1};
+    std::vector<int64_t> bStride = k.transB ? std::vector<int64_t>{1, kk} : std::vector<int64_t>{n, 1};
+    // aStride = {along i, along q}; bStride = {along q, along j}.
+    LoopNest nest;
+    if (!k.transB)
+      nest = {{m, kk, n}, {{n, 0, 1}, {aStride[0], aStride[1], 0}, {0, bStride[0], bStride[1]}}};
+    else
+      nest = {{m, n, kk}, {{n, 1, 0}, {aStride[0], 0, aStride[1]}, {0, bStride[1], bStride[0]}}};
+    emitLoops(nest, [&](std::vector<Value *> &off) {
+      Value *at = b_.CreateInBoundsGEP(ty, out, off[0]);
+      Value *x = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, a, off[1]));
+      Value *y = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, bm, off[2]));
+      Value *prod = ty->isFloatingPointTy() ? b_.CreateFMul(x, y) : b_.CreateMul(x, y);
+      if (auto *inst = llvm::dyn_cast<llvm::Instruction>(prod); inst && ty->isFloatingPointTy())
+        inst->setHasAllowContract(true); // fused multiply-add
+      Value *sum = reductionCombine(b_, OpKind::Sum, t, b_.CreateLoad(ty, at), prod);
+      if (auto *inst = llvm::dyn_cast<llvm::Instruction>(sum); inst && ty->isFloatingPointTy())
+        inst->setHasAllowContract(true);
+      b_.CreateStore(sum, at);
+    });
+  }
+
   // --- calls ---
 
   void emitCall(const Kernel &k) {
+    if (k.generatedLoops)
+      return emitSmallMatMul(k);
     std::vector<NodeId> operands = g_.node(k.node).operands;
     if (k.kind == KernelKind::MatMul || k.kind == KernelKind::Solve)
       operands = {k.lhs, k.rhs};
@@ -385,8 +427,8 @@ private:
     auto callee = m_->getOrInsertFunction(
         k.call.symbol, llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr, ptr}, false));
     Value *status = b_.CreateCall(callee, {array, pointerOf(k.node), params, scratch});
-    if (k.kind == KernelKind::Solve)
-      failIf(b_.CreateICmpNE(status, b_.getInt32(0)), k.node, kJitSingularMatrix);
+    // A kernel's failure (a singular matrix, a bad label) returns its code.
+    failIf(b_.CreateICmpNE(status, b_.getInt32(kJitOk)), k.node, status);
   }
 };
 

@@ -17,8 +17,7 @@ namespace {
 // logits' type. operands: {logits [N, C], target}; result: a scalar.
 // loss = mean over rows of -sum_j target[n, j] * log_softmax(logits[n])_j
 // (or -log_softmax(logits[n])[label[n]]), the row max subtracted first. A
-// label outside [0, C) makes the loss NaN and returns kJitNonFinite: the ABI
-// has no code of its own for it (the interpreter reports it by name).
+// label outside [0, C) makes the loss NaN and returns kJitLabelOutOfRange.
 template <typename T>
 int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void *) {
   const T *logits = static_cast<const T *>(operands[0]);
@@ -38,7 +37,7 @@ int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void
       int32_t label = static_cast<const int32_t *>(operands[1])[n];
       if (label < 0 || label >= classes) {
         *loss = std::numeric_limits<T>::quiet_NaN();
-        return kJitNonFinite;
+        return kJitLabelOutOfRange;
       }
       total -= (row[label] - m) - logS;
     } else {
