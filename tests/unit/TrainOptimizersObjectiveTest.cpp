@@ -1,10 +1,13 @@
 // Objectives: GraphObjective's modes (dropout compiled for train and eval),
-// f32 params, its errors, and the Hessian that the Objective base class
-// assembles from Hessian-vector products.
+// f32 params, its errors, the JIT backend against the interpreter, and the
+// Hessian that the Objective base class assembles from Hessian-vector
+// products.
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Error.h"
 #include "chainjit/runtime/train/GraphObjective.h"
 #include "chainjit/runtime/train/Optimizers.h"
+
+#include "TrainTestProblems.h"
 
 #include <doctest/doctest.h>
 
@@ -147,4 +150,27 @@ TEST_CASE("Train objective: the default Hessian is assembled from Hessian-vector
   newton.step(f, x);
   for (double v : flatten(x))
     CHECK(v == doctest::Approx(0).scale(1).epsilon(1e-15));
+}
+
+TEST_CASE("Train objective: the JIT backend gives the interpreter's derivatives") {
+  auto p = chainjit::testing::logisticProblem(40, 3, 13);
+  GraphObjective interp(p.graph, {"w", "b"}, p.data);
+  GraphObjective jit(p.graph, {"w", "b"}, p.data, {runtime::Backend::Jit});
+  ParamSet x = {Tensor(f64({3}), {0.3, -0.2, 0.1}), Tensor(f64({}), {0.05})};
+  ParamSet v = {Tensor(f64({3}), {1, 2, -1}), Tensor(f64({}), {0.5})};
+  CHECK(jit.value(x) == doctest::Approx(interp.value(x)).epsilon(1e-12));
+  ParamSet gi, gj, hi, hj;
+  interp.gradient(x, gi);
+  jit.gradient(x, gj);
+  interp.hessianVector(x, v, hi);
+  jit.hessianVector(x, v, hj);
+  std::vector<double> Hi = interp.hessian(x), Hj = jit.hessian(x);
+  auto close = [](const std::vector<double> &a, const std::vector<double> &b) {
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      CHECK(b[i] == doctest::Approx(a[i]).epsilon(1e-12).scale(1e-12));
+  };
+  close(flatten(gi), flatten(gj));
+  close(flatten(hi), flatten(hj));
+  close(Hi, Hj);
 }
