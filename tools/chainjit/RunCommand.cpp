@@ -283,6 +283,7 @@ int runRun(const RunOptions &o) {
       runtime::makeExecutable(g, jit ? runtime::Backend::Jit : runtime::Backend::Interp,
                               jitOptions);
   if (const compiler::CompileTimes *t = exe->compileTimes()) {
+    timer.add("jit startup", t->startup);
     timer.add("lower", t->lower);
     timer.add(t->cacheHit ? "optimize (cached)" : "LLVM optimize", t->optimize);
     timer.add("codegen", t->codegen);
@@ -332,8 +333,8 @@ Command addRunCommand(CLI::App &app) {
                   "it: plan (kernels, fusion, memory), llvm, llvm-opt (after O3), asm, obj")
       ->check(CLI::IsMember({"plan", "llvm", "llvm-opt", "asm", "obj"}));
   cmd->add_flag("--time-passes", o->timePasses,
-                "Print the time of each phase (parse, expand, passes, verify, lower, LLVM "
-                "optimize, codegen, run) to stderr");
+                "Print the time of each phase (parse, expand, passes, verify, jit startup, "
+                "lower, LLVM optimize, codegen, run) to stderr");
   cmd->add_flag("--check-numerics", o->checkNumerics,
                 "With --backend jit: stop at the first op whose result holds NaN or Inf and "
                 "name it");

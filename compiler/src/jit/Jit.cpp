@@ -108,8 +108,10 @@ std::string printed(const llvm::Module &m) {
 std::unique_ptr<CompiledGraph> compileGraph(const ir::Graph &g, const JitOptions &options) {
   CompileTimes times;
   auto start = Clock::now();
-  BuiltModule b = build(g, options);
   JitEngine &engine = sharedJitEngine();
+  times.startup = secondsSince(start);
+  start = Clock::now();
+  BuiltModule b = build(g, options);
   jit::ObjectCache cache(options.cacheDir);
   std::string key = jit::ObjectCache::key(printed(*b.module), engine.targetDescription());
   times.lower = secondsSince(start);

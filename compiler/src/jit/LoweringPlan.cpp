@@ -155,18 +155,42 @@ private:
           needed_[r] = true;
   }
 
+  // Same elements in the same order: shapes equal up to leading unit axes
+  // (derivative graphs add a leading direction axis of 1).
+  static bool sameElements(const ir::Shape &a, const ir::Shape &b) {
+    auto strip = [](const ir::Shape &s) {
+      size_t i = 0;
+      while (i < s.size() && s[i] == 1)
+        ++i;
+      return ir::Shape(s.begin() + i, s.end());
+    };
+    return strip(a) == strip(b);
+  }
+
+  // Ops cheap enough to recompute in each of several consumers instead of
+  // storing them once (a bias add read by relu and by relu's derivative).
+  static bool cheapToRecompute(OpKind k) {
+    switch (k) {
+    case OpKind::Neg: case OpKind::Abs: case OpKind::Relu: case OpKind::Cast:
+    case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Maximum:
+    case OpKind::Minimum: case OpKind::Less: case OpKind::LessEqual:
+    case OpKind::Greater: case OpKind::GreaterEqual: case OpKind::Equal:
+    case OpKind::NotEqual: case OpKind::Where: case OpKind::BroadcastTo:
+      return true;
+    default:
+      return false;
+    }
+  }
+
   void decideInlining() {
     p_.inlined.assign(g_.size(), false);
     if (!fuse())
       return;
-    std::vector<int> uses(g_.size(), 0);
-    std::vector<NodeId> user(g_.size(), 0);
+    std::vector<std::vector<NodeId>> users(g_.size());
     for (NodeId id = 0; id < g_.size(); ++id)
       if (needed_[id])
-        for (NodeId r : reads_[id]) {
-          ++uses[r];
-          user[r] = id;
-        }
+        for (NodeId r : reads_[id])
+          users[r].push_back(id);
     std::vector<bool> escapes(g_.size(), false);
     for (NodeId id : g_.outputs())
       escapes[id] = true;
@@ -174,14 +198,19 @@ private:
       escapes[u.value] = true;
     for (NodeId id = 0; id < g_.size(); ++id) {
       const ir::Node &n = g_.node(id);
-      if (!needed_[id] || escapes[id] || uses[id] != 1 ||
-          !isFusibleElementwise(n.kind))
+      if (!needed_[id] || escapes[id] || users[id].empty() || !isFusibleElementwise(n.kind))
         continue;
-      const ir::Node &u = g_.node(user[id]);
+      if (users[id].size() > 1 && !cheapToRecompute(n.kind))
+        continue;
       // Inlined nodes share the loop nest of their consumer, so they must
-      // have its iteration shape: a broadcast would recompute them.
-      bool sameLoop = isFusibleElementwise(u.kind) ? u.type.shape == n.type.shape
-                                                   : isReduction(u.kind);
+      // have its elements: a broadcast would recompute them.
+      bool sameLoop = true;
+      for (NodeId u : users[id]) {
+        const ir::Node &user = g_.node(u);
+        sameLoop = sameLoop && (isFusibleElementwise(user.kind)
+                                    ? sameElements(user.type.shape, n.type.shape)
+                                    : isReduction(user.kind));
+      }
       p_.inlined[id] = sameLoop;
     }
   }

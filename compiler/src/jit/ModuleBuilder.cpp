@@ -87,6 +87,7 @@ public:
     arena_ = fn_->getArg(1);
     failed_ = fn_->getArg(2);
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn_));
+    createAliasScopes();
     for (size_t i = 0; i < p_.arguments.size(); ++i)
       args_.push_back(b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, buffers_, i),
                                     "arg." + p_.arguments[i].name));
@@ -127,7 +128,43 @@ private:
   std::vector<Value *> args_;
   std::map<NodeId, llvm::GlobalVariable *> constants_;
 
+  std::vector<llvm::MDNode *> scopes_; // per argument, then the arena, then constants
+
   llvm::Type *elemTy(NodeId id) { return elementType(ctx_, g_.type(id).dtype); }
+
+  // Alias scopes: the caller's buffers do not overlap each other (an update
+  // may be its param's buffer, but updates are only written by the final
+  // copies, which carry no scope), nor the arena or the constants. Telling
+  // LLVM so spares every loop its run-time overlap checks and scalar copy.
+  void createAliasScopes() {
+    llvm::MDBuilder md(ctx_);
+    llvm::MDNode *domain = md.createAnonymousAliasScopeDomain("chainjit");
+    for (size_t i = 0; i < p_.arguments.size() + 2; ++i)
+      scopes_.push_back(md.createAnonymousAliasScope(domain));
+  }
+
+  size_t scopeOf(NodeId id) const {
+    const Storage &s = p_.storage[id];
+    if (s.kind == Storage::Argument)
+      return static_cast<size_t>(s.index);
+    return p_.arguments.size() + (s.kind == Storage::Arena ? 0 : 1);
+  }
+
+  // Marks a load or store of `id`'s storage with its scope.
+  template <typename I> I *tagged(I *access, NodeId id) {
+    size_t own = scopeOf(id);
+    std::vector<llvm::Metadata *> others;
+    for (size_t i = 0; i < scopes_.size(); ++i)
+      if (i != own)
+        others.push_back(scopes_[i]);
+    access->setMetadata(llvm::LLVMContext::MD_alias_scope, llvm::MDNode::get(ctx_, {scopes_[own]}));
+    access->setMetadata(llvm::LLVMContext::MD_noalias, llvm::MDNode::get(ctx_, others));
+    return access;
+  }
+  llvm::LoadInst *load(NodeId id, Value *ptr) {
+    return tagged(b_.CreateLoad(elemTy(id), ptr), id);
+  }
+  void store(NodeId id, Value *v, Value *ptr) { tagged(b_.CreateStore(v, ptr), id); }
 
   Value *pointerOf(NodeId id) {
     const Storage &s = p_.storage[id];
@@ -257,7 +294,7 @@ private:
     } else if (isSplatConst(n)) {
       v = splat(n);
     } else {
-      v = b_.CreateLoad(elemTy(id), leafPtrs.at(id));
+      v = load(id, leafPtrs.at(id));
     }
     return memo[id] = v;
   }
@@ -295,7 +332,7 @@ private:
       std::map<NodeId, Value *> memo;
       auto ptrs = leafPointers(leaves, bases, offsets);
       Value *v = expression(k.node, k.node, ptrs, memo);
-      b_.CreateStore(v, b_.CreateInBoundsGEP(elemTy(k.node), out, offsets[0]));
+      store(k.node, v, b_.CreateInBoundsGEP(elemTy(k.node), out, offsets[0]));
     });
   }
 
@@ -328,8 +365,7 @@ private:
     LoopNest init{{outCount}, {{1}}};
     init.simplify();
     emitLoops(init, [&](std::vector<Value *> &off) {
-      b_.CreateStore(reductionIdentity(b_, n.kind, t),
-                     b_.CreateInBoundsGEP(ty, out, off[0]));
+      store(k.node, reductionIdentity(b_, n.kind, t), b_.CreateInBoundsGEP(ty, out, off[0]));
     });
 
     bool inlinedInput = p_.inlined[input];
@@ -351,13 +387,13 @@ private:
       Value *v = inlinedInput ? expression(input, input, ptrs, memo)
                               : expression(input, k.node, ptrs, memo);
       Value *at = b_.CreateInBoundsGEP(ty, out, offsets[0]);
-      b_.CreateStore(reductionCombine(b_, n.kind, t, b_.CreateLoad(ty, at), v), at);
+      store(k.node, reductionCombine(b_, n.kind, t, load(k.node, at), v), at);
     });
     if (n.kind == OpKind::Mean && count != 1) {
       Value *scale = llvm::ConstantFP::get(ty, 1.0 / static_cast<double>(count));
       emitLoops(init, [&](std::vector<Value *> &off) {
         Value *at = b_.CreateInBoundsGEP(ty, out, off[0]);
-        b_.CreateStore(b_.CreateFMul(b_.CreateLoad(ty, at), scale), at);
+        store(k.node, b_.CreateFMul(load(k.node, at), scale), at);
       });
     }
   }
@@ -378,7 +414,7 @@ private:
     Value *out = pointerOf(k.node), *a = pointerOf(k.lhs), *bm = pointerOf(k.rhs);
     LoopNest zero{{m * n}, {{1}}};
     emitLoops(zero, [&](std::vector<Value *> &off) {
-      b_.CreateStore(reductionIdentity(b_, OpKind::Sum, t), b_.CreateInBoundsGEP(ty, out, off[0]));
+      store(k.node, reductionIdentity(b_, OpKind::Sum, t), b_.CreateInBoundsGEP(ty, out, off[0]));
     });
     std::vector<int64_t> aStride = k.transA ? std::vector<int64_t>{1, m} : std::vector<int64_t>{kk, 1};
     std::vector<int64_t> bStride = k.transB ? std::vector<int64_t>{1, kk} : std::vector<int64_t>{n, 1};
@@ -390,15 +426,15 @@ private:
       nest = {{m, n, kk}, {{n, 1, 0}, {aStride[0], 0, aStride[1]}, {0, bStride[1], bStride[0]}}};
     emitLoops(nest, [&](std::vector<Value *> &off) {
       Value *at = b_.CreateInBoundsGEP(ty, out, off[0]);
-      Value *x = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, a, off[1]));
-      Value *y = b_.CreateLoad(ty, b_.CreateInBoundsGEP(ty, bm, off[2]));
+      Value *x = load(k.lhs, b_.CreateInBoundsGEP(ty, a, off[1]));
+      Value *y = load(k.rhs, b_.CreateInBoundsGEP(ty, bm, off[2]));
       Value *prod = ty->isFloatingPointTy() ? b_.CreateFMul(x, y) : b_.CreateMul(x, y);
       if (auto *inst = llvm::dyn_cast<llvm::Instruction>(prod); inst && ty->isFloatingPointTy())
         inst->setHasAllowContract(true); // fused multiply-add
-      Value *sum = reductionCombine(b_, OpKind::Sum, t, b_.CreateLoad(ty, at), prod);
+      Value *sum = reductionCombine(b_, OpKind::Sum, t, load(k.node, at), prod);
       if (auto *inst = llvm::dyn_cast<llvm::Instruction>(sum); inst && ty->isFloatingPointTy())
         inst->setHasAllowContract(true);
-      b_.CreateStore(sum, at);
+      store(k.node, sum, at);
     });
   }
 

@@ -46,6 +46,7 @@ struct ArgumentSpec {
 
 // Per-phase wall times of one compilation, in seconds.
 struct CompileTimes {
+  double startup = 0; // creating the process's JIT (first compile only)
   double lower = 0, optimize = 0, codegen = 0;
   bool cacheHit = false;
 };
