@@ -7,6 +7,7 @@
 #include "Commands.h"
 #include "DerivativeRequest.h"
 #include "GraphOutput.h"
+#include "PhaseTimer.h"
 
 #include "chainjit/compiler/Autodiff.h"
 
@@ -82,6 +83,7 @@ struct DerivativeOptions {
   int64_t directions = 1;
   std::string mode = "optimal";
   GraphOutputOptions output;
+  bool timePasses = false;
 };
 
 compiler::JacobianMode jacobianMode(const std::string &mode) {
@@ -113,8 +115,13 @@ int runDerivative(const TransformCommand &c, DerivativeOptions o) {
   if (c.oneWrt && o.request.wrt.size() != 1)
     throw UsageError(std::string("--wrt: ") + c.name + " takes one value, got " +
                      std::to_string(o.request.wrt.size()));
-  ir::Graph g = loadExpandedGraph(o.request);
-  printGraphOutput(derive(c, g, o), o.output);
+  PhaseTimer timer(o.timePasses);
+  ir::Graph g = timer.time("parse", [&] { return loadExpandedGraph(o.request); });
+  // The chain-order planning of jacobian/hessian happens inside the transform.
+  ir::Graph d = timer.time(c.hasMode ? "differentiate+plan" : "differentiate",
+                           [&] { return derive(c, g, o); });
+  timer.time("passes+print", [&] { printGraphOutput(d, o.output); });
+  timer.print();
   return 0;
 }
 
@@ -144,6 +151,9 @@ Command addDerivativeCommand(CLI::App &app, const TransformCommand &c) {
                   "training or evaluation before differentiating (like run --mode)")
       ->check(CLI::IsMember({"train", "eval"}));
   addGraphOutputOptions(cmd, o->output);
+  cmd->add_flag("--time-passes", o->timePasses,
+                "Print the time of each phase (parse, differentiate and plan, passes and "
+                "printing) to stderr");
   cmd->footer(std::string(c.results) +
               "\nThe text output parses back: 'chainjit dump' and 'chainjit run' accept it.\n\n" +
               passListHelp() + "\nExamples:\n" + c.examples);

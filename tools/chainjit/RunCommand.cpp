@@ -9,6 +9,7 @@
 // backend and prints or writes its outputs.
 #include "Commands.h"
 #include "GraphOutput.h"
+#include "PhaseTimer.h"
 
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Parser.h"
@@ -20,8 +21,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -48,42 +47,6 @@ struct RunOptions {
   bool checkNumerics = false;
   bool noCache = false;
   std::string cacheDir;
-};
-
-// Wall time per phase for --time-passes, printed to stderr in order.
-class PhaseTimer {
-public:
-  explicit PhaseTimer(bool enabled) : enabled_(enabled) {}
-  template <typename F> auto time(const char *phase, F &&f) {
-    auto start = std::chrono::steady_clock::now();
-    if constexpr (std::is_void_v<decltype(f())>) {
-      f();
-      record(phase, start);
-    } else {
-      auto r = f();
-      record(phase, start);
-      return r;
-    }
-  }
-  void add(const char *phase, double seconds) { phases_.push_back({phase, seconds}); }
-  void print() const {
-    if (!enabled_)
-      return;
-    double total = 0;
-    std::fprintf(stderr, "=== phase times ===\n");
-    for (const auto &[name, s] : phases_) {
-      std::fprintf(stderr, "  %-16s %10.3f ms\n", name.c_str(), s * 1e3);
-      total += s;
-    }
-    std::fprintf(stderr, "  %-16s %10.3f ms\n", "total", total * 1e3);
-  }
-
-private:
-  void record(const char *phase, std::chrono::steady_clock::time_point start) {
-    add(phase, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  bool enabled_;
-  std::vector<std::pair<std::string, double>> phases_;
 };
 
 compiler::EmitKind emitKind(const std::string &name) {
