@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every issue-4 benchmark in one go and prints the side-by-side tables:
+#   1. bench/jit_train_step_bench  (training steps vs their GEMMs, compile times, BLAS threshold)
+#   2. bench/jit_jacobian_bench    (Jacobians: optimal/forward/reverse vs the cost model and BLAS)
+#   3. bench/torch_compare.py      (the same in PyTorch, and the ratio table), if python3-torch is installed
+#
+#   bench/run_all.sh [BUILD_DIR]        # default build-bench; builds the two programs first (ninja -j2)
+#
+# Output also goes to BUILD_DIR/bench/results/ (run_all.txt and the .tsv files).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+build="${1:-$here/build-bench}"
+if [[ ! -f "$build/build.ninja" ]]; then
+  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+fi
+ninja -C "$build" -j2 jit_train_step_bench jit_jacobian_bench
+out="$build/bench/results"
+mkdir -p "$out"
+{
+  echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) CPUs), load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "== git $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo
+  "$build/bench/jit_train_step_bench" --results "$out/steps.tsv"
+  echo
+  "$build/bench/jit_jacobian_bench" --results "$out/jacobians.tsv"
+  echo
+  if [[ -x /usr/bin/python3 ]]; then
+    /usr/bin/python3 "$here/bench/torch_compare.py" --jit "$out/steps.tsv" "$out/jacobians.tsv"
+  else
+    echo "no /usr/bin/python3: skipping the PyTorch comparison"
+  fi
+} 2>&1 | tee "$out/run_all.txt"
