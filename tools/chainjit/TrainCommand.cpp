@@ -53,7 +53,7 @@ struct TrainOptions {
   std::string checkpoint;
   bool resume = false, overwrite = false;
   std::string curves, plot;
-  std::string backend = "interp";
+  std::string backend = "jit";
 };
 
 std::optional<double> parseNumber(std::string_view s) {
@@ -316,7 +316,7 @@ Command addTrainCommand(CLI::App &app) {
   cmd->add_flag("--overwrite", o->overwrite, "Replace an existing --checkpoint file");
   cmd->add_option("--curves", o->curves, "Write per-epoch losses and accuracies to a CSV file");
   cmd->add_option("--plot", o->plot, "Draw the loss curves into an SVG file");
-  cmd->add_option("--backend", o->backend, "interp (default) or jit")
+  cmd->add_option("--backend", o->backend, "jit (default: compiled native code) or interp (the reference interpreter)")
       ->check(CLI::IsMember({"interp", "jit"}));
   cmd->footer("\nExamples:\n"
               "  chainjit train examples/digits_mlp.cj --data examples/data/digits.csv.gz "

@@ -42,7 +42,7 @@ struct TrainConfig {
   int64_t epochs = 10;  // total, counting the epochs of a resumed checkpoint
   uint64_t seed = 0;    // the batches drawn (the model's initializers have their own seeds)
   std::optional<double> dropout; // sets every dropout op's rate
-  Backend backend = Backend::Interp;
+  Backend backend = Backend::Jit;
   int64_t evalBatch = 256; // evaluation runs in batches of this size
 
   // A checkpoint written atomically after every epoch ("" for none). An
