@@ -334,12 +334,15 @@ int main(int argc, char **argv) {
       resultsPath = argv[++i];
     else if (a == "--no-threshold")
       skipThreshold = true;
-    else if (a == "--threads" && i + 1 < argc)
+    else if (a == "--threshold-only") {
+      thresholdTable();
+      return 0;
+    } else if (a == "--threads" && i + 1 < argc)
       openblas_set_num_threads(std::atoi(argv[++i]));
     else if (a == "--profile" && i + 2 < argc)
       return runProfile(size_t(std::atoi(argv[i + 1])), std::atof(argv[i + 2]));
     else {
-      fmt::print(stderr, "usage: {} [--results FILE] [--no-threshold] [--threads N] [--profile CONFIG SECONDS]\n",
+      fmt::print(stderr, "usage: {} [--results FILE] [--no-threshold | --threshold-only] [--threads N] [--profile CONFIG SECONDS]\n",
                  argv[0]);
       return 2;
     }
