@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace chainjit::compiler {
 
@@ -50,7 +51,11 @@ public:
 
   void call(void *const *buffers) const override {
     int64_t failed = -1;
-    int32_t code = entry_(buffers, arena_.get(), &failed);
+    int32_t code;
+    {
+      std::lock_guard lock(mutex_); // the arena is this graph's only state
+      code = entry_(buffers, arena_.get(), &failed);
+    }
     if (code == jit::kJitOk)
       return;
     const NodeInfo &n = nodes_.at(static_cast<size_t>(failed));
@@ -79,6 +84,7 @@ private:
   llvm::orc::JITDylib *dylib_;
   int64_t arenaBytes_;
   std::unique_ptr<std::byte, Free> arena_;
+  mutable std::mutex mutex_;
   std::vector<NodeInfo> nodes_;
 };
 

@@ -56,8 +56,8 @@ public:
   virtual ~CompiledGraph() = default;
   const std::vector<ArgumentSpec> &arguments() const { return args_; }
   const CompileTimes &times() const { return times_; }
-  // Runs the entry function on raw buffers (see the ABI above). One call at
-  // a time per CompiledGraph (the arena is its own). Throws
+  // Runs the entry function on raw buffers (see the ABI above). Calls from
+  // several threads are serialized (the arena is this graph's). Throws
   // chainjit::Error naming the node on a run-time failure (a singular
   // matrix; with checkNumerics, the first non-finite result).
   virtual void call(void *const *buffers) const = 0;
