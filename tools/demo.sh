@@ -21,9 +21,18 @@ echo "=== evaluated by the interpreter (eval mode) ==="
 run $cj run examples/mlp.cj \
   --input x=examples/data/mlp_x.csv --input labels=examples/data/mlp_labels.csv
 echo
+echo "=== the same, compiled to native code by the JIT: its plan, then the run ==="
+run $cj run examples/mlp.cj --backend jit --emit plan
+run $cj run examples/mlp.cj --backend jit --time-passes \
+  --input x=examples/data/mlp_x.csv --input labels=examples/data/mlp_labels.csv
+echo
 echo "=== a CNN on .npy inputs ==="
-run $cj run examples/cnn.cj \
+run $cj run examples/cnn.cj --backend jit \
   --input images=examples/data/cnn_images.npy --input labels=examples/data/cnn_labels.npy
+echo
+echo "=== training the 64-128-10 MLP on the UCI digits (SGD, 30 epochs, JIT) ==="
+run $cj train examples/digits_mlp.cj --data examples/data/digits.csv.gz --scale 0.0625 \
+  --optimizer sgd --lr 0.1 --batch 32 --epochs 30
 echo
 echo "More: $cj --help, docs/cli.md;" \
   "'$cj dump examples/mlp.cj --format dot | dot -Tsvg > mlp.svg' draws the graph."
