@@ -236,7 +236,11 @@ private:
         k.call = matmulCall(k);
         const auto &mp = k.call.params; // [P, m, n, k, ...]
         int64_t work = mp[1] * mp[2] * mp[3];
-        k.generatedLoops = mp[0] == 1 && work > 0 && work < o_.blasThreshold;
+        // The generated inner loop runs along n: rows shorter than one
+        // vector (16 f32 lanes) leave it mostly scalar, so narrow products
+        // go to BLAS unless they are tiny (bench/jit_train_step_bench).
+        k.generatedLoops = mp[0] == 1 && work > 0 && work < o_.blasThreshold &&
+                           (mp[2] >= 16 || work <= 512);
       } else if (n.kind == OpKind::Solve) {
         k.kind = KernelKind::Solve;
         k.lhs = reads_[id][0];

@@ -31,8 +31,11 @@ struct JitOptions {
   // Check every op's result for NaN/Inf; the first one found is reported by
   // name. Implies fuse = false so every op's result exists.
   bool checkNumerics = false;
-  // matmul calls BLAS when m*n*k is at least this (bench/jit_bench measures it).
-  int64_t blasThreshold = 4096;
+  // A single matmul with m*n*k below this (and rows of at least 16, or at
+  // most 512 multiply-adds) is a generated loop nest; larger and batched
+  // ones call cblas_?gemm. Measured by bench/jit_train_step_bench
+  // --threshold-only (docs/performance.md).
+  int64_t blasThreshold = 8192;
 };
 
 enum class ArgumentRole { Input, Param, Output, Update };
