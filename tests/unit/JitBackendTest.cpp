@@ -250,3 +250,37 @@ TEST_CASE("jit: an out-of-range label is an error naming the loss") {
   CHECK_THROWS_WITH_AS(exe->run(b), doctest::Contains("%loss: cross_entropy: a label is out of range"),
                        Error);
 }
+
+TEST_CASE("jit: batched products that are one GEMM are computed as one") {
+  // A shared matrix times a stack of vectors (a Jacobian's directions), in
+  // every transpose form, and a stack of matrices times a shared one.
+  for (bool transposedA : {false, true})
+    for (bool vectorsAsRows : {false, true}) {
+      Graph g("stacked");
+      Value a = input(g, "A", f64(transposedA ? Shape{6, 5} : Shape{5, 6}));
+      Value v = input(g, "V", f64(vectorsAsRows ? Shape{7, 1, 6} : Shape{7, 6, 1}));
+      Value lhs = transposedA ? transpose(a) : a;
+      Value rhs = vectorsAsRows ? transpose(v, {0, 2, 1}) : v;
+      output(matmul(lhs, rhs).named("y"));
+      std::string plan = compiler::emitGraph(g, compiler::EmitKind::Plan);
+      INFO(plan);
+      CHECK(plan.find("gemm %y = matmul") != std::string::npos);
+      CHECK(plan.find("batched products") == std::string::npos);
+      checkJitMatchesInterpreter(g, randomBindings(g, 4));
+    }
+  Graph g("shared_rhs");
+  Value x = input(g, "x", f32({3, 40, 64}));
+  Value w = input(g, "w", f32({64, 32}));
+  output(matmul(x, w).named("y"));
+  CHECK(compiler::emitGraph(g, compiler::EmitKind::Plan).find("batched products") ==
+        std::string::npos);
+  checkJitMatchesInterpreter(g, randomBindings(g, 5));
+  // A genuinely batched product stays batched.
+  Graph h("batched");
+  Value p = input(h, "p", f64({4, 3, 5}));
+  Value q = input(h, "q", f64({4, 5, 2}));
+  output(matmul(p, q).named("y"));
+  CHECK(compiler::emitGraph(h, compiler::EmitKind::Plan).find("(4 batched products)") !=
+        std::string::npos);
+  checkJitMatchesInterpreter(h, randomBindings(h, 6));
+}

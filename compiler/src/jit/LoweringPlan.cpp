@@ -234,13 +234,14 @@ private:
         k.transA = transA_[id];
         k.transB = transB_[id];
         k.call = matmulCall(k);
+        collapseBatch(k);
         const auto &mp = k.call.params; // [P, m, n, k, ...]
         int64_t work = mp[1] * mp[2] * mp[3];
         // The generated inner loop runs along n: rows shorter than one
         // vector (16 f32 lanes) leave it mostly scalar, so narrow products
         // go to BLAS unless they are tiny (bench/jit_train_step_bench).
-        k.generatedLoops = mp[0] == 1 && work > 0 && work < o_.blasThreshold &&
-                           (mp[2] >= 16 || work <= 512);
+        k.generatedLoops = mp[0] == 1 && mp[7] == 0 && mp[8] == 0 && work > 0 &&
+                           work < o_.blasThreshold && (mp[2] >= 16 || work <= 512);
       } else if (n.kind == OpKind::Solve) {
         k.kind = KernelKind::Solve;
         k.lhs = reads_[id][0];
@@ -308,6 +309,48 @@ private:
     c.params.insert(c.params.end(), offA.begin(), offA.end());
     c.params.insert(c.params.end(), offB.begin(), offB.end());
     return c;
+  }
+
+  // A batched product that is one GEMM in disguise becomes that GEMM (one
+  // BLAS call instead of one per batch, each repacking the shared matrix):
+  //  - B shared, A stacked ([P, m, k] contiguous, not transposed):
+  //    C [P*m, n] = A [P*m, k] op(B);
+  //  - A shared, B a stack of vectors (n = 1, B_p contiguous): C_p = op(A) B_p
+  //    for all p is C [P, m] = Bstack [P, k] op(A)^T, so the operands swap.
+  // The second is how a Jacobian's tangent directions meet a layer's matrix.
+  void collapseBatch(Kernel &k) {
+    std::vector<int64_t> &p = k.call.params; // [P, m, n, k, tA, tB, thr, offA[P], offB[P]]
+    int64_t batches = p[0], m = p[1], n = p[2], kk = p[3];
+    if (batches <= 1)
+      return;
+    auto offA = [&](int64_t i) { return p[7 + i]; };
+    auto offB = [&](int64_t i) { return p[7 + batches + i]; };
+    bool aShared = true, bShared = true, aStacked = true, bStacked = true;
+    for (int64_t i = 0; i < batches; ++i) {
+      aShared = aShared && offA(i) == offA(0);
+      bShared = bShared && offB(i) == offB(0);
+      aStacked = aStacked && offA(i) == i * m * kk;
+      bStacked = bStacked && offB(i) == i * kk * n;
+    }
+    std::vector<int64_t> head(p.begin(), p.begin() + 7);
+    if (bShared && aStacked && !k.transA) {
+      head[0] = 1;
+      head[1] = batches * m;
+      p = head;
+      p.insert(p.end(), {0, offB(0)});
+    } else if (aShared && bStacked && n == 1) {
+      int64_t sharedOffset = offA(0);
+      std::swap(k.lhs, k.rhs);
+      head[0] = 1;
+      head[1] = batches; // rows of the stack of vectors
+      head[2] = m;       // columns: op(A)^T has A's m as its columns
+      head[4] = 0;       // the stack [P, k] is read as is
+      head[5] = k.transA ? 0 : 1;
+      k.transA = false;
+      k.transB = head[5] != 0;
+      p = head;
+      p.insert(p.end(), {0, sharedOffset});
+    }
   }
 
   // The element offset of the matrix that each batch of `to` reads from a
@@ -459,6 +502,8 @@ std::string describePlan(const ir::Graph &g, const LoweringPlan &plan) {
       os << " -> generated loops";
     else if (!k.call.symbol.empty())
       os << " -> " << k.call.symbol;
+    if (k.kind == KernelKind::MatMul && k.call.params[0] > 1)
+      os << " (" << k.call.params[0] << " batched products)";
     if (k.transA || k.transB || k.transposed)
       os << " (transposed operand)";
     if (k.factorized)
