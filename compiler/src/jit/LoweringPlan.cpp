@@ -113,8 +113,9 @@ private:
       argOf_[id] = add(ArgumentRole::Input, g_.node(id).name, id);
     for (NodeId id : g_.params())
       argOf_[id] = add(ArgumentRole::Param, g_.node(id).name, id);
-    for (NodeId id : g_.outputs())
-      add(ArgumentRole::Output, g_.node(id).label(id), id);
+    for (NodeId id : g_.outputs()) // unnamed outputs: "node #7"
+      add(ArgumentRole::Output,
+          g_.node(id).name.empty() ? g_.node(id).label(id) : g_.node(id).name, id);
     for (const ir::ParamUpdate &u : g_.updates()) {
       int a = add(ArgumentRole::Update, g_.node(u.param).name, u.value);
       p_.arguments[a].type = g_.type(u.param);

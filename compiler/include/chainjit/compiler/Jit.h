@@ -42,7 +42,8 @@ enum class ArgumentRole { Input, Param, Output, Update };
 
 struct ArgumentSpec {
   ArgumentRole role;
-  std::string name;    // input/param/update: the param or input name; output: the value's name
+  std::string name;    // without '%': the input's, param's (also for its update) or output's
+                       // name; an unnamed output is "node #N"
   ir::NodeId node;     // the input/param node, or the value written
   ir::TensorType type;
 };
