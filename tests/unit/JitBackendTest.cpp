@@ -157,6 +157,32 @@ TEST_CASE("jit: param updates may write into the params' own buffers") {
   compiled->call(buffers);
   CHECK(out.at(0) == doctest::Approx(want.outputs[0].at(0)).epsilon(1e-5));
   testing::checkSameTensor(ws, want.updatedParams.at("w"), "w updated in place");
+  // The step is the last reader of w: it writes the update buffer itself.
+  std::string plan = compiler::emitGraph(g, compiler::EmitKind::Plan);
+  INFO(plan);
+  CHECK(plan.find("= sub fusing mul @arg3") != std::string::npos);
+}
+
+TEST_CASE("jit: a param read after its new value is computed is updated last") {
+  // nw is computed before the matmul that still reads the old w: the new
+  // value must wait in the arena and be copied at the end.
+  Graph g("late_read");
+  Value x = input(g, "x", f64({2, 3}));
+  Value w = param(g, "w", f64({3, 3}));
+  Value nw = (w * 0.5).named("nw");
+  output(sum(matmul(x, w)).named("s"));
+  update(w, nw);
+  runtime::Bindings b = randomBindings(g, 8);
+  runtime::EvalResult want = runtime::interpret(g, b);
+  auto compiled = compiler::compileGraph(g);
+  std::string plan = compiler::emitGraph(g, compiler::EmitKind::Plan);
+  INFO(plan);
+  CHECK(plan.find("%nw = mul @arena") != std::string::npos);
+  Tensor xs = b.at("x"), ws = b.at("w"), out(f64({}));
+  void *buffers[] = {xs.data(), ws.data(), out.data(), ws.data()};
+  compiled->call(buffers);
+  testing::checkSameTensor(out, want.outputs[0], "s with the old w");
+  testing::checkSameTensor(ws, want.updatedParams.at("w"), "w updated in place");
 }
 
 TEST_CASE("jit: the compilation cache is hit by a second compile and skips optimization") {

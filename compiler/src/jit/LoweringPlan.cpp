@@ -397,12 +397,16 @@ private:
     std::vector<int> position(g_.size(), -1);
     for (size_t i = 0; i < p_.kernels.size(); ++i)
       position[p_.kernels[i].node] = static_cast<int>(i);
-    // Kernel results: in the caller's output buffer when the node is an
-    // output, else in the arena.
+    std::vector<int> updateArg = directUpdates(position);
+    // Kernel results: in the caller's output or update buffer when the node
+    // is an output or a param's new value that can be written in place,
+    // else in the arena.
     for (size_t i = 0; i < p_.kernels.size(); ++i) {
       Kernel &k = p_.kernels[i];
       if (outputArg_[k.node] >= 0) {
         p_.storage[k.node] = {Storage::Argument, outputArg_[k.node]};
+      } else if (updateArg[k.node] >= 0) {
+        p_.storage[k.node] = {Storage::Argument, updateArg[k.node]};
       } else {
         p_.bufferOf[k.node] = static_cast<int>(p_.buffers.size());
         p_.buffers.push_back({bytesOf(g_.type(k.node)), static_cast<int>(i),
@@ -434,8 +438,11 @@ private:
     }
     int firstUpdate = firstOutput + static_cast<int>(g_.outputs().size());
     for (size_t i = 0; i < g_.updates().size(); ++i) {
-      p_.copies.push_back({g_.updates()[i].value, firstUpdate + static_cast<int>(i)});
-      touch(g_.updates()[i].value, end);
+      NodeId v = g_.updates()[i].value;
+      if (updateArg[v] == firstUpdate + static_cast<int>(i))
+        continue; // written in place by its kernel
+      p_.copies.push_back({v, firstUpdate + static_cast<int>(i)});
+      touch(v, end);
     }
     // Reshapes share their root's storage.
     for (NodeId id = 0; id < g_.size(); ++id)
@@ -444,6 +451,47 @@ private:
         p_.storage[id] = p_.storage[root];
         p_.bufferOf[id] = p_.bufferOf[root];
       }
+  }
+
+  // For each node, the update buffer its kernel may write directly (or -1),
+  // sparing the final copy: the new value of a param computed by an
+  // elementwise kernel (an SGD step `w - lr * g`) that runs after every
+  // other reader of the param and reads the param only at the element it
+  // writes. Then even when the caller passes the param's own buffer as the
+  // update buffer (in-place training), no reader sees the new value early.
+  std::vector<int> directUpdates(const std::vector<int> &position) const {
+    std::vector<int> result(g_.size(), -1);
+    if (!fuse()) // --check-numerics keeps the plain form
+      return result;
+    int firstUpdate = static_cast<int>(g_.inputs().size() + g_.params().size() +
+                                       g_.outputs().size());
+    std::vector<int> uses(g_.size(), 0);
+    for (const ir::ParamUpdate &u : g_.updates())
+      ++uses[u.value];
+    std::vector<NodeId> copied = g_.outputs(); // read by the final copies
+    for (const ir::ParamUpdate &u : g_.updates())
+      copied.push_back(u.value);
+    for (size_t i = 0; i < g_.updates().size(); ++i) {
+      auto [param, v] = g_.updates()[i];
+      int at = position[v];
+      if (uses[v] != 1 || outputArg_[v] >= 0 || at < 0 ||
+          p_.kernels[at].kind != KernelKind::Elementwise)
+        continue;
+      bool safe = std::none_of(copied.begin(), copied.end(),
+                               [&](NodeId c) { return aliasRoot(g_, c) == param; });
+      for (size_t j = 0; safe && j < p_.kernels.size(); ++j)
+        for (NodeId r : kernelReads(p_.kernels[j].node)) {
+          if (aliasRoot(g_, r) != param)
+            continue;
+          if (static_cast<int>(j) == at)
+            safe = safe && g_.type(r).shape == g_.type(v).shape; // same element
+          else
+            safe = safe && static_cast<int>(j) < at;
+        }
+      if (safe)
+        result[v] = firstUpdate + static_cast<int>(i);
+    }
+    return result;
   }
 
   // The materialized values a kernel for `id` reads: its effective operands,
