@@ -342,17 +342,27 @@ private:
     return ptrs;
   }
 
+  // The loop nest over `shape` for a fused expression: the result walked
+  // with `resultStrides`, each leaf with its broadcast strides; and the
+  // leaves' base pointers.
+  std::pair<LoopNest, std::vector<Value *>> fusedNest(const ir::Shape &shape,
+                                                      std::vector<int64_t> resultStrides,
+                                                      const std::vector<NodeId> &leaves) {
+    LoopNest nest{shape, {std::move(resultStrides)}};
+    std::vector<Value *> bases;
+    for (NodeId leaf : leaves) {
+      nest.strides.push_back(broadcastStrides(g_.type(leaf).shape, shape));
+      bases.push_back(pointerOf(leaf));
+    }
+    nest.simplify();
+    return {nest, bases};
+  }
+
   void emitElementwise(const Kernel &k) {
     const ir::Shape &shape = g_.type(k.node).shape;
     std::vector<NodeId> leaves = leavesOf(k.node);
-    LoopNest nest{shape, {ir::stridesOf(shape)}};
-    for (NodeId leaf : leaves)
-      nest.strides.push_back(broadcastStrides(g_.type(leaf).shape, shape));
-    nest.simplify();
+    auto [nest, bases] = fusedNest(shape, ir::stridesOf(shape), leaves);
     Value *out = pointerOf(k.node);
-    std::vector<Value *> bases;
-    for (NodeId leaf : leaves)
-      bases.push_back(pointerOf(leaf));
     emitLoops(nest, [&](std::vector<Value *> &offsets) {
       std::map<NodeId, Value *> memo;
       auto ptrs = leafPointers(leaves, bases, offsets);
@@ -399,13 +409,7 @@ private:
       leaves = leavesOf(input);
     else if (!isSplatConst(g_.node(input)))
       leaves = {input};
-    LoopNest nest{shape, {outStrides}};
-    for (NodeId leaf : leaves)
-      nest.strides.push_back(broadcastStrides(g_.type(leaf).shape, shape));
-    nest.simplify();
-    std::vector<Value *> bases;
-    for (NodeId leaf : leaves)
-      bases.push_back(pointerOf(leaf));
+    auto [nest, bases] = fusedNest(shape, outStrides, leaves);
     emitLoops(nest, [&](std::vector<Value *> &offsets) {
       std::map<NodeId, Value *> memo;
       auto ptrs = leafPointers(leaves, bases, offsets);
