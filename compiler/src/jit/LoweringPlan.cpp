@@ -16,6 +16,9 @@ namespace chainjit::compiler::jit {
 using ir::NodeId;
 using ir::OpKind;
 
+namespace {
+
+// Whether ops of kind `k` are computed by the fused elementwise emitter.
 bool isFusibleElementwise(OpKind k) {
   switch (k) {
   case OpKind::Neg: case OpKind::Exp: case OpKind::Log: case OpKind::Sqrt:
@@ -32,17 +35,17 @@ bool isFusibleElementwise(OpKind k) {
   }
 }
 
-static bool isReduction(OpKind k) {
+bool isReduction(OpKind k) {
   return k == OpKind::Sum || k == OpKind::Mean || k == OpKind::Max;
 }
 
+// The node whose storage `id` shares (through reshapes), or `id` itself.
 NodeId aliasRoot(const ir::Graph &g, NodeId id) {
   while (g.node(id).kind == OpKind::Reshape)
     id = g.node(id).operands[0];
   return id;
 }
 
-namespace {
 
 // If `id` is a transpose that swaps the last two axes (and keeps the rest),
 // the transposed node: GEMM and LU solves read it with a transpose flag.

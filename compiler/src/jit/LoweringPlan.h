@@ -71,12 +71,6 @@ struct LoweringPlan {
 // for an op the JIT cannot lower.
 LoweringPlan planLowering(const ir::Graph &g, const JitOptions &options);
 
-// The node whose storage `id` shares (through reshapes), or `id` itself.
-ir::NodeId aliasRoot(const ir::Graph &g, ir::NodeId id);
-
-// Whether ops of kind `k` are computed by the fused elementwise emitter.
-bool isFusibleElementwise(ir::OpKind k);
-
 // A human-readable listing of the plan (kernels, fusion, arena offsets) for
 // --emit plan and for tests.
 std::string describePlan(const ir::Graph &g, const LoweringPlan &plan);
