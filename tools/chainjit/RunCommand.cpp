@@ -213,12 +213,13 @@ int runRun(const RunOptions &o) {
   parsePairs(o.params, "--param");
   checkGraphOutputOptions(o.passes);
   bool jit = o.backend == "jit";
-  if (!jit && (!o.emit.empty() || o.checkNumerics || o.noCache || !o.cacheDir.empty()))
-    throw UsageError(std::string(!o.emit.empty()        ? "--emit"
-                                 : o.checkNumerics      ? "--check-numerics"
-                                 : o.noCache            ? "--no-cache"
-                                                        : "--cache-dir") +
-                     " needs --backend jit");
+  const std::pair<bool, const char *> jitOnly[] = {{!o.emit.empty(), "--emit"},
+                                                   {o.checkNumerics, "--check-numerics"},
+                                                   {o.noCache, "--no-cache"},
+                                                   {!o.cacheDir.empty(), "--cache-dir"}};
+  for (const auto &[given, flag] : jitOnly)
+    if (given && !jit)
+      throw UsageError(std::string(flag) + " needs --backend jit");
   if (o.emit == "obj" && ::isatty(STDOUT_FILENO))
     throw UsageError("--emit obj writes a binary object file to stdout; redirect it, "
                      "e.g. > model.o");

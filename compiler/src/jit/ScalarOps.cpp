@@ -57,7 +57,6 @@ Value *toBool(llvm::IRBuilder<> &b, Value *i1) {
 Value *compare(llvm::IRBuilder<> &b, OpKind k, DType t, Value *x, Value *y) {
   using P = llvm::CmpInst::Predicate;
   bool f = isFloat(t), s = t == DType::i32;
-  (void)s;
   P p;
   switch (k) {
   case OpKind::Less: p = f ? P::FCMP_OLT : s ? P::ICMP_SLT : P::ICMP_ULT; break;

@@ -7,8 +7,10 @@
 //   buffers[i] for every input (graph order), then every param (graph
 //   order), then every output (g.outputs() order), then every param update
 //   (g.updates() order). Inputs and params are read; outputs and updates are
-//   written. Updates are written last, after every read of the params, so an
-//   update buffer may be the param's own buffer (in-place training).
+//   written. A param's update is written only after every other read of
+//   that param (by the kernel that last reads it, at the element it reads,
+//   or by a copy at the end), so an update buffer may be the param's own
+//   buffer (in-place training). Outputs must not overlap inputs or params.
 #pragma once
 
 #include "chainjit/ir/Graph.h"
