@@ -8,7 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./tools/bootstrap.sh
 build=${CHAINJIT_BUILD_DIR:-build}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+launcher=()
+# ccache (installed by the bootstrap) makes rebuilds of unchanged files free.
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}"
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 cmake --build "$build" --parallel 2 "${targets[@]}"

@@ -1,5 +1,6 @@
 #include "chainjit/ir/Tensor.h"
 
+#include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
 
 #include <cmath>
@@ -7,9 +8,19 @@
 
 namespace chainjit::ir {
 
-Tensor::Tensor(TensorType type)
-    : type_(std::move(type)),
-      bytes_(static_cast<size_t>(type_.numel()) * dtypeSize(type_.dtype)) {}
+// The byte count is checked before anything is allocated: a type too large
+// to exist, or larger than the allocation limit, is an error, not a wrapped
+// size or a failed allocation.
+static size_t checkedTensorBytes(const TensorType &type) {
+  std::optional<uint64_t> bytes = checkedByteSize(type);
+  if (!bytes)
+    throw Error("a tensor of type " + type.str() + " is too large to exist (more than " +
+                formatBytes(kMaxTensorBytes) + ")");
+  checkAlloc(*bytes, "a tensor of type " + type.str());
+  return static_cast<size_t>(*bytes);
+}
+
+Tensor::Tensor(TensorType type) : type_(std::move(type)), bytes_(checkedTensorBytes(type_)) {}
 
 Tensor::Tensor(TensorType type, const std::vector<double> &values)
     : Tensor(std::move(type)) {

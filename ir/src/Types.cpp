@@ -43,6 +43,18 @@ int64_t numElements(const Shape &s) {
   return n;
 }
 
+std::optional<uint64_t> checkedByteSize(const TensorType &t) {
+  uint64_t bytes = dtypeSize(t.dtype);
+  for (int64_t d : t.shape)
+    if (d < 0 || __builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes))
+      return std::nullopt;
+  // As in numElements, an overflowing partial product is rejected even when
+  // a later dimension is 0.
+  if (bytes > kMaxTensorBytes)
+    return std::nullopt;
+  return bytes;
+}
+
 std::string shapeStr(const Shape &s) {
   std::string r = "[";
   for (size_t i = 0; i < s.size(); ++i) {

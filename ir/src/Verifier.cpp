@@ -1,5 +1,7 @@
 #include "chainjit/ir/Verifier.h"
 
+#include "chainjit/ir/AllocLimit.h"
+
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/strong_components.hpp>
 
@@ -91,6 +93,7 @@ private:
   void checkNode(NodeId id) {
     const Node &n = g_.node(id);
     const OpDef &def = opDef(n.kind);
+    checkExists(id);
     if (n.kind == OpKind::Const) {
       if (!n.value)
         report(id, "const has no value");
@@ -125,6 +128,16 @@ private:
       report(id, std::string(opName(n.kind)) + ": " +
                      e.diagnostics().front().message);
     }
+  }
+
+  // A value whose bytes overflow, or exceed what any address space holds,
+  // cannot exist: every later size computation relies on this check.
+  void checkExists(NodeId id) {
+    const TensorType &t = g_.node(id).type;
+    bool negative = std::any_of(t.shape.begin(), t.shape.end(), [](int64_t d) { return d < 0; });
+    if (!negative && !checkedByteSize(t))
+      report(id, "type " + t.str() + " is too large to exist: more than " +
+                     formatBytes(kMaxTensorBytes));
   }
 
   void checkParam(NodeId id, const OpDef &def) {

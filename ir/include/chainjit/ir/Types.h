@@ -41,6 +41,15 @@ inline TensorType f64(Shape s = {}) { return {DType::f64, std::move(s)}; }
 inline TensorType i32(Shape s = {}) { return {DType::i32, std::move(s)}; }
 inline TensorType boolean(Shape s = {}) { return {DType::boolean, std::move(s)}; }
 
+// The most bytes one tensor may hold: 2^48 (256 TiB, the x86-64 user address
+// space). A type above it cannot exist on any machine, so the verifier
+// rejects it; below it, byte sizes of single tensors never overflow.
+inline constexpr uint64_t kMaxTensorBytes = uint64_t(1) << 48;
+
+// Bytes of a value of type `t`, or nullopt when its element count overflows
+// or the bytes exceed kMaxTensorBytes (or a dimension is negative).
+std::optional<uint64_t> checkedByteSize(const TensorType &t);
+
 // NumPy broadcasting of two shapes; nullopt if they are incompatible.
 std::optional<Shape> broadcastShapes(const Shape &a, const Shape &b);
 
