@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Bootstraps, builds everything (Release, Ninja, -j2) and runs every test.
+# Bootstraps, builds everything (Release, Ninja, -j2) and runs every test;
+# then, once that suite passes, builds the ASan+UBSan configuration in
+# build-asan/ and runs the whole suite again there (tools/test-sanitized.sh).
+# CI runs both. CHAINJIT_SKIP_SANITIZED=1 skips the second part for a quick
+# local run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./tools/build.sh
-cd "${CHAINJIT_BUILD_DIR:-build}"
-ctest --output-on-failure --parallel 2
+(cd "${CHAINJIT_BUILD_DIR:-build}" && ctest --output-on-failure --parallel 2)
+if [ "${CHAINJIT_SKIP_SANITIZED:-0}" = 1 ]; then
+  echo "test: CHAINJIT_SKIP_SANITIZED=1: the ASan+UBSan suite was not run"
+  exit 0
+fi
+./tools/test-sanitized.sh
