@@ -1,6 +1,7 @@
 // The JIT engine compiles LLVM IR for the host at O3 and runs it, and
 // generated code can call OpenBLAS (the symbol resolution pitfall of
 // ../shared/design/llvm-jit-notes.md).
+#include "../../compiler/src/jit/CallJitCode.h"
 #include "chainjit/compiler/JitEngine.h"
 #include "chainjit/ir/Error.h"
 
@@ -40,7 +41,7 @@ exit:
     x[i] = i * 0.5;
     y[i] = 1000 - i;
   }
-  axpy(x.data(), y.data(), 2.0, 1000);
+  compiler::jit::callJitCode(axpy, x.data(), y.data(), 2.0, int64_t{1000});
   for (int i = 0; i < 1000; ++i)
     CHECK(y[i] == 1000.0); // 2 * (i / 2) + (1000 - i), exact in f64
 }
@@ -57,7 +58,7 @@ define double @dot(ptr %x, ptr %y, i32 %n) {
   auto dot = reinterpret_cast<double (*)(const double *, const double *, int)>(
       jit.compileIR(ir, "dot"));
   std::vector<double> x{1, 2, 3}, y{4, 5, 6};
-  CHECK(dot(x.data(), y.data(), 3) == 32.0);
+  CHECK(compiler::jit::callJitCode(dot, x.data(), y.data(), 3) == 32.0);
 }
 
 TEST_CASE("jit engine: bad IR and unknown symbols are clear errors") {

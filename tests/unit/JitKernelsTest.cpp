@@ -355,6 +355,7 @@ TEST_CASE("JitKernels: cross_entropy with a label out of range gives NaN and a s
     Value logits = input(g, "logits", {dt, {2, 3}});
     Value labels = input(g, "labels", i32({2}));
     Value loss = crossEntropy(logits, labels);
+    g.addOutput(loss.id());
     REQUIRE(g.node(loss.id()).operands == std::vector<NodeId>{logits.id(), labels.id()});
     std::vector<Tensor> values(g.size());
     values[logits.id()] = randomTensor(logits.type());

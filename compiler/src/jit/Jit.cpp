@@ -3,6 +3,7 @@
 // optimize and generate the object, then load it into its own JITDylib.
 #include "chainjit/compiler/Jit.h"
 
+#include "CallJitCode.h"
 #include "JitEngineImpl.h"
 #include "LoweringPlan.h"
 #include "ModuleBuilder.h"
@@ -54,7 +55,7 @@ public:
     int32_t code;
     {
       std::lock_guard lock(mutex_); // the arena is this graph's only state
-      code = entry_(buffers, arena_.get(), &failed);
+      code = jit::callJitCode(entry_, buffers, arena_.get(), &failed);
     }
     if (code == jit::kJitOk)
       return;
