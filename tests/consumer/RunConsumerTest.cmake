@@ -3,7 +3,10 @@
 # of this directory against that prefix.
 #
 #   cmake -DBUILD_DIR=... -DWORK_DIR=... -DSOURCE_DIR=... -DGENERATOR=...
-#         -DCXX_COMPILER=... -DBUILD_TYPE=... -P RunConsumerTest.cmake
+#         -DCXX_COMPILER=... -DBUILD_TYPE=... [-DLINK_FLAGS=...] -P RunConsumerTest.cmake
+#
+# LINK_FLAGS: linker flags of the consumer (the sanitizer runtimes, for a
+# sanitized chainjit).
 
 foreach(var BUILD_DIR WORK_DIR SOURCE_DIR GENERATOR CXX_COMPILER BUILD_TYPE)
   if(NOT DEFINED ${var})
@@ -48,6 +51,7 @@ run("installed tool" ${prefix}/bin/chainjit --version)
 # find_package must not look for chainjit's private dependencies.
 run("configure" ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build -G ${GENERATOR}
     -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
+    "-DCMAKE_EXE_LINKER_FLAGS=${LINK_FLAGS}"
     -DCMAKE_PREFIX_PATH=${prefix}
     -DCMAKE_DISABLE_FIND_PACKAGE_fmt=ON -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON
     -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON -DCMAKE_DISABLE_FIND_PACKAGE_LLVM=ON
