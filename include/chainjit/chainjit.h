@@ -9,6 +9,7 @@
 #pragma once
 
 // ir: the graph, its text form and other renderings, the builder API.
+#include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Attr.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/CounterRng.h"
