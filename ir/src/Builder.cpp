@@ -26,11 +26,14 @@ void update(Value p, Value v) {
   p.graph().addUpdate(p.id(), v.id());
 }
 
-// When an op fails and one operand is a scalar() of a dtype other than a
-// tensor operand's (scalar(g, 0.0) is f32, the tensor f64), the fix is in the
-// builder call, not a cast: say so. Otherwise the op's own error stands.
+// When an elementwise op fails and one operand is a scalar() of a dtype
+// other than a tensor operand's (scalar(g, 0.0) is f32, the tensor f64), the
+// fix is in the builder call, not a cast: say so. Otherwise the op's own
+// error stands.
 static Error explainScalarDType(OpKind kind, const std::vector<Value> &operands,
                                 const Error &e) {
+  if (opDef(kind).family != OpFamily::Elementwise)
+    return e;
   auto isScalarConst = [](const Value &v) {
     return v.graph().node(v.id()).kind == OpKind::Const && v.type().rank() == 0;
   };

@@ -108,6 +108,8 @@ TEST_CASE("builder: scalar() of the wrong dtype says to pass the dtype") {
   // Right dtype, or a double operand: fine.
   CHECK(mul(x, scalar(g, 0.5, DType::f64)).dtype() == DType::f64);
   CHECK((x * 0.5).dtype() == DType::f64);
+  // Only elementwise ops get the hint: matmul's own message stands.
+  CHECK(whatOf([&] { matmul(x, scalar(g, 1.0)); }).find("scalar constant") == std::string::npos);
   // Two tensors of different dtypes keep the op's own message.
   Value y = input(g, "y", f32({3}));
   CHECK(whatOf([&] { add(x, y); }).find("(insert a cast)") != std::string::npos);
