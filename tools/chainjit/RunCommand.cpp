@@ -13,6 +13,7 @@
 
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Parser.h"
+#include "chainjit/ir/Suggest.h"
 #include "chainjit/ir/Verifier.h"
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/TensorIO.h"
@@ -115,8 +116,12 @@ ir::NodeId bindingTarget(const ir::Graph &g, const std::string &name, ir::OpKind
     throw Error("%" + name + " is " + (wantInput ? "a param" : "an input") + ", not " +
                 (wantInput ? "an input" : "a param") + "; bind it with " +
                 (wantInput ? "--param " : "--input ") + name + "=PATH");
+  std::vector<std::string> names; // for "did you mean"
+  for (ir::NodeId n : wantInput ? g.inputs() : g.params())
+    names.push_back(g.node(n).name);
   throw Error("graph '" + g.name() + "' has no " + what + " %" + name + " (" + what +
-              "s: " + nameList(g, wantInput ? g.inputs() : g.params()) + ")");
+              "s: " + nameList(g, wantInput ? g.inputs() : g.params()) + ")" +
+              ir::didYouMean(name, names, "%"));
 }
 
 runtime::Bindings loadBindings(const ir::Graph &g, const RunOptions &o) {
