@@ -4,6 +4,7 @@
 #include "chainjit/runtime/Interpreter.h"
 
 #include "chainjit/ir/Suggest.h"
+#include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Verifier.h"
 #include "interp/Kernels.h"
 
@@ -93,6 +94,28 @@ ir::Tensor evaluateNode(const ir::Graph &g, ir::NodeId id,
   return r;
 }
 
+// The most bytes the values of `g` occupy at once when evaluate() frees
+// each after its last use (all of them with keepAll): checked against the
+// allocation limit before anything is computed. The verifier bounds each
+// value's bytes, and the sums saturate.
+uint64_t peakBytes(const ir::Graph &g, const std::vector<ir::NodeId> &lastUse, bool keepAll) {
+  auto add = [](uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; };
+  std::vector<uint64_t> bytes(g.size());
+  uint64_t live = 0, peak = 0;
+  for (ir::NodeId i = 0; i < g.size(); ++i) {
+    bytes[i] = ir::checkedByteSize(g.node(i).type).value_or(UINT64_MAX);
+    live = add(live, bytes[i]);
+    peak = std::max(peak, live);
+    if (!keepAll)
+      for (ir::NodeId o : g.node(i).operands)
+        if (lastUse[o] == i) {
+          live -= std::min(live, bytes[o]);
+          bytes[o] = 0; // an operand used twice by this node is freed once
+        }
+  }
+  return peak;
+}
+
 // Evaluates every node in order. Unless keepAll, a value is dropped after
 // its last use unless an output or update needs it.
 std::vector<ir::Tensor> evaluate(const ir::Graph &g, const Bindings &bindings,
@@ -108,6 +131,8 @@ std::vector<ir::Tensor> evaluate(const ir::Graph &g, const Bindings &bindings,
     lastUse[o] = kForever;
   for (const ir::ParamUpdate &u : g.updates())
     lastUse[u.value] = kForever;
+
+  ir::checkAlloc(peakBytes(g, lastUse, keepAll), "graph '" + g.name() + "' under the interpreter");
 
   std::vector<ir::Tensor> values(g.size());
   for (ir::NodeId i = 0; i < g.size(); ++i) {

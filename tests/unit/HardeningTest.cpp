@@ -9,6 +9,7 @@
 #include "chainjit/ir/Tensor.h"
 #include "chainjit/ir/Verifier.h"
 #include "chainjit/runtime/Checkpoint.h"
+#include "chainjit/runtime/Interpreter.h"
 #include "chainjit/runtime/train/TrainData.h"
 #include "chainjit/runtime/train/Trainer.h"
 
@@ -254,4 +255,23 @@ TEST_CASE("data: NaN features and labels outside the model's classes are caught 
   msg = errorOf([&] { loadTrainingData(spec, ir::DType::f32); });
   CHECK(contains(msg, nan.str()));
   CHECK(contains(msg, "NaN"));
+}
+
+TEST_CASE("sizes: the interpreter checks a graph's peak bytes against the allocation limit first") {
+  AllocLimitGuard restore;
+  ir::Graph g = ir::parseGraph("graph big {\n"
+                               "  input %x : f64[512, 512]\n"
+                               "  %y = matmul(%x, %x)\n"
+                               "  %z = tanh(%y)\n"
+                               "  output %z\n"
+                               "}\n");
+  runtime::Bindings b;
+  b["x"] = ir::Tensor(ir::f64({512, 512})); // 2 MiB
+  // x, y and z: at most two of them live at once (x dies at y), 4 MiB.
+  ir::setAllocLimit(4 << 20);
+  CHECK(runtime::interpret(g, b).outputs.size() == 1);
+  ir::setAllocLimit((4 << 20) - 1);
+  std::string msg = errorOf([&] { runtime::interpret(g, b); });
+  CHECK(contains(msg, "graph 'big' under the interpreter needs 4.0 MiB, more than the "
+                      "allocation limit"));
 }

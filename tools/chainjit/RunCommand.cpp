@@ -48,6 +48,7 @@ struct RunOptions {
   bool checkNumerics = false;
   bool noCache = false;
   std::string cacheDir;
+  std::string allocLimit;
 };
 
 compiler::EmitKind emitKind(const std::string &name) {
@@ -217,6 +218,7 @@ int runRun(const RunOptions &o) {
   parsePairs(o.inputs, "--input");
   parsePairs(o.params, "--param");
   checkGraphOutputOptions(o.passes);
+  applyAllocLimit(o.allocLimit);
   bool jit = o.backend == "jit";
   const std::pair<bool, const char *> jitOnly[] = {{!o.emit.empty(), "--emit"},
                                                    {o.checkNumerics, "--check-numerics"},
@@ -322,6 +324,7 @@ Command addRunCommand(CLI::App &app) {
                   "(default) or csv")
       ->check(CLI::IsMember({"npy", "csv"}));
   cmd->add_flag("--full", o->full, "Print every element (big tensors are abbreviated)");
+  addAllocLimitOption(cmd, o->allocLimit);
   cmd->add_option("--precision", o->precision,
                   "Significant digits of printed floats (default 6)")
       ->check(CLI::Range(1, 17));

@@ -55,6 +55,7 @@ struct TrainOptions {
   bool resume = false, overwrite = false;
   std::string curves, plot;
   std::string backend = "jit";
+  std::string allocLimit;
 };
 
 std::optional<double> parseNumber(std::string_view s) {
@@ -193,6 +194,7 @@ void reportStop(const rt::TrainingStop &stop, const StopSignals &signals, const 
 int runTrain(const TrainOptions &o) {
   // Every flag is checked before any file is read.
   rt::TrainConfig config = makeConfig(o);
+  applyAllocLimit(o.allocLimit);
   rt::DataSpec spec = o.data;
   spec.scale = o.scale;
   spec.seed = o.seed;
@@ -347,6 +349,7 @@ Command addTrainCommand(CLI::App &app) {
   cmd->add_option("--plot", o->plot, "Draw the loss curves into an SVG file");
   cmd->add_option("--backend", o->backend, "jit (default: compiled native code) or interp (the reference interpreter)")
       ->check(CLI::IsMember({"interp", "jit"}));
+  addAllocLimitOption(cmd, o->allocLimit);
   cmd->footer("\nExamples:\n"
               "  chainjit train examples/digits_mlp.cj --data examples/data/digits.csv.gz "
               "--scale 0.0625 --epochs 30\n"
