@@ -2,10 +2,12 @@
 // flipped or missing bytes (discarded with a warning and recompiled, never
 // executed), a cache directory others could write to, and graphs whose
 // memory exceeds the allocation limit or the address space (a clear error
-// before anything is allocated, never a crash).
+// before anything is allocated, never a crash; an arena plan that would
+// overflow saturates).
 #include "GradCheck.h"
 #include "JitTesting.h"
 
+#include "../../compiler/src/jit/MemoryPlan.h"
 #include "chainjit/compiler/Jit.h"
 #include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Builder.h"
@@ -217,4 +219,23 @@ TEST_CASE("jit: an intermediate too large for the address space is an error, not
                                          "128.0 TiB arena"),
                        Error);
 #endif
+}
+
+TEST_CASE("jit: an arena too large to plan saturates instead of overflowing") {
+  // Four live buffers of 2^61 bytes: the arena's end would pass 2^63 - 1.
+  std::vector<compiler::jit::Buffer> buffers(4);
+  for (auto &b : buffers) {
+    b.bytes = int64_t(1) << 61;
+    b.first = 0;
+    b.last = 3;
+  }
+  CHECK(compiler::jit::assignOffsets(buffers) == INT64_MAX);
+  // A small plan is as before: the third buffer reuses the first one's bytes.
+  std::vector<compiler::jit::Buffer> small(3);
+  small[0] = {100, 0, 1, 0};
+  small[1] = {10, 1, 2, 0};
+  small[2] = {50, 2, 3, 0};
+  CHECK(compiler::jit::assignOffsets(small) == 192);
+  CHECK(small[1].offset == 128);
+  CHECK(small[2].offset == 0);
 }
