@@ -97,7 +97,7 @@ private:
 
   EntryFn entry_;
   llvm::orc::JITDylib *dylib_;
-  std::unique_ptr<jit::ArenaPool> arenas_; // a pointer: the pool holds a mutex
+  std::unique_ptr<jit::ArenaPool> arenas_; // made by arenaPool(), which frees the dylib on failure
   std::vector<NodeInfo> nodes_;
 };
 
