@@ -9,8 +9,12 @@ cd "$(dirname "$0")/.."
 ./tools/bootstrap.sh
 build=${CHAINJIT_BUILD_DIR:-build}
 launcher=()
-# ccache (installed by the bootstrap) makes rebuilds of unchanged files free.
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+# ccache (installed by the bootstrap) makes rebuilds of unchanged files free,
+# also in another clone of the repository: paths are hashed relative to it.
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}"
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done

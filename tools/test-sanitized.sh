@@ -12,8 +12,12 @@ cd "$(dirname "$0")/.."
 ./tools/bootstrap.sh
 build=${CHAINJIT_ASAN_BUILD_DIR:-build-asan}
 launcher=()
-# ccache (installed by the bootstrap) makes rebuilds of unchanged files free.
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+# ccache (installed by the bootstrap) makes rebuilds of unchanged files free,
+# also in another clone of the repository: paths are hashed relative to it.
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+fi
 # The flags are those of docs/reliability.md, so that every checkout's
 # sanitizer build shares its ccache objects.
 CC=clang-19 CXX=clang++-19 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \

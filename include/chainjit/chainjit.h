@@ -23,6 +23,7 @@
 #include "chainjit/ir/Parser.h"
 #include "chainjit/ir/Printer.h"
 #include "chainjit/ir/Rebuild.h"
+#include "chainjit/ir/Suggest.h"
 #include "chainjit/ir/Tensor.h"
 #include "chainjit/ir/Types.h"
 #include "chainjit/ir/Verifier.h"

@@ -10,6 +10,14 @@ static TensorType crossEntropyRule(std::span<const TensorType> in,
   requireFloat(in[0], "logits");
   requireRank(in[0], 2, "logits");
   const TensorType &t = in[1];
+  // A float vector of one value per row is class labels read as floats (a
+  // CSV loaded as f32): say what to write instead of "wrong shape".
+  if (isFloat(t.dtype) && t.shape == Shape{in[0].shape[0]})
+    throw Error("class labels must be i32, got " + t.str() + " (declare them i32[" +
+                std::to_string(in[0].shape[0]) +
+                "], or convert them with cast(%labels) {dtype = i32}); a float target "
+                "is probabilities, shaped like the logits " +
+                shapeStr(in[0].shape));
   if (t.dtype == DType::i32) {
     if (t.shape != Shape{in[0].shape[0]})
       throw Error("labels must be i32[" + std::to_string(in[0].shape[0]) +

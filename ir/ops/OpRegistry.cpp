@@ -2,6 +2,8 @@
 // generic parts of op handling: names, attribute canonicalization, arity.
 #include "OpFamilies.h"
 
+#include "chainjit/ir/Suggest.h"
+
 #include <algorithm>
 #include <array>
 #include <memory>
@@ -64,11 +66,16 @@ Attrs canonicalizeAttrs(const OpDef &def, const Attrs &given) {
     const AttrSpec *spec = def.findAttr(name);
     if (!spec) {
       std::string known;
-      for (const AttrSpec &a : def.attrs)
+      std::vector<std::string> names;
+      for (const AttrSpec &a : def.attrs) {
         known += (known.empty() ? "" : ", ") + std::string(a.name);
+        names.emplace_back(a.name);
+      }
+      std::optional<std::string> guess = closestName(name, names);
       throw Error("unknown attribute '" + name + "'" +
                   (known.empty() ? " (this op takes none)"
-                                 : " (expected one of: " + known + ")"));
+                                 : " (expected one of: " + known +
+                                       (guess ? "; did you mean '" + *guess + "'?)" : ")")));
     }
     AttrKind k = kindOf(value);
     if (k == spec->kind) {

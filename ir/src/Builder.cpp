@@ -26,6 +26,33 @@ void update(Value p, Value v) {
   p.graph().addUpdate(p.id(), v.id());
 }
 
+// When an elementwise op fails and one operand is a scalar() of a dtype
+// other than a tensor operand's (scalar(g, 0.0) is f32, the tensor f64), the
+// fix is in the builder call, not a cast: say so. Otherwise the op's own
+// error stands.
+static Error explainScalarDType(OpKind kind, const std::vector<Value> &operands,
+                                const Error &e) {
+  if (opDef(kind).family != OpFamily::Elementwise)
+    return e;
+  auto isScalarConst = [](const Value &v) {
+    return v.graph().node(v.id()).kind == OpKind::Const && v.type().rank() == 0;
+  };
+  for (const Value &s : operands) {
+    if (!isScalarConst(s))
+      continue;
+    for (const Value &t : operands)
+      if (!isScalarConst(t) && t.dtype() != s.dtype() && t.dtype() != DType::boolean) {
+        std::string want(dtypeName(t.dtype()));
+        return Error(std::string(opName(kind)) + ": the scalar constant is " + s.type().str() +
+                         " but the other operand is " + t.type().str() +
+                         "; pass the dtype: scalar(g, value, DType::" + want +
+                         "), or write x * value, which takes x's dtype",
+                     e.diagnostics().front().loc);
+      }
+  }
+  return e;
+}
+
 Value apply(OpKind kind, const std::vector<Value> &operands, Attrs attrs) {
   if (operands.empty())
     throw Error(std::string(opName(kind)) + ": needs at least one operand");
@@ -37,7 +64,11 @@ Value apply(OpKind kind, const std::vector<Value> &operands, Attrs attrs) {
                   ": operands belong to different graphs");
     ids.push_back(v.id());
   }
-  return {g, g.addOp(kind, std::move(ids), std::move(attrs))};
+  try {
+    return {g, g.addOp(kind, std::move(ids), std::move(attrs))};
+  } catch (const Error &e) {
+    throw explainScalarDType(kind, operands, e);
+  }
 }
 
 #define UNARY(fn, Kind)                                                        \

@@ -23,12 +23,16 @@ std::string Diagnostic::str() const {
   return where.empty() ? "error: " + message : where + ": error: " + message;
 }
 
+// what(): "where: message" per diagnostic, without the word "error:". The
+// program that prints it says how severe it is ("chainjit: error: ",
+// "myapp: "); putting "error:" here too would double it.
 static std::string joinDiagnostics(const std::vector<Diagnostic> &diags) {
   std::string s;
   for (const auto &d : diags) {
     if (!s.empty())
       s += '\n';
-    s += d.str();
+    std::string where = d.loc.str();
+    s += where.empty() ? d.message : where + ": " + d.message;
   }
   return s;
 }

@@ -4,6 +4,7 @@
 // location, then add outputs and updates and run the verifier.
 #include "TextSyntax.h"
 
+#include "chainjit/ir/Suggest.h"
 #include "chainjit/ir/Verifier.h"
 
 #include <boost/graph/adjacency_list.hpp>
@@ -94,8 +95,18 @@ private:
     auto it = byKey_.find(use.key);
     if (it != byKey_.end())
       return it->second;
-    report(use.loc, "undefined value " + use.label());
+    report(use.loc, "undefined value " + use.label() + didYouMean(use.key, definedNames(), "%"));
     return std::nullopt;
+  }
+
+  // The names the file defines, in order, for "did you mean": unnamed
+  // values (%0, %1) are left out, a typo of a number is no typo of a name.
+  std::vector<std::string> definedNames() const {
+    std::vector<std::string> names;
+    for (const Definition &d : t_.definitions)
+      if (!d.name.isUnnamed())
+        names.push_back(d.name.key);
+    return names;
   }
 
   void resolveUses() {

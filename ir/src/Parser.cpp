@@ -2,6 +2,8 @@
 // descent reader from tokens to GraphText, and the public entry points, which
 // hand GraphText to the assembly step (GraphAssembly.cpp).
 #include "chainjit/ir/Parser.h"
+#include "chainjit/ir/Op.h"
+#include "chainjit/ir/Suggest.h"
 
 #include "ConstLiteral.h"
 #include "Lexer.h"
@@ -21,6 +23,18 @@ namespace chainjit::ir {
 namespace text {
 
 namespace {
+
+// The names an op statement may use (sources are statements of their own).
+const std::vector<std::string> &opNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (size_t i = 0; i < kNumOpKinds; ++i)
+      if (!isSource(static_cast<OpKind>(i)))
+        v.emplace_back(opName(static_cast<OpKind>(i)));
+    return v;
+  }();
+  return names;
+}
 
 class GraphReader {
 public:
@@ -106,7 +120,8 @@ private:
       ts_.failExpected("an op name");
     auto kind = parseOpKind(ts_.cur().text);
     if (!kind)
-      ts_.failAt(ts_.cur(), "unknown op '" + ts_.cur().text + "'");
+      ts_.failAt(ts_.cur(), "unknown op '" + ts_.cur().text + "'" +
+                                didYouMean(ts_.cur().text, opNames()));
     if (isSource(*kind))
       ts_.failAt(ts_.cur(), fmt::format("'{0}' is a statement, not an op "
                                         "(write: {0} %name : TYPE ...)",

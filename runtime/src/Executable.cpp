@@ -49,6 +49,7 @@ public:
       in.push_back(&t);
     std::vector<ir::Tensor> results = compiled_->run(in);
     EvalResult r;
+    r.outputNames = outputNamesOf(graph_);
     size_t next = 0;
     for (const compiler::ArgumentSpec &a : args) {
       if (a.role == compiler::ArgumentRole::Output)

@@ -27,12 +27,21 @@ struct TempFile {
   std::string str() const { return path.string(); }
 };
 
-// The message of the chainjit::Error that f throws, or "(no error)".
+// An error as the command-line tool prints it: "where: error: message", one
+// line per diagnostic (what() is the same without the word "error:").
+inline std::string cliMessage(const Error &e) {
+  std::string s;
+  for (const Diagnostic &d : e.diagnostics())
+    s += (s.empty() ? "" : "\n") + d.str();
+  return s;
+}
+
+// The chainjit::Error that f throws, as cliMessage prints it, or "(no error)".
 inline std::string errorOf(const std::function<void()> &f) {
   try {
     f();
   } catch (const Error &e) {
-    return e.what();
+    return cliMessage(e);
   }
   return "(no error)";
 }

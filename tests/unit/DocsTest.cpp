@@ -1,5 +1,7 @@
 // Keeps docs/ and examples/ true: every ```cj block of docs/ir.md parses, and
-// together the blocks use every op; every example model parses.
+// together the blocks use every op; every example model parses; builder.md
+// lists the whole builder API; no link leaves the repository. (The ```cpp
+// blocks are compiled by tests/docs/CMakeLists.txt.)
 #include "chainjit/ir/Derivatives.h"
 #include "chainjit/ir/Parser.h"
 #include "chainjit/ir/Printer.h"
@@ -7,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <regex>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -87,4 +90,121 @@ TEST_CASE("docs: every derivative convention is documented") {
     INFO("docs/ir.md lacks the row: " << row);
     CHECK(md.find(row) != std::string::npos);
   }
+}
+
+// Whitespace runs become one space, so a declaration split over lines in a
+// header compares equal to the same declaration on one line of a doc.
+static std::string collapseSpaces(const std::string &s) {
+  std::string out;
+  for (char c : s) {
+    bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (space && (out.empty() || out.back() == ' '))
+      continue;
+    out += space ? ' ' : c;
+  }
+  while (!out.empty() && out.back() == ' ')
+    out.pop_back();
+  return out;
+}
+
+static std::string withoutLineComments(const std::string &s) {
+  std::string out;
+  std::istringstream in(s);
+  std::string line;
+  while (std::getline(in, line))
+    out += line.substr(0, line.find("//")) + "\n";
+  return out;
+}
+
+TEST_CASE("docs: builder.md lists every function of Builder.h with its signature") {
+  const std::filesystem::path root(CHAINJIT_SOURCE_DIR);
+  std::string header = withoutLineComments(readFile(root / "ir/include/chainjit/ir/Builder.h"));
+  std::string md = readFile(root / "docs/builder.md");
+
+  // Value's members, then the free functions (the class taken out first).
+  size_t classAt = header.find("class Value {");
+  size_t classEnd = header.find("\n};", classAt);
+  REQUIRE(classAt != std::string::npos);
+  REQUIRE(classEnd != std::string::npos);
+  std::string members = collapseSpaces(header.substr(classAt, classEnd - classAt));
+  header.erase(classAt, classEnd + 3 - classAt);
+
+  std::vector<std::string> declarations;
+  static const std::regex member(R"([A-Za-z]+ &?[a-z][A-Za-z]*\([^()]*\) const)");
+  for (std::sregex_iterator it(members.begin(), members.end(), member), end; it != end; ++it)
+    declarations.push_back(it->str());
+  static const std::regex function(R"((Value|void) (operator[-+*/]|[A-Za-z0-9]+)\(.*\)$)");
+  std::istringstream statements(header);
+  std::string statement;
+  while (std::getline(statements, statement, ';')) {
+    std::string s = collapseSpaces(statement);
+    std::smatch m;
+    if (std::regex_search(s, m, function))
+      declarations.push_back(m.str());
+  }
+  CHECK(declarations.size() >= 70);
+  for (const std::string &d : declarations) {
+    INFO("docs/builder.md lacks `" << d << "`");
+    CHECK(md.find("`" + d + "`") != std::string::npos);
+  }
+}
+
+// Markdown without its fenced blocks and `code spans`.
+static std::string withoutCode(const std::string &md) {
+  std::string out;
+  std::istringstream in(md);
+  std::string line;
+  bool fenced = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("```", 0) == 0) {
+      fenced = !fenced;
+      continue;
+    }
+    if (fenced)
+      continue;
+    bool span = false;
+    for (char c : line) {
+      if (c == '`')
+        span = !span;
+      else if (!span)
+        out += c;
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+// The docs stand alone: no link or path leads out of the repository (the
+// design notes next to it are not shipped), and every relative link names a
+// file that exists.
+TEST_CASE("docs: every link of README.md and docs/ stays inside the repository") {
+  const std::filesystem::path root = std::filesystem::weakly_canonical(CHAINJIT_SOURCE_DIR);
+  std::vector<std::filesystem::path> pages = {root / "README.md"};
+  for (const auto &e : std::filesystem::directory_iterator(root / "docs"))
+    if (e.path().extension() == ".md")
+      pages.push_back(e.path());
+  REQUIRE(pages.size() >= 10);
+  static const std::regex link(R"(\]\(([^)\s]+)\))");
+  int links = 0;
+  for (const auto &page : pages) {
+    std::string md = readFile(page);
+    INFO(page.filename().string());
+    CHECK(md.find("../shared") == std::string::npos);
+    CHECK(md.find("shared/design") == std::string::npos);
+    std::string prose = withoutCode(md); // `tan[F](adj[G])` is no link
+    for (std::sregex_iterator it(prose.begin(), prose.end(), link), end; it != end; ++it) {
+      std::string target = (*it)[1].str();
+      if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0 ||
+          target[0] == '#')
+        continue;
+      target = target.substr(0, target.find('#'));
+      auto resolved = std::filesystem::weakly_canonical(page.parent_path() / target);
+      INFO("link " << (*it)[1].str() << " -> " << resolved.string());
+      auto rel = resolved.lexically_relative(root).string();
+      CHECK((!rel.empty() && rel.rfind("..", 0) != 0));
+      CHECK(std::filesystem::exists(resolved));
+      ++links;
+    }
+  }
+  CHECK(links >= 10);
 }

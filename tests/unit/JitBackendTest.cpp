@@ -209,10 +209,16 @@ TEST_CASE("jit: the compilation cache is hit by a second compile and skips optim
   for (const Tensor &p : params)
     in.push_back(&p);
   CHECK(cold->run(in)[0].at(0) == warm->run(in)[0].at(0));
-  // A damaged entry is a miss, not a crash; --no-cache neither reads nor writes.
+  // A damaged entry is a miss with a warning, not a crash (JitHardeningTest
+  // has the details); --no-cache neither reads nor writes.
   for (const auto &entry : std::filesystem::directory_iterator(dir))
     std::ofstream(entry.path(), std::ios::trunc) << "garbage";
-  CHECK_FALSE(compiler::compileGraph(model, o)->times().cacheHit);
+  std::vector<std::string> warnings;
+  o.onWarning = [&](const std::string &w) { warnings.push_back(w); };
+  auto repaired = compiler::compileGraph(model, o);
+  CHECK_FALSE(repaired->times().cacheHit);
+  CHECK(repaired->times().cacheEntryDiscarded);
+  CHECK(warnings.size() == 1);
   o.useCache = false;
   CHECK_FALSE(compiler::compileGraph(model, o)->times().cacheHit);
   std::filesystem::remove_all(dir);

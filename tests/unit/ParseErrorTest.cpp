@@ -1,6 +1,7 @@
 // Bad .cj input: the corpus of malformed files under tests/malformed, each
 // stating the error it must give, and mutated texts that must give a located
 // chainjit::Error and nothing else.
+#include "FileTesting.h"
 #include "RandomGraph.h"
 
 #include "chainjit/ir/Parser.h"
@@ -26,8 +27,9 @@ static std::string readFile(const fs::path &p) {
   return s.str();
 }
 
-// Every file begins with "# expect: <part of the error message>"; the part
-// includes file:line:col, so the position is checked too.
+// Every file begins with "# expect: <part of the error message>", as the
+// command-line tool prints it; the part includes file:line:col, so the
+// position is checked too.
 TEST_CASE("malformed corpus: every file gives its expected error") {
   std::vector<fs::path> files;
   for (const auto &e : fs::directory_iterator(fs::path(CHAINJIT_TESTS_DIR) / "malformed"))
@@ -48,9 +50,9 @@ TEST_CASE("malformed corpus: every file gives its expected error") {
       parseGraphFile(file.string());
       FAIL("parsed without an error");
     } catch (const Error &e) {
-      std::string what = e.what();
-      CAPTURE(what);
-      CHECK(what.find(expected) != std::string::npos);
+      std::string printed = chainjit::testing::cliMessage(e);
+      CAPTURE(printed);
+      CHECK(printed.find(expected) != std::string::npos);
     } catch (const std::exception &e) {
       FAIL("threw something other than chainjit::Error: " << e.what());
     }

@@ -23,6 +23,11 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+// --alloc-limit (AllocLimitOption.cpp): adds the option; applies a given
+// value (a UsageError if it is no byte count).
+void addAllocLimitOption(CLI::App *cmd, std::string &value);
+void applyAllocLimit(const std::string &value);
+
 Command addDumpCommand(CLI::App &app); // DumpCommand.cpp
 Command addRunCommand(CLI::App &app);  // RunCommand.cpp
 // grad, jvp, vjp, jacobian, hessian, hvp: DerivativeCommands.cpp

@@ -4,6 +4,7 @@
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Op.h"
 #include "chainjit/ir/Parser.h"
+#include "chainjit/ir/Suggest.h"
 
 #include <set>
 
@@ -37,10 +38,15 @@ std::string missingName(const ir::Graph &parsed, const ir::Graph &expanded,
   if (expanded.find(name))
     return {};
   std::string s = flag + " " + name + ": graph '" + parsed.name() + "' has no value named %" + name;
+  std::vector<std::string> names; // for "did you mean"
+  for (const ir::Node &n : parsed.nodes())
+    if (!n.name.empty())
+      names.push_back(n.name);
+  std::string guess = ir::didYouMean(name, names, "%");
   if (flag == "--of")
-    return s + " (outputs: " + nameList(parsed, parsed.outputs()) + ")";
+    return s + " (outputs: " + nameList(parsed, parsed.outputs()) + ")" + guess;
   return s + " (inputs: " + nameList(parsed, parsed.inputs()) +
-         "; params: " + nameList(parsed, parsed.params()) + ")";
+         "; params: " + nameList(parsed, parsed.params()) + ")" + guess;
 }
 
 } // namespace

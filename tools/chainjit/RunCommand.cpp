@@ -13,6 +13,7 @@
 
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Parser.h"
+#include "chainjit/ir/Suggest.h"
 #include "chainjit/ir/Verifier.h"
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/TensorIO.h"
@@ -47,6 +48,7 @@ struct RunOptions {
   bool checkNumerics = false;
   bool noCache = false;
   std::string cacheDir;
+  std::string allocLimit;
 };
 
 compiler::EmitKind emitKind(const std::string &name) {
@@ -115,8 +117,12 @@ ir::NodeId bindingTarget(const ir::Graph &g, const std::string &name, ir::OpKind
     throw Error("%" + name + " is " + (wantInput ? "a param" : "an input") + ", not " +
                 (wantInput ? "an input" : "a param") + "; bind it with " +
                 (wantInput ? "--param " : "--input ") + name + "=PATH");
+  std::vector<std::string> names; // for "did you mean"
+  for (ir::NodeId n : wantInput ? g.inputs() : g.params())
+    names.push_back(g.node(n).name);
   throw Error("graph '" + g.name() + "' has no " + what + " %" + name + " (" + what +
-              "s: " + nameList(g, wantInput ? g.inputs() : g.params()) + ")");
+              "s: " + nameList(g, wantInput ? g.inputs() : g.params()) + ")" +
+              ir::didYouMean(name, names, "%"));
 }
 
 runtime::Bindings loadBindings(const ir::Graph &g, const RunOptions &o) {
@@ -212,6 +218,7 @@ int runRun(const RunOptions &o) {
   parsePairs(o.inputs, "--input");
   parsePairs(o.params, "--param");
   checkGraphOutputOptions(o.passes);
+  applyAllocLimit(o.allocLimit);
   bool jit = o.backend == "jit";
   const std::pair<bool, const char *> jitOnly[] = {{!o.emit.empty(), "--emit"},
                                                    {o.checkNumerics, "--check-numerics"},
@@ -317,6 +324,7 @@ Command addRunCommand(CLI::App &app) {
                   "(default) or csv")
       ->check(CLI::IsMember({"npy", "csv"}));
   cmd->add_flag("--full", o->full, "Print every element (big tensors are abbreviated)");
+  addAllocLimitOption(cmd, o->allocLimit);
   cmd->add_option("--precision", o->precision,
                   "Significant digits of printed floats (default 6)")
       ->check(CLI::Range(1, 17));

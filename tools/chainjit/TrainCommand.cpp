@@ -3,6 +3,7 @@
 // Turns flags into a DataSpec and a TrainConfig, and reports what the
 // runtime's Trainer and crossValidate return; the work is in runtime/train.
 #include "Commands.h"
+#include "StopSignals.h"
 
 #include "chainjit/ir/Parser.h"
 #include "chainjit/runtime/train/CrossValidation.h"
@@ -54,6 +55,7 @@ struct TrainOptions {
   bool resume = false, overwrite = false;
   std::string curves, plot;
   std::string backend = "jit";
+  std::string allocLimit;
 };
 
 std::optional<double> parseNumber(std::string_view s) {
@@ -168,9 +170,31 @@ void printMetrics(const char *what, const rt::Metrics &m, int64_t samples) {
   std::cout << "  (" << samples << " samples)\n";
 }
 
+void writeCurves(const TrainOptions &o, const rt::History &h, const std::string &model) {
+  if (!o.curves.empty())
+    rt::writeCurvesCsv(o.curves, h);
+  if (!o.plot.empty())
+    rt::writeCurvesSvg(o.plot, h, model + ": loss per epoch");
+}
+
+// Where training stopped and how to go on from there.
+void reportStop(const rt::TrainingStop &stop, const StopSignals &signals, const TrainOptions &o) {
+  std::cerr << "chainjit: training stopped by " << signals.signalName() << " in epoch "
+            << stop.epoch << " after step " << stop.stepsDone << " of " << stop.stepsPerEpoch
+            << "\n";
+  if (stop.checkpointed)
+    std::cerr << "chainjit: checkpoint written to " << o.checkpoint
+              << "; to continue, run the same command with --resume"
+              << (o.overwrite ? " instead of --overwrite" : "") << "\n";
+  else
+    std::cerr << "chainjit: no checkpoint was written (train with --checkpoint FILE to be "
+                 "able to resume)\n";
+}
+
 int runTrain(const TrainOptions &o) {
   // Every flag is checked before any file is read.
   rt::TrainConfig config = makeConfig(o);
+  applyAllocLimit(o.allocLimit);
   rt::DataSpec spec = o.data;
   spec.scale = o.scale;
   spec.seed = o.seed;
@@ -192,6 +216,7 @@ int runTrain(const TrainOptions &o) {
   ir::Graph model = ir::parseGraphFile(o.model);
   rt::ModelSignature sig = rt::inspectModel(model);
   ir::DType dtype = model.type(model.lookup(sig.features)).dtype;
+  spec.classes = sig.classes;
   rt::TrainingData data = rt::loadTrainingData(spec, dtype);
   std::cout << "model " << model.name() << ": features %" << sig.features << ", labels %"
             << sig.labels << ", loss %" << sig.loss
@@ -220,10 +245,19 @@ int runTrain(const TrainOptions &o) {
   // The held-out test set serves as the per-epoch validation set unless a
   // validation split was asked for; nothing is selected on it.
   const runtime::Dataset &validation = data.validation ? *data.validation : data.test;
+  // From here on SIGINT/SIGTERM stop training after the current step, with
+  // a final checkpoint (before, nothing is written that a signal could cut).
+  StopSignals signals;
+  config.stopRequested = &signals.requested();
   rt::Trainer trainer(model, config);
   std::unique_ptr<rt::TrainObserver> observer =
       isatty(fileno(stderr)) ? rt::makeProgressBar(std::cerr) : rt::makeLogLines(std::cerr);
   rt::History h = trainer.fit(data.train, &validation, observer.get());
+  if (h.stopped) {
+    writeCurves(o, h, model.name());
+    reportStop(*h.stopped, signals, o);
+    return signals.exitCode();
+  }
   double seconds = 0;
   for (const rt::EpochMetrics &e : h.epochs)
     seconds += e.seconds;
@@ -231,10 +265,7 @@ int runTrain(const TrainOptions &o) {
     printMetrics("train", h.epochs.back().train, data.train.size());
   printMetrics("test", trainer.evaluate(data.test), data.test.size());
   std::cout << "training time " << seconds << " s over " << h.epochs.size() << " epochs\n";
-  if (!o.curves.empty())
-    rt::writeCurvesCsv(o.curves, h);
-  if (!o.plot.empty())
-    rt::writeCurvesSvg(o.plot, h, model.name() + ": loss per epoch");
+  writeCurves(o, h, model.name());
   return 0;
 }
 
@@ -318,6 +349,7 @@ Command addTrainCommand(CLI::App &app) {
   cmd->add_option("--plot", o->plot, "Draw the loss curves into an SVG file");
   cmd->add_option("--backend", o->backend, "jit (default: compiled native code) or interp (the reference interpreter)")
       ->check(CLI::IsMember({"interp", "jit"}));
+  addAllocLimitOption(cmd, o->allocLimit);
   cmd->footer("\nExamples:\n"
               "  chainjit train examples/digits_mlp.cj --data examples/data/digits.csv.gz "
               "--scale 0.0625 --epochs 30\n"

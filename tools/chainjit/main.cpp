@@ -18,7 +18,8 @@ using namespace chainjit;
 namespace {
 
 // "file:line:col: error: message" when there is a position, otherwise
-// "chainjit: error: message", one line per diagnostic.
+// "chainjit: error: message", one line per diagnostic. Printed from the
+// diagnostics, not from what(), which leaves "error:" to the printer.
 void printError(const Error &e) {
   for (const Diagnostic &d : e.diagnostics()) {
     if (d.loc.hasPosition() || !d.loc.file.empty()) {

@@ -1,21 +1,23 @@
-// compileGraph: plan, build the module, look it up in the object cache (the
-// key is the unoptimized module, so a hit skips O3 and codegen), otherwise
-// optimize and generate the object, then load it into its own JITDylib.
+// compileGraph: plan, check one call's memory against the allocation limit,
+// build the module, look it up in the object cache (the key is the
+// unoptimized module, so a hit skips O3 and codegen), otherwise optimize and
+// generate the object, then load it into its own JITDylib.
 #include "chainjit/compiler/Jit.h"
 
+#include "ArenaPool.h"
 #include "CallJitCode.h"
 #include "JitEngineImpl.h"
 #include "LoweringPlan.h"
 #include "ModuleBuilder.h"
 #include "ObjectCache.h"
+#include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
 
 #include <llvm/Support/raw_ostream.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
-#include <mutex>
+#include <cstdint>
+#include <iostream>
 
 namespace chainjit::compiler {
 
@@ -36,26 +38,31 @@ struct NodeInfo {
 
 class NativeGraph final : public CompiledGraph {
 public:
+  // Takes over the loaded code: `dylib` is released with the graph, or here
+  // when the first arena cannot be allocated.
   NativeGraph(const ir::Graph &g, const jit::LoweringPlan &plan, CompileTimes times,
               EntryFn entry, llvm::orc::JITDylib *dylib)
-      : entry_(entry), dylib_(dylib), arenaBytes_(plan.arenaBytes) {
+      : entry_(entry), dylib_(dylib), arenas_(arenaPool(g, plan, dylib)) {
     args_ = plan.arguments;
     times_ = times;
     for (ir::NodeId id = 0; id < g.size(); ++id) {
       const ir::Node &n = g.node(id);
       nodes_.push_back({n.label(id), std::string(ir::opName(n.kind)), n.type.str(), n.loc});
     }
-    if (arenaBytes_ > 0)
-      arena_.reset(static_cast<std::byte *>(std::aligned_alloc(64, (arenaBytes_ + 63) / 64 * 64)));
   }
   ~NativeGraph() override { sharedJitEngine().impl().unload(dylib_); }
+
+  uint64_t arenaBytes() const override { return arenas_->bytes(); }
+  size_t arenaCount() const override { return arenas_->count(); }
 
   void call(void *const *buffers) const override {
     int64_t failed = -1;
     int32_t code;
     {
-      std::lock_guard lock(mutex_); // the arena is this graph's only state
-      code = jit::callJitCode(entry_, buffers, arena_.get(), &failed);
+      // The arena is a call's only state besides its buffers: calls that
+      // hold different arenas run in parallel.
+      jit::ArenaPool::Lease arena = arenas_->take();
+      code = jit::callJitCode(entry_, buffers, arena.get(), &failed);
     }
     if (code == jit::kJitOk)
       return;
@@ -78,16 +85,45 @@ public:
   }
 
 private:
-  struct Free {
-    void operator()(std::byte *p) const { std::free(p); }
-  };
+  static std::unique_ptr<jit::ArenaPool> arenaPool(const ir::Graph &g,
+                                                   const jit::LoweringPlan &plan,
+                                                   llvm::orc::JITDylib *dylib) {
+    try {
+      return std::make_unique<jit::ArenaPool>(static_cast<uint64_t>(plan.arenaBytes), g.name());
+    } catch (...) {
+      sharedJitEngine().impl().unload(dylib);
+      throw;
+    }
+  }
+
   EntryFn entry_;
   llvm::orc::JITDylib *dylib_;
-  int64_t arenaBytes_;
-  std::unique_ptr<std::byte, Free> arena_;
-  mutable std::mutex mutex_;
+  std::unique_ptr<jit::ArenaPool> arenas_; // made by arenaPool(), which frees the dylib on failure
   std::vector<NodeInfo> nodes_;
 };
+
+uint64_t saturatingAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+// Throws before anything is compiled or allocated when one call's memory
+// (the arena and every argument buffer, which run() allocates or the caller
+// provides) exceeds the allocation limit.
+void checkCallMemory(const ir::Graph &g, const jit::LoweringPlan &plan) {
+  uint64_t arena = plan.arenaBytes < 0 ? UINT64_MAX : static_cast<uint64_t>(plan.arenaBytes);
+  uint64_t arguments = 0;
+  for (const ArgumentSpec &a : plan.arguments)
+    arguments = saturatingAdd(arguments, ir::checkedByteSize(a.type).value_or(UINT64_MAX));
+  ir::checkAlloc(saturatingAdd(arena, arguments),
+                 "jit: graph '" + g.name() + "' (an arena of " + ir::formatBytes(arena) +
+                     " for intermediate values and " + ir::formatBytes(arguments) +
+                     " of inputs, params, outputs and updates)");
+}
+
+void warn(const JitOptions &options, const std::string &message) {
+  if (options.onWarning)
+    options.onWarning(message);
+  else
+    std::cerr << "chainjit: warning: " << message << "\n";
+}
 
 struct BuiltModule {
   jit::LoweringPlan plan;
@@ -95,9 +131,11 @@ struct BuiltModule {
   std::unique_ptr<llvm::Module> module;
 };
 
-BuiltModule build(const ir::Graph &g, const JitOptions &options) {
+BuiltModule build(const ir::Graph &g, const JitOptions &options, bool forCalls) {
   BuiltModule b;
   b.plan = jit::planLowering(g, options);
+  if (forCalls)
+    checkCallMemory(g, b.plan);
   b.module = jit::buildModule(g, b.plan, options, *b.ctx);
   sharedJitEngine().impl().prepare(*b.module);
   return b;
@@ -118,16 +156,36 @@ std::unique_ptr<CompiledGraph> compileGraph(const ir::Graph &g, const JitOptions
   JitEngine &engine = sharedJitEngine();
   times.startup = secondsSince(start);
   start = Clock::now();
-  BuiltModule b = build(g, options);
+  BuiltModule b = build(g, options, /*forCalls=*/true);
   jit::ObjectCache cache(options.cacheDir);
   std::string key = jit::ObjectCache::key(printed(*b.module), engine.targetDescription());
   times.lower = secondsSince(start);
 
   std::optional<std::string> object;
-  if (options.useCache)
-    object = cache.load(key);
-  times.cacheHit = object.has_value();
-  if (!object) {
+  if (options.useCache) {
+    jit::ObjectCache::Lookup found = cache.load(key);
+    if (!found.problem.empty())
+      warn(options, "graph '" + g.name() + "': " + found.problem);
+    times.cacheEntryDiscarded = found.discarded;
+    object = std::move(found.object);
+  }
+  std::pair<void *, llvm::orc::JITDylib *> loaded{};
+  if (object) {
+    auto t = Clock::now();
+    try {
+      loaded = engine.impl().load(*object, jit::kEntryName);
+      times.cacheHit = true;
+    } catch (const Error &e) {
+      // Verified, yet not linkable (written by a different build?): as damaged.
+      cache.discard(key);
+      warn(options, "graph '" + g.name() + "': the compile cache entry " +
+                        cache.entryPath(key) + " cannot be linked (" + e.what() +
+                        "); it was deleted and the graph is compiled again");
+      times.cacheEntryDiscarded = true;
+    }
+    times.codegen = secondsSince(t); // linking the object counts as code generation
+  }
+  if (!times.cacheHit) {
     auto t = Clock::now();
     engine.impl().optimize(*b.module);
     times.optimize = secondsSince(t);
@@ -135,13 +193,11 @@ std::unique_ptr<CompiledGraph> compileGraph(const ir::Graph &g, const JitOptions
     object = engine.impl().codegen(*b.module, false);
     if (options.useCache)
       cache.store(key, *object);
-    times.codegen = secondsSince(t);
+    loaded = engine.impl().load(*object, jit::kEntryName);
+    times.codegen += secondsSince(t);
   }
-  auto t = Clock::now();
-  auto [entry, dylib] = engine.impl().load(*object, jit::kEntryName);
-  times.codegen += secondsSince(t); // linking the object counts as code generation
-  return std::make_unique<NativeGraph>(g, b.plan, times, reinterpret_cast<EntryFn>(entry),
-                                       dylib);
+  return std::make_unique<NativeGraph>(g, b.plan, times,
+                                       reinterpret_cast<EntryFn>(loaded.first), loaded.second);
 }
 
 std::vector<ir::Tensor> CompiledGraph::run(
@@ -179,7 +235,7 @@ std::string emitGraph(const ir::Graph &g, EmitKind kind, const JitOptions &optio
     jit::LoweringPlan plan = jit::planLowering(g, options);
     return jit::describePlan(g, plan);
   }
-  BuiltModule b = build(g, options);
+  BuiltModule b = build(g, options, /*forCalls=*/false);
   auto &impl = sharedJitEngine().impl();
   if (kind == EmitKind::Llvm)
     return printed(*b.module);

@@ -23,6 +23,8 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <mutex>
+
 namespace chainjit::compiler {
 
 namespace {
@@ -50,7 +52,11 @@ JitEngine::JitEngine() : impl_(std::make_unique<Impl>()) {
   initializeNativeTarget();
   auto jtmb = unwrap(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host");
   jtmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  impl_->tm = unwrap(jtmb.createTargetMachine(), "creating the target machine");
+  impl_->machine = std::make_unique<llvm::orc::JITTargetMachineBuilder>(jtmb);
+  std::unique_ptr<llvm::TargetMachine> tm = impl_->newTargetMachine();
+  impl_->dataLayout = tm->createDataLayout().getStringRepresentation();
+  impl_->triple = tm->getTargetTriple().str();
+  impl_->description = tm->getTargetCPU().str() + " " + tm->getTargetFeatureString().str();
   impl_->jit = unwrap(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create(),
                       "creating the JIT");
   auto &main = impl_->jit->getMainJITDylib();
@@ -79,20 +85,25 @@ JitEngine::JitEngine() : impl_(std::make_unique<Impl>()) {
 
 JitEngine::~JitEngine() = default;
 
-std::string JitEngine::targetDescription() const {
-  return impl_->tm->getTargetCPU().str() + " " + impl_->tm->getTargetFeatureString().str();
+std::string JitEngine::targetDescription() const { return impl_->description; }
+
+std::unique_ptr<llvm::TargetMachine> JitEngine::Impl::newTargetMachine() const {
+  // createTargetMachine() is not const: each thread asks its own copy.
+  llvm::orc::JITTargetMachineBuilder builder = *machine;
+  return unwrap(builder.createTargetMachine(), "creating the target machine");
 }
 
-void JitEngine::Impl::prepare(llvm::Module &m) {
-  m.setDataLayout(tm->createDataLayout());
-  m.setTargetTriple(tm->getTargetTriple().str());
+void JitEngine::Impl::prepare(llvm::Module &m) const {
+  m.setDataLayout(dataLayout);
+  m.setTargetTriple(triple);
   std::string problems;
   llvm::raw_string_ostream os(problems);
   if (llvm::verifyModule(m, &os))
     throw Error("internal: generated LLVM IR does not verify: " + os.str());
 }
 
-void JitEngine::Impl::optimize(llvm::Module &m) {
+void JitEngine::Impl::optimize(llvm::Module &m) const {
+  std::unique_ptr<llvm::TargetMachine> tm = newTargetMachine();
   llvm::PipelineTuningOptions tuning;
   tuning.LoopVectorization = true;
   tuning.SLPVectorization = true;
@@ -109,11 +120,11 @@ void JitEngine::Impl::optimize(llvm::Module &m) {
   pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
 }
 
-std::string JitEngine::Impl::codegen(llvm::Module &m, bool assembly) {
+std::string JitEngine::Impl::codegen(llvm::Module &m, bool assembly) const {
+  std::unique_ptr<llvm::TargetMachine> tm = newTargetMachine();
   llvm::SmallVector<char, 0> bytes;
   llvm::raw_svector_ostream os(bytes);
   llvm::legacy::PassManager pm;
-  std::lock_guard lock(mutex);
   if (tm->addPassesToEmitFile(pm, os, nullptr,
                               assembly ? llvm::CodeGenFileType::AssemblyFile
                                        : llvm::CodeGenFileType::ObjectFile))
@@ -124,21 +135,23 @@ std::string JitEngine::Impl::codegen(llvm::Module &m, bool assembly) {
 
 std::pair<void *, llvm::orc::JITDylib *> JitEngine::Impl::load(const std::string &object,
                                                                const std::string &entry) {
-  std::string name;
-  {
-    std::lock_guard lock(mutex);
-    name = "chainjit.graph." + std::to_string(modules++);
-  }
+  std::string name = "chainjit.graph." + std::to_string(modules++);
   auto created = jit->createJITDylib(name);
   if (!created)
     throw Error("creating a JITDylib: " + message(created.takeError()));
   llvm::orc::JITDylib &dylib = *created;
   dylib.addToLinkOrder(jit->getMainJITDylib());
   auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, name);
-  if (auto err = jit->addObjectFile(dylib, std::move(buffer)))
+  if (auto err = jit->addObjectFile(dylib, std::move(buffer))) {
+    unload(&dylib);
     throw Error("loading the compiled graph: " + message(std::move(err)));
-  auto addr = unwrap(jit->lookup(dylib, entry), "linking the compiled graph");
-  return {addr.toPtr<void *>(), &dylib};
+  }
+  auto addr = jit->lookup(dylib, entry);
+  if (!addr) {
+    unload(&dylib);
+    throw Error("linking the compiled graph: " + message(addr.takeError()));
+  }
+  return {addr->toPtr<void *>(), &dylib};
 }
 
 void JitEngine::Impl::unload(llvm::orc::JITDylib *dylib) {

@@ -1,34 +1,46 @@
-// Inside JitEngine: the LLJIT instance and the host TargetMachine, plus the
-// steps compileGraph needs separately (so it can time them and cache the
-// object between optimization and loading).
+// Inside JitEngine: the LLJIT instance and what makes host TargetMachines,
+// plus the steps compileGraph needs separately (so it can time them and
+// cache the object between optimization and loading).
+//
+// Every step is safe to run on several threads at once: LLJIT serializes
+// its own state; a TargetMachine is not thread-safe (its subtarget cache and
+// codegen state are mutable), so optimize() and codegen() each make their
+// own, as ORC's ConcurrentIRCompiler does; the module's LLVMContext is the
+// caller's and must not be shared with another thread.
 #pragma once
 
 #include "chainjit/compiler/JitEngine.h"
 
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Target/TargetMachine.h>
 
-#include <mutex>
+#include <atomic>
+#include <memory>
 #include <string>
 
 namespace chainjit::compiler {
 
 struct JitEngine::Impl {
   std::unique_ptr<llvm::orc::LLJIT> jit;
-  std::unique_ptr<llvm::TargetMachine> tm;
-  std::mutex mutex; // LLJIT is thread-safe; our counters and the TM are not
-  int modules = 0;
+  // The host CPU, its features and O3 codegen; read-only after construction.
+  std::unique_ptr<llvm::orc::JITTargetMachineBuilder> machine;
+  std::string dataLayout, triple, description;
+  std::atomic<uint64_t> modules{0}; // names the JITDylibs
 
+  // A fresh TargetMachine for the host, for one thread's use.
+  std::unique_ptr<llvm::TargetMachine> newTargetMachine() const;
   // Sets the module's data layout and triple and verifies it.
-  void prepare(llvm::Module &m);
+  void prepare(llvm::Module &m) const;
   // The O3 pipeline with loop and SLP vectorization, for the host.
-  void optimize(llvm::Module &m);
+  void optimize(llvm::Module &m) const;
   // Machine code for the module: an object file, or assembly text.
-  std::string codegen(llvm::Module &m, bool assembly);
+  std::string codegen(llvm::Module &m, bool assembly) const;
   // Loads an object file into a fresh JITDylib (which sees the process,
   // OpenBLAS and the library kernels) and returns `entry`'s address and the
-  // dylib, to be released with unload().
+  // dylib, to be released with unload(). Throws chainjit::Error when the
+  // object cannot be linked (the dylib is released then).
   std::pair<void *, llvm::orc::JITDylib *> load(const std::string &object,
                                                 const std::string &entry);
   void unload(llvm::orc::JITDylib *dylib);

@@ -1,6 +1,7 @@
 #include "MemoryPlan.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <numeric>
 
 namespace chainjit::compiler::jit {
@@ -32,6 +33,11 @@ int64_t assignOffsets(std::vector<Buffer> &buffers) {
     });
     live.insert(pos, i);
     top = std::max(top, alignUp(b.offset + b.bytes));
+    // No machine has this much memory; stopping keeps the sums above from
+    // overflowing (a verified graph's buffers are below 2^48 bytes each).
+    // compileGraph rejects the saturated size.
+    if (top > kUnplaceableBytes)
+      return INT64_MAX;
   }
   return top;
 }

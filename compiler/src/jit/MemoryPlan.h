@@ -8,10 +8,15 @@ namespace chainjit::compiler::jit {
 // Alignment of every arena buffer (a cache line; also what AVX-512 wants).
 constexpr int64_t kArenaAlignment = 64;
 
+// An arena larger than this fits no machine; planning stops there rather
+// than overflow.
+constexpr int64_t kUnplaceableBytes = int64_t(1) << 62;
+
 // Gives each buffer an offset so that buffers whose live ranges
 // [first, last] overlap never share bytes (a buffer that dies at a kernel is
 // not reused by that kernel's result). Greedy first fit in order of first
-// use. Returns the arena size.
+// use. Returns the arena size, or INT64_MAX once it passes
+// kUnplaceableBytes (the offsets are then incomplete).
 int64_t assignOffsets(std::vector<Buffer> &buffers);
 
 } // namespace chainjit::compiler::jit

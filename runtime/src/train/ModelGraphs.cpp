@@ -79,6 +79,15 @@ ModelSignature inspectModel(const ir::Graph &g) {
   }
   if (sig.labels.empty())
     throw Error(graphLabel(g) + " has no labels input i32[" + std::to_string(sig.batch) + "]");
+  // The classes a label may name: the logits' last dimension of the loss
+  // that reads the labels, so that data can be checked when it is loaded.
+  ir::NodeId labelsId = g.lookup(sig.labels);
+  for (ir::NodeId id = 0; id < g.size() && sig.classes == 0; ++id) {
+    const ir::Node &n = g.node(id);
+    if (n.kind == ir::OpKind::CrossEntropy && n.operands.size() == 2 &&
+        n.operands[1] == labelsId && g.type(n.operands[0]).rank() >= 1)
+      sig.classes = g.type(n.operands[0]).shape.back();
+  }
 
   const std::vector<ir::NodeId> &outs = g.outputs();
   if (outs.empty() || g.type(outs[0]).rank() != 0 || !isFloatType(g.type(outs[0]).dtype))

@@ -1,6 +1,8 @@
 // An optimizer's state as named tensors, for checkpoints (Checkpoint.h):
 // what exportState writes, importState checks completely before it changes
 // anything.
+#include "CheckpointCount.h"
+
 #include "chainjit/ir/Error.h"
 #include "chainjit/runtime/train/Optimizers.h"
 
@@ -59,10 +61,7 @@ void Optimizer::importState(const TensorMap &state, const std::vector<std::strin
     throw Error("optimizer state: saved by " + saved + ", but this optimizer is " +
                 std::string(optimizerKindName(config_.kind)));
   }
-  double step = *scalarAt("step", true);
-  if (!(step >= 0) || step != std::floor(step))
-    throw Error("optimizer state: the step count " + std::to_string(step) +
-                " is no count");
+  int64_t step = checkpointCount(*scalarAt("step", true), "optimizer state: '" + prefix + ".step'");
   std::optional<double> lipschitz = scalarAt("lipschitz", false);
 
   // The per-param tensors this kind keeps once it has taken a step.
@@ -100,7 +99,7 @@ void Optimizer::importState(const TensorMap &state, const std::vector<std::strin
                 " does not fit the params:" + problems);
 
   reset();
-  step_ = static_cast<int64_t>(step);
+  step_ = step;
   lipschitz_ = lipschitz;
   if (problems.empty())
     for (size_t s = 0; s < slots.size(); ++s) {

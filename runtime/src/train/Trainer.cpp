@@ -7,6 +7,8 @@
 
 #include "TrainerImpl.h"
 
+#include "chainjit/runtime/train/TrainData.h"
+
 #include "chainjit/ir/Error.h"
 
 #include <chrono>
@@ -138,6 +140,7 @@ void Trainer::Impl::checkData(const Dataset &data, const char *what) const {
                 " takes " + std::to_string(perSample));
   if (data.size() < 1)
     throw Error(std::string(what) + " data is empty");
+  checkSamples(data, sig.classes, std::string(what) + " data");
 }
 
 Bindings Trainer::Impl::dataBindings(const Dataset &data, const std::vector<int64_t> &rows,
@@ -321,7 +324,7 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
   BatchSampler sampler(config_.sampling, train.size(), config_.batch, config_.seed);
   if (!config_.checkpointPath.empty()) {
     if (config_.resume) {
-      m.resumeFrom(config_.checkpointPath, train.size());
+      m.resumeFrom(config_.checkpointPath, train.size(), sampler.stepsPerEpoch());
       if (observer)
         observer->onCheckpoint(config_.checkpointPath, m.epochsDone, true);
     } else if (!config_.overwrite && std::filesystem::exists(config_.checkpointPath)) {
@@ -332,21 +335,23 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
   }
 
   int64_t steps = sampler.stepsPerEpoch();
-  int64_t totalSteps = steps * (config_.epochs - m.epochsDone), stepsThisRun = 0;
+  int64_t totalSteps = steps * (config_.epochs - m.epochsDone) - m.unfinished.stepsDone;
+  int64_t stepsThisRun = 0;
   auto runStart = std::chrono::steady_clock::now();
+  m.history.stopped.reset();
   for (int64_t epoch = m.epochsDone; epoch < config_.epochs; ++epoch) {
+    EpochProgress &e = m.unfinished; // starts where a mid-epoch checkpoint left off
     auto epochStart = std::chrono::steady_clock::now();
-    double lossSum = 0;
-    int64_t samples = 0, hits = 0;
-    bool haveAccuracy = true;
-    for (int64_t s = 0; s < steps; ++s) {
+    double secondsBefore = e.seconds;
+    for (int64_t s = e.stepsDone; s < steps; ++s) {
       StepOutcome o = m.step(train, sampler.indices(epoch, s), epoch);
-      lossSum += o.loss * static_cast<double>(o.samples);
-      samples += o.samples;
+      e.lossSum += o.loss * static_cast<double>(o.samples);
+      e.samples += o.samples;
       if (o.correct < 0)
-        haveAccuracy = false;
+        e.haveAccuracy = false;
       else
-        hits += o.correct;
+        e.hits += o.correct;
+      e.stepsDone = s + 1;
       ++stepsThisRun;
       if (observer) {
         StepProgress p;
@@ -354,29 +359,43 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
         p.epochs = config_.epochs;
         p.step = s + 1;
         p.stepsPerEpoch = steps;
-        p.loss = lossSum / static_cast<double>(samples);
-        p.accuracy = haveAccuracy ? static_cast<double>(hits) / static_cast<double>(samples) : kNaN;
+        p.loss = e.lossSum / static_cast<double>(e.samples);
+        p.accuracy = e.haveAccuracy ? static_cast<double>(e.hits) / static_cast<double>(e.samples)
+                                    : kNaN;
         double elapsed = secondsSince(runStart);
         p.stepsPerSecond = static_cast<double>(stepsThisRun) / std::max(elapsed, 1e-9);
         p.etaSeconds = static_cast<double>(totalSteps - stepsThisRun) / p.stepsPerSecond;
         observer->onStep(p);
       }
+      // A stop after the epoch's last step is an ordinary epoch end below.
+      if (s + 1 < steps && config_.stopRequested && config_.stopRequested->load()) {
+        e.seconds = secondsBefore + secondsSince(epochStart);
+        TrainingStop stop{epoch + 1, s + 1, steps, !config_.checkpointPath.empty()};
+        if (stop.checkpointed) {
+          m.saveTo(config_.checkpointPath, train.size());
+          if (observer)
+            observer->onCheckpoint(config_.checkpointPath, m.epochsDone, false);
+        }
+        m.history.stopped = stop;
+        return m.history;
+      }
     }
-    if (!std::isfinite(lossSum))
+    if (!std::isfinite(e.lossSum))
       throw TrainingDiverged("training diverged in epoch " + std::to_string(epoch + 1) +
-                  ": the loss is " + std::to_string(lossSum / static_cast<double>(samples)) +
+                  ": the loss is " + std::to_string(e.lossSum / static_cast<double>(e.samples)) +
                   " (try a smaller learning rate)");
     EpochMetrics em;
     em.epoch = epoch + 1;
-    em.seconds = secondsSince(epochStart);
-    em.train.loss = lossSum / static_cast<double>(samples);
-    em.train.accuracy = haveAccuracy && !sig_.prediction.empty()
-                            ? static_cast<double>(hits) / static_cast<double>(samples)
+    em.seconds = secondsBefore + secondsSince(epochStart);
+    em.train.loss = e.lossSum / static_cast<double>(e.samples);
+    em.train.accuracy = e.haveAccuracy && !sig_.prediction.empty()
+                            ? static_cast<double>(e.hits) / static_cast<double>(e.samples)
                             : kNaN;
     if (validation)
       em.validation = m.evaluate(*validation);
     m.history.epochs.push_back(em);
     m.epochsDone = epoch + 1;
+    m.unfinished = {};
     if (!config_.checkpointPath.empty()) {
       m.saveTo(config_.checkpointPath, train.size());
       if (observer)
@@ -384,6 +403,10 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
     }
     if (observer)
       observer->onEpoch(em, config_.epochs);
+    if (config_.stopRequested && config_.stopRequested->load() && epoch + 1 < config_.epochs) {
+      m.history.stopped = TrainingStop{epoch + 1, steps, steps, !config_.checkpointPath.empty()};
+      return m.history;
+    }
   }
   return m.history;
 }

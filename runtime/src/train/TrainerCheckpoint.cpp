@@ -4,12 +4,18 @@
 //                           running statistics, in-graph momentum velocities)
 //   optimizer.*             Optimizer::exportState (optimizers outside the graph)
 //   train.epoch, train.step f64[]: epochs and steps done
+//   train.unfinished        f64[6]: the epoch after those, when the run was
+//                           stopped in it: steps done, loss sum, samples,
+//                           hits, whether accuracy is known, seconds (absent
+//                           in checkpoints older than this field: nothing
+//                           unfinished)
 //   train.settings          f64[6]: optimizer kind, sampling, batch, seed
 //                           (high and low 32 bits), training-set size
 //   history.<metric>        f64[epochs]: train_loss, train_accuracy,
 //                           val_loss, val_accuracy (NaN when absent), seconds
 // Everything a resumed run needs to draw the same batches and make the same
 // updates is here, so it continues bit for bit as the uninterrupted run.
+#include "CheckpointCount.h"
 #include "TrainerImpl.h"
 
 #include "chainjit/ir/Error.h"
@@ -26,6 +32,8 @@ namespace {
 
 constexpr const char *kParamPrefix = "param.";
 constexpr const char *kOptimizerPrefix = "optimizer";
+constexpr const char *kUnfinished = "train.unfinished";
+constexpr int64_t kUnfinishedFields = 6;
 constexpr std::array<const char *, 5> kHistoryNames = {
     "history.train_loss", "history.train_accuracy", "history.val_loss",
     "history.val_accuracy", "history.seconds"};
@@ -68,6 +76,11 @@ void Trainer::Impl::saveTo(const std::string &path, int64_t trainSize) const {
     t.merge(optimizer->exportState(sig.trainable, kOptimizerPrefix));
   t["train.epoch"] = f64Scalar(static_cast<double>(epochsDone));
   t["train.step"] = f64Scalar(static_cast<double>(globalStep));
+  if (unfinished.stepsDone > 0)
+    t[kUnfinished] = f64Vector({static_cast<double>(unfinished.stepsDone), unfinished.lossSum,
+                                static_cast<double>(unfinished.samples),
+                                static_cast<double>(unfinished.hits),
+                                unfinished.haveAccuracy ? 1.0 : 0.0, unfinished.seconds});
   std::vector<double> settings;
   for (const Setting &s : settingsOf(config, trainSize))
     settings.push_back(s.value);
@@ -85,7 +98,8 @@ void Trainer::Impl::saveTo(const std::string &path, int64_t trainSize) const {
   saveCheckpoint(path, t);
 }
 
-void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize) {
+void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize,
+                               int64_t stepsPerEpoch) {
   if (!std::filesystem::exists(path))
     throw Error("no checkpoint to resume from (the file does not exist)", SourceLoc{path});
   // First the whole file (magic, size, CRC), then its settings, then the
@@ -97,8 +111,8 @@ void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize) {
       throw Error(path + ": not a training checkpoint (no f64 scalar '" + name + "')");
     return it->second.at(0);
   };
-  int64_t epochs = static_cast<int64_t>(scalarAt("train.epoch"));
-  int64_t steps = static_cast<int64_t>(scalarAt("train.step"));
+  int64_t epochs = checkpointCount(scalarAt("train.epoch"), path + ": 'train.epoch'");
+  int64_t steps = checkpointCount(scalarAt("train.step"), path + ": 'train.step'");
   std::vector<Setting> want = settingsOf(config, trainSize);
   auto settings = all.find("train.settings");
   if (settings == all.end() || settings->second.type() != ir::f64({int64_t(want.size())}))
@@ -124,7 +138,23 @@ void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize) {
   expected["train.settings"] = ir::f64({int64_t(want.size())});
   for (const char *h : kHistoryNames)
     expected[h] = ir::f64({epochs});
+  if (all.count(kUnfinished))
+    expected[kUnfinished] = ir::f64({kUnfinishedFields});
   TensorMap loaded = loadCheckpointInto(path, expected);
+  EpochProgress progress;
+  if (loaded.count(kUnfinished)) {
+    const ir::Tensor &u = loaded.at(kUnfinished);
+    std::string where = path + ": '" + kUnfinished + "'";
+    progress.stepsDone = checkpointCount(u.at(0), where + " steps done");
+    progress.lossSum = u.at(1);
+    progress.samples = checkpointCount(u.at(2), where + " samples");
+    progress.hits = checkpointCount(u.at(3), where + " hits");
+    progress.haveAccuracy = u.at(4) != 0;
+    progress.seconds = u.at(5);
+    if (progress.stepsDone >= stepsPerEpoch)
+      throw Error(where + ": " + std::to_string(progress.stepsDone) +
+                  " steps done, but an epoch has " + std::to_string(stepsPerEpoch));
+  }
 
   ParamSet x;
   for (const std::string &p : sig.trainable)
@@ -137,6 +167,7 @@ void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize) {
     value = loaded.at(kParamPrefix + name);
   epochsDone = epochs;
   globalStep = steps;
+  unfinished = progress;
   history.epochs.clear();
   for (int64_t e = 0; e < epochs; ++e) {
     auto col = [&](size_t i) { return loaded.at(kHistoryNames[i]).at(e); };

@@ -3,6 +3,7 @@
 
 #include "chainjit/ir/Error.h"
 
+#include <cmath>
 #include <numeric>
 
 namespace chainjit::runtime::train {
@@ -19,7 +20,45 @@ Dataset firstSamples(const Dataset &d, int64_t limit) {
 
 bool inUnitInterval(double f) { return f >= 0.0 && f < 1.0; }
 
+Dataset checked(Dataset d, int64_t classes, const std::string &source) {
+  checkSamples(d, classes, source);
+  return d;
+}
+
 } // namespace
+
+// The flat index of the first non-finite value, or -1.
+template <typename T> int64_t firstNonFinite(const T *v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i]))
+      return i;
+  return -1;
+}
+
+void checkSamples(const Dataset &data, int64_t classes, const std::string &source) {
+  const ir::Tensor &f = data.features;
+  int64_t bad = f.dtype() == ir::DType::f32   ? firstNonFinite(f.as<float>(), f.numel())
+                : f.dtype() == ir::DType::f64 ? firstNonFinite(f.as<double>(), f.numel())
+                                              : -1;
+  int64_t n = data.size(), d = n > 0 ? f.numel() / n : 1;
+  if (bad >= 0) {
+    double v = f.at(bad);
+    throw Error("sample " + std::to_string(bad / d + 1) + ": feature " +
+                    std::to_string(bad % d + 1) + " is " +
+                    (std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf") +
+                    " (training data must be finite numbers)",
+                SourceLoc{source});
+  }
+  if (classes <= 0 || data.labels.dtype() != ir::DType::i32)
+    return;
+  const int32_t *labels = data.labels.as<int32_t>();
+  for (int64_t r = 0; r < n; ++r)
+    if (labels[r] < 0 || labels[r] >= classes)
+      throw Error("sample " + std::to_string(r + 1) + " has label " + std::to_string(labels[r]) +
+                      ", but the model has " + std::to_string(classes) + " classes (labels 0.." +
+                      std::to_string(classes - 1) + ")",
+                  SourceLoc{source});
+}
 
 void DataSpec::validate() const {
   bool haveIdx = !idxImages.empty() || !idxLabels.empty();
@@ -49,16 +88,21 @@ TrainingData loadTrainingData(const DataSpec &spec, ir::DType dtype) {
     CsvDatasetOptions o;
     o.labelColumn = spec.labelColumn;
     o.dtype = dtype;
-    Dataset all = firstSamples(loadCsvDataset(spec.csv, o), spec.limit);
+    Dataset all = firstSamples(checked(loadCsvDataset(spec.csv, o), spec.classes, spec.csv),
+                               spec.limit);
     TrainTestSplit s = trainTestSplit(all, spec.testFraction, spec.seed);
     out.train = std::move(s.train);
     out.test = std::move(s.test);
   } else {
-    Dataset all = firstSamples(loadIdxDataset(spec.idxImages, spec.idxLabels, dtype), spec.limit);
+    Dataset all = firstSamples(checked(loadIdxDataset(spec.idxImages, spec.idxLabels, dtype),
+                                       spec.classes, spec.idxLabels),
+                               spec.limit);
     if (!spec.idxTestImages.empty()) {
       out.train = std::move(all);
-      out.test = firstSamples(loadIdxDataset(spec.idxTestImages, spec.idxTestLabels, dtype),
-                              spec.limit);
+      out.test = firstSamples(
+          checked(loadIdxDataset(spec.idxTestImages, spec.idxTestLabels, dtype), spec.classes,
+                  spec.idxTestLabels),
+          spec.limit);
     } else {
       TrainTestSplit s = trainTestSplit(all, spec.testFraction, spec.seed);
       out.train = std::move(s.train);

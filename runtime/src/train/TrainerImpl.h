@@ -22,6 +22,17 @@ struct StepOutcome {
   int64_t correct = -1; // -1: not known on this path
 };
 
+// The running sums of an epoch that is not finished yet: what a checkpoint
+// written mid-epoch must hold so that the resumed epoch reports the same
+// metrics as an uninterrupted one.
+struct EpochProgress {
+  int64_t stepsDone = 0;
+  double lossSum = 0; // sum of batch losses times batch sizes
+  int64_t samples = 0, hits = 0;
+  bool haveAccuracy = true;
+  double seconds = 0; // wall time of the steps done
+};
+
 struct Trainer::Impl {
   Impl(const ir::Graph &model, const ModelSignature &sig, const TrainConfig &config);
 
@@ -44,7 +55,7 @@ struct Trainer::Impl {
 
   // TrainerCheckpoint.cpp.
   void saveTo(const std::string &path, int64_t trainSize) const;
-  void resumeFrom(const std::string &path, int64_t trainSize);
+  void resumeFrom(const std::string &path, int64_t trainSize, int64_t stepsPerEpoch);
 
   ir::Graph model; // dropout rate applied
   ModelSignature sig;
@@ -61,6 +72,7 @@ struct Trainer::Impl {
   Bindings params; // every param of the step graph
   int64_t epochsDone = 0;
   int64_t globalStep = 0;
+  EpochProgress unfinished; // of epoch epochsDone + 1
   History history;
 };
 

@@ -11,12 +11,18 @@
 //   that param (by the kernel that last reads it, at the element it reads,
 //   or by a copy at the end), so an update buffer may be the param's own
 //   buffer (in-place training). Outputs must not overlap inputs or params.
+//
+// Threads: compileGraph may run on several threads at once (each
+// compilation has its own LLVM context and target machine), and one
+// CompiledGraph may be called from several threads at once (each call has
+// its own arena, see call()).
 #pragma once
 
 #include "chainjit/ir/Graph.h"
 #include "chainjit/ir/Tensor.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,9 +31,16 @@ namespace chainjit::compiler {
 
 struct JitOptions {
   // The on-disk cache of compiled objects, keyed by a hash of the unoptimized
-  // module, the CPU, its features and the LLVM version.
+  // module, the CPU, its features and the LLVM version. Every entry carries
+  // a checksum that is verified before its object is loaded; a damaged entry
+  // is deleted, the graph compiled afresh and a warning given. A directory
+  // the cache creates is private to the user (0700); one owned by someone
+  // else or writable by group or others is not used (with a warning).
   bool useCache = true;
   std::string cacheDir; // empty: $CHAINJIT_CACHE_DIR, else $XDG_CACHE_HOME/chainjit, else ~/.cache/chainjit
+  // Receives warnings (a damaged cache entry, an unsafe cache directory).
+  // Empty: they are printed to stderr as "chainjit: warning: ...".
+  std::function<void(const std::string &)> onWarning;
   // Fuse elementwise chains and reductions (off: every op its own loop).
   bool fuse = true;
   // Check every op's result for NaN/Inf; the first one found is reported by
@@ -55,6 +68,7 @@ struct CompileTimes {
   double startup = 0; // creating the process's JIT (first compile only)
   double lower = 0, optimize = 0, codegen = 0;
   bool cacheHit = false;
+  bool cacheEntryDiscarded = false; // a damaged cache entry was found and replaced
 };
 
 class CompiledGraph {
@@ -62,13 +76,24 @@ public:
   virtual ~CompiledGraph() = default;
   const std::vector<ArgumentSpec> &arguments() const { return args_; }
   const CompileTimes &times() const { return times_; }
-  // Runs the entry function on raw buffers (see the ABI above). Calls from
-  // several threads are serialized (the arena is this graph's). Throws
+  // Runs the entry function on raw buffers (see the ABI above). Throws
   // chainjit::Error naming the node on a run-time failure (a singular
   // matrix; with checkNumerics, the first non-finite result).
+  //
+  // Thread-safe, and calls from several threads run in parallel: the
+  // intermediate values live in an arena, and each call takes a free arena
+  // from this graph's pool, allocating another only when every arena is in
+  // use by a concurrent call (so a lone caller allocates nothing per call,
+  // and N simultaneous callers use N arenas). The buffers of concurrent
+  // calls must not overlap where one call writes them.
   virtual void call(void *const *buffers) const = 0;
-  // Convenience: tensors in, tensors out (outputs then updates), types checked.
+  // Convenience: tensors in, tensors out (outputs then updates), types
+  // checked. Thread-safe like call().
   std::vector<ir::Tensor> run(const std::vector<const ir::Tensor *> &inputsAndParams) const;
+  // Bytes of one arena (0 for a graph that needs none), and how many arenas
+  // the pool holds: the most calls that have run at the same time.
+  virtual uint64_t arenaBytes() const = 0;
+  virtual size_t arenaCount() const = 0;
 
 protected:
   std::vector<ArgumentSpec> args_;
@@ -76,7 +101,10 @@ protected:
 };
 
 // Compiles `g`, which must be verified and free of mode-dependent ops
-// (expandModes first). Throws chainjit::Error on an unsupported construct.
+// (expandModes first). Throws chainjit::Error on an unsupported construct,
+// and, before generating any code, when one call's memory (its arena plus
+// every input, param, output and update buffer) exceeds ir::allocLimit().
+// The first arena is allocated here; failing that is an error too.
 std::unique_ptr<CompiledGraph> compileGraph(const ir::Graph &g, const JitOptions &options = {});
 
 // What `chainjit run --emit` prints.

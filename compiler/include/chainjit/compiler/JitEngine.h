@@ -3,6 +3,10 @@
 // and the library kernels resolvable from generated code. compileGraph
 // (Jit.h) lowers graphs into modules for it; this header keeps LLVM out of
 // users' builds (it needs only the standard library).
+//
+// Thread-safe: every member may be called from several threads at once. ORC
+// serializes its own bookkeeping, and each compilation gets its own LLVM
+// context and its own TargetMachine (a TargetMachine is not thread-safe).
 #pragma once
 
 #include <memory>

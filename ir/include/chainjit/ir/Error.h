@@ -2,8 +2,8 @@
 //
 // Library code never aborts on bad input: it throws chainjit::Error, which
 // carries where the problem is (file:line:col for parsed text, the node's name
-// otherwise) and what was expected. Passes that can find several problems at
-// once (the verifier, the parser) collect Diagnostics and throw them together.
+// otherwise) and what was expected; what() is "where: message" with no "error:",
+// so a program adds its own prefix (Diagnostic::str() is the compiler style).
 #pragma once
 
 #include <stdexcept>
@@ -32,7 +32,7 @@ struct Diagnostic {
   std::string str() const;
 };
 
-// One or more diagnostics. what() lists them all, one per line.
+// One or more diagnostics; what() lists them one per line, "where: message".
 class Error : public std::runtime_error {
 public:
   explicit Error(std::string message, SourceLoc loc = {});

@@ -22,6 +22,9 @@ public:
   virtual ~Executable() = default;
   // Like interpret(g, bindings): outputs in g.outputs() order and the new
   // value of every updated param. Bindings are checked the same way.
+  // Thread-safe: several threads may run one Executable at once, each with
+  // its own bindings (on the JIT each call gets its own arena, see
+  // compiler::CompiledGraph::call).
   virtual EvalResult run(const Bindings &bindings) const = 0;
   const ir::Graph &graph() const { return graph_; }
   // The JIT's compile times; null for the interpreter.

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace chainjit::runtime {
@@ -16,10 +17,20 @@ namespace chainjit::runtime {
 // Values for a graph's inputs and params, by name.
 using Bindings = std::map<std::string, ir::Tensor, std::less<>>;
 
+// What a run returns: outputs by position (`outputs[0]`) or by name
+// (`output("loss")`), and the new value of every updated param.
 struct EvalResult {
-  std::vector<ir::Tensor> outputs; // in the order of g.outputs()
-  Bindings updatedParams;          // the new value of each updated param
+  std::vector<ir::Tensor> outputs;      // in the order of g.outputs()
+  std::vector<std::string> outputNames; // the node name of each ("" if unnamed)
+  Bindings updatedParams;               // the new value of each updated param
+
+  // The output named `name` ("loss" or "%loss"). Throws chainjit::Error
+  // naming it and listing the outputs there are when there is none.
+  const ir::Tensor &output(std::string_view name) const;
 };
+
+// The node name of each output of `g`, in order: EvalResult::outputNames.
+std::vector<std::string> outputNamesOf(const ir::Graph &g);
 
 // Evaluates `g` (which must not contain mode-dependent ops such as dropout or
 // batch_norm: expand them first with compiler::expandModes). Every input

@@ -28,6 +28,7 @@ struct ModelSignature {
   std::string prediction; // an output i32 [N] or float [N, C]; "" if none
   bool predictionIsClass = false; // i32 [N] (else: scores, argmax taken)
   int64_t batch = 0;      // N as written in the model file
+  int64_t classes = 0;    // C of the cross_entropy that reads the labels; 0 if none does
   std::vector<std::string> trainable; // trainable params, in graph order
   std::vector<std::string> state;     // params that are not trainable
 };

@@ -24,6 +24,7 @@ struct DataSpec {
   bool standardize = false;        // mean 0, std 1 per feature (training statistics)
   int64_t limit = 0;               // > 0: use only the first `limit` samples of each file
   uint64_t seed = 0;               // the splits
+  int64_t classes = 0;             // > 0: every label must lie in [0, classes) (the model's C)
 
   // Throws chainjit::Error naming the first inconsistent setting.
   void validate() const;
@@ -36,7 +37,14 @@ struct TrainingData {
 };
 
 // Loads and prepares the data with features of `dtype` (the model's).
-// Errors name the file and the problem.
+// Errors name the file and the problem; every file's samples are checked
+// with checkSamples as they are loaded, before any split or scaling.
 TrainingData loadTrainingData(const DataSpec &spec, ir::DType dtype);
+
+// Throws chainjit::Error naming `source` and the first bad sample (1-based,
+// in the order of `data`): a NaN or infinite feature, or, with classes > 0,
+// a label outside [0, classes). Bad data found here is found before a
+// training run diverges or a loss kernel meets the label.
+void checkSamples(const Dataset &data, int64_t classes, const std::string &source);
 
 } // namespace chainjit::runtime::train

@@ -23,6 +23,7 @@
 #include "chainjit/runtime/train/Regularization.h"
 #include "chainjit/runtime/train/Sampling.h"
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -52,6 +53,13 @@ struct TrainConfig {
   bool resume = false;
   bool overwrite = false;
 
+  // Checked after every step: once it is true, fit() writes a checkpoint of
+  // the unfinished epoch (when checkpointPath is set), from which a resumed
+  // run continues bit for bit, and returns with History::stopped set. The
+  // CLI sets it from its SIGINT/SIGTERM handler; an embedder may set it from
+  // any thread. The trainer installs no signal handlers itself.
+  const std::atomic<bool> *stopRequested = nullptr;
+
   // Throws chainjit::Error naming the first bad setting.
   void validate() const;
 };
@@ -70,8 +78,17 @@ struct EpochMetrics {
   double seconds = 0;       // wall time of the epoch's steps
 };
 
+// Where a run that was asked to stop (TrainConfig::stopRequested) stopped.
+struct TrainingStop {
+  int64_t epoch = 0;         // 1-based epoch that was interrupted
+  int64_t stepsDone = 0;     // its steps done, 1..stepsPerEpoch
+  int64_t stepsPerEpoch = 0;
+  bool checkpointed = false; // a checkpoint of that point was written
+};
+
 struct History {
-  std::vector<EpochMetrics> epochs;
+  std::vector<EpochMetrics> epochs; // finished epochs only
+  std::optional<TrainingStop> stopped;
 };
 
 // What a progress display is told. Calls come from the training thread.
