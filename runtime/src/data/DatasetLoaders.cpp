@@ -133,27 +133,18 @@ IdxFile parseIdxU8(std::string raw, const std::string &path, int rank, const cha
   for (int d = 0; d < rank; ++d)
     idx.dims.push_back(bigEndian32(b, 4 + 4 * static_cast<size_t>(d)));
   idx.dataOffset = header;
-  // The dimensions must describe exactly the data bytes the file has. Each
-  // factor is compared with what remains before it is multiplied in, so the
-  // product cannot wrap (dimensions such as 2 x 2147549185 x 4294836226 would
-  // wrap a 64-bit product to a small number).
+  // The dimensions must describe exactly the data bytes the file has. The
+  // product is computed with an overflow check: dimensions such as
+  // 2 x 2147549185 x 4294836226 wrap a 64-bit product to 4. (Only the last
+  // factor can overflow, as two factors below 2^32 fit in 64 bits, so an
+  // overflowing product is never 0.)
   uint64_t have = b.size() - header;
   uint64_t count = 1;
-  bool tooMany = false;
-  for (uint64_t dim : idx.dims) {
-    if (dim != 0 && count > have / dim) {
-      tooMany = true;
-      break;
-    }
-    count *= dim;
-  }
-  bool empty = std::find(idx.dims.begin(), idx.dims.end(), 0) != idx.dims.end();
-  if (tooMany && !empty)
-    fail(path, "truncated IDX file: dimensions " + dimsText(idx.dims) +
-                   " need more data bytes than the " + std::to_string(have) +
-                   " the file has after its " + std::to_string(header) + "-byte header");
-  if (empty)
-    count = 0;
+  for (uint64_t dim : idx.dims)
+    if (__builtin_mul_overflow(count, dim, &count))
+      fail(path, "truncated IDX file: dimensions " + dimsText(idx.dims) +
+                     " need more than 2^64 data bytes, the file has " + std::to_string(have) +
+                     " after its " + std::to_string(header) + "-byte header");
   if (have < count)
     fail(path, "truncated IDX file: dimensions need " + std::to_string(count) +
                    " data bytes, the file has " + std::to_string(have) + " after its " +
