@@ -26,7 +26,7 @@ if [ $# -ge 1 ] && [ "$1" != "--" ]; then corpus=$1; shift; fi
 [ "${1:-}" = "--" ] && shift
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD_DIR:-$root/build-asan}
+build=$(cd "${BUILD_DIR:-$root/build-asan}" 2>/dev/null && pwd || echo "${BUILD_DIR:-$root/build-asan}")
 case $target in
   parse_cj) default_len=8192 ;;
   read_npy | read_csv | read_checkpoint) default_len=4096 ;;
@@ -43,6 +43,7 @@ cmake --build "$build" --target "fuzz_$target"
 corpus=${corpus:-$build/fuzz/corpus/$target}
 artifacts=$build/fuzz/artifacts/$target
 mkdir -p "$corpus" "$artifacts"
+corpus=$(cd "$corpus" && pwd) # the run below starts in $artifacts
 # Seeds join the corpus on every run (cp -n keeps what the corpus has grown).
 cp -Rn "$root/fuzz/corpus/$target/." "$corpus/"
 
