@@ -193,6 +193,10 @@ CsvTable parseCsv(std::string_view text, const std::string &filename) {
 CsvTable readCsv(const std::string &path) { return parseCsv(readTensorFile(path), path); }
 
 std::string formatCsv(const Tensor &t) {
+  // No elements, no lines: a shape such as [2^40, 0] would otherwise be 2^40
+  // empty lines, and an empty file reads back as the same (empty) table.
+  if (t.numel() == 0)
+    return "";
   int64_t rows = 1, cols = 1;
   const ir::Shape &s = t.shape();
   if (s.size() == 1) {

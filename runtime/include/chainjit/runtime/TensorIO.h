@@ -36,7 +36,8 @@ CsvTable readCsv(const std::string &path);
 
 // One number per line for rank <= 1, one row per line for rank 2, and rows of
 // shape[0] x (the rest flattened) for higher ranks. Floats are written in the
-// shortest form that reads back to the same value; no header.
+// shortest form that reads back to the same value; no header. A tensor with
+// no elements is an empty file.
 std::string formatCsv(const ir::Tensor &t);
 void writeCsv(const std::string &path, const ir::Tensor &t);
 
