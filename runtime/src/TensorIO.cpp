@@ -590,13 +590,15 @@ class TensorPrinter {
 public:
   TensorPrinter(const Tensor &t, const TensorPrintOptions &o)
       : t_(t), o_(o), strides_(ir::stridesOf(t.shape())),
-        // An empty tensor is always abbreviated: nothing is left out, and a
-        // shape such as [1000000000, 0] is not walked one "[]" at a time.
-        summarize_(t.numel() == 0 || (!o.full && t.numel() > o.threshold)) {}
+        summarize_(!o.full && t.numel() > o.threshold) {}
 
   std::string print() {
     if (t_.shape().empty())
       return element(0);
+    // As NumPy prints it: a shape such as [1000000000, 0] or [6, 6, ..., 6,
+    // 0] has nothing to show, and walking its empty rows could take forever.
+    if (t_.numel() == 0)
+      return "[]";
     // First pass: the widest element shown, so that columns line up.
     visit(0, 0, [&](int64_t i) { width_ = std::max(width_, element(i).size()); });
     std::string out;

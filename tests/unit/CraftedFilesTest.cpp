@@ -349,7 +349,10 @@ TEST_CASE("crafted .npy and CSV files: larger than the allocation limit") {
 TEST_CASE("formatTensor, formatCsv: an empty tensor with a huge dimension is not walked") {
   auto start = std::chrono::steady_clock::now();
   std::string s = formatTensor(Tensor(f32({int64_t(1) << 40, 0})), {.full = true});
-  CHECK(s == "[[],\n [],\n [],\n ...,\n [],\n [],\n []]");
+  CHECK(s == "[]");
+  Shape sixes(17, 6);
+  sixes.push_back(0); // 6^17 empty rows, 4 * 6^17 bytes (below 2^48) without the 0
+  CHECK(formatTensor(Tensor(f32(sixes))) == "[]");
   // As CSV it is an empty file, not 2^40 empty lines.
   CHECK(formatCsv(Tensor(f32({int64_t(1) << 40, 0}))).empty());
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));

@@ -90,7 +90,8 @@ struct TensorPrintOptions {
 };
 
 // NumPy-style nested brackets: "[[1, 2], [3, 4]]", a scalar as one number,
-// "..." where elements are left out; rows of matrices on their own lines.
+// "..." where elements are left out; rows of matrices on their own lines; a
+// tensor with no elements as "[]", whatever its shape.
 std::string formatTensor(const ir::Tensor &t, const TensorPrintOptions &opts = {});
 
 } // namespace chainjit::runtime
