@@ -2,7 +2,9 @@
 // tensors. See TensorIO.h and docs/cli.md.
 #include "chainjit/runtime/TensorIO.h"
 
+#include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
+#include "data/FileBytes.h"
 
 #include <algorithm>
 #include <bit>
@@ -39,18 +41,12 @@ SourceLoc fileLoc(const std::string &path) {
   throw Error(std::move(message), fileLoc(path));
 }
 
-std::string readFileBytes(const std::string &path) {
+// The whole file; sizes are checked before anything is allocated.
+std::string readTensorFile(const std::string &path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     fail(path, "is a directory, not a tensor file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    fail(path, std::string("cannot open file: ") + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad())
-    fail(path, "cannot read file");
-  return std::move(ss).str();
+  return detail::readFileBytes(path);
 }
 
 void writeFileBytes(const std::string &path, const std::string &bytes) {
@@ -132,6 +128,10 @@ CsvTable parseCsv(std::string_view text, const std::string &filename) {
     size_t nl = text.find('\n', pos);
     std::string_view line = text.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
     pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    // Line numbers are ints in SourceLoc: a file of 2^31 lines (2 GiB of
+    // newlines at least) is refused before the count could overflow.
+    if (lineNo == std::numeric_limits<int>::max())
+      fail(filename, "more than " + std::to_string(lineNo) + " lines");
     ++lineNo;
     std::string_view content = trim(line);
     if (content.empty() || content.front() == '#')
@@ -190,9 +190,13 @@ CsvTable parseCsv(std::string_view text, const std::string &filename) {
   return table;
 }
 
-CsvTable readCsv(const std::string &path) { return parseCsv(readFileBytes(path), path); }
+CsvTable readCsv(const std::string &path) { return parseCsv(readTensorFile(path), path); }
 
 std::string formatCsv(const Tensor &t) {
+  // No elements, no lines: a shape such as [2^40, 0] would otherwise be 2^40
+  // empty lines, and an empty file reads back as the same (empty) table.
+  if (t.numel() == 0)
+    return "";
   int64_t rows = 1, cols = 1;
   const ir::Shape &s = t.shape();
   if (s.size() == 1) {
@@ -220,13 +224,16 @@ void writeCsv(const std::string &path, const Tensor &t) { writeFileBytes(path, f
 namespace {
 
 constexpr std::string_view kNpyMagic = "\x93NUMPY";
+// NumPy 2 allows 64 dimensions (NumPy 1: 32); checkpoints allow as many.
+constexpr size_t kMaxNpyRank = 64;
 
 // The Python dict literal of a .npy header: {'descr': '<f4',
 // 'fortran_order': False, 'shape': (2, 3), }
 class NpyHeaderReader {
 public:
-  NpyHeaderReader(std::string_view text, const std::string &file)
-      : s_(text), file_(file) {}
+  // `base` is the header's byte offset in the file, for messages.
+  NpyHeaderReader(std::string_view text, size_t base, const std::string &file)
+      : s_(text), base_(base), file_(file) {}
 
   void read(std::string &descr, bool &fortran, ir::Shape &shape) {
     bool haveDescr = false, haveOrder = false, haveShape = false;
@@ -274,7 +281,7 @@ public:
 
 private:
   [[noreturn]] void bad(const std::string &what) {
-    fail(file_, "invalid .npy header: " + what);
+    fail(file_, "invalid .npy header at byte offset " + std::to_string(base_ + i_) + ": " + what);
   }
   char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
   void skipSpace() {
@@ -321,8 +328,12 @@ private:
         break;
       int64_t d = 0;
       auto [end, ec] = std::from_chars(s_.data() + i_, s_.data() + s_.size(), d);
+      if (ec == std::errc::result_out_of_range)
+        bad("a shape dimension is too large");
       if (ec != std::errc() || d < 0)
         bad("shape dimensions must be non-negative integers");
+      if (shape.size() == kMaxNpyRank)
+        bad("more than " + std::to_string(kMaxNpyRank) + " dimensions");
       i_ = static_cast<size_t>(end - s_.data());
       if (peek() == 'L') // Python 2 long
         ++i_;
@@ -338,6 +349,7 @@ private:
   }
 
   std::string_view s_;
+  size_t base_;
   const std::string &file_;
   size_t i_ = 0;
 };
@@ -387,7 +399,9 @@ Tensor parseNpy(std::string_view bytes, const std::string &filename) {
     headerStart = 10;
   } else if (major == 2 && minor == 0) {
     if (bytes.size() < 12)
-      fail(filename, "truncated .npy header");
+      fail(filename, "truncated .npy header: the file ends at byte offset " +
+                         std::to_string(bytes.size()) +
+                         " inside the 4-byte header length of a version 2.0 file");
     for (int k = 3; k >= 0; --k)
       headerLen = headerLen << 8 | static_cast<unsigned char>(bytes[8 + k]);
     headerStart = 12;
@@ -395,53 +409,60 @@ Tensor parseNpy(std::string_view bytes, const std::string &filename) {
     fail(filename, "unsupported .npy format version " + std::to_string(major) +
                        "." + std::to_string(minor) + " (supported: 1.0, 2.0)");
   }
+  // Every length is compared with the bytes that remain, never added to an
+  // offset first, so no sum can wrap.
   if (headerLen > bytes.size() - headerStart)
     fail(filename, "truncated .npy header: it declares " + std::to_string(headerLen) +
-                       " bytes, the file has " +
-                       std::to_string(bytes.size() - headerStart) + " after the preamble");
+                       " bytes from byte offset " + std::to_string(headerStart) +
+                       ", the file has " + std::to_string(bytes.size() - headerStart));
   std::string descr;
   bool fortran = false;
   ir::Shape shape;
-  NpyHeaderReader(bytes.substr(headerStart, headerLen), filename)
+  NpyHeaderReader(bytes.substr(headerStart, headerLen), headerStart, filename)
       .read(descr, fortran, shape);
   NpyDType dt = npyDType(descr, filename);
   if (fortran)
     fail(filename, "Fortran-order (column-major) arrays are not supported; "
                    "save a C-order array (np.ascontiguousarray)");
 
-  // Element count, guarding against overflow from absurd shapes.
-  int64_t numel = 1;
-  for (int64_t d : shape) {
-    if (d != 0 && numel > std::numeric_limits<int64_t>::max() / 16 / d)
-      fail(filename, "shape " + shapeTuple(shape) + " is too large");
-    numel *= d;
-  }
-  size_t itemSize = ir::dtypeSize(dt.dtype);
-  size_t need = static_cast<size_t>(numel) * itemSize;
-  size_t have = bytes.size() - headerStart - headerLen;
-  if (have < need)
+  size_t dataStart = headerStart + headerLen;
+  size_t have = bytes.size() - dataStart;
+  std::optional<uint64_t> need = detail::declaredTensorBytes(dt.dtype, shape);
+  if (!need)
+    fail(filename, "shape " + shapeTuple(shape) + " of '" + descr +
+                       "' is too large to exist (more than " +
+                       ir::formatBytes(ir::kMaxTensorBytes) + "); the file has " +
+                       std::to_string(have) + " data bytes");
+  if (have < *need)
     fail(filename, "truncated .npy data: shape " + shapeTuple(shape) + " of '" + descr +
-                       "' needs " + std::to_string(need) + " bytes, the file has " +
-                       std::to_string(have));
-  if (have > need)
-    fail(filename, "the .npy file has " + std::to_string(have - need) +
+                       "' needs " + std::to_string(*need) + " bytes from byte offset " +
+                       std::to_string(dataStart) + ", the file has " + std::to_string(have));
+  if (have > *need)
+    fail(filename, "the .npy file has " + std::to_string(have - *need) +
                        " bytes after the data of shape " + shapeTuple(shape) + " of '" +
-                       descr + "'");
+                       descr + "' (from byte offset " + std::to_string(dataStart + *need) +
+                       ")");
 
-  Tensor t(TensorType{dt.dtype, shape});
-  if (need)
-    std::memcpy(t.data(), bytes.data() + headerStart + headerLen, need);
+  // The data is in memory already, so this allocation is no larger than the
+  // file; the limit is checked all the same, with the file named.
+  TensorType type{dt.dtype, shape};
+  detail::checkAllocIn(filename, *need, "a tensor of type " + type.str());
+  Tensor t(type);
+  if (*need)
+    std::memcpy(t.data(), bytes.data() + dataStart, *need);
   if (dt.dtype == DType::boolean) {
     const auto *b = t.as<uint8_t>();
-    for (int64_t i = 0; i < numel; ++i)
+    for (int64_t i = 0; i < t.numel(); ++i)
       if (b[i] > 1)
-        fail(filename, "element " + std::to_string(i) + " is " + std::to_string(b[i]) +
-                           "; '" + descr + "' data is read as bool and must be 0 or 1");
+        fail(filename, "element " + std::to_string(i) + " (byte offset " +
+                           std::to_string(dataStart + static_cast<size_t>(i)) + ") is " +
+                           std::to_string(b[i]) + "; '" + descr +
+                           "' data is read as bool and must be 0 or 1");
   }
   return t;
 }
 
-Tensor readNpy(const std::string &path) { return parseNpy(readFileBytes(path), path); }
+Tensor readNpy(const std::string &path) { return parseNpy(readTensorFile(path), path); }
 
 std::string formatNpy(const Tensor &t) {
   std::string_view descr;
@@ -574,6 +595,10 @@ public:
   std::string print() {
     if (t_.shape().empty())
       return element(0);
+    // As NumPy prints it: a shape such as [1000000000, 0] or [6, 6, ..., 6,
+    // 0] has nothing to show, and walking its empty rows could take forever.
+    if (t_.numel() == 0)
+      return "[]";
     // First pass: the widest element shown, so that columns line up.
     visit(0, 0, [&](int64_t i) { width_ = std::max(width_, element(i).size()); });
     std::string out;

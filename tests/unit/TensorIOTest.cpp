@@ -165,9 +165,10 @@ TEST_CASE("npy: corrupt or unsupported files are clear errors naming the file") 
   CHECK(err(v3) == "z.npy: error: unsupported .npy format version 3.0 (supported: 1.0, 2.0)");
   CHECK(err(good.substr(0, 40)).find("z.npy: error: truncated .npy header") == 0);
   CHECK(err(good.substr(0, good.size() - 1)) ==
-        "z.npy: error: truncated .npy data: shape (2,) of '<f4' needs 8 bytes, the file has 7");
+        "z.npy: error: truncated .npy data: shape (2,) of '<f4' needs 8 bytes from byte "
+        "offset 128, the file has 7");
   CHECK(err(good + "x") == "z.npy: error: the .npy file has 1 bytes after the data of shape "
-                           "(2,) of '<f4'");
+                           "(2,) of '<f4' (from byte offset 136)");
   CHECK(err(numpyFile("<f4", "(2, 2)", bytesOf<float>({1, 2, 3, 4}), 1, "True")) ==
         "z.npy: error: Fortran-order (column-major) arrays are not supported; save a C-order "
         "array (np.ascontiguousarray)");
@@ -176,15 +177,17 @@ TEST_CASE("npy: corrupt or unsupported files are clear errors naming the file") 
         "convert with arr.astype(np.int32)");
   CHECK(err(numpyFile(">f4", "(1,)", bytesOf<float>({1}))).find("big-endian") != std::string::npos);
   CHECK(err(numpyFile("|u1", "(1,)", "\x07")) ==
-        "z.npy: error: element 0 is 7; '|u1' data is read as bool and must be 0 or 1");
+        "z.npy: error: element 0 (byte offset 128) is 7; '|u1' data is read as bool and must "
+        "be 0 or 1");
   CHECK(err(numpyFile("<f4", "(2, -1)", "")) ==
-        "z.npy: error: invalid .npy header: shape dimensions must be non-negative integers");
+        "z.npy: error: invalid .npy header at byte offset 64: shape dimensions must be "
+        "non-negative integers");
   CHECK(err(numpyFile("<f4", "[2]", "")) ==
-        "z.npy: error: invalid .npy header: shape must be a tuple like (2, 3)");
+        "z.npy: error: invalid .npy header at byte offset 60: shape must be a tuple like (2, 3)");
   std::string noShape = npyWithHeader("{'descr': '<f4', 'fortran_order': False}", "");
-  CHECK(err(noShape) == "z.npy: error: invalid .npy header: the header has no 'shape'");
+  CHECK(err(noShape) == "z.npy: error: invalid .npy header at byte offset 64: the header has no 'shape'");
   std::string extraKey = numpyFile("<f4", "(1,), 'x': 1", bytesOf<float>({1}));
-  CHECK(err(extraKey) == "z.npy: error: invalid .npy header: unexpected key 'x'");
+  CHECK(err(extraKey) == "z.npy: error: invalid .npy header at byte offset 71: unexpected key 'x'");
 }
 
 TEST_CASE("npy: dtypes convert to the declared one only without real loss") {

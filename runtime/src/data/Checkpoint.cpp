@@ -1,7 +1,9 @@
 // Checkpoint files: the format described in Checkpoint.h, written atomically.
 #include "chainjit/runtime/Checkpoint.h"
 
+#include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
+#include "data/FileBytes.h"
 
 #include <zlib.h>
 
@@ -9,11 +11,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <algorithm>
 #include <cstdio>
-#include <sstream>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -77,6 +77,7 @@ uint32_t crcOf(const char *data, size_t n) {
 }
 
 std::string serialize(const std::string &path, const TensorMap &tensors) {
+  // std::map keeps the names in increasing byte order, which readers check.
   std::string out(kMagic, sizeof kMagic);
   put<uint32_t>(out, kCheckpointVersion);
   put<uint64_t>(out, 0); // total size, patched below
@@ -146,9 +147,12 @@ void syncDirectoryOf(const std::filesystem::path &p) {
   }
 }
 
+// Reads the records of a checkpoint up to `end` (where the checksum starts).
+// Every length is compared with the bytes that remain before it is used, so
+// no offset can pass the end or wrap; errors give the byte offset.
 class Reader {
 public:
-  Reader(const std::string &bytes, size_t end, const std::string &path)
+  Reader(std::string_view bytes, size_t end, const std::string &path)
       : b_(bytes), end_(end), path_(path) {}
 
   template <typename T> T get(const char *what) {
@@ -160,31 +164,45 @@ public:
   }
   std::string bytes(size_t n, const char *what) {
     need(n, what);
-    std::string s = b_.substr(pos_, n);
+    std::string s(b_.substr(pos_, n));
     pos_ += n;
     return s;
   }
   const char *here() const { return b_.data() + pos_; }
-  void skip(size_t n, const char *what) {
+  void skip(uint64_t n, const char *what) {
     need(n, what);
     pos_ += n;
   }
   size_t pos() const { return pos_; }
+  uint64_t remaining() const { return end_ - pos_; }
+
+  // A corrupt-file error at byte offset `at`.
+  [[noreturn]] void corrupt(size_t at, const std::string &what) const {
+    fail(path_, "corrupt checkpoint at byte offset " + std::to_string(at) + ": " + what);
+  }
 
 private:
-  void need(size_t n, const char *what) {
-    if (n > end_ - pos_)
-      fail(path_, "corrupt checkpoint: " + std::string(what) + " at offset " +
-                      std::to_string(pos_) + " needs " + std::to_string(n) +
-                      " bytes, only " + std::to_string(end_ - pos_) + " remain");
+  void need(uint64_t n, const char *what) {
+    if (n > remaining())
+      corrupt(pos_, std::string(what) + " needs " + std::to_string(n) + " bytes, only " +
+                        std::to_string(remaining()) + " remain before the checksum");
   }
-  const std::string &b_;
+  std::string_view b_;
   size_t end_;
   const std::string &path_;
   size_t pos_ = 0;
 };
 
+// The fewest bytes a tensor record takes: name length, a 1-byte name, dtype,
+// rank 0 and the byte length.
+constexpr uint64_t kMinRecordSize = 4 + 1 + 1 + 4 + 8;
+constexpr uint32_t kMaxRank = 64;
+
 } // namespace
+
+std::string formatCheckpoint(const TensorMap &tensors, const std::string &filename) {
+  return serialize(filename, tensors);
+}
 
 void saveCheckpoint(const std::string &path, const TensorMap &tensors) {
   // Everything that can be checked is checked before a file is touched.
@@ -215,15 +233,10 @@ TensorMap loadCheckpoint(const std::string &path) {
     fail(path, "no such checkpoint file");
   if (std::filesystem::is_directory(path, ec))
     fail(path, "is a directory, not a checkpoint file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    fail(path, std::string("cannot open checkpoint: ") + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad())
-    fail(path, "cannot read checkpoint");
-  std::string b = std::move(ss).str();
+  return parseCheckpoint(detail::readFileBytes(path), path);
+}
 
+TensorMap parseCheckpoint(std::string_view b, const std::string &path) {
   if (b.size() < sizeof kMagic || std::memcmp(b.data(), kMagic, sizeof kMagic) != 0)
     fail(path, "not a chainjit checkpoint (the file does not start with \"CJCKPT01\")");
   if (b.size() < kHeaderSize + kTrailerSize)
@@ -255,55 +268,81 @@ TensorMap loadCheckpoint(const std::string &path) {
     fail(path, msg);
   }
 
+  // The checksum guards against accidents only: a crafted file has a valid
+  // one, so every count and length below is checked against the bytes left.
   Reader r(b, body, path);
   r.skip(20, "header");
+  size_t countAt = r.pos();
   auto count = r.get<uint64_t>("tensor count");
+  if (count > r.remaining() / kMinRecordSize)
+    r.corrupt(countAt, "the header says " + std::to_string(count) + " tensors, but the " +
+                           std::to_string(r.remaining()) +
+                           " bytes that follow hold at most " +
+                           std::to_string(r.remaining() / kMinRecordSize));
   TensorMap out;
   for (uint64_t k = 0; k < count; ++k) {
+    size_t recordAt = r.pos();
     std::string which = "tensor record " + std::to_string(k);
     auto nameLen = r.get<uint32_t>("name length");
     if (nameLen == 0 || nameLen > kMaxNameLength)
-      fail(path, "corrupt checkpoint: " + which + " has a name of " + std::to_string(nameLen) +
-                     " bytes");
+      r.corrupt(recordAt, which + " has a name of " + std::to_string(nameLen) + " bytes");
     std::string name = r.bytes(nameLen, "tensor name");
     which = "tensor '" + name + "'";
+    size_t dtypeAt = r.pos();
     auto code = r.get<uint8_t>("dtype");
     std::optional<DType> dtype = dtypeFromCode(code);
     if (!dtype)
-      fail(path, "corrupt checkpoint: " + which + " has unknown dtype code " +
-                     std::to_string(code));
+      r.corrupt(dtypeAt, which + " has unknown dtype code " + std::to_string(code));
+    size_t rankAt = r.pos();
     auto rank = r.get<uint32_t>("rank");
-    if (rank > 64)
-      fail(path, "corrupt checkpoint: " + which + " has rank " + std::to_string(rank));
+    if (rank > kMaxRank)
+      r.corrupt(rankAt, which + " has rank " + std::to_string(rank) + " (at most " +
+                            std::to_string(kMaxRank) + ")");
     ir::Shape shape;
-    uint64_t numel = 1;
-    bool overflow = false;
     for (uint32_t i = 0; i < rank; ++i) {
+      size_t dimAt = r.pos();
       auto dim = r.get<int64_t>("dimension");
       if (dim < 0)
-        fail(path, "corrupt checkpoint: " + which + " has negative dimension " +
-                       std::to_string(dim));
+        r.corrupt(dimAt, which + " has negative dimension " + std::to_string(dim));
       shape.push_back(dim);
-      if (dim != 0 && numel > (uint64_t(1) << 62) / static_cast<uint64_t>(dim))
-        overflow = true;
-      numel *= static_cast<uint64_t>(dim);
     }
-    auto byteLen = r.get<uint64_t>("byte length");
     ir::TensorType type{*dtype, shape};
-    if (overflow || byteLen != numel * ir::dtypeSize(*dtype))
-      fail(path, "corrupt checkpoint: " + which + " of type " + type.str() + " records " +
-                     std::to_string(byteLen) + " data bytes");
+    size_t lengthAt = r.pos();
+    auto byteLen = r.get<uint64_t>("byte length");
+    std::optional<uint64_t> bytes = detail::declaredTensorBytes(*dtype, shape);
+    if (!bytes)
+      r.corrupt(rankAt, which + " has type " + type.str() + ", too large to exist (more than " +
+                            ir::formatBytes(ir::kMaxTensorBytes) + ")");
+    if (byteLen != *bytes)
+      r.corrupt(lengthAt, which + " of type " + type.str() + " records " +
+                              std::to_string(byteLen) + " data bytes, its type needs " +
+                              std::to_string(*bytes));
+    size_t dataAt = r.pos();
     const char *src = r.here();
     r.skip(byteLen, "tensor data");
+    if (*dtype == DType::boolean)
+      for (uint64_t i = 0; i < byteLen; ++i)
+        if (static_cast<unsigned char>(src[i]) > 1)
+          r.corrupt(dataAt + i, which + " is bool, but its element " + std::to_string(i) +
+                                    " is " + std::to_string(static_cast<unsigned char>(src[i])) +
+                                    " (not 0 or 1)");
+    // No larger than the file, which is in memory already; checked all the
+    // same, with the file named.
+    detail::checkAllocIn(path, byteLen, which + " of type " + type.str());
     Tensor t(type);
     if (byteLen)
       std::memcpy(t.data(), src, byteLen);
-    if (!out.emplace(name, std::move(t)).second)
-      fail(path, "corrupt checkpoint: " + which + " appears twice");
+    // The writer orders records by name (std::map's byte order); holding
+    // readers to it rules out duplicates and makes the format canonical.
+    if (!out.empty() && !(out.rbegin()->first < name))
+      r.corrupt(recordAt, out.rbegin()->first == name
+                              ? which + " appears twice"
+                              : which + " comes after '" + out.rbegin()->first +
+                                    "' (records are in increasing byte order of their names)");
+    out.emplace_hint(out.end(), name, std::move(t));
   }
   if (r.pos() != body)
-    fail(path, "corrupt checkpoint: " + std::to_string(body - r.pos()) +
-                   " bytes after the last tensor");
+    r.corrupt(r.pos(), std::to_string(body - r.pos()) + " bytes after the last tensor");
   return out;
 }
 

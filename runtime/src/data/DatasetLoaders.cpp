@@ -4,10 +4,11 @@
 
 #include "chainjit/ir/Error.h"
 #include "chainjit/runtime/TensorIO.h"
+#include "data/FileBytes.h"
 
-#include <zlib.h>
-
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cerrno>
 #include <cstdio>
 #include <cmath>
@@ -24,11 +25,7 @@ namespace {
 
 [[noreturn]] void fail(const std::string &path, std::string message, int line = 0,
                        int col = 0) {
-  SourceLoc loc;
-  loc.file = path;
-  loc.line = line;
-  loc.col = col;
-  throw Error(std::move(message), std::move(loc));
+  detail::failIn(path, std::move(message), line, col);
 }
 
 bool endsWithGz(const std::string &path) {
@@ -40,41 +37,23 @@ bool endsWithGz(const std::string &path) {
   return ext == ".gz";
 }
 
-// The whole file, decompressed if it is gzip. zlib reads a file that is not
-// gzip as it is ("transparent" mode), which is allowed unless the name ends
-// in .gz.
-std::string readMaybeGzip(const std::string &path) {
+// The file's bytes, decompressed if they are gzip (whatever the name); a
+// name ending in .gz must hold gzip data.
+std::string decompressed(std::string bytes, const std::string &name) {
+  if (detail::isGzip(bytes))
+    return detail::gunzip(bytes, name);
+  if (endsWithGz(name))
+    fail(name, "not a gzip file (the name ends in .gz)");
+  return bytes;
+}
+
+std::string readDataFile(const std::string &path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     fail(path, "no such file");
   if (std::filesystem::is_directory(path, ec))
     fail(path, "is a directory, not a data file");
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f)
-    fail(path, std::string("cannot open file: ") + std::strerror(errno));
-  std::string out;
-  char buf[1 << 16];
-  while (true) {
-    int n = gzread(f, buf, sizeof buf);
-    if (n < 0) {
-      int errnum = 0;
-      std::string msg = gzerror(f, &errnum);
-      gzclose(f);
-      fail(path, "corrupt gzip data: " + msg);
-    }
-    if (n == 0)
-      break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  int errnum = Z_OK;
-  std::string msg = gzerror(f, &errnum);
-  bool direct = gzdirect(f) != 0;
-  gzclose(f);
-  if (errnum != Z_OK)
-    fail(path, "corrupt gzip data: " + msg);
-  if (direct && endsWithGz(path))
-    fail(path, "not a gzip file (the name ends in .gz)");
-  return out;
+  return detail::readFileBytes(path);
 }
 
 void checkFloatDType(DType dtype, const std::string &path) {
@@ -102,7 +81,7 @@ int fieldColumn(std::string_view text, int lineNo, int64_t field) {
   return static_cast<int>(pos - lineStart + 1);
 }
 
-uint32_t bigEndian32(const std::string &b, size_t at) {
+uint32_t bigEndian32(std::string_view b, size_t at) {
   return (uint32_t(uint8_t(b[at])) << 24) | (uint32_t(uint8_t(b[at + 1])) << 16) |
          (uint32_t(uint8_t(b[at + 2])) << 8) | uint32_t(uint8_t(b[at + 3]));
 }
@@ -123,13 +102,20 @@ std::string hex32(uint32_t v) {
 // offset of the data.
 struct IdxFile {
   std::string bytes;
-  std::vector<int64_t> dims;
+  std::vector<uint64_t> dims;
   size_t dataOffset = 0;
 };
 
-IdxFile readIdxU8(const std::string &path, int rank, const char *what) {
+std::string dimsText(const std::vector<uint64_t> &dims) {
+  std::string r;
+  for (size_t i = 0; i < dims.size(); ++i)
+    r += (i ? " x " : "") + std::to_string(dims[i]);
+  return r;
+}
+
+IdxFile parseIdxU8(std::string raw, const std::string &path, int rank, const char *what) {
   IdxFile idx;
-  idx.bytes = readMaybeGzip(path);
+  idx.bytes = decompressed(std::move(raw), path);
   const std::string &b = idx.bytes;
   uint32_t expectedMagic = 0x00000800u | static_cast<uint32_t>(rank);
   if (b.size() < 4)
@@ -144,22 +130,29 @@ IdxFile readIdxU8(const std::string &path, int rank, const char *what) {
   if (b.size() < header)
     fail(path, "truncated IDX file: the header needs " + std::to_string(header) +
                    " bytes, the file has " + std::to_string(b.size()));
-  uint64_t count = 1;
-  for (int d = 0; d < rank; ++d) {
-    uint32_t dim = bigEndian32(b, 4 + 4 * static_cast<size_t>(d));
-    idx.dims.push_back(dim);
-    count *= dim; // at most 3 factors below 2^32: can overflow only past any file size
-    if (count > (uint64_t(1) << 62))
-      fail(path, "IDX dimensions too large");
-  }
+  for (int d = 0; d < rank; ++d)
+    idx.dims.push_back(bigEndian32(b, 4 + 4 * static_cast<size_t>(d)));
   idx.dataOffset = header;
+  // The dimensions must describe exactly the data bytes the file has. The
+  // product is computed with an overflow check: dimensions such as
+  // 2 x 2147549185 x 4294836226 wrap a 64-bit product to 4. (Only the last
+  // factor can overflow, as two factors below 2^32 fit in 64 bits, so an
+  // overflowing product is never 0.)
   uint64_t have = b.size() - header;
+  uint64_t count = 1;
+  for (uint64_t dim : idx.dims)
+    if (__builtin_mul_overflow(count, dim, &count))
+      fail(path, "truncated IDX file: dimensions " + dimsText(idx.dims) +
+                     " need more than 2^64 data bytes, the file has " + std::to_string(have) +
+                     " after its " + std::to_string(header) + "-byte header");
   if (have < count)
     fail(path, "truncated IDX file: dimensions need " + std::to_string(count) +
-                   " data bytes, the file has " + std::to_string(have));
+                   " data bytes, the file has " + std::to_string(have) + " after its " +
+                   std::to_string(header) + "-byte header");
   if (have > count)
     fail(path, "IDX file has " + std::to_string(have - count) +
-                   " bytes after the data its dimensions describe");
+                   " bytes after the data its dimensions describe (from byte offset " +
+                   std::to_string(header + count) + ")");
   return idx;
 }
 
@@ -167,7 +160,13 @@ IdxFile readIdxU8(const std::string &path, int rank, const char *what) {
 
 Dataset loadCsvDataset(const std::string &path, const CsvDatasetOptions &opts) {
   checkFloatDType(opts.dtype, path);
-  std::string text = readMaybeGzip(path);
+  return parseCsvDataset(readDataFile(path), path, opts);
+}
+
+Dataset parseCsvDataset(std::string_view bytes, const std::string &path,
+                        const CsvDatasetOptions &opts) {
+  checkFloatDType(opts.dtype, path);
+  std::string text = decompressed(std::string(bytes), path);
   CsvTable table = parseCsv(text, path);
   if (table.rows == 0)
     fail(path, "no data rows");
@@ -181,6 +180,10 @@ Dataset loadCsvDataset(const std::string &path, const CsvDatasetOptions &opts) {
                    std::to_string(table.cols) + " columns");
   int64_t n = table.rows, d = table.cols - 1;
   Dataset data;
+  // Both are no larger than the table already in memory; checked all the
+  // same, with the file named.
+  detail::checkAllocIn(path, static_cast<uint64_t>(n) * (ir::dtypeSize(opts.dtype) * d + 4),
+                       "the dataset");
   data.features = Tensor({opts.dtype, {n, d}});
   data.labels = Tensor(ir::i32({n}));
   int32_t *labels = data.labels.as<int32_t>();
@@ -207,29 +210,48 @@ Dataset loadCsvDataset(const std::string &path, const CsvDatasetOptions &opts) {
 Dataset loadIdxDataset(const std::string &imagesPath, const std::string &labelsPath,
                        DType dtype) {
   checkFloatDType(dtype, imagesPath);
-  IdxFile images = readIdxU8(imagesPath, 3, "images");
-  IdxFile labels = readIdxU8(labelsPath, 1, "labels");
-  int64_t n = images.dims[0];
+  std::string images = readDataFile(imagesPath);
+  std::string labels = readDataFile(labelsPath);
+  return parseIdxDataset(images, imagesPath, labels, labelsPath, dtype);
+}
+
+Dataset parseIdxDataset(std::string_view imagesBytes, const std::string &imagesPath,
+                        std::string_view labelsBytes, const std::string &labelsPath,
+                        DType dtype) {
+  checkFloatDType(dtype, imagesPath);
+  IdxFile images = parseIdxU8(std::string(imagesBytes), imagesPath, 3, "images");
+  IdxFile labels = parseIdxU8(std::string(labelsBytes), labelsPath, 1, "labels");
+  uint64_t n = images.dims[0];
   if (labels.dims[0] != n)
     fail(labelsPath, "has " + std::to_string(labels.dims[0]) + " labels but " +
                          imagesPath + " has " + std::to_string(n) + " images");
-  int64_t d = images.dims[1] * images.dims[2];
+  // Dimensions are below 2^32, so rows * cols fits in 64 bits; with no images
+  // it is not bounded by the file, so the shape is checked as every file's is.
+  uint64_t d = images.dims[1] * images.dims[2];
+  ir::Shape shape{static_cast<int64_t>(n), d > uint64_t(INT64_MAX) ? -1 : int64_t(d)};
+  if (!detail::declaredTensorBytes(dtype, shape))
+    fail(imagesPath, "images of " + std::to_string(images.dims[1]) + " x " +
+                         std::to_string(images.dims[2]) + " pixels are too large to exist as " +
+                         std::string(ir::dtypeName(dtype)) + " features");
+  ir::TensorType featuresType{dtype, shape};
+  detail::checkAllocIn(imagesPath, n * d * ir::dtypeSize(dtype),
+                       "the features (" + featuresType.str() + ")");
   Dataset data;
-  data.features = Tensor({dtype, {n, d}});
-  data.labels = Tensor(ir::i32({n}));
+  data.features = Tensor(featuresType);
+  data.labels = Tensor(ir::i32({static_cast<int64_t>(n)}));
   const auto *px = reinterpret_cast<const uint8_t *>(images.bytes.data() + images.dataOffset);
   if (dtype == DType::f32) {
     float *out = data.features.as<float>();
-    for (int64_t i = 0; i < n * d; ++i)
+    for (uint64_t i = 0; i < n * d; ++i)
       out[i] = px[i];
   } else {
     double *out = data.features.as<double>();
-    for (int64_t i = 0; i < n * d; ++i)
+    for (uint64_t i = 0; i < n * d; ++i)
       out[i] = px[i];
   }
   const auto *lb = reinterpret_cast<const uint8_t *>(labels.bytes.data() + labels.dataOffset);
   int32_t *outLabels = data.labels.as<int32_t>();
-  for (int64_t i = 0; i < n; ++i)
+  for (uint64_t i = 0; i < n; ++i)
     outLabels[i] = lb[i];
   return data;
 }

@@ -23,7 +23,12 @@
 // Loading checks, in this order, the magic, the version, the recorded size
 // against the file's size (so a truncated file says so), the checksum, and
 // then that every record fits, is consistent and that nothing follows the
-// last record.
+// last record. The checksum protects against accidents, not against a
+// crafted file: every count and length is checked against the bytes that
+// remain (without overflow) before it is used, every type must be one that
+// can exist (ir::kMaxTensorBytes, counting the nonzero dimensions), bool data
+// must be 0 or 1, and each tensor is checked against the allocation limit.
+// Errors about a record give its byte offset.
 //
 // Saving is atomic: the bytes go to "PATH.tmp", which is fsync'ed and then
 // renamed over PATH. A save that fails leaves any existing file at PATH as
@@ -36,6 +41,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace chainjit::runtime {
 
@@ -44,9 +50,15 @@ using TensorMap = std::map<std::string, ir::Tensor>;
 constexpr uint32_t kCheckpointVersion = 1;
 
 void saveCheckpoint(const std::string &path, const TensorMap &tensors);
+// The bytes saveCheckpoint writes; `filename` is used in error messages only.
+std::string formatCheckpoint(const TensorMap &tensors,
+                             const std::string &filename = "<checkpoint>");
 
 // Every tensor in the file. Errors name the file and what is wrong.
 TensorMap loadCheckpoint(const std::string &path);
+// The same for the bytes of a checkpoint already in memory; `filename` is
+// used in error messages only.
+TensorMap parseCheckpoint(std::string_view bytes, const std::string &filename);
 
 // Loads a checkpoint that must hold exactly the tensors `expected` names,
 // each of the expected type; otherwise the error lists every missing name,

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace chainjit::runtime {
@@ -30,7 +31,10 @@ struct Dataset {
 // ---- loaders ----
 //
 // A path ending in ".gz" must be gzip-compressed; other paths are read as
-// they are (a gzip file under another name is decompressed too).
+// they are (a gzip file under another name is decompressed too). Gzip files
+// may hold several members; anything else after the compressed data is an
+// error. Decompressed data larger than the allocation limit (ir/AllocLimit.h)
+// is an error as soon as it passes the limit.
 
 struct CsvDatasetOptions {
   // The column holding the class label: 0-based, or negative to count from
@@ -44,13 +48,24 @@ struct CsvDatasetOptions {
 // readCsv: blank lines and '#' lines skipped, a first line with a field that
 // is not a number is a header). Labels must be whole numbers in 0..2^31-1.
 Dataset loadCsvDataset(const std::string &path, const CsvDatasetOptions &opts = {});
+// The same for a file's bytes already in memory (gzip or not); `filename` is
+// used in error messages and for the .gz rule only.
+Dataset parseCsvDataset(std::string_view bytes, const std::string &filename,
+                        const CsvDatasetOptions &opts = {});
 
 // IDX files as MNIST ships them: big-endian; images magic 0x00000803
 // (unsigned bytes, [N, rows, cols]), labels magic 0x00000801 (unsigned
 // bytes, [N]). The features are the pixel values 0..255 as floats,
 // [N, rows * cols], in `dtype` (f32 or f64).
+// The dimensions must describe exactly the data bytes each file has, and
+// the two files the same number of samples.
 Dataset loadIdxDataset(const std::string &imagesPath, const std::string &labelsPath,
                        ir::DType dtype = ir::DType::f32);
+// The same for the files' bytes already in memory (gzip or not); the names
+// are used in error messages and for the .gz rule only.
+Dataset parseIdxDataset(std::string_view imagesBytes, const std::string &imagesName,
+                        std::string_view labelsBytes, const std::string &labelsName,
+                        ir::DType dtype = ir::DType::f32);
 
 // ---- preprocessing ----
 

@@ -36,7 +36,8 @@ CsvTable readCsv(const std::string &path);
 
 // One number per line for rank <= 1, one row per line for rank 2, and rows of
 // shape[0] x (the rest flattened) for higher ranks. Floats are written in the
-// shortest form that reads back to the same value; no header.
+// shortest form that reads back to the same value; no header. A tensor with
+// no elements is an empty file.
 std::string formatCsv(const ir::Tensor &t);
 void writeCsv(const std::string &path, const ir::Tensor &t);
 
@@ -89,7 +90,8 @@ struct TensorPrintOptions {
 };
 
 // NumPy-style nested brackets: "[[1, 2], [3, 4]]", a scalar as one number,
-// "..." where elements are left out; rows of matrices on their own lines.
+// "..." where elements are left out; rows of matrices on their own lines; a
+// tensor with no elements as "[]", whatever its shape.
 std::string formatTensor(const ir::Tensor &t, const TensorPrintOptions &opts = {});
 
 } // namespace chainjit::runtime
