@@ -312,7 +312,7 @@ TEST_CASE("crafted .npy: declared sizes against the file") {
   CHECK(npyError(std::string("\x93NUMPY\x02\x00\xff\xff\xff\xff{}", 14)) ==
         "z.npy: error: truncated .npy header: it declares 4294967295 bytes from byte offset 12, "
         "the file has 2");
-  CHECK(npyError(std::string("\x93NUMPY\x02\x00\x01", 11)) ==
+  CHECK(npyError(std::string("\x93NUMPY\x02\x00\x01\x00\x00", 11)) == // 3 of 4 length bytes
         "z.npy: error: truncated .npy header: the file ends at byte offset 11 inside the 4-byte "
         "header length of a version 2.0 file");
   CHECK(npyError(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952,), }",
