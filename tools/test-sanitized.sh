@@ -17,6 +17,10 @@ launcher=()
 if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+  # This build has debug info (-g), which makes ccache hash the working
+  # directory too; don't, so another clone's objects serve this one (their
+  # debug info then names that clone's directory).
+  export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 fi
 # The flags are those of docs/reliability.md, so that every checkout's
 # sanitizer build shares its ccache objects.
