@@ -5,7 +5,11 @@
 
 #include "chainjit/ir/Error.h"
 #include "chainjit/runtime/Npz.h"
+#include "chainjit/runtime/TensorIO.h"
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -181,6 +185,44 @@ Weights loadWeights(const std::string &path) {
     return fromNpz(parseNpz(bytes, path), path);
   failIn(path, "neither a chainjit checkpoint nor an .npz archive (the file starts with " +
                    std::string(bytes.empty() ? "nothing" : "other bytes") + ")");
+}
+
+Bindings bindParams(const ir::Graph &g, const TensorMap &params, const std::string &file,
+                    const std::vector<std::string> &skip) {
+  Bindings out;
+  std::vector<Diagnostic> problems;
+  std::string missing;
+  int64_t missingCount = 0;
+  for (ir::NodeId id : g.params()) {
+    const ir::Node &n = g.node(id);
+    if (std::find(skip.begin(), skip.end(), n.name) != skip.end())
+      continue;
+    auto it = params.find(n.name);
+    if (it == params.end()) {
+      missing += (missing.empty() ? "%" : ", %") + n.name + " : " + n.type.str();
+      ++missingCount;
+      continue;
+    }
+    if (it->second.shape() != n.type.shape) {
+      problems.push_back({SourceLoc{file}, "param %" + n.name + " is " + it->second.type().str() +
+                                               " here, but graph '" + g.name() + "' declares " +
+                                               n.type.str()});
+      continue;
+    }
+    out[n.name] = convertDType(it->second, n.type.dtype, "param %" + n.name);
+  }
+  if (missingCount > 0)
+    problems.insert(problems.begin(),
+                    {SourceLoc{file}, "lacks " + std::to_string(missingCount) +
+                                          " param(s) of graph '" + g.name() + "': " + missing});
+  if (!problems.empty())
+    throw Error(problems);
+  return out;
+}
+
+uint32_t elementsChecksum(const ir::Tensor &t) {
+  return static_cast<uint32_t>(
+      crc32_z(0L, static_cast<const Bytef *>(t.data()), t.byteSize()));
 }
 
 TensorMap preparationCheckpointTensors(const DataPreparation &prep) {

@@ -14,9 +14,14 @@
 
 #include "chainjit/runtime/Checkpoint.h" // TensorMap
 #include "chainjit/runtime/Dataset.h"    // FeatureStats
+#include "chainjit/runtime/Interpreter.h" // Bindings
 
+#include "chainjit/ir/Graph.h"
+
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace chainjit::runtime {
 
@@ -45,6 +50,19 @@ struct Weights {
 // Reads a checkpoint or an .npz archive, told apart by their first bytes.
 // Errors name the file and the problem (no params, bad preparation data).
 Weights loadWeights(const std::string &path);
+
+// The values of the params of `g` from `params` (e.g. Weights::params),
+// converted to the declared dtype (TensorIO.h's convertDType). Every param
+// of `g` not named in `skip` must be there with its declared shape; the
+// error lists every missing param and every shape that differs, located in
+// `file`. Names in `params` that `g` lacks are not looked at (a pruned
+// graph needs fewer params than the model file has).
+Bindings bindParams(const ir::Graph &g, const TensorMap &params, const std::string &file,
+                    const std::vector<std::string> &skip = {});
+
+// CRC-32 (zlib's) of a tensor's element bytes: to compare weights across
+// files at a glance (`chainjit params inspect`).
+uint32_t elementsChecksum(const ir::Tensor &t);
 
 // The tensors under which a checkpoint stores `prep` (data.scale, ...).
 TensorMap preparationCheckpointTensors(const DataPreparation &prep);
