@@ -1,5 +1,5 @@
 // chainjit predict MODEL.cj --params FILE --data new.csv[.gz]|new.npy|IDX
-//                  [--idx-labels F] [-o predictions.csv] [--batch N]
+//                  [--idx-labels F] [-o predictions.csv] [--batch N] [--limit N]
 //                  [--label-column K] [--raw | --scale F] [--output-value NAME]
 // Classifies new data with trained weights: per row the class and the
 // probabilities, as CSV. The model is pruned to what the prediction needs
@@ -36,6 +36,7 @@ struct PredictOptions {
   std::string idxLabels;
   std::string output;
   int64_t batch = 256;
+  int64_t limit = 0; // 0: every row
   std::optional<int> labelColumn;
   bool raw = false;
   std::optional<double> scale;
@@ -255,6 +256,8 @@ int runPredict(const PredictOptions &o) {
   applyAllocLimit(o.allocLimit);
   if (o.batch < 1)
     throw UsageError("--batch " + std::to_string(o.batch) + ": must be at least 1");
+  if (o.limit < 0)
+    throw UsageError("--limit " + std::to_string(o.limit) + ": must be at least 0");
   if (o.raw && o.scale)
     throw UsageError("--raw and --scale exclude each other");
   ir::Graph model = ir::parseGraphFile(o.model);
@@ -273,6 +276,7 @@ int runPredict(const PredictOptions &o) {
                 plan.features);
   int64_t declaredBatch = plan.featureType.shape[0];
 
+  std::unique_ptr<RowSource> source = openData(o, plan);
   runtime::Weights weights = runtime::loadWeights(o.paramsFile);
   runtime::Bindings params = runtime::bindParams(base, weights.params, o.paramsFile);
   runtime::DataPreparation prep = weights.preparation;
@@ -281,7 +285,6 @@ int runPredict(const PredictOptions &o) {
   if (o.scale)
     prep = runtime::DataPreparation{o.scale, std::nullopt};
 
-  std::unique_ptr<RowSource> source = openData(o, plan);
   std::ofstream file;
   if (!o.output.empty()) {
     file.open(o.output, std::ios::binary | std::ios::trunc);
@@ -294,8 +297,8 @@ int runPredict(const PredictOptions &o) {
   std::map<int64_t, std::unique_ptr<runtime::Executable>> compiled; // by batch size
   int64_t total = 0, hits = 0, classes = 0;
   bool headerWritten = false;
-  while (true) {
-    Chunk c = source->next(o.batch);
+  while (o.limit == 0 || total < o.limit) {
+    Chunk c = source->next(o.limit == 0 ? o.batch : std::min(o.batch, o.limit - total));
     if (c.rows == 0)
       break;
     auto &exe = compiled[c.rows];
@@ -386,6 +389,7 @@ Command addPredictCommand(CLI::App &app) {
   cmd->add_option("-o,--output", o->output,
                   "Write the predictions to this CSV file (default: standard output)");
   cmd->add_option("--batch", o->batch, "Rows per evaluation (default 256)");
+  cmd->add_option("--limit", o->limit, "Predict only the first N rows");
   cmd->add_option("--label-column", o->labelColumn,
                   "CSV: the label's column (0-based, negative from the end); default: the "
                   "last, when there is one column more than the model has features");

@@ -75,6 +75,9 @@ std::string readMember(zip_t *za, zip_uint64_t index, const std::string &name,
 } // namespace
 
 TensorMap parseNpz(std::string_view bytes, const std::string &filename) {
+  // libzip would open an empty file as an empty archive.
+  if (bytes.empty())
+    failIn(filename, "an empty file, not an .npz (zip) archive");
   zip_error_t error;
   zip_error_init(&error);
   zip_source_t *src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
@@ -86,7 +89,9 @@ TensorMap parseNpz(std::string_view bytes, const std::string &filename) {
   Archive za(zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &error));
   if (!za) {
     zip_source_free(src);
-    std::string text = zipErrorText(&error);
+    std::string text = zip_error_code_zip(&error) == ZIP_ER_EXISTS
+                           ? "two members have one name (an archive holds each tensor once)"
+                           : zipErrorText(&error);
     zip_error_fini(&error);
     failIn(filename, "not a valid .npz (zip) archive: " + text);
   }
