@@ -211,7 +211,10 @@ int64_t batchFromInputs(const ir::Graph &g, const RunOptions &o, int64_t from) {
     int64_t rows = -1;
     if (runtime::tensorFileFormat(b.path) == runtime::TensorFileFormat::Npy) {
       ir::Tensor v = runtime::readNpy(b.path);
-      if (v.type().rank() == t.rank())
+      // Only a file that differs in the leading axis alone has another
+      // batch; any other shape is loadTensor's error.
+      if (v.type().rank() == t.rank() &&
+          std::equal(t.shape.begin() + 1, t.shape.end(), v.shape().begin() + 1))
         rows = v.shape()[0];
     } else {
       runtime::CsvTable table = runtime::readCsv(b.path);
