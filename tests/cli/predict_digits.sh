@@ -37,6 +37,21 @@ run predict "$model" --params digits.npz --data x.csv --raw --backend interp -o 
 run run "$model" --params digits.npz --outputs predicted -i x=x.csv -o classes.csv
 tail -n +2 raw.csv | cut -d, -f1 | cmp - classes.csv || fail "predict --raw and run differ"
 tail -n +2 from_npz.csv | cut -d, -f1 | cmp - classes.csv || fail "predict and run differ"
+# IDX images and labels (MNIST's format) of the first 5 rows: the classes
+# of the CSV rows.
+zcat "$data" | grep -v '^[#a-z]' | head -5 >five.csv
+idx() { # MAGIC_BYTE DIMS... < values -> IDX bytes
+  local magic=$1; shift
+  printf '\000\000\010'"\\$(printf %03o "$magic")"
+  for d in "$@"; do printf "\\$(printf %03o $((d >> 24 & 255)))\\$(printf %03o $((d >> 16 & 255)))\\$(printf %03o $((d >> 8 & 255)))\\$(printf %03o $((d & 255)))"; done
+  tr ',' '\n' | while read -r v; do printf "\\$(printf %03o "$v")"; done
+}
+cut -d, -f1-64 five.csv | idx 3 5 8 8 >images.idx
+cut -d, -f65 five.csv | idx 1 5 >labels.idx
+[ "$(wc -c <images.idx)" -eq $((16 + 5 * 64)) ] || fail "images.idx"
+run predict "$model" --params digits.npz --data images.idx --idx-labels labels.idx -o idx.csv
+run predict "$model" --params digits.npz --data "$data" --limit 5 -o five_pred.csv
+cmp idx.csv five_pred.csv || fail "IDX and CSV predictions differ"
 # Training goes on from the exported weights.
 run train "$model" --data "$data" --scale 0.0625 --epochs 1 --init-from digits.npz
 grep -q "^initial params: 4 from digits.npz$" out || fail "init-from"
