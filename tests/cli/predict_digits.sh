@@ -52,6 +52,12 @@ cut -d, -f65 five.csv | idx 1 5 >labels.idx
 run predict "$model" --params digits.npz --data images.idx --idx-labels labels.idx -o idx.csv
 run predict "$model" --params digits.npz --data "$data" --limit 5 -o five_pred.csv
 cmp idx.csv five_pred.csv || fail "IDX and CSV predictions differ"
+# A bad row far into a CSV file: its line number, and no predictions file.
+{ echo "# a comment"; head -299 x.csv; echo "1,2,oops"; head -5 x.csv; } >bad.csv
+"$cli" predict "$model" --params digits.npz --data bad.csv --batch 100 -o bad_pred.csv >out 2>err &&
+  fail "predict on bad.csv succeeded"
+grep -q "^bad.csv:301:" err || fail "no line 301 in the error"
+[ ! -e bad_pred.csv ] && [ ! -e bad_pred.csv.tmp ] || fail "a predictions file was left"
 # Training goes on from the exported weights.
 run train "$model" --data "$data" --scale 0.0625 --epochs 1 --init-from digits.npz
 grep -q "^initial params: 4 from digits.npz$" out || fail "init-from"

@@ -19,6 +19,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -285,11 +286,23 @@ int runPredict(const PredictOptions &o) {
   if (o.scale)
     prep = runtime::DataPreparation{o.scale, std::nullopt};
 
+  // The predictions go to PATH.tmp, renamed to PATH once all are written:
+  // an error half-way leaves no half-written file under the name asked for.
   std::ofstream file;
+  std::string tmp = o.output + ".tmp";
+  struct RemoveOnError {
+    const std::string *path = nullptr;
+    ~RemoveOnError() {
+      std::error_code ec;
+      if (path)
+        std::filesystem::remove(*path, ec);
+    }
+  } cleanup;
   if (!o.output.empty()) {
-    file.open(o.output, std::ios::binary | std::ios::trunc);
+    file.open(tmp, std::ios::binary | std::ios::trunc);
     if (!file)
-      throw Error("cannot create the file", SourceLoc{o.output});
+      throw Error("cannot create " + tmp, SourceLoc{o.output});
+    cleanup.path = &tmp;
   }
   std::ostream &out = o.output.empty() ? std::cout : file;
 
@@ -356,6 +369,14 @@ int runPredict(const PredictOptions &o) {
   out.flush();
   if (!out)
     throw Error("cannot write the predictions", SourceLoc{o.output.empty() ? "<stdout>" : o.output});
+  if (!o.output.empty()) {
+    file.close();
+    std::error_code ec;
+    std::filesystem::rename(tmp, o.output, ec);
+    if (ec)
+      throw Error("cannot rename " + tmp + ": " + ec.message(), SourceLoc{o.output});
+    cleanup.path = nullptr;
+  }
   std::cerr << "predicted " << total << " rows";
   if (classes > 0)
     std::cerr << " of " << classes << " classes";

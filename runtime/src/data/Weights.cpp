@@ -143,6 +143,8 @@ std::string DataPreparation::describe() const {
 }
 
 void DataPreparation::apply(ir::Tensor &features, const std::string &what) const {
+  if (empty() || features.numel() == 0)
+    return;
   bool f32 = features.dtype() == ir::DType::f32;
   if (!f32 && features.dtype() != ir::DType::f64)
     throw Error(what + ": the data preparation needs float features, not " +
@@ -164,8 +166,6 @@ void DataPreparation::apply(ir::Tensor &features, const std::string &what) const
       v[i] = static_cast<T>(x);
     }
   };
-  if (empty() || features.numel() == 0)
-    return;
   if (f32)
     transform(features.as<float>());
   else
