@@ -2,6 +2,7 @@
 // large to exist, the allocation limit, counts read from a crafted
 // checkpoint, a training run asked to stop, and bad samples caught when
 // data is loaded.
+#include "DigitsTesting.h"
 #include "FileTesting.h"
 
 #include "chainjit/ir/AllocLimit.h"
@@ -23,6 +24,7 @@
 using namespace chainjit;
 using namespace chainjit::runtime::train;
 using chainjit::testing::errorOf;
+using chainjit::testing::examplePath;
 using chainjit::testing::readBytes;
 using chainjit::testing::TempFile;
 
@@ -32,24 +34,13 @@ bool contains(const std::string &s, const std::string &part) {
   return s.find(part) != std::string::npos;
 }
 
-std::string example(const std::string &name) {
-  return std::string(CHAINJIT_SOURCE_DIR) + "/examples/" + name;
-}
-
 // Restores the allocation limit a test changed.
 struct AllocLimitGuard {
   ~AllocLimitGuard() { ir::setAllocLimit(0); }
 };
 
 const runtime::Dataset &smallDigits() {
-  static runtime::Dataset d = [] {
-    runtime::Dataset all = runtime::loadCsvDataset(example("data/digits.csv.gz"));
-    runtime::scale(all, 1.0 / 16.0);
-    std::vector<int64_t> rows;
-    for (int64_t i = 0; i < 200; ++i)
-      rows.push_back(i);
-    return runtime::batch(all, rows);
-  }();
+  static const runtime::Dataset d = chainjit::testing::firstDigits(200);
   return d;
 }
 
@@ -130,7 +121,7 @@ TEST_CASE("sizes: byte counts are parsed and printed with binary units") {
 }
 
 TEST_CASE("checkpoint: counts that are NaN, huge, negative or fractional are errors, not casts") {
-  ir::Graph model = ir::parseGraphFile(example("digits_mlp.cj"));
+  ir::Graph model = ir::parseGraphFile(examplePath("digits_mlp.cj"));
   TempFile file("counts.ckpt");
   std::filesystem::remove(file.path);
   Trainer(model, adamConfig(file.str(), 1)).fit(smallDigits());
@@ -153,7 +144,7 @@ TEST_CASE("checkpoint: counts that are NaN, huge, negative or fractional are err
 }
 
 TEST_CASE("stop: a run asked to stop checkpoints its unfinished epoch and resumes bit for bit") {
-  ir::Graph model = ir::parseGraphFile(example("digits_mlp.cj"));
+  ir::Graph model = ir::parseGraphFile(examplePath("digits_mlp.cj"));
   TempFile straight("straight.ckpt"), stopped("stopped.ckpt");
   std::filesystem::remove(straight.path);
   std::filesystem::remove(stopped.path);
@@ -207,7 +198,7 @@ TEST_CASE("stop: a run asked to stop checkpoints its unfinished epoch and resume
 }
 
 TEST_CASE("stop: a crafted unfinished epoch longer than an epoch is refused") {
-  ir::Graph model = ir::parseGraphFile(example("digits_mlp.cj"));
+  ir::Graph model = ir::parseGraphFile(examplePath("digits_mlp.cj"));
   TempFile file("unfinished.ckpt");
   std::filesystem::remove(file.path);
   StopAt stopAt(1, 2);
@@ -224,7 +215,7 @@ TEST_CASE("stop: a crafted unfinished epoch longer than an epoch is refused") {
 }
 
 TEST_CASE("data: NaN features and labels outside the model's classes are caught with the sample") {
-  ir::Graph model = ir::parseGraphFile(example("digits_mlp.cj"));
+  ir::Graph model = ir::parseGraphFile(examplePath("digits_mlp.cj"));
   CHECK(runtime::train::inspectModel(model).classes == 10);
 
   runtime::Dataset d = runtime::batch(smallDigits(), {0, 1, 2});

@@ -1,6 +1,7 @@
 // Checkpoints of training runs: resuming gives the uninterrupted run's
 // params bit for bit; a corrupt, mismatched or unasked-for checkpoint is a
 // clear error and the file stays as it was.
+#include "DigitsTesting.h"
 #include "FileTesting.h"
 
 #include "chainjit/ir/Parser.h"
@@ -15,25 +16,15 @@
 using namespace chainjit;
 using namespace chainjit::runtime::train;
 using chainjit::testing::errorOf;
+using chainjit::testing::examplePath;
 using chainjit::testing::readBytes;
 using chainjit::testing::TempFile;
 
 namespace {
 
-std::string example(const std::string &name) {
-  return std::string(CHAINJIT_SOURCE_DIR) + "/examples/" + name;
-}
-
 // The first 300 digits, scaled: enough for a few quick epochs.
 const runtime::Dataset &smallDigits() {
-  static runtime::Dataset d = [] {
-    runtime::Dataset all = runtime::loadCsvDataset(example("data/digits.csv.gz"));
-    runtime::scale(all, 1.0 / 16.0);
-    std::vector<int64_t> rows;
-    for (int64_t i = 0; i < 300; ++i)
-      rows.push_back(i);
-    return runtime::batch(all, rows);
-  }();
+  static const runtime::Dataset d = chainjit::testing::firstDigits(300);
   return d;
 }
 
@@ -51,7 +42,7 @@ TrainConfig config(const std::string &optimizer, const std::string &path, int64_
 } // namespace
 
 TEST_CASE("checkpoint: resuming equals uninterrupted training, bit for bit") {
-  ir::Graph model = ir::parseGraphFile(example("digits_mlp.cj"));
+  ir::Graph model = ir::parseGraphFile(examplePath("digits_mlp.cj"));
   // momentum: the update and velocities in the step graph; adam: the
   // optimizer's exported state; nesterov: its iterate and step count.
   for (const char *opt : {"momentum", "adam", "nesterov"}) {
@@ -90,7 +81,7 @@ TEST_CASE("checkpoint: resuming equals uninterrupted training, bit for bit") {
 }
 
 TEST_CASE("checkpoint: corrupt, mismatched or existing files are errors that change nothing") {
-  ir::Graph model = ir::parseGraphFile(example("digits_mlp.cj"));
+  ir::Graph model = ir::parseGraphFile(examplePath("digits_mlp.cj"));
   TempFile file("trainer.ckpt");
   std::filesystem::remove(file.path);
   Trainer(model, config("momentum", file.str(), 1)).fit(smallDigits());
@@ -111,7 +102,7 @@ TEST_CASE("checkpoint: corrupt, mismatched or existing files are errors that cha
   CHECK(readBytes(file.str()) == good);
 
   // Another model: the params that differ are listed.
-  std::string text = readBytes(example("digits_mlp.cj"));
+  std::string text = readBytes(examplePath("digits_mlp.cj"));
   for (auto [from, to] : {std::pair<std::string, std::string>{"[64, 128]", "[64, 100]"},
                           {"f32[128]", "f32[100]"}, {"[128, 10]", "[100, 10]"}})
     for (size_t at; (at = text.find(from)) != std::string::npos;)
