@@ -2,6 +2,7 @@
 // writes them, written so NumPy reads them, every bad archive a clear
 // error), weights from checkpoints with their data preparation, and the
 // C++ path to a prediction at any batch size (docs/deploy.md).
+#include "DigitsTesting.h"
 #include "FileTesting.h"
 
 #include "chainjit/compiler/Passes.h"
@@ -27,9 +28,7 @@ namespace {
 std::string fixture(const std::string &name) {
   return std::string(CHAINJIT_SOURCE_DIR) + "/tests/cli/data/" + name;
 }
-std::string example(const std::string &name) {
-  return std::string(CHAINJIT_SOURCE_DIR) + "/examples/" + name;
-}
+std::string example(const std::string &name) { return testing::examplePath(name); }
 
 bool sameBits(const ir::Tensor &a, const ir::Tensor &b) {
   return a.type() == b.type() && a.byteSize() == b.byteSize() &&
