@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Train -> export -> predict on the digits: predictions from the checkpoint
-# and from the exported .npz are the same file; `predict --raw` on prepared
+# Train -> export -> predict on the digits: the accuracy of predictions from
+# the exported weights is the trainer's own test accuracy; predictions from
+# the checkpoint and from the exported .npz are the same file; `predict --raw` on prepared
 # features gives the classes `run --params --outputs predicted` gives (no
 # labels needed); `train --init-from` takes the exported weights.
 #   predict_digits.sh CHAINJIT WORKDIR EXAMPLES
@@ -37,21 +38,57 @@ run predict "$model" --params digits.npz --data x.csv --raw --backend interp -o 
 run run "$model" --params digits.npz --outputs predicted -i x=x.csv -o classes.csv
 tail -n +2 raw.csv | cut -d, -f1 | cmp - classes.csv || fail "predict --raw and run differ"
 tail -n +2 from_npz.csv | cut -d, -f1 | cmp - classes.csv || fail "predict and run differ"
-# IDX images and labels (MNIST's format) of the first 5 rows: the classes
-# of the CSV rows.
-zcat "$data" | grep -v '^[#a-z]' | head -5 >five.csv
-idx() { # MAGIC_BYTE DIMS... < values -> IDX bytes
-  local magic=$1; shift
-  printf '\000\000\010'"\\$(printf %03o "$magic")"
-  for d in "$@"; do printf "\\$(printf %03o $((d >> 24 & 255)))\\$(printf %03o $((d >> 16 & 255)))\\$(printf %03o $((d >> 8 & 255)))\\$(printf %03o $((d & 255)))"; done
-  tr ',' '\n' | while read -r v; do printf "\\$(printf %03o "$v")"; done
+# The trainer's own evaluation: the digits as IDX files (MNIST's format),
+# the first 1437 rows to train on, the last 360 as the test set, which the
+# trainer evaluates in file order. predict on the test images from the
+# exported weights reports the same accuracy.
+idx() { # FILE MAGIC DIMS... < comma-separated bytes: writes an IDX file
+  local file=$1 magic=$2 header='\000\000\010' d
+  header+=$(printf '\\%03o' "$magic")
+  shift 2
+  for d in "$@"; do
+    header+=$(printf '\\%03o\\%03o\\%03o\\%03o' $((d >> 24 & 255)) $((d >> 16 & 255)) \
+      $((d >> 8 & 255)) $((d & 255)))
+  done
+  # One printf for all the bytes: awk writes their octal escapes.
+  printf "$header$(awk -F, '{ for (i = 1; i <= NF; ++i) printf "\\%03o", $i }')" >"$file"
 }
-cut -d, -f1-64 five.csv | idx 3 5 8 8 >images.idx
-cut -d, -f65 five.csv | idx 1 5 >labels.idx
-[ "$(wc -c <images.idx)" -eq $((16 + 5 * 64)) ] || fail "images.idx"
-run predict "$model" --params digits.npz --data images.idx --idx-labels labels.idx -o idx.csv
-run predict "$model" --params digits.npz --data "$data" --limit 5 -o five_pred.csv
-cmp idx.csv five_pred.csv || fail "IDX and CSV predictions differ"
+zcat "$data" | grep -v '^[#a-z]' >all.csv
+head -1437 all.csv >train.csv
+tail -360 all.csv >test.csv
+cut -d, -f1-64 train.csv | idx train-images.idx 3 1437 8 8
+cut -d, -f65 train.csv | idx train-labels.idx 1 1437
+cut -d, -f1-64 test.csv | idx test-images.idx 3 360 8 8
+cut -d, -f65 test.csv | idx test-labels.idx 1 360
+[ "$(wc -c <test-images.idx)" -eq $((16 + 360 * 64)) ] || fail "test-images.idx"
+run train "$model" --idx-images train-images.idx --idx-labels train-labels.idx \
+  --idx-test-images test-images.idx --idx-test-labels test-labels.idx --scale 0.0625 \
+  --epochs 3 --checkpoint idx.ckpt
+trained=$(sed -n 's/^test loss .*  accuracy \([0-9.]*\)%  (360 samples)$/\1/p' out)
+[ -n "$trained" ] || fail "no test accuracy from train"
+run params export idx.ckpt -o idx.npz
+run predict "$model" --params idx.npz --data test-images.idx --idx-labels test-labels.idx \
+  -o idx_pred.csv
+predicted=$(sed -n 's/^accuracy \([0-9.]*\)% (.*)$/\1/p' err)
+[ "$predicted" = "$trained" ] || fail "predict: accuracy $predicted%, train: $trained%"
+# The same rows as CSV give the same predictions.
+run predict "$model" --params idx.npz --data test.csv -o csv_pred.csv
+cmp idx_pred.csv csv_pred.csv || fail "IDX and CSV predictions differ"
+# An output that is no regular file (a FIFO here, /dev/stdout in use) is
+# written to, not replaced by a renamed temporary file.
+mkfifo fifo
+cat fifo >from_fifo.csv &
+reader=$!
+run predict "$model" --params idx.npz --data test.csv -o fifo
+wait $reader
+[ -p fifo ] || fail "the FIFO was replaced"
+cmp from_fifo.csv csv_pred.csv || fail "predictions through the FIFO differ"
+cat fifo >from_fifo.npz &
+reader=$!
+run params export idx.ckpt -o fifo
+wait $reader
+[ -p fifo ] || fail "params export replaced the FIFO"
+cmp from_fifo.npz idx.npz || fail "the archive through the FIFO differs"
 # A bad row far into a CSV file: its line number, and no predictions file.
 { echo "# a comment"; head -299 x.csv; echo "1,2,oops"; head -5 x.csv; } >bad.csv
 "$cli" predict "$model" --params digits.npz --data bad.csv --batch 100 -o bad_pred.csv >out 2>err &&

@@ -288,8 +288,13 @@ int runPredict(const PredictOptions &o) {
 
   // The predictions go to PATH.tmp, renamed to PATH once all are written:
   // an error half-way leaves no half-written file under the name asked for.
+  // A PATH that exists and is no regular file (/dev/stdout, a pipe) is
+  // written directly: renaming over it would replace it.
   std::ofstream file;
-  std::string tmp = o.output + ".tmp";
+  std::error_code statError;
+  bool direct = !o.output.empty() && std::filesystem::exists(o.output, statError) &&
+                !std::filesystem::is_regular_file(o.output, statError);
+  std::string tmp = direct ? o.output : o.output + ".tmp";
   struct RemoveOnError {
     const std::string *path = nullptr;
     ~RemoveOnError() {
@@ -302,7 +307,8 @@ int runPredict(const PredictOptions &o) {
     file.open(tmp, std::ios::binary | std::ios::trunc);
     if (!file)
       throw Error("cannot create " + tmp, SourceLoc{o.output});
-    cleanup.path = &tmp;
+    if (!direct)
+      cleanup.path = &tmp;
   }
   std::ostream &out = o.output.empty() ? std::cout : file;
 
@@ -369,7 +375,7 @@ int runPredict(const PredictOptions &o) {
   out.flush();
   if (!out)
     throw Error("cannot write the predictions", SourceLoc{o.output.empty() ? "<stdout>" : o.output});
-  if (!o.output.empty()) {
+  if (!o.output.empty() && !direct) {
     file.close();
     std::error_code ec;
     std::filesystem::rename(tmp, o.output, ec);

@@ -198,8 +198,13 @@ std::string formatNpz(const TensorMap &tensors, const std::string &filename) {
 
 void saveNpz(const std::string &path, const TensorMap &tensors) {
   std::string bytes = formatNpz(tensors, path);
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A path that exists and is no regular file (/dev/stdout, a pipe) is
+  // written directly: renaming over it would replace it.
+  std::error_code statError;
+  bool direct = std::filesystem::exists(path, statError) &&
+                !std::filesystem::is_regular_file(path, statError);
+  std::string tmp = direct ? path : path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | (direct ? 0 : O_TRUNC) | O_CLOEXEC, 0644);
   if (fd < 0)
     failIn(path, "cannot create " + tmp + ": " + std::strerror(errno));
   size_t done = 0;
@@ -212,19 +217,22 @@ void saveNpz(const std::string &path, const TensorMap &tensors) {
     done += ok ? static_cast<size_t>(n) : 0;
   }
   int err = ok ? 0 : errno;
-  if (ok && ::fsync(fd) != 0) {
+  if (ok && !direct && ::fsync(fd) != 0) {
     ok = false;
     err = errno;
   }
   ::close(fd);
   std::error_code ec;
+  if (ok && direct)
+    return;
   if (ok) {
     std::filesystem::rename(tmp, path, ec);
     if (!ec)
       return;
   }
   std::string why = ok ? ec.message() : std::strerror(err);
-  std::filesystem::remove(tmp, ec);
+  if (!direct)
+    std::filesystem::remove(tmp, ec);
   failIn(path, "cannot write the archive: " + why);
 }
 

@@ -26,7 +26,8 @@ TensorMap parseNpz(std::string_view bytes, const std::string &filename);
 // An archive like numpy.savez's: members NAME.npy, stored (uncompressed),
 // in the order of the map. Names must be non-empty.
 std::string formatNpz(const TensorMap &tensors, const std::string &filename = "<npz>");
-// Written atomically: to PATH.tmp, then renamed over PATH.
+// Written atomically: to PATH.tmp, then renamed over PATH (a PATH that
+// exists and is no regular file, such as /dev/stdout, is written directly).
 void saveNpz(const std::string &path, const TensorMap &tensors);
 
 } // namespace chainjit::runtime
