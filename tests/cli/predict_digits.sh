@@ -27,6 +27,8 @@ run predict "$model" --params digits.ckpt --data "$data" -o from_ckpt.csv
 run predict "$model" --params digits.npz --data "$data" -o from_npz.csv
 cmp from_ckpt.csv from_npz.csv || fail "predictions from the checkpoint and the .npz differ"
 [ "$(head -1 from_npz.csv)" = "class,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9" ] || fail "header"
+grep -q "^predicted 1797 rows of 10 classes (data preparation: scale 0.0625) -> from_npz.csv$" err ||
+  fail "no 'predicted' line"
 [ "$(wc -l <from_npz.csv)" -eq 1798 ] || fail "not 1797 rows"
 grep -Eq "^accuracy (9[0-9]|100)(\.[0-9]+)?% \([0-9]+ of 1797 rows match their labels\)$" err ||
   fail "accuracy below 90%"

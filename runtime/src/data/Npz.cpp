@@ -29,6 +29,7 @@ namespace {
 using detail::failIn;
 
 constexpr std::string_view kMemberSuffix = ".npy";
+constexpr time_t kMemberTime = 315576000; // 1980-01-01 12:00 UTC
 
 std::string zipErrorText(zip_error_t *e) { return zip_error_strerror(e); }
 
@@ -174,6 +175,9 @@ std::string formatNpz(const TensorMap &tensors, const std::string &filename) {
                            ": cannot be added: " + zipErrorText(zip_get_error(za.get())));
     }
     zip_set_file_compression(za.get(), static_cast<zip_uint64_t>(index), ZIP_CM_STORE, 0);
+    // A fixed time stamp (1980-01-01, the zip format's first day) instead of
+    // the clock: the same tensors give the same bytes.
+    zip_file_set_mtime(za.get(), static_cast<zip_uint64_t>(index), kMemberTime, 0);
   }
   // Keep the in-memory source alive past zip_close, which writes into it.
   zip_source_keep(src);

@@ -24,7 +24,8 @@ TensorMap loadNpz(const std::string &path);
 TensorMap parseNpz(std::string_view bytes, const std::string &filename);
 
 // An archive like numpy.savez's: members NAME.npy, stored (uncompressed),
-// in the order of the map. Names must be non-empty.
+// in the order of the map, each dated 1980-01-01 so that the same tensors
+// give the same bytes. Names must be non-empty.
 std::string formatNpz(const TensorMap &tensors, const std::string &filename = "<npz>");
 // Written atomically: to PATH.tmp, then renamed over PATH (a PATH that
 // exists and is no regular file, such as /dev/stdout, is written directly).
