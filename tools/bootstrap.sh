@@ -7,7 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config ccache
   llvm-19-dev zlib1g-dev libzstd-dev libedit-dev libxml2-dev libffi-dev
   libboost-graph-dev libfmt-dev doctest-dev libopenblas-dev
-  libcli11-dev nlohmann-json3-dev graphviz
+  libcli11-dev nlohmann-json3-dev libzip-dev graphviz
   # The ASan+UBSan and libFuzzer build of tools/test-sanitized.sh: clang and
   # its sanitizer runtimes (the version of the LLVM the JIT links).
   clang-19 libclang-rt-19-dev

@@ -40,10 +40,13 @@
 
 // runtime: evaluation, tensor files, datasets and checkpoints.
 #include "chainjit/runtime/Checkpoint.h"
+#include "chainjit/runtime/CsvChunks.h"
 #include "chainjit/runtime/Dataset.h"
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/Interpreter.h"
+#include "chainjit/runtime/Npz.h"
 #include "chainjit/runtime/TensorIO.h"
+#include "chainjit/runtime/Weights.h"
 #include "chainjit/runtime/train/CrossValidation.h"
 #include "chainjit/runtime/train/Curves.h"
 #include "chainjit/runtime/train/GraphObjective.h"

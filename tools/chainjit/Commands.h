@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 #include <stdexcept>
 #include <vector>
 
@@ -34,5 +35,8 @@ Command addRunCommand(CLI::App &app);  // RunCommand.cpp
 std::vector<Command> addDerivativeCommands(CLI::App &app);
 Command addCostCommand(CLI::App &app); // CostCommand.cpp
 Command addTrainCommand(CLI::App &app); // TrainCommand.cpp
+// params export, params inspect: ParamsCommand.cpp
+std::vector<Command> addParamsCommands(CLI::App &app);
+Command addPredictCommand(CLI::App &app); // PredictCommand.cpp
 
 } // namespace chainjit::cli

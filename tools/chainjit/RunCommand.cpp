@@ -1,4 +1,5 @@
-// chainjit run FILE --input NAME=PATH... [--param NAME=PATH...]
+// chainjit run FILE --input NAME=PATH... [--param NAME=PATH...] [--params FILE]
+//                   [--batch N] [--outputs NAME,...]
 //                   [--mode train|eval] [--backend interp|jit]
 //                   [--output PATH [--output-format npy|csv]] [--full]
 //                   [--passes P,... --print-after P --print-after-all]
@@ -6,7 +7,9 @@
 //                   [--check-numerics] [--no-cache] [--cache-dir DIR]
 // Expands the train or eval mode, runs the chosen graph passes, binds inputs
 // (and params) from CSV or .npy files, evaluates the graph on the chosen
-// backend and prints or writes its outputs.
+// backend and prints or writes its outputs. --outputs prunes the graph to
+// the chosen outputs (and the inputs they need); the batch size follows
+// --batch or the inputs' leading axis (withBatchSize, ModelGraphs.h).
 #include "Commands.h"
 #include "GraphOutput.h"
 #include "PhaseTimer.h"
@@ -17,6 +20,8 @@
 #include "chainjit/ir/Verifier.h"
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/TensorIO.h"
+#include "chainjit/runtime/Weights.h"
+#include "chainjit/runtime/train/ModelGraphs.h"
 
 #include <unistd.h>
 
@@ -36,6 +41,9 @@ struct RunOptions {
   std::string file;
   std::vector<std::string> inputs;
   std::vector<std::string> params;
+  std::string paramsFile;
+  int64_t batch = 0; // 0: from the inputs
+  std::string outputs;
   std::string mode = "eval";
   std::string backend = "interp";
   std::string output;
@@ -125,35 +133,108 @@ ir::NodeId bindingTarget(const ir::Graph &g, const std::string &name, ir::OpKind
               ir::didYouMean(name, names, "%"));
 }
 
-runtime::Bindings loadBindings(const ir::Graph &g, const RunOptions &o) {
+// The params of a --params file (checkpoint or .npz) for graph `g`: every
+// name in the file must be a param of the model file (`full`), and every
+// param of `g` not bound by --param must be in the file with its shape
+// (runtime::bindParams).
+void loadParamsFile(const ir::Graph &g, const ir::Graph &full, const std::string &path,
+                    const std::vector<Binding> &explicitParams, runtime::Bindings &bindings) {
+  runtime::Weights w = runtime::loadWeights(path);
+  std::vector<Diagnostic> unknown;
+  for (const auto &[name, value] : w.params) {
+    std::optional<ir::NodeId> id = full.find(name);
+    if (!id || full.node(*id).kind != ir::OpKind::Param)
+      unknown.push_back({SourceLoc{path}, "'" + name + "' is no param of graph '" +
+                                              full.name() + "' (params: " +
+                                              nameList(full, full.params()) + ")"});
+  }
+  if (!unknown.empty())
+    throw Error(unknown);
+  std::vector<std::string> skip;
+  for (const Binding &b : explicitParams)
+    skip.push_back(b.name);
+  bindings.merge(runtime::bindParams(g, w.params, path, skip));
+}
+
+// Inputs and params are named against the model file (`full`); only those
+// that `g` (perhaps pruned by --outputs) still has are read.
+runtime::Bindings loadBindings(const ir::Graph &g, const ir::Graph &full, const RunOptions &o) {
   std::vector<Binding> inputs = parsePairs(o.inputs, "--input");
   std::vector<Binding> params = parsePairs(o.params, "--param");
   runtime::Bindings bindings;
   auto load = [&](const std::vector<Binding> &list, ir::OpKind kind, const char *what) {
     for (const Binding &b : list) {
-      ir::NodeId id = bindingTarget(g, b.name, kind);
+      std::optional<ir::NodeId> id = g.find(b.name);
+      if (!id || g.node(*id).kind != kind)
+        continue; // not needed by the chosen outputs
       bindings[b.name] =
-          runtime::loadTensor(b.path, g.type(id), std::string(what) + " %" + b.name);
+          runtime::loadTensor(b.path, g.type(*id), std::string(what) + " %" + b.name);
     }
   };
   // Every name is checked before any file is read.
   for (const Binding &b : inputs)
-    bindingTarget(g, b.name, ir::OpKind::Input);
+    bindingTarget(full, b.name, ir::OpKind::Input);
   for (const Binding &b : params)
-    bindingTarget(g, b.name, ir::OpKind::Param);
+    bindingTarget(full, b.name, ir::OpKind::Param);
   std::vector<Diagnostic> missing;
   for (ir::NodeId id : g.inputs()) {
     const ir::Node &n = g.node(id);
     auto given = [&](const Binding &b) { return b.name == n.name; };
     if (std::none_of(inputs.begin(), inputs.end(), given))
       missing.push_back({{}, "input %" + n.name + " : " + n.type.str() +
-                                 " is not given; add --input " + n.name + "=PATH"});
+                                 " is not given; add --input " + n.name + "=PATH" +
+                                 (o.outputs.empty() ? "" : " (the chosen outputs need it)")});
   }
   if (!missing.empty())
     throw Error(missing);
+  if (!o.paramsFile.empty())
+    loadParamsFile(g, full, o.paramsFile, params, bindings);
   load(inputs, ir::OpKind::Input, "input");
   load(params, ir::OpKind::Param, "param");
   return bindings;
+}
+
+// The batch size the input files hold: the leading axis of each input
+// whose declared first dimension is the graph's batch `from` (a CSV table
+// counts as rows of the declared row size). They must agree; `from` when
+// no input tells.
+int64_t batchFromInputs(const ir::Graph &g, const RunOptions &o, int64_t from) {
+  std::optional<int64_t> found;
+  std::string foundFrom;
+  for (const Binding &b : parsePairs(o.inputs, "--input")) {
+    std::optional<ir::NodeId> id = g.find(b.name);
+    if (!id || g.node(*id).kind != ir::OpKind::Input)
+      continue;
+    const ir::TensorType &t = g.type(*id);
+    if (t.rank() < 1 || t.shape[0] != from)
+      continue;
+    int64_t rows = -1;
+    if (runtime::tensorFileFormat(b.path) == runtime::TensorFileFormat::Npy) {
+      ir::Tensor v = runtime::readNpy(b.path);
+      // Only a file that differs in the leading axis alone has another
+      // batch; any other shape is loadTensor's error.
+      if (v.type().rank() == t.rank() &&
+          std::equal(t.shape.begin() + 1, t.shape.end(), v.shape().begin() + 1))
+        rows = v.shape()[0];
+    } else {
+      runtime::CsvTable table = runtime::readCsv(b.path);
+      int64_t rest = 1;
+      for (size_t i = 1; i < t.shape.size(); ++i)
+        rest *= t.shape[i];
+      int64_t total = table.rows * table.cols;
+      if (rest > 0 && total % rest == 0)
+        rows = total / rest;
+    }
+    if (rows < 1)
+      continue; // loadTensor explains what does not fit
+    if (found && *found != rows)
+      throw Error("the inputs disagree on the batch size: " + foundFrom + " holds " +
+                  std::to_string(*found) + " rows, " + b.path + " " + std::to_string(rows) +
+                  " (or give --batch N)");
+    found = rows;
+    foundFrom = b.path;
+  }
+  return found.value_or(from);
 }
 
 std::string valueLabel(const ir::Graph &g, ir::NodeId id, size_t index) {
@@ -231,14 +312,38 @@ int runRun(const RunOptions &o) {
     throw UsageError("--emit obj writes a binary object file to stdout; redirect it, "
                      "e.g. > model.o");
 
+  if (o.batch < 0)
+    throw UsageError("--batch " + std::to_string(o.batch) + ": the batch size must be at least 1");
+  std::vector<std::string> chosen;
+  for (size_t start = 0; !o.outputs.empty();) {
+    size_t comma = o.outputs.find(',', start);
+    chosen.push_back(o.outputs.substr(start, comma - start));
+    if (chosen.back().empty())
+      throw UsageError("--outputs '" + o.outputs + "': an empty name");
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+
   PhaseTimer timer(o.timePasses);
-  ir::Graph parsed = timer.time("parse", [&] { return ir::parseGraphFile(o.file); });
+  ir::Graph full = timer.time("parse", [&] { return ir::parseGraphFile(o.file); });
+  ir::Graph parsed = chosen.empty() ? full : runtime::train::withOutputs(full, chosen);
   ir::Graph g = timer.time("expand modes", [&] {
     return compiler::expandModes(
         parsed, o.mode == "train" ? compiler::Mode::Train : compiler::Mode::Eval);
   });
+  if (!chosen.empty()) // what eval mode no longer uses (a dropout's step counter)
+    g = runtime::train::withoutUnusedValues(g);
   if (!o.passes.passes.empty())
     g = timer.time("graph passes", [&] { return applyPasses(g, o.passes); });
+  if (int64_t from = runtime::train::graphBatchSize(g); from > 0) {
+    int64_t to = o.batch > 0 ? o.batch : o.emit.empty() ? batchFromInputs(g, o, from) : from;
+    if (to != from)
+      g = runtime::train::withBatchSize(g, from, to);
+  } else if (o.batch > 0 && from == 0) {
+    throw Error("--batch " + std::to_string(o.batch) + ": graph '" + g.name() +
+                "' has no input with a batch dimension");
+  }
   timer.time("verify", [&] { ir::verifyOrThrow(g); });
 
   compiler::JitOptions jitOptions;
@@ -249,7 +354,7 @@ int runRun(const RunOptions &o) {
     std::cout << compiler::emitGraph(g, emitKind(o.emit), jitOptions) << std::flush;
     return 0;
   }
-  runtime::Bindings bindings = loadBindings(g, o);
+  runtime::Bindings bindings = loadBindings(g, full, o);
   std::unique_ptr<runtime::Executable> exe =
       runtime::makeExecutable(g, jit ? runtime::Backend::Jit : runtime::Backend::Interp,
                               jitOptions);
@@ -291,6 +396,16 @@ Command addRunCommand(CLI::App &app) {
   cmd->add_option("-p,--param", o->params,
                   "NAME=PATH: the value of param %NAME (params not given use their "
                   "initializer)");
+  cmd->add_option("--params", o->paramsFile,
+                  "All params at once from a checkpoint (train --checkpoint) or an .npz "
+                  "archive; every param the outputs need must be there (--param overrides "
+                  "one)");
+  cmd->add_option("--batch", o->batch,
+                  "Run at this batch size: every input whose first dimension is the "
+                  "graph's batch gets N (default: the leading axis of the input files)");
+  cmd->add_option("--outputs", o->outputs,
+                  "NAME,...: compute only these values, in this order; only the inputs and "
+                  "params they depend on are needed (a prediction needs no labels)");
   cmd->add_option("--mode", o->mode,
                   "train or eval (default): how dropout and batch_norm behave")
       ->check(CLI::IsMember({"train", "eval"}));
@@ -336,6 +451,8 @@ Command addRunCommand(CLI::App &app) {
               "--input labels=examples/data/mlp_labels.csv\n"
               "  chainjit run examples/cnn.cj -i images=examples/data/cnn_images.npy "
               "-i labels=examples/data/cnn_labels.npy -o out/\n"
+              "  chainjit run examples/digits_mlp.cj --params digits.npz "
+              "--outputs predicted -i x=images.npy\n"
               "  chainjit run examples/mlp.cj --backend jit --emit plan\n\n" +
               passListHelp());
   return {cmd, [o] { return runRun(*o); }};

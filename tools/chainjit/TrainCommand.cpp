@@ -6,6 +6,7 @@
 #include "StopSignals.h"
 
 #include "chainjit/ir/Parser.h"
+#include "chainjit/runtime/Weights.h"
 #include "chainjit/runtime/train/CrossValidation.h"
 #include "chainjit/runtime/train/Curves.h"
 #include "chainjit/runtime/train/Progress.h"
@@ -52,6 +53,7 @@ struct TrainOptions {
   int64_t kfold = 0;
   std::string lrGrid, l2Grid, l1Grid;
   std::string checkpoint;
+  std::string initFrom;
   bool resume = false, overwrite = false;
   std::string curves, plot;
   std::string backend = "jit";
@@ -209,6 +211,9 @@ int runTrain(const TrainOptions &o) {
     throw UsageError("--lr-grid, --l2-grid and --l1-grid need --kfold K");
   if (o.kfold != 0 && o.kfold < 2)
     throw UsageError("--kfold " + std::to_string(o.kfold) + ": K must be at least 2");
+  if (!o.initFrom.empty() && o.resume)
+    throw UsageError("--init-from and --resume exclude each other: a resumed run continues "
+                     "from its checkpoint's params");
   if (o.kfold != 0 && o.resume)
     throw UsageError("--kfold and --resume exclude each other: cross-validation always "
                      "trains from scratch");
@@ -218,6 +223,13 @@ int runTrain(const TrainOptions &o) {
   ir::DType dtype = model.type(model.lookup(sig.features)).dtype;
   spec.classes = sig.classes;
   rt::TrainingData data = rt::loadTrainingData(spec, dtype);
+  config.preparation = data.preparation;
+  if (!o.initFrom.empty()) {
+    runtime::Weights init = runtime::loadWeights(o.initFrom);
+    for (auto &[name, value] : init.params)
+      config.initialParams.emplace(name, std::move(value));
+    std::cout << "initial params: " << init.params.size() << " from " << o.initFrom << "\n";
+  }
   std::cout << "model " << model.name() << ": features %" << sig.features << ", labels %"
             << sig.labels << ", loss %" << sig.loss
             << (sig.prediction.empty() ? "" : ", prediction %" + sig.prediction) << "\n";
@@ -344,6 +356,9 @@ Command addTrainCommand(CLI::App &app) {
   cmd->add_option("--checkpoint", o->checkpoint,
                   "Save params and optimizer state here after every epoch (atomically)");
   cmd->add_flag("--resume", o->resume, "Continue from the --checkpoint file");
+  cmd->add_option("--init-from", o->initFrom,
+                  "Start from the params of a checkpoint or .npz archive instead of the "
+                  "initializers (every param of the model, each of its type)");
   cmd->add_flag("--overwrite", o->overwrite, "Replace an existing --checkpoint file");
   cmd->add_option("--curves", o->curves, "Write per-epoch losses and accuracies to a CSV file");
   cmd->add_option("--plot", o->plot, "Draw the loss curves into an SVG file");

@@ -51,12 +51,16 @@ int main(int argc, char **argv) {
     commands.push_back(std::move(c));
   commands.push_back(cli::addCostCommand(app));
   commands.push_back(cli::addTrainCommand(app));
+  for (cli::Command &c : cli::addParamsCommands(app))
+    commands.push_back(std::move(c));
+  commands.push_back(cli::addPredictCommand(app));
   app.footer("Examples:\n"
              "  chainjit dump examples/mlp.cj --format dot | dot -Tsvg > mlp.svg\n"
              "  chainjit run examples/mlp.cj --input x=examples/data/mlp_x.csv "
              "--input labels=examples/data/mlp_labels.csv\n"
              "  chainjit grad examples/mlp.cj --of loss --wrt W1,b1\n"
              "  chainjit cost examples/mlp.cj --of loss --wrt W1,b1\n"
+             "  chainjit predict examples/digits_mlp.cj --params digits.npz --data new.csv\n"
              "Run 'chainjit COMMAND --help' for the options of a command; "
              "docs/cli.md has the details.");
 

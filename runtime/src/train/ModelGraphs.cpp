@@ -7,6 +7,7 @@
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Rebuild.h"
+#include "chainjit/ir/Suggest.h"
 #include "chainjit/ir/Verifier.h"
 
 namespace chainjit::runtime::train {
@@ -115,6 +116,65 @@ ModelSignature inspectModel(const ir::Graph &g) {
 }
 
 ir::Graph withBatchSize(const ir::Graph &model, const ModelSignature &sig, int64_t batch) {
+  return withBatchSize(model, sig.batch, batch);
+}
+
+int64_t graphBatchSize(const ir::Graph &g) {
+  for (ir::NodeId id : g.inputs())
+    if (g.type(id).rank() >= 1)
+      return g.type(id).shape[0];
+  return 0;
+}
+
+namespace {
+
+// `g` computing only `outs` (in that order): what they do not depend on is
+// gone, inputs, params and updates included.
+ir::Graph prunedTo(const ir::Graph &g, const std::vector<ir::NodeId> &outs) {
+  // Operands come before their users, so one backward sweep marks all.
+  std::vector<bool> live(g.size(), false);
+  for (ir::NodeId o : outs)
+    live[o] = true;
+  for (size_t i = g.size(); i-- > 0;)
+    if (live[i])
+      for (ir::NodeId op : g.node(static_cast<ir::NodeId>(i)).operands)
+        live[op] = true;
+  ir::GraphRebuilder rb(g);
+  for (ir::NodeId id = 0; id < g.size(); ++id)
+    if (live[id])
+      rb.copy(id);
+  ir::Graph out = std::move(rb.out());
+  for (ir::NodeId o : outs)
+    out.addOutput(rb.map(o));
+  ir::verifyOrThrow(out);
+  return out;
+}
+
+} // namespace
+
+ir::Graph withOutputs(const ir::Graph &g, const std::vector<std::string> &names) {
+  std::vector<ir::NodeId> outs;
+  for (std::string name : names) {
+    if (!name.empty() && name[0] == '%')
+      name.erase(0, 1);
+    std::optional<ir::NodeId> id = g.find(name);
+    if (!id) {
+      std::vector<std::string> candidates;
+      for (ir::NodeId n = 0; n < g.size(); ++n)
+        candidates.push_back(g.node(n).name);
+      throw Error(graphLabel(g) + " has no value %" + name +
+                  ir::didYouMean(name, candidates, "%"));
+    }
+    outs.push_back(*id);
+  }
+  return prunedTo(g, outs);
+}
+
+ir::Graph withoutUnusedValues(const ir::Graph &g) { return prunedTo(g, g.outputs()); }
+
+ir::Graph withBatchSize(const ir::Graph &model, int64_t from, int64_t batch) {
+  ModelSignature sig;
+  sig.batch = from;
   if (batch < 1)
     throw Error("batch size must be at least 1, got " + std::to_string(batch));
   if (batch == sig.batch)

@@ -11,6 +11,7 @@
 
 #include "chainjit/ir/Error.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -30,6 +31,9 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 
 void TrainConfig::validate() const {
   optimizer.validate();
+  if (resume && !initialParams.empty())
+    throw Error("resuming and initial param values exclude each other: a resumed run "
+                "continues from its checkpoint's params");
   if (batch < 1)
     throw Error("batch size must be at least 1, got " + std::to_string(batch));
   if (epochs < 1)
@@ -84,6 +88,48 @@ Trainer::Impl::Impl(const ir::Graph &m, const ModelSignature &s, const TrainConf
   for (const std::string &name : sig.state)
     if (!params.count(name)) // a state param the step graph dropped as dead
       params[name] = initialParamValue(model, model.lookup(name));
+  if (!config.initialParams.empty())
+    takeInitialParams(config.initialParams);
+}
+
+void Trainer::Impl::takeInitialParams(const TensorMap &given) {
+  std::vector<Diagnostic> problems;
+  std::vector<std::string> missing;
+  auto check = [&](const std::string &name) {
+    auto it = given.find(name);
+    if (it == given.end()) {
+      missing.push_back(name);
+      return;
+    }
+    ir::TensorType want = params.at(name).type();
+    if (it->second.type() != want)
+      problems.push_back({{}, "initial value of param %" + name + " is " +
+                                  it->second.type().str() + ", but the model declares " +
+                                  want.str()});
+  };
+  for (const std::string &p : sig.trainable)
+    check(p);
+  for (const std::string &p : sig.state)
+    check(p);
+  if (!missing.empty()) {
+    std::string list;
+    for (const std::string &m : missing)
+      list += (list.empty() ? "%" : ", %") + m;
+    problems.insert(problems.begin(),
+                    {{}, "the initial values lack " + std::to_string(missing.size()) +
+                             " param(s) of the model: " + list});
+  }
+  for (const auto &[name, value] : given)
+    if (std::find(sig.trainable.begin(), sig.trainable.end(), name) == sig.trainable.end() &&
+        std::find(sig.state.begin(), sig.state.end(), name) == sig.state.end())
+      problems.push_back({{}, "the initial values hold '" + name +
+                                  "', which is no param of the model"});
+  if (!problems.empty())
+    throw Error(problems);
+  for (const std::string &p : sig.trainable)
+    params[p] = given.at(p);
+  for (const std::string &p : sig.state)
+    params[p] = given.at(p);
 }
 
 const ir::Graph &Trainer::Impl::modelAt(int64_t batch) {

@@ -11,6 +11,8 @@
 //                           unfinished)
 //   train.settings          f64[6]: optimizer kind, sampling, batch, seed
 //                           (high and low 32 bits), training-set size
+//   data.scale, data.mean,  the data preparation of the run (Weights.h), when
+//   data.std                it had one
 //   history.<metric>        f64[epochs]: train_loss, train_accuracy,
 //                           val_loss, val_accuracy (NaN when absent), seconds
 // Everything a resumed run needs to draw the same batches and make the same
@@ -74,6 +76,7 @@ void Trainer::Impl::saveTo(const std::string &path, int64_t trainSize) const {
     t[kParamPrefix + name] = value;
   if (optimizer)
     t.merge(optimizer->exportState(sig.trainable, kOptimizerPrefix));
+  t.merge(preparationCheckpointTensors(config.preparation));
   t["train.epoch"] = f64Scalar(static_cast<double>(epochsDone));
   t["train.step"] = f64Scalar(static_cast<double>(globalStep));
   if (unfinished.stepsDone > 0)
@@ -131,7 +134,7 @@ void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize,
   for (const auto &[name, value] : params)
     expected[kParamPrefix + name] = value.type();
   for (const auto &[name, value] : all)
-    if (name.rfind(std::string(kOptimizerPrefix) + ".", 0) == 0)
+    if (name.rfind(std::string(kOptimizerPrefix) + ".", 0) == 0 || name.rfind("data.", 0) == 0)
       expected[name] = value.type();
   expected["train.epoch"] = ir::f64({});
   expected["train.step"] = ir::f64({});

@@ -122,11 +122,13 @@ TrainingData loadTrainingData(const DataSpec &spec, ir::DType dtype) {
     runtime::standardize(out.test, stats);
     if (out.validation)
       runtime::standardize(*out.validation, stats);
+    out.preparation.standardize = std::move(stats);
   } else if (spec.scale) {
     for (Dataset *d : {&out.train, &out.test})
       runtime::scale(*d, *spec.scale);
     if (out.validation)
       runtime::scale(*out.validation, *spec.scale);
+    out.preparation.scale = spec.scale;
   }
   return out;
 }

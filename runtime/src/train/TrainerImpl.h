@@ -55,6 +55,8 @@ struct Trainer::Impl {
 
   // TrainerCheckpoint.cpp.
   void saveTo(const std::string &path, int64_t trainSize) const;
+  // TrainConfig::initialParams, checked, in place of the initial values.
+  void takeInitialParams(const TensorMap &given);
   void resumeFrom(const std::string &path, int64_t trainSize, int64_t stepsPerEpoch);
 
   ir::Graph model; // dropout rate applied

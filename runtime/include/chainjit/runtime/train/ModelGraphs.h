@@ -47,6 +47,22 @@ ModelSignature inspectModel(const ir::Graph &model);
 // avoid the question). Throws naming the op when a type no longer works.
 ir::Graph withBatchSize(const ir::Graph &model, const ModelSignature &sig, int64_t batch);
 
+// The same for any graph: every input whose first dimension is `from`
+// gets `to` (`chainjit run --batch`, prediction at any batch size). A model
+// file's batch is the first dimension of its first input of rank >= 1
+// (graphBatchSize, 0 when it has none).
+ir::Graph withBatchSize(const ir::Graph &g, int64_t from, int64_t to);
+int64_t graphBatchSize(const ir::Graph &g);
+
+// A graph that computes only the outputs `names` (in that order; a leading
+// '%' is allowed): the nodes they do not depend on are gone, inputs and
+// params included, and so are the updates. So a prediction needs neither
+// the labels nor the loss. Throws naming an unknown value.
+ir::Graph withOutputs(const ir::Graph &g, const std::vector<std::string> &names);
+// The same with the graph's own outputs: after eval-mode expansion has
+// removed the dropouts, their step-counter input goes too.
+ir::Graph withoutUnusedValues(const ir::Graph &g);
+
 // The model with every dropout's `rate` attribute set to `rate` (in [0, 1)).
 // Throws if the model has no dropout op.
 ir::Graph withDropoutRate(const ir::Graph &model, double rate);

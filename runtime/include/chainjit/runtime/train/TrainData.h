@@ -6,6 +6,7 @@
 
 #include "chainjit/ir/Types.h"
 #include "chainjit/runtime/Dataset.h"
+#include "chainjit/runtime/Weights.h"
 
 #include <cstdint>
 #include <optional>
@@ -34,6 +35,9 @@ struct TrainingData {
   Dataset train;
   std::optional<Dataset> validation; // when validationFraction > 0
   Dataset test;
+  // What was done to every set's features (the training set's statistics
+  // for standardization), for the checkpoint and for prediction.
+  DataPreparation preparation;
 };
 
 // Loads and prepares the data with features of `dtype` (the model's).

@@ -18,6 +18,7 @@
 #include "chainjit/ir/Graph.h"
 #include "chainjit/runtime/Dataset.h"
 #include "chainjit/runtime/Executable.h"
+#include "chainjit/runtime/Weights.h"
 #include "chainjit/runtime/train/ModelGraphs.h"
 #include "chainjit/runtime/train/Optimizers.h"
 #include "chainjit/runtime/train/Regularization.h"
@@ -59,6 +60,15 @@ struct TrainConfig {
   // CLI sets it from its SIGINT/SIGTERM handler; an embedder may set it from
   // any thread. The trainer installs no signal handlers itself.
   const std::atomic<bool> *stopRequested = nullptr;
+
+  // Start from these values instead of the initializers (`train
+  // --init-from`, e.g. Weights::params): every param of the model must be
+  // there with its type, and nothing else; the error lists every missing,
+  // unknown and mistyped name. Excludes `resume`.
+  TensorMap initialParams;
+  // Stored in every checkpoint (data.scale, data.mean, data.std; Weights.h)
+  // so that prediction prepares new data the same way.
+  DataPreparation preparation;
 
   // Throws chainjit::Error naming the first bad setting.
   void validate() const;
