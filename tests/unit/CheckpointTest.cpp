@@ -17,6 +17,7 @@
 #include <iterator>
 #include <limits>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace chainjit;
@@ -188,11 +189,27 @@ TEST_CASE("checkpoint: a failed save leaves the old file as it was") {
   SUBCASE("the target is a directory") {
     std::string target = dir.file("adir");
     std::filesystem::create_directories(target + "/inside");
-    CHECK(errorOf([&] { saveCheckpoint(target, sample()); }).find("cannot rename") !=
-          std::string::npos);
+    CHECK(errorOf([&] { saveCheckpoint(target, sample()); })
+              .find("the path exists and is not a regular file") != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(target + ".tmp"));
     CHECK(std::filesystem::is_directory(target + "/inside"));
   }
   CHECK(readBytes(path) == old);
   CHECK(loadCheckpoint(path) == sample());
+}
+
+TEST_CASE("checkpoint: a path that is a pipe or device is refused, not replaced") {
+  // The atomic save renames a new file over the path: over a FIFO (or
+  // /dev/null, as root) that would replace the special file itself.
+  std::filesystem::path fifo =
+      std::filesystem::temp_directory_path() / ("chainjit_" + std::to_string(::getpid()) + "_fifo");
+  std::filesystem::remove(fifo);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  TensorMap t;
+  t["w"] = Tensor(f32({2}), {1, 2});
+  std::string msg = errorOf([&] { saveCheckpoint(fifo.string(), t); });
+  CHECK(msg.find("the path exists and is not a regular file") != std::string::npos);
+  CHECK(std::filesystem::is_fifo(fifo));
+  CHECK(!std::filesystem::exists(fifo.string() + ".tmp"));
+  std::filesystem::remove(fifo);
 }

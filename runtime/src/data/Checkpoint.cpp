@@ -208,6 +208,14 @@ void saveCheckpoint(const std::string &path, const TensorMap &tensors) {
   // Everything that can be checked is checked before a file is touched.
   std::string bytes = serialize(path, tensors);
   std::filesystem::path target(path);
+  // The rename below would replace whatever is at `path`: for a device, a
+  // pipe or a socket (`--checkpoint /dev/null`) that is the special file
+  // itself, so only a regular file (or nothing) may be there.
+  std::error_code statError;
+  auto status = std::filesystem::status(target, statError);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+    fail(path, "cannot save checkpoint: the path exists and is not a regular file (a "
+               "checkpoint replaces its file atomically, by renaming a new one over it)");
   std::string tmp = path + ".tmp";
   bool created = false;
   std::string err = writeSynced(tmp, bytes, created);
