@@ -211,6 +211,22 @@ def read_checkpoint():
     (d / "wrapping_byte_length.ckpt").write_bytes(body + struct.pack("<I", zlib.crc32(body)))
 
 
+def read_npz():
+    d = fresh("read_npz")
+    for src in sorted(ROOT.glob("tests/cli/data/*.npz")):
+        shutil.copyfile(src, d / src.name)
+    import io
+    import zipfile
+    w = npy("<f4", (2,), struct.pack("<2f", 1.5, -2.0))
+    b = npy("|b1", (3,), bytes([1, 0, 1]))
+    for name, method in [("stored", zipfile.ZIP_STORED), ("deflated", zipfile.ZIP_DEFLATED)]:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", method) as z:
+            z.writestr("w.npy", w)
+            z.writestr("mask.npy", b)
+        (d / f"{name}.npz").write_bytes(buf.getvalue())
+
+
 if __name__ == "__main__":
     parse_cj()
     parse_cj_dict()
@@ -218,5 +234,6 @@ if __name__ == "__main__":
     read_csv()
     read_idx()
     read_checkpoint()
+    read_npz()
     for t in sorted(CORPUS.iterdir()):
         print(f"{t.name}: {len(list(t.iterdir()))} seeds")

@@ -10,6 +10,7 @@
 #include "chainjit/ir/Tensor.h"
 #include "chainjit/ir/Verifier.h"
 #include "chainjit/runtime/Checkpoint.h"
+#include "chainjit/runtime/CsvChunks.h"
 #include "chainjit/runtime/Interpreter.h"
 #include "chainjit/runtime/train/TrainData.h"
 #include "chainjit/runtime/train/Trainer.h"
@@ -265,4 +266,31 @@ TEST_CASE("sizes: the interpreter checks a graph's peak bytes against the alloca
   std::string msg = errorOf([&] { runtime::interpret(g, b); });
   CHECK(contains(msg, "graph 'big' under the interpreter needs 4.0 MiB, more than the "
                       "allocation limit"));
+}
+
+TEST_CASE("csv chunks: rows in chunks with the file's line numbers; NUL bytes and long lines refused") {
+  TempFile good("chunks.csv", "a,b\n1,2\n# note\n3,4\n5,6\n");
+  runtime::CsvChunkReader r(good.str());
+  runtime::CsvTable t;
+  REQUIRE(r.next(2, t));
+  CHECK(t.rows == 1); // the header line counts among the first chunk's lines
+  REQUIRE(r.next(2, t));
+  CHECK(t.rows == 2);
+  CHECK(t.lines == std::vector<int>{4, 5});
+  CHECK(!r.next(2, t));
+
+  // gzgets stopped at a NUL and joined "1,2" with the next line into "1,23,4".
+  TempFile nul("nul.csv", std::string("1,2\0x\n3,4\n", 10));
+  runtime::CsvChunkReader n(nul.str());
+  std::string msg = errorOf([&] { n.next(10, t); });
+  CHECK(contains(msg, "nul.csv:1:"));
+  CHECK(contains(msg, "a NUL byte (this is not a text file)"));
+
+  AllocLimitGuard restore;
+  ir::setAllocLimit(1000);
+  TempFile wide("wide.csv", std::string(5000, '1') + "\n");
+  runtime::CsvChunkReader w(wide.str());
+  msg = errorOf([&] { w.next(10, t); });
+  CHECK(contains(msg, "line 1 needs"));
+  CHECK(contains(msg, "more than the allocation limit"));
 }

@@ -7,6 +7,7 @@
 #include "JitTesting.h"
 
 #include "chainjit/compiler/Jit.h"
+#include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Builder.h"
 
 #include <doctest/doctest.h>
@@ -165,4 +166,25 @@ TEST_CASE("Threads: an Executable is run from several threads on either backend"
     });
     CHECK(wrong.load() == 0);
   }
+}
+
+TEST_CASE("Threads: concurrent calls wait for an arena rather than pass the allocation limit") {
+  Graph g = workGraph("limited", 0.2);
+  compiler::JitOptions o;
+  o.useCache = false;
+  auto compiled = compiler::compileGraph(g, o);
+  uint64_t arena = compiled->arenaBytes();
+  REQUIRE(arena > 0);
+  runtime::Bindings in = testing::randomBindings(g, 7);
+  std::vector<Tensor> want = compiled->run({&in.at("x"), &in.at("w")});
+  // Room for the first arena and not for a second one.
+  ir::setAllocLimit(arena + arena / 2);
+  std::atomic<int> right{0};
+  onThreads(8, [&](int) {
+    for (int c = 0; c < 20; ++c)
+      right += sameBits(compiled->run({&in.at("x"), &in.at("w")}), want);
+  });
+  ir::setAllocLimit(0);
+  CHECK(right == 8 * 20);
+  CHECK(compiled->arenaCount() == 1);
 }

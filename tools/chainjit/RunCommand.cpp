@@ -42,7 +42,7 @@ struct RunOptions {
   std::vector<std::string> inputs;
   std::vector<std::string> params;
   std::string paramsFile;
-  int64_t batch = 0; // 0: from the inputs
+  std::optional<int64_t> batch; // none: from the inputs
   std::string outputs;
   std::string mode = "eval";
   std::string backend = "interp";
@@ -312,8 +312,8 @@ int runRun(const RunOptions &o) {
     throw UsageError("--emit obj writes a binary object file to stdout; redirect it, "
                      "e.g. > model.o");
 
-  if (o.batch < 0)
-    throw UsageError("--batch " + std::to_string(o.batch) + ": the batch size must be at least 1");
+  if (o.batch && *o.batch < 1)
+    throw UsageError("--batch " + std::to_string(*o.batch) + ": the batch size must be at least 1");
   std::vector<std::string> chosen;
   for (size_t start = 0; !o.outputs.empty();) {
     size_t comma = o.outputs.find(',', start);
@@ -337,11 +337,11 @@ int runRun(const RunOptions &o) {
   if (!o.passes.passes.empty())
     g = timer.time("graph passes", [&] { return applyPasses(g, o.passes); });
   if (int64_t from = runtime::train::graphBatchSize(g); from > 0) {
-    int64_t to = o.batch > 0 ? o.batch : o.emit.empty() ? batchFromInputs(g, o, from) : from;
+    int64_t to = o.batch ? *o.batch : o.emit.empty() ? batchFromInputs(g, o, from) : from;
     if (to != from)
       g = runtime::train::withBatchSize(g, from, to);
-  } else if (o.batch > 0 && from == 0) {
-    throw Error("--batch " + std::to_string(o.batch) + ": graph '" + g.name() +
+  } else if (o.batch && from == 0) {
+    throw Error("--batch " + std::to_string(*o.batch) + ": graph '" + g.name() +
                 "' has no input with a batch dimension");
   }
   timer.time("verify", [&] { ir::verifyOrThrow(g); });

@@ -258,7 +258,8 @@ int runTrain(const TrainOptions &o) {
   // validation split was asked for; nothing is selected on it.
   const runtime::Dataset &validation = data.validation ? *data.validation : data.test;
   // From here on SIGINT/SIGTERM stop training after the current step, with
-  // a final checkpoint (before, nothing is written that a signal could cut).
+  // a final checkpoint. Before (loading data, cross-validation) they end the
+  // process as usual: nothing is written then that a signal could cut short.
   StopSignals signals;
   config.stopRequested = &signals.requested();
   rt::Trainer trainer(model, config);
@@ -278,6 +279,13 @@ int runTrain(const TrainOptions &o) {
   printMetrics("test", trainer.evaluate(data.test), data.test.size());
   std::cout << "training time " << seconds << " s over " << h.epochs.size() << " epochs\n";
   writeCurves(o, h, model.name());
+  if (signals.signal() != 0) {
+    // It came during the last step or the final evaluation: the run is
+    // complete (and checkpointed), but the caller asked to stop.
+    std::cerr << "chainjit: " << signals.signalName()
+              << " arrived as training ended; the run is complete\n";
+    return signals.exitCode();
+  }
   return 0;
 }
 

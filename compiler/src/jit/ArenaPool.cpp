@@ -40,7 +40,16 @@ ArenaPool::Lease ArenaPool::take() {
   if (bytes_ == 0)
     return Lease(nullptr, nullptr);
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    // Another arena would take the graph past the allocation limit: wait
+    // for a concurrent call to give one back instead of failing this one.
+    auto fits = [&] {
+      uint64_t total = 0;
+      return !__builtin_mul_overflow(uint64_t(count_) + 1, bytes_, &total) &&
+             total <= ir::allocLimit();
+    };
+    if (free_.empty() && count_ > 0 && !fits())
+      returned_.wait(lock, [&] { return !free_.empty(); });
     if (!free_.empty()) {
       std::byte *arena = free_.back();
       free_.pop_back();
@@ -53,17 +62,20 @@ ArenaPool::Lease ArenaPool::take() {
   std::lock_guard lock(mutex_);
   try {
     free_.reserve(count_ + 1); // so giveBack(), run by a destructor, never allocates
-  } catch (...) {
+  } catch (const std::bad_alloc &) {
     std::free(arena);
-    throw;
+    throw Error("jit: graph '" + graphName_ + "': out of memory for its arena pool");
   }
   ++count_;
   return Lease(this, arena);
 }
 
 void ArenaPool::giveBack(std::byte *arena) {
-  std::lock_guard lock(mutex_);
-  free_.push_back(arena);
+  {
+    std::lock_guard lock(mutex_);
+    free_.push_back(arena);
+  }
+  returned_.notify_one();
 }
 
 size_t ArenaPool::count() const {

@@ -3,9 +3,12 @@
 // hands out a free arena, allocates another only when every arena is in use
 // by a concurrent call, and takes it back when the call ends: a lone caller
 // reuses one arena and allocates nothing per call, and N simultaneous
-// callers run in parallel on N arenas (kept until the graph is destroyed).
+// callers run in parallel on N arenas (kept until the graph is destroyed),
+// as many as the allocation limit allows: past it, a call waits for an
+// arena that another call gives back.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -59,6 +62,7 @@ private:
   uint64_t bytes_;
   std::string graphName_;
   mutable std::mutex mutex_;
+  std::condition_variable returned_; // an arena was given back
   std::vector<std::byte *> free_; // guarded by mutex_
   size_t count_ = 0;              // guarded by mutex_
 };

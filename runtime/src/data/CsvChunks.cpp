@@ -7,10 +7,18 @@
 
 #include <zlib.h>
 
+#include <cstring>
+#include <limits>
+#include <vector>
+
 namespace chainjit::runtime {
 
+// gzread into a buffer of our own rather than gzgets: gzgets stops copying
+// at a NUL byte, which would silently lose the rest of the line.
 struct CsvChunkReader::File {
   gzFile gz = nullptr;
+  std::vector<char> buffer = std::vector<char>(size_t(1) << 16);
+  size_t pos = 0, end = 0;
 };
 
 CsvChunkReader::CsvChunkReader(const std::string &path)
@@ -27,32 +35,52 @@ CsvChunkReader::~CsvChunkReader() {
 
 bool CsvChunkReader::readLine(std::string &line) {
   line.clear();
-  char buf[8192];
-  while (gzgets(file_->gz, buf, sizeof buf)) {
-    line += buf;
-    if (line.back() == '\n') {
-      line.pop_back();
-      return true;
+  File &f = *file_;
+  int lineNo = line_ + 1;
+  while (true) {
+    if (f.pos == f.end) {
+      int n = gzread(f.gz, f.buffer.data(), static_cast<unsigned>(f.buffer.size()));
+      int err = Z_OK;
+      const char *msg = gzerror(f.gz, &err);
+      if (err == Z_BUF_ERROR)
+        detail::failIn(path_, "the compressed data is truncated");
+      if (n < 0 || (err != Z_OK && err != Z_STREAM_END))
+        detail::failIn(path_, std::string("cannot read the file: ") + msg);
+      if (n == 0)
+        return !line.empty();
+      f.pos = 0;
+      f.end = static_cast<size_t>(n);
     }
+    const char *start = f.buffer.data() + f.pos;
+    size_t left = f.end - f.pos;
+    const char *newline = static_cast<const char *>(std::memchr(start, '\n', left));
+    size_t take = newline ? static_cast<size_t>(newline - start) : left;
+    if (std::memchr(start, '\0', take))
+      detail::failIn(path_, "a NUL byte (this is not a text file)", lineNo);
+    // One line of a file larger than memory must still fit.
+    detail::checkAllocIn(path_, line.size() + take, "line " + std::to_string(lineNo));
+    line.append(start, take);
+    f.pos += take + (newline ? 1 : 0);
+    if (newline)
+      return true;
   }
-  int err = Z_OK;
-  const char *msg = gzerror(file_->gz, &err);
-  if (err == Z_BUF_ERROR)
-    detail::failIn(path_, "the compressed data is truncated");
-  if (err != Z_OK)
-    detail::failIn(path_, std::string("cannot read the file: ") + msg);
-  return !line.empty();
 }
 
 bool CsvChunkReader::next(int64_t maxRows, CsvTable &chunk) {
   std::string text, line;
   int firstLine = line_ + 1;
   int64_t rows = 0;
-  while (rows < maxRows && readLine(line)) {
+  while (rows < maxRows) {
+    if (line_ == std::numeric_limits<int>::max())
+      detail::failIn(path_, "more than 2147483647 lines");
+    if (!readLine(line))
+      break;
     ++line_;
     size_t start = line.find_first_not_of(" \t\r");
     if (start != std::string::npos && line[start] != '#')
       ++rows;
+    detail::checkAllocIn(path_, text.size() + line.size() + 1,
+                         "a chunk of " + std::to_string(rows) + " rows");
     text += line;
     text += '\n';
   }
