@@ -100,4 +100,9 @@ grep -q "^bad.csv:301:" err || fail "no line 301 in the error"
 # Training goes on from the exported weights.
 run train "$model" --data "$data" --scale 0.0625 --epochs 1 --init-from digits.npz
 grep -q "^initial params: 4 from digits.npz$" out || fail "init-from"
+! grep -q "warning" err || fail "a warning with the same data preparation"
+# ... and warns when this run prepares the data otherwise.
+run train "$model" --data "$data" --epochs 1 --init-from digits.npz
+grep -q "^chainjit: warning: digits.npz was trained on data prepared with scale 0.0625, this run prepares it with none" err ||
+  fail "no warning about the data preparation"
 echo "ok"

@@ -229,6 +229,14 @@ int runTrain(const TrainOptions &o) {
     for (auto &[name, value] : init.params)
       config.initialParams.emplace(name, std::move(value));
     std::cout << "initial params: " << init.params.size() << " from " << o.initFrom << "\n";
+    // Weights learnt on data prepared otherwise see other inputs now; that
+    // may be meant (fine-tuning), so it is a warning, not an error.
+    if (!init.preparation.empty() &&
+        init.preparation.describe() != data.preparation.describe())
+      std::cerr << "chainjit: warning: " << o.initFrom << " was trained on data prepared with "
+                << init.preparation.describe() << ", this run prepares it with "
+                << data.preparation.describe()
+                << " (give the same --scale or --standardize to continue from those weights)\n";
   }
   std::cout << "model " << model.name() << ": features %" << sig.features << ", labels %"
             << sig.labels << ", loss %" << sig.loss

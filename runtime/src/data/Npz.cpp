@@ -174,10 +174,13 @@ std::string formatNpz(const TensorMap &tensors, const std::string &filename) {
       failIn(filename, memberLabel(name + std::string(kMemberSuffix)) +
                            ": cannot be added: " + zipErrorText(zip_get_error(za.get())));
     }
-    zip_set_file_compression(za.get(), static_cast<zip_uint64_t>(index), ZIP_CM_STORE, 0);
-    // A fixed time stamp (1980-01-01, the zip format's first day) instead of
-    // the clock: the same tensors give the same bytes.
-    zip_file_set_mtime(za.get(), static_cast<zip_uint64_t>(index), kMemberTime, 0);
+    // Stored, with a fixed time stamp (1980-01-01, the zip format's first
+    // day) instead of the clock: the same tensors give the same bytes.
+    auto at = static_cast<zip_uint64_t>(index);
+    if (zip_set_file_compression(za.get(), at, ZIP_CM_STORE, 0) != 0 ||
+        zip_file_set_mtime(za.get(), at, kMemberTime, 0) != 0)
+      failIn(filename, memberLabel(name + std::string(kMemberSuffix)) +
+                           ": cannot be set up: " + zipErrorText(zip_get_error(za.get())));
   }
   // Keep the in-memory source alive past zip_close, which writes into it.
   zip_source_keep(src);
@@ -190,7 +193,7 @@ std::string formatNpz(const TensorMap &tensors, const std::string &filename) {
   std::unique_ptr<zip_source_t, decltype(&zip_source_free)> keep(src, zip_source_free);
   zip_stat_t st;
   zip_stat_init(&st);
-  if (zip_source_stat(src, &st) != 0 || zip_source_open(src) != 0)
+  if (zip_source_stat(src, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) || zip_source_open(src) != 0)
     failIn(filename, "cannot read back the archive just written");
   std::string bytes(st.size, '\0');
   zip_int64_t n = zip_source_read(src, bytes.data(), st.size);
