@@ -141,7 +141,19 @@ TEST_CASE("checkpoint: counts that are NaN, huge, negative or fractional are err
       std::string msg = errorOf([&] { Trainer(model, resume).fit(smallDigits()); });
       CHECK(contains(msg, std::string("'") + name + "' is "));
       CHECK(contains(msg, "not a count (a whole number from 0 to 2^53)"));
+      if (std::string(name) != "optimizer.step") // what `params inspect` reads
+        CHECK(contains(errorOf([&] { readTrainingState(crafted, "c.ckpt"); }),
+                       std::string("c.ckpt: '") + name + "' is "));
     }
+  std::optional<TrainingState> state = readTrainingState(good, "c.ckpt");
+  REQUIRE(state);
+  CHECK(state->epochs == 1);
+  CHECK(state->steps == 7);
+  CHECK(state->optimizer == OptimizerKind::Adam);
+  CHECK(state->sampling == Sampling::Epoch);
+  CHECK(state->batch == 32);
+  CHECK(!state->stoppedInEpoch);
+  CHECK(!readTrainingState({}, "w.npz"));
 }
 
 TEST_CASE("stop: a run asked to stop checkpoints its unfinished epoch and resumes bit for bit") {

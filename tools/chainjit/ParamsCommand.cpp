@@ -5,10 +5,8 @@
 #include "Commands.h"
 
 #include "chainjit/runtime/Weights.h"
-#include "chainjit/runtime/train/Optimizers.h"
-#include "chainjit/runtime/train/Sampling.h"
+#include "chainjit/runtime/train/Trainer.h"
 
-#include <cmath>
 #include <iostream>
 #include <memory>
 #include <cstdio>
@@ -32,39 +30,17 @@ int runExport(const ParamsOptions &o) {
   return 0;
 }
 
-// A count that a checkpoint stores as a double, if it is one.
-std::optional<int64_t> countOf(const runtime::TensorMap &state, const std::string &name) {
-  auto it = state.find(name);
-  if (it == state.end() || it->second.numel() != 1)
-    return std::nullopt;
-  double v = it->second.at(0);
-  if (!(v >= 0 && v < 9.0e15) || std::floor(v) != v)
-    return std::nullopt;
-  return static_cast<int64_t>(v);
-}
-
-void printTrainingState(const runtime::TensorMap &state) {
-  std::optional<int64_t> epochs = countOf(state, "train.epoch"),
-                         steps = countOf(state, "train.step");
-  if (!epochs || !steps) {
+void printTrainingState(const runtime::TensorMap &state, const std::string &path) {
+  namespace rt = runtime::train;
+  std::optional<rt::TrainingState> t = rt::readTrainingState(state, path);
+  if (!t) {
     std::cout << "training state: none\n";
     return;
   }
-  std::cout << "training state: " << *epochs << " epochs, " << *steps << " steps done";
-  auto settings = state.find("train.settings");
-  if (settings != state.end() && settings->second.numel() >= 3) {
-    double kind = settings->second.at(0), sampling = settings->second.at(1);
-    namespace rt = runtime::train;
-    if (kind >= 0 && kind <= static_cast<double>(rt::OptimizerKind::Newton) &&
-        std::floor(kind) == kind)
-      std::cout << ", optimizer " << rt::optimizerKindName(static_cast<rt::OptimizerKind>(kind));
-    if (sampling >= 0 && sampling <= 3 && std::floor(sampling) == sampling)
-      std::cout << ", sampling " << rt::samplingName(static_cast<rt::Sampling>(sampling));
-    std::cout << ", batch " << settings->second.at(2);
-  }
-  if (state.count("train.unfinished"))
-    std::cout << " (stopped within an epoch)";
-  std::cout << "\n";
+  std::cout << "training state: " << t->epochs << " epochs, " << t->steps << " steps done"
+            << ", optimizer " << rt::optimizerKindName(t->optimizer) << ", sampling "
+            << rt::samplingName(t->sampling) << ", batch " << t->batch
+            << (t->stoppedInEpoch ? " (stopped within an epoch)" : "") << "\n";
 }
 
 int runInspect(const ParamsOptions &o) {
@@ -86,7 +62,7 @@ int runInspect(const ParamsOptions &o) {
   }
   std::cout << "data preparation: " << w.preparation.describe() << "\n";
   if (w.fromCheckpoint)
-    printTrainingState(w.trainingState);
+    printTrainingState(w.trainingState, o.file);
   return 0;
 }
 

@@ -101,6 +101,42 @@ void Trainer::Impl::saveTo(const std::string &path, int64_t trainSize) const {
   saveCheckpoint(path, t);
 }
 
+std::optional<TrainingState> readTrainingState(const TensorMap &checkpoint,
+                                               const std::string &path) {
+  auto scalar = [&](const char *name) -> std::optional<double> {
+    auto it = checkpoint.find(name);
+    if (it == checkpoint.end())
+      return std::nullopt;
+    if (it->second.type() != ir::f64({}))
+      throw Error(path + ": '" + name + "' is " + it->second.type().str() + ", expected f64[]");
+    return it->second.at(0);
+  };
+  std::optional<double> epochs = scalar("train.epoch"), steps = scalar("train.step");
+  if (!epochs && !steps)
+    return std::nullopt;
+  if (!epochs || !steps)
+    throw Error(path + ": has only one of 'train.epoch' and 'train.step'");
+  TrainingState state;
+  state.epochs = checkpointCount(*epochs, path + ": 'train.epoch'");
+  state.steps = checkpointCount(*steps, path + ": 'train.step'");
+  // The layout of settingsOf: optimizer, sampling, batch, ...
+  auto settings = checkpoint.find("train.settings");
+  if (settings == checkpoint.end() || settings->second.dtype() != ir::DType::f64 ||
+      settings->second.numel() < 3)
+    throw Error(path + ": no f64 'train.settings' of the optimizer, sampling and batch");
+  const ir::Tensor &v = settings->second;
+  int64_t kind = checkpointCount(v.at(0), path + ": the optimizer in 'train.settings'");
+  int64_t sampling = checkpointCount(v.at(1), path + ": the sampling in 'train.settings'");
+  if (kind > static_cast<int64_t>(OptimizerKind::Newton) ||
+      sampling > static_cast<int64_t>(Sampling::Epoch))
+    throw Error(path + ": 'train.settings' names an unknown optimizer or sampling");
+  state.optimizer = static_cast<OptimizerKind>(kind);
+  state.sampling = static_cast<Sampling>(sampling);
+  state.batch = checkpointCount(v.at(2), path + ": the batch size in 'train.settings'");
+  state.stoppedInEpoch = checkpoint.count(kUnfinished) > 0;
+  return state;
+}
+
 void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize,
                                int64_t stepsPerEpoch) {
   if (!std::filesystem::exists(path))

@@ -16,6 +16,7 @@
 
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/Graph.h"
+#include "chainjit/runtime/Checkpoint.h"
 #include "chainjit/runtime/Dataset.h"
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/Weights.h"
@@ -126,6 +127,21 @@ class TrainingDiverged : public Error {
 public:
   using Error::Error;
 };
+
+// What a training checkpoint records about the run that wrote it.
+struct TrainingState {
+  int64_t epochs = 0, steps = 0; // done
+  OptimizerKind optimizer = OptimizerKind::GD;
+  Sampling sampling = Sampling::Epoch;
+  int64_t batch = 0;
+  bool stoppedInEpoch = false; // written by a stop inside an epoch
+};
+
+// Decodes the train.* tensors of a checkpoint (TrainerCheckpoint.cpp has the
+// layout): nullopt when there are none, an Error naming `path` and the
+// tensor when they are damaged.
+std::optional<TrainingState> readTrainingState(const TensorMap &checkpoint,
+                                               const std::string &path);
 
 class Trainer {
 public:
