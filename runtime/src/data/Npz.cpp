@@ -146,6 +146,11 @@ TensorMap loadNpz(const std::string &path) {
 }
 
 std::string formatNpz(const TensorMap &tensors, const std::string &filename) {
+  // libzip writes nothing at all for an archive without members, but an
+  // empty .npz (numpy.savez with no arrays) is the zip format's empty
+  // archive: the 22-byte end-of-central-directory record alone.
+  if (tensors.empty())
+    return std::string("PK\x05\x06", 4) + std::string(18, '\0');
   zip_error_t error;
   zip_error_init(&error);
   zip_source_t *src = zip_source_buffer_create(nullptr, 0, 0, &error);
