@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 
 namespace chainjit::runtime {
 
@@ -29,18 +30,45 @@ void checkDataset(const Dataset &data, const char *op) {
 
 } // namespace
 
-void standardize(Dataset &data, const FeatureStats &stats) {
-  checkDataset(data, "standardize");
-  int64_t n = data.size(), d = data.numFeatures();
+namespace {
+
+// x -> f(x, entry index) in double, rounded once to the element type.
+template <typename F> void transformFeatures(ir::Tensor &features, F f) {
+  auto run = [&](auto *v) {
+    using T = std::remove_pointer_t<decltype(v)>;
+    for (int64_t i = 0; i < features.numel(); ++i)
+      v[i] = static_cast<T>(f(static_cast<double>(v[i]), i));
+  };
+  if (features.dtype() == ir::DType::f32)
+    run(features.as<float>());
+  else if (features.dtype() == ir::DType::f64)
+    run(features.as<double>());
+  else
+    throw Error("features must be f32 or f64, not " + features.type().str());
+}
+
+} // namespace
+
+void standardizeFeatures(ir::Tensor &features, const FeatureStats &stats) {
+  // Entries per row: the dimensions after the first (also with no rows).
+  const ir::Shape &shape = features.shape();
+  int64_t d = shape.empty() ? 1 : ir::numElements(ir::Shape(shape.begin() + 1, shape.end()));
   if (static_cast<int64_t>(stats.mean.size()) != d ||
       static_cast<int64_t>(stats.std.size()) != d)
     throw Error("standardize: statistics for " + std::to_string(stats.mean.size()) +
-                " features, the dataset has " + std::to_string(d));
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t c = 0; c < d; ++c) {
-      int64_t i = r * d + c;
-      data.features.set(i, (data.features.at(i) - stats.mean[c]) / stats.std[c]);
-    }
+                " features, the data has " + std::to_string(d));
+  transformFeatures(features, [&](double x, int64_t i) {
+    return (x - stats.mean[i % d]) / stats.std[i % d];
+  });
+}
+
+void scaleFeatures(ir::Tensor &features, double factor) {
+  transformFeatures(features, [&](double x, int64_t) { return x * factor; });
+}
+
+void standardize(Dataset &data, const FeatureStats &stats) {
+  checkDataset(data, "standardize");
+  standardizeFeatures(data.features, stats);
 }
 
 FeatureStats standardize(Dataset &data) {
@@ -70,8 +98,7 @@ FeatureStats standardize(Dataset &data) {
 
 void scale(Dataset &data, double factor) {
   checkDataset(data, "scale");
-  for (int64_t i = 0; i < data.features.numel(); ++i)
-    data.features.set(i, data.features.at(i) * factor);
+  scaleFeatures(data.features, factor);
 }
 
 std::vector<int64_t> shuffledIndices(int64_t n, uint64_t seed) {

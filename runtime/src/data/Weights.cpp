@@ -145,8 +145,7 @@ std::string DataPreparation::describe() const {
 void DataPreparation::apply(ir::Tensor &features, const std::string &what) const {
   if (empty() || features.numel() == 0)
     return;
-  bool f32 = features.dtype() == ir::DType::f32;
-  if (!f32 && features.dtype() != ir::DType::f64)
+  if (!ir::isFloat(features.dtype()))
     throw Error(what + ": the data preparation needs float features, not " +
                 features.type().str());
   int64_t n = features.type().rank() >= 1 ? features.type().shape[0] : 1;
@@ -155,21 +154,11 @@ void DataPreparation::apply(ir::Tensor &features, const std::string &what) const
     throw Error(what + ": the standardization statistics are for " +
                 std::to_string(standardize->mean.size()) + " features, the data has " +
                 std::to_string(d));
-  auto transform = [&](auto *v) {
-    using T = std::remove_pointer_t<decltype(v)>;
-    for (int64_t i = 0; i < features.numel(); ++i) {
-      double x = v[i];
-      if (scale)
-        x *= *scale;
-      else if (standardize)
-        x = (x - standardize->mean[i % d]) / standardize->std[i % d];
-      v[i] = static_cast<T>(x);
-    }
-  };
-  if (f32)
-    transform(features.as<float>());
+  // The functions that prepared the training data (DatasetOps.cpp).
+  if (scale)
+    scaleFeatures(features, *scale);
   else
-    transform(features.as<double>());
+    standardizeFeatures(features, *standardize);
 }
 
 Weights loadWeights(const std::string &path) {

@@ -85,6 +85,12 @@ void standardize(Dataset &data, const FeatureStats &stats);
 // Multiplies every feature by `factor` (e.g. 1/16 for the digits data).
 void scale(Dataset &data, double factor);
 
+// The same on a features tensor alone (f32 or f64, [N, ...] with the
+// statistics per flattened row entry): what prediction applies to new data,
+// so that it is prepared exactly as the training data was.
+void standardizeFeatures(ir::Tensor &features, const FeatureStats &stats);
+void scaleFeatures(ir::Tensor &features, double factor);
+
 // A permutation of 0..n-1, the same on every platform for a given seed:
 // Fisher-Yates driven by ir::counterRandomBits(seed, 0, i).
 std::vector<int64_t> shuffledIndices(int64_t n, uint64_t seed);
