@@ -1,4 +1,5 @@
-// Shared by the libFuzzer targets: a small allocation limit, so that a size
+// Shared by the libFuzzer targets (each includes it exactly once): a small
+// allocation limit, set by the LLVMFuzzerInitialize defined here, so that a size
 // read from an input is refused by the library's own checks (a chainjit::Error,
 // which is a correct answer) long before it reaches libFuzzer's -rss_limit_mb
 // or -malloc_limit_mb (which would be reported as a crash), and a check that
@@ -28,3 +29,10 @@ inline void setUpLimits() { ir::setAllocLimit(kFuzzAllocLimit); }
 }
 
 } // namespace chainjit::fuzz
+
+// libFuzzer calls this once before the first input. Every target is one
+// file that includes this header once, so the definition lives here.
+extern "C" int LLVMFuzzerInitialize(int *, char ***) {
+  chainjit::fuzz::setUpLimits();
+  return 0;
+}

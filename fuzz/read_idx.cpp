@@ -14,11 +14,6 @@
 
 using namespace chainjit;
 
-extern "C" int LLVMFuzzerInitialize(int *, char ***) {
-  fuzz::setUpLimits();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2)
     return 0;

@@ -11,11 +11,6 @@
 
 using namespace chainjit;
 
-extern "C" int LLVMFuzzerInitialize(int *, char ***) {
-  fuzz::setUpLimits();
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char *>(data), size);
   ir::Tensor t;
