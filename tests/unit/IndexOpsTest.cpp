@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include <limits>
+#include <thread>
 
 using namespace chainjit;
 using namespace chainjit::ir;
@@ -250,4 +251,39 @@ TEST_CASE("index ops: cost model entries") {
   Value idx = argmax(input(g2, "m", f64({3, 5})), 1);
   output(gather(x2, idx).named("picked"));
   CHECK(compiler::opCost(g2, g2.lookup("picked"), {true, false}).tapeBytes == 12);
+}
+
+// Named "Threads: ..." so that the ThreadSanitizer build runs it. The JIT's
+// index kernels leave the bad index in a thread-local record: parallel calls
+// of one compiled graph must each report their own.
+TEST_CASE("Threads: parallel JIT calls each report their own out-of-range index") {
+  Graph g("lookup");
+  Value table = input(g, "table", f32({10, 3}));
+  Value ids = input(g, "ids", i32({8}));
+  output(gather(table, ids).named("emb"));
+  auto jit = runtime::makeExecutable(g, runtime::Backend::Jit);
+  // Thread t binds index 10 + t at position [t]; every call must report it.
+  std::vector<int> wrong(8, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<double> v(8, 1.0);
+      v[static_cast<size_t>(t)] = 10 + t;
+      runtime::Bindings b{{"table", Tensor(f32({10, 3}))}, {"ids", Tensor(i32({8}), v)}};
+      const std::string want = "gather: index " + std::to_string(10 + t) + " at position [" +
+                               std::to_string(t) + "] of %ids is out of range";
+      for (int round = 0; round < 20; ++round)
+        try {
+          jit->run(b);
+          ++wrong[t];
+        } catch (const Error &e) {
+          wrong[t] += std::string(e.what()).find(want) == std::string::npos;
+        }
+    });
+  for (std::thread &th : threads)
+    th.join();
+  for (int t = 0; t < 8; ++t) {
+    INFO("thread " << t);
+    CHECK(wrong[t] == 0);
+  }
 }
