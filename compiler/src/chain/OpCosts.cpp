@@ -146,13 +146,14 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
     return {perOperand * activeCount(active), perOperand * activeCount(active),
             otherOperandsTape(), S::Dense};
   }
-  // Indexing. gather and scatter_add only move data; sums are charged as
-  // for broadcast and fold2d: the scatter_add side adds each element of the
-  // updates once. Their Jacobians are 0/1 selection matrices, one 1 per row
-  // for gather (a permutation when the indices are one) and its transpose for
-  // scatter_add: Permutation is the closest structure, since like a
-  // permutation each is accumulated by pushing the identity through the op
-  // (or its adjoint, a gather) without arithmetic. The adjoints read the
+  // Indexing. gather and scatter_add move data and multiply nothing; the
+  // additions of a scatter_add (gather's adjoint, scatter_add's tangent) are
+  // charged one per element of the updates, as for broadcast_to and fold2d.
+  // Their Jacobians are 0/1 selection matrices: one 1 per row for gather (a
+  // permutation when the indices are one), the transpose of that for
+  // scatter_add. Permutation is the closest structure: like a permutation,
+  // each is accumulated without arithmetic, by pushing the identity through
+  // the op (gather) or through its adjoint (a gather). The adjoints read the
   // indices. iota and one_hot have zero derivatives.
   case OpKind::Gather:
     return {0, out, operandTape(1), S::Permutation};
