@@ -222,6 +222,26 @@ TEST_CASE("index ops: a gather from an empty axis rejects any index, at run time
           std::string::npos);
 }
 
+TEST_CASE("index ops: no indices and empty operands give empty or zero results on both backends") {
+  Graph g("empty_cases");
+  Value x = input(g, "x", f32({4, 3}));
+  Value none = i32Const(g, {0}, {});
+  output(gather(x, none));                                  // [0, 3]
+  output(scatterAdd(gather(x, none), none, 4));             // zeros [4, 3]
+  output(oneHot(none, 5));                                  // [0, 5]
+  output(gather(input(g, "e", f32({0, 3})), i32Const(g, {2}, {2, 0}), 1)); // [0, 2]
+  output(iota(g, {3, 0}, 1));                               // [3, 0]
+  runtime::Bindings b{{"x", Tensor(f32({4, 3}), std::vector<double>(12, 1.0))},
+                      {"e", Tensor(f32({0, 3}))}};
+  auto r = runtime::interpret(g, b).outputs;
+  CHECK(r[0].shape() == Shape{0, 3});
+  checkClose(r[1], std::vector<double>(12, 0.0));
+  CHECK(r[2].shape() == Shape{0, 5});
+  CHECK(r[3].shape() == Shape{0, 2});
+  CHECK(r[4].shape() == Shape{3, 0});
+  checkJitMatchesInterpreter(g, b);
+}
+
 TEST_CASE("index ops: cost model entries") {
   Graph g("costs");
   Value x = input(g, "x", f64({10, 4}));

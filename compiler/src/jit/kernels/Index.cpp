@@ -45,6 +45,8 @@ int32_t take(void *const *operands, void *result, const int64_t *p, void *) {
   const int64_t outer = p[0], len = p[1], inner = p[2], n = p[3];
   if (!indicesInRange(idx, n, len))
     return kJitIndexOutOfRange;
+  if (outer * n * inner == 0)
+    return kJitOk; // an empty result (its buffer may be no allocation)
   T *out = static_cast<T *>(result);
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t j = 0; j < n; ++j, out += inner)
@@ -72,6 +74,8 @@ int32_t scatterAdd(void *const *operands, void *result, const int64_t *p, void *
   const int64_t outer = p[0], size = p[1], inner = p[2], n = p[3];
   if (!indicesInRange(idx, n, size))
     return kJitIndexOutOfRange;
+  if (outer * size * inner == 0)
+    return kJitOk;
   T *out = static_cast<T *>(result);
   std::memset(out, 0, static_cast<size_t>(outer * size * inner) * sizeof(T));
   for (int64_t o = 0; o < outer; ++o)
@@ -103,6 +107,8 @@ int32_t oneHot(void *const *operands, void *result, const int64_t *p, void *) {
   const int64_t n = p[0], depth = p[1];
   if (!indicesInRange(idx, n, depth))
     return kJitIndexOutOfRange;
+  if (n == 0)
+    return kJitOk;
   T *out = static_cast<T *>(result);
   std::memset(out, 0, static_cast<size_t>(n * depth) * sizeof(T));
   for (int64_t j = 0; j < n; ++j)
