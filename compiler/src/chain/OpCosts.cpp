@@ -146,6 +146,18 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
     return {perOperand * activeCount(active), perOperand * activeCount(active),
             otherOperandsTape(), S::Dense};
   }
+  // Normalization and activations (issue 10).
+  case OpKind::Erf: // f' from the operand: e^(-x^2), Phi(x) + x phi(x)
+  case OpKind::Gelu:
+    return {out, out, operandTape(0), elementwiseStructure()};
+  case OpKind::Variance: // 2/(n-c) sum((x - mean) dx): centring, then a product
+    return {2 * double(operandType(0).numel()), 2 * double(operandType(0).numel()),
+            operandTape(0), S::Dense};
+  case OpKind::LayerNorm: { // r (dx - mean(dx) - xhat mean(xhat dx)), scale and shift
+    double perOperand = 5 * double(operandType(0).numel());
+    return {perOperand * activeCount(active), perOperand * activeCount(active),
+            operandTape(0) + operandTape(1), S::Dense};
+  }
   case OpKind::Dropout:
   case OpKind::BatchNorm:
     throw Error(std::string(opName(n.kind)) +
