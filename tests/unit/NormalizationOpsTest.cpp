@@ -5,6 +5,7 @@
 #include "GradCheck.h"
 #include "RandomGraph.h"
 
+#include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/compiler/Jit.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Printer.h"
@@ -315,4 +316,39 @@ TEST_CASE("normalization: random graphs with the new ops agree on both backends,
     checkJitMatchesInterpreter(d, b);
   }
   CHECK(used >= 10);
+}
+
+TEST_CASE("normalization cost model: erf and gelu are diagonal, variance and layer_norm dense") {
+  Graph g("costs");
+  Value x = input(g, "x", f64({8, 16}));
+  Value s = input(g, "s", f64({16}));
+  Value h = layerNorm(gelu(erf(x)), s, s);
+  output(sum(variance(h, {1})).named("y"));
+  auto costOf = [&](OpKind k) {
+    for (NodeId id = 0; id < g.size(); ++id)
+      if (g.node(id).kind == k) {
+        std::vector<bool> active(g.node(id).operands.size(), false);
+        active[0] = true;
+        return compiler::opCost(g, id, active);
+      }
+    FAIL("no " << opName(k));
+    throw;
+  };
+  using S = compiler::JacobianStructure;
+  for (OpKind k : {OpKind::Erf, OpKind::Gelu}) {
+    compiler::OpCost c = costOf(k);
+    CHECK(c.structure == S::Diagonal);
+    CHECK(c.tangent == 128);
+    CHECK(c.adjoint == 128);
+  }
+  compiler::OpCost v = costOf(OpKind::Variance), ln = costOf(OpKind::LayerNorm);
+  CHECK(v.structure == S::Dense);
+  CHECK(v.tangent == 2 * 128);
+  CHECK(v.tapeBytes == 128 * 8); // reads its (computed) operand
+  CHECK(ln.structure == S::Dense);
+  CHECK(ln.tangent == 5 * 128);
+  CHECK(ln.tapeBytes == 128 * 8); // x is computed; the scale is an input
+  // The chain through them extracts and plans.
+  compiler::GraphChain chain = compiler::extractChain(g, "y", {"x"});
+  CHECK(chain.cuts.back() == g.lookup("y"));
 }
