@@ -352,3 +352,33 @@ TEST_CASE("normalization cost model: erf and gelu are diagonal, variance and lay
   compiler::GraphChain chain = compiler::extractChain(g, "y", {"x"});
   CHECK(chain.cuts.back() == g.lookup("y"));
 }
+
+// Hessians through layer_norm, gelu and variance: the rules' own rules
+// (layer_norm's rules use layer_norm and variance) give the second
+// derivatives, in forward-over-reverse and reverse-over-reverse modes alike.
+TEST_CASE("normalization rules: the Hessian through layer_norm matches differences of the gradient") {
+  Graph f("hess");
+  Value x = input(f, "x", f64({2, 4}));
+  Value s = input(f, "s", f64({4}));
+  Value w = input(f, "w", f64({2, 4}));
+  Value y = layerNorm(gelu(x), s, s, -1, 1e-3) * w;
+  output((sum(y * y) + sum(variance(x, {1}, false, 1))).named("loss"));
+  runtime::Bindings b = randomBindings(f, 21, -1.5, 1.5);
+  Graph g = compiler::grad(f, "loss", {"x"});
+  for (compiler::JacobianMode mode :
+       {compiler::JacobianMode::Forward, compiler::JacobianMode::Reverse}) {
+    Graph h = compiler::hessian(f, "loss", "x", mode);
+    checkJitMatchesInterpreter(h, b);
+    Tensor hess = testing::valueOf(h, b, "hessian.x");
+    REQUIRE(hess.shape() == Shape{2, 4, 2, 4});
+    for (int64_t j = 0; j < 8; ++j) {
+      Tensor dir(f64({2, 4}));
+      dir.set(j, 1.0);
+      std::vector<double> fd = testing::finiteDifference(g, b, "grad.x", {{"x", dir}});
+      for (int64_t i = 0; i < 8; ++i) {
+        INFO("H[" << i << ", " << j << "]");
+        CHECK(testing::relativeError(hess.at(i * 8 + j), fd[static_cast<size_t>(i)]) <= 1e-6);
+      }
+    }
+  }
+}
