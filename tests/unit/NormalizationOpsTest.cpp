@@ -178,6 +178,19 @@ TEST_CASE("normalization JIT: variance over every set of axes, both float types"
         CAPTURE(mask);
         checkJitMatchesInterpreter(g, randomBindings(g, static_cast<uint32_t>(mask), -2, 2));
       }
+  // An empty reduction is NaN on both backends (as mean's 0/0); empty rows
+  // and an empty result compute nothing.
+  Graph g("empty");
+  Value e = input(g, "e", f32({0, 3}));
+  output(variance(e, {0}).named("nan"));
+  output(variance(e, {1}).named("none"));
+  output(layerNorm(e, std::nullopt, std::nullopt, 0).named("ln"));
+  runtime::Bindings b{{"e", Tensor(f32({0, 3}))}};
+  checkJitMatchesInterpreter(g, b);
+  auto out = runtime::interpret(g, b).outputs;
+  CHECK(out[0].numel() == 3);
+  CHECK(std::isnan(out[0].at(0)));
+  CHECK(out[1].numel() == 0);
 }
 
 TEST_CASE("normalization JIT: gelu and erf at the extremes agree with the interpreter") {
