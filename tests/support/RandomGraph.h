@@ -53,6 +53,7 @@ struct RandomGraphOptions {
   bool nn = false;         // conv2d, pools, unfold2d/fold2d, batch_norm, dropout, bernoulli
   bool comparisons = true; // comparisons + where, cast, bool and i32 consts
   bool indexing = true;    // gather, scatter_add, iota, one_hot (indices in range)
+  bool normalization = true; // erf, gelu (both forms), variance, layer_norm
 
   int maxRank = 3; // at least 2: layers and losses make matrices
   int64_t maxDim = 4;
@@ -228,6 +229,7 @@ private:
         {o_.nn, &RandomGraphGenerator::addNN},
         {o_.comparisons && !o_.smoothOnly, &RandomGraphGenerator::addSelection},
         {o_.indexing, &RandomGraphGenerator::addIndexing},
+        {o_.normalization, &RandomGraphGenerator::addNormalization},
     };
     std::vector<const Family *> on;
     for (const Family &f : families)
@@ -623,6 +625,47 @@ private:
                                          uniform(0, 99), o_.dtype)));
       return true;
     }
+  }
+
+  // erf, gelu, variance (a correction that leaves n - correction > 0) and
+  // layer_norm over trailing axes with optional scale and shift params. eps
+  // stays >= 1e-3: 1/sqrt(eps) amplifies rounding in nearly constant rows,
+  // and f32 comparisons of the two backends would see it.
+  bool addNormalization() {
+    Value x = pickValue();
+    int64_t r = x.type().rank();
+    Value y = x;
+    switch (uniform(0, 4)) {
+    case 0: y = ir::erf(x); break;
+    case 1: y = ir::gelu(x, chance(0.5)); break;
+    case 2: {
+      Ints axes = randomAxes(r);
+      int64_t n = 1;
+      for (int64_t d = 0; d < r; ++d)
+        if (axes.empty() || std::count(axes.begin(), axes.end(), d) ||
+            std::count(axes.begin(), axes.end(), d - r))
+          n *= x.shape()[static_cast<size_t>(d)];
+      y = ir::variance(x, axes, chance(0.3), n > 1 && chance(0.5) ? 1 : 0);
+      break;
+    }
+    default: {
+      if (r == 0)
+        return false;
+      int64_t axis = randomAxis(r);
+      size_t first = static_cast<size_t>(axis < 0 ? axis + r : axis);
+      const Shape xs = x.shape();
+      Shape normalized(xs.begin() + static_cast<std::ptrdiff_t>(first), xs.end());
+      std::optional<Value> scale, shift;
+      if (chance(0.6))
+        scale = newParam(normalized);
+      if (scale && chance(0.6))
+        shift = newParam(normalized);
+      y = ir::layerNorm(x, scale, shift, axis, real(1e-3, 0.1));
+      break;
+    }
+    }
+    addToPool(maybeNamed(y));
+    return true;
   }
 
   // Comparisons, where (with computed or constant masks), and casts through

@@ -193,6 +193,9 @@ static Graph everyOpGraph() {
   for (Value o : {sol, am, sm, ce, ce2, l2, conv, mp, ap, folded, mask2, drop, bn, intsSum,
                   special, pd})
     output(o);
+  // Normalization and activations.
+  output(erf(x) + gelu(x) + gelu(y, true) + layerNorm(x, gamma, beta, -1, 1e-3));
+  output(variance(x, {0}, true, 1) + layerNorm(x));
   update(rm, mean(x, {0}));
   update(count, count + scalar(g, 1, DType::i32));
   return g;
