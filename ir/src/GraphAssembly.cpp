@@ -1,7 +1,10 @@
-// From a .cj file as written (GraphText) to a verified Graph: resolve names,
-// put the definitions in a topological order (the file may use a value
-// before defining it), build each node with the Graph API at its statement's
-// location, then add outputs and updates and run the verifier.
+// From a .cj file as written (FileText) to functions and a verified Graph.
+// Per graph or function body: resolve names, put the definitions in a
+// topological order (the file may use a value before defining it), build
+// each node with the Graph API at its statement's location (a call inlines
+// the function's body, Function.cpp), then add outputs and updates and run
+// the verifier. Functions are built callees first, after recursion (which
+// inlining cannot do) has been ruled out.
 #include "TextSyntax.h"
 
 #include "chainjit/ir/Suggest.h"
@@ -25,9 +28,37 @@ std::string lineCol(const SourceLoc &l) {
   return fmt::format("{}:{}", l.line, l.col);
 }
 
+// The names an application may use that are ops (sources are statements).
+const std::vector<std::string> &opNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (size_t i = 0; i < kNumOpKinds; ++i)
+      if (!isSource(static_cast<OpKind>(i)))
+        v.emplace_back(opName(static_cast<OpKind>(i)));
+    return v;
+  }();
+  return names;
+}
+
+// Problems are found pass by pass but read best in file order.
+void sortByPosition(std::vector<Diagnostic> &diags) {
+  std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic &a, const Diagnostic &b) {
+    return std::pair(a.loc.line, a.loc.col) < std::pair(b.loc.line, b.loc.col);
+  });
+}
+
+// Which result of which definition a name refers to.
+struct Slot {
+  size_t def;
+  size_t result;
+};
+
+// Builds one graph or one function's body; calls use the functions built
+// so far (`lib`), which hold every function the text calls.
 class Assembler {
 public:
-  explicit Assembler(GraphText text) : t_(std::move(text)) {}
+  Assembler(GraphText text, const FunctionLibrary &lib, const std::vector<std::string> &allFunctions)
+      : t_(std::move(text)), lib_(lib), allFunctions_(allFunctions) {}
 
   Graph run() {
     indexDefinitions();
@@ -61,37 +92,49 @@ public:
     return g;
   }
 
+  // The function whose body this is.
+  Function runFunction() {
+    SourceLoc at = t_.nameLoc;
+    std::string name = t_.name;
+    return Function(std::move(name), run(), std::move(at));
+  }
+
 private:
   void report(const SourceLoc &loc, std::string msg) {
     diags_.push_back({loc, std::move(msg)});
   }
 
-  // Problems are found pass by pass but read best in file order.
   void throwIfAnyProblem() {
     if (diags_.empty())
       return;
-    std::stable_sort(diags_.begin(), diags_.end(),
-                     [](const Diagnostic &a, const Diagnostic &b) {
-                       return std::pair(a.loc.line, a.loc.col) <
-                              std::pair(b.loc.line, b.loc.col);
-                     });
+    sortByPosition(diags_);
     throw Error(std::move(diags_));
   }
 
+  // The names a definition gives: one, or several for a call.
+  static std::vector<const ValueRef *> resultsOf(const Definition &d) {
+    std::vector<const ValueRef *> r{&d.name};
+    for (const ValueRef &m : d.moreResults)
+      r.push_back(&m);
+    return r;
+  }
+  const ValueRef &refOf(Slot s) const { return *resultsOf(t_.definitions[s.def])[s.result]; }
+
   void indexDefinitions() {
     for (size_t i = 0; i < t_.definitions.size(); ++i) {
-      const ValueRef &name = t_.definitions[i].name;
-      auto [it, fresh] = byKey_.emplace(name.key, i);
-      if (!fresh)
-        report(name.loc,
-               fmt::format("value {} is already defined (first at {})",
-                           name.label(),
-                           lineCol(t_.definitions[it->second].name.loc)));
+      auto results = resultsOf(t_.definitions[i]);
+      for (size_t r = 0; r < results.size(); ++r) {
+        const ValueRef &name = *results[r];
+        auto [it, fresh] = byKey_.emplace(name.key, Slot{i, r});
+        if (!fresh)
+          report(name.loc, fmt::format("value {} is already defined (first at {})",
+                                       name.label(), lineCol(refOf(it->second).loc)));
+      }
     }
   }
 
   // The definition a use refers to, or nullopt after reporting it.
-  std::optional<size_t> resolve(const ValueRef &use) {
+  std::optional<Slot> resolve(const ValueRef &use) {
     auto it = byKey_.find(use.key);
     if (it != byKey_.end())
       return it->second;
@@ -99,25 +142,69 @@ private:
     return std::nullopt;
   }
 
+  // An application of a function: the function is known, takes no
+  // attributes and returns as many results as are named. Reports otherwise.
+  void checkCall(const Definition &d) {
+    const Function *f = lib_.find(d.callee);
+    if (!f) {
+      // A function that failed to build is not reported again.
+      if (std::find(allFunctions_.begin(), allFunctions_.end(), d.callee) != allFunctions_.end())
+        return;
+      if (allFunctions_.empty()) {
+        report(d.calleeLoc, "unknown op '" + d.callee + "'" + didYouMean(d.callee, opNames()));
+      } else {
+        std::vector<std::string> known = opNames();
+        known.insert(known.end(), allFunctions_.begin(), allFunctions_.end());
+        report(d.calleeLoc,
+               "unknown op or function '" + d.callee + "'" + didYouMean(d.callee, known));
+      }
+      return;
+    }
+    if (d.hasAttrs)
+      report(d.attrsLoc, fmt::format("a call of '{}' takes no attributes", d.callee));
+    size_t named = 1 + d.moreResults.size();
+    if (f->numResults() != named)
+      report(d.calleeLoc,
+             d.name.isNested()
+                 ? fmt::format("'{}' returns {} results; a nested call must return one",
+                               d.callee, f->numResults())
+                 : fmt::format("'{}' returns {} result{}, but {} name{} given", d.callee,
+                               f->numResults(), f->numResults() == 1 ? "" : "s", named,
+                               named == 1 ? " is" : "s are"));
+    else if (d.hasType && named > 1)
+      report(d.typeLoc, "a declared type is for a single result");
+  }
+
   // The names the file defines, in order, for "did you mean": unnamed
   // values (%0, %1) are left out, a typo of a number is no typo of a name.
   std::vector<std::string> definedNames() const {
     std::vector<std::string> names;
     for (const Definition &d : t_.definitions)
-      if (!d.name.isUnnamed())
-        names.push_back(d.name.key);
+      for (const ValueRef *r : resultsOf(d))
+        if (!r->isUnnamed())
+          names.push_back(r->key);
     return names;
   }
 
   void resolveUses() {
     deps_.resize(t_.definitions.size());
-    for (size_t i = 0; i < t_.definitions.size(); ++i)
-      for (const ValueRef &use : t_.definitions[i].operands)
+    operands_.resize(t_.definitions.size());
+    for (size_t i = 0; i < t_.definitions.size(); ++i) {
+      const Definition &def = t_.definitions[i];
+      if (!def.callee.empty())
+        checkCall(def);
+      else if (!def.moreResults.empty())
+        report(def.moreResults.front().loc,
+               fmt::format("{} has one result, not {}", opName(def.kind),
+                           1 + def.moreResults.size()));
+      for (const ValueRef &use : def.operands)
         if (auto d = resolve(use)) {
-          if (*d == i)
+          if (d->def == i)
             report(use.loc, "value " + use.label() + " uses itself");
-          deps_[i].push_back(*d);
+          deps_[i].push_back(d->def);
+          operands_[i].push_back(*d);
         }
+    }
     for (const ValueRef &use : t_.outputs)
       resolve(use);
     for (const UpdateStatement &u : t_.updates) {
@@ -161,8 +248,33 @@ private:
     return order;
   }
 
+  // Inlines the call's function; its results are named as the call names
+  // them and the other named body values %first.name (Function.h).
+  void buildCall(Graph &g, size_t i) {
+    Definition &d = t_.definitions[i];
+    const Function &f = *lib_.find(d.callee);
+    std::vector<NodeId> args;
+    CallSite site;
+    site.loc = d.calleeLoc;
+    for (size_t k = 0; k < operands_[i].size(); ++k) {
+      args.push_back(ids_.at(operands_[i][k].def).at(operands_[i][k].result));
+      site.argLocs.push_back(d.operands[k].loc);
+    }
+    for (const ValueRef *r : resultsOf(d))
+      site.resultNames.push_back(r->isUnnamed() ? std::string() : r->key);
+    site.prefix = site.resultNames.front();
+    std::vector<NodeId> results = inlineCall(g, f, args, site);
+    if (d.hasType && g.type(results.front()) != d.type)
+      throw Error(fmt::format("{}: result type is {} but is declared {}", d.callee,
+                              g.type(results.front()).str(), d.type.str()),
+                  d.typeLoc);
+    ids_[i] = std::move(results);
+  }
+
   void build(Graph &g, size_t i) {
     Definition &d = t_.definitions[i];
+    if (!d.callee.empty())
+      return buildCall(g, i);
     std::string name = d.name.isUnnamed() ? std::string() : d.name.key;
     NodeId id;
     switch (d.kind) {
@@ -177,8 +289,8 @@ private:
       break;
     default: {
       std::vector<NodeId> operands;
-      for (size_t dep : deps_[i])
-        operands.push_back(ids_.at(dep));
+      for (Slot s : operands_[i])
+        operands.push_back(ids_.at(s.def).at(s.result));
       id = g.addOp(d.kind, std::move(operands), std::move(d.attrs),
                    std::move(name), d.loc);
       checkCountable(g, id);
@@ -189,7 +301,7 @@ private:
                     d.typeLoc);
     }
     }
-    ids_[i] = id;
+    ids_[i] = {id};
   }
 
   // Every type a parsed graph holds has non-negative dimensions and an
@@ -211,7 +323,10 @@ private:
       }
   }
 
-  NodeId idOf(const ValueRef &use) const { return ids_.at(byKey_.at(use.key)); }
+  NodeId idOf(const ValueRef &use) const {
+    Slot s = byKey_.at(use.key);
+    return ids_.at(s.def).at(s.result);
+  }
 
   void addOutputsAndUpdates(Graph &g) {
     for (const ValueRef &use : t_.outputs)
@@ -240,21 +355,208 @@ private:
         g.addUpdate(p, v);
       }
     }
-    if (t_.outputs.empty() && t_.updates.empty())
+    if (t_.isFunction && t_.outputs.empty())
+      report(t_.closingBrace,
+             "function '" + t_.name + "' has no results (add: return %name)");
+    else if (t_.outputs.empty() && t_.updates.empty())
       report(t_.closingBrace,
              "graph '" + t_.name + "' has no outputs (add: output %name)");
     throwIfAnyProblem();
   }
 
   GraphText t_;
-  std::unordered_map<std::string, size_t> byKey_;
-  std::vector<std::vector<size_t>> deps_; // per definition: its operands'
-  std::unordered_map<size_t, NodeId> ids_;
+  const FunctionLibrary &lib_;
+  const std::vector<std::string> &allFunctions_; // every one the file defines
+  std::unordered_map<std::string, Slot> byKey_;
+  std::vector<std::vector<size_t>> deps_;   // per definition: its operands'
+  std::vector<std::vector<Slot>> operands_; // per definition: its operands
+  std::unordered_map<size_t, std::vector<NodeId>> ids_;
+  std::vector<Diagnostic> diags_;
+};
+
+// The functions of a file, callees first. Names are checked (no op's name,
+// no duplicates) and recursion is reported at a call that closes a cycle:
+// a call is inlined, so a recursive one could never finish.
+class FileAssembler {
+public:
+  explicit FileAssembler(FileText text) : t_(std::move(text)) {}
+
+  AssembledFile run() {
+    indexFunctions();
+    findCalls();
+    reportRecursion();
+    throwIfAnyProblem();
+    FunctionLibrary built; // callees first
+    std::vector<bool> failed(badName_);
+    for (size_t f : calleesFirst()) {
+      if (badName_[f])
+        continue;
+      bool blocked = false;
+      for (size_t callee : calls_[f])
+        blocked = blocked || failed[callee];
+      if (blocked) {
+        failed[f] = true;
+        continue;
+      }
+      try {
+        built.add(Assembler(std::move(t_.functions[f]), built, names_).runFunction());
+      } catch (const Error &e) {
+        failed[f] = true;
+        diags_.insert(diags_.end(), e.diagnostics().begin(), e.diagnostics().end());
+      }
+    }
+    AssembledFile out;
+    for (const std::string &name : names_) // in file order
+      if (const Function *f = built.find(name); f && !out.functions.find(name))
+        out.functions.add(*f);
+    if (t_.graph) {
+      bool blocked = false;
+      for (size_t callee : graphCalls_)
+        blocked = blocked || failed[callee];
+      if (!blocked) {
+        try {
+          out.graph = Assembler(std::move(*t_.graph), built, names_).run();
+        } catch (const Error &e) {
+          diags_.insert(diags_.end(), e.diagnostics().begin(), e.diagnostics().end());
+        }
+      }
+    }
+    throwIfAnyProblem();
+    return out;
+  }
+
+private:
+  void throwIfAnyProblem() {
+    if (diags_.empty())
+      return;
+    sortByPosition(diags_);
+    throw Error(std::move(diags_));
+  }
+
+  void indexFunctions() {
+    badName_.resize(t_.functions.size(), false);
+    for (size_t i = 0; i < t_.functions.size(); ++i) {
+      const GraphText &f = t_.functions[i];
+      names_.push_back(f.name);
+      if (parseOpKind(f.name)) {
+        badName_[i] = true;
+        diags_.push_back({f.nameLoc, fmt::format("function '{}' has the name of an op "
+                                                 "(choose another name)",
+                                                 f.name)});
+        continue;
+      }
+      auto [it, fresh] = byName_.emplace(f.name, i);
+      badName_[i] = !fresh;
+      if (!fresh)
+        diags_.push_back({f.nameLoc, fmt::format("function '{}' is already defined (first at {})",
+                                                 f.name,
+                                                 lineCol(t_.functions[it->second].nameLoc))});
+    }
+  }
+
+  // The functions each body calls (each once), and where it first does.
+  void findCalls() {
+    auto callsOf = [&](const GraphText &body, std::vector<size_t> &callees,
+                       std::vector<SourceLoc> &at) {
+      for (const Definition &d : body.definitions) {
+        auto it = byName_.find(d.callee);
+        if (d.callee.empty() || it == byName_.end() ||
+            std::find(callees.begin(), callees.end(), it->second) != callees.end())
+          continue;
+        callees.push_back(it->second);
+        at.push_back(d.calleeLoc);
+      }
+    };
+    calls_.resize(t_.functions.size());
+    callLocs_.resize(t_.functions.size());
+    for (size_t i = 0; i < t_.functions.size(); ++i)
+      callsOf(t_.functions[i], calls_[i], callLocs_[i]);
+    if (t_.graph) {
+      std::vector<SourceLoc> unused;
+      callsOf(*t_.graph, graphCalls_, unused);
+    }
+  }
+
+  using BGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
+  BGraph callGraph() const {
+    BGraph bg(t_.functions.size());
+    for (size_t i = 0; i < calls_.size(); ++i)
+      for (size_t c : calls_[i])
+        boost::add_edge(i, c, bg);
+    return bg;
+  }
+
+  // Per strongly connected set of functions that call each other (or one
+  // that calls itself): one error, at the first call in file order that
+  // stays inside the set, with the path back ("even -> odd -> even").
+  void reportRecursion() {
+    size_t n = t_.functions.size();
+    if (n == 0)
+      return;
+    BGraph bg = callGraph();
+    std::vector<int> comp(n);
+    boost::strong_components(bg, comp.data());
+    std::vector<bool> reported(n, false);
+    for (size_t f = 0; f < n; ++f)
+      for (size_t k = 0; k < calls_[f].size(); ++k) {
+        size_t callee = calls_[f][k];
+        if (comp[callee] != comp[f] || reported[static_cast<size_t>(comp[f])])
+          continue;
+        reported[static_cast<size_t>(comp[f])] = true;
+        std::string path = t_.functions[f].name;
+        for (size_t step : pathBack(callee, f, comp))
+          path += " -> " + t_.functions[step].name;
+        diags_.push_back(
+            {callLocs_[f][k],
+             callee == f ? fmt::format("recursive call: '{}' calls itself (calls are "
+                                       "inlined, so a function cannot recurse)",
+                                       t_.functions[f].name)
+                         : fmt::format("recursive call: {} (calls are inlined, so "
+                                       "functions cannot call each other in a cycle)",
+                                       path)});
+      }
+  }
+
+  // The functions from `from` to `to` along calls inside one component,
+  // both ends included; breadth-first, without recursion.
+  std::vector<size_t> pathBack(size_t from, size_t to, const std::vector<int> &comp) const {
+    std::vector<size_t> parent(t_.functions.size(), SIZE_MAX);
+    std::vector<size_t> queue{from};
+    parent[from] = from;
+    for (size_t q = 0; q < queue.size() && parent[to] == SIZE_MAX; ++q)
+      for (size_t c : calls_[queue[q]])
+        if (comp[c] == comp[from] && parent[c] == SIZE_MAX) {
+          parent[c] = queue[q];
+          queue.push_back(c);
+        }
+    std::vector<size_t> path{to};
+    while (path.back() != from)
+      path.push_back(parent[path.back()]);
+    std::reverse(path.begin(), path.end());
+    return path;
+  }
+
+  std::vector<size_t> calleesFirst() const {
+    std::vector<size_t> order;
+    if (t_.functions.empty())
+      return order;
+    BGraph bg = callGraph();
+    boost::topological_sort(bg, std::back_inserter(order));
+    return order;
+  }
+
+  FileText t_;
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, size_t> byName_;
+  std::vector<std::vector<size_t>> calls_;
+  std::vector<std::vector<SourceLoc>> callLocs_;
+  std::vector<size_t> graphCalls_;
+  std::vector<bool> badName_; // named like an op, or a second definition
   std::vector<Diagnostic> diags_;
 };
 
 } // namespace
 
-Graph assembleGraph(GraphText text) { return Assembler(std::move(text)).run(); }
+AssembledFile assembleFile(FileText text) { return FileAssembler(std::move(text)).run(); }
 
 } // namespace chainjit::ir::text
