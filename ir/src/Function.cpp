@@ -27,10 +27,10 @@ Error inCall(const Error &e, const Function &f, const SourceLoc &site) {
   return Error(std::move(diags));
 }
 
-// "f1", "f2", ...: the first that gives every named body value a free name.
+// "f_1", "f_2", ...: the first that gives every named body value a free name.
 std::string freshPrefix(const Graph &g, const Function &f) {
   for (size_t n = 1;; ++n) {
-    std::string prefix = f.name() + std::to_string(n);
+    std::string prefix = f.name() + "_" + std::to_string(n);
     bool free = true;
     for (const Node &node : f.body().nodes())
       if (node.kind != OpKind::Input && !node.name.empty() &&
@@ -106,6 +106,14 @@ std::vector<NodeId> inlineCall(Graph &g, const Function &f, const std::vector<No
                             f.arity() == 1 ? "" : "s", args.size()),
                 site.loc);
   const Graph &body = f.body();
+  // Calls in bodies multiply: twenty functions that each call the previous
+  // one twice would inline a million copies. A crafted file must fail
+  // before that, not exhaust memory.
+  if (g.size() + body.size() > kMaxNodesWithCalls)
+    throw Error(fmt::format("a call of '{}' would grow the graph past {} nodes (its body has "
+                            "{}; calls are inlined, and calls in bodies multiply)",
+                            f.name(), kMaxNodesWithCalls, body.size()),
+                site.loc);
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] >= g.size())
       throw Error(fmt::format("argument {} of '{}' is not a node of the graph", i + 1, f.name()),

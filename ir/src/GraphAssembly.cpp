@@ -386,6 +386,8 @@ public:
     findCalls();
     reportRecursion();
     throwIfAnyProblem();
+    predictSizes();
+    throwIfAnyProblem();
     FunctionLibrary built; // callees first
     std::vector<bool> failed(badName_);
     for (size_t f : calleesFirst()) {
@@ -534,6 +536,46 @@ private:
       path.push_back(parent[path.back()]);
     std::reverse(path.begin(), path.end());
     return path;
+  }
+
+  // The node count of each body and of the graph once calls are inlined,
+  // counted before anything is built: calls in bodies multiply, and a
+  // crafted file must fail at once rather than after building a million
+  // nodes. Reported at the call that crosses kMaxNodesWithCalls, with the
+  // message inlineCall would give.
+  void predictSizes() {
+    std::vector<size_t> size(t_.functions.size(), 0), arity(t_.functions.size(), 0);
+    auto count = [&](const GraphText &body) -> size_t {
+      size_t n = 0;
+      for (const Definition &d : body.definitions) {
+        auto it = d.callee.empty() ? byName_.end() : byName_.find(d.callee);
+        if (it == byName_.end()) {
+          ++n;
+          continue;
+        }
+        size_t callee = it->second;
+        size_t added = size[callee] - arity[callee];
+        if (n + added > kMaxNodesWithCalls) {
+          diags_.push_back(
+              {d.calleeLoc,
+               fmt::format("a call of '{}' would grow the graph past {} nodes (its body has "
+                           "{}; calls are inlined, and calls in bodies multiply)",
+                           d.callee, kMaxNodesWithCalls, size[callee])});
+          return kMaxNodesWithCalls + 1;
+        }
+        n += added;
+      }
+      return n;
+    };
+    for (size_t f : calleesFirst()) {
+      for (const Definition &d : t_.functions[f].definitions)
+        arity[f] += d.kind == OpKind::Input && d.callee.empty();
+      size[f] = count(t_.functions[f]);
+      if (size[f] > kMaxNodesWithCalls)
+        return;
+    }
+    if (t_.graph)
+      count(*t_.graph);
   }
 
   std::vector<size_t> calleesFirst() const {

@@ -11,7 +11,7 @@
 //   Function dense("dense", std::move(body));
 //
 //   Value h1 = call(dense, {x0, W1}, "h1")[0]; // nodes %h1.* in x0's graph
-//   Value h2 = call(dense, {h1, W2})[0];       // nodes %dense1.*
+//   Value h2 = call(dense, {h1, W2})[0];       // nodes %dense_1.*
 //
 // The .cj text form writes the same as `func dense(%x : ..., %W : ...) {
 // ... return %y }` and `%h1 = dense(%x0, %W1)`; the parser calls inlineCall,
@@ -73,7 +73,7 @@ private:
 struct CallSite {
   SourceLoc loc;                  // the call (errors name it)
   std::vector<SourceLoc> argLocs; // each argument's, for type errors
-  // Named body values become %prefix.name; empty: "<function><n>" with the
+  // Named body values become %prefix.name; empty: "<function>_<n>" with the
   // first n that makes every such name free in the caller's graph.
   std::string prefix;
   // Names for the results ("" leaves one as it would be). A result that is
@@ -81,12 +81,16 @@ struct CallSite {
   std::vector<std::string> resultNames;
 };
 
+// The most nodes a graph may reach by inlining calls.
+constexpr size_t kMaxNodesWithCalls = size_t{1} << 20;
+
 // Inlines `f` into `g` with `args` (nodes of g) for its parameters and
 // returns the nodes of its results. Every body node is copied with its
 // SourceLoc (which points into the body). Throws chainjit::Error at the call
-// for a wrong number of arguments or an argument whose type differs from
-// its parameter's; an error while copying the body (a derived name already
-// taken) is located in the body and says "in a call of 'f' at FILE:L:C".
+// for a wrong number of arguments, an argument whose type differs from its
+// parameter's, or a call that would grow g past kMaxNodesWithCalls; an
+// error while copying the body (a derived name already taken) is located in
+// the body and says "in a call of 'f' at FILE:L:C".
 std::vector<NodeId> inlineCall(Graph &g, const Function &f, const std::vector<NodeId> &args,
                                const CallSite &site = {});
 
