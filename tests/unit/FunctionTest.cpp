@@ -14,6 +14,10 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <regex>
+#include <sstream>
+
 using namespace chainjit;
 using namespace chainjit::ir;
 using chainjit::testing::errorOf;
@@ -159,4 +163,38 @@ TEST_CASE("function: derivatives through inlined calls equal the flat graph's") 
   }
   // And both agree with finite differences.
   chainjit::testing::checkDerivatives(called, b, "loss", wrt);
+}
+
+// builder.md documents Function.h as it does Builder.h: every free function
+// and every member of Function, signature and all.
+TEST_CASE("docs: builder.md lists every declaration of Function.h") {
+  auto read = [](const std::string &rel) {
+    std::ifstream in(std::string(CHAINJIT_SOURCE_DIR) + "/" + rel);
+    REQUIRE(in.good());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  std::string md = read("docs/builder.md");
+  std::string header;
+  {
+    std::istringstream in(read("ir/include/chainjit/ir/Function.h"));
+    for (std::string line; std::getline(in, line);)
+      header += line.substr(0, line.find("//")) + " ";
+  }
+  std::string flat;
+  for (char c : header)
+    if (c != ' ' || (!flat.empty() && flat.back() != ' '))
+      flat += c;
+  static const std::regex decl(
+      R"((std::vector<[\w:]+>|std::string|size_t|const [A-Za-z:<>]+ &) ?&?[a-z][A-Za-z]*\([^;()]*\)( const)?)");
+  std::vector<std::string> found;
+  for (std::sregex_iterator it(flat.begin(), flat.end(), decl), end; it != end; ++it)
+    found.push_back(it->str());
+  found.push_back("Function(std::string name, Graph body, SourceLoc loc = {})");
+  CHECK(found.size() >= 12);
+  for (const std::string &d : found) {
+    INFO("docs/builder.md lacks `" << d << "`");
+    CHECK(md.find(d) != std::string::npos);
+  }
 }
