@@ -252,7 +252,10 @@ private:
   // them and the other named body values %first.name (Function.h).
   void buildCall(Graph &g, size_t i) {
     Definition &d = t_.definitions[i];
-    const Function &f = *lib_.find(d.callee);
+    const Function *found = lib_.find(d.callee);
+    if (!found) // not built for an error reported already; never reached
+      throw Error(fmt::format("'{}' could not be built", d.callee), d.calleeLoc);
+    const Function &f = *found;
     std::vector<NodeId> args;
     CallSite site;
     site.loc = d.calleeLoc;

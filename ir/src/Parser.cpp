@@ -43,9 +43,9 @@ public:
           ts_.failAt(ts_.cur(), "a file holds one graph; unexpected second 'graph'");
         f.graph = readGraph();
       } else if (f.graph) {
-        ts_.failExpected("end of file after the graph's '}'");
+        ts_.failExpected("'func' or end of file after the graph's '}'");
       } else {
-        ts_.failExpected(f.functions.empty() ? "'graph'" : "'graph' or 'func'");
+        ts_.failExpected("'graph' or 'func'");
       }
     }
     if (!f.graph && graphRequired)
