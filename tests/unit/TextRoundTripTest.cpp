@@ -193,6 +193,11 @@ static int checkRewrites(const Graph &g, uint64_t seed) {
     CHECK(back.size() == g.size());
     CHECK(canonicalNames(printGraph(back)) == want);
     checkRoundTrip(back);
+    // The function, printed on its own, reads back to the same text.
+    FunctionLibrary lib = parseFunctions(both, "func.cj");
+    REQUIRE(lib.find("block"));
+    std::string f = printFunction(*lib.find("block"));
+    CHECK(printFunction(*parseFunctions(f).find("block")) == f);
     return changed + 1;
   }
   return changed;
