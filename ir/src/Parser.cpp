@@ -1,6 +1,6 @@
 // The syntax of the .cj text form (docs/text-form-spec.md): a recursive-
-// descent reader from tokens to GraphText, and the public entry points, which
-// hand GraphText to the assembly step (GraphAssembly.cpp).
+// descent reader from tokens to FileText (a graph and functions), and the
+// public entry points, which hand it to the assembly step (FunctionAssembly.cpp).
 #include "chainjit/ir/Parser.h"
 #include "chainjit/ir/Op.h"
 

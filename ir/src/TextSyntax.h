@@ -83,16 +83,25 @@ struct FileText {
 FileText readFileText(std::string_view src, const std::string &file,
                       bool graphRequired);
 
+// GraphText -> a verified Graph, or the Function a body defines
+// (GraphAssembly.cpp). Calls use the functions of `lib`; `allFunctions`, every
+// function the file defines, keeps one that failed to build from being
+// reported again as unknown. Throws chainjit::Error with the problems found
+// (every undefined or duplicate name, every cycle; then the first type
+// error of each chain of values, since later types depend on it).
+Graph assembleGraph(GraphText text, const FunctionLibrary &lib,
+                    const std::vector<std::string> &allFunctions);
+Function assembleFunction(GraphText text, const FunctionLibrary &lib,
+                          const std::vector<std::string> &allFunctions);
+
 struct AssembledFile {
   FunctionLibrary functions;
   std::optional<Graph> graph;
 };
 
 // FileText -> functions (each body verified; callees first, so that calls in
-// bodies are inlined too) and a verified Graph with every call inlined.
-// Throws chainjit::Error with the problems found (every undefined or
-// duplicate name, every cycle and recursion; then the first type error of
-// each body, since later types depend on it).
+// bodies are inlined too) and a verified Graph with every call inlined
+// (FunctionAssembly.cpp). Throws chainjit::Error with every problem found.
 AssembledFile assembleFile(FileText text);
 
 } // namespace chainjit::ir::text
