@@ -183,7 +183,11 @@ std::vector<Value> call(Graph &g, const Function &f, const std::vector<Value> &a
                               f.name()));
     ids.push_back(args[i].id());
   }
+  // As in the text form, where `%h = f(...)` names the first result %h and
+  // the body's other named values %h.name.
   CallSite site;
+  if (!prefix.empty())
+    site.resultNames.push_back(prefix);
   site.prefix = std::move(prefix);
   std::vector<Value> results;
   for (NodeId id : inlineCall(g, f, ids, site))

@@ -10,7 +10,8 @@
 //   output(tanh(matmul(x, W)).named("y"));
 //   Function dense("dense", std::move(body));
 //
-//   Value h1 = call(dense, {x0, W1}, "h1")[0]; // nodes %h1.* in x0's graph
+//   Value h1 = call(dense, {x0, W1}, "h1")[0]; // %h1 (and %h1.* for other
+//                                               // named body values)
 //   Value h2 = call(dense, {h1, W2})[0];       // nodes %dense_1.*
 //
 // The .cj text form writes the same as `func dense(%x : ..., %W : ...) {
@@ -94,7 +95,9 @@ constexpr size_t kMaxNodesWithCalls = size_t{1} << 20;
 std::vector<NodeId> inlineCall(Graph &g, const Function &f, const std::vector<NodeId> &args,
                                const CallSite &site = {});
 
-// The builder's form of inlineCall: args are values of one graph.
+// The builder's form of inlineCall: args are values of one graph. A prefix
+// names the first result as well, as `%prefix = f(...)` does in the text
+// form; without one, results are named like other body values.
 std::vector<Value> call(const Function &f, const std::vector<Value> &args,
                         std::string prefix = {});
 // For a function without parameters (or to name the graph explicitly).
