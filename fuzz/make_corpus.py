@@ -50,7 +50,8 @@ def parse_cj_dict():
     attrs = set()
     for src in sorted((ROOT / "ir/ops").glob("*Ops.cpp")):
         attrs.update(re.findall(r'\{"(\w+)",\s*Attr', src.read_text()))
-    words = ["graph", "input", "param", "const", "output", "update", "%", "=", ":",
+    words = ["graph", "input", "param", "const", "output", "update", "func", "return",
+             "%", "=", ":",
              ",", "(", ")", "[", "]", "{", "}", "#", "->", "true", "false", "nan",
              "inf", "-inf", "1e308", "1e-320", "-0.0", "2147483648", "9223372036854775807",
              "18446744073709551616", "\"", "\\\"", "\\n",

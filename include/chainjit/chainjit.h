@@ -16,6 +16,7 @@
 #include "chainjit/ir/Derivatives.h"
 #include "chainjit/ir/Dot.h"
 #include "chainjit/ir/ElementSemantics.h"
+#include "chainjit/ir/Function.h"
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/Graph.h"
 #include "chainjit/ir/IndexBounds.h"

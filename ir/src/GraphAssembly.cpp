@@ -1,7 +1,9 @@
-// From a .cj file as written (GraphText) to a verified Graph: resolve names,
-// put the definitions in a topological order (the file may use a value
-// before defining it), build each node with the Graph API at its statement's
-// location, then add outputs and updates and run the verifier.
+// From a graph or function body as written (GraphText) to a verified Graph
+// or Function: resolve names, put the definitions in a
+// topological order (the file may use a value before defining it), build
+// each node with the Graph API at its statement's location (a call inlines
+// the function's body, Function.cpp), then add outputs and updates and run
+// the verifier. FunctionAssembly.cpp puts the pieces of a file together.
 #include "TextSyntax.h"
 
 #include "chainjit/ir/Suggest.h"
@@ -25,9 +27,37 @@ std::string lineCol(const SourceLoc &l) {
   return fmt::format("{}:{}", l.line, l.col);
 }
 
+// The names an application may use that are ops (sources are statements).
+const std::vector<std::string> &opNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (size_t i = 0; i < kNumOpKinds; ++i)
+      if (!isSource(static_cast<OpKind>(i)))
+        v.emplace_back(opName(static_cast<OpKind>(i)));
+    return v;
+  }();
+  return names;
+}
+
+// Problems are found pass by pass but read best in file order.
+void sortByPosition(std::vector<Diagnostic> &diags) {
+  std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic &a, const Diagnostic &b) {
+    return std::pair(a.loc.line, a.loc.col) < std::pair(b.loc.line, b.loc.col);
+  });
+}
+
+// Which result of which definition a name refers to.
+struct Slot {
+  size_t def;
+  size_t result;
+};
+
+// Builds one graph or one function's body; calls use the functions built
+// so far (`lib`), which hold every function the text calls.
 class Assembler {
 public:
-  explicit Assembler(GraphText text) : t_(std::move(text)) {}
+  Assembler(GraphText text, const FunctionLibrary &lib, const std::vector<std::string> &allFunctions)
+      : t_(std::move(text)), lib_(lib), allFunctions_(allFunctions) {}
 
   Graph run() {
     indexDefinitions();
@@ -61,37 +91,49 @@ public:
     return g;
   }
 
+  // The function whose body this is.
+  Function runFunction() {
+    SourceLoc at = t_.nameLoc;
+    std::string name = t_.name;
+    return Function(std::move(name), run(), std::move(at));
+  }
+
 private:
   void report(const SourceLoc &loc, std::string msg) {
     diags_.push_back({loc, std::move(msg)});
   }
 
-  // Problems are found pass by pass but read best in file order.
   void throwIfAnyProblem() {
     if (diags_.empty())
       return;
-    std::stable_sort(diags_.begin(), diags_.end(),
-                     [](const Diagnostic &a, const Diagnostic &b) {
-                       return std::pair(a.loc.line, a.loc.col) <
-                              std::pair(b.loc.line, b.loc.col);
-                     });
+    sortByPosition(diags_);
     throw Error(std::move(diags_));
   }
 
+  // The names a definition gives: one, or several for a call.
+  static std::vector<const ValueRef *> resultsOf(const Definition &d) {
+    std::vector<const ValueRef *> r{&d.name};
+    for (const ValueRef &m : d.moreResults)
+      r.push_back(&m);
+    return r;
+  }
+  const ValueRef &refOf(Slot s) const { return *resultsOf(t_.definitions[s.def])[s.result]; }
+
   void indexDefinitions() {
     for (size_t i = 0; i < t_.definitions.size(); ++i) {
-      const ValueRef &name = t_.definitions[i].name;
-      auto [it, fresh] = byKey_.emplace(name.key, i);
-      if (!fresh)
-        report(name.loc,
-               fmt::format("value {} is already defined (first at {})",
-                           name.label(),
-                           lineCol(t_.definitions[it->second].name.loc)));
+      auto results = resultsOf(t_.definitions[i]);
+      for (size_t r = 0; r < results.size(); ++r) {
+        const ValueRef &name = *results[r];
+        auto [it, fresh] = byKey_.emplace(name.key, Slot{i, r});
+        if (!fresh)
+          report(name.loc, fmt::format("value {} is already defined (first at {})",
+                                       name.label(), lineCol(refOf(it->second).loc)));
+      }
     }
   }
 
   // The definition a use refers to, or nullopt after reporting it.
-  std::optional<size_t> resolve(const ValueRef &use) {
+  std::optional<Slot> resolve(const ValueRef &use) {
     auto it = byKey_.find(use.key);
     if (it != byKey_.end())
       return it->second;
@@ -99,25 +141,69 @@ private:
     return std::nullopt;
   }
 
+  // An application of a function: the function is known, takes no
+  // attributes and returns as many results as are named. Reports otherwise.
+  void checkCall(const Definition &d) {
+    const Function *f = lib_.find(d.callee);
+    if (!f) {
+      // A function that failed to build is not reported again.
+      if (std::find(allFunctions_.begin(), allFunctions_.end(), d.callee) != allFunctions_.end())
+        return;
+      if (allFunctions_.empty()) {
+        report(d.calleeLoc, "unknown op '" + d.callee + "'" + didYouMean(d.callee, opNames()));
+      } else {
+        std::vector<std::string> known = opNames();
+        known.insert(known.end(), allFunctions_.begin(), allFunctions_.end());
+        report(d.calleeLoc,
+               "unknown op or function '" + d.callee + "'" + didYouMean(d.callee, known));
+      }
+      return;
+    }
+    if (d.hasAttrs)
+      report(d.attrsLoc, fmt::format("a call of '{}' takes no attributes", d.callee));
+    size_t named = 1 + d.moreResults.size();
+    if (f->numResults() != named)
+      report(d.calleeLoc,
+             d.name.isNested()
+                 ? fmt::format("'{}' returns {} results; a nested call must return one",
+                               d.callee, f->numResults())
+                 : fmt::format("'{}' returns {} result{}, but {} name{} given", d.callee,
+                               f->numResults(), f->numResults() == 1 ? "" : "s", named,
+                               named == 1 ? " is" : "s are"));
+    else if (d.hasType && named > 1)
+      report(d.typeLoc, "a declared type is for a single result");
+  }
+
   // The names the file defines, in order, for "did you mean": unnamed
   // values (%0, %1) are left out, a typo of a number is no typo of a name.
   std::vector<std::string> definedNames() const {
     std::vector<std::string> names;
     for (const Definition &d : t_.definitions)
-      if (!d.name.isUnnamed())
-        names.push_back(d.name.key);
+      for (const ValueRef *r : resultsOf(d))
+        if (!r->isUnnamed())
+          names.push_back(r->key);
     return names;
   }
 
   void resolveUses() {
     deps_.resize(t_.definitions.size());
-    for (size_t i = 0; i < t_.definitions.size(); ++i)
-      for (const ValueRef &use : t_.definitions[i].operands)
+    operands_.resize(t_.definitions.size());
+    for (size_t i = 0; i < t_.definitions.size(); ++i) {
+      const Definition &def = t_.definitions[i];
+      if (!def.callee.empty())
+        checkCall(def);
+      else if (!def.moreResults.empty())
+        report(def.moreResults.front().loc,
+               fmt::format("{} has one result, not {}", opName(def.kind),
+                           1 + def.moreResults.size()));
+      for (const ValueRef &use : def.operands)
         if (auto d = resolve(use)) {
-          if (*d == i)
+          if (d->def == i)
             report(use.loc, "value " + use.label() + " uses itself");
-          deps_[i].push_back(*d);
+          deps_[i].push_back(d->def);
+          operands_[i].push_back(*d);
         }
+    }
     for (const ValueRef &use : t_.outputs)
       resolve(use);
     for (const UpdateStatement &u : t_.updates) {
@@ -161,8 +247,36 @@ private:
     return order;
   }
 
+  // Inlines the call's function; its results are named as the call names
+  // them and the other named body values %first.name (Function.h).
+  void buildCall(Graph &g, size_t i) {
+    Definition &d = t_.definitions[i];
+    const Function *found = lib_.find(d.callee);
+    if (!found) // not built for an error reported already; never reached
+      throw Error(fmt::format("'{}' could not be built", d.callee), d.calleeLoc);
+    const Function &f = *found;
+    std::vector<NodeId> args;
+    CallSite site;
+    site.loc = d.calleeLoc;
+    for (size_t k = 0; k < operands_[i].size(); ++k) {
+      args.push_back(ids_.at(operands_[i][k].def).at(operands_[i][k].result));
+      site.argLocs.push_back(d.operands[k].loc);
+    }
+    for (const ValueRef *r : resultsOf(d))
+      site.resultNames.push_back(r->isUnnamed() ? std::string() : r->key);
+    site.prefix = site.resultNames.front();
+    std::vector<NodeId> results = inlineCall(g, f, args, site);
+    if (d.hasType && g.type(results.front()) != d.type)
+      throw Error(fmt::format("{}: result type is {} but is declared {}", d.callee,
+                              g.type(results.front()).str(), d.type.str()),
+                  d.typeLoc);
+    ids_[i] = std::move(results);
+  }
+
   void build(Graph &g, size_t i) {
     Definition &d = t_.definitions[i];
+    if (!d.callee.empty())
+      return buildCall(g, i);
     std::string name = d.name.isUnnamed() ? std::string() : d.name.key;
     NodeId id;
     switch (d.kind) {
@@ -177,8 +291,8 @@ private:
       break;
     default: {
       std::vector<NodeId> operands;
-      for (size_t dep : deps_[i])
-        operands.push_back(ids_.at(dep));
+      for (Slot s : operands_[i])
+        operands.push_back(ids_.at(s.def).at(s.result));
       id = g.addOp(d.kind, std::move(operands), std::move(d.attrs),
                    std::move(name), d.loc);
       checkCountable(g, id);
@@ -189,7 +303,7 @@ private:
                     d.typeLoc);
     }
     }
-    ids_[i] = id;
+    ids_[i] = {id};
   }
 
   // Every type a parsed graph holds has non-negative dimensions and an
@@ -211,7 +325,10 @@ private:
       }
   }
 
-  NodeId idOf(const ValueRef &use) const { return ids_.at(byKey_.at(use.key)); }
+  NodeId idOf(const ValueRef &use) const {
+    Slot s = byKey_.at(use.key);
+    return ids_.at(s.def).at(s.result);
+  }
 
   void addOutputsAndUpdates(Graph &g) {
     for (const ValueRef &use : t_.outputs)
@@ -240,21 +357,35 @@ private:
         g.addUpdate(p, v);
       }
     }
-    if (t_.outputs.empty() && t_.updates.empty())
+    if (t_.isFunction && t_.outputs.empty())
+      report(t_.closingBrace,
+             "function '" + t_.name + "' has no results (add: return %name)");
+    else if (t_.outputs.empty() && t_.updates.empty())
       report(t_.closingBrace,
              "graph '" + t_.name + "' has no outputs (add: output %name)");
     throwIfAnyProblem();
   }
 
   GraphText t_;
-  std::unordered_map<std::string, size_t> byKey_;
-  std::vector<std::vector<size_t>> deps_; // per definition: its operands'
-  std::unordered_map<size_t, NodeId> ids_;
+  const FunctionLibrary &lib_;
+  const std::vector<std::string> &allFunctions_; // every one the file defines
+  std::unordered_map<std::string, Slot> byKey_;
+  std::vector<std::vector<size_t>> deps_;   // per definition: its operands'
+  std::vector<std::vector<Slot>> operands_; // per definition: its operands
+  std::unordered_map<size_t, std::vector<NodeId>> ids_;
   std::vector<Diagnostic> diags_;
 };
 
 } // namespace
 
-Graph assembleGraph(GraphText text) { return Assembler(std::move(text)).run(); }
+Graph assembleGraph(GraphText text, const FunctionLibrary &lib,
+                    const std::vector<std::string> &allFunctions) {
+  return Assembler(std::move(text), lib, allFunctions).run();
+}
+
+Function assembleFunction(GraphText text, const FunctionLibrary &lib,
+                          const std::vector<std::string> &allFunctions) {
+  return Assembler(std::move(text), lib, allFunctions).runFunction();
+}
 
 } // namespace chainjit::ir::text

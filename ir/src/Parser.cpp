@@ -1,9 +1,8 @@
 // The syntax of the .cj text form (docs/text-form-spec.md): a recursive-
-// descent reader from tokens to GraphText, and the public entry points, which
-// hand GraphText to the assembly step (GraphAssembly.cpp).
+// descent reader from tokens to FileText (a graph and functions), and the
+// public entry points, which hand it to the assembly step (FunctionAssembly.cpp).
 #include "chainjit/ir/Parser.h"
 #include "chainjit/ir/Op.h"
-#include "chainjit/ir/Suggest.h"
 
 #include "ConstLiteral.h"
 #include "Lexer.h"
@@ -24,29 +23,43 @@ namespace text {
 
 namespace {
 
-// The names an op statement may use (sources are statements of their own).
-const std::vector<std::string> &opNames() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> v;
-    for (size_t i = 0; i < kNumOpKinds; ++i)
-      if (!isSource(static_cast<OpKind>(i)))
-        v.emplace_back(opName(static_cast<OpKind>(i)));
-    return v;
-  }();
-  return names;
-}
+// How deep applications may nest in one operand: the reader recurses once
+// per level, and a crafted file must not exhaust the stack.
+constexpr int kMaxNesting = 200;
 
-class GraphReader {
+class FileReader {
 public:
-  GraphReader(std::string_view src, const std::string &file) : ts_(src, file) {}
+  FileReader(std::string_view src, const std::string &file) : ts_(src, file) {}
 
-  GraphText read() {
-    GraphText g;
-    if (ts_.is(Tok::End))
+  FileText read(bool graphRequired) {
+    FileText f;
+    if (ts_.is(Tok::End) && graphRequired)
       ts_.failExpected("'graph' (the file holds no graph)");
-    ts_.expectIdent("graph");
+    while (!ts_.is(Tok::End)) {
+      if (ts_.isIdent("func")) {
+        f.functions.push_back(readFunction());
+      } else if (ts_.isIdent("graph")) {
+        if (f.graph)
+          ts_.failAt(ts_.cur(), "a file holds one graph; unexpected second 'graph'");
+        f.graph = readGraph();
+      } else if (f.graph) {
+        ts_.failExpected("'func' or end of file after the graph's '}'");
+      } else {
+        ts_.failExpected("'graph' or 'func'");
+      }
+    }
+    if (!f.graph && graphRequired)
+      ts_.failExpected("'graph' (the file holds no graph)");
+    return f;
+  }
+
+private:
+  GraphText readGraph() {
+    GraphText g;
+    ts_.take(); // graph
     if (!ts_.is(Tok::Ident) && !ts_.is(Tok::String))
       ts_.failExpected("a graph name");
+    g.nameLoc = ts_.loc();
     g.name = ts_.take().text;
     ts_.expect(Tok::LBrace, "'{' after the graph name");
     while (!ts_.is(Tok::RBrace)) {
@@ -56,17 +69,77 @@ public:
     }
     g.closingBrace = ts_.loc();
     ts_.take();
-    if (ts_.isIdent("graph"))
-      ts_.failAt(ts_.cur(), "a file holds one graph; unexpected second 'graph'");
-    if (!ts_.is(Tok::End))
-      ts_.failExpected("end of file after the graph's '}'");
     return g;
   }
 
-private:
+  // func NAME(%p : TYPE, ...) { const | %x = ... | return %a, ... }
+  GraphText readFunction() {
+    GraphText g;
+    g.isFunction = true;
+    ts_.take(); // func
+    if (!ts_.is(Tok::Ident))
+      ts_.failExpected("a function name");
+    g.nameLoc = ts_.loc();
+    g.name = ts_.take().text;
+    ts_.expect(Tok::LParen, "'(' and the parameters after the function name");
+    if (!ts_.accept(Tok::RParen)) {
+      do {
+        Definition d;
+        d.kind = OpKind::Input;
+        d.loc = ts_.loc();
+        d.name = readValueRef("a parameter (%name : TYPE)");
+        if (d.name.isUnnamed())
+          throw Error("a parameter needs a name, not " + d.name.label(), d.name.loc);
+        ts_.expect(Tok::Colon, "':' and the parameter's type");
+        readType(d);
+        g.definitions.push_back(std::move(d));
+      } while (ts_.accept(Tok::Comma));
+      ts_.expect(Tok::RParen, "',' or ')'");
+    }
+    ts_.expect(Tok::LBrace, "'{' and the function's body");
+    while (!ts_.is(Tok::RBrace)) {
+      if (ts_.is(Tok::End))
+        ts_.failExpected("a statement or '}'");
+      readBodyStatement(g);
+    }
+    g.closingBrace = ts_.loc();
+    ts_.take();
+    return g;
+  }
+
+  void readBodyStatement(GraphText &g) {
+    if (ts_.is(Tok::Value))
+      return readAssignment(g);
+    if (ts_.isIdent("const"))
+      return readSource(g, OpKind::Const);
+    if (ts_.isIdent("return"))
+      return readReturn(g);
+    if (ts_.isIdent("input") || ts_.isIdent("param"))
+      ts_.failAt(ts_.cur(), fmt::format("'{}' is not allowed in a function body (values "
+                                        "come in as parameters: func {}(%x : TYPE, ...))",
+                                        ts_.cur().text, g.name));
+    if (ts_.isIdent("output"))
+      ts_.failAt(ts_.cur(), "a function body has no 'output' (write: return %name, ...)");
+    if (ts_.isIdent("update"))
+      ts_.failAt(ts_.cur(), "'update' is not allowed in a function body (only a graph "
+                            "updates its params)");
+    ts_.failExpected("a statement (const, return or %name = op(...))");
+  }
+
+  void readReturn(GraphText &g) {
+    if (g.returnLoc.hasPosition())
+      ts_.failAt(ts_.cur(), fmt::format("function '{}' already returns (at {}:{})", g.name,
+                                        g.returnLoc.line, g.returnLoc.col));
+    g.returnLoc = ts_.loc();
+    ts_.take();
+    do
+      g.outputs.push_back(readOperand(g, "a value to return (%name or op(...))", 0));
+    while (ts_.accept(Tok::Comma));
+  }
+
   void readStatement(GraphText &g) {
     if (ts_.is(Tok::Value))
-      return readOp(g);
+      return readAssignment(g);
     if (ts_.isIdent("input"))
       return readSource(g, OpKind::Input);
     if (ts_.isIdent("param"))
@@ -110,36 +183,75 @@ private:
     g.definitions.push_back(std::move(d));
   }
 
-  // %x = op(%a, %b) {attrs} : T
-  void readOp(GraphText &g) {
+  // %x = op(operand, ...) {attrs} : T   or   %a, %b = function(operand, ...)
+  void readAssignment(GraphText &g) {
     Definition d;
     d.loc = ts_.loc();
     d.name = readValueRef("a value name (%name)");
-    ts_.expect(Tok::Equal, "'=' after " + d.name.label());
+    while (ts_.accept(Tok::Comma))
+      d.moreResults.push_back(readValueRef("a value name (%name)"));
+    ts_.expect(Tok::Equal, "'=' after " + (d.moreResults.empty()
+                                               ? d.name.label()
+                                               : d.moreResults.back().label()));
     if (!ts_.is(Tok::Ident))
       ts_.failExpected("an op name");
-    auto kind = parseOpKind(ts_.cur().text);
-    if (!kind)
-      ts_.failAt(ts_.cur(), "unknown op '" + ts_.cur().text + "'" +
-                                didYouMean(ts_.cur().text, opNames()));
-    if (isSource(*kind))
-      ts_.failAt(ts_.cur(), fmt::format("'{0}' is a statement, not an op "
-                                        "(write: {0} %name : TYPE ...)",
-                                        ts_.cur().text));
-    d.kind = *kind;
-    ts_.take();
-    ts_.expect(Tok::LParen, "'(' after the op name");
-    if (!ts_.accept(Tok::RParen)) {
-      do
-        d.operands.push_back(readValueRef("an operand (%name)"));
-      while (ts_.accept(Tok::Comma));
-      ts_.expect(Tok::RParen, "',' or ')'");
-    }
-    if (ts_.is(Tok::LBrace))
-      d.attrs = readAttrs();
+    readApplication(g, d, 0, false);
     if (ts_.accept(Tok::Colon))
       readType(d);
     g.definitions.push_back(std::move(d));
+  }
+
+  // NAME(operand, ...) {attrs}, the current token being NAME. An op is known
+  // here; any other name is taken for a function, which the assembly step
+  // looks up (functions may be defined after their use).
+  void readApplication(GraphText &g, Definition &d, int depth, bool asOperand) {
+    const Token &name = ts_.cur();
+    d.calleeLoc = ts_.loc();
+    if (auto kind = parseOpKind(name.text)) {
+      if (isSource(*kind))
+        ts_.failAt(name, fmt::format("'{0}' is a statement, not an op "
+                                     "(write: {0} %name : TYPE ...)",
+                                     name.text));
+      d.kind = *kind;
+    } else {
+      d.kind = OpKind::Input; // unused
+      d.callee = name.text;
+    }
+    Token nameToken = ts_.take();
+    if (!ts_.is(Tok::LParen) && asOperand)
+      ts_.failAt(nameToken, "expected an operand (%name or op(...)), got " +
+                                describe(nameToken));
+    ts_.expect(Tok::LParen, "'(' after the op name");
+    if (!ts_.accept(Tok::RParen)) {
+      do
+        d.operands.push_back(readOperand(g, "an operand (%name or op(...))", depth + 1));
+      while (ts_.accept(Tok::Comma));
+      ts_.expect(Tok::RParen, "',' or ')'");
+    }
+    if (ts_.is(Tok::LBrace)) {
+      d.attrsLoc = ts_.loc();
+      d.hasAttrs = true;
+      d.attrs = readAttrs();
+    }
+  }
+
+  // %name, or an application nested in place: it becomes an unnamed
+  // definition of its own, placed before the one that uses it and located
+  // at its op's name.
+  ValueRef readOperand(GraphText &g, std::string_view what, int depth) {
+    if (!ts_.is(Tok::Ident))
+      return readValueRef(what);
+    if (depth >= kMaxNesting)
+      ts_.failAt(ts_.cur(), fmt::format("applications nest more than {} deep (name "
+                                        "some of the values)",
+                                        kMaxNesting));
+    Definition d;
+    d.loc = ts_.loc();
+    d.name = {fmt::format("#{}@{}:{}", ts_.cur().text, d.loc.line, d.loc.col), d.loc};
+    readApplication(g, d, depth, true);
+    ValueRef ref = d.name;
+    g.definitions.push_back(std::move(d));
+    return ref;
   }
 
   void readOutputs(GraphText &g) {
@@ -262,26 +374,29 @@ private:
 
 } // namespace
 
-GraphText readGraphText(std::string_view src, const std::string &file) {
-  return GraphReader(src, file).read();
+FileText readFileText(std::string_view src, const std::string &file, bool graphRequired) {
+  return FileReader(src, file).read(graphRequired);
 }
 
 } // namespace text
 
-Graph parseGraph(std::string_view text, std::string filename) {
+namespace {
+
+// Runs a parse, reporting anything but a chainjit::Error (a bug, not bad
+// input) the way every other problem is, so that no caller is surprised by
+// an exception of another type.
+template <typename F> auto reported(const std::string &filename, F parse) {
   try {
-    return text::assembleGraph(text::readGraphText(text, filename));
+    return parse();
   } catch (const Error &) {
     throw;
   } catch (const std::exception &e) {
-    // A bug, not bad input; still reported the way every other problem is,
-    // so that no caller is surprised by an exception of another type.
     throw Error(std::string("internal error while parsing: ") + e.what(),
                 SourceLoc{filename, 0, 0, {}});
   }
 }
 
-Graph parseGraphFile(const std::string &path) {
+std::string readWholeFile(const std::string &path) {
   SourceLoc where{path, 0, 0, {}};
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
@@ -294,7 +409,32 @@ Graph parseGraphFile(const std::string &path) {
   contents << in.rdbuf();
   if (in.bad())
     throw Error("cannot read the file", where);
-  return parseGraph(contents.str(), path);
+  return contents.str();
+}
+
+} // namespace
+
+Graph parseGraph(std::string_view text, std::string filename) {
+  return reported(filename, [&] {
+    return std::move(*text::assembleFile(text::readFileText(text, filename, true)).graph);
+  });
+}
+
+TextModule parseModule(std::string_view text, std::string filename) {
+  return reported(filename, [&] {
+    text::AssembledFile f = text::assembleFile(text::readFileText(text, filename, false));
+    return TextModule{std::move(f.functions), std::move(f.graph)};
+  });
+}
+
+FunctionLibrary parseFunctions(std::string_view text, std::string filename) {
+  return parseModule(text, std::move(filename)).functions;
+}
+
+Graph parseGraphFile(const std::string &path) { return parseGraph(readWholeFile(path), path); }
+
+TextModule parseModuleFile(const std::string &path) {
+  return parseModule(readWholeFile(path), path);
 }
 
 } // namespace chainjit::ir

@@ -3,6 +3,7 @@
 // in name order with defaults left out, floats in their shortest exact form.
 // The parser reads every printed graph back to one that prints identically.
 #include "chainjit/ir/Printer.h"
+#include "chainjit/ir/Function.h"
 
 #include "TextNumbers.h"
 
@@ -149,6 +150,22 @@ public:
     return r + "}\n";
   }
 
+  // The body's inputs are the parameters, in the header; the other nodes
+  // print as a graph's do, in order.
+  std::string printFunction(const Function &f) {
+    std::string r = "func " + f.name() + "(";
+    for (size_t i = 0; i < f.arity(); ++i)
+      r += (i ? ", " : "") + ref(f.params()[i]) + " : " + f.paramType(i).str();
+    r += ") {\n";
+    for (NodeId i = 0; i < g_.size(); ++i)
+      if (g_.node(i).kind != OpKind::Input)
+        r += "  " + nodeText(i) + "\n";
+    r += "  return ";
+    for (size_t i = 0; i < g_.outputs().size(); ++i)
+      r += (i ? ", " : "") + ref(g_.outputs()[i]);
+    return r + "\n}\n";
+  }
+
 private:
   // A graph name that is not an identifier is printed as a string.
   std::string graphName() const {
@@ -189,5 +206,7 @@ private:
 } // namespace
 
 std::string printGraph(const Graph &g) { return GraphPrinter(g).print(); }
+
+std::string printFunction(const Function &f) { return GraphPrinter(f.body()).printFunction(f); }
 
 } // namespace chainjit::ir

@@ -80,7 +80,8 @@ TEST_CASE("parser robustness: mutated texts give located errors, never anything 
       "\x00", "\xff", "1e999", "99999999999999999999", "-9223372036854775809",
       "2147483648", "nan", "-inf", "graph", "input", "output %x", "update",
       "%0", "%x", "f16", "f32[", "bool[]", "0", "-1", "1.", "1e", "%1a", "\"\\q\"",
-      "const %c : f32[3] = [1, 2]", "= [[[[", "]]]]", "{axes = [0.5]}", "\t"};
+      "const %c : f32[3] = [1, 2]", "= [[[[", "]]]]", "{axes = [0.5]}", "\t",
+      "func", "return", "func f(%x : f32[2]) {", "return %x", "neg(", "tanh(add(", ", %a = "};
   std::mt19937_64 rng(20240611);
   auto below = [&](size_t n) { return n ? static_cast<size_t>(rng() % n) : 0; };
 

@@ -1,6 +1,7 @@
 // The .cj text form: what the printer writes (golden text), a graph using
 // every op of ops.def round-tripping exactly, exact numbers and strings, and
 // the identifier rule for names.
+#include "FileTesting.h"
 #include "RoundTrip.h"
 
 #include "chainjit/ir/Builder.h"
@@ -243,4 +244,162 @@ TEST_CASE("text form: parse errors name the file, line and column") {
                        doctest::Contains("/nonexistent/dir/g.cj: error: cannot open the file"),
                        Error);
   CHECK_THROWS_WITH_AS(parseGraphFile(CHAINJIT_TESTS_DIR), doctest::Contains("directory"), Error);
+}
+
+// --- nested applications and functions ---
+
+TEST_CASE("text form: nested applications parse as the equivalent flat file") {
+  const char *nested = R"(graph g {
+  input %x : f32[2, 3]
+  input %W : f32[3, 4]
+  input %b : f32[4]
+  %h = tanh(add(matmul(%x, %W), %b))
+  %r = add(reshape(%h) {shape = [4, 2]}, sum(%x) {axes = [1]}) : f32[4, 2]
+  output %r
+})";
+  const char *flat = R"(graph g {
+  input %x : f32[2, 3]
+  input %W : f32[3, 4]
+  input %b : f32[4]
+  %0 = matmul(%x, %W)
+  %1 = add(%0, %b)
+  %h = tanh(%1)
+  %2 = reshape(%h) {shape = [4, 2]}
+  %3 = sum(%x) {axes = [1]}
+  %r = add(%2, %3)
+  output %r
+})";
+  Graph g = parseGraph(nested, "n.cj");
+  CHECK(printGraph(g) == printGraph(parseGraph(flat)));
+  checkRoundTrip(g);
+  // Each nested node is located at its own op's name; the statement's node
+  // at the statement.
+  auto at = [&](NodeId id) { return std::pair(g.node(id).loc.line, g.node(id).loc.col); };
+  CHECK(at(3) == std::pair(5, 17)); // matmul
+  CHECK(at(4) == std::pair(5, 13)); // add
+  CHECK(at(5) == std::pair(5, 3));  // %h = tanh(...)
+  CHECK(at(6) == std::pair(6, 12)); // reshape
+  CHECK(at(7) == std::pair(6, 42)); // sum
+  // A return may nest too; an error in a nested application points at it.
+  CHECK(chainjit::testing::errorOf([] {
+          parseGraph("graph g {\n  input %x : f32[2]\n  %y = neg(exp(add(%x, %q)))\n"
+                     "  output %y\n}",
+                     "t.cj");
+        }) == "t.cj:3:24: error: undefined value %q");
+}
+
+// Functions defined after the graph, calling each other in any order, with
+// several results, nested calls and a parameter passed through.
+static const char *kFunctionsFile = R"(graph g {
+  input %x : f32[4, 3]
+  param %W : f32[3, 3]
+  param %b : f32[3]
+  %h = dense(%x, %W, %b)
+  %a, %c = cell(%x, %h)
+  %s = add(twice(%a), first(%c, %x))
+  output %s
+}
+func twice(%u : f32[4, 3]) {
+  return add(cell_out(%u), cell_out(%u))
+}
+func dense(%x : f32[4, 3], %W : f32[3, 3], %b : f32[3]) {
+  %z = matmul(%x, %W)
+  %y = add(%z, %b)
+  return %y
+}
+func cell(%x : f32[4, 3], %h : f32[4, 3]) {
+  %s = mul(%x, sigmoid(%h))
+  return %s, tanh(%s)
+}
+func cell_out(%u : f32[4, 3]) {
+  %p, %q = cell(%u, %u)
+  return %q
+}
+func first(%p : f32[4, 3], %q : f32[4, 3]) {
+  return %p
+}
+)";
+
+TEST_CASE("text form: calls are inlined, with names derived from the call") {
+  TextModule m = parseModule(kFunctionsFile, "f.cj");
+  REQUIRE(m.graph);
+  // Functions come in file order.
+  CHECK(m.functions.names() ==
+        std::vector<std::string>{"twice", "dense", "cell", "cell_out", "first"});
+  // %h.z is dense's %z in the call whose result is %h; nested calls, which
+  // name no result, take the function's name and a number (twice_1); names
+  // compose through calls in bodies; first() returns its parameter, so %c
+  // itself is used.
+  CHECK(printGraph(*m.graph) == R"(graph g {
+  input %x : f32[4, 3]
+  param %W : f32[3, 3]
+  param %b : f32[3]
+  %h.z = matmul(%x, %W) : f32[4, 3]
+  %h = add(%h.z, %b) : f32[4, 3]
+  %0 = sigmoid(%h) : f32[4, 3]
+  %a = mul(%x, %0) : f32[4, 3]
+  %c = tanh(%a) : f32[4, 3]
+  %1 = sigmoid(%a) : f32[4, 3]
+  %twice_1.cell_out_1.p = mul(%a, %1) : f32[4, 3]
+  %twice_1.cell_out_1.q = tanh(%twice_1.cell_out_1.p) : f32[4, 3]
+  %2 = sigmoid(%a) : f32[4, 3]
+  %twice_1.cell_out_2.p = mul(%a, %2) : f32[4, 3]
+  %twice_1.cell_out_2.q = tanh(%twice_1.cell_out_2.p) : f32[4, 3]
+  %3 = add(%twice_1.cell_out_1.q, %twice_1.cell_out_2.q) : f32[4, 3]
+  %s = add(%3, %c) : f32[4, 3]
+  output %s
+}
+)");
+  checkRoundTrip(*m.graph);
+  // Inlined nodes keep their place in the body: %h.z is dense's %z.
+  const Node &z = m.graph->node(m.graph->lookup("h.z"));
+  CHECK(z.loc.file == "f.cj");
+  CHECK(std::pair(z.loc.line, z.loc.col) == std::pair(14, 3));
+  // The graph alone, through parseGraph, is the same.
+  CHECK(printGraph(parseGraph(kFunctionsFile, "f.cj")) == printGraph(*m.graph));
+}
+
+TEST_CASE("text form: functions print as func text and parse back") {
+  FunctionLibrary lib = parseFunctions(kFunctionsFile, "f.cj");
+  const Function *cell = lib.find("cell");
+  REQUIRE(cell);
+  CHECK(cell->arity() == 2);
+  CHECK(cell->numResults() == 2);
+  CHECK(cell->resultType(1) == f32({4, 3}));
+  std::string text = printFunction(*cell);
+  CHECK(text == R"(func cell(%x : f32[4, 3], %h : f32[4, 3]) {
+  %0 = sigmoid(%h) : f32[4, 3]
+  %s = mul(%x, %0) : f32[4, 3]
+  %1 = tanh(%s) : f32[4, 3]
+  return %s, %1
+}
+)");
+  // A file of functions only: parseFunctions reads it, parseGraph wants a graph.
+  FunctionLibrary back = parseFunctions(text, "cell.cj");
+  REQUIRE(back.find("cell"));
+  CHECK(printFunction(*back.find("cell")) == text);
+  CHECK(!parseModule(text).graph);
+  CHECK(chainjit::testing::errorOf([&] { parseGraph(text, "cell.cj"); }) ==
+        "cell.cj:7:1: error: expected 'graph' (the file holds no graph), got end of file");
+  // Every function of the file round-trips, its inlined calls included.
+  for (const Function &f : lib.functions()) {
+    CAPTURE(f.name());
+    std::string t = printFunction(f);
+    CHECK(printFunction(*parseFunctions(t).find(f.name())) == t);
+  }
+}
+
+TEST_CASE("text form: an error met while inlining names the body and the call") {
+  const char *text = R"(func f(%x : f32[2]) {
+  %t = neg(%x)
+  return exp(%t)
+}
+graph g {
+  input %x : f32[2]
+  %h.t = tanh(%x)
+  %h = f(%h.t)
+  output %h
+})";
+  CHECK(chainjit::testing::errorOf([&] { parseGraph(text, "t.cj"); }) ==
+        "t.cj:2:3: error: value %h.t is already defined (in a call of 'f' at t.cj:8:8)");
 }
