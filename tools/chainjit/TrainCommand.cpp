@@ -279,8 +279,8 @@ int runTrain(const TrainOptions &o,
                 << " (give the same --scale or --standardize to continue from those weights)\n";
   }
   if (comm->size() > 1)
-    std::cout << "data-parallel: " << comm->describe() << ", each computing its part of every "
-              << "batch of " << config.batch << "\n";
+    std::cout << "data-parallel: " << comm->describe()
+              << ", each computing its part of every batch\n";
   std::cout << "model " << model.name() << ": features %" << sig.features << ", labels %"
             << sig.labels << ", loss %" << sig.loss
             << (sig.prediction.empty() ? "" : ", prediction %" + sig.prediction) << "\n";
