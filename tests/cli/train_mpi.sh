@@ -6,6 +6,10 @@
 #                                  the single-process run (f32 rounding)
 #   resume NP1 NP2 MODEL FLAGS...  1 epoch on NP1 ranks, resumed on NP2 ranks
 #                                  to 2: the uninterrupted run's params
+#   cv NP MODEL FLAGS...           --kfold pairs dealt to NP ranks: the same
+#                                  table and best setting as one process
+#   show NP MODEL FLAGS... -- RE...  the run's stdout has every line RE
+#                                  (docs/distributed.md's example)
 #   fail NP RANK:STEP MODEL        that rank fails: non-zero exit, its error
 #                                  shown, no checkpoint (nor .tmp) left
 # Exit 77 (skipped) when there is no mpirun or chainjit lacks MPI.
@@ -66,6 +70,31 @@ resume)
   "$close" "$work/whole.ckpt" "$work/run.ckpt" >"$work/close.out" || fail "params differ"
   same_metrics "$work/whole.out" "$work/second.out" >"$work/metrics.out" || fail "metrics differ"
   echo "ok: 1 epoch on $np1 ranks, resumed on $np2, matches the uninterrupted run"
+  ;;
+cv)
+  np=$1 model=$2
+  shift 2
+  train one "$cli" train "$model" --data "$data" --scale 0.0625 "$@" || fail "single-process run failed"
+  train many "${mpi[@]}" -np "$np" "$cli" train "$model" --data "$data" --scale 0.0625 "$@" ||
+    fail "-np $np run failed"
+  table() { grep -E '^(\*| ) +[0-9.e-]+ +[0-9.e-]+ +[0-9.e-]+ |^best: ' "$1"; }
+  [ "$(table "$work/one.out" | wc -l)" -ge 3 ] || fail "no table"
+  diff <(table "$work/one.out") <(table "$work/many.out") >"$work/table.diff" ||
+    fail "the tables differ"
+  echo "ok: the -np $np cross-validation table is the single-process one"
+  ;;
+show)
+  np=$1 model=$2
+  shift 2
+  args=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+  shift
+  (cd "$work" && "${mpi[@]}" -np "$np" "$cli" train "$model" --data "$data" "${args[@]}" \
+    >"$work/show.out" 2>"$work/show.err") || fail "the run failed"
+  for re in "$@"; do
+    grep -Eq "$re" "$work/show.out" || fail "no line '$re'"
+  done
+  echo "ok: the documented output"
   ;;
 fail)
   np=$1 at=$2 model=$3

@@ -10,6 +10,7 @@
 #include "chainjit/runtime/distributed/Communicator.h"
 #include "chainjit/runtime/distributed/Mpi.h"
 #include "chainjit/runtime/distributed/Shard.h"
+#include "chainjit/runtime/train/CrossValidation.h"
 #include "chainjit/runtime/train/Trainer.h"
 
 #include <doctest/doctest.h>
@@ -302,4 +303,32 @@ TEST_CASE("trainer on 2 thread ranks: backtracking line search on reduced losses
   c.sampling = train::Sampling::Full;
   c.epochs = 3;
   checkRanksEqualOneProcess(c, 2, "/tests/cli/data/digits_softmax.cj");
+}
+
+TEST_CASE("cross-validation on 3 thread ranks: the pairs are dealt out, the table is one process's") {
+  Dataset data = digitsSubset(120);
+  ir::Graph g = ir::parseGraphFile(std::string(CHAINJIT_SOURCE_DIR) +
+                                   "/tests/cli/data/digits_softmax.cj");
+  train::TrainConfig c;
+  c.backend = Backend::Interp;
+  c.epochs = 1;
+  train::CvConfig cv;
+  cv.folds = 2;
+  cv.lrGrid = {0.01, 0.1, 1e38}; // the last diverges: NaN must survive the gather
+  train::CvResult one = train::crossValidate(g, c, data, cv);
+  auto out = onRanks(3, [&](std::shared_ptr<Communicator> comm) {
+    train::TrainConfig cc = c;
+    cc.communicator = comm;
+    int calls = 0;
+    train::CvResult r =
+        train::crossValidate(g, cc, data, cv, [&](size_t, int64_t, const train::Metrics &) {
+          ++calls;
+        });
+    return std::pair{train::formatCvTable(r), calls};
+  });
+  for (const auto &[table, calls] : out) {
+    CHECK(table == train::formatCvTable(one));
+    CHECK(calls == 2); // 6 pairs over 3 ranks
+  }
+  CHECK(train::formatCvTable(one).find("diverged") != std::string::npos);
 }
