@@ -6,8 +6,8 @@ adding nodes makes a step slower.
 Per step on p nodes with global batch B (rows split evenly):
   compute    c * B / p                    c: seconds per row, measured on one core
   allreduce  2 (p-1) alpha + 2 (p-1)/p * n * beta   (ring, n gradient bytes)
-  + 2 ceil(log2 p) alpha                  the two 8-16 byte messages of a step
-                                           (loss and hits; the stop flag)
+  + ceil(log2 p) alpha                    the 24-byte message of loss, hits and
+                                           the stop flag
 speed-up S = c B / T_p, efficiency E = S / p. Communication stops paying off
 where T_p >= c B, i.e. below B* = T_comm / (c (1 - 1/p)).
 
@@ -36,7 +36,7 @@ NODES = [2, 4, 8, 16, 32, 64]
 
 def comm(p, n, alpha, beta):
     ring = 2 * (p - 1) * alpha + 2 * (p - 1) / p * n * beta
-    return ring + 2 * math.ceil(math.log2(p)) * alpha
+    return ring + math.ceil(math.log2(p)) * alpha
 
 
 def main():
@@ -55,6 +55,18 @@ def main():
             bstar = [comm(p, n, alpha, beta) / (c * (1 - 1 / p)) for p in (2, 64)]
             print(f"| {name} ({batch}) | " + " | ".join(cells) +
                   f" | {bstar[0]:.0f} / {bstar[1]:.0f} |")
+
+    # Weak scaling: the global batch grows with the nodes, 256 rows each.
+    net, alpha, beta = NETWORKS[0]
+    print(f"\n{net}, 256 rows per node (global batch 256 p)\n")
+    print("| model | " + " | ".join(f"{p} nodes" for p in NODES) + " |")
+    print("|---" * (len(NODES) + 1) + "|")
+    for name, n, c, _ in MODELS:
+        cells = []
+        for p in NODES:
+            per_node = c * 256
+            cells.append(f"{per_node / (per_node + comm(p, n, alpha, beta)):.0%}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

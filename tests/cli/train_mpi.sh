@@ -17,7 +17,7 @@ set -u
 cli=$1 close=$2 mpirun=$3 work=$4 data=$5 scenario=$6
 shift 6
 if [ ! -x "$mpirun" ] && ! command -v "$mpirun" >/dev/null; then
-  echo "SKIP: no mpirun (install openmpi-bin: tools/bootstrap.sh)"
+  echo "SKIP: chainjit was built without MPI, or there is no mpirun (install libopenmpi-dev and openmpi-bin: tools/bootstrap.sh, and configure again)"
   exit 77
 fi
 rm -rf "$work"

@@ -15,7 +15,9 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <barrier>
+#include <filesystem>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -331,4 +333,31 @@ TEST_CASE("cross-validation on 3 thread ranks: the pairs are dealt out, the tabl
     CHECK(calls == 2); // 6 pairs over 3 ranks
   }
   CHECK(train::formatCvTable(one).find("diverged") != std::string::npos);
+}
+
+TEST_CASE("trainer on 2 thread ranks: a stop asked on rank 1 only stops both after the same step") {
+  Dataset data = digitsSubset(200);
+  ir::Graph g = ir::parseGraphFile(std::string(CHAINJIT_SOURCE_DIR) +
+                                   "/tests/cli/data/digits_softmax.cj");
+  std::string ckpt = (std::filesystem::temp_directory_path() / "chainjit_dist_stop.ckpt").string();
+  std::filesystem::remove(ckpt);
+  std::atomic<bool> never{false}, now{true};
+  auto out = onRanks(2, [&](std::shared_ptr<Communicator> c) {
+    train::TrainConfig cc;
+    cc.backend = Backend::Interp;
+    cc.epochs = 2;
+    cc.communicator = c;
+    cc.checkpointPath = ckpt;
+    cc.stopRequested = c->rank() == 1 ? &now : &never;
+    train::Trainer t(g, cc);
+    return t.fit(data).stopped;
+  });
+  for (const auto &stopped : out) {
+    REQUIRE(stopped);
+    CHECK(stopped->epoch == 1);
+    CHECK(stopped->stepsDone == 1);
+    CHECK(stopped->checkpointed);
+  }
+  CHECK(std::filesystem::exists(ckpt)); // written by rank 0, whose own flag was never set
+  std::filesystem::remove(ckpt);
 }

@@ -288,6 +288,7 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
   StepOutcome out;
   out.samples = total;
   out.correct = -1;
+  auto stopAsked = [&] { return config.stopRequested && config.stopRequested->load(); };
   ir::DType lossType = model.type(model.lookup(sig.loss)).dtype;
 
   if (path == StepPath::Objective) {
@@ -310,6 +311,7 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
     StepReport r = optimizer->step(f, x, {epoch});
     storeTrainable(std::move(x));
     out.loss = r.loss - penalty; // the data loss, as the other paths report it
+    out.stop = anyRank(stopAsked());
     ++globalStep;
     return out;
   }
@@ -352,12 +354,14 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
       reduce.push_back(&g);
     for (const std::string &name : stepUpdated)
       reduce.push_back(&updated.at(name));
-    double scalars[2] = {out.loss * static_cast<double>(b),
-                         static_cast<double>(std::max<int64_t>(out.correct, 0))};
+    double scalars[3] = {out.loss * static_cast<double>(b),
+                         static_cast<double>(std::max<int64_t>(out.correct, 0)),
+                         stopAsked() ? 1.0 : 0.0};
     allreduceWeighted(*comm, reduce, weight, scalars);
     out.loss = scalars[0] / static_cast<double>(total);
     if (out.correct >= 0)
       out.correct = static_cast<int64_t>(scalars[1]);
+    out.stop = scalars[2] > 0;
   }
   for (auto &[name, value] : updated)
     params[name] = std::move(value);
@@ -509,9 +513,12 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
         observer->onStep(p);
       }
       // A stop after the epoch's last step is an ordinary epoch end below.
-      // Ranks stop together: a signal may reach one of them only.
-      if (s + 1 < steps && config_.stopRequested &&
-          m.anyRank(config_.stopRequested->load())) {
+      // Ranks stop together: a signal may reach one of them only, so they
+      // use the flag as the step's reduction agreed on it (a flag set after
+      // that, e.g. by the observer, counts at the next step).
+      bool stop = m.distributed ? o.stop
+                                : config_.stopRequested && config_.stopRequested->load();
+      if (s + 1 < steps && stop) {
         e.seconds = secondsBefore + secondsSince(epochStart);
         TrainingStop stop{epoch + 1, s + 1, steps, !config_.checkpointPath.empty()};
         if (stop.checkpointed) {

@@ -20,6 +20,9 @@ struct StepOutcome {
   double loss = 0;     // the batch's data loss before the update
   int64_t samples = 0;
   int64_t correct = -1; // -1: not known on this path
+  // Data-parallel: TrainConfig::stopRequested was set on some rank when the
+  // step reduced (all ranks agree: the flag travels with the reduction).
+  bool stop = false;
 };
 
 // The running sums of an epoch that is not finished yet: what a checkpoint
