@@ -247,12 +247,13 @@ TEST_CASE("mpi: the launcher's world size is read from the environment; no MPI b
 
 namespace {
 
-// Trains `config` on 300 digits alone and on `ranks` thread ranks; checks
+// Trains `config` on `rows` digits alone and on `ranks` thread ranks; checks
 // that params and per-epoch losses agree within f32 rounding.
-void checkRanksEqualOneProcess(train::TrainConfig config, int ranks, const char *model) {
-  Dataset data = digitsSubset(300);
+void checkRanksEqualOneProcess(train::TrainConfig config, int ranks, const char *model,
+                               int64_t rows = 300, Backend backend = Backend::Interp) {
+  Dataset data = digitsSubset(rows);
   ir::Graph g = ir::parseGraphFile(std::string(CHAINJIT_SOURCE_DIR) + model);
-  config.backend = Backend::Interp; // several threads, no compilation
+  config.backend = backend; // the interpreter: several threads, no compilation
   train::Trainer one(g, config);
   train::History h1 = one.fit(data);
   Bindings p1 = one.modelParams();
@@ -360,4 +361,23 @@ TEST_CASE("trainer on 2 thread ranks: a stop asked on rank 1 only stops both aft
   }
   CHECK(std::filesystem::exists(ckpt)); // written by rank 0, whose own flag was never set
   std::filesystem::remove(ckpt);
+}
+
+TEST_CASE("trainer on 2 thread ranks: nesterov, and newton with 1/M, equal one process") {
+  train::TrainConfig nesterov;
+  nesterov.optimizer.kind = train::OptimizerKind::Nesterov;
+  nesterov.optimizer.stepSize.base = 0.05;
+  nesterov.batch = 25;
+  nesterov.epochs = 1;
+  checkRanksEqualOneProcess(nesterov, 2, "/tests/cli/data/digits_softmax.cj");
+
+  // Newton's Hessian and the power iteration's Hessian-vector products are
+  // reduced over the ranks.
+  train::TrainConfig newton;
+  newton.optimizer.kind = train::OptimizerKind::Newton;
+  newton.optimizer.newtonDamping = 0.01;
+  newton.optimizer.stepSize.inverseLipschitz = true;
+  newton.sampling = train::Sampling::Full;
+  newton.epochs = 2;
+  checkRanksEqualOneProcess(newton, 2, "/tests/cli/data/digits_softmax.cj", 100, Backend::Jit);
 }
