@@ -11,6 +11,8 @@ packages=(
   # The ASan+UBSan and libFuzzer build of tools/test-sanitized.sh: clang and
   # its sanitizer runtimes (the version of the LLVM the JIT links).
   clang-19 libclang-rt-19-dev
+  # Data-parallel training over MPI (docs/distributed.md) and its tests.
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

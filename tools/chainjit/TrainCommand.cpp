@@ -7,6 +7,7 @@
 
 #include "chainjit/ir/Parser.h"
 #include "chainjit/runtime/Weights.h"
+#include "chainjit/runtime/distributed/Mpi.h"
 #include "chainjit/runtime/train/CrossValidation.h"
 #include "chainjit/runtime/train/Curves.h"
 #include "chainjit/runtime/train/Progress.h"
@@ -16,6 +17,7 @@
 #include <cmath>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <unistd.h>
@@ -58,6 +60,7 @@ struct TrainOptions {
   std::string curves, plot;
   std::string backend = "jit";
   std::string allocLimit;
+  bool distributed = false, checkReplicas = false;
 };
 
 std::optional<double> parseNumber(std::string_view s) {
@@ -172,6 +175,37 @@ void printMetrics(const char *what, const rt::Metrics &m, int64_t samples) {
   std::cout << "  (" << samples << " samples)\n";
 }
 
+// MPI's world when a launcher started this process with more than one
+// rank, or --distributed asks for it; otherwise this process alone.
+std::shared_ptr<runtime::distributed::Communicator> chooseCommunicator(const TrainOptions &o) {
+  namespace dist = runtime::distributed;
+  std::optional<int> launched = dist::launcherWorldSize();
+  if (!o.distributed && launched.value_or(1) == 1)
+    return dist::singleProcess();
+  if (!dist::mpiBuiltIn())
+    throw Error(std::string(o.distributed ? "--distributed" : "started by an MPI launcher") +
+                ": this chainjit was built without MPI (install libopenmpi-dev and openmpi-bin, "
+                "as tools/bootstrap.sh does, and build again)");
+  return dist::mpiWorld();
+}
+
+// CHAINJIT_DEBUG_FAIL=RANK:STEP makes that rank fail at that global step
+// (the tests of a failing rank).
+void applyDebugFailure(rt::TrainConfig &c) {
+  const char *v = std::getenv("CHAINJIT_DEBUG_FAIL");
+  if (!v)
+    return;
+  std::string spec = v;
+  size_t colon = spec.find(':');
+  std::optional<double> rank = parseNumber(spec.substr(0, colon));
+  std::optional<double> step =
+      colon == std::string::npos ? std::nullopt : parseNumber(spec.substr(colon + 1));
+  if (!rank || !step || *rank < 0 || *step < 0)
+    throw UsageError("CHAINJIT_DEBUG_FAIL='" + spec + "': expected RANK:STEP, e.g. 1:3");
+  c.failRank = static_cast<int>(*rank);
+  c.failStep = static_cast<int64_t>(*step);
+}
+
 void writeCurves(const TrainOptions &o, const rt::History &h, const std::string &model) {
   if (!o.curves.empty())
     rt::writeCurvesCsv(o.curves, h);
@@ -193,9 +227,15 @@ void reportStop(const rt::TrainingStop &stop, const StopSignals &signals, const 
                  "able to resume)\n";
 }
 
-int runTrain(const TrainOptions &o) {
+int runTrain(const TrainOptions &o,
+             const std::shared_ptr<runtime::distributed::Communicator> &comm) {
   // Every flag is checked before any file is read.
   rt::TrainConfig config = makeConfig(o);
+  config.communicator = comm;
+  config.checkReplicas = o.checkReplicas;
+  applyDebugFailure(config);
+  asUsage([&] { config.validate(); });
+  bool root = comm->rank() == 0;
   applyAllocLimit(o.allocLimit);
   rt::DataSpec spec = o.data;
   spec.scale = o.scale;
@@ -231,13 +271,16 @@ int runTrain(const TrainOptions &o) {
     std::cout << "initial params: " << init.params.size() << " from " << o.initFrom << "\n";
     // Weights learnt on data prepared otherwise see other inputs now; that
     // may be meant (fine-tuning), so it is a warning, not an error.
-    if (!init.preparation.empty() &&
+    if (root && !init.preparation.empty() &&
         init.preparation.describe() != data.preparation.describe())
       std::cerr << "chainjit: warning: " << o.initFrom << " was trained on data prepared with "
                 << init.preparation.describe() << ", this run prepares it with "
                 << data.preparation.describe()
                 << " (give the same --scale or --standardize to continue from those weights)\n";
   }
+  if (comm->size() > 1)
+    std::cout << "data-parallel: " << comm->describe()
+              << ", each computing its part of every batch\n";
   std::cout << "model " << model.name() << ": features %" << sig.features << ", labels %"
             << sig.labels << ", loss %" << sig.loss
             << (sig.prediction.empty() ? "" : ", prediction %" + sig.prediction) << "\n";
@@ -251,7 +294,8 @@ int runTrain(const TrainOptions &o) {
               << " settings, " << config.epochs << " epochs each\n";
     rt::CvResult r = rt::crossValidate(model, config, data.train, cv,
                                        [&](size_t row, int64_t fold, const rt::Metrics &m) {
-                                         std::cerr << "setting " << row + 1 << " fold "
+                                         if (root)
+                                           std::cerr << "setting " << row + 1 << " fold "
                                                    << fold + 1 << ": val loss " << m.loss
                                                    << "\n";
                                        });
@@ -275,8 +319,10 @@ int runTrain(const TrainOptions &o) {
       isatty(fileno(stderr)) ? rt::makeProgressBar(std::cerr) : rt::makeLogLines(std::cerr);
   rt::History h = trainer.fit(data.train, &validation, observer.get());
   if (h.stopped) {
-    writeCurves(o, h, model.name());
-    reportStop(*h.stopped, signals, o);
+    if (root) {
+      writeCurves(o, h, model.name());
+      reportStop(*h.stopped, signals, o);
+    }
     return signals.exitCode();
   }
   double seconds = 0;
@@ -286,8 +332,9 @@ int runTrain(const TrainOptions &o) {
     printMetrics("train", h.epochs.back().train, data.train.size());
   printMetrics("test", trainer.evaluate(data.test), data.test.size());
   std::cout << "training time " << seconds << " s over " << h.epochs.size() << " epochs\n";
-  writeCurves(o, h, model.name());
-  if (signals.signal() != 0) {
+  if (root)
+    writeCurves(o, h, model.name());
+  if (signals.signal() != 0 && root) {
     // It came during the last step or the final evaluation: the run is
     // complete (and checkpointed), but the caller asked to stop.
     std::cerr << "chainjit: " << signals.signalName()
@@ -295,6 +342,32 @@ int runTrain(const TrainOptions &o) {
     return signals.exitCode();
   }
   return 0;
+}
+
+// One rank of an MPI job prints the report; the others keep quiet on
+// stdout. A rank that fails prints its error and ends the whole job (its
+// peers would otherwise wait for it forever in the next collective).
+int runTrainOnRanks(const TrainOptions &o) {
+  std::shared_ptr<runtime::distributed::Communicator> comm = chooseCommunicator(o);
+  if (comm->size() == 1)
+    return runTrain(o, comm);
+  std::streambuf *stdoutBuffer = std::cout.rdbuf();
+  if (comm->rank() != 0)
+    std::cout.rdbuf(nullptr);
+  int code = 1;
+  std::string message;
+  try {
+    int rc = runTrain(o, comm);
+    std::cout.rdbuf(stdoutBuffer);
+    return rc;
+  } catch (const UsageError &e) {
+    code = 2, message = e.what();
+  } catch (const std::exception &e) {
+    message = e.what();
+  }
+  std::cout.rdbuf(stdoutBuffer);
+  comm->abort(message, code);
+  return code; // not reached: abort() ends the job
 }
 
 } // namespace
@@ -381,6 +454,11 @@ Command addTrainCommand(CLI::App &app) {
   cmd->add_option("--backend", o->backend, "jit (default: compiled native code) or interp (the reference interpreter)")
       ->check(CLI::IsMember({"interp", "jit"}));
   addAllocLimitOption(cmd, o->allocLimit);
+  // Data-parallel training (docs/distributed.md).
+  cmd->add_flag("--distributed", o->distributed,
+                "Train data-parallel over MPI (implied when mpirun starts more than one rank)");
+  cmd->add_flag("--check-replicas", o->checkReplicas,
+                "Debug: after every epoch check that all ranks hold the same params");
   cmd->footer("\nExamples:\n"
               "  chainjit train examples/digits_mlp.cj --data examples/data/digits.csv.gz "
               "--scale 0.0625 --epochs 30\n"
@@ -388,8 +466,9 @@ Command addTrainCommand(CLI::App &app) {
               "--scale 0.0625 --kfold 5 --lr-grid 0.01,0.1 --l2-grid 0,0.001\n"
               "  chainjit train examples/fashion_mlp.cj "
               "--idx-images /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ...\n"
+              "  mpirun -np 4 chainjit train ...   (data-parallel, docs/distributed.md)\n"
               "See docs/training.md.");
-  return {cmd, [o] { return runTrain(*o); }};
+  return {cmd, [o] { return runTrainOnRanks(*o); }};
 }
 
 } // namespace chainjit::cli

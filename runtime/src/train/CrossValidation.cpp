@@ -3,6 +3,7 @@
 
 #include "chainjit/ir/CounterRng.h"
 #include "chainjit/ir/Error.h"
+#include "chainjit/runtime/distributed/Communicator.h"
 
 #include <fmt/format.h>
 
@@ -72,14 +73,24 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
     throw Error("cross-validation needs 2 <= K <= " + std::to_string(n) +
                 " (the training samples), got K = " + std::to_string(k));
   std::vector<int64_t> order = shuffledIndices(n, ir::mix64(base.seed ^ kFoldStream));
+  // Data-parallel: the (setting, fold) pairs are dealt out to the ranks in
+  // turn, each trained by one rank alone, and the metrics gathered after.
+  std::shared_ptr<distributed::Communicator> comm =
+      base.communicator ? base.communicator : distributed::singleProcess();
   CvResult result;
+  int64_t pair = -1;
   for (const GridSetting &s : gridSettings(base, cv)) {
     CvRow row;
     row.setting = s;
     TrainConfig config = withSetting(base, s);
     config.checkpointPath.clear();
     config.resume = config.overwrite = false;
+    config.communicator = nullptr;
     for (int64_t f = 0; f < k; ++f) {
+      if (++pair % comm->size() != comm->rank()) {
+        row.folds.push_back({0, 0}); // another rank's: added in below
+        continue;
+      }
       int64_t begin = f * n / k, end = (f + 1) * n / k;
       std::vector<int64_t> fit, held;
       for (int64_t i = 0; i < n; ++i)
@@ -100,6 +111,22 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
       if (progress)
         progress(result.rows.size(), f, m);
     }
+    result.rows.push_back(row);
+  }
+  if (comm->size() > 1) {
+    // Every pair has one owner and zeros elsewhere, so the sum is the table
+    // (a NaN of a diverged run stays NaN).
+    std::vector<double> all;
+    for (const CvRow &row : result.rows)
+      for (const Metrics &m : row.folds)
+        all.insert(all.end(), {m.loss, m.accuracy});
+    comm->allreduceSum(std::span<double>(all));
+    size_t at = 0;
+    for (CvRow &row : result.rows)
+      for (Metrics &m : row.folds)
+        m = {all[at], all[at + 1]}, at += 2;
+  }
+  for (CvRow &row : result.rows) {
     std::vector<double> losses, accuracies;
     for (const Metrics &m : row.folds) {
       losses.push_back(m.loss);
@@ -107,7 +134,6 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
     }
     std::tie(row.mean.loss, row.std.loss) = meanStd(losses);
     std::tie(row.mean.accuracy, row.std.accuracy) = meanStd(accuracies);
-    result.rows.push_back(row);
   }
   for (size_t i = 1; i < result.rows.size(); ++i)
     if (better(result.rows[i], result.rows[result.best]))

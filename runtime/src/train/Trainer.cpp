@@ -5,8 +5,10 @@
 // resuming are in TrainerCheckpoint.cpp.
 #include "chainjit/runtime/train/Trainer.h"
 
+#include "ReplicaReduction.h"
 #include "TrainerImpl.h"
 
+#include "chainjit/runtime/distributed/Shard.h"
 #include "chainjit/runtime/train/TrainData.h"
 
 #include "chainjit/ir/Error.h"
@@ -47,6 +49,9 @@ void TrainConfig::validate() const {
   if (resume && overwrite)
     throw Error("resume and overwrite contradict each other: resume continues the checkpoint, "
                 "overwrite starts over");
+  if (failRank >= 0 && communicator && failRank >= communicator->size())
+    throw Error("the injected failure names rank " + std::to_string(failRank) + ", but there are " +
+                std::to_string(communicator->size()) + " ranks");
 }
 
 // ---- construction ----
@@ -62,6 +67,8 @@ StepPath choosePath(const OptimizerConfig &c) {
 
 Trainer::Impl::Impl(const ir::Graph &m, const ModelSignature &s, const TrainConfig &c)
     : sig(s), config(c), path(choosePath(c.optimizer)) {
+  comm = config.communicator ? config.communicator : distributed::singleProcess();
+  distributed = comm->size() > 1;
   model = config.dropout ? withDropoutRate(m, *config.dropout) : m;
   l1 = config.regularization.l1For(sig.trainable);
   l2 = config.regularization.l2For(sig.trainable);
@@ -71,7 +78,9 @@ Trainer::Impl::Impl(const ir::Graph &m, const ModelSignature &s, const TrainConf
     if (l2[i] != 0)
       stepOptions.l2[sig.trainable[i]] = l2[i];
   }
-  stepOptions.update = path != StepPath::InGraph ? InGraphUpdate::None
+  // Across ranks the gradient must be reduced before the update, so the
+  // step graph returns it and step() applies the graph's own rule.
+  stepOptions.update = path != StepPath::InGraph || distributed ? InGraphUpdate::None
                        : config.optimizer.kind == OptimizerKind::Momentum
                            ? InGraphUpdate::Momentum
                            : InGraphUpdate::Gradient;
@@ -88,6 +97,15 @@ Trainer::Impl::Impl(const ir::Graph &m, const ModelSignature &s, const TrainConf
   for (const std::string &name : sig.state)
     if (!params.count(name)) // a state param the step graph dropped as dead
       params[name] = initialParamValue(model, model.lookup(name));
+  for (const ir::ParamUpdate &u : step.graph().updates())
+    stepUpdated.push_back(step.graph().node(u.param).name);
+  // The velocities an in-graph momentum keeps as params (zeros at first),
+  // kept under the same names so that checkpoints do not depend on the
+  // number of ranks.
+  if (distributed && path == StepPath::InGraph &&
+      config.optimizer.kind == OptimizerKind::Momentum)
+    for (const std::string &p : sig.trainable)
+      params[velocityParamName(p)] = ir::Tensor(params.at(p).type());
   if (!config.initialParams.empty())
     takeInitialParams(config.initialParams);
 }
@@ -251,56 +269,125 @@ Bindings Trainer::Impl::bindingsFor(const ir::Graph &g, const Bindings &source) 
 
 // ---- one step ----
 
-StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t> &rows,
+// `rows` is the global batch; a data-parallel rank computes its shard of
+// it, and what it reports (loss, samples, hits) is the whole batch's.
+StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t> &globalRows,
                                 int64_t epoch) {
+  if (comm->rank() == config.failRank && globalStep == config.failStep)
+    throw Error("injected failure at step " + std::to_string(globalStep) + " on rank " +
+                std::to_string(comm->rank()) + " (TrainConfig::failRank)");
+  int64_t total = static_cast<int64_t>(globalRows.size());
+  std::vector<int64_t> rows =
+      distributed ? distributed::shardRows(globalRows, comm->rank(), comm->size()) : globalRows;
+  double weight = distributed::shardWeight(
+      distributed::shardOf(total, comm->rank(), comm->size()), total);
   int64_t b = static_cast<int64_t>(rows.size());
-  Bindings data = dataBindings(train, rows, globalStep);
+  std::optional<Bindings> data;
+  if (b > 0)
+    data = dataBindings(train, rows, globalStep);
   StepOutcome out;
-  out.samples = b;
+  out.samples = total;
   out.correct = -1;
+  auto stopAsked = [&] { return config.stopRequested && config.stopRequested->load(); };
   ir::DType lossType = model.type(model.lookup(sig.loss)).dtype;
 
   if (path == StepPath::Objective) {
-    Bindings bound = data;
-    for (const std::string &s : sig.state)
-      bound[s] = params.at(s);
-    GraphObjective &inner = objectiveFor(std::move(bound));
-    RegularizedObjective f(inner, l2);
+    GraphObjective *inner = nullptr;
+    if (data) {
+      Bindings bound = *data;
+      for (const std::string &s : sig.state)
+        bound[s] = params.at(s);
+      inner = &objectiveFor(std::move(bound));
+    }
+    // Line searches and Newton see the global batch's loss, gradient and
+    // Hessian: every evaluation is reduced over the ranks.
+    std::optional<ShardedObjective> sharded;
+    Objective *batchLoss = inner;
+    if (distributed)
+      batchLoss = &sharded.emplace(inner, weight, *comm);
+    RegularizedObjective f(*batchLoss, l2);
     ParamSet x = trainableSet();
     double penalty = l2Penalty(x, l2);
     StepReport r = optimizer->step(f, x, {epoch});
     storeTrainable(std::move(x));
     out.loss = r.loss - penalty; // the data loss, as the other paths report it
+    out.stop = anyRank(stopAsked());
     ++globalStep;
     return out;
   }
 
-  const Executable &exec = stepExecutable(b);
-  Bindings bindings = bindingsFor(exec.graph(), params);
-  bindings.insert(data.begin(), data.end());
-  if (path == StepPath::InGraph) {
-    double s = scheduledStep(config.optimizer.stepSize, config.optimizer.stepSize.base,
-                             globalStep + 1, epoch);
-    bindings[kLearningRateInput] = ir::Tensor::scalar(lossType, s);
-    if (stepOptions.update == InGraphUpdate::Momentum)
-      bindings[kMomentumInput] = ir::Tensor::scalar(lossType, config.optimizer.momentum);
+  double lr = scheduledStep(config.optimizer.stepSize, config.optimizer.stepSize.base,
+                            globalStep + 1, epoch);
+  ParamSet grads;
+  Bindings updated;
+  if (data) {
+    const Executable &exec = stepExecutable(b);
+    Bindings bindings = bindingsFor(exec.graph(), params);
+    bindings.insert(data->begin(), data->end());
+    if (path == StepPath::InGraph && !distributed) {
+      bindings[kLearningRateInput] = ir::Tensor::scalar(lossType, lr);
+      if (stepOptions.update == InGraphUpdate::Momentum)
+        bindings[kMomentumInput] = ir::Tensor::scalar(lossType, config.optimizer.momentum);
+    }
+    EvalResult r = exec.run(bindings);
+    updated = std::move(r.updatedParams);
+    out.loss = r.outputs[0].at(0);
+    size_t next = 1;
+    if (!sig.prediction.empty())
+      out.correct = correct(r.outputs[next++], data->at(sig.labels));
+    grads.assign(std::make_move_iterator(r.outputs.begin() + next),
+                 std::make_move_iterator(r.outputs.end()));
+  } else { // an empty shard (a batch smaller than the ranks) adds nothing
+    out.loss = 0;
+    out.correct = sig.prediction.empty() ? -1 : 0;
+    grads = zerosLike(trainableSet());
   }
-  EvalResult r = exec.run(bindings);
-  for (auto &[name, value] : r.updatedParams)
+
+  if (distributed) {
+    // One weighted sum per element type: the gradients, then the batch
+    // statistics the step updated; the loss and hits ride along as f64.
+    for (const std::string &name : stepUpdated)
+      if (!updated.count(name))
+        updated[name] = params.at(name); // weight 0 or unchanged
+    std::vector<ir::Tensor *> reduce;
+    for (ir::Tensor &g : grads)
+      reduce.push_back(&g);
+    for (const std::string &name : stepUpdated)
+      reduce.push_back(&updated.at(name));
+    double scalars[3] = {out.loss * static_cast<double>(b),
+                         static_cast<double>(std::max<int64_t>(out.correct, 0)),
+                         stopAsked() ? 1.0 : 0.0};
+    allreduceWeighted(*comm, reduce, weight, scalars);
+    out.loss = scalars[0] / static_cast<double>(total);
+    if (out.correct >= 0)
+      out.correct = static_cast<int64_t>(scalars[1]);
+    out.stop = scalars[2] > 0;
+  }
+  for (auto &[name, value] : updated)
     params[name] = std::move(value);
-  out.loss = r.outputs[0].at(0);
-  size_t next = 1;
-  if (!sig.prediction.empty())
-    out.correct = correct(r.outputs[next++], data.at(sig.labels));
-  if (path == StepPath::FusedGradient) {
-    ParamSet grads(std::make_move_iterator(r.outputs.begin() + next),
-                   std::make_move_iterator(r.outputs.end()));
+
+  if (path == StepPath::InGraph && distributed) {
+    bool momentum = stepOptions.update == InGraphUpdate::None &&
+                    config.optimizer.kind == OptimizerKind::Momentum;
+    for (size_t i = 0; i < sig.trainable.size(); ++i) {
+      const std::string &p = sig.trainable[i];
+      ir::Tensor *velocity = momentum ? &params.at(velocityParamName(p)) : nullptr;
+      applyGraphUpdate(params.at(p), grads[i], velocity, lr, config.optimizer.momentum, l1[i]);
+    }
+  } else if (path == StepPath::FusedGradient) {
     ParamSet x = trainableSet();
     optimizer->applyGradient(x, grads, {epoch});
     storeTrainable(std::move(x));
   }
   ++globalStep;
   return out;
+}
+
+bool Trainer::Impl::anyRank(bool flag) {
+  double v = flag ? 1.0 : 0.0;
+  if (distributed)
+    comm->allreduceSum(std::span<double>(&v, 1));
+  return v > 0;
 }
 
 // ---- evaluation ----
@@ -310,8 +397,10 @@ Metrics Trainer::Impl::evaluate(const Dataset &data) {
   Bindings current = currentParams();
   int64_t n = data.size(), hits = 0;
   double lossSum = 0;
-  for (int64_t begin = 0; begin < n; begin += config.evalBatch) {
-    int64_t end = std::min(n, begin + config.evalBatch);
+  // Each rank evaluates its contiguous part of the rows; the sums are added.
+  distributed::Shard mine = distributed::shardOf(n, comm->rank(), comm->size());
+  for (int64_t begin = mine.begin; begin < mine.end; begin += config.evalBatch) {
+    int64_t end = std::min(mine.end, begin + config.evalBatch);
     std::vector<int64_t> rows;
     for (int64_t i = begin; i < end; ++i)
       rows.push_back(i);
@@ -323,6 +412,12 @@ Metrics Trainer::Impl::evaluate(const Dataset &data) {
     lossSum += r.outputs[0].at(0) * static_cast<double>(end - begin);
     if (!sig.prediction.empty())
       hits += correct(r.outputs[1], batchData.at(sig.labels));
+  }
+  if (distributed) {
+    double sums[2] = {lossSum, static_cast<double>(hits)};
+    comm->allreduceSum(std::span<double>(sums));
+    lossSum = sums[0];
+    hits = static_cast<int64_t>(sums[1]);
   }
   Metrics m;
   m.loss = lossSum / static_cast<double>(n);
@@ -364,6 +459,9 @@ Bindings Trainer::modelParams() const {
 
 History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObserver *observer) {
   Impl &m = *impl_;
+  // Rank 0 alone reports (progress, checkpoints written).
+  if (!m.isRoot())
+    observer = nullptr;
   m.checkData(train, "training");
   if (validation)
     m.checkData(*validation, "validation");
@@ -373,7 +471,8 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
       m.resumeFrom(config_.checkpointPath, train.size(), sampler.stepsPerEpoch());
       if (observer)
         observer->onCheckpoint(config_.checkpointPath, m.epochsDone, true);
-    } else if (!config_.overwrite && std::filesystem::exists(config_.checkpointPath)) {
+    } else if (!config_.overwrite && m.isRoot() &&
+               std::filesystem::exists(config_.checkpointPath)) {
       throw Error("checkpoint exists; resume from it or allow overwriting it (the trainer "
                   "never replaces one unasked)",
                   SourceLoc{config_.checkpointPath});
@@ -414,11 +513,16 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
         observer->onStep(p);
       }
       // A stop after the epoch's last step is an ordinary epoch end below.
-      if (s + 1 < steps && config_.stopRequested && config_.stopRequested->load()) {
+      // Ranks stop together: a signal may reach one of them only, so they
+      // use the flag as the step's reduction agreed on it (a flag set after
+      // that, e.g. by the observer, counts at the next step).
+      bool stop = m.distributed ? o.stop
+                                : config_.stopRequested && config_.stopRequested->load();
+      if (s + 1 < steps && stop) {
         e.seconds = secondsBefore + secondsSince(epochStart);
         TrainingStop stop{epoch + 1, s + 1, steps, !config_.checkpointPath.empty()};
         if (stop.checkpointed) {
-          m.saveTo(config_.checkpointPath, train.size());
+          m.writeCheckpoint(train.size());
           if (observer)
             observer->onCheckpoint(config_.checkpointPath, m.epochsDone, false);
         }
@@ -439,17 +543,20 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
                             : kNaN;
     if (validation)
       em.validation = m.evaluate(*validation);
+    if (config_.checkReplicas)
+      checkReplicas(*m.comm, m.params, epoch + 1);
     m.history.epochs.push_back(em);
     m.epochsDone = epoch + 1;
     m.unfinished = {};
     if (!config_.checkpointPath.empty()) {
-      m.saveTo(config_.checkpointPath, train.size());
+      m.writeCheckpoint(train.size());
       if (observer)
         observer->onCheckpoint(config_.checkpointPath, m.epochsDone, false);
     }
     if (observer)
       observer->onEpoch(em, config_.epochs);
-    if (config_.stopRequested && config_.stopRequested->load() && epoch + 1 < config_.epochs) {
+    if (config_.stopRequested && m.anyRank(config_.stopRequested->load()) &&
+        epoch + 1 < config_.epochs) {
       m.history.stopped = TrainingStop{epoch + 1, steps, steps, !config_.checkpointPath.empty()};
       return m.history;
     }

@@ -221,3 +221,13 @@ void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize,
 }
 
 } // namespace chainjit::runtime::train
+
+namespace chainjit::runtime::train {
+
+void Trainer::Impl::writeCheckpoint(int64_t trainSize) const {
+  if (isRoot())
+    saveTo(config.checkpointPath, trainSize);
+  comm->barrier();
+}
+
+} // namespace chainjit::runtime::train

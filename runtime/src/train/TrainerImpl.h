@@ -20,6 +20,9 @@ struct StepOutcome {
   double loss = 0;     // the batch's data loss before the update
   int64_t samples = 0;
   int64_t correct = -1; // -1: not known on this path
+  // Data-parallel: TrainConfig::stopRequested was set on some rank when the
+  // step reduced (all ranks agree: the flag travels with the reduction).
+  bool stop = false;
 };
 
 // The running sums of an epoch that is not finished yet: what a checkpoint
@@ -55,9 +58,24 @@ struct Trainer::Impl {
 
   // TrainerCheckpoint.cpp.
   void saveTo(const std::string &path, int64_t trainSize) const;
+  // saveTo(config.checkpointPath) on rank 0, the others waiting until it is
+  // written: a rank failing later cannot end the job while the file is
+  // half written.
+  void writeCheckpoint(int64_t trainSize) const;
   // TrainConfig::initialParams, checked, in place of the initial values.
   void takeInitialParams(const TensorMap &given);
   void resumeFrom(const std::string &path, int64_t trainSize, int64_t stepsPerEpoch);
+
+  // Data-parallel: the communicator (never null), and whether it has more
+  // than one rank (then gradients are reduced and stepOptions.update is None).
+  std::shared_ptr<distributed::Communicator> comm;
+  bool distributed = false;
+  bool isRoot() const { return comm->rank() == 0; }
+  // The params the step graph updates itself (batch statistics), averaged
+  // over ranks by rows; the same list on every rank.
+  std::vector<std::string> stepUpdated;
+  // Sum over ranks of a flag, for stopping together.
+  bool anyRank(bool flag);
 
   ir::Graph model; // dropout rate applied
   ModelSignature sig;

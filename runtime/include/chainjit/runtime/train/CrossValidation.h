@@ -53,6 +53,9 @@ using CvProgress = std::function<void(size_t row, int64_t fold, const Metrics &)
 // runs. A run whose loss diverges scores NaN (never the best); the best
 // row has the lowest mean validation loss (ties: higher mean accuracy,
 // then the earlier row). Throws if every setting diverged.
+// With base.communicator of N ranks, pair p (setting-major, fold-minor) is
+// trained by rank p mod N alone, `progress` is called for that rank's pairs
+// only, and every rank returns the whole table.
 CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Dataset &train,
                        const CvConfig &cv, const CvProgress &progress = {});
 

@@ -12,6 +12,14 @@
 //    of the batch (they evaluate the loss at other points too).
 // Train and eval use different graphs: dropout masks and batch statistics
 // in the step, no dropout and running statistics in evaluate().
+//
+// Data-parallel (TrainConfig::communicator with more than one rank,
+// docs/distributed.md): every rank computes its contiguous shard of each
+// global batch, the gradients (weighted by the shard's rows) are summed
+// over ranks in one message per element type, and every rank applies the
+// same update; the in-graph update of gd and momentum then runs outside the
+// graph (same rule, same checkpoint layout). Rank 0 alone writes
+// checkpoints and tells the observer.
 #pragma once
 
 #include "chainjit/ir/Error.h"
@@ -20,6 +28,7 @@
 #include "chainjit/runtime/Dataset.h"
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/Weights.h"
+#include "chainjit/runtime/distributed/Communicator.h"
 #include "chainjit/runtime/train/ModelGraphs.h"
 #include "chainjit/runtime/train/Optimizers.h"
 #include "chainjit/runtime/train/Regularization.h"
@@ -70,6 +79,17 @@ struct TrainConfig {
   // Stored in every checkpoint (data.scale, data.mean, data.std; Weights.h)
   // so that prediction prepares new data the same way.
   DataPreparation preparation;
+
+  // The ranks of a data-parallel run (docs/distributed.md); null: this
+  // process alone. Every rank gets the same config and the same data.
+  std::shared_ptr<distributed::Communicator> communicator;
+  // Debug: after every epoch compare a hash of the params across ranks and
+  // throw naming the ranks that differ.
+  bool checkReplicas = false;
+  // Debug (tests of the failure path): rank `failRank` throws at the start
+  // of global step `failStep` (0-based). -1: never.
+  int failRank = -1;
+  int64_t failStep = -1;
 
   // Throws chainjit::Error naming the first bad setting.
   void validate() const;

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Data-parallel training under mpirun (docs/distributed.md), one scenario
+# per call:
+#   train_mpi.sh CHAINJIT PARAMS_CLOSE MPIRUN WORKDIR DATA SCENARIO [ARGS]
+#   equal NP MODEL TRAIN_FLAGS...  -np NP gives the params and metrics of
+#                                  the single-process run (f32 rounding)
+#   resume NP1 NP2 MODEL FLAGS...  1 epoch on NP1 ranks, resumed on NP2 ranks
+#                                  to 2: the uninterrupted run's params
+#   cv NP MODEL FLAGS...           --kfold pairs dealt to NP ranks: the same
+#                                  table and best setting as one process
+#   show NP MODEL FLAGS... -- RE...  the run's stdout has every line RE
+#                                  (docs/distributed.md's example)
+#   fail NP RANK:STEP MODEL        that rank fails: non-zero exit, its error
+#                                  shown, no checkpoint (nor .tmp) left
+# Exit 77 (skipped) when there is no mpirun or chainjit lacks MPI.
+set -u
+cli=$1 close=$2 mpirun=$3 work=$4 data=$5 scenario=$6
+shift 6
+if [ ! -x "$mpirun" ] && ! command -v "$mpirun" >/dev/null; then
+  echo "SKIP: chainjit was built without MPI, or there is no mpirun (install libopenmpi-dev and openmpi-bin: tools/bootstrap.sh, and configure again)"
+  exit 77
+fi
+rm -rf "$work"
+mkdir -p "$work"
+mpi=("$mpirun" --oversubscribe --allow-run-as-root)
+# Waiting ranks yield the CPU: the 2-core CI machine runs 3 ranks.
+export OMPI_MCA_mpi_yield_when_idle=1
+fail() { echo "FAIL: $*"; for f in "$work"/*.out "$work"/*.err; do echo "--- $f"; cat "$f"; done; exit 1; }
+
+# The numbers of the "train loss" and "test loss" lines.
+metrics() { sed -nE 's/^(train|test) loss ([^ ]+)(  accuracy ([^%]+)%)?.*/\1 \2 a\4/p' "$1"; }
+same_metrics() { # FILE_A FILE_B: losses within 1e-4 relative, accuracies equal
+  paste <(metrics "$1") <(metrics "$2") | awk '
+    { n++; d = $2 - $5; if (d < 0) d = -d; s = $2 < 0 ? -$2 : $2
+      if (d > 1e-4 * (1 + s) || $3 != $6) { print "metrics differ: " $0; bad = 1 } }
+    END { if (n < 2) { print "no metrics"; bad = 1 } exit bad }'
+}
+
+train() { # OUTNAME CMD...: runs, output in $work/OUTNAME.out/.err
+  local name=$1
+  shift
+  "$@" >"$work/$name.out" 2>"$work/$name.err"
+}
+
+case $scenario in
+equal)
+  np=$1 model=$2
+  shift 2
+  train one "$cli" train "$model" --data "$data" --scale 0.0625 --checkpoint "$work/one.ckpt" "$@" ||
+    fail "single-process run failed"
+  train many "${mpi[@]}" -np "$np" "$cli" train "$model" --data "$data" --scale 0.0625 \
+    --checkpoint "$work/many.ckpt" --check-replicas "$@" || fail "-np $np run failed"
+  grep -q "^data-parallel: MPI, $np ranks" "$work/many.out" || fail "no data-parallel note"
+  [ "$(grep -c '^train loss' "$work/many.out")" -eq 1 ] || fail "more than one rank printed the report"
+  "$cli" params export "$work/many.ckpt" -o "$work/many.npz" >/dev/null || fail "export failed"
+  "$close" "$work/one.ckpt" "$work/many.npz" >"$work/close.out" || fail "params differ"
+  same_metrics "$work/one.out" "$work/many.out" >"$work/metrics.out" || fail "metrics differ"
+  echo "ok: -np $np matches the single-process run"
+  ;;
+resume)
+  np1=$1 np2=$2 model=$3
+  shift 3
+  train whole "$cli" train "$model" --data "$data" --scale 0.0625 --epochs 2 \
+    --checkpoint "$work/whole.ckpt" "$@" || fail "uninterrupted run failed"
+  train first "${mpi[@]}" -np "$np1" "$cli" train "$model" --data "$data" --scale 0.0625 \
+    --epochs 1 --checkpoint "$work/run.ckpt" "$@" || fail "-np $np1 first epoch failed"
+  train second "${mpi[@]}" -np "$np2" "$cli" train "$model" --data "$data" --scale 0.0625 \
+    --epochs 2 --checkpoint "$work/run.ckpt" --resume "$@" || fail "-np $np2 resume failed"
+  grep -q "resumed" "$work/second.err" "$work/second.out" || fail "no 'resumed' note"
+  "$close" "$work/whole.ckpt" "$work/run.ckpt" >"$work/close.out" || fail "params differ"
+  same_metrics "$work/whole.out" "$work/second.out" >"$work/metrics.out" || fail "metrics differ"
+  echo "ok: 1 epoch on $np1 ranks, resumed on $np2, matches the uninterrupted run"
+  ;;
+cv)
+  np=$1 model=$2
+  shift 2
+  train one "$cli" train "$model" --data "$data" --scale 0.0625 "$@" || fail "single-process run failed"
+  train many "${mpi[@]}" -np "$np" "$cli" train "$model" --data "$data" --scale 0.0625 "$@" ||
+    fail "-np $np run failed"
+  table() { grep -E '^(\*| ) +[0-9.e-]+ +[0-9.e-]+ +[0-9.e-]+ |^best: ' "$1"; }
+  [ "$(table "$work/one.out" | wc -l)" -ge 3 ] || fail "no table"
+  diff <(table "$work/one.out") <(table "$work/many.out") >"$work/table.diff" ||
+    fail "the tables differ"
+  echo "ok: the -np $np cross-validation table is the single-process one"
+  ;;
+show)
+  np=$1 model=$2
+  shift 2
+  args=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+  shift
+  (cd "$work" && "${mpi[@]}" -np "$np" "$cli" train "$model" --data "$data" "${args[@]}" \
+    >"$work/show.out" 2>"$work/show.err") || fail "the run failed"
+  for re in "$@"; do
+    grep -Eq "$re" "$work/show.out" || fail "no line '$re'"
+  done
+  echo "ok: the documented output"
+  ;;
+fail)
+  np=$1 at=$2 model=$3
+  rank=${at%%:*}
+  CHAINJIT_DEBUG_FAIL=$at train failed "${mpi[@]}" -x CHAINJIT_DEBUG_FAIL -np "$np" "$cli" train \
+    "$model" --data "$data" --scale 0.0625 --epochs 3 --checkpoint "$work/f.ckpt"
+  rc=$?
+  [ "$rc" -ne 0 ] || fail "the job exited 0"
+  grep -q "^chainjit: error: rank $rank: injected failure at step" "$work/failed.err" ||
+    fail "the failing rank's error is not shown"
+  [ ! -e "$work/f.ckpt" ] || fail "a checkpoint was left"
+  [ ! -e "$work/f.ckpt.tmp" ] || fail "a partial checkpoint (.tmp) was left"
+  echo "ok: rank $rank failed, the job exited $rc with its error and no checkpoint"
+  ;;
+*)
+  echo "unknown scenario $scenario"
+  exit 2
+  ;;
+esac
