@@ -60,6 +60,18 @@ allowed='^(cblas_[a-z]+|[sd][a-z]+_|(exp|log|log1p|expm1|tanh|pow|sqrt|fmod|floo
 grep -Ev "$allowed" undefined.txt >foreign.txt && { cat foreign.txt; fail "the bundle needs more than libc, libm and OpenBLAS"; }
 grep -q '^cblas_sgemm$' undefined.txt || fail "the kernels do not call OpenBLAS?"
 
+# The excerpt of the program in docs/deploy.md: every line but "..." is one
+# of the program's.
+docs=$examples/../docs/deploy.md
+awk '/^### A C program/ { found = 1 } found && /^```c$/ { inside = 1; next }
+     inside && /^```$/ { exit } inside' "$docs" >excerpt.c
+[ "$(grep -c . excerpt.c)" -gt 10 ] || fail "no C excerpt in docs/deploy.md"
+sed 's/^ *//' "$examples/aot/classify_digits.c" >program.txt
+sed 's/^ *//' excerpt.c | grep -v '^\.\.\.$' | while IFS= read -r line; do
+  [ -z "$line" ] || grep -qxF -- "$line" program.txt || echo "$line"
+done >not_in_program.txt
+[ ! -s not_in_program.txt ] || { cat not_in_program.txt; fail "docs/deploy.md's excerpt differs from classify_digits.c"; }
+
 "$cc" -O2 -Wall -I bundle "$examples/aot/classify_digits.c" bundle/libdigits_mlp.a \
   -lopenblas -lm -o classify_digits >out 2>err || fail "cc: classify_digits"
 zcat "$data" >digits.csv
