@@ -29,6 +29,7 @@
 #include "chainjit/ir/Verifier.h"
 
 // compiler: passes over graphs, derivatives, Jacobian chains and their bracketing.
+#include "chainjit/compiler/Aot.h"
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/compiler/ChainPlanner.h"
@@ -45,6 +46,7 @@
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/Interpreter.h"
 #include "chainjit/runtime/Npz.h"
+#include "chainjit/runtime/RowChunks.h"
 #include "chainjit/runtime/TensorIO.h"
 #include "chainjit/runtime/Weights.h"
 #include "chainjit/runtime/train/CrossValidation.h"
