@@ -6,7 +6,8 @@
 # and probabilities to 1e-5. The bundle needs nothing but libc, libm and
 # OpenBLAS (nm -u); a bundle for a generic CPU gives the same results; one
 # for a CPU feature this machine lacks refuses to run, naming it; run-time
-# errors come back as status codes and messages (aot_errors.c); bad inputs to
+# errors come back as status codes and messages (aot_errors.c); a bundle
+# without --params takes them as arguments (aot_params.c); bad inputs to
 # `compile` get clear errors.
 #   aot_bundle.sh CHAINJIT WORKDIR EXAMPLES TESTDIR CC NM
 set -u
@@ -124,6 +125,16 @@ misaligned workspace: 6 bundle 'digits_loss': the workspace is not aligned to 64
 short message buffer: 3 'bundle 'dig'
 END
 diff expected.txt errors.txt >out || fail "aot_errors printed otherwise"
+
+# Without --params the params are arguments, after the inputs.
+run compile "$tests/data/affine.cj" --aot -o affine
+grep -q "^bundle affine for CPU .* (params as arguments, " out || fail "affine: summary"
+grep -q '^int32_t affine_run(const float \*x, const float \*b, const float \*w, float \*y, float \*s, void \*workspace, char \*err, size_t err_size);$' \
+  affine/affine.h || fail "affine_run's signature"
+"$cc" -O2 -I affine "$tests/aot_params.c" affine/libaffine.a -lopenblas -lm -o aot_params \
+  >out 2>err || fail "cc: aot_params"
+./aot_params >params.txt 2>err || fail "aot_params: exit code $?"
+printf '1.5 20 299 4.5 50 599\n320.5 653.5\n' | diff - params.txt >out || fail "aot_params printed otherwise"
 
 # Bad inputs to compile.
 cp "$tests/data/digits_partial.npz" "$tests/data/affine.cj" "$tests/data/affine_w_shape.npz" .
