@@ -13,7 +13,8 @@
  * images.csv: one image per line, 64 comma-separated pixel values 0..16 (a
  * 65th field, the label, is ignored; lines starting with '#' or a letter are
  * skipped). Prints "class,p0,...,p9" per image: the predicted class and the
- * softmax of the logits, as `chainjit predict` does.
+ * softmax of the logits, as `chainjit predict` does. The features are
+ * prepared as the weights' training prepared them (the header says how).
  */
 #include "digits_mlp.h"
 
@@ -28,8 +29,14 @@ enum {
   CLASSES = DIGITS_MLP_LOGITS_ELEMENTS / BATCH,
 };
 
-#ifndef DIGITS_MLP_DATA_SCALE
-#define DIGITS_MLP_DATA_SCALE 1.0 /* weights without a stored --scale */
+/* The data preparation the weights were trained with, from the header. */
+#if defined(DIGITS_MLP_DATA_MEAN) /* train --standardize */
+static const double data_mean[] = DIGITS_MLP_DATA_MEAN, data_std[] = DIGITS_MLP_DATA_STD;
+#define PREPARE(v, j) (((v) - data_mean[j]) / data_std[j])
+#elif defined(DIGITS_MLP_DATA_SCALE) /* train --scale */
+#define PREPARE(v, j) ((v) * DIGITS_MLP_DATA_SCALE)
+#else
+#define PREPARE(v, j) (v)
 #endif
 
 /* Reads one image into row; 1 on success, 0 at the end, -1 on a bad line. */
@@ -45,7 +52,7 @@ static int read_image(FILE *in, float *row, long *line) {
       double v = strtod(p, &end);
       if (end == p)
         return -1;
-      row[j] = (float)(v * DIGITS_MLP_DATA_SCALE);
+      row[j] = (float)PREPARE(v, j);
       p = *end == ',' ? end + 1 : end;
     }
     return 1;

@@ -91,6 +91,19 @@ grep -q '^#define DIGITS_MLP_X_SHAPE {8, 64}$' generic/digits_mlp.h || fail "gen
 ./classify_generic digits.csv >from_generic.csv 2>err || fail "classify_generic: exit code $?"
 same_predictions from_generic.csv from_jit.csv
 
+# Weights trained on standardized features: the header carries the
+# statistics, which the program applies as predict does.
+run train "$model" --data "$data" --standardize --epochs 2 --checkpoint std.ckpt
+run compile "$model" --aot -o standardized --params std.ckpt --outputs predicted,logits
+grep -q '^#define DIGITS_MLP_DATA_FEATURES 64$' standardized/digits_mlp.h || fail "std: features"
+grep -Eq '^#define DIGITS_MLP_DATA_MEAN \{0, 0\.[0-9]+, ' standardized/digits_mlp.h || fail "std: mean"
+grep -Eq '^#define DIGITS_MLP_DATA_STD \{1, 0\.[0-9]+, ' standardized/digits_mlp.h || fail "std: std"
+"$cc" -O2 -I standardized "$examples/aot/classify_digits.c" standardized/libdigits_mlp.a \
+  -lopenblas -lm -o classify_standardized >out 2>err || fail "cc: classify_standardized"
+./classify_standardized digits.csv >from_standardized.csv 2>err || fail "classify_standardized: exit code $?"
+run predict "$model" --params std.ckpt --data digits.csv -o from_jit_std.csv
+same_predictions from_standardized.csv from_jit_std.csv
+
 # A bundle for a CPU feature this machine lacks refuses to run, naming it.
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
 foreign= missing=
