@@ -14,6 +14,13 @@ static TensorType numericUnary(std::span<const TensorType> in, const Attrs &) {
   return in[0];
 }
 
+static TensorType geluRule(std::span<const TensorType> in, const Attrs &a) {
+  const std::string &approx = a.getString("approximate");
+  if (approx != "none" && approx != "tanh")
+    throw Error("approximate must be \"none\" or \"tanh\", got \"" + approx + "\"");
+  return floatUnary(in, a);
+}
+
 static TensorType castRule(std::span<const TensorType> in, const Attrs &a) {
   return {a.getDType("dtype"), in[0].shape};
 }
@@ -66,6 +73,10 @@ std::vector<OpDef> elementwiseOps() {
       unary(OpKind::Sigmoid, floatUnary, "1 / (1 + e^-x), evaluated stably"),
       unary(OpKind::Tanh, floatUnary, "hyperbolic tangent"),
       unary(OpKind::Softplus, floatUnary, "log(1 + e^x), evaluated stably"),
+      unary(OpKind::Erf, floatUnary, "the error function 2/sqrt(pi) * integral of e^-t^2 from 0 to x"),
+      {OpKind::Gelu, F::Elementwise, 1, 1, {"x"},
+       {{"approximate", AttrKind::String, std::string("none")}}, geluRule,
+       "x * Phi(x), Phi the normal CDF; approximate = \"tanh\": 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))"},
       {OpKind::Cast, F::Elementwise, 1, 1, {"x"},
        {{"dtype", AttrKind::DType, std::nullopt}}, castRule,
        "convert to another dtype (to i32 truncates toward zero)"},

@@ -180,6 +180,8 @@ std::vector<DerivativeRules> elementwiseRules() {
       unary<sigmoidSlope>(OpKind::Sigmoid),
       unary<tanhSlope>(OpKind::Tanh),
       unary<softplusSlope>(OpKind::Softplus),
+      {OpKind::Erf}, // placeholder: no rule yet
+      {OpKind::Gelu}, // placeholder: no rule yet
       {OpKind::Cast, castJvp, castVjp, {}, false, "casts to i32 or bool have no derivative"},
       {OpKind::Add, addJvp, addVjp},
       {OpKind::Sub, subJvp, subVjp},

@@ -182,6 +182,27 @@ static TensorType batchNormRule(std::span<const TensorType> in, const Attrs &a) 
   return in[0];
 }
 
+// Normalizes over the axes [axis, rank) of x; scale and shift (optional, in
+// that order) have the normalized axes' shape.
+static TensorType layerNormRule(std::span<const TensorType> in, const Attrs &a) {
+  const TensorType &x = in[0];
+  requireFloat(x, "input");
+  if (x.rank() == 0)
+    throw Error("layer_norm needs an input of rank >= 1");
+  int64_t axis = normalizeAxis(a.getInt("axis"), x.rank());
+  if (!(a.getFloat("eps") > 0.0))
+    throw Error("eps must be positive");
+  Shape normalized(x.shape.begin() + axis, x.shape.end());
+  for (size_t i = 1; i < in.size(); ++i) {
+    const char *what = i == 1 ? "scale" : "shift";
+    requireSameDType(x, in[i]);
+    if (in[i].shape != normalized)
+      throw Error(std::string(what) + " " + in[i].str() +
+                  " must have the normalized axes' shape " + shapeStr(normalized));
+  }
+  return x;
+}
+
 std::vector<OpDef> nnOps() {
   using F = OpFamily;
   return {
@@ -235,6 +256,10 @@ std::vector<OpDef> nnOps() {
        {{"eps", AttrKind::Float, 1e-5}, {"momentum", AttrKind::Float, 0.1}},
        batchNormRule,
        "per-channel (axis 1) normalization; train: batch statistics and running-statistic updates; eval: running statistics"},
+      {OpKind::LayerNorm, F::NN, 1, 3, {"input", "scale", "shift"},
+       {{"axis", AttrKind::Int, int64_t{-1}}, {"eps", AttrKind::Float, 1e-5}},
+       layerNormRule,
+       "(x - mean) / sqrt(var + eps) over the axes from `axis` on, then * scale + shift (both optional)"},
   };
 }
 

@@ -187,6 +187,7 @@ std::vector<MaybeValue> noVjp(const RuleContext &, Value, Wanted) { return {std:
 std::vector<DerivativeRules> nnRules() {
   return {
       {OpKind::Conv2d, conv2dJvp, conv2dVjp},
+      {OpKind::LayerNorm}, // placeholder: no rule yet
       {OpKind::MaxPool2d, maxPool2dJvp, maxPool2dVjp, {}, false,
        "at ties the derivative is shared equally by the maximal elements of a window; "
        "the padding never receives any"},

@@ -17,11 +17,15 @@ std::vector<OpDef> linalgOps();
 std::vector<OpDef> reduceOps();
 std::vector<OpDef> lossOps();
 std::vector<OpDef> nnOps();
+std::vector<OpDef> indexOps();
+std::vector<OpDef> sparseOps();
 
 // --- checks used by type rules; each throws chainjit::Error ---
 void requireFloat(const TensorType &t, std::string_view what);
 void requireNumeric(const TensorType &t, std::string_view what); // not bool
 void requireSameDType(const TensorType &a, const TensorType &b);
+// i32 indices (gather, scatter_add, one_hot, CSR structure).
+void requireIndices(const TensorType &t, std::string_view what);
 void requireRank(const TensorType &t, int64_t rank, std::string_view what);
 // An axis in [-rank, rank) made non-negative.
 int64_t normalizeAxis(int64_t axis, int64_t rank);

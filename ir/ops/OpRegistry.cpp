@@ -41,7 +41,8 @@ struct OpTable {
 
   OpTable() {
     for (auto family : {ops::sourceOps, ops::elementwiseOps, ops::shapeOps,
-                        ops::linalgOps, ops::reduceOps, ops::lossOps, ops::nnOps})
+                        ops::linalgOps, ops::reduceOps, ops::lossOps, ops::nnOps,
+                        ops::indexOps, ops::sparseOps})
       for (OpDef &d : family()) {
         auto &slot = defs.at(static_cast<size_t>(d.kind));
         if (slot)
@@ -135,6 +136,11 @@ void requireSameDType(const TensorType &a, const TensorType &b) {
   if (a.dtype != b.dtype)
     throw Error("operand dtypes differ: " + a.str() + " and " + b.str() +
                 " (insert a cast)");
+}
+
+void requireIndices(const TensorType &t, std::string_view what) {
+  if (t.dtype != DType::i32)
+    throw Error(std::string(what) + " must be i32, got " + t.str());
 }
 
 void requireRank(const TensorType &t, int64_t rank, std::string_view what) {

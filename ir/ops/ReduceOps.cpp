@@ -28,6 +28,13 @@ static TensorType meanRule(std::span<const TensorType> in, const Attrs &a) {
   return reduceRule(in, a);
 }
 
+static TensorType varianceRule(std::span<const TensorType> in, const Attrs &a) {
+  if (a.getInt("correction") < 0)
+    throw Error("correction must be non-negative, got " +
+                std::to_string(a.getInt("correction")));
+  return meanRule(in, a);
+}
+
 static TensorType maxRule(std::span<const TensorType> in, const Attrs &a) {
   TensorType t = reduceRule(in, a);
   for (int64_t ax : normalizeAxes(a.getInts("axes"), in[0].rank()))
@@ -67,6 +74,12 @@ std::vector<OpDef> reduceOps() {
   return {
       reduction(OpKind::Sum, reduceRule, "sum over axes (default: all)"),
       reduction(OpKind::Mean, meanRule, "mean over axes (default: all)"),
+      {OpKind::Variance, F::Reduce, 1, 1, {"x"},
+       {{"axes", AttrKind::Ints, Ints{}},
+        {"keepdims", AttrKind::Bool, false},
+        {"correction", AttrKind::Int, int64_t{0}}},
+       varianceRule,
+       "sum((x - mean)^2) / (n - correction) over axes (default: all; correction 1 is the sample variance)"},
       reduction(OpKind::Max, maxRule, "maximum over axes (default: all)"),
       {OpKind::ArgMax, F::Reduce, 1, 1, {"x"},
        {{"axis", AttrKind::Int, int64_t{-1}}, {"keepdims", AttrKind::Bool, false}},

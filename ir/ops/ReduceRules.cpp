@@ -133,6 +133,7 @@ std::vector<DerivativeRules> reduceRules() {
   return {
       {OpKind::Sum, sumJvp, sumVjp},
       {OpKind::Mean, meanJvp, meanVjp},
+      {OpKind::Variance}, // placeholder: no rule yet
       {OpKind::Max, maxJvp, maxVjp, {}, false,
        "at ties the derivative is shared equally by the maximal elements"},
       {OpKind::ArgMax, noJvp, noVjp, {}, true, "an index: no derivative"},

@@ -14,6 +14,8 @@ std::vector<DerivativeRules> linalgRules();
 std::vector<DerivativeRules> reduceRules();
 std::vector<DerivativeRules> lossRules();
 std::vector<DerivativeRules> nnRules();
+std::vector<DerivativeRules> indexRules();
+std::vector<DerivativeRules> sparseRules();
 
 using Wanted = std::span<const bool>;
 using Tangents = std::span<const MaybeValue>;

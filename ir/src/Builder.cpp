@@ -194,4 +194,55 @@ Value batchNorm(Value x, Value gamma, Value beta, Value rm, Value rv, double eps
                {{"eps", eps}, {"momentum", momentum}});
 }
 
+Value erf(Value x) { return apply(OpKind::Erf, {x}); }
+Value gelu(Value x, bool tanhApproximation) {
+  return apply(OpKind::Gelu, {x},
+               {{"approximate", std::string(tanhApproximation ? "tanh" : "none")}});
+}
+Value variance(Value x, Ints axes, bool k, int64_t correction) {
+  Attrs a = reduceAttrs(axes, k);
+  a.set("correction", correction);
+  return apply(OpKind::Variance, {x}, std::move(a));
+}
+Value layerNorm(Value x, std::optional<Value> scale, std::optional<Value> shift,
+                int64_t axis, double eps) {
+  if (shift && !scale)
+    throw Error("layer_norm: a shift needs a scale (pass ones)");
+  std::vector<Value> operands{x};
+  if (scale)
+    operands.push_back(*scale);
+  if (shift)
+    operands.push_back(*shift);
+  return apply(OpKind::LayerNorm, operands, {{"axis", axis}, {"eps", eps}});
+}
+
+Value gather(Value x, Value indices, int64_t axis) {
+  return apply(OpKind::Gather, {x, indices}, {{"axis", axis}});
+}
+Value scatterAdd(Value updates, Value indices, int64_t size, int64_t axis) {
+  return apply(OpKind::ScatterAdd, {updates, indices}, {{"axis", axis}, {"size", size}});
+}
+Value iota(Graph &g, Shape shape, int64_t axis, DType dtype) {
+  return {g, g.addOp(OpKind::Iota, {},
+                     {{"shape", Ints(shape.begin(), shape.end())}, {"axis", axis},
+                      {"dtype", dtype}})};
+}
+Value oneHot(Value indices, int64_t depth, DType dtype) {
+  return apply(OpKind::OneHot, {indices}, {{"depth", depth}, {"dtype", dtype}});
+}
+Value segmentSum(Value data, Value segmentIds, int64_t numSegments) {
+  return scatterAdd(data, segmentIds, numSegments, 0);
+}
+Value causalMask(Graph &g, int64_t n) {
+  return greaterEqual(iota(g, {n, n}, 0), iota(g, {n, n}, 1));
+}
+
+Value spmm(const CsrMatrix &a, Value dense, bool transpose) {
+  return apply(OpKind::SpMM, {a.rowPtr, a.colIdx, a.values, dense},
+               {{"transpose", transpose}, {"cols", a.cols}});
+}
+Value sddmm(Value rowPtr, Value colIdx, Value x, Value y) {
+  return apply(OpKind::SDDMM, {rowPtr, colIdx, x, y});
+}
+
 } // namespace chainjit::ir

@@ -42,7 +42,7 @@ SourceLoc fileLoc(const std::string &path) {
 }
 
 // The whole file; sizes are checked before anything is allocated.
-std::string readTensorFile(const std::string &path) {
+std::string readFileWhole(const std::string &path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     fail(path, "is a directory, not a tensor file");
@@ -190,7 +190,7 @@ CsvTable parseCsv(std::string_view text, const std::string &filename) {
   return table;
 }
 
-CsvTable readCsv(const std::string &path) { return parseCsv(readTensorFile(path), path); }
+CsvTable readCsv(const std::string &path) { return parseCsv(readFileWhole(path), path); }
 
 std::string formatCsv(const Tensor &t) {
   // No elements, no lines: a shape such as [2^40, 0] would otherwise be 2^40
@@ -472,7 +472,7 @@ Tensor parseNpy(std::string_view bytes, const std::string &filename) {
   return t;
 }
 
-Tensor readNpy(const std::string &path) { return parseNpy(readTensorFile(path), path); }
+Tensor readNpy(const std::string &path) { return parseNpy(readFileWhole(path), path); }
 
 std::string formatNpy(const Tensor &t) {
   std::string_view descr;
@@ -540,11 +540,44 @@ Tensor convertDType(const Tensor &t, DType dtype, std::string_view what) {
   return r;
 }
 
+TensorFile readTensorFile(const std::string &path) {
+  TensorFile f;
+  f.path = path;
+  if (tensorFileFormat(path) == TensorFileFormat::Npy)
+    f.npy = readNpy(path);
+  else
+    f.csv = readCsv(path);
+  return f;
+}
+
+std::optional<int64_t> TensorFile::rowsFor(const TensorType &type) const {
+  if (type.rank() < 1)
+    return std::nullopt;
+  if (npy) {
+    if (npy->type().rank() != type.rank() ||
+        !std::equal(type.shape.begin() + 1, type.shape.end(), npy->shape().begin() + 1))
+      return std::nullopt;
+    return npy->shape()[0];
+  }
+  int64_t rest = 1;
+  for (size_t i = 1; i < type.shape.size(); ++i)
+    rest *= type.shape[i];
+  int64_t total = csv.rows * csv.cols;
+  if (rest <= 0 || total % rest != 0)
+    return std::nullopt;
+  return total / rest;
+}
+
 Tensor loadTensor(const std::string &path, const TensorType &type,
                   std::string_view valueName) {
+  return toTensor(readTensorFile(path), type, valueName);
+}
+
+Tensor toTensor(const TensorFile &file, const TensorType &type, std::string_view valueName) {
+  const std::string &path = file.path;
   std::string what = std::string(valueName);
-  if (tensorFileFormat(path) == TensorFileFormat::Npy) {
-    Tensor t = readNpy(path);
+  if (file.npy) {
+    const Tensor &t = *file.npy;
     if (t.shape() != type.shape)
       fail(path, what + " is " + type.str() + " but the file holds an array of shape " +
                      ir::shapeStr(t.shape()) + " (" + std::string(ir::dtypeName(t.dtype())) +
@@ -556,7 +589,7 @@ Tensor loadTensor(const std::string &path, const TensorType &type,
     }
   }
 
-  CsvTable table = readCsv(path);
+  const CsvTable &table = file.csv;
   if (static_cast<int64_t>(table.values.size()) != type.numel())
     fail(path, what + " is " + type.str() + " (" + std::to_string(type.numel()) +
                    " values) but the file holds a table of shape " +

@@ -285,11 +285,21 @@ TEST_CASE("csv chunks: rows in chunks with the file's line numbers; NUL bytes an
   runtime::CsvChunkReader r(good.str());
   runtime::CsvTable t;
   REQUIRE(r.next(2, t));
-  CHECK(t.rows == 1); // the header line counts among the first chunk's lines
+  CHECK(t.rows == 2); // the header is not one of the rows
+  CHECK(t.header == std::vector<std::string>{"a", "b"});
+  CHECK(t.lines == std::vector<int>{2, 4});
   REQUIRE(r.next(2, t));
-  CHECK(t.rows == 2);
-  CHECK(t.lines == std::vector<int>{4, 5});
+  CHECK(t.rows == 1);
+  CHECK(t.lines == std::vector<int>{5});
   CHECK(!r.next(2, t));
+
+  TempFile plain("plain.csv", "# comment\n1,2\n3,4\n5,6\n");
+  runtime::CsvChunkReader p(plain.str());
+  REQUIRE(p.next(2, t));
+  CHECK(t.header.empty());
+  CHECK(t.lines == std::vector<int>{2, 3});
+  REQUIRE(p.next(2, t));
+  CHECK(t.lines == std::vector<int>{4});
 
   // gzgets stopped at a NUL and joined "1,2" with the next line into "1,23,4".
   TempFile nul("nul.csv", std::string("1,2\0x\n3,4\n", 10));

@@ -14,7 +14,7 @@ using runtime::interpret;
 namespace {
 
 // 0, 1, 2, ... in row-major order.
-Value iota(Graph &g, Shape s) {
+Value counting(Graph &g, Shape s) {
   std::vector<double> v(static_cast<size_t>(numElements(s)));
   std::iota(v.begin(), v.end(), 0.0);
   return constant(g, Tensor(f64(std::move(s)), v));
@@ -29,16 +29,16 @@ Tensor eval(Value v) {
 
 TEST_CASE("interp: reshape keeps the row-major order") {
   Graph g;
-  Tensor r = eval(reshape(iota(g, {2, 3}), {3, -1}));
+  Tensor r = eval(reshape(counting(g, {2, 3}), {3, -1}));
   CHECK(r.shape() == Shape{3, 2});
   CHECK(r.toDoubles() == std::vector<double>{0, 1, 2, 3, 4, 5});
 }
 
 TEST_CASE("interp: transpose, default and with a permutation") {
   Graph g;
-  Value m = iota(g, {2, 3}); // [[0, 1, 2], [3, 4, 5]]
+  Value m = counting(g, {2, 3}); // [[0, 1, 2], [3, 4, 5]]
   output(transpose(m));
-  Value t = iota(g, {2, 3, 4});
+  Value t = counting(g, {2, 3, 4});
   output(transpose(t, {1, 2, 0})); // r[i, j, k] = t[k, i, j]
   auto out = interpret(g, {}).outputs;
   CHECK(out[0].shape() == Shape{3, 2});
@@ -80,9 +80,9 @@ TEST_CASE("interp: concat along the first and an inner axis") {
 
 TEST_CASE("interp: slice with starts, ends and strides") {
   Graph g;
-  output(slice(iota(g, {10}), {1}, {8}, {3}));          // 1, 4, 7
-  output(slice(iota(g, {3, 4}), {0, 1}, {3, 4}, {2, 2})); // rows 0, 2; cols 1, 3
-  output(slice(iota(g, {3, 4}), {1, 0}, {2, 4}));         // row 1
+  output(slice(counting(g, {10}), {1}, {8}, {3}));          // 1, 4, 7
+  output(slice(counting(g, {3, 4}), {0, 1}, {3, 4}, {2, 2})); // rows 0, 2; cols 1, 3
+  output(slice(counting(g, {3, 4}), {1, 0}, {2, 4}));         // row 1
   auto out = interpret(g, {}).outputs;
   CHECK(out[0].toDoubles() == std::vector<double>{1, 4, 7});
   CHECK(out[1].shape() == Shape{2, 2});
@@ -92,14 +92,14 @@ TEST_CASE("interp: slice with starts, ends and strides") {
 
 TEST_CASE("interp: pad with low, high and interior zeros") {
   Graph g;
-  output(pad(iota(g, {3}), {2}, {1}, {1}));          // 0 0 [0] 0 [1] 0 [2] 0
-  output(pad(iota(g, {2, 2}), {1, 0}, {0, 1}));      // a zero row on top, a zero column right
-  output(pad(iota(g, {0}), {1}, {1}, {3}));          // empty input: just the padding
+  output(pad(counting(g, {3}), {2}, {1}, {1}));          // 0 0 [0] 0 [1] 0 [2] 0
+  output(pad(counting(g, {2, 2}), {1, 0}, {0, 1}));      // a zero row on top, a zero column right
+  output(pad(counting(g, {0}), {1}, {1}, {3}));          // empty input: just the padding
   auto out = interpret(g, {}).outputs;
   CHECK(out[0].toDoubles() == std::vector<double>{0, 0, 0, 0, 1, 0, 2, 0});
   CHECK(out[1].shape() == Shape{3, 3});
   CHECK(out[1].toDoubles() == std::vector<double>{0, 0, 0, 0, 1, 0, 2, 3, 0});
   CHECK(out[2].toDoubles() == std::vector<double>{0, 0});
-  CHECK_THROWS_WITH_AS(pad(iota(g, {3}), {-1}, {0}), doctest::Contains("low entries must be non-negative"),
+  CHECK_THROWS_WITH_AS(pad(counting(g, {3}), {-1}, {0}), doctest::Contains("low entries must be non-negative"),
                        chainjit::Error);
 }

@@ -111,6 +111,28 @@ TEST_CASE("csv: a table is reshaped to the declared type") {
         g.str() + ": error: line 1, field 2: input %m is bool but 2.5 is not 0 or 1");
 }
 
+TEST_CASE("tensor files: read once, the rows a file holds for a type, then the value") {
+  TempFile c("rows.csv", "1,2,3,4\n5,6,7,8\n9,10,11,12\n");
+  TensorFile csv = readTensorFile(c.str());
+  CHECK(csv.rowsFor(f32({5, 4})) == 3);         // rows of 4 values
+  CHECK(csv.rowsFor(f32({1, 2, 2})) == 3);      // a row is 2x2
+  CHECK(csv.rowsFor(f32({1, 6})) == 2);         // 12 values, rows of 6
+  CHECK(!csv.rowsFor(f32({1, 5})).has_value()); // 12 is not a multiple of 5
+  CHECK(!csv.rowsFor(Tensor::scalar(DType::f32, 0).type()).has_value());
+  CHECK(toTensor(csv, f32({3, 4}), "input %x").toDoubles()[11] == 12);
+
+  TempFile n("rows.npy");
+  writeNpy(n.str(), Tensor(f64({3, 2}), {1, 2, 3, 4, 5, 6}));
+  TensorFile npy = readTensorFile(n.str());
+  CHECK(npy.rowsFor(f32({8, 2})) == 3);
+  CHECK(!npy.rowsFor(f32({8, 3})).has_value()); // differs beyond the leading axis
+  CHECK(!npy.rowsFor(f32({6})).has_value());    // another rank
+  CHECK(toTensor(npy, f32({3, 2}), "input %x") == Tensor(f32({3, 2}), {1, 2, 3, 4, 5, 6}));
+  CHECK(errorOf([&] { toTensor(npy, f32({2, 3}), "input %x"); }) ==
+        n.str() + ": error: input %x is f32[2, 3] but the file holds an array of shape [3, 2] "
+                  "(f64); a .npy array must have the declared shape");
+}
+
 TEST_CASE("csv: writing reads back exactly") {
   Tensor t(f32({2, 3}), {0.1, -2.5, 1e-7, 3, NAN, INFINITY});
   TempFile f("w.csv");

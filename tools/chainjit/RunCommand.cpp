@@ -29,6 +29,7 @@
 #include <cctype>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -156,9 +157,25 @@ void loadParamsFile(const ir::Graph &g, const ir::Graph &full, const std::string
   bindings.merge(runtime::bindParams(g, w.params, path, skip));
 }
 
+// Input files read so far, by path: the batch size is read off the same
+// content that is then bound, so each file is read once.
+class InputFiles {
+public:
+  const runtime::TensorFile &get(const std::string &path) {
+    auto it = files_.find(path);
+    if (it == files_.end())
+      it = files_.emplace(path, runtime::readTensorFile(path)).first;
+    return it->second;
+  }
+
+private:
+  std::map<std::string, runtime::TensorFile> files_;
+};
+
 // Inputs and params are named against the model file (`full`); only those
 // that `g` (perhaps pruned by --outputs) still has are read.
-runtime::Bindings loadBindings(const ir::Graph &g, const ir::Graph &full, const RunOptions &o) {
+runtime::Bindings loadBindings(const ir::Graph &g, const ir::Graph &full, const RunOptions &o,
+                               InputFiles &files) {
   std::vector<Binding> inputs = parsePairs(o.inputs, "--input");
   std::vector<Binding> params = parsePairs(o.params, "--param");
   runtime::Bindings bindings;
@@ -167,8 +184,10 @@ runtime::Bindings loadBindings(const ir::Graph &g, const ir::Graph &full, const 
       std::optional<ir::NodeId> id = g.find(b.name);
       if (!id || g.node(*id).kind != kind)
         continue; // not needed by the chosen outputs
-      bindings[b.name] =
-          runtime::loadTensor(b.path, g.type(*id), std::string(what) + " %" + b.name);
+      std::string label = std::string(what) + " %" + b.name;
+      bindings[b.name] = kind == ir::OpKind::Input
+                             ? runtime::toTensor(files.get(b.path), g.type(*id), label)
+                             : runtime::loadTensor(b.path, g.type(*id), label);
     }
   };
   // Every name is checked before any file is read.
@@ -198,7 +217,8 @@ runtime::Bindings loadBindings(const ir::Graph &g, const ir::Graph &full, const 
 // whose declared first dimension is the graph's batch `from` (a CSV table
 // counts as rows of the declared row size). They must agree; `from` when
 // no input tells.
-int64_t batchFromInputs(const ir::Graph &g, const RunOptions &o, int64_t from) {
+int64_t batchFromInputs(const ir::Graph &g, const RunOptions &o, int64_t from,
+                        InputFiles &files) {
   std::optional<int64_t> found;
   std::string foundFrom;
   for (const Binding &b : parsePairs(o.inputs, "--input")) {
@@ -208,25 +228,11 @@ int64_t batchFromInputs(const ir::Graph &g, const RunOptions &o, int64_t from) {
     const ir::TensorType &t = g.type(*id);
     if (t.rank() < 1 || t.shape[0] != from)
       continue;
-    int64_t rows = -1;
-    if (runtime::tensorFileFormat(b.path) == runtime::TensorFileFormat::Npy) {
-      ir::Tensor v = runtime::readNpy(b.path);
-      // Only a file that differs in the leading axis alone has another
-      // batch; any other shape is loadTensor's error.
-      if (v.type().rank() == t.rank() &&
-          std::equal(t.shape.begin() + 1, t.shape.end(), v.shape().begin() + 1))
-        rows = v.shape()[0];
-    } else {
-      runtime::CsvTable table = runtime::readCsv(b.path);
-      int64_t rest = 1;
-      for (size_t i = 1; i < t.shape.size(); ++i)
-        rest *= t.shape[i];
-      int64_t total = table.rows * table.cols;
-      if (rest > 0 && total % rest == 0)
-        rows = total / rest;
-    }
+    // Only a file that differs in the leading axis alone has another batch;
+    // any other shape is toTensor's error when the file is bound.
+    int64_t rows = files.get(b.path).rowsFor(t).value_or(-1);
     if (rows < 1)
-      continue; // loadTensor explains what does not fit
+      continue;
     if (found && *found != rows)
       throw Error("the inputs disagree on the batch size: " + foundFrom + " holds " +
                   std::to_string(*found) + " rows, " + b.path + " " + std::to_string(rows) +
@@ -326,6 +332,7 @@ int runRun(const RunOptions &o) {
   }
 
   PhaseTimer timer(o.timePasses);
+  InputFiles files;
   ir::Graph full = timer.time("parse", [&] { return ir::parseGraphFile(o.file); });
   ir::Graph parsed = chosen.empty() ? full : runtime::train::withOutputs(full, chosen);
   ir::Graph g = timer.time("expand modes", [&] {
@@ -337,7 +344,7 @@ int runRun(const RunOptions &o) {
   if (!o.passes.passes.empty())
     g = timer.time("graph passes", [&] { return applyPasses(g, o.passes); });
   if (int64_t from = runtime::train::graphBatchSize(g); from > 0) {
-    int64_t to = o.batch ? *o.batch : o.emit.empty() ? batchFromInputs(g, o, from) : from;
+    int64_t to = o.batch ? *o.batch : o.emit.empty() ? batchFromInputs(g, o, from, files) : from;
     if (to != from)
       g = runtime::train::withBatchSize(g, from, to);
   } else if (o.batch && from == 0) {
@@ -354,7 +361,7 @@ int runRun(const RunOptions &o) {
     std::cout << compiler::emitGraph(g, emitKind(o.emit), jitOptions) << std::flush;
     return 0;
   }
-  runtime::Bindings bindings = loadBindings(g, full, o);
+  runtime::Bindings bindings = loadBindings(g, full, o, files);
   std::unique_ptr<runtime::Executable> exe =
       runtime::makeExecutable(g, jit ? runtime::Backend::Jit : runtime::Backend::Interp,
                               jitOptions);

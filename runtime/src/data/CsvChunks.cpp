@@ -66,6 +66,16 @@ bool CsvChunkReader::readLine(std::string &line) {
   }
 }
 
+// Whether a first line is a header (a field that is not a number); a line
+// parseCsv rejects is not, and the chunk's parse reports it with its place.
+static bool isHeaderLine(const std::string &line) {
+  try {
+    return !parseCsv(line, "").header.empty();
+  } catch (const Error &) {
+    return false;
+  }
+}
+
 bool CsvChunkReader::next(int64_t maxRows, CsvTable &chunk) {
   std::string text, line;
   int firstLine = line_ + 1;
@@ -77,8 +87,14 @@ bool CsvChunkReader::next(int64_t maxRows, CsvTable &chunk) {
       break;
     ++line_;
     size_t start = line.find_first_not_of(" \t\r");
-    if (start != std::string::npos && line[start] != '#')
-      ++rows;
+    // The file's first line is a header when parseCsv says so; it is not
+    // one of the chunk's rows.
+    bool header = first_ && !sawLine_ && start != std::string::npos && line[start] != '#' &&
+                  isHeaderLine(line);
+    if (start != std::string::npos && line[start] != '#') {
+      sawLine_ = true;
+      rows += header ? 0 : 1;
+    }
     detail::checkAllocIn(path_, text.size() + line.size() + 1,
                          "a chunk of " + std::to_string(rows) + " rows");
     text += line;

@@ -107,6 +107,8 @@ std::vector<KernelEntry> elementwiseKernels() {
       {OpKind::Sigmoid, unary<sigmoidOf>},
       {OpKind::Tanh, unary<tanhOf>},
       {OpKind::Softplus, unary<softplusOf>},
+      {OpKind::Erf, [](const KernelArgs &a) -> Tensor { a.fail("no interpreter kernel yet"); }}, // placeholder
+      {OpKind::Gelu, [](const KernelArgs &a) -> Tensor { a.fail("no interpreter kernel yet"); }}, // placeholder
       {OpKind::Cast, castKernel},
       {OpKind::Add, binary<addOf>},
       {OpKind::Sub, binary<subOf>},

@@ -21,7 +21,8 @@ struct KernelTable {
 
   KernelTable() {
     for (auto family : {elementwiseKernels, shapeKernels, linalgKernels,
-                        reduceKernels, lossKernels, nnKernels})
+                        reduceKernels, lossKernels, nnKernels,
+                        indexKernels, sparseKernels})
       for (const KernelEntry &e : family()) {
         Kernel &slot = kernels.at(static_cast<size_t>(e.kind));
         if (slot)

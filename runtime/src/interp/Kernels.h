@@ -45,6 +45,8 @@ std::vector<KernelEntry> linalgKernels();
 std::vector<KernelEntry> reduceKernels();
 std::vector<KernelEntry> lossKernels();
 std::vector<KernelEntry> nnKernels();
+std::vector<KernelEntry> indexKernels();
+std::vector<KernelEntry> sparseKernels();
 
 // The kernel of every non-source op, indexed by OpKind (source slots are
 // null). Built on first use; throws if an op has no kernel or two.

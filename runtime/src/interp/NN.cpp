@@ -184,6 +184,7 @@ Tensor unexpandedKernel(const KernelArgs &a) {
 std::vector<KernelEntry> nnKernels() {
   return {
       {OpKind::Conv2d, conv2dKernel},
+      {OpKind::LayerNorm, [](const KernelArgs &a) -> Tensor { a.fail("no interpreter kernel yet"); }}, // placeholder
       {OpKind::MaxPool2d, poolKernel<true>},
       {OpKind::AvgPool2d, poolKernel<false>},
       {OpKind::Unfold2d, unfold2dKernel},

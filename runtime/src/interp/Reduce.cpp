@@ -139,6 +139,7 @@ std::vector<KernelEntry> reduceKernels() {
   return {
       {OpKind::Sum, reduceKernel<Reduction::Sum>},
       {OpKind::Mean, reduceKernel<Reduction::Mean>},
+      {OpKind::Variance, [](const KernelArgs &a) -> Tensor { a.fail("no interpreter kernel yet"); }}, // placeholder
       {OpKind::Max, reduceKernel<Reduction::Max>},
       {OpKind::ArgMax, argmaxKernel},
       {OpKind::Softmax, softmaxKernel<false>},

@@ -26,6 +26,9 @@ std::vector<LibraryKernel> lossKernels();
 std::vector<LibraryKernel> convKernels();
 std::vector<LibraryKernel> poolKernels();
 std::vector<LibraryKernel> bernoulliKernels();
+std::vector<LibraryKernel> indexKernels();
+std::vector<LibraryKernel> sparseKernels();
+std::vector<LibraryKernel> normalizationKernels();
 
 SymbolList movementSymbols();
 SymbolList reduceSymbols();
@@ -34,6 +37,9 @@ SymbolList convSymbols();
 SymbolList poolSymbols();
 SymbolList bernoulliSymbols();
 SymbolList linalgSymbols();
+SymbolList indexSymbols();
+SymbolList sparseSymbols();
+SymbolList normalizationSymbols();
 
 // "cj_<base>_f32" for the node's dtype: kernels that compute are typed.
 std::string typedSymbol(std::string_view base, ir::DType dtype);

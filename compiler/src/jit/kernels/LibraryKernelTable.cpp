@@ -9,7 +9,9 @@ std::vector<LibraryKernel> libraryKernels() {
   std::vector<LibraryKernel> all;
   for (auto family : {kernels::movementKernels, kernels::reduceKernels,
                       kernels::lossKernels, kernels::convKernels,
-                      kernels::poolKernels, kernels::bernoulliKernels})
+                      kernels::poolKernels, kernels::bernoulliKernels,
+                      kernels::indexKernels, kernels::sparseKernels,
+                      kernels::normalizationKernels})
     for (const LibraryKernel &k : family())
       all.push_back(k);
   return all;
@@ -20,7 +22,8 @@ std::vector<std::pair<std::string, void *>> librarySymbols() {
   for (auto family : {kernels::movementSymbols, kernels::reduceSymbols,
                       kernels::lossSymbols, kernels::convSymbols,
                       kernels::poolSymbols, kernels::bernoulliSymbols,
-                      kernels::linalgSymbols})
+                      kernels::linalgSymbols, kernels::indexSymbols,
+                      kernels::sparseSymbols, kernels::normalizationSymbols})
     for (auto &symbol : family())
       all.push_back(std::move(symbol));
   return all;

@@ -13,6 +13,7 @@
 
 #include "chainjit/ir/Graph.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,9 @@ Value relu(Value x);
 Value sigmoid(Value x);
 Value tanh(Value x);
 Value softplus(Value x);
+Value erf(Value x);
+// x * Phi(x); with tanhApproximation, 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))).
+Value gelu(Value x, bool tanhApproximation = false);
 Value cast(Value x, DType to);
 Value add(Value a, Value b);
 Value sub(Value a, Value b);
@@ -108,6 +112,8 @@ Value solve(Value A, Value b);
 Value sum(Value x, Ints axes = {}, bool keepdims = false);
 Value mean(Value x, Ints axes = {}, bool keepdims = false);
 Value max(Value x, Ints axes = {}, bool keepdims = false);
+// sum((x - mean)^2) / (n - correction); correction 1 is the sample variance.
+Value variance(Value x, Ints axes = {}, bool keepdims = false, int64_t correction = 0);
 Value argmax(Value x, int64_t axis = -1, bool keepdims = false);
 Value softmax(Value x, int64_t axis = -1);
 Value logSoftmax(Value x, int64_t axis = -1);
@@ -133,5 +139,39 @@ Value bernoulli(Value counter, Shape shape, double p, int64_t seed = 0,
 Value dropout(Value x, Value counter, double rate, int64_t seed = 0);
 Value batchNorm(Value x, Value gamma, Value beta, Value runningMean,
                 Value runningVar, double eps = 1e-5, double momentum = 0.1);
+// Normalizes over the axes from `axis` to the last; scale and shift, when
+// given, have those axes' shape (shift needs scale).
+Value layerNorm(Value x, std::optional<Value> scale = {}, std::optional<Value> shift = {},
+                int64_t axis = -1, double eps = 1e-5);
+
+// --- indexing (an index out of range is a run-time error) ---
+// x.shape[:axis] + indices.shape + x.shape[axis+1:]; an embedding lookup is
+// gather(table, ids).
+Value gather(Value x, Value indices, int64_t axis = 0);
+// gather's adjoint: `size` entries along `axis`, each slice of updates added
+// at its index.
+Value scatterAdd(Value updates, Value indices, int64_t size, int64_t axis = 0);
+// Each entry's index along `axis`.
+Value iota(Graph &g, Shape shape, int64_t axis = 0, DType dtype = DType::i32);
+// indices.shape + [depth]: 1 at each index.
+Value oneHot(Value indices, int64_t depth, DType dtype = DType::f32);
+// Sums the rows of data into numSegments rows by an i32 segment id per row
+// (scatter_add along axis 0).
+Value segmentSum(Value data, Value segmentIds, int64_t numSegments);
+// bool [n, n], true where column <= row: the mask of causal attention
+// (where(causalMask(g, n), scores, -inf)).
+Value causalMask(Graph &g, int64_t n);
+
+// --- sparse matrices in CSR form ---
+struct CsrMatrix {
+  Value rowPtr;  // i32 [rows + 1]
+  Value colIdx;  // i32 [nnz]
+  Value values;  // float [nnz]
+  int64_t cols;  // the number of columns
+};
+// a · dense, or a^T · dense with transpose.
+Value spmm(const CsrMatrix &a, Value dense, bool transpose = false);
+// out[e] = x[row(e)] · y[colIdx[e]] at the pattern of (rowPtr, colIdx).
+Value sddmm(Value rowPtr, Value colIdx, Value x, Value y);
 
 } // namespace chainjit::ir

@@ -46,7 +46,9 @@ using TypeRule = TensorType (*)(std::span<const TensorType> operands,
 
 // The families group ops for documentation and for the per-family tables of
 // later layers.
-enum class OpFamily : uint8_t { Source, Elementwise, Shape, LinAlg, Reduce, Loss, NN };
+enum class OpFamily : uint8_t {
+  Source, Elementwise, Shape, LinAlg, Reduce, Loss, NN, Index, Sparse
+};
 
 struct OpDef {
   OpKind kind;

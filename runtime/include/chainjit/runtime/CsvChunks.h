@@ -37,6 +37,7 @@ private:
   std::unique_ptr<File> file_;
   int line_ = 0;
   bool first_ = true;
+  bool sawLine_ = false; // a line that is not blank or a comment was read
   int64_t cols_ = -1;
 };
 

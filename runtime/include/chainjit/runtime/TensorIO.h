@@ -9,6 +9,7 @@
 #include "chainjit/ir/Types.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,8 +81,28 @@ TensorFileFormat tensorFileFormat(const std::string &path);
 ir::Tensor convertDType(const ir::Tensor &t, ir::DType dtype,
                         std::string_view what);
 
+// A tensor file as read, before it meets the type of the value it feeds: a
+// .npy file's tensor or a CSV table. Reading once and converting after lets
+// a caller look at the file (its rows, say) without reading it twice.
+struct TensorFile {
+  std::string path;
+  std::optional<ir::Tensor> npy; // set for .npy files
+  CsvTable csv;                  // the table of a .csv file
+  // The leading axis the file holds for a value of type `type` when only the
+  // leading axis may differ: the .npy array's, or the CSV table's values
+  // divided by the size of one row of `type`. nullopt when it does not fit.
+  std::optional<int64_t> rowsFor(const ir::TensorType &type) const;
+};
+// Reads .csv or .npy by extension.
+TensorFile readTensorFile(const std::string &path);
+// The file's content as a value of `type`; the checks and messages of
+// loadTensor.
+ir::Tensor toTensor(const TensorFile &file, const ir::TensorType &type,
+                    std::string_view valueName);
+
 // Loads the value of graph value `valueName` (without the '%') of declared
-// type `type` from a .csv or .npy file (by extension).
+// type `type` from a .csv or .npy file (by extension):
+// toTensor(readTensorFile(path), type, valueName).
 // CSV: the table is reshaped to the declared shape when the element counts
 // agree; for an i32 value every number must be a whole number in range, for
 // a bool value 0 or 1. .npy: the shape must be the declared one; the dtype
