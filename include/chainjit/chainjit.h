@@ -18,6 +18,7 @@
 #include "chainjit/ir/ElementSemantics.h"
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/Graph.h"
+#include "chainjit/ir/IndexBounds.h"
 #include "chainjit/ir/Json.h"
 #include "chainjit/ir/Op.h"
 #include "chainjit/ir/Parser.h"

@@ -3,6 +3,9 @@
 // adjoints back over broadcast axes.
 #include "RuleFamilies.h"
 
+#include <cmath>
+#include <numbers>
+
 namespace chainjit::ir::rules {
 
 namespace {
@@ -38,6 +41,28 @@ Value reluSlope(const RuleContext &c) {
 Value sigmoidSlope(const RuleContext &c) { return c.result * (1.0 - c.result); }
 Value tanhSlope(const RuleContext &c) { return 1.0 - c.result * c.result; }
 Value softplusSlope(const RuleContext &c) { return sigmoid(x0(c)); }
+// erf'(x) = 2/sqrt(pi) e^(-x^2).
+Value erfSlope(const RuleContext &c) {
+  return (2.0 / std::sqrt(std::numbers::pi)) * exp(-(x0(c) * x0(c)));
+}
+// gelu, exact: y = x Phi(x), y' = Phi(x) + x phi(x) with Phi(x) = (1 + erf(x/sqrt 2))/2
+// and phi(x) = e^(-x^2/2)/sqrt(2 pi). tanh form: 0.5x(1 + tanh u) = x s with
+// s = sigmoid(2u), u = sqrt(2/pi)(x + 0.044715x^3), so y' = s + 2x s(1 - s) u'.
+// Both are written with ops that have rules (erf, exp, sigmoid, mul), so
+// second derivatives work.
+Value geluSlope(const RuleContext &c) {
+  Value x = x0(c);
+  Value x2 = x * x;
+  if (c.attrs().getString("approximate") == "tanh") {
+    const double k = std::sqrt(2.0 / std::numbers::pi), a = 0.044715;
+    Value s = sigmoid((2.0 * k) * (x + a * (x2 * x)));
+    Value du = k * (1.0 + (3.0 * a) * x2);
+    return s + (2.0 * x) * (s * (1.0 - s)) * du;
+  }
+  Value cdf = 0.5 * (1.0 + erf(x * (1.0 / std::numbers::sqrt2)));
+  Value pdf = (1.0 / std::sqrt(2.0 * std::numbers::pi)) * exp(-0.5 * x2);
+  return cdf + x * pdf;
+}
 
 MaybeValue negJvp(const RuleContext &, Tangents t) {
   return t[0] ? MaybeValue(-*t[0]) : std::nullopt;
@@ -180,8 +205,8 @@ std::vector<DerivativeRules> elementwiseRules() {
       unary<sigmoidSlope>(OpKind::Sigmoid),
       unary<tanhSlope>(OpKind::Tanh),
       unary<softplusSlope>(OpKind::Softplus),
-      {OpKind::Erf}, // placeholder: no rule yet
-      {OpKind::Gelu}, // placeholder: no rule yet
+      unary<erfSlope>(OpKind::Erf),
+      unary<geluSlope>(OpKind::Gelu),
       {OpKind::Cast, castJvp, castVjp, {}, false, "casts to i32 or bool have no derivative"},
       {OpKind::Add, addJvp, addVjp},
       {OpKind::Sub, subJvp, subVjp},

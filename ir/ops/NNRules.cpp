@@ -179,6 +179,77 @@ std::vector<MaybeValue> avgPool2dVjp(const RuleContext &c, Value adj, Wanted) {
   return {reshape(foldWith(cols, xs, win), directionShape(k, xs))};
 }
 
+// --- layer_norm: y = xhat * scale + shift, xhat = (x - m) r over the axes
+// [axis, rank), r = (var + eps)^(-1/2) ---
+//
+//   dxhat = r (dx - mean(dx) - xhat mean(xhat dx)),  dy = dxhat scale + xhat dscale + dshift
+//   g = y_bar scale:  x_bar = r (g - mean(g) - xhat mean(g xhat)),
+//   scale_bar = sum over the leading axes of y_bar xhat, shift_bar = sum of y_bar.
+//
+// xhat comes from a layer_norm without scale and shift (the result itself when
+// there are none) and r from the variance op: both kernels centre each row
+// before squaring, so the rules are as accurate in f32 as the forward pass
+// (x - mean(x) in f32 would lose the digits of rows like 1e4 + noise). Every
+// op used has rules (layer_norm, variance, pow, mean, sum, mul, sub).
+struct LayerNormParts {
+  int64_t axis;  // first normalized primal axis
+  Ints normalized, leading; // primal axes
+  Value xhat, rstd;
+};
+LayerNormParts layerNormParts(const RuleContext &c) {
+  const Value x = c.operands[0];
+  const int64_t rank = x.type().rank();
+  const double eps = c.attrs().getFloat("eps");
+  LayerNormParts p{c.attrs().getInt("axis"), {}, {}, c.result, c.result};
+  if (p.axis < 0)
+    p.axis += rank;
+  for (int64_t d = 0; d < rank; ++d)
+    (d < p.axis ? p.leading : p.normalized).push_back(d);
+  if (c.operands.size() > 1)
+    p.xhat = layerNorm(x, std::nullopt, std::nullopt, p.axis, eps);
+  p.rstd = pow(variance(x, p.normalized, /*keepdims=*/true) + eps, -0.5);
+  return p;
+}
+// r (d - mean(d) - xhat mean(xhat d)) for a direction value d [k, ...x].
+Value layerNormBackProject(const LayerNormParts &p, Value d) {
+  const int64_t rank = static_cast<int64_t>(p.normalized.size() + p.leading.size());
+  const Ints axes = shiftAxes(p.normalized, rank);
+  return p.rstd * (d - mean(d, axes, true) - p.xhat * mean(p.xhat * d, axes, true));
+}
+// Sums a direction value [k, ...x] over the leading (batch) axes.
+Value sumLeading(const LayerNormParts &p, Value d) {
+  const int64_t rank = static_cast<int64_t>(p.normalized.size() + p.leading.size());
+  return p.leading.empty() ? d : sum(d, shiftAxes(p.leading, rank));
+}
+
+MaybeValue layerNormJvp(const RuleContext &c, Tangents t) {
+  if (!t[0] && !(t.size() > 1 && t[1]) && !(t.size() > 2 && t[2]))
+    return std::nullopt;
+  const LayerNormParts p = layerNormParts(c);
+  const int64_t rank = c.node.type.rank();
+  MaybeValue dy;
+  if (t[0]) {
+    Value dxhat = layerNormBackProject(p, *t[0]);
+    dy = c.operands.size() > 1 ? dxhat * c.operands[1] : dxhat;
+  }
+  if (t.size() > 1 && t[1])
+    dy = addMaybe(dy, p.xhat * alignDirections(*t[1], rank));
+  if (t.size() > 2 && t[2])
+    dy = addMaybe(dy, alignDirections(*t[2], rank));
+  return fitToResult(c, *dy);
+}
+std::vector<MaybeValue> layerNormVjp(const RuleContext &c, Value adj, Wanted w) {
+  const LayerNormParts p = layerNormParts(c);
+  std::vector<MaybeValue> r(c.operands.size());
+  if (w[0])
+    r[0] = layerNormBackProject(p, c.operands.size() > 1 ? adj * c.operands[1] : adj);
+  if (c.operands.size() > 1 && w[1])
+    r[1] = sumLeading(p, adj * p.xhat);
+  if (c.operands.size() > 2 && w[2])
+    r[2] = sumLeading(p, adj);
+  return r;
+}
+
 MaybeValue noJvp(const RuleContext &, Tangents) { return std::nullopt; }
 std::vector<MaybeValue> noVjp(const RuleContext &, Value, Wanted) { return {std::nullopt}; }
 
@@ -187,7 +258,7 @@ std::vector<MaybeValue> noVjp(const RuleContext &, Value, Wanted) { return {std:
 std::vector<DerivativeRules> nnRules() {
   return {
       {OpKind::Conv2d, conv2dJvp, conv2dVjp},
-      {OpKind::LayerNorm}, // placeholder: no rule yet
+      {OpKind::LayerNorm, layerNormJvp, layerNormVjp},
       {OpKind::MaxPool2d, maxPool2dJvp, maxPool2dVjp, {}, false,
        "at ties the derivative is shared equally by the maximal elements of a window; "
        "the padding never receives any"},

@@ -32,7 +32,18 @@ static TensorType varianceRule(std::span<const TensorType> in, const Attrs &a) {
   if (a.getInt("correction") < 0)
     throw Error("correction must be non-negative, got " +
                 std::to_string(a.getInt("correction")));
-  return meanRule(in, a);
+  TensorType t = meanRule(in, a);
+  // n - correction <= 0 would divide by zero or a negative count: a NaN or a
+  // negative variance at run time, so it is an error here (an empty
+  // reduction, n = 0, gives NaN as mean does).
+  int64_t n = 1;
+  for (int64_t ax : normalizeAxes(a.getInts("axes"), in[0].rank()))
+    n *= in[0].shape[ax];
+  if (n > 0 && n <= a.getInt("correction") && t.numel() > 0)
+    throw Error("correction " + std::to_string(a.getInt("correction")) +
+                " needs more than " + std::to_string(a.getInt("correction")) +
+                " elements per variance, got " + std::to_string(n));
+  return t;
 }
 
 static TensorType maxRule(std::span<const TensorType> in, const Attrs &a) {

@@ -79,6 +79,31 @@ std::vector<MaybeValue> meanVjp(const RuleContext &c, Value adj, Wanted) {
   return {spread(c, adj) / reducedCount(c)};
 }
 
+// variance: v = sum((x - m)^2) / (n - c), so dv = 2/(n - c) sum((x - m) dx)
+// (the dm term vanishes: sum(x - m) = 0) and x_bar = 2/(n - c) (x - m) v_bar.
+// x - m is centred twice: in f32 a row of 1e4 + small noise gets a mean off
+// by a few units of 1e4's last place, and x - m would carry that error into
+// every element; the mean of the first residual (small numbers, summed
+// accurately) removes it.
+Value centered(const RuleContext &c) {
+  const Ints axes = reducedAxes(c);
+  Value r = x0(c) - mean(x0(c), axes, /*keepdims=*/true);
+  return r - mean(r, axes, /*keepdims=*/true);
+}
+double varianceScale(const RuleContext &c) {
+  return 2.0 / (reducedCount(c) - double(c.attrs().getInt("correction")));
+}
+MaybeValue varianceJvp(const RuleContext &c, Tangents t) {
+  if (!t[0])
+    return std::nullopt;
+  return sumOverAxes(*t[0] * centered(c), reducedAxes(c), rankOf(c),
+                     c.attrs().getBool("keepdims")) *
+         varianceScale(c);
+}
+std::vector<MaybeValue> varianceVjp(const RuleContext &c, Value adj, Wanted) {
+  return {spread(c, adj) * (centered(c) * varianceScale(c))};
+}
+
 // max: the derivative is shared equally by the elements that attain the
 // maximum (a valid subgradient at ties, and the gradient elsewhere).
 Value maxWeights(const RuleContext &c) {
@@ -133,7 +158,7 @@ std::vector<DerivativeRules> reduceRules() {
   return {
       {OpKind::Sum, sumJvp, sumVjp},
       {OpKind::Mean, meanJvp, meanVjp},
-      {OpKind::Variance}, // placeholder: no rule yet
+      {OpKind::Variance, varianceJvp, varianceVjp},
       {OpKind::Max, maxJvp, maxVjp, {}, false,
        "at ties the derivative is shared equally by the maximal elements"},
       {OpKind::ArgMax, noJvp, noVjp, {}, true, "an index: no derivative"},

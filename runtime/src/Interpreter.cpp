@@ -84,7 +84,7 @@ namespace {
 ir::Tensor evaluateNode(const ir::Graph &g, ir::NodeId id,
                         const std::vector<ir::Tensor> &values) {
   const ir::Node &n = g.node(id);
-  interp::KernelArgs args{n, id, {}};
+  interp::KernelArgs args{n, id, {}, &g};
   for (ir::NodeId o : n.operands)
     args.operands.push_back(&values[o]);
   ir::Tensor r = interp::kernelTable()[static_cast<size_t>(n.kind)](args);

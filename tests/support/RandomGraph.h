@@ -52,6 +52,8 @@ struct RandomGraphOptions {
   bool losses = true;      // mse, cross_entropy
   bool nn = false;         // conv2d, pools, unfold2d/fold2d, batch_norm, dropout, bernoulli
   bool comparisons = true; // comparisons + where, cast, bool and i32 consts
+  bool indexing = true;    // gather, scatter_add, iota, one_hot (indices in range)
+  bool normalization = true; // erf, gelu (both forms), variance, layer_norm
 
   int maxRank = 3; // at least 2: layers and losses make matrices
   int64_t maxDim = 4;
@@ -226,6 +228,8 @@ private:
         {o_.losses, &RandomGraphGenerator::addLoss},
         {o_.nn, &RandomGraphGenerator::addNN},
         {o_.comparisons && !o_.smoothOnly, &RandomGraphGenerator::addSelection},
+        {o_.indexing, &RandomGraphGenerator::addIndexing},
+        {o_.normalization, &RandomGraphGenerator::addNormalization},
     };
     std::vector<const Family *> on;
     for (const Family &f : families)
@@ -623,6 +627,47 @@ private:
     }
   }
 
+  // erf, gelu, variance (a correction that leaves n - correction > 0) and
+  // layer_norm over trailing axes with optional scale and shift params. eps
+  // stays >= 1e-3: 1/sqrt(eps) amplifies rounding in nearly constant rows,
+  // and f32 comparisons of the two backends would see it.
+  bool addNormalization() {
+    Value x = pickValue();
+    int64_t r = x.type().rank();
+    Value y = x;
+    switch (uniform(0, 4)) {
+    case 0: y = ir::erf(x); break;
+    case 1: y = ir::gelu(x, chance(0.5)); break;
+    case 2: {
+      Ints axes = randomAxes(r);
+      int64_t n = 1;
+      for (int64_t d = 0; d < r; ++d)
+        if (axes.empty() || std::count(axes.begin(), axes.end(), d) ||
+            std::count(axes.begin(), axes.end(), d - r))
+          n *= x.shape()[static_cast<size_t>(d)];
+      y = ir::variance(x, axes, chance(0.3), n > 1 && chance(0.5) ? 1 : 0);
+      break;
+    }
+    default: {
+      if (r == 0)
+        return false;
+      int64_t axis = randomAxis(r);
+      size_t first = static_cast<size_t>(axis < 0 ? axis + r : axis);
+      const Shape xs = x.shape();
+      Shape normalized(xs.begin() + static_cast<std::ptrdiff_t>(first), xs.end());
+      std::optional<Value> scale, shift;
+      if (chance(0.6))
+        scale = newParam(normalized);
+      if (scale && chance(0.6))
+        shift = newParam(normalized);
+      y = ir::layerNorm(x, scale, shift, axis, real(1e-3, 0.1));
+      break;
+    }
+    }
+    addToPool(maybeNamed(y));
+    return true;
+  }
+
   // Comparisons, where (with computed or constant masks), and casts through
   // the other dtypes and back.
   bool addSelection() {
@@ -652,6 +697,70 @@ private:
       if (chance(0.3)) // i32 values meet i32 consts too
         y = ir::cast(ir::cast(a, ir::DType::i32) + constOf(ir::i32(broadcastPartner(a.shape()))),
                      o_.dtype);
+      break;
+    }
+    }
+    addToPool(maybeNamed(y));
+    return true;
+  }
+
+  // --- indexing ---
+  // An i32 const of shape `s` with entries in [0, bound) (repeats likely).
+  Value indicesOf(const Shape &s, int64_t bound) {
+    ir::Tensor t(ir::i32(s));
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.set(i, static_cast<double>(uniform(0, bound - 1)));
+    return ir::constant(g_, std::move(t), chance(o_.namedFraction) ? freshName("ids") : "");
+  }
+
+  // gather and scatter_add (linear, so smooth) by const indices; one_hot and
+  // iota as constant factors; a causal mask (iota + greater_equal) with where.
+  bool addIndexing() {
+    Value x = pickValue();
+    const Shape s = x.shape();
+    const int64_t r = x.type().rank();
+    Value y = x;
+    switch (uniform(0, o_.smoothOnly || !o_.comparisons ? 3 : 4)) {
+    case 0: { // gather: rank r - 1 + rank(indices)
+      if (r == 0)
+        return false;
+      int64_t axis = randomAxis(r);
+      int64_t extent = s[static_cast<size_t>(axis < 0 ? axis + r : axis)];
+      Shape is(static_cast<size_t>(uniform(0, std::clamp<int64_t>(o_.maxRank - r + 1, 0, 2))));
+      for (int64_t &d : is)
+        d = uniform(1, o_.maxDim);
+      y = ir::gather(x, indicesOf(is, extent), axis);
+      break;
+    }
+    case 1: { // scatter_add: indices over 1 or 2 axes from `axis` (one new axis for a scalar)
+      int64_t size = uniform(1, o_.maxDim);
+      if (r == 0) {
+        y = ir::scatterAdd(x, indicesOf({}, size), size, 0);
+        break;
+      }
+      int64_t axis = uniform(0, r - 1), k = uniform(1, std::min<int64_t>(2, r - axis));
+      Shape is(s.begin() + axis, s.begin() + axis + k);
+      int64_t resultRank = r - k + 1;
+      y = ir::scatterAdd(x, indicesOf(is, size), size, chance(0.3) ? axis - resultRank : axis);
+      break;
+    }
+    case 2: { // one_hot along the last axis, as a 0/1 factor
+      if (r == 0)
+        return false;
+      Shape is(s.begin(), s.end() - 1);
+      y = x * ir::oneHot(indicesOf(is, s.back()), s.back(), o_.dtype);
+      break;
+    }
+    case 3: // x plus each element's index along an axis
+      if (r == 0)
+        return false;
+      y = x + ir::iota(g_, s, randomAxis(r), o_.dtype);
+      break;
+    default: { // a causal mask over the last two axes
+      if (r < 2)
+        return false;
+      Value rows = ir::iota(g_, s, r - 2), cols = ir::iota(g_, s, r - 1);
+      y = ir::where(ir::greaterEqual(rows, cols), x, partnerOf(x));
       break;
     }
     }

@@ -185,10 +185,17 @@ static Graph everyOpGraph() {
   Value mask2 = bernoulli(step, {2, 3}, 0.25, 42, DType::f64);
   Value drop = dropout(x, step, 0.5, 3);
   Value bn = batchNorm(x, gamma, beta, rm, rv, 1e-3, 0.2);
+  // Indexing.
+  Value ids = constant(g, Tensor(i32({2}), {1, 0}), "ids");
+  output(scatterAdd(gather(x, ids, 1), ids, 3, -1));
+  output(oneHot(ids, 4, DType::f64) + iota(g, {2, 4}, 1, DType::f64));
 
   for (Value o : {sol, am, sm, ce, ce2, l2, conv, mp, ap, folded, mask2, drop, bn, intsSum,
                   special, pd})
     output(o);
+  // Normalization and activations.
+  output(erf(x) + gelu(x) + gelu(y, true) + layerNorm(x, gamma, beta, -1, 1e-3));
+  output(variance(x, {0}, true, 1) + layerNorm(x));
   update(rm, mean(x, {0}));
   update(count, count + scalar(g, 1, DType::i32));
   return g;

@@ -146,6 +146,37 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
     return {perOperand * activeCount(active), perOperand * activeCount(active),
             otherOperandsTape(), S::Dense};
   }
+<<<<<<< HEAD
+  // Indexing. gather and scatter_add move data and multiply nothing; the
+  // additions of a scatter_add (gather's adjoint, scatter_add's tangent) are
+  // charged one per element of the updates, as for broadcast_to and fold2d.
+  // Their Jacobians are 0/1 selection matrices: one 1 per row for gather (a
+  // permutation when the indices are one), the transpose of that for
+  // scatter_add. Permutation is the closest structure: like a permutation,
+  // each is accumulated without arithmetic, by pushing the identity through
+  // the op (gather) or through its adjoint (a gather). The adjoints read the
+  // indices. iota and one_hot have zero derivatives.
+  case OpKind::Gather:
+    return {0, out, operandTape(1), S::Permutation};
+  case OpKind::ScatterAdd:
+    return {double(operandType(0).numel()), 0, operandTape(1), S::Permutation};
+  case OpKind::Iota:
+  case OpKind::OneHot:
+    return {0, 0, 0, S::Dense}; // zero derivative
+=======
+  // Normalization and activations (issue 10).
+  case OpKind::Erf: // f' from the operand: e^(-x^2), Phi(x) + x phi(x)
+  case OpKind::Gelu:
+    return {out, out, operandTape(0), elementwiseStructure()};
+  case OpKind::Variance: // 2/(n-c) sum((x - mean) dx): centring, then a product
+    return {2 * double(operandType(0).numel()), 2 * double(operandType(0).numel()),
+            operandTape(0), S::Dense};
+  case OpKind::LayerNorm: { // r (dx - mean(dx) - xhat mean(xhat dx)), scale and shift
+    double perOperand = 5 * double(operandType(0).numel());
+    return {perOperand * activeCount(active), perOperand * activeCount(active),
+            operandTape(0) + operandTape(1), S::Dense};
+  }
+>>>>>>> normops
   case OpKind::Dropout:
   case OpKind::BatchNorm:
     throw Error(std::string(opName(n.kind)) +

@@ -12,12 +12,15 @@
 #include "ObjectCache.h"
 #include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
+#include "chainjit/ir/IndexBounds.h"
+#include "jit/kernels/IndexFault.h"
 
 #include <llvm/Support/raw_ostream.h>
 
 #include <chrono>
 #include <cstdint>
 #include <iostream>
+#include <map>
 
 namespace chainjit::compiler {
 
@@ -48,6 +51,8 @@ public:
     for (ir::NodeId id = 0; id < g.size(); ++id) {
       const ir::Node &n = g.node(id);
       nodes_.push_back({n.label(id), std::string(ir::opName(n.kind)), n.type.str(), n.loc});
+      if (auto b = ir::indexBounds(g, id))
+        indexBounds_.emplace(id, std::move(*b));
     }
   }
   ~NativeGraph() override { sharedJitEngine().impl().unload(dylib_); }
@@ -75,6 +80,12 @@ public:
                   loc);
     if (code == jit::kJitLabelOutOfRange)
       throw Error(n.label + ": cross_entropy: a label is out of range [0, classes)", loc);
+    if (code == jit::kJitIndexOutOfRange) { // worded as the interpreter's KernelArgs::fail
+      const jit::IndexFault f = jit::lastIndexFault();
+      std::string what =
+          n.op + ": " + ir::indexOutOfRangeMessage(indexBounds_.at(failed), f.value, f.position);
+      throw Error(n.label[0] == '%' ? what : n.label + ": " + what, loc);
+    }
     if (n.op == "input" || n.op == "param")
       throw Error("check-numerics: " + n.op + " " + n.label + " : " + n.type +
                       " contains NaN or Inf",
@@ -100,6 +111,7 @@ private:
   llvm::orc::JITDylib *dylib_;
   std::unique_ptr<jit::ArenaPool> arenas_; // made by arenaPool(), which frees the dylib on failure
   std::vector<NodeInfo> nodes_;
+  std::map<ir::NodeId, ir::IndexBounds> indexBounds_; // of the nodes that check indices
 };
 
 uint64_t saturatingAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }

@@ -37,6 +37,7 @@ enum JitStatusCode : int32_t {
   kJitSingularMatrix = 1, // solve: zero pivot in the LU factorization
   kJitNonFinite = 2,      // --check-numerics: NaN or Inf produced
   kJitLabelOutOfRange = 3, // cross_entropy: a class label outside [0, C)
+  kJitIndexOutOfRange = 4, // gather, scatter_add, one_hot: see kernels/IndexFault.h
 };
 
 struct LibraryCall {

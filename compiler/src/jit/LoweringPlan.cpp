@@ -24,6 +24,7 @@ bool isFusibleElementwise(OpKind k) {
   case OpKind::Neg: case OpKind::Exp: case OpKind::Log: case OpKind::Sqrt:
   case OpKind::Abs: case OpKind::Sign: case OpKind::Pow: case OpKind::Relu:
   case OpKind::Sigmoid: case OpKind::Tanh: case OpKind::Softplus:
+  case OpKind::Erf: case OpKind::Gelu:
   case OpKind::Cast: case OpKind::Add: case OpKind::Sub: case OpKind::Mul:
   case OpKind::Div: case OpKind::Maximum: case OpKind::Minimum:
   case OpKind::Less: case OpKind::LessEqual: case OpKind::Greater:

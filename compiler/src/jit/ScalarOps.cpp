@@ -8,7 +8,9 @@
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/Module.h>
 
+#include <cmath>
 #include <limits>
+#include <numbers>
 
 namespace chainjit::compiler::jit {
 
@@ -38,7 +40,9 @@ Value *unaryIntrinsic(llvm::IRBuilder<> &b, llvm::Intrinsic::ID id, Value *x) {
   return b.CreateUnaryIntrinsic(id, x);
 }
 
-// A libm function of one argument (tanh, log1p have no LLVM intrinsic).
+// A libm function of one argument (tanh, log1p, erf, erfc have no LLVM
+// intrinsic). The JIT resolves them in the process (libm); erf/erfc are also
+// registered explicitly (kernels/Normalization.cpp, normalizationSymbols).
 Value *libm(llvm::IRBuilder<> &b, const char *name, DType t, Value *x) {
   llvm::Module *m = b.GetInsertBlock()->getModule();
   std::string fn = std::string(name) + (t == DType::f32 ? "f" : "");
@@ -111,6 +115,19 @@ Value *softplus(llvm::IRBuilder<> &b, DType t, Value *x) {
                       libm(b, "log1p", t, z));
 }
 
+// gelu as the interpreter computes it (runtime/src/interp/Elementwise.cpp):
+// exact 0.5 x erfc(-x/sqrt 2), tanh form x sigmoid(2 sqrt(2/pi)(x + 0.044715x^3)).
+Value *gelu(llvm::IRBuilder<> &b, DType t, Value *x, bool tanhForm) {
+  if (tanhForm) {
+    Value *cube = b.CreateFMul(b.CreateFMul(x, x), x);
+    Value *inner = b.CreateFAdd(x, b.CreateFMul(constant(b, t, 0.044715), cube));
+    double twoK = 2.0 * std::sqrt(2.0 / std::numbers::pi);
+    return b.CreateFMul(x, sigmoid(b, t, b.CreateFMul(constant(b, t, twoK), inner)));
+  }
+  Value *arg = b.CreateFMul(x, constant(b, t, -1.0 / std::numbers::sqrt2));
+  return b.CreateFMul(b.CreateFMul(constant(b, t, 0.5), x), libm(b, "erfc", t, arg));
+}
+
 } // namespace
 
 Value *emitScalarOp(llvm::IRBuilder<> &b, const ir::Node &n, std::span<const DType> in,
@@ -140,6 +157,8 @@ Value *emitScalarOp(llvm::IRBuilder<> &b, const ir::Node &n, std::span<const DTy
   case OpKind::Sigmoid: return sigmoid(b, t, x[0]);
   case OpKind::Tanh: return libm(b, "tanh", t, x[0]);
   case OpKind::Softplus: return softplus(b, t, x[0]);
+  case OpKind::Erf: return libm(b, "erf", t, x[0]);
+  case OpKind::Gelu: return gelu(b, t, x[0], n.attrs.getString("approximate") == "tanh");
   case OpKind::Cast: return cast(b, t, n.type.dtype, x[0]);
   case OpKind::Add: return f ? b.CreateFAdd(x[0], x[1]) : b.CreateAdd(x[0], x[1]);
   case OpKind::Sub: return f ? b.CreateFSub(x[0], x[1]) : b.CreateSub(x[0], x[1]);

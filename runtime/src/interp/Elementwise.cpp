@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numbers>
 
 namespace chainjit::runtime::interp {
 
@@ -37,6 +38,24 @@ double logOf(double x) { return std::log(x); }
 double sqrtOf(double x) { return std::sqrt(x); }
 double absOf(double x) { return std::fabs(x); }
 double tanhOf(double x) { return std::tanh(x); }
+double erfOf(double x) { return std::erf(x); }
+
+// gelu, exact: x Phi(x) = 0.5 x erfc(-x/sqrt 2), which keeps its digits for
+// x << 0 where 1 + erf(x/sqrt 2) would cancel. tanh form: 0.5x(1 + tanh u)
+// = x sigmoid(2u), u = sqrt(2/pi)(x + 0.044715x^3), without that cancellation
+// either. The JIT (compiler/src/jit/ScalarOps.cpp) uses the same forms.
+Tensor geluKernel(const KernelArgs &a) {
+  const bool tanhForm = a.attrs().getString("approximate") == "tanh";
+  const double k = std::sqrt(2.0 / std::numbers::pi);
+  const Tensor &x = a.in(0);
+  Tensor r(a.resultType());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    double v = x.at(i);
+    r.set(i, tanhForm ? v * sigmoidOf(2.0 * k * (v + 0.044715 * v * v * v))
+                      : 0.5 * v * std::erfc(-v / std::numbers::sqrt2));
+  }
+  return r;
+}
 
 Tensor powKernel(const KernelArgs &a) {
   double e = a.attrs().getFloat("exponent");
@@ -107,8 +126,8 @@ std::vector<KernelEntry> elementwiseKernels() {
       {OpKind::Sigmoid, unary<sigmoidOf>},
       {OpKind::Tanh, unary<tanhOf>},
       {OpKind::Softplus, unary<softplusOf>},
-      {OpKind::Erf, [](const KernelArgs &a) -> Tensor { a.fail("no interpreter kernel yet"); }}, // placeholder
-      {OpKind::Gelu, [](const KernelArgs &a) -> Tensor { a.fail("no interpreter kernel yet"); }}, // placeholder
+      {OpKind::Erf, unary<erfOf>},
+      {OpKind::Gelu, geluKernel},
       {OpKind::Cast, castKernel},
       {OpKind::Add, binary<addOf>},
       {OpKind::Sub, binary<subOf>},

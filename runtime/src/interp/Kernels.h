@@ -24,6 +24,7 @@ struct KernelArgs {
   const ir::Node &node;
   ir::NodeId id;
   std::vector<const ir::Tensor *> operands;
+  const ir::Graph *graph = nullptr; // the node's graph, for messages that name an operand
 
   const ir::Tensor &in(size_t i) const { return *operands.at(i); }
   const ir::Attrs &attrs() const { return node.attrs; }

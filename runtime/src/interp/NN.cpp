@@ -1,5 +1,5 @@
 // Neural-network layer kernels: conv2d, max/avg pooling, unfold2d/fold2d
-// (im2col and col2im) and the bernoulli mask. dropout and batch_norm have no meaning of their own until a mode is
+// (im2col and col2im), layer_norm and the bernoulli mask. dropout and batch_norm have no meaning of their own until a mode is
 // chosen; their kernels only say how to expand them.
 #include "interp/Kernels.h"
 
@@ -173,6 +173,42 @@ Tensor bernoulliKernel(const KernelArgs &a) {
   return r;
 }
 
+// layer_norm: each row (the axes from `axis` on) centred by its mean, divided
+// by sqrt(variance + eps) with the biased variance from a second pass over the
+// centred values (never E[x^2] - E[x]^2), then times scale plus shift.
+Tensor layerNormKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0);
+  const ir::Shape &s = x.shape();
+  const size_t axis = static_cast<size_t>(
+      normalizeAxis(a.attrs().getInt("axis"), static_cast<int64_t>(s.size())));
+  const int64_t rows = extent(s, 0, axis), n = extent(s, axis, s.size());
+  const double eps = a.attrs().getFloat("eps");
+  const Tensor *scale = a.operands.size() > 1 ? &a.in(1) : nullptr;
+  const Tensor *shift = a.operands.size() > 2 ? &a.in(2) : nullptr;
+  Tensor r(a.resultType());
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t base = row * n;
+    double mean = 0, var = 0;
+    for (int64_t j = 0; j < n; ++j)
+      mean += x.at(base + j);
+    mean /= double(n);
+    for (int64_t j = 0; j < n; ++j) {
+      double d = x.at(base + j) - mean;
+      var += d * d;
+    }
+    const double rstd = 1.0 / std::sqrt(var / double(n) + eps);
+    for (int64_t j = 0; j < n; ++j) {
+      double y = (x.at(base + j) - mean) * rstd;
+      if (scale)
+        y *= scale->at(j);
+      if (shift)
+        y += shift->at(j);
+      r.set(base + j, y);
+    }
+  }
+  return r;
+}
+
 Tensor unexpandedKernel(const KernelArgs &a) {
   a.fail("this op depends on the mode; expand the graph for training or "
          "evaluation first (pass expand-train or expand-eval, "
@@ -184,7 +220,7 @@ Tensor unexpandedKernel(const KernelArgs &a) {
 std::vector<KernelEntry> nnKernels() {
   return {
       {OpKind::Conv2d, conv2dKernel},
-      {OpKind::LayerNorm, [](const KernelArgs &a) -> Tensor { a.fail("no interpreter kernel yet"); }}, // placeholder
+      {OpKind::LayerNorm, layerNormKernel},
       {OpKind::MaxPool2d, poolKernel<true>},
       {OpKind::AvgPool2d, poolKernel<false>},
       {OpKind::Unfold2d, unfold2dKernel},

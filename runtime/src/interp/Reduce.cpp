@@ -1,4 +1,4 @@
-// Reductions over axes (sum, mean, max), argmax, and softmax / log_softmax
+// Reductions over axes (sum, mean, max, variance), argmax, and softmax / log_softmax
 // along one axis, the latter two with the maximum subtracted first
 // (log-sum-exp) so that large logits neither overflow nor lose precision.
 #include "interp/Kernels.h"
@@ -66,6 +66,32 @@ Tensor reduceKernel(const KernelArgs &a) {
   int64_t count = r.numel() == 0 ? 0 : x.numel() / r.numel();
   for (int64_t i = 0; i < r.numel(); ++i)
     storeValue(r, i, R == Reduction::Mean ? acc[i] / double(count) : acc[i]);
+  return r;
+}
+
+// variance: per result element, the mean first and then the sum of squared
+// deviations (two passes, never E[x^2] - E[x]^2, which cancels for rows like
+// 1e4 + noise), divided by n - correction.
+Tensor varianceKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0);
+  int64_t rank = static_cast<int64_t>(x.shape().size());
+  std::vector<int64_t> target =
+      reductionTarget(x.shape(), normalizeAxes(a.attrs().getInts("axes"), rank));
+  Tensor r(a.resultType());
+  const auto m = static_cast<size_t>(r.numel());
+  std::vector<double> mean(m, 0.0), squares(m, 0.0);
+  int64_t count = r.numel() == 0 ? 0 : x.numel() / r.numel();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    mean[target[i]] += x.at(i);
+  for (double &v : mean)
+    v /= double(count);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    double d = x.at(i) - mean[target[i]];
+    squares[target[i]] += d * d;
+  }
+  double divisor = double(count - a.attrs().getInt("correction"));
+  for (size_t i = 0; i < m; ++i)
+    r.set(static_cast<int64_t>(i), squares[i] / divisor);
   return r;
 }
 
@@ -139,7 +165,7 @@ std::vector<KernelEntry> reduceKernels() {
   return {
       {OpKind::Sum, reduceKernel<Reduction::Sum>},
       {OpKind::Mean, reduceKernel<Reduction::Mean>},
-      {OpKind::Variance, [](const KernelArgs &a) -> Tensor { a.fail("no interpreter kernel yet"); }}, // placeholder
+      {OpKind::Variance, varianceKernel},
       {OpKind::Max, reduceKernel<Reduction::Max>},
       {OpKind::ArgMax, argmaxKernel},
       {OpKind::Softmax, softmaxKernel<false>},
