@@ -6,7 +6,7 @@
 # and probabilities to 1e-5. The bundle needs nothing but libc, libm and
 # OpenBLAS (nm -u); a bundle for a generic CPU gives the same results; one
 # for a CPU feature this machine lacks refuses to run, naming it; run-time
-# errors come back as status codes and messages (aot_errors.c); a bundle
+# errors come back as status codes and messages (aot_errors.c, aot_index.c); a bundle
 # without --params takes them as arguments (aot_params.c); bad inputs to
 # `compile` get clear errors.
 #   aot_bundle.sh CHAINJIT WORKDIR EXAMPLES TESTDIR CC NM
@@ -57,7 +57,7 @@ done
 "$nm" --defined-only bundle/libdigits_mlp.a | awk 'NF == 3 { print $3 }' | sort -u >defined.txt
 "$nm" -u bundle/libdigits_mlp.a | awk 'NF == 2 { print $2 }' | sort -u | comm -23 - defined.txt >undefined.txt
 [ -s undefined.txt ] || fail "no undefined symbols at all?"
-allowed='^(cblas_[a-z]+|[sd][a-z]+_|(exp|log|log1p|expm1|tanh|pow|sqrt|fmod|floor|ceil|fabs|fmax|fmin|sin|cos|erf)f?|mem(cpy|move|set)|posix_memalign|free|snprintf|str(chr|len|ncmp))$'
+allowed='^(cblas_[a-z]+|[sd][a-z]+_|(exp|log|log1p|expm1|tanh|pow|sqrt|fmod|floor|ceil|fabs|fmax|fmin|sin|cos|erf)f?|mem(cpy|move|set)|posix_memalign|free|snprintf|str(chr|len|ncmp)|__tls_get_addr)$'
 grep -Ev "$allowed" undefined.txt >foreign.txt && { cat foreign.txt; fail "the bundle needs more than libc, libm and OpenBLAS"; }
 grep -q '^cblas_sgemm$' undefined.txt || fail "the kernels do not call OpenBLAS?"
 
@@ -133,11 +133,20 @@ cat >expected.txt <<'END'
 good labels: 0 
 own workspace: 0 
 label 12: 3 bundle 'digits_loss': %loss: cross_entropy: a label is out of range [0, classes)
-no labels: 6 bundle 'digits_loss': the buffer of input labels is NULL
-misaligned workspace: 6 bundle 'digits_loss': the workspace is not aligned to 64 bytes
+no labels: 18 bundle 'digits_loss': the buffer of input labels is NULL
+misaligned workspace: 18 bundle 'digits_loss': the workspace is not aligned to 64 bytes
 short message buffer: 3 'bundle 'dig'
 END
 diff expected.txt errors.txt >out || fail "aot_errors printed otherwise"
+run compile "$tests/data/embedding_lookup.cj" --aot -o lookup
+"$cc" -O2 -I lookup "$tests/aot_index.c" lookup/libembedding_lookup.a -lopenblas -lm \
+  -o aot_index >out 2>err || fail "cc: aot_index"
+./aot_index >index.txt 2>err || fail "aot_index: exit code $?"
+cat >expected.txt <<'END'
+4 bundle 'embedding_lookup': %emb: gather: an index is out of range: index 12 at element 7 of the indices
+0 1 9
+END
+diff expected.txt index.txt >out || fail "aot_index printed otherwise"
 
 # Without --params the params are arguments, after the inputs.
 run compile "$tests/data/affine.cj" --aot -o affine

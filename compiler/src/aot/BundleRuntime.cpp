@@ -2,6 +2,9 @@
 // libc: this file is linked into programs that have no C++ runtime.
 #include "aot/BundleRuntime.h"
 
+#include "jit/LibraryKernels.h"
+#include "jit/kernels/IndexFault.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,12 @@
 #include <cpuid.h>
 #define CJ_BUNDLE_X86 1
 #endif
+
+// The generated code's status codes are the JIT's.
+static_assert(CJ_BUNDLE_SINGULAR_MATRIX == chainjit::compiler::jit::kJitSingularMatrix);
+static_assert(CJ_BUNDLE_NON_FINITE == chainjit::compiler::jit::kJitNonFinite);
+static_assert(CJ_BUNDLE_LABEL_OUT_OF_RANGE == chainjit::compiler::jit::kJitLabelOutOfRange);
+static_assert(CJ_BUNDLE_INDEX_OUT_OF_RANGE == chainjit::compiler::jit::kJitIndexOutOfRange);
 
 namespace {
 
@@ -122,6 +131,8 @@ const char *statusText(int32_t code) {
     return "produced NaN or Inf";
   case CJ_BUNDLE_LABEL_OUT_OF_RANGE:
     return "cross_entropy: a label is out of range [0, classes)";
+  case CJ_BUNDLE_INDEX_OUT_OF_RANGE:
+    return "an index is out of range";
   default:
     return "failed with an unknown status";
   }
@@ -244,11 +255,20 @@ extern "C" int32_t cj_bundle_call(const struct cj_bundle_desc *d, void *const *b
   if (failed >= 0 && failed < d->num_nodes) {
     m.add(d->node_labels[failed]);
     m.add(": ");
-    if (code == CJ_BUNDLE_NON_FINITE) {
+    if (code == CJ_BUNDLE_NON_FINITE || code == CJ_BUNDLE_INDEX_OUT_OF_RANGE) {
       m.add(d->node_ops[failed]);
       m.add(" ");
     }
   }
   m.add(statusText(code));
+  if (code == CJ_BUNDLE_INDEX_OUT_OF_RANGE) {
+    // The kernel left the index and its position on this thread.
+    const chainjit::compiler::jit::IndexFault f = chainjit::compiler::jit::lastIndexFault();
+    m.add(": index ");
+    m.number(f.value);
+    m.add(" at element ");
+    m.number(f.position);
+    m.add(" of the indices");
+  }
   return code;
 }

@@ -17,16 +17,18 @@
 
 #define CJ_BUNDLE_ABI_VERSION 1
 
-/* Status codes of <name>_run and <name>_check. 1-3 are the generated code's
- * own (the JIT's JitStatusCode values). */
+/* Status codes of <name>_run and <name>_check. Those below 16 are the
+ * generated code's own (the JIT's JitStatusCode values, LibraryKernels.h);
+ * 16 and above are the bundle runtime's. */
 enum {
   CJ_BUNDLE_OK = 0,
   CJ_BUNDLE_SINGULAR_MATRIX = 1, /* solve: a zero pivot */
   CJ_BUNDLE_NON_FINITE = 2,      /* not produced: bundles are built without --check-numerics */
   CJ_BUNDLE_LABEL_OUT_OF_RANGE = 3, /* cross_entropy: a label outside [0, classes) */
-  CJ_BUNDLE_OUT_OF_MEMORY = 4,   /* the workspace could not be allocated */
-  CJ_BUNDLE_CPU_UNSUPPORTED = 5, /* the running CPU lacks a feature the code uses */
-  CJ_BUNDLE_BAD_ARGUMENT = 6,    /* a NULL buffer, a misaligned workspace */
+  CJ_BUNDLE_INDEX_OUT_OF_RANGE = 4, /* gather, scatter_add, one_hot: an index out of range */
+  CJ_BUNDLE_OUT_OF_MEMORY = 16,  /* the workspace could not be allocated */
+  CJ_BUNDLE_CPU_UNSUPPORTED = 17, /* the running CPU lacks a feature the code uses */
+  CJ_BUNDLE_BAD_ARGUMENT = 18,   /* a NULL buffer, a misaligned workspace, another ABI */
 };
 
 #ifdef __cplusplus
