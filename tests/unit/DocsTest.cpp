@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <regex>
 #include <fstream>
@@ -177,6 +178,35 @@ static std::string withoutCode(const std::string &md) {
 // The docs stand alone: no link or path leads out of the repository (the
 // design notes next to it are not shipped), and every relative link names a
 // file that exists.
+TEST_CASE("repository: no merge-conflict markers in sources, tests or docs") {
+  const std::filesystem::path root(CHAINJIT_SOURCE_DIR);
+  static const std::vector<std::string> textExtensions{
+      ".h", ".cpp", ".c", ".md", ".cj", ".txt", ".cmake", ".sh", ".py", ".in"};
+  std::vector<std::string> found;
+  for (const char *dir : {"ir", "compiler", "runtime", "tools", "tests", "docs", "examples",
+                          "bench", "fuzz", "include", "cmake"}) {
+    if (!std::filesystem::exists(root / dir))
+      continue;
+    for (const auto &e : std::filesystem::recursive_directory_iterator(root / dir)) {
+      std::string ext = e.path().extension().string();
+      if (!e.is_regular_file() ||
+          std::find(textExtensions.begin(), textExtensions.end(), ext) == textExtensions.end())
+        continue;
+      std::istringstream in(readFile(e.path()));
+      std::string line;
+      while (std::getline(in, line))
+        if (line.rfind("<<<<<<< ", 0) == 0 || line.rfind(">>>>>>> ", 0) == 0)
+          found.push_back(e.path().lexically_relative(root).string());
+    }
+  }
+  std::istringstream readme(readFile(root / "README.md"));
+  for (std::string line; std::getline(readme, line);)
+    if (line.rfind("<<<<<<< ", 0) == 0 || line.rfind(">>>>>>> ", 0) == 0)
+      found.push_back("README.md");
+  for (const std::string &f : found)
+    FAIL_CHECK("a merge-conflict marker in " << f);
+}
+
 TEST_CASE("docs: every link of README.md and docs/ stays inside the repository") {
   const std::filesystem::path root = std::filesystem::weakly_canonical(CHAINJIT_SOURCE_DIR);
   std::vector<std::filesystem::path> pages = {root / "README.md"};

@@ -146,7 +146,6 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
     return {perOperand * activeCount(active), perOperand * activeCount(active),
             otherOperandsTape(), S::Dense};
   }
-<<<<<<< HEAD
   // Indexing. gather and scatter_add move data and multiply nothing; the
   // additions of a scatter_add (gather's adjoint, scatter_add's tangent) are
   // charged one per element of the updates, as for broadcast_to and fold2d.
@@ -163,7 +162,6 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
   case OpKind::Iota:
   case OpKind::OneHot:
     return {0, 0, 0, S::Dense}; // zero derivative
-=======
   // Normalization and activations (issue 10).
   case OpKind::Erf: // f' from the operand: e^(-x^2), Phi(x) + x phi(x)
   case OpKind::Gelu:
@@ -176,7 +174,6 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
     return {perOperand * activeCount(active), perOperand * activeCount(active),
             operandTape(0) + operandTape(1), S::Dense};
   }
->>>>>>> normops
   case OpKind::Dropout:
   case OpKind::BatchNorm:
     throw Error(std::string(opName(n.kind)) +
