@@ -256,8 +256,8 @@ extern "C" int32_t cj_bundle_call(const struct cj_bundle_desc *d, void *const *b
     m.add(d->node_labels[failed]);
     m.add(": ");
     if (code == CJ_BUNDLE_NON_FINITE || code == CJ_BUNDLE_INDEX_OUT_OF_RANGE) {
-      m.add(d->node_ops[failed]);
-      m.add(" ");
+      m.add(d->node_ops[failed]); // "%y: exp produced NaN", "%e: gather: an index ..."
+      m.add(code == CJ_BUNDLE_NON_FINITE ? " " : ": ");
     }
   }
   m.add(statusText(code));
