@@ -53,9 +53,21 @@ for re in "^#define DIGITS_MLP_ABI_VERSION 1$" "^#define DIGITS_MLP_X_SHAPE \{32
   "^int32_t digits_mlp_check\(char \*err, size_t err_size\);$"; do
   grep -Eq "$re" bundle/digits_mlp.h || fail "digits_mlp.h lacks $re"
 done
-# Only libc, libm and OpenBLAS (BLAS and LAPACK) are left undefined.
-"$nm" --defined-only bundle/libdigits_mlp.a | awk 'NF == 3 { print $3 }' | sort -u >defined.txt
-"$nm" -u bundle/libdigits_mlp.a | awk 'NF == 2 { print $2 }' | sort -u | comm -23 - defined.txt >undefined.txt
+# The program links with the C compiler, OpenBLAS and libm alone (no C++
+# runtime, no chainjit library); of the archive's members it takes its own
+# object and the kernel objects its code calls (the link map lists them), and
+# those leave only libc, libm and OpenBLAS (BLAS and LAPACK) undefined.
+"$cc" -O2 -Wall -I bundle "$examples/aot/classify_digits.c" bundle/libdigits_mlp.a \
+  -lopenblas -lm -o classify_digits -Wl,-Map=link.map >out 2>err || fail "cc: classify_digits"
+members=$(sed -n 's|^bundle/libdigits_mlp\.a(\(.*\))$|\1|p' link.map | sort -u)
+grep -qx digits_mlp.o <<<"$members" || { head -30 link.map; fail "link map: no digits_mlp.o"; }
+grep -qx chainjit_bundleruntime.o <<<"$members" || fail "the bundle runtime was not linked"
+grep -qx chainjit_linalg.o <<<"$members" || fail "the matmul kernel was not linked"
+! grep -qx chainjit_conv.o <<<"$members" || fail "conv kernels linked into an MLP's program"
+mkdir members
+(cd members && ar x ../bundle/libdigits_mlp.a $members) || fail "ar x"
+"$nm" --defined-only members/*.o | awk 'NF == 3 { print $3 }' | sort -u >defined.txt
+"$nm" -u members/*.o | awk 'NF == 2 { print $2 }' | sort -u | comm -23 - defined.txt >undefined.txt
 [ -s undefined.txt ] || fail "no undefined symbols at all?"
 allowed='^(cblas_[a-z]+|[sd][a-z]+_|(exp|log|log1p|expm1|tanh|pow|sqrt|fmod|floor|ceil|fabs|fmax|fmin|sin|cos|erf)f?|mem(cpy|move|set)|posix_memalign|free|snprintf|str(chr|len|ncmp)|__tls_get_addr)$'
 grep -Ev "$allowed" undefined.txt >foreign.txt && { cat foreign.txt; fail "the bundle needs more than libc, libm and OpenBLAS"; }
@@ -73,8 +85,6 @@ sed 's/^ *//' excerpt.c | grep -v '^\.\.\.$' | while IFS= read -r line; do
 done >not_in_program.txt
 [ ! -s not_in_program.txt ] || { cat not_in_program.txt; fail "docs/deploy.md's excerpt differs from classify_digits.c"; }
 
-"$cc" -O2 -Wall -I bundle "$examples/aot/classify_digits.c" bundle/libdigits_mlp.a \
-  -lopenblas -lm -o classify_digits >out 2>err || fail "cc: classify_digits"
 zcat "$data" >digits.csv
 ./classify_digits digits.csv >from_bundle.csv 2>err || fail "classify_digits: exit code $?"
 run predict "$model" --params digits.npz --data digits.csv -o from_jit.csv

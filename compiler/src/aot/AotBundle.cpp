@@ -1,7 +1,7 @@
 // writeAotBundle: plan and build the JIT's module for the graph, add the C
 // interface (BundleModule), optimize and generate code for the chosen CPU,
 // then write the header and one static library (the generated object and
-// the kernel object) into the bundle directory, each file through a
+// the kernel objects) into the bundle directory, each file through a
 // temporary name so that a failure leaves no half-written file behind.
 #include "chainjit/compiler/Aot.h"
 
@@ -125,11 +125,13 @@ std::string archive(const std::string &name, const std::string &object) {
   llvm::NewArchiveMember generated(llvm::MemoryBufferRef(object, member));
   generated.MemberName = member;
   members.push_back(std::move(generated));
-  llvm::StringRef kernels(reinterpret_cast<const char *>(aot::kKernelObject),
-                          aot::kKernelObjectSize);
-  llvm::NewArchiveMember support(llvm::MemoryBufferRef(kernels, "chainjit_kernels.o"));
-  support.MemberName = "chainjit_kernels.o";
-  members.push_back(std::move(support));
+  for (size_t i = 0; i < aot::kKernelObjectCount; ++i) {
+    const aot::KernelObject &k = aot::kKernelObjects[i];
+    llvm::StringRef bytes(reinterpret_cast<const char *>(k.bytes), k.size);
+    llvm::NewArchiveMember support(llvm::MemoryBufferRef(bytes, k.name));
+    support.MemberName = k.name;
+    members.push_back(std::move(support));
+  }
   auto buffer = llvm::writeArchiveToBuffer(members, llvm::SymtabWritingMode::NormalSymtab,
                                            llvm::object::Archive::K_GNU,
                                            /*Deterministic=*/true, /*Thin=*/false);

@@ -1,8 +1,8 @@
 /* The C-ABI support every ahead-of-time bundle links (chainjit compile
  * --aot): what a bundle's generated <name>_run and <name>_check functions
  * call. It is compiled twice: into chainjit_compiler (so unit tests can call
- * it) and, with the library kernels, into the relocatable kernel object that
- * is copied into every bundle; there it may use nothing but libc, so this
+ * it) and, with the library kernels, into the relocatable kernel objects that
+ * are copied into every bundle; there it may use nothing but libc, so this
  * file is plain C in C++ clothing: no exceptions, no heap of libstdc++, no
  * statics with constructors.
  *

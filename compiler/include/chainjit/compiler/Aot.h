@@ -7,7 +7,8 @@
 //                  and dtypes, the workspace size, the ABI version, the CPU
 //   libNAME.a      NAME.o (the generated code, its descriptor and, when
 //                  given, the weights as read-only data) and the kernel
-//                  object (the library kernels and the bundle runtime)
+//                  objects (one per family of library kernels, and the
+//                  bundle runtime), of which a link takes what it calls
 // The graph must be verified and free of mode-dependent ops (expandModes
 // first), like compileGraph's.
 #pragma once
