@@ -15,10 +15,12 @@
 #endif
 
 // The generated code's status codes are the JIT's.
-static_assert(CJ_BUNDLE_SINGULAR_MATRIX == chainjit::compiler::jit::kJitSingularMatrix);
-static_assert(CJ_BUNDLE_NON_FINITE == chainjit::compiler::jit::kJitNonFinite);
-static_assert(CJ_BUNDLE_LABEL_OUT_OF_RANGE == chainjit::compiler::jit::kJitLabelOutOfRange);
-static_assert(CJ_BUNDLE_INDEX_OUT_OF_RANGE == chainjit::compiler::jit::kJitIndexOutOfRange);
+static_assert(int{CJ_BUNDLE_SINGULAR_MATRIX} == int{chainjit::compiler::jit::kJitSingularMatrix});
+static_assert(int{CJ_BUNDLE_NON_FINITE} == int{chainjit::compiler::jit::kJitNonFinite});
+static_assert(int{CJ_BUNDLE_LABEL_OUT_OF_RANGE} ==
+              int{chainjit::compiler::jit::kJitLabelOutOfRange});
+static_assert(int{CJ_BUNDLE_INDEX_OUT_OF_RANGE} ==
+              int{chainjit::compiler::jit::kJitIndexOutOfRange});
 
 namespace {
 
