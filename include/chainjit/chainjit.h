@@ -31,6 +31,7 @@
 #include "chainjit/ir/Verifier.h"
 
 // compiler: passes over graphs, derivatives, Jacobian chains and their bracketing.
+#include "chainjit/compiler/Aot.h"
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/compiler/ChainPlanner.h"
@@ -47,6 +48,7 @@
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/Interpreter.h"
 #include "chainjit/runtime/Npz.h"
+#include "chainjit/runtime/RowChunks.h"
 #include "chainjit/runtime/TensorIO.h"
 #include "chainjit/runtime/Weights.h"
 #include "chainjit/runtime/distributed/Communicator.h"

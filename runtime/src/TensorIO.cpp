@@ -387,7 +387,7 @@ std::string shapeTuple(const ir::Shape &s) {
 
 } // namespace
 
-Tensor parseNpy(std::string_view bytes, const std::string &filename) {
+NpyHeader parseNpyHeader(std::string_view bytes, const std::string &filename) {
   if (bytes.size() < 10 || bytes.substr(0, 6) != kNpyMagic)
     fail(filename, "not a .npy file (it does not start with \\x93NUMPY)");
   auto major = static_cast<unsigned char>(bytes[6]);
@@ -424,15 +424,25 @@ Tensor parseNpy(std::string_view bytes, const std::string &filename) {
   if (fortran)
     fail(filename, "Fortran-order (column-major) arrays are not supported; "
                    "save a C-order array (np.ascontiguousarray)");
-
-  size_t dataStart = headerStart + headerLen;
-  size_t have = bytes.size() - dataStart;
   std::optional<uint64_t> need = detail::declaredTensorBytes(dt.dtype, shape);
   if (!need)
     fail(filename, "shape " + shapeTuple(shape) + " of '" + descr +
                        "' is too large to exist (more than " +
                        ir::formatBytes(ir::kMaxTensorBytes) + "); the file has " +
-                       std::to_string(have) + " data bytes");
+                       std::to_string(bytes.size() - headerStart - headerLen) +
+                       " data bytes");
+  return NpyHeader{dt.dtype, dt.bytesAsBool, descr, shape, headerStart + headerLen, *need};
+}
+
+Tensor parseNpy(std::string_view bytes, const std::string &filename) {
+  NpyHeader h = parseNpyHeader(bytes, filename);
+  const std::string &descr = h.descr;
+  const ir::Shape &shape = h.shape;
+  NpyDType dt{h.dtype, h.bytesAsBool};
+
+  size_t dataStart = h.dataOffset;
+  size_t have = bytes.size() - dataStart;
+  std::optional<uint64_t> need = h.dataBytes;
   if (have < *need)
     fail(filename, "truncated .npy data: shape " + shapeTuple(shape) + " of '" + descr +
                        "' needs " + std::to_string(*need) + " bytes from byte offset " +

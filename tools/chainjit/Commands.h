@@ -38,5 +38,6 @@ Command addTrainCommand(CLI::App &app); // TrainCommand.cpp
 // params export, params inspect: ParamsCommand.cpp
 std::vector<Command> addParamsCommands(CLI::App &app);
 Command addPredictCommand(CLI::App &app); // PredictCommand.cpp
+Command addCompileCommand(CLI::App &app); // CompileCommand.cpp
 
 } // namespace chainjit::cli

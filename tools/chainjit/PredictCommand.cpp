@@ -3,8 +3,9 @@
 //                  [--label-column K] [--raw | --scale F] [--output-value NAME]
 // Classifies new data with trained weights: per row the class and the
 // probabilities, as CSV. The model is pruned to what the prediction needs
-// (no labels, no loss) and compiled once per batch size; CSV data is read
-// and predicted chunk by chunk, so files larger than memory work. The data
+// (no labels, no loss) and compiled once per batch size; CSV, .npy and IDX
+// images without labels are read and predicted chunk by chunk, so files
+// larger than memory work. The data
 // preparation stored with the weights (train --scale / --standardize) is
 // applied to every row first.
 #include "Commands.h"
@@ -13,6 +14,7 @@
 #include "chainjit/ir/Parser.h"
 #include "chainjit/runtime/CsvChunks.h"
 #include "chainjit/runtime/Executable.h"
+#include "chainjit/runtime/RowChunks.h"
 #include "chainjit/runtime/TensorIO.h"
 #include "chainjit/runtime/Weights.h"
 #include "chainjit/runtime/train/ModelGraphs.h"
@@ -191,7 +193,30 @@ private:
   int64_t labelCol_ = -1;
 };
 
-// A .npy file or IDX images (with their labels) in memory, row by row.
+// A .npy file or IDX images without labels, a chunk of rows at a time
+// (runtime::RowChunkReader).
+class StreamedRows : public RowSource {
+public:
+  StreamedRows(std::unique_ptr<runtime::RowChunkReader> reader, int64_t numFeatures)
+      : reader_(std::move(reader)) {
+    if (reader_->rows() > 0 && reader_->rowElements() != numFeatures)
+      throw Error("holds " + reader_->type().str() + ", but the model takes rows of " +
+                      std::to_string(numFeatures) + " features ([N, " +
+                      std::to_string(numFeatures) + "] or [N, ...])",
+                  SourceLoc{reader_->path()});
+  }
+  bool hasLabels() const override { return false; }
+  Chunk next(int64_t maxRows) override {
+    Chunk c;
+    c.rows = reader_->next(maxRows, c.features);
+    return c;
+  }
+
+private:
+  std::unique_ptr<runtime::RowChunkReader> reader_;
+};
+
+// IDX images with their labels in memory, row by row.
 class TensorRows : public RowSource {
 public:
   TensorRows(ir::Tensor features, std::optional<ir::Tensor> labels, int64_t numFeatures,
@@ -233,15 +258,13 @@ std::unique_ptr<RowSource> openData(const PredictOptions &o, const PredictionPla
   }
   if (o.labelColumn)
     throw UsageError("--label-column goes with CSV data");
-  if (endsWith(o.data, ".npy")) {
+  if (endsWith(o.data, ".npy") || endsWith(o.data, ".npy.gz")) {
     if (!o.idxLabels.empty())
       throw UsageError("--idx-labels goes with IDX images, not with .npy data");
-    return std::make_unique<TensorRows>(runtime::readNpy(o.data), std::nullopt,
-                                        plan.numFeatures, o.data);
+    return std::make_unique<StreamedRows>(runtime::openNpyRows(o.data), plan.numFeatures);
   }
-  if (o.idxLabels.empty())
-    throw UsageError("--data " + o.data + ": not .csv, .csv.gz or .npy, so IDX images, "
-                     "which are read with their labels: add --idx-labels FILE");
+  if (o.idxLabels.empty()) // IDX images alone
+    return std::make_unique<StreamedRows>(runtime::openIdxImageRows(o.data), plan.numFeatures);
   runtime::Dataset d = runtime::loadIdxDataset(o.data, o.idxLabels, ir::DType::f64);
   return std::make_unique<TensorRows>(std::move(d.features), std::move(d.labels),
                                       plan.numFeatures, o.data);
@@ -409,8 +432,8 @@ Command addPredictCommand(CLI::App &app) {
       ->required();
   cmd->add_option("--data", o->data,
                   "The rows to classify: .csv or .csv.gz (read in chunks; a label column "
-                  "is recognized by the column count), .npy [N, ...], or IDX images with "
-                  "--idx-labels")
+                  "is recognized by the column count), .npy [N, ...] (read in chunks), or "
+                  "IDX images (read in chunks; with --idx-labels, whole with their labels)")
       ->required();
   cmd->add_option("--idx-labels", o->idxLabels, "IDX: the labels of the --data images");
   cmd->add_option("-o,--output", o->output,

@@ -54,6 +54,7 @@ int main(int argc, char **argv) {
   for (cli::Command &c : cli::addParamsCommands(app))
     commands.push_back(std::move(c));
   commands.push_back(cli::addPredictCommand(app));
+  commands.push_back(cli::addCompileCommand(app));
   app.footer("Examples:\n"
              "  chainjit dump examples/mlp.cj --format dot | dot -Tsvg > mlp.svg\n"
              "  chainjit run examples/mlp.cj --input x=examples/data/mlp_x.csv "

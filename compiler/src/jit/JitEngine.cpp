@@ -103,11 +103,18 @@ void JitEngine::Impl::prepare(llvm::Module &m) const {
 }
 
 void JitEngine::Impl::optimize(llvm::Module &m) const {
-  std::unique_ptr<llvm::TargetMachine> tm = newTargetMachine();
+  optimizeModule(m, *newTargetMachine());
+}
+
+std::string JitEngine::Impl::codegen(llvm::Module &m, bool assembly) const {
+  return emitMachineCode(m, *newTargetMachine(), assembly);
+}
+
+void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm) {
   llvm::PipelineTuningOptions tuning;
   tuning.LoopVectorization = true;
   tuning.SLPVectorization = true;
-  llvm::PassBuilder pb(tm.get(), tuning);
+  llvm::PassBuilder pb(&tm, tuning);
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cam;
@@ -120,14 +127,13 @@ void JitEngine::Impl::optimize(llvm::Module &m) const {
   pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
 }
 
-std::string JitEngine::Impl::codegen(llvm::Module &m, bool assembly) const {
-  std::unique_ptr<llvm::TargetMachine> tm = newTargetMachine();
+std::string emitMachineCode(llvm::Module &m, llvm::TargetMachine &tm, bool assembly) {
   llvm::SmallVector<char, 0> bytes;
   llvm::raw_svector_ostream os(bytes);
   llvm::legacy::PassManager pm;
-  if (tm->addPassesToEmitFile(pm, os, nullptr,
-                              assembly ? llvm::CodeGenFileType::AssemblyFile
-                                       : llvm::CodeGenFileType::ObjectFile))
+  if (tm.addPassesToEmitFile(pm, os, nullptr,
+                             assembly ? llvm::CodeGenFileType::AssemblyFile
+                                      : llvm::CodeGenFileType::ObjectFile))
     throw Error("internal: the target cannot emit machine code");
   pm.run(m);
   return std::string(bytes.data(), bytes.size());

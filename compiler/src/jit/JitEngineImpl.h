@@ -46,6 +46,11 @@ struct JitEngine::Impl {
   void unload(llvm::orc::JITDylib *dylib);
 };
 
+// The O3 pipeline and the code generation of optimize() and codegen() for
+// any target machine (ahead-of-time bundles choose theirs, compiler/src/aot).
+void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm);
+std::string emitMachineCode(llvm::Module &m, llvm::TargetMachine &tm, bool assembly);
+
 // The engine shared by every compiled graph of the process.
 JitEngine &sharedJitEngine();
 

@@ -21,7 +21,9 @@ namespace {
 // neighbouring axes of the same kind, [1] correction, then d entries each of
 // [2, 2+d) the merged extents, [2+d, 2+2d) 1 where the dim is reduced.
 // operands: {x}; result: one element per combination of the kept dims in
-// row-major order (keepdims only adds size-1 axes). scratch: the offsets of
+// row-major order (keepdims only adds size-1 axes). scratch: 4d int64 for
+// the walk over the kept dims (no allocation inside a kernel: bundles of
+// chainjit compile --aot link without a C++ runtime), then the offsets of
 // the reduced elements, n int64, n the product of the reduced extents.
 // variance = sum((x - mean)^2) / (n - correction), the mean over the reduced
 // elements.
@@ -32,21 +34,22 @@ int32_t variance(void *const *operands, void *result, const int64_t *p, void *sc
   const int64_t d = p[0], correction = p[1];
   const int64_t *extent = p + 2, *reduced = p + 2 + d;
   // Strides of x in the merged dims (row-major).
-  std::vector<int64_t> stride(static_cast<size_t>(d));
+  auto *stride = static_cast<int64_t *>(scratch);
+  int64_t *keptExtent = stride + d, *keptStride = keptExtent + d, *index = keptStride + d;
   int64_t s = 1;
   for (int64_t i = d; i-- > 0;) {
     stride[i] = s;
     s *= extent[i];
   }
   // The offsets of one group's elements, and the kept dims to walk.
-  auto *offsets = static_cast<int64_t *>(scratch);
+  int64_t *offsets = index + d;
   offsets[0] = 0;
-  int64_t n = 1;
-  std::vector<int64_t> keptExtent, keptStride;
+  int64_t n = 1, kept = 0;
   for (int64_t i = 0; i < d; ++i) {
     if (!reduced[i]) {
-      keptExtent.push_back(extent[i]);
-      keptStride.push_back(stride[i]);
+      keptExtent[kept] = extent[i];
+      keptStride[kept] = stride[i];
+      index[kept++] = 0;
       continue;
     }
     // Expand the offsets by this dim: every existing offset + j * stride.
@@ -56,10 +59,9 @@ int32_t variance(void *const *operands, void *result, const int64_t *p, void *sc
     n *= extent[i];
   }
   int64_t groups = 1;
-  for (int64_t e : keptExtent)
-    groups *= e;
+  for (int64_t k = 0; k < kept; ++k)
+    groups *= keptExtent[k];
   const double divisor = static_cast<double>(n - correction);
-  std::vector<int64_t> index(keptExtent.size(), 0);
   int64_t base = 0;
   for (int64_t gi = 0; gi < groups; ++gi) {
     const T *group = x + base;
@@ -74,7 +76,7 @@ int32_t variance(void *const *operands, void *result, const int64_t *p, void *sc
     }
     out[gi] = static_cast<T>(squares / divisor);
     // Next kept index (row-major odometer).
-    for (size_t k = keptExtent.size(); k-- > 0;) {
+    for (int64_t k = kept; k-- > 0;) {
       base += keptStride[k];
       if (++index[k] < keptExtent[k])
         break;
@@ -152,8 +154,9 @@ LibraryCall lowerVariance(const Graph &g, NodeId id) {
   std::vector<int64_t> params{static_cast<int64_t>(extents.size()), n.attrs.getInt("correction")};
   params.insert(params.end(), extents.begin(), extents.end());
   params.insert(params.end(), kinds.begin(), kinds.end());
+  auto walk = 4 * static_cast<int64_t>(extents.size()); // the kernel's per-dim arrays
   return {typedSymbol("variance", n.type.dtype), params,
-          std::max<int64_t>(count, 1) * static_cast<int64_t>(sizeof(int64_t))};
+          (walk + std::max<int64_t>(count, 1)) * static_cast<int64_t>(sizeof(int64_t))};
 }
 
 LibraryCall lowerLayerNorm(const Graph &g, NodeId id) {

@@ -50,6 +50,19 @@ void writeCsv(const std::string &path, const ir::Tensor &t);
 ir::Tensor parseNpy(std::string_view bytes, const std::string &filename);
 ir::Tensor readNpy(const std::string &path);
 
+// The header of a .npy file, as parseNpy reads it, for readers that stream
+// the data (NpyChunks.h): `bytes` may be just a prefix of the file that
+// holds the header. Every check of parseNpy up to the data is made here.
+struct NpyHeader {
+  ir::DType dtype;
+  bool bytesAsBool = false; // '|u1': bytes read as bool, each must be 0 or 1
+  std::string descr;        // '<f4', ...
+  ir::Shape shape;
+  uint64_t dataOffset = 0;  // where the data starts
+  uint64_t dataBytes = 0;   // what the shape needs
+};
+NpyHeader parseNpyHeader(std::string_view bytes, const std::string &filename);
+
 // Version 1.0, dtypes <f4, <f8, <i4, |b1; the header is padded to 64 bytes.
 std::string formatNpy(const ir::Tensor &t);
 void writeNpy(const std::string &path, const ir::Tensor &t);
