@@ -133,11 +133,8 @@ for _spec in _SPECS.values():
         globals()[_spec["name"]] = _f
         __all__.append(_spec["name"])
 del _spec, _f
-
-
-def matmul(a, b):
-    """a @ b: NumPy's matmul (vectors, matrices, batches)."""
-    return apply("matmul", [a, b])
+# Note: ops such as sum, max, abs and pow are chainjit's here (cj.sum), as in
+# NumPy; this module calls no builtin of those names after this point.
 
 
 # --- printing ----------------------------------------------------------------
