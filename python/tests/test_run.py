@@ -173,10 +173,10 @@ def test_calls_from_threads():
 
 def test_gil_is_released_while_compiled_code_runs():
     g = cj.Graph("slow")
-    x = g.input("x", (900, 900), "f64")
+    x = g.input("x", (500, 500), "f64")
     g.output(cj.sum(cj.tanh(x @ x) @ x).named("s"))
     exe = cj.compile(g)
-    a = np.random.default_rng(0).standard_normal((900, 900))
+    a = np.random.default_rng(0).standard_normal((500, 500))
     exe(x=a)  # warm up
     state = {"in_call": False}
 
