@@ -7,6 +7,7 @@ arrays; Trainer trains a model. Everything is the C++ library's behaviour
 (chainjit._core binds it); docs/python.md describes the package.
 """
 
+import builtins as _py
 import json as _json
 import os as _os
 
@@ -133,8 +134,62 @@ for _spec in _SPECS.values():
         globals()[_spec["name"]] = _f
         __all__.append(_spec["name"])
 del _spec, _f
-# Note: ops such as sum, max, abs and pow are chainjit's here (cj.sum), as in
-# NumPy; this module calls no builtin of those names after this point.
+# Note: ops such as sum, max, abs, pow and slice are chainjit's here (cj.sum),
+# as in NumPy; below this point the builtins of those names are _py.NAME.
+
+
+# --- NumPy-style members of Value ------------------------------------------------
+
+def _getitem(v, index):
+    """x[1:3, ::2], x[0], x[..., -1]: a slice op (then a reshape that drops
+    the axes indexed by an integer). Steps must be positive."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    if _py.sum(i is Ellipsis for i in index) > 1:
+        raise Error("an index can have only one '...'")
+    if Ellipsis in index:
+        k = index.index(Ellipsis)
+        index = index[:k] + (_py.slice(None),) * (v.ndim - len(index) + 1) + index[k + 1:]
+    if len(index) > v.ndim:
+        raise Error("too many indices (%d) for %s" % (len(index), v.type))
+    index = index + (_py.slice(None),) * (v.ndim - len(index))
+    starts, ends, strides, keep = [], [], [], []
+    for axis, (i, n) in enumerate(zip(index, v.shape)):
+        if isinstance(i, _py.slice):
+            start, stop, step = i.indices(n)
+            if step <= 0:
+                raise Error("axis %d: negative or zero steps are not supported" % axis)
+            starts.append(start)
+            ends.append(_py.max(stop, start))
+            strides.append(step)
+            keep.append(len(range(start, stop, step)))
+        elif isinstance(i, int):
+            j = i + n if i < 0 else i
+            if not 0 <= j < n:
+                raise Error("index %d is out of range for axis %d of size %d" % (i, axis, n))
+            starts.append(j)
+            ends.append(j + 1)
+            strides.append(1)
+        else:
+            raise Error("unsupported index %r (integers, slices and '...' are)" % (i,))
+    out = slice(v, starts, ends, strides)
+    return out if len(keep) == v.ndim else reshape(out, keep)
+
+
+Value.__getitem__ = _getitem
+Value.T = property(lambda v: transpose(v), doc="The reversed axes (transpose).")
+Value.reshape = lambda v, *shape: reshape(
+    v, list(shape[0]) if len(shape) == 1 and isinstance(shape[0], (list, tuple)) else list(shape))
+Value.sum = lambda v, axis=None, keepdims=False: sum(v, _axes(axis), keepdims)
+Value.mean = lambda v, axis=None, keepdims=False: mean(v, _axes(axis), keepdims)
+Value.max = lambda v, axis=None, keepdims=False: max(v, _axes(axis), keepdims)
+Value.astype = lambda v, dtype: cast(v, dtype)
+
+
+def _axes(axis):
+    if axis is None:
+        return []
+    return [axis] if isinstance(axis, int) else list(axis)
 
 
 # --- printing ----------------------------------------------------------------

@@ -137,3 +137,29 @@ def test_values_keep_their_graph_alive():
         return cj.relu(g.input("x", (2,)))
     v = make()
     assert v.graph.name == "tmp" and v.shape == (2,)
+
+
+def test_numpy_style_indexing_and_methods():
+    g = cj.Graph()
+    x = g.input("x", (4, 5), "f64")
+    built = {
+        "a": x[1:3], "b": x[0], "c": x[..., -1], "d": x[::2, 1::2], "e": x.T,
+        "f": x.sum(1), "h": x.reshape(5, 4), "i": x.mean(), "j": x.max(axis=0, keepdims=True),
+        "k": x.astype("f32"),
+    }
+    for name, v in built.items():
+        g.output(v.named(name))
+    X = np.arange(20.0).reshape(4, 5)
+    out = cj.compile(g)(x=X)
+    expected = {
+        "a": X[1:3], "b": X[0], "c": X[..., -1], "d": X[::2, 1::2], "e": X.T,
+        "f": X.sum(1), "h": X.reshape(5, 4), "i": X.mean(), "j": X.max(axis=0, keepdims=True),
+        "k": X.astype(np.float32),
+    }
+    for name, want in expected.items():
+        np.testing.assert_array_equal(out[name], want, err_msg=name)
+        assert out[name].dtype == want.dtype, name
+    with pytest.raises(cj.Error, match="index 4 is out of range for axis 0 of size 4"):
+        x[4]
+    with pytest.raises(cj.Error, match="negative or zero steps"):
+        x[::-1]
