@@ -23,6 +23,7 @@ from ._core import (
     Value,
     batch_size,
     causal_mask,
+    cross_validate,
     expand_modes,
     load,
     load_csv_dataset,
@@ -37,7 +38,7 @@ from ._core import (
 __all__ = [
     "Dataset", "Error", "Executable", "Graph", "TrainConfig", "Trainer",
     "TrainingDiverged", "Value", "apply", "batch_size", "causal_mask", "compile",
-    "cost", "dump", "expand_modes", "grad", "hessian", "hvp", "jacobian", "jvp",
+    "cost", "cross_validate", "dump", "expand_modes", "grad", "hessian", "hvp", "jacobian", "jvp",
     "load", "load_csv_dataset", "load_idx_dataset", "load_weights", "op_specs",
     "ops", "parse", "save_weights", "segment_sum", "train", "vjp",
     "with_batch_size", "with_outputs",

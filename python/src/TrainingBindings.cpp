@@ -7,6 +7,7 @@
 #include "chainjit/ir/Error.h"
 #include "chainjit/runtime/Dataset.h"
 #include "chainjit/runtime/Weights.h"
+#include "chainjit/runtime/train/CrossValidation.h"
 #include "chainjit/runtime/train/Trainer.h"
 
 #include <pybind11/functional.h>
@@ -146,6 +147,43 @@ struct PyTrainer {
     runtime::saveWeightsNpz(path, w);
   }
 };
+
+// K-fold cross-validation over a grid (runtime::train::crossValidate): the
+// table as data and as the text `chainjit train --kfold` prints.
+py::dict crossValidate(const ir::Graph &model, const TrainConfig &config, const py::object &data,
+                       int64_t folds, std::vector<double> lrGrid, std::vector<double> l2Grid,
+                       std::vector<double> l1Grid) {
+  Dataset d = toDataset(data);
+  runtime::train::CvConfig cv;
+  cv.folds = folds;
+  cv.lrGrid = std::move(lrGrid);
+  cv.l2Grid = std::move(l2Grid);
+  cv.l1Grid = std::move(l1Grid);
+  runtime::train::CvResult r;
+  {
+    py::gil_scoped_release release;
+    r = runtime::train::crossValidate(model, config, d, cv);
+  }
+  py::list rows;
+  for (const runtime::train::CvRow &row : r.rows) {
+    py::dict item;
+    item["lr"] = row.setting.lr;
+    item["l2"] = row.setting.l2;
+    item["l1"] = row.setting.l1;
+    py::list perFold;
+    for (const auto &m : row.folds)
+      perFold.append(metrics(m));
+    item["folds"] = perFold;
+    item["mean"] = metrics(row.mean);
+    item["std"] = metrics(row.std);
+    rows.append(item);
+  }
+  py::dict result;
+  result["rows"] = rows;
+  result["best"] = r.best;
+  result["table"] = runtime::train::formatCvTable(r);
+  return result;
+}
 
 template <typename T, typename Get, typename Set>
 void property(py::class_<T> &c, const char *name, Get get, Set set, const char *doc) {
@@ -288,6 +326,13 @@ void bindTraining(py::module_ &m) {
            },
            "start from these params instead of the initializers");
   c.def("validate", &TrainConfig::validate);
+
+  m.def("cross_validate", &crossValidate, py::arg("model"), py::arg("config"), py::arg("data"),
+        py::arg("folds") = 5, py::arg("lr_grid") = std::vector<double>{},
+        py::arg("l2_grid") = std::vector<double>{}, py::arg("l1_grid") = std::vector<double>{},
+        "K-fold cross-validation over a grid of lr, l2 and l1 (an empty grid: the config's "
+        "value); returns rows (setting, per-fold, mean and std metrics), best (a row index) "
+        "and the text table.");
 
   py::class_<PyTrainer>(m, "Trainer", "Trains a model graph (runtime::train::Trainer).")
       .def(py::init([](const ir::Graph &model, const TrainConfig &config) {

@@ -91,3 +91,16 @@ def test_checkpoint_and_resume(digits, tmp_path):
     assert [h["loss"] for h in resumed] == [h["loss"] for h in full]
     weights = cj.compile(model, params=ckpt).params  # a checkpoint is a weights file too
     assert set(weights) == {"W1", "b1", "W2", "b2"}
+
+
+def test_cross_validation_picks_from_the_grid(digits):
+    train, _ = digits
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    small = cj.Dataset(train.features[:400], train.labels[:400])
+    r = cj.cross_validate(model, cj.TrainConfig(epochs=3, batch=32), small, folds=3,
+                          lr_grid=[0.001, 0.1])
+    assert [row["lr"] for row in r["rows"]] == [0.001, 0.1]
+    assert all(len(row["folds"]) == 3 for row in r["rows"])
+    assert r["best"] == 1  # the larger step learns far more in 3 epochs
+    assert r["rows"][1]["mean"]["loss"] < r["rows"][0]["mean"]["loss"]
+    assert "*" in r["table"]
