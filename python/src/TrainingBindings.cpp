@@ -86,6 +86,22 @@ public:
       stop_ = true;
     }
   }
+  // Ctrl-C (Python's SIGINT handler) stops the run after the current step,
+  // with a checkpoint when one is configured, and fit() raises
+  // KeyboardInterrupt.
+  void onStep(const runtime::train::StepProgress &) override {
+    if (error_)
+      return;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+      try {
+        throw py::error_already_set();
+      } catch (py::error_already_set &) {
+        error_ = std::current_exception();
+        stop_ = true;
+      }
+    }
+  }
   std::exception_ptr error_;
 
 private:

@@ -104,3 +104,23 @@ def test_cross_validation_picks_from_the_grid(digits):
     assert r["best"] == 1  # the larger step learns far more in 3 epochs
     assert r["rows"][1]["mean"]["loss"] < r["rows"][0]["mean"]["loss"]
     assert "*" in r["table"]
+
+
+def test_ctrl_c_stops_training_with_a_checkpoint(digits, tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+    train, _ = digits
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    ckpt = str(tmp_path / "interrupted.ckpt")
+    trainer = cj.Trainer(model, cj.TrainConfig(lr=0.1, epochs=100000, checkpoint=ckpt))
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(train)
+    timer.join()
+    assert time.monotonic() - start < 30
+    assert os.path.exists(ckpt)  # the unfinished epoch, to resume from
+    assert set(cj.compile(model, params=ckpt).params) == {"W1", "b1", "W2", "b2"}
