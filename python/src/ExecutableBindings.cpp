@@ -111,6 +111,7 @@ public:
   }
 
   GraphPtr graph() const { return std::make_shared<ir::Graph>(base_); }
+  const std::string &graphName() const { return base_.name(); }
   std::string backend() const { return backend_ == runtime::Backend::Jit ? "jit" : "interp"; }
   std::vector<std::string> inputNames() const { return names(base_.inputs()); }
   std::vector<std::string> outputNames() const {
@@ -281,6 +282,10 @@ void bindExecutable(py::module_ &m) {
            py::arg("params") = py::none(), py::arg("cache") = true, py::arg("cache_dir") = "",
            py::arg("fuse") = true, py::arg("check_numerics") = false,
            py::arg("blas_threshold") = compiler::JitOptions{}.blasThreshold)
+      .def("__repr__",
+           [](const Program &p) {
+             return "<chainjit.Executable '" + p.graphName() + "' on " + p.backend() + ">";
+           })
       .def("run", &Program::call, py::arg("inputs"),
            "Runs on a dict of input arrays; returns the outputs by name, in order.")
       .def("__call__", [](Program &p, const py::kwargs &inputs) { return p.call(inputs); })

@@ -328,6 +328,22 @@ void bindTraining(py::module_ &m) {
   property(c, "data_scale", [](const TrainConfig &t) { return t.preparation.scale; },
            [](TrainConfig &t, std::optional<double> v) { t.preparation.scale = v; },
            "the feature scale recorded in checkpoints and weights (data preparation)");
+  property(c, "data_standardize",
+           [](const TrainConfig &t) -> py::object {
+             if (!t.preparation.standardize)
+               return py::none();
+             return py::make_tuple(t.preparation.standardize->mean, t.preparation.standardize->std);
+           },
+           [](TrainConfig &t, const py::object &v) {
+             if (v.is_none()) {
+               t.preparation.standardize.reset();
+               return;
+             }
+             auto [mean, std] = v.cast<std::pair<std::vector<double>, std::vector<double>>>();
+             t.preparation.standardize = runtime::FeatureStats{std::move(mean), std::move(std)};
+           },
+           "(mean, std) per feature (Dataset.standardize's result) recorded in checkpoints and "
+           "weights (data preparation)");
   property(c, "initial_params",
            [](const TrainConfig &t) {
              py::dict d;

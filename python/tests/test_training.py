@@ -124,3 +124,19 @@ def test_ctrl_c_stops_training_with_a_checkpoint(digits, tmp_path):
     assert time.monotonic() - start < 30
     assert os.path.exists(ckpt)  # the unfinished epoch, to resume from
     assert set(cj.compile(model, params=ckpt).params) == {"W1", "b1", "W2", "b2"}
+
+
+def test_data_preparation_goes_into_the_weights(digits, tmp_path):
+    train, _ = digits
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    stats = ([0.5] * 64, [2.0] * 64)
+    trainer = cj.Trainer(model, cj.TrainConfig(epochs=1, data_standardize=stats))
+    assert trainer.signature["features"] == "x"
+    trainer.fit(train)
+    path = str(tmp_path / "w.npz")
+    trainer.save_weights(path)
+    with np.load(path) as z:
+        names = {n[:-4] if n.endswith(".npy") else n for n in z.files}
+        assert {"__data_mean__", "__data_std__"} <= names
+    config = cj.TrainConfig(data_scale=0.0625)
+    assert config.data_scale == 0.0625 and config.data_standardize is None
