@@ -193,3 +193,23 @@ def test_gil_is_released_while_compiled_code_runs():
             ticks += 1  # only possible while the other thread has let go of the GIL
     t.join()
     assert ticks > 100
+
+
+def test_modes_expand_batch_norm():
+    g = cj.Graph("bn")
+    x = g.input("x", (8, 3), "f64")
+    gamma = g.param("gamma", (3,), "f64", init="ones")
+    beta = g.param("beta", (3,), "f64")
+    mean = g.param("mean", (3,), "f64", trainable=False)
+    var = g.param("var", (3,), "f64", init="ones", trainable=False)
+    g.output(cj.batch_norm(x, gamma, beta, mean, var).named("y"))
+    X = np.random.default_rng(0).standard_normal((8, 3)) * 3 + 1
+    for backend in ("jit", "interp"):
+        train = cj.compile(g, backend=backend, mode="train")
+        y = train(x=X)["y"]
+        np.testing.assert_allclose(y, (X - X.mean(0)) / np.sqrt(X.var(0) + 1e-5), rtol=1e-10)
+        np.testing.assert_allclose(train.params["mean"], 0.1 * X.mean(0), rtol=1e-12)  # updated
+        evaluate = cj.compile(g, backend=backend)  # mode="eval": the running statistics
+        np.testing.assert_allclose(evaluate(x=X)["y"], X / np.sqrt(1 + 1e-5), rtol=1e-12)
+    with pytest.raises(cj.Error, match="unknown mode 'test'"):
+        cj.compile(g, mode="test")
