@@ -13,6 +13,9 @@ packages=(
   clang-19 libclang-rt-19-dev
   # Data-parallel training over MPI (docs/distributed.md) and its tests.
   libopenmpi-dev openmpi-bin
+  # The Python package (python/, docs/python.md) for Debian's /usr/bin/python3
+  # and its tests.
+  pybind11-dev python3-dev python3-numpy python3-pytest
 )
 
 missing=()

@@ -1,0 +1,142 @@
+# Training from Python on the UCI digits (examples/data/digits.csv.gz), from
+# NumPy arrays and from the file, and the weights as .npz.
+import numpy as np
+import pytest
+
+import chainjit as cj
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = cj.load_csv_dataset(str(cj_source() / "examples" / "data" / "digits.csv.gz"))
+    data.scale(1 / 16)
+    return data.split(0.2, seed=0)
+
+
+def cj_source():
+    from conftest import SOURCE_DIR
+    return SOURCE_DIR
+
+
+def test_dataset_from_arrays():
+    d = cj.Dataset(np.zeros((4, 3), np.float32), np.array([0, 1, 1, 0]))
+    assert len(d) == 4 and d.num_features == 3
+    assert d.labels.dtype == np.int32 and d.features.dtype == np.float32
+    with pytest.raises(cj.Error, match=r"labels: expected integer class labels \[4\]"):
+        cj.Dataset(np.zeros((4, 3), np.float32), np.zeros(3, np.int32))
+    with pytest.raises(cj.Error, match="features: expected a float32 or float64 array"):
+        cj.Dataset(np.zeros(4, np.float32), np.zeros(4, np.int32))
+
+
+def test_train_digits_mlp_from_arrays(digits, tmp_path):
+    train, test = digits
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    seen = []
+    trainer, history = cj.train(model, (train.features, train.labels), validation=test,
+                                on_epoch=seen.append, optimizer="sgd", lr=0.1, batch=32,
+                                epochs=30)
+    assert [h["epoch"] for h in history] == list(range(1, 31))
+    assert seen == history
+    assert history[-1]["loss"] < history[0]["loss"]
+    # The README's `chainjit train` run (same split, seed and settings) reaches 97.77%.
+    assert history[-1]["val_accuracy"] > 0.975
+    metrics = trainer.evaluate(test)
+    assert metrics["accuracy"] == pytest.approx(history[-1]["val_accuracy"])
+    assert trainer.signature["features"] == "x" and trainer.signature["classes"] == 10
+
+    path = tmp_path / "digits.npz"
+    trainer.save_weights(str(path))
+    with np.load(path) as z:  # a plain NumPy archive
+        assert {"W1.npy", "b1.npy", "W2.npy", "b2.npy"} <= set(z.files) or \
+            {"W1", "b1", "W2", "b2"} <= set(z.files)
+    predict = cj.compile(cj.with_outputs(model, ["predicted"]), params=str(path))
+    predicted = predict(x=test.features)["predicted"]
+    assert (predicted == test.labels).mean() == pytest.approx(metrics["accuracy"])
+    np.testing.assert_array_equal(trainer.params()["W1"], predict.params["W1"])
+
+
+def test_config_options_and_callback_stop(digits):
+    train, _ = digits
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    config = cj.TrainConfig(optimizer="adam", lr=0.01, batch=64, epochs=5, l2=1e-4,
+                            schedule="invsqrt", sampling="minibatch", seed=3)
+    assert (config.optimizer, config.lr, config.batch, config.schedule) == ("adam", 0.01, 64, "invsqrt")
+    history = cj.Trainer(model, config).fit(train, on_epoch=lambda m: m["epoch"] < 2)
+    assert len(history) == 2
+
+    def fails(metrics):
+        raise ValueError("stop here")
+    with pytest.raises(ValueError, match="stop here"):
+        cj.Trainer(model, cj.TrainConfig(epochs=3)).fit(train, on_epoch=fails)
+
+
+def test_config_errors(digits):
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    with pytest.raises(cj.Error, match="TrainConfig has no setting 'learning_rate'"):
+        cj.TrainConfig(learning_rate=0.1)
+    with pytest.raises(cj.Error, match="rmsprop"):
+        cj.TrainConfig(optimizer="rmsprop")
+    with pytest.raises(cj.Error):
+        cj.Trainer(model, cj.TrainConfig(batch=0))
+
+
+def test_checkpoint_and_resume(digits, tmp_path):
+    train, _ = digits
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    ckpt = str(tmp_path / "run.ckpt")
+    full = cj.Trainer(model, cj.TrainConfig(lr=0.1, epochs=4)).fit(train)
+    cj.Trainer(model, cj.TrainConfig(lr=0.1, epochs=2, checkpoint=ckpt)).fit(train)
+    resumed = cj.Trainer(model, cj.TrainConfig(lr=0.1, epochs=4, checkpoint=ckpt,
+                                               resume=True)).fit(train)
+    assert [h["loss"] for h in resumed] == [h["loss"] for h in full]
+    weights = cj.compile(model, params=ckpt).params  # a checkpoint is a weights file too
+    assert set(weights) == {"W1", "b1", "W2", "b2"}
+
+
+def test_cross_validation_picks_from_the_grid(digits):
+    train, _ = digits
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    small = cj.Dataset(train.features[:400], train.labels[:400])
+    r = cj.cross_validate(model, cj.TrainConfig(epochs=3, batch=32), small, folds=3,
+                          lr_grid=[0.001, 0.1])
+    assert [row["lr"] for row in r["rows"]] == [0.001, 0.1]
+    assert all(len(row["folds"]) == 3 for row in r["rows"])
+    assert r["best"] == 1  # the larger step learns far more in 3 epochs
+    assert r["rows"][1]["mean"]["loss"] < r["rows"][0]["mean"]["loss"]
+    assert "*" in r["table"]
+
+
+def test_ctrl_c_stops_training_with_a_checkpoint(digits, tmp_path):
+    import os
+    import signal
+    import threading
+    import time
+    train, _ = digits
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    ckpt = str(tmp_path / "interrupted.ckpt")
+    trainer = cj.Trainer(model, cj.TrainConfig(lr=0.1, epochs=100000, checkpoint=ckpt))
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(train)
+    timer.join()
+    assert time.monotonic() - start < 30
+    assert os.path.exists(ckpt)  # the unfinished epoch, to resume from
+    assert set(cj.compile(model, params=ckpt).params) == {"W1", "b1", "W2", "b2"}
+
+
+def test_data_preparation_goes_into_the_weights(digits, tmp_path):
+    train, _ = digits
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    stats = ([0.5] * 64, [2.0] * 64)
+    trainer = cj.Trainer(model, cj.TrainConfig(epochs=1, data_standardize=stats))
+    assert trainer.signature["features"] == "x"
+    trainer.fit(train)
+    path = str(tmp_path / "w.npz")
+    trainer.save_weights(path)
+    with np.load(path) as z:
+        names = {n[:-4] if n.endswith(".npy") else n for n in z.files}
+        assert {"__data_mean__", "__data_std__"} <= names
+    config = cj.TrainConfig(data_scale=0.0625)
+    assert config.data_scale == 0.0625 and config.data_standardize is None
