@@ -7,6 +7,7 @@
 #include "ArenaPool.h"
 #include "CallJitCode.h"
 #include "JitEngineImpl.h"
+#include "KernelErrors.h"
 #include "LoweringPlan.h"
 #include "ModuleBuilder.h"
 #include "ObjectCache.h"
@@ -84,6 +85,10 @@ public:
       const jit::IndexFault f = jit::lastIndexFault();
       std::string what =
           n.op + ": " + ir::indexOutOfRangeMessage(indexBounds_.at(failed), f.value, f.position);
+      throw Error(n.label[0] == '%' ? what : n.label + ": " + what, loc);
+    }
+    if (code == jit::kJitKernelError) { // a kernel's own message, worded likewise
+      std::string what = n.op + ": " + jit::takeKernelError();
       throw Error(n.label[0] == '%' ? what : n.label + ": " + what, loc);
     }
     if (n.op == "input" || n.op == "param")
