@@ -8,6 +8,7 @@
 #include "JitTesting.h"
 
 #include "chainjit/compiler/Autodiff.h"
+#include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/Interpreter.h"
@@ -317,5 +318,22 @@ TEST_CASE("sparse: spmm and sddmm match PyTorch (float64 values and gradients)")
         checkAgainst(r.output("grad." + w), c["grad_" + w],
                      which + " gradient of " + w);
     }
+  }
+}
+
+TEST_CASE("sparse: the cost model counts nnz * N multiply-adds per active operand") {
+  Graph g("cost");
+  Pattern p = pattern(g);
+  Value v = input(g, "v", f64({6})), d = input(g, "d", f64({5, 3}));
+  Value y = spmm({p.rowPtr, p.colIdx, v, 5}, d);
+  Value s = sddmm(p.rowPtr, p.colIdx, input(g, "a", f64({4, 3})), d);
+  for (NodeId id : {y.id(), s.id()}) {
+    compiler::OpCost both = compiler::opCost(g, id, {false, false, true, true});
+    CHECK(both.tangent == 2 * 6 * 3);
+    CHECK(both.adjoint == 2 * 6 * 3);
+    CHECK(both.structure == compiler::JacobianStructure::Dense);
+    compiler::OpCost one = compiler::opCost(g, id, {false, false, false, true});
+    CHECK(one.tangent == 6 * 3);
+    CHECK(one.tapeBytes == 0); // the other operands are sources: nothing to keep
   }
 }
