@@ -38,17 +38,27 @@ int32_t checkCsr(const int32_t *rowPtr, int64_t rows, const int32_t *colIdx, int
 
 // Runs body(begin, end) over row blocks of [0, rows), in parallel when the
 // product has enough multiply-adds (`work`) to repay starting threads (about
-// 10 microseconds each, the time of ~1e5 FMAs). Blocks split the rows
-// evenly, which balances when rows have similar entry counts; a graph's
-// power-law rows would want blocks of equal nnz (not needed so far).
-template <typename Body> void forRowBlocks(int64_t rows, int64_t work, Body body) {
+// 10 microseconds each, the time of ~1e5 FMAs). The blocks hold equal
+// numbers of entries, not rows (found by bisecting the checked, monotone
+// row pointers), so a graph's few high-degree rows do not make one thread
+// the straggler.
+template <typename Body>
+void forRowBlocks(const int32_t *rowPtr, int64_t rows, int64_t work, Body body) {
   constexpr int64_t kWorkPerThread = int64_t{1} << 21;
   int64_t hw = std::max<int64_t>(1, std::thread::hardware_concurrency());
   int64_t threads = std::clamp<int64_t>(work / kWorkPerThread, 1, std::min<int64_t>(hw, 16));
   threads = std::min(threads, std::max<int64_t>(rows, 1));
   if (threads <= 1)
     return body(int64_t{0}, rows);
-  auto block = [&](int64_t t) { return rows * t / threads; };
+  const int64_t nnz = rowPtr[rows];
+  auto block = [&](int64_t t) -> int64_t {
+    if (t >= threads)
+      return rows;
+    const int64_t target = nnz * t / threads;
+    return std::lower_bound(rowPtr, rowPtr + rows, target,
+                            [](int32_t p, int64_t v) { return int64_t{p} < v; }) -
+           rowPtr;
+  };
   // A thread that cannot start (resources) leaves its block to this thread:
   // nothing may throw through the generated code that called the kernel.
   std::vector<std::thread> pool;
@@ -96,7 +106,7 @@ int32_t spmm(void *const *operands, void *result, const int64_t *p, void *) {
     }
     return kJitOk;
   }
-  forRowBlocks(rows, nnz * n, [=](int64_t begin, int64_t end) {
+  forRowBlocks(rowPtr, rows, nnz * n, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       T *to = out + i * n;
       std::fill(to, to + n, T(0));
@@ -124,7 +134,7 @@ int32_t sddmm(void *const *operands, void *result, const int64_t *p, void *) {
   T *out = static_cast<T *>(result);
   if (int32_t status = checkCsr(rowPtr, rows, colIdx, nnz, cols))
     return status;
-  forRowBlocks(rows, nnz * n, [=](int64_t begin, int64_t end) {
+  forRowBlocks(rowPtr, rows, nnz * n, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const T *x = a + i * n;
       for (int64_t e = rowPtr[i]; e < rowPtr[i + 1]; ++e) {
