@@ -72,7 +72,9 @@ TEST_CASE("sparse: spmm, transposed spmm and sddmm give hand-computed values") {
 TEST_CASE("sparse: the JIT equals the interpreter in f32 and f64, small and threaded") {
   // Random CSR matrices: sizes where the JIT's non-transposed product and
   // sddmm split rows over threads (nnz * N above 2^22), and small ones.
+  // N = 11: sddmm's 8-wide partial sums and their remainder.
   for (auto [rows, cols, perRow, n] : {std::array<int64_t, 4>{7, 5, 3, 4},
+                                       std::array<int64_t, 4>{40, 30, 6, 11},
                                        std::array<int64_t, 4>{3000, 2000, 24, 64}})
     for (DType dt : {DType::f64, DType::f32}) {
       std::mt19937 rng(static_cast<uint32_t>(rows));

@@ -77,6 +77,38 @@ void forRowBlocks(const int32_t *rowPtr, int64_t rows, int64_t work, Body body) 
     th.join();
 }
 
+// Random rows of the dense operand cost memory latency, not arithmetic:
+// while entry e is computed, the row that entry e + kPrefetchDistance needs
+// is requested (every cache line of it), so several misses are in flight.
+// col_idx has been checked, so the prefetched row is inside the operand.
+constexpr int64_t kPrefetchDistance = 16;
+template <int Write, typename T>
+inline void prefetchRow(const T *base, const int32_t *colIdx, int64_t e, int64_t nnz,
+                        int64_t n) {
+  if (e + kPrefetchDistance >= nnz)
+    return;
+  const char *row = reinterpret_cast<const char *>(base + int64_t{colIdx[e + kPrefetchDistance]} * n);
+  for (int64_t b = 0; b < n * int64_t{sizeof(T)}; b += 64)
+    __builtin_prefetch(row + b, Write);
+}
+
+// x · y over n elements with 8 independent partial sums: one running sum
+// would make every add wait for the previous one (no reassociation without
+// -ffast-math), and the lanes vectorize.
+template <typename T> inline T dot(const T *x, const T *y, int64_t n) {
+  T acc[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int u = 0; u < 8; ++u)
+      acc[u] += x[j + u] * y[j + u];
+  T s = 0;
+  for (; j < n; ++j)
+    s += x[j] * y[j];
+  for (int u = 0; u < 8; ++u)
+    s += acc[u];
+  return s;
+}
+
 // params of cj_spmm_{f32,f64}: [0] rows M of A, [1] nnz, [2] cols K of A,
 // [3] N (columns of dense and of the result), [4] transpose.
 // operands: {row_ptr i32 [M+1], col_idx i32 [nnz], values [nnz], dense};
@@ -98,6 +130,7 @@ int32_t spmm(void *const *operands, void *result, const int64_t *p, void *) {
     for (int64_t i = 0; i < rows; ++i) {
       const T *from = dense + i * n;
       for (int64_t e = rowPtr[i]; e < rowPtr[i + 1]; ++e) {
+        prefetchRow<1>(out, colIdx, e, nnz, n);
         T *to = out + int64_t{colIdx[e]} * n;
         const T v = values[e];
         for (int64_t j = 0; j < n; ++j)
@@ -111,6 +144,7 @@ int32_t spmm(void *const *operands, void *result, const int64_t *p, void *) {
       T *to = out + i * n;
       std::fill(to, to + n, T(0));
       for (int64_t e = rowPtr[i]; e < rowPtr[i + 1]; ++e) {
+        prefetchRow<0>(dense, colIdx, e, nnz, n);
         const T *from = dense + int64_t{colIdx[e]} * n;
         const T v = values[e];
         for (int64_t j = 0; j < n; ++j)
@@ -138,11 +172,8 @@ int32_t sddmm(void *const *operands, void *result, const int64_t *p, void *) {
     for (int64_t i = begin; i < end; ++i) {
       const T *x = a + i * n;
       for (int64_t e = rowPtr[i]; e < rowPtr[i + 1]; ++e) {
-        const T *y = b + int64_t{colIdx[e]} * n;
-        T s = 0;
-        for (int64_t j = 0; j < n; ++j)
-          s += x[j] * y[j];
-        out[e] = s;
+        prefetchRow<0>(b, colIdx, e, nnz, n);
+        out[e] = dot(x, b + int64_t{colIdx[e]} * n, n);
       }
     }
   });
