@@ -144,7 +144,8 @@ TEST_CASE("sparse: a broken CSR structure is a run-time error naming op, value a
       INFO(op << c.message);
       CHECK_THROWS_WITH_AS(runtime::interpret(g, b), doctest::Contains((op + c.message).c_str()), Error);
       CHECK_THROWS_WITH_AS(runtime::interpret(g, b), doctest::Contains("%y"), Error);
-      CHECK_THROWS_WITH_AS(jit->run(b), doctest::Contains(("%y: " + op + c.message).c_str()), Error);
+      CHECK_THROWS_WITH_AS(jit->run(b), doctest::Contains((op + c.message).c_str()), Error);
+      CHECK_THROWS_WITH_AS(jit->run(b), doctest::Contains("%y"), Error);
     }
   }
 }
