@@ -9,8 +9,7 @@
 // output rows: no synchronization). A^T · dense scatters row i's entries into
 // the output rows of their columns, so two rows may write the same output
 // row: that product runs on one thread (a per-thread copy of the output would
-// cost threads x cols x N memory, and a graph's transposed products come from
-// adjoints of the same size as the forward one).
+// cost threads x cols x N memory, atomics would cost every add).
 #include "jit/kernels/KernelSupport.h"
 
 #include "jit/KernelErrors.h"
