@@ -87,6 +87,22 @@ ir::Graph layerGraph(int64_t nodes, int64_t edges, int64_t n) {
   return g;
 }
 
+// The layer's two products alone: the sparse one (on X, shaped as X·W) and
+// the dense one, to show where the layer's time goes.
+ir::Graph partGraph(int64_t nodes, int64_t edges, int64_t n, bool sparse) {
+  ir::Graph g(sparse ? "spmm_alone" : "xw_alone");
+  ir::Value X = ir::input(g, "X", ir::f32({nodes, n}));
+  if (sparse) {
+    ir::Value rowPtr = ir::input(g, "row_ptr", ir::i32({nodes + 1}));
+    ir::Value colIdx = ir::input(g, "col_idx", ir::i32({edges}));
+    ir::Value values = ir::input(g, "values", ir::f32({edges}));
+    ir::output(ir::spmm({rowPtr, colIdx, values, nodes}, X).named("H"));
+  } else {
+    ir::output(ir::matmul(X, ir::param(g, "W", ir::f32({n, n}))).named("XW"));
+  }
+  return g;
+}
+
 // The data of one problem, and a compiled graph's argument buffers bound
 // to it by name (outputs get their own buffers).
 struct Problem {
@@ -234,9 +250,10 @@ int main(int argc, char **argv) {
              bandwidth / 1e9, kNodes, kNodes, double(kNodes) * double(kNodes) * 4 / 1e9);
   fmt::print("bytes: the least the layer moves (CSR + X + X·W written and read + H); "
              "gather: + every edge's row of X·W from memory (no cache hits)\n\n");
-  fmt::print("{:>3} | {:>11} {:>11} {:>11} {:>6} | {:>11} {:>11} | {:>13} {:>9} | {:>10}\n", "N",
-             "JIT layer", "limit", "gather lim", "x lim", "JIT grad", "interp", "bytes", "FMA",
-             "jit-interp");
+  fmt::print("{:>3} | {:>10} {:>10} {:>10} {:>5} | {:>10} {:>10} {:>10} {:>5} | {:>10} | {:>10} "
+             "{:>10} | {:>10} {:>8} | {:>8}\n",
+             "N", "JIT layer", "limit", "gather lim", "x lim", "spmm", "limit", "gather lim",
+             "x gat", "X·W", "JIT grad", "interp", "bytes", "FMA", "jit-int");
   int status = 0;
   const std::vector<int64_t> widths = quick ? std::vector<int64_t>{16} : std::vector<int64_t>{16, 32, 64};
   double interpSeconds = 0;
@@ -245,12 +262,17 @@ int main(int argc, char **argv) {
     ir::Graph g = layerGraph(kNodes, kEdges, n);
     ir::Graph gg = compiler::grad(g, "loss", {"W", "values"});
     Compiled layer(g, p), grad(gg, p);
+    Compiled sparse(partGraph(kNodes, kEdges, n, true), p), xw(partGraph(kNodes, kEdges, n, false), p);
     Timed tLayer{[&] { layer.run(); }}, tGrad{[&] { grad.run(); }};
-    benchsupport::timeInterleaved({&tLayer, &tGrad}, quick ? 0.2 : 1.0, quick ? 3 : 9);
+    Timed tSparse{[&] { sparse.run(); }}, tXW{[&] { xw.run(); }};
+    benchsupport::timeInterleaved({&tLayer, &tGrad, &tSparse, &tXW}, quick ? 0.2 : 1.0,
+                                  quick ? 3 : 9);
     const double csr = 4.0 * double(kNodes + 1) + 8.0 * double(kEdges);
     const double dense = 4.0 * double(kNodes * n);
     const double bytes = csr + dense /*X*/ + 2 * dense /*X·W out, in*/ + dense /*H*/;
     const double gatherBytes = bytes + 4.0 * double(kEdges * n) - dense;
+    const double spmmBytes = csr + 2 * dense; // X·W read once, H written
+    const double spmmGather = csr + 4.0 * double(kEdges * n) + dense;
     const double fma = double(kNodes) * double(n * n) + double(kEdges) * double(n);
     // The interpreter, once, while a call stays under a few seconds.
     std::string interp = "skipped", agree = "-";
@@ -267,15 +289,22 @@ int main(int argc, char **argv) {
       }
       results.add("interp_layer", std::to_string(n), interpSeconds);
     }
-    fmt::print("{:>3} | {:>11} {:>11} {:>11} {:>6.2f} | {:>11} {:>11} | {:>13} {:>9.2e} | {:>10}\n",
+    fmt::print("{:>3} | {:>10} {:>10} {:>10} {:>5.1f} | {:>10} {:>10} {:>10} {:>5.1f} | {:>10} | "
+               "{:>10} {:>10} | {:>10} {:>8.2e} | {:>8}\n",
                n, fmtTime(tLayer.median()), fmtTime(bytes / bandwidth),
                fmtTime(gatherBytes / bandwidth), tLayer.median() / (bytes / bandwidth),
-               fmtTime(tGrad.median()), interp, mib(bytes), fma, agree);
+               fmtTime(tSparse.median()), fmtTime(spmmBytes / bandwidth),
+               fmtTime(spmmGather / bandwidth), tSparse.median() / (spmmGather / bandwidth),
+               fmtTime(tXW.median()), fmtTime(tGrad.median()), interp, mib(bytes), fma, agree);
+    results.add("jit_spmm", std::to_string(n), tSparse.median());
+    results.add("jit_xw", std::to_string(n), tXW.median());
     results.add("jit_layer", std::to_string(n), tLayer.median());
     results.add("jit_grad", std::to_string(n), tGrad.median());
   }
-  fmt::print("x lim: JIT layer time / limit. interp: one call of the double-precision "
-             "interpreter (skipped once a call took 4 s or more)\n");
+  fmt::print("x lim: JIT layer time / limit. spmm: the sparse product alone (on X, as if it "
+             "were X·W), x gat: its time / its gather limit. X·W: the dense product alone. "
+             "interp: one call of the double-precision interpreter (skipped once a call took "
+             "4 s or more)\n");
 
   // Memory against the edge count: compiled first (the compiler's own
   // memory does not depend on the edges and is not the layer's), then the
