@@ -1,15 +1,16 @@
 // One GCN-like layer H = spmm(A, X·W) on a random graph (issue 10, "Sparse"):
 // 100,000 nodes, 1,000,000 edges (A in CSR form, values 1/deg), X [nodes, N],
-// W [N, N], f32, N = 16..64 features. For each N, the compiled layer (JIT)
-// and its gradient (loss = sum(H·H) with respect to W and A's values: a
-// transposed spmm and an sddmm) are timed (medians of interleaved samples)
-// and printed beside their limit on this machine: the bytes the layer must
-// move at least, divided by the memory bandwidth measured here (a threaded
-// memcpy). The interpreter (the double-precision oracle) runs each layer once
-// where a call takes under a few seconds, and must agree with the JIT.
+// W [N, N], f32, N = 16..64 features. For each N, the compiled layer (JIT),
+// its two products alone (spmm on X, the X·W matmul) and its gradient
+// (loss = sum(H·H) with respect to W and A's values: a transposed spmm and
+// an sddmm) are timed (medians of interleaved samples) and printed beside
+// their limit on this machine: the bytes the layer must move at least,
+// divided by the memory bandwidth measured here (a threaded memcpy). The
+// interpreter (the double-precision oracle) runs each layer once where a
+// call takes under a few seconds, and must agree with the JIT.
 //
-// Memory: a second table runs the layer at N = 32 with 0.25M..2M edges and
-// reports the process's peak resident memory during compile + call (Linux
+// Memory: a second table runs the layer at N = 32 with 0.25M..4M edges and
+// reports the process's peak resident memory during one call (Linux
 // VmHWM, reset per size through /proc/self/clear_refs) beside the edges'
 // bytes: it grows by a fixed number of bytes per edge, never by the nodes²
 // of a dense adjacency (printed for comparison, never allocated: 40 GB at
