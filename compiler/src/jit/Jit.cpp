@@ -7,13 +7,13 @@
 #include "ArenaPool.h"
 #include "CallJitCode.h"
 #include "JitEngineImpl.h"
-#include "KernelErrors.h"
 #include "LoweringPlan.h"
 #include "ModuleBuilder.h"
 #include "ObjectCache.h"
 #include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/IndexBounds.h"
+#include "jit/kernels/CsrFault.h"
 #include "jit/kernels/IndexFault.h"
 
 #include <llvm/Support/raw_ostream.h>
@@ -87,8 +87,8 @@ public:
           n.op + ": " + ir::indexOutOfRangeMessage(indexBounds_.at(failed), f.value, f.position);
       throw Error(n.label[0] == '%' ? what : n.label + ": " + what, loc);
     }
-    if (code == jit::kJitKernelError) { // a kernel's own message, worded likewise
-      std::string what = n.op + ": " + jit::takeKernelError();
+    if (code == jit::kJitInvalidCsr) { // worded likewise
+      std::string what = n.op + ": " + ir::csrFaultMessage(jit::lastCsrFault());
       throw Error(n.label[0] == '%' ? what : n.label + ": " + what, loc);
     }
     if (n.op == "input" || n.op == "param")

@@ -19,11 +19,11 @@ struct Csr {
 };
 Csr checkedCsr(const KernelArgs &a, int64_t cols) {
   Csr c{a.in(0).toDoubles(), a.in(1).toDoubles(), a.in(0).numel() - 1, a.in(1).numel()};
-  std::string problem = ir::csrStructureProblem(
+  ir::CsrFault fault = ir::findCsrFault(
       [&](int64_t i) { return c.rowPtr[i]; }, c.rows, [&](int64_t e) { return c.colIdx[e]; },
       c.nnz, cols);
-  if (!problem.empty())
-    a.fail(problem);
+  if (fault.kind != ir::CsrFault::None)
+    a.fail(ir::csrFaultMessage(fault));
   return c;
 }
 

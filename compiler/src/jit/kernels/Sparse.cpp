@@ -1,8 +1,10 @@
 // Library kernels of the CSR sparse products (spmm, sddmm). A is never formed
 // densely: each kernel walks the rows of A and their entries, so time and
 // memory are linear in nnz (times the dense operand's column count N). The
-// CSR structure is checked first, with the interpreter's message
-// (ir/CsrStructure.h), returned through kJitKernelError.
+// CSR structure is checked first (ir/CsrStructure.h, the interpreter's
+// check); a fault is left in lastCsrFault() and returns kJitInvalidCsr.
+// The kernels use libc alone (POSIX threads, no C++ runtime): AOT bundles
+// carry them into C programs.
 //
 // Rows are independent in A · dense and in sddmm, so large products split
 // the rows into contiguous blocks over a few threads (each writes its own
@@ -12,45 +14,62 @@
 // cost threads x cols x N memory, atomics would cost every add).
 #include "jit/kernels/KernelSupport.h"
 
-#include "jit/KernelErrors.h"
+#include "jit/kernels/CsrFault.h"
 
-#include "chainjit/ir/CsrStructure.h"
+#include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <thread>
-#include <vector>
 
-namespace chainjit::compiler::jit::kernels {
+namespace chainjit::compiler::jit {
+
+ir::CsrFault &lastCsrFault() {
+  thread_local ir::CsrFault fault;
+  return fault;
+}
+
+namespace kernels {
 
 namespace {
 
-// The structure check: kJitOk, or kJitKernelError with the message recorded.
+// The structure check: kJitOk, or kJitInvalidCsr with the fault recorded.
 int32_t checkCsr(const int32_t *rowPtr, int64_t rows, const int32_t *colIdx, int64_t nnz,
                  int64_t cols) {
-  std::string problem = ir::csrStructureProblem([&](int64_t i) { return rowPtr[i]; }, rows,
-                                                [&](int64_t e) { return colIdx[e]; }, nnz, cols);
-  if (problem.empty())
+  ir::CsrFault fault = ir::findCsrFault([&](int64_t i) { return rowPtr[i]; }, rows,
+                                        [&](int64_t e) { return colIdx[e]; }, nnz, cols);
+  if (fault.kind == ir::CsrFault::None)
     return kJitOk;
-  recordKernelError(std::move(problem));
-  return kJitKernelError;
+  lastCsrFault() = fault;
+  return kJitInvalidCsr;
 }
+
+// A block of rows for a POSIX thread: body(begin, end).
+template <typename Body> struct RowBlock {
+  const Body *body;
+  int64_t begin, end;
+  static void *run(void *self) {
+    auto *b = static_cast<RowBlock *>(self);
+    (*b->body)(b->begin, b->end);
+    return nullptr;
+  }
+};
 
 // Runs body(begin, end) over row blocks of [0, rows), in parallel when the
 // product has enough multiply-adds (`work`) to repay starting threads (about
 // 10 microseconds each, the time of ~1e5 FMAs). The blocks hold equal
 // numbers of entries, not rows (found by bisecting the checked, monotone
 // row pointers), so a graph's few high-degree rows do not make one thread
-// the straggler.
+// the straggler. A thread that cannot start leaves its block to this one.
 template <typename Body>
-void forRowBlocks(const int32_t *rowPtr, int64_t rows, int64_t work, Body body) {
-  constexpr int64_t kWorkPerThread = int64_t{1} << 21;
-  int64_t hw = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  int64_t threads = std::clamp<int64_t>(work / kWorkPerThread, 1, std::min<int64_t>(hw, 16));
+void forRowBlocks(const int32_t *rowPtr, int64_t rows, int64_t work, const Body &body) {
+  constexpr int64_t kWorkPerThread = int64_t{1} << 21, kMaxThreads = 16;
+  const int64_t cpus = std::max<int64_t>(1, sysconf(_SC_NPROCESSORS_ONLN));
+  int64_t threads = std::clamp<int64_t>(work / kWorkPerThread, 1, std::min(cpus, kMaxThreads));
   threads = std::min(threads, std::max<int64_t>(rows, 1));
   if (threads <= 1)
     return body(int64_t{0}, rows);
   const int64_t nnz = rowPtr[rows];
-  auto block = [&](int64_t t) -> int64_t {
+  auto bound = [&](int64_t t) -> int64_t {
     if (t >= threads)
       return rows;
     const int64_t target = nnz * t / threads;
@@ -58,22 +77,20 @@ void forRowBlocks(const int32_t *rowPtr, int64_t rows, int64_t work, Body body) 
                             [](int32_t p, int64_t v) { return int64_t{p} < v; }) -
            rowPtr;
   };
-  // A thread that cannot start (resources) leaves its block to this thread:
-  // nothing may throw through the generated code that called the kernel.
-  std::vector<std::thread> pool;
-  int64_t started = 1;
-  for (; started < threads; ++started) {
-    try {
-      pool.emplace_back(body, block(started), block(started + 1));
-    } catch (...) {
-      break;
-    }
+  RowBlock<Body> blocks[kMaxThreads];
+  pthread_t ids[kMaxThreads];
+  bool started[kMaxThreads] = {};
+  for (int64_t t = 1; t < threads; ++t) {
+    blocks[t] = {&body, bound(t), bound(t + 1)};
+    started[t] = pthread_create(&ids[t], nullptr, &RowBlock<Body>::run, &blocks[t]) == 0;
   }
-  body(int64_t{0}, block(1));
-  for (int64_t t = started; t < threads; ++t)
-    body(block(t), block(t + 1));
-  for (std::thread &th : pool)
-    th.join();
+  body(int64_t{0}, bound(1));
+  for (int64_t t = 1; t < threads; ++t) {
+    if (started[t])
+      pthread_join(ids[t], nullptr);
+    else
+      body(blocks[t].begin, blocks[t].end);
+  }
 }
 
 // Random rows of the dense operand cost memory latency, not arithmetic:
@@ -209,7 +226,8 @@ std::vector<LibraryKernel> sparseKernels() {
   };
 }
 
-} // namespace chainjit::compiler::jit::kernels
+} // namespace kernels
+} // namespace chainjit::compiler::jit
 
 CJ_DEFINE_FLOAT_KERNELS(cj_spmm, spmm)
 CJ_DEFINE_FLOAT_KERNELS(cj_sddmm, sddmm)
