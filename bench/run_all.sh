@@ -3,6 +3,7 @@
 #   1. bench/jit_train_step_bench  (training steps vs their GEMMs, compile times, BLAS threshold)
 #   2. bench/jit_jacobian_bench    (Jacobians: optimal/forward/reverse vs the cost model and BLAS)
 #   3. bench/torch_compare.py      (the same in PyTorch, and the ratio table), if python3-torch is installed
+#   4. bench/sparse_layer_bench    (issue 10: a CSR graph-convolution layer, time vs bandwidth, memory vs edges)
 #
 #   bench/run_all.sh [BUILD_DIR]        # default build-bench; builds the two programs first (ninja -j2)
 #
@@ -13,7 +14,7 @@ build="${1:-$here/build-bench}"
 if [[ ! -f "$build/build.ninja" ]]; then
   cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
-ninja -C "$build" -j2 jit_train_step_bench jit_jacobian_bench
+ninja -C "$build" -j2 jit_train_step_bench jit_jacobian_bench sparse_layer_bench
 out="$build/bench/results"
 mkdir -p "$out"
 {
@@ -29,4 +30,6 @@ mkdir -p "$out"
   else
     echo "no /usr/bin/python3: skipping the PyTorch comparison"
   fi
+  echo
+  "$build/bench/sparse_layer_bench" --results "$out/sparse.tsv"
 } 2>&1 | tee "$out/run_all.txt"

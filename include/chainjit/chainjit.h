@@ -13,6 +13,7 @@
 #include "chainjit/ir/Attr.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/CounterRng.h"
+#include "chainjit/ir/CsrStructure.h"
 #include "chainjit/ir/Derivatives.h"
 #include "chainjit/ir/Dot.h"
 #include "chainjit/ir/ElementSemantics.h"

@@ -48,7 +48,7 @@ struct RandomGraphOptions {
   bool elementwise = true; // unary maps, binary arithmetic with broadcasting
   bool reductions = true;  // sum, mean, max, argmax, softmax, log_softmax
   bool shapes = true;      // reshape, transpose, broadcast_to, concat, slice, pad
-  bool linalg = true;      // matmul, solve
+  bool linalg = true;      // matmul, solve, spmm, sddmm
   bool losses = true;      // mse, cross_entropy
   bool nn = false;         // conv2d, pools, unfold2d/fold2d, batch_norm, dropout, bernoulli
   bool comparisons = true; // comparisons + where, cast, bool and i32 consts
@@ -466,7 +466,36 @@ private:
   bool addLinAlg() {
     if (chance(0.7))
       return addMatmul();
+    if (chance(0.5))
+      return addSparse();
     return addSolve();
+  }
+
+  // spmm (A · dense or A^T · dense) or sddmm with a random CSR structure
+  // (valid: consts, at least one entry) and a pool value as the dense side.
+  bool addSparse() {
+    Value d = asMatrix(pickValue());
+    const int64_t r = d.shape()[0], n = d.shape()[1];
+    const bool transposed = chance(0.3), sampled = !transposed && chance(0.3);
+    // Non-transposed A is m x r; transposed A (and sddmm's) has r rows.
+    int64_t rows = transposed || sampled ? r : uniform(1, o_.maxDim);
+    int64_t cols = transposed || sampled ? uniform(1, o_.maxDim) : r;
+    std::vector<double> rowPtr{0}, colIdx;
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t e = uniform(i == 0 ? 1 : 0, cols); e > 0; --e)
+        colIdx.push_back(static_cast<double>(uniform(0, cols - 1)));
+      rowPtr.push_back(static_cast<double>(colIdx.size()));
+    }
+    const auto nnz = static_cast<int64_t>(colIdx.size());
+    Value rp = ir::constant(g_, ir::Tensor(ir::i32({rows + 1}), rowPtr));
+    Value ci = ir::constant(g_, ir::Tensor(ir::i32({nnz}), colIdx));
+    if (sampled) {
+      addToPool(maybeNamed(ir::sddmm(rp, ci, d, valueOfShape({cols, n}))));
+      return true;
+    }
+    ir::CsrMatrix a{rp, ci, valueOfShape({nnz}), transposed || chance(0.5) ? cols : -1};
+    addToPool(maybeNamed(ir::spmm(a, d, transposed)));
+    return true;
   }
 
   bool addMatmul() {

@@ -190,9 +190,16 @@ static Graph everyOpGraph() {
   Value ids = constant(g, Tensor(i32({2}), {1, 0}), "ids");
   output(scatterAdd(gather(x, ids, 1), ids, 3, -1));
   output(oneHot(ids, 4, DType::f64) + iota(g, {2, 4}, 1, DType::f64));
+  // Sparse (CSR) products: a 2 x 3 matrix with 3 entries.
+  Value rowPtr = constant(g, Tensor(i32({3}), {0, 2, 3}), "row_ptr");
+  Value colIdx = constant(g, Tensor(i32({3}), {0, 2, 1}), "col_idx");
+  Value spv = reshape(slice(x, {0, 0}, {1, 3}), {3});
+  Value sp = spmm({rowPtr, colIdx, spv, -1}, transpose(y));        // [2, 2]
+  Value spT = spmm({rowPtr, colIdx, spv, 3}, x, true);              // [3, 3]
+  Value sdd = sddmm(rowPtr, colIdx, sp, slice(spT, {0, 0}, {3, 2})); // [3]
 
   for (Value o : {sol, am, sm, ce, ce2, l2, conv, mp, ap, folded, mask2, drop, bn, intsSum,
-                  special, pd})
+                  special, pd, sdd})
     output(o);
   // Normalization and activations.
   output(erf(x) + gelu(x) + gelu(y, true) + layerNorm(x, gamma, beta, -1, 1e-3));

@@ -93,6 +93,7 @@ std::string bundleHeader(const ir::Graph &g, const BundleSignature &sig, const A
     << "#define " << N << "_SINGULAR_MATRIX " << CJ_BUNDLE_SINGULAR_MATRIX << "\n"
     << "#define " << N << "_LABEL_OUT_OF_RANGE " << CJ_BUNDLE_LABEL_OUT_OF_RANGE << "\n"
     << "#define " << N << "_INDEX_OUT_OF_RANGE " << CJ_BUNDLE_INDEX_OUT_OF_RANGE << "\n"
+    << "#define " << N << "_INVALID_CSR " << CJ_BUNDLE_INVALID_CSR << "\n"
     << "#define " << N << "_OUT_OF_MEMORY " << CJ_BUNDLE_OUT_OF_MEMORY << "\n"
     << "#define " << N << "_CPU_UNSUPPORTED " << CJ_BUNDLE_CPU_UNSUPPORTED << "\n"
     << "#define " << N << "_BAD_ARGUMENT " << CJ_BUNDLE_BAD_ARGUMENT << "\n\n";

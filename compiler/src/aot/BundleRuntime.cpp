@@ -21,6 +21,7 @@ static_assert(int{CJ_BUNDLE_LABEL_OUT_OF_RANGE} ==
               int{chainjit::compiler::jit::kJitLabelOutOfRange});
 static_assert(int{CJ_BUNDLE_INDEX_OUT_OF_RANGE} ==
               int{chainjit::compiler::jit::kJitIndexOutOfRange});
+static_assert(int{CJ_BUNDLE_INVALID_CSR} == int{chainjit::compiler::jit::kJitInvalidCsr});
 
 namespace {
 
@@ -135,6 +136,10 @@ const char *statusText(int32_t code) {
     return "cross_entropy: a label is out of range [0, classes)";
   case CJ_BUNDLE_INDEX_OUT_OF_RANGE:
     return "an index is out of range";
+  case CJ_BUNDLE_INVALID_CSR: // the details stay in the sparse kernels' object, which
+                              // only a bundle that has spmm or sddmm links
+    return "row_ptr and col_idx are not a valid CSR structure (the interpreter or the JIT "
+           "names the offending value and its position)";
   default:
     return "failed with an unknown status";
   }
@@ -257,7 +262,8 @@ extern "C" int32_t cj_bundle_call(const struct cj_bundle_desc *d, void *const *b
   if (failed >= 0 && failed < d->num_nodes) {
     m.add(d->node_labels[failed]);
     m.add(": ");
-    if (code == CJ_BUNDLE_NON_FINITE || code == CJ_BUNDLE_INDEX_OUT_OF_RANGE) {
+    if (code == CJ_BUNDLE_NON_FINITE || code == CJ_BUNDLE_INDEX_OUT_OF_RANGE ||
+        code == CJ_BUNDLE_INVALID_CSR) {
       m.add(d->node_ops[failed]); // "%y: exp produced NaN", "%e: gather: an index ..."
       m.add(code == CJ_BUNDLE_NON_FINITE ? " " : ": ");
     }

@@ -26,6 +26,7 @@ enum {
   CJ_BUNDLE_NON_FINITE = 2,      /* not produced: bundles are built without --check-numerics */
   CJ_BUNDLE_LABEL_OUT_OF_RANGE = 3, /* cross_entropy: a label outside [0, classes) */
   CJ_BUNDLE_INDEX_OUT_OF_RANGE = 4, /* gather, scatter_add, one_hot: an index out of range */
+  CJ_BUNDLE_INVALID_CSR = 5,     /* spmm, sddmm: row_ptr/col_idx are not a CSR structure */
   CJ_BUNDLE_OUT_OF_MEMORY = 16,  /* the workspace could not be allocated */
   CJ_BUNDLE_CPU_UNSUPPORTED = 17, /* the running CPU lacks a feature the code uses */
   CJ_BUNDLE_BAD_ARGUMENT = 18,   /* a NULL buffer, a misaligned workspace, another ABI */

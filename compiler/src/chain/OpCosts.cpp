@@ -174,6 +174,19 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
     return {perOperand * activeCount(active), perOperand * activeCount(active),
             operandTape(0) + operandTape(1), S::Dense};
   }
+  case OpKind::SpMM:
+  case OpKind::SDDMM: {
+    // CSR products: each of the nnz entries meets one row of N dense values,
+    // so nnz * N per active operand and direction (the row_ptr/col_idx
+    // operands are integers, never active). Structure Dense (conservative):
+    // with respect to the dense operand the Jacobian is A (x) I_N, whose N
+    // blocks interleave in row-major order rather than forming the
+    // contiguous equal blocks BlockDiagonal means, and A's own pattern is
+    // data; with respect to the values, rows own unequal runs of entries.
+    double perOperand = double(operandType(1).numel()) * double(operandType(3).shape[1]);
+    return {perOperand * activeCount(active), perOperand * activeCount(active),
+            otherOperandsTape(), S::Dense};
+  }
   case OpKind::Dropout:
   case OpKind::BatchNorm:
     throw Error(std::string(opName(n.kind)) +

@@ -13,6 +13,7 @@
 #include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/IndexBounds.h"
+#include "jit/kernels/CsrFault.h"
 #include "jit/kernels/IndexFault.h"
 
 #include <llvm/Support/raw_ostream.h>
@@ -84,6 +85,10 @@ public:
       const jit::IndexFault f = jit::lastIndexFault();
       std::string what =
           n.op + ": " + ir::indexOutOfRangeMessage(indexBounds_.at(failed), f.value, f.position);
+      throw Error(n.label[0] == '%' ? what : n.label + ": " + what, loc);
+    }
+    if (code == jit::kJitInvalidCsr) { // worded likewise
+      std::string what = n.op + ": " + ir::csrFaultMessage(jit::lastCsrFault());
       throw Error(n.label[0] == '%' ? what : n.label + ": " + what, loc);
     }
     if (n.op == "input" || n.op == "param")

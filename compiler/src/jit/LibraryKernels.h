@@ -38,6 +38,7 @@ enum JitStatusCode : int32_t {
   kJitNonFinite = 2,      // --check-numerics: NaN or Inf produced
   kJitLabelOutOfRange = 3, // cross_entropy: a class label outside [0, C)
   kJitIndexOutOfRange = 4, // gather, scatter_add, one_hot: see kernels/IndexFault.h
+  kJitInvalidCsr = 5,      // spmm, sddmm: a bad CSR structure, see kernels/CsrFault.h
 };
 
 struct LibraryCall {

@@ -1,0 +1,15 @@
+// Internal to the JIT: the CSR structure a sparse kernel (spmm, sddmm) found
+// invalid. The kernel returns kJitInvalidCsr and leaves the fault here; the
+// caller (Jit.cpp), on the same thread, turns it into the interpreter's
+// message (ir/CsrStructure.h). A plain thread-local record, like
+// IndexFault.h: the kernels need no C++ runtime (AOT bundles carry them).
+#pragma once
+
+#include "chainjit/ir/CsrStructure.h"
+
+namespace chainjit::compiler::jit {
+
+// This thread's last fault.
+ir::CsrFault &lastCsrFault();
+
+} // namespace chainjit::compiler::jit
