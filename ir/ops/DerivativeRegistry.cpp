@@ -22,7 +22,8 @@ struct RuleTable {
   RuleTable() {
     for (auto family : {rules::sourceRules, rules::elementwiseRules, rules::shapeRules,
                         rules::linalgRules, rules::reduceRules, rules::lossRules,
-                        rules::nnRules, rules::indexRules, rules::sparseRules})
+                        rules::nnRules, rules::indexRules, rules::sparseRules,
+                        rules::controlRules})
       for (DerivativeRules &r : family()) {
         auto &slot = rules.at(static_cast<size_t>(r.kind));
         if (slot)

@@ -19,6 +19,7 @@ std::vector<OpDef> lossOps();
 std::vector<OpDef> nnOps();
 std::vector<OpDef> indexOps();
 std::vector<OpDef> sparseOps();
+std::vector<OpDef> controlOps();
 
 // --- checks used by type rules; each throws chainjit::Error ---
 void requireFloat(const TensorType &t, std::string_view what);

@@ -42,7 +42,7 @@ struct OpTable {
   OpTable() {
     for (auto family : {ops::sourceOps, ops::elementwiseOps, ops::shapeOps,
                         ops::linalgOps, ops::reduceOps, ops::lossOps, ops::nnOps,
-                        ops::indexOps, ops::sparseOps})
+                        ops::indexOps, ops::sparseOps, ops::controlOps})
       for (OpDef &d : family()) {
         auto &slot = defs.at(static_cast<size_t>(d.kind));
         if (slot)
@@ -102,7 +102,7 @@ Attrs canonicalizeAttrs(const OpDef &def, const Attrs &given) {
 }
 
 TensorType inferResultType(OpKind k, std::span<const TensorType> operands,
-                           const Attrs &attrs) {
+                           const Attrs &attrs, const Graph *g) {
   const OpDef &def = opDef(k);
   int n = static_cast<int>(operands.size());
   if (n < def.minOperands || (def.maxOperands >= 0 && n > def.maxOperands)) {
@@ -114,6 +114,11 @@ TensorType inferResultType(OpKind k, std::span<const TensorType> operands,
                                  std::to_string(def.maxOperands);
     throw Error("expects " + want + " operand" + (want == "1" ? "" : "s") +
                 ", got " + std::to_string(n));
+  }
+  if (def.inferTypeInGraph) {
+    if (!g)
+      throw Error("needs its graph to resolve the functions it refers to");
+    return def.inferTypeInGraph(operands, attrs, *g);
   }
   if (!def.inferType)
     throw Error("has no type rule");

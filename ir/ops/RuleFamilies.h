@@ -16,6 +16,7 @@ std::vector<DerivativeRules> lossRules();
 std::vector<DerivativeRules> nnRules();
 std::vector<DerivativeRules> indexRules();
 std::vector<DerivativeRules> sparseRules();
+std::vector<DerivativeRules> controlRules();
 
 using Wanted = std::span<const bool>;
 using Tangents = std::span<const MaybeValue>;

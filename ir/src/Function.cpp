@@ -114,6 +114,8 @@ std::vector<NodeId> inlineCall(Graph &g, const Function &f, const std::vector<No
                             "{}; calls are inlined, and calls in bodies multiply)",
                             f.name(), kMaxNodesWithCalls, body.size()),
                 site.loc);
+  // Scans in the body refer to functions of the body's table by name.
+  g.copyFunctionsFrom(body);
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] >= g.size())
       throw Error(fmt::format("argument {} of '{}' is not a node of the graph", i + 1, f.name()),

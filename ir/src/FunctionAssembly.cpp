@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
+#include <map>
 #include <unordered_map>
 
 namespace chainjit::ir::text {
@@ -111,22 +112,24 @@ private:
     auto callsOf = [&](const GraphText &body, std::vector<size_t> &callees,
                        std::vector<SourceLoc> &at) {
       for (const Definition &d : body.definitions) {
-        auto it = byName_.find(d.callee);
-        if (d.callee.empty() || it == byName_.end() ||
+        // A scan uses its body as a call does: built first, never itself.
+        const std::string &used = d.callee.empty() ? d.scanBody : d.callee;
+        auto it = byName_.find(used);
+        if (used.empty() || it == byName_.end() ||
             std::find(callees.begin(), callees.end(), it->second) != callees.end())
           continue;
         callees.push_back(it->second);
-        at.push_back(d.calleeLoc);
+        at.push_back(d.callee.empty() ? d.scanBodyLoc : d.calleeLoc);
+        if (&at != &unusedLocs_)
+          scanAt_.emplace(std::pair(at.back().line, at.back().col), d.callee.empty());
       }
     };
     calls_.resize(t_.functions.size());
     callLocs_.resize(t_.functions.size());
     for (size_t i = 0; i < t_.functions.size(); ++i)
       callsOf(t_.functions[i], calls_[i], callLocs_[i]);
-    if (t_.graph) {
-      std::vector<SourceLoc> unused;
-      callsOf(*t_.graph, graphCalls_, unused);
-    }
+    if (t_.graph)
+      callsOf(*t_.graph, graphCalls_, unusedLocs_);
   }
 
   using BGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
@@ -158,6 +161,18 @@ private:
         std::string path = t_.functions[f].name;
         for (size_t step : pathBack(callee, f, comp))
           path += " -> " + t_.functions[step].name;
+        const SourceLoc &at = callLocs_[f][k];
+        if (scanAt_[std::pair(at.line, at.col)]) {
+          diags_.push_back(
+              {at, callee == f
+                       ? fmt::format("recursive scan: '{}' scans itself (a scan's body "
+                                     "cannot use the function it is in)",
+                                     t_.functions[f].name)
+                       : fmt::format("recursive scan: {} (a scan's body cannot use the "
+                                     "function it is in)",
+                                     path)});
+          continue;
+        }
         diags_.push_back(
             {callLocs_[f][k],
              callee == f ? fmt::format("recursive call: '{}' calls itself (calls are "
@@ -243,6 +258,8 @@ private:
   std::vector<std::vector<size_t>> calls_;
   std::vector<std::vector<SourceLoc>> callLocs_;
   std::vector<size_t> graphCalls_;
+  std::vector<SourceLoc> unusedLocs_;
+  std::map<std::pair<int, int>, bool> scanAt_; // a body's use at (line, col) is a scan's
   std::vector<bool> badName_; // named like an op, or a second definition
   std::vector<Diagnostic> diags_;
 };

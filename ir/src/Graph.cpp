@@ -1,5 +1,7 @@
 #include "chainjit/ir/Graph.h"
 
+#include "chainjit/ir/Function.h"
+
 #include <algorithm>
 
 namespace chainjit::ir {
@@ -100,7 +102,7 @@ NodeId Graph::addOp(OpKind kind, std::vector<NodeId> operands, Attrs attrs,
   TensorType result;
   try {
     attrs = canonicalizeAttrs(opDef(kind), attrs);
-    result = inferResultType(kind, types, attrs);
+    result = inferResultType(kind, types, attrs, this);
   } catch (const Error &e) {
     throw Error(std::string(opName(kind)) + ": " +
                     e.diagnostics().front().message,
@@ -109,6 +111,37 @@ NodeId Graph::addOp(OpKind kind, std::vector<NodeId> operands, Attrs attrs,
   Node n{kind, std::move(name), std::move(operands), std::move(attrs),
          std::move(result), loc, nullptr};
   return append(std::move(n));
+}
+
+void Graph::addFunction(std::shared_ptr<const Function> f) {
+  if (!f)
+    throw Error("internal: a null function added to graph '" + name_ + "'");
+  for (const auto &have : functions_) {
+    if (have == f)
+      return;
+    if (have->name() != f->name())
+      continue;
+    // Copies of one function (a builder passing it by value twice) are the
+    // same function; two definitions under one name are an error.
+    if (printFunction(*have) == printFunction(*f))
+      return;
+    throw Error("another function named '" + f->name() + "' is already in graph '" + name_ +
+                    "'",
+                f->loc());
+  }
+  functions_.push_back(std::move(f));
+}
+
+const Function *Graph::findFunction(std::string_view name) const {
+  for (const auto &f : functions_)
+    if (f->name() == name)
+      return f.get();
+  return nullptr;
+}
+
+void Graph::copyFunctionsFrom(const Graph &other) {
+  for (const auto &f : other.functions_)
+    addFunction(f);
 }
 
 void Graph::addOutput(NodeId id) {

@@ -6,6 +6,7 @@
 // the verifier. FunctionAssembly.cpp puts the pieces of a file together.
 #include "TextSyntax.h"
 
+#include "chainjit/ir/Scan.h"
 #include "chainjit/ir/Suggest.h"
 #include "chainjit/ir/Verifier.h"
 
@@ -174,6 +175,75 @@ private:
       report(d.typeLoc, "a declared type is for a single result");
   }
 
+  // A scan's body is a function of the file (built before this graph).
+  void checkScanBody(const Definition &d) {
+    if (lib_.find(d.scanBody) ||
+        std::find(allFunctions_.begin(), allFunctions_.end(), d.scanBody) != allFunctions_.end())
+      return; // found, or failed to build and reported already
+    report(d.scanBodyLoc, "scan: unknown body function @" + d.scanBody +
+                              (allFunctions_.empty()
+                                   ? std::string(" (the file defines no functions; define it "
+                                                 "with func " + d.scanBody + "(...) { ... })")
+                                   : didYouMean(d.scanBody, allFunctions_, "@")));
+  }
+
+  // The graph's copy of a function that a scan uses (one per function).
+  std::shared_ptr<const Function> sharedFunction(const std::string &name) {
+    auto it = shared_.find(name);
+    if (it != shared_.end())
+      return it->second;
+    const Function *f = lib_.find(name);
+    if (!f)
+      return nullptr;
+    return shared_[name] = std::make_shared<const Function>(*f);
+  }
+
+  // A scan: its body joins the graph's function table; with the sugar, the
+  // results are the pieces of the flat result (slice + reshape), named as
+  // the statement names them, and the scan node itself stays unnamed.
+  void buildScan(Graph &g, size_t i, std::vector<NodeId> operands) {
+    Definition &d = t_.definitions[i];
+    if (auto f = sharedFunction(d.scanBody))
+      g.addFunction(std::move(f));
+    std::string name = d.scanSugar || d.name.isUnnamed() ? std::string() : d.name.key;
+    NodeId id = g.addOp(OpKind::Scan, std::move(operands), std::move(d.attrs),
+                        std::move(name), d.loc);
+    checkCountable(g, id);
+    if (!d.scanSugar) {
+      if (d.hasType && g.type(id) != d.type)
+        throw Error(fmt::format("scan: result type is {} but is declared {}", g.type(id).str(),
+                                d.type.str()),
+                    d.typeLoc);
+      ids_[i] = {id};
+      return;
+    }
+    ScanLayout l = scanLayout(g, id);
+    std::vector<const ValueRef *> names = resultsOf(d);
+    if (names.size() != l.shapes.size())
+      throw Error(fmt::format("scan @{} gives {} results ({} carr{}, then {} stacked per-step "
+                              "result{}), but {} name{} given",
+                              d.scanBody, l.shapes.size(), l.carries,
+                              l.carries == 1 ? "y" : "ies", l.numYs(), l.numYs() == 1 ? "" : "s",
+                              names.size(), names.size() == 1 ? " is" : "s are"),
+                  d.name.loc);
+    if (d.hasType && names.size() > 1)
+      throw Error("a declared type is for a single result", d.typeLoc);
+    std::vector<NodeId> pieces;
+    for (size_t k = 0; k < names.size(); ++k) {
+      NodeId piece = scanPiece(Value(g, id), l, k).id();
+      for (NodeId n = id + 1; n <= piece; ++n)
+        g.mutableNode(n).loc = d.loc;
+      if (!names[k]->isUnnamed())
+        g.setNodeName(piece, names[k]->key);
+      pieces.push_back(piece);
+    }
+    if (d.hasType && g.type(pieces.front()) != d.type)
+      throw Error(fmt::format("scan: result type is {} but is declared {}",
+                              g.type(pieces.front()).str(), d.type.str()),
+                  d.typeLoc);
+    ids_[i] = std::move(pieces);
+  }
+
   // The names the file defines, in order, for "did you mean": unnamed
   // values (%0, %1) are left out, a typo of a number is no typo of a name.
   std::vector<std::string> definedNames() const {
@@ -192,7 +262,9 @@ private:
       const Definition &def = t_.definitions[i];
       if (!def.callee.empty())
         checkCall(def);
-      else if (!def.moreResults.empty())
+      else if (!def.scanBody.empty())
+        checkScanBody(def);
+      if (def.callee.empty() && !def.scanSugar && !def.moreResults.empty())
         report(def.moreResults.front().loc,
                fmt::format("{} has one result, not {}", opName(def.kind),
                            1 + def.moreResults.size()));
@@ -293,6 +365,8 @@ private:
       std::vector<NodeId> operands;
       for (Slot s : operands_[i])
         operands.push_back(ids_.at(s.def).at(s.result));
+      if (d.kind == OpKind::Scan)
+        return buildScan(g, i, std::move(operands));
       id = g.addOp(d.kind, std::move(operands), std::move(d.attrs),
                    std::move(name), d.loc);
       checkCountable(g, id);
@@ -373,6 +447,7 @@ private:
   std::vector<std::vector<size_t>> deps_;   // per definition: its operands'
   std::vector<std::vector<Slot>> operands_; // per definition: its operands
   std::unordered_map<size_t, std::vector<NodeId>> ids_;
+  std::unordered_map<std::string, std::shared_ptr<const Function>> shared_; // scan bodies
   std::vector<Diagnostic> diags_;
 };
 

@@ -86,6 +86,8 @@ Token Lexer::next() {
   case ',': return single(Tok::Comma);
   case ':': return single(Tok::Colon);
   case '=': return single(Tok::Equal);
+  case ';': return single(Tok::Semicolon);
+  case '@': return single(Tok::At);
   case '%': return lexValueName(t);
   case '"': return lexString(t);
   default: break;

@@ -21,6 +21,7 @@ enum class Tok : uint8_t {
   Float,    // 0.5, 1e-05, -inf, -nan (bare inf/nan are Ident)
   String,   // text is the decoded contents
   LBrace, RBrace, LParen, RParen, LBracket, RBracket, Comma, Colon, Equal,
+  Semicolon, At, // scan's sugar: scan @body(carries ; sequences ; invariants)
 };
 
 struct Token {

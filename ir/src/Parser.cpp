@@ -218,6 +218,8 @@ private:
       d.callee = name.text;
     }
     Token nameToken = ts_.take();
+    if (d.kind == OpKind::Scan && ts_.is(Tok::At))
+      return readScanSugar(g, d, depth, asOperand, nameToken);
     if (!ts_.is(Tok::LParen) && asOperand)
       ts_.failAt(nameToken, "expected an operand (%name or op(...)), got " +
                                 describe(nameToken));
@@ -233,6 +235,66 @@ private:
       d.hasAttrs = true;
       d.attrs = readAttrs();
     }
+    // The raw scan names its body in an attribute; the assembly resolves it.
+    if (const AttrValue *body = d.attrs.find("body");
+        d.kind == OpKind::Scan && body && std::holds_alternative<std::string>(*body)) {
+      d.scanBody = d.attrs.getString("body");
+      d.scanBodyLoc = d.attrsLoc;
+    }
+  }
+
+  // scan @body(carries... ; sequences... ; invariants...) {length, reverse}:
+  // sugar for scan(...) {body, carries, sequences, ...} whose results are
+  // the pieces of its flat result (the assembly adds the slices).
+  void readScanSugar(GraphText &g, Definition &d, int depth, bool asOperand,
+                     const Token &scanToken) {
+    if (asOperand)
+      ts_.failAt(scanToken, "a scan with @body names its results: write it as a statement "
+                            "(%hT, %ys = scan @f(...))");
+    ts_.take(); // @
+    if (!ts_.is(Tok::Ident))
+      ts_.failExpected("the body function's name after '@'");
+    d.scanBodyLoc = ts_.loc();
+    d.scanBody = ts_.take().text;
+    d.scanSugar = true;
+    ts_.expect(Tok::LParen, "'(' and the scan's operands (carries ; sequences ; invariants)");
+    int64_t counts[3] = {0, 0, 0};
+    int group = 0;
+    for (;;) {
+      if (ts_.accept(Tok::RParen))
+        break;
+      if (ts_.is(Tok::Semicolon)) {
+        if (group == 2)
+          ts_.failAt(ts_.cur(), "a scan has three operand groups: carries ; sequences ; "
+                                "invariants (a third ';' is one too many)");
+        ++group;
+        ts_.take();
+        continue;
+      }
+      d.operands.push_back(readOperand(g, "an operand (%name or op(...)), ';' or ')'", depth + 1));
+      ++counts[group];
+      if (ts_.accept(Tok::Comma)) {
+        if (ts_.is(Tok::Semicolon) || ts_.is(Tok::RParen))
+          ts_.failExpected("an operand after ','");
+        continue;
+      }
+      if (!ts_.is(Tok::Semicolon) && !ts_.is(Tok::RParen))
+        ts_.failExpected("',', ';' or ')'");
+    }
+    if (ts_.is(Tok::LBrace)) {
+      d.attrsLoc = ts_.loc();
+      d.hasAttrs = true;
+      d.attrs = readAttrs();
+      for (const char *given : {"body", "carries", "sequences"})
+        if (d.attrs.has(given))
+          throw Error(fmt::format("attribute '{}' is given by the scan syntax "
+                                  "(scan @body(carries ; sequences ; invariants))",
+                                  given),
+                      d.attrsLoc);
+    }
+    d.attrs.set("body", d.scanBody);
+    d.attrs.set("carries", counts[0]);
+    d.attrs.set("sequences", counts[1]);
   }
 
   // %name, or an application nested in place: it becomes an unnamed

@@ -203,9 +203,37 @@ private:
   std::vector<std::string> names_;
 };
 
+// The functions g's scans use, those their bodies use first, each once:
+// printed before the graph so that the file parses back to the same table.
+// Functions of the table that no scan uses (left by a pass that removed
+// the scan) are not printed: the parser would not put them back.
+void collectFunctions(const Graph &g, std::vector<const Function *> &out) {
+  for (const auto &f : g.functions()) {
+    bool used = false;
+    for (const Node &n : g.nodes())
+      used = used || (n.kind == OpKind::Scan && n.attrs.getString("body") == f->name());
+    if (!used)
+      continue;
+    bool seen = false;
+    for (const Function *o : out)
+      seen = seen || o->name() == f->name();
+    if (seen)
+      continue;
+    collectFunctions(f->body(), out);
+    out.push_back(f.get());
+  }
+}
+
 } // namespace
 
-std::string printGraph(const Graph &g) { return GraphPrinter(g).print(); }
+std::string printGraph(const Graph &g) {
+  std::vector<const Function *> used;
+  collectFunctions(g, used);
+  std::string r;
+  for (const Function *f : used)
+    r += printFunction(*f) + "\n";
+  return r + GraphPrinter(g).print();
+}
 
 std::string printFunction(const Function &f) { return GraphPrinter(f.body()).printFunction(f); }
 

@@ -3,7 +3,9 @@
 namespace chainjit::ir {
 
 GraphRebuilder::GraphRebuilder(const Graph &src)
-    : src_(src), out_(src.name()), map_(src.size()) {}
+    : src_(src), out_(src.name()), map_(src.size()) {
+  out_.copyFunctionsFrom(src); // copied scans still resolve their bodies
+}
 
 NodeId GraphRebuilder::map(NodeId id) const {
   const auto &m = map_.at(id);

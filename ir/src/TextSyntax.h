@@ -53,6 +53,12 @@ struct Definition {
   bool hasType = false;
   SourceLoc typeLoc;
   Tensor value;        // Const
+  // scan: its body's name (from `scan @f(...)` or the attribute body = "f")
+  // and where it is written; with the sugar, how many operands are carries
+  // and sequences, and the names in `name`, `moreResults` are its pieces.
+  std::string scanBody;
+  SourceLoc scanBodyLoc;
+  bool scanSugar = false;
 };
 
 struct UpdateStatement {

@@ -120,7 +120,7 @@ private:
       if (!(canon == n.attrs))
         report(id, std::string(opName(n.kind)) +
                        ": attributes are not canonical (internal error)");
-      TensorType t = inferResultType(n.kind, types, canon);
+      TensorType t = inferResultType(n.kind, types, canon, &g_);
       if (t != n.type)
         report(id, std::string(opName(n.kind)) + ": result type is " +
                        t.str() + " but is declared " + n.type.str());

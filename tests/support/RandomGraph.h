@@ -17,6 +17,7 @@
 #pragma once
 
 #include "chainjit/ir/Builder.h"
+#include "chainjit/ir/Scan.h"
 #include "chainjit/ir/Verifier.h"
 
 #include <algorithm>
@@ -54,6 +55,8 @@ struct RandomGraphOptions {
   bool comparisons = true; // comparisons + where, cast, bool and i32 consts
   bool indexing = true;    // gather, scatter_add, iota, one_hot (indices in range)
   bool normalization = true; // erf, gelu (both forms), variance, layer_norm
+  // scan over a small body (off by default: the JIT does not lower scan yet).
+  bool scans = false;
 
   int maxRank = 3; // at least 2: layers and losses make matrices
   int64_t maxDim = 4;
@@ -230,6 +233,7 @@ private:
         {o_.comparisons && !o_.smoothOnly, &RandomGraphGenerator::addSelection},
         {o_.indexing, &RandomGraphGenerator::addIndexing},
         {o_.normalization, &RandomGraphGenerator::addNormalization},
+        {o_.scans, &RandomGraphGenerator::addScan},
     };
     std::vector<const Family *> on;
     for (const Family &f : families)
@@ -697,6 +701,25 @@ private:
     return true;
   }
 
+  // A scan: carry x, invariant w (x's type), 1-3 steps, either direction;
+  // body (c, w) -> (tanh(c * w), c + w). Both results join the pool.
+  bool addScan() {
+    Value x = pickValue();
+    ir::Graph body("step" + std::to_string(scans_));
+    Value c = ir::input(body, "c", x.type());
+    Value w = ir::input(body, "w", x.type());
+    ir::output(ir::tanh(c * w));
+    ir::output(c + w);
+    ir::Function f("step" + std::to_string(scans_++), std::move(body));
+    Value inv = pickValue();
+    if (inv.type() != x.type())
+      inv = x;
+    std::vector<Value> r = ir::scan(f, {x}, {}, {inv}, chance(0.5), uniform(1, 3));
+    addToPool(maybeNamed(r[0]));
+    addToPool(maybeNamed(r[1]));
+    return true;
+  }
+
   // Comparisons, where (with computed or constant masks), and casts through
   // the other dtypes and back.
   bool addSelection() {
@@ -826,6 +849,7 @@ private:
   RandomGraphOptions o_;
   ir::Graph g_;
   std::vector<ir::NodeId> pool_;
+  int scans_ = 0; // bodies made so far: step0, step1, ...
   std::optional<ir::NodeId> counter_;
   int nextName_ = 0;
 };

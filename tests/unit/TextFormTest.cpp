@@ -8,6 +8,8 @@
 #include "chainjit/ir/Parser.h"
 #include "chainjit/ir/Printer.h"
 
+#include "chainjit/ir/Scan.h"
+
 #include <doctest/doctest.h>
 
 #include <bit>
@@ -204,6 +206,14 @@ static Graph everyOpGraph() {
   // Normalization and activations.
   output(erf(x) + gelu(x) + gelu(y, true) + layerNorm(x, gamma, beta, -1, 1e-3));
   output(variance(x, {0}, true, 1) + layerNorm(x));
+  // Control: a scan over the rows of x (the body's function prints first).
+  Graph body("rowsum");
+  Value acc = input(body, "acc", f32({3}));
+  Value row = input(body, "row", f32({3}));
+  output((acc + row).named("next"));
+  output(tanh(row));
+  std::vector<Value> sc = scan(Function("rowsum", std::move(body)), {sum(x, {0})}, {x}, {}, true);
+  output(sc[0] + sum(sc[1], {0}));
   update(rm, mean(x, {0}));
   update(count, count + scalar(g, 1, DType::i32));
   return g;

@@ -32,6 +32,7 @@ static RandomGraphOptions optionsFor(uint64_t seed) {
   o.specialFloats = seed % 3 == 1;
   o.scalarOutput = seed % 11 == 0;
   o.namedFraction = static_cast<double>(seed % 5) / 4.0;
+  o.scans = seed % 6 == 2; // graphs that hold functions
   return o;
 }
 
@@ -207,7 +208,11 @@ TEST_CASE("text round trip: random graphs written with nested applications and f
   int rewrites = 0;
   for (uint64_t seed = 1; seed <= 120; ++seed) {
     CAPTURE(seed);
-    rewrites += checkRewrites(randomGraph(seed, optionsFor(seed)), seed);
+    // The rewrites edit a graph's own lines; graphs with scans (whose
+    // functions print first) are covered by the round trip above.
+    RandomGraphOptions o = optionsFor(seed);
+    o.scans = false;
+    rewrites += checkRewrites(randomGraph(seed, o), seed);
   }
   // Most graphs have an unnamed value used once and a run of ops to wrap.
   CHECK(rewrites > 150);

@@ -6,6 +6,7 @@
 #include "chainjit/compiler/ChainExtraction.h"
 
 #include "chainjit/ir/Error.h"
+#include "chainjit/ir/Scan.h"
 
 namespace chainjit::compiler {
 
@@ -186,6 +187,38 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
     double perOperand = double(operandType(1).numel()) * double(operandType(3).shape[1]);
     return {perOperand * activeCount(active), perOperand * activeCount(active),
             otherOperandsTape(), S::Dense};
+  }
+  case OpKind::Scan: { // T steps of the body; the adjoint's tape is every step's carries
+    ScanLayout l = scanLayout(g, id);
+    const Graph &body = g.findFunction(n.attrs.getString("body"))->body();
+    // Active in the body: the carries (they chain the steps) and the
+    // parameters of active operands, and whatever depends on them.
+    std::vector<bool> live(body.size(), false);
+    NodeId p = 0;
+    for (NodeId b = 0; b < body.size(); ++b) {
+      const Node &bn = body.node(b);
+      if (bn.kind == OpKind::Input) {
+        live[b] = p < l.carries || (p < active.size() && active[p]);
+        ++p;
+      }
+      for (NodeId o : bn.operands)
+        live[b] = live[b] || live[o];
+    }
+    OpCost step{0, 0, 0, S::Dense};
+    for (NodeId b = 0; b < body.size(); ++b) {
+      if (!live[b] || isSource(body.node(b).kind))
+        continue;
+      std::vector<bool> act;
+      for (NodeId o : body.node(b).operands)
+        act.push_back(live[o]);
+      OpCost c = opCost(body, b, act);
+      step.tangent += c.tangent;
+      step.adjoint += c.adjoint;
+    }
+    double T = double(l.length), carryBytes = 0;
+    for (const TensorType &c : l.carryTypes)
+      carryBytes += bytes(c);
+    return {T * step.tangent, T * step.adjoint, T * carryBytes, S::Dense};
   }
   case OpKind::Dropout:
   case OpKind::BatchNorm:

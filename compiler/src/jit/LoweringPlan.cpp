@@ -525,6 +525,14 @@ private:
 } // namespace
 
 LoweringPlan planLowering(const ir::Graph &g, const JitOptions &options) {
+  // scan is handled here, before any kernel is chosen: it has no generated
+  // loop and no library kernel yet (the planned lowering is one loop around
+  // the lowered body).
+  for (NodeId id = 0; id < g.size(); ++id)
+    if (g.node(id).kind == OpKind::Scan)
+      throw Error("jit: scan is not lowered yet; use --backend interp (" +
+                      g.node(id).label(id) + ")",
+                  g.node(id).loc);
   return Planner(g, options).run();
 }
 

@@ -22,7 +22,7 @@ struct KernelTable {
   KernelTable() {
     for (auto family : {elementwiseKernels, shapeKernels, linalgKernels,
                         reduceKernels, lossKernels, nnKernels,
-                        indexKernels, sparseKernels})
+                        indexKernels, sparseKernels, controlKernels})
       for (const KernelEntry &e : family()) {
         Kernel &slot = kernels.at(static_cast<size_t>(e.kind));
         if (slot)

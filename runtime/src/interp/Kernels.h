@@ -48,6 +48,7 @@ std::vector<KernelEntry> lossKernels();
 std::vector<KernelEntry> nnKernels();
 std::vector<KernelEntry> indexKernels();
 std::vector<KernelEntry> sparseKernels();
+std::vector<KernelEntry> controlKernels();
 
 // The kernel of every non-source op, indexed by OpKind (source slots are
 // null). Built on first use; throws if an op has no kernel or two.

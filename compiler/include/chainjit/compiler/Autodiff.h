@@ -6,6 +6,7 @@
 
 #include "chainjit/ir/Derivatives.h"
 #include "chainjit/ir/Graph.h"
+#include "chainjit/ir/Sweeps.h"
 
 #include <map>
 #include <optional>
@@ -14,32 +15,13 @@
 
 namespace chainjit::compiler {
 
-// --- sweeps: the building blocks the transforms and the chain planner use ---
-
-// Copies every node of `src` into `out` (which must be empty of them) and
-// returns the map from source ids to values of `out`.
-std::vector<ir::NodeId> copyPrimal(const ir::Graph &src, ir::Graph &out);
-
-// Tangents of every node of `src` that depends on a seeded node, in `out`.
-// `primal` maps src ids to out ids; each seed has shape [k, ...node shape].
-// Returns, per src node, its tangent (nullopt where it is zero). Nodes
-// outside [first, last] (src ids) are not swept; use the defaults for all.
-std::vector<ir::MaybeValue>
-tangentSweep(const ir::Graph &src, ir::Graph &out, const std::vector<ir::NodeId> &primal,
-             const std::map<ir::NodeId, ir::Value> &seeds, int64_t k);
-
-// Adjoints of every node that a seeded node depends on (restricted to nodes
-// marked in `relevant`, if given: typically those on a path from the wrt
-// nodes). Each seed has shape [k, ...node shape].
-std::vector<ir::MaybeValue>
-adjointSweep(const ir::Graph &src, ir::Graph &out, const std::vector<ir::NodeId> &primal,
-             const std::map<ir::NodeId, ir::Value> &seeds, int64_t k,
-             const std::vector<bool> *relevant = nullptr);
-
-// Nodes that depend on any of `from` (forward reachability, inclusive).
-std::vector<bool> dependsOn(const ir::Graph &g, const std::vector<ir::NodeId> &from);
-// Nodes that any of `to` depends on (backward reachability, inclusive).
-std::vector<bool> dependedOnBy(const ir::Graph &g, const std::vector<ir::NodeId> &to);
+// --- sweeps: the building blocks the transforms and the chain planner use
+// (in ir/, where scan's derivative rules use them too; see ir/Sweeps.h) ---
+using ir::adjointSweep;
+using ir::copyPrimal;
+using ir::dependedOnBy;
+using ir::dependsOn;
+using ir::tangentSweep;
 
 // --- transforms ---
 

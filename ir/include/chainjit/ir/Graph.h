@@ -23,6 +23,8 @@ namespace chainjit::ir {
 
 using NodeId = uint32_t;
 
+class Function; // chainjit/ir/Function.h
+
 // Whether `name` can name a value: [A-Za-z_][A-Za-z0-9_.]*. Names are
 // identifiers so that the text form can print unnamed values as %0, %1, ...
 bool isValidValueName(std::string_view name);
@@ -84,6 +86,20 @@ public:
   // For each node, the nodes that use it (in id order, once per use).
   std::vector<std::vector<NodeId>> users() const;
 
+  // --- functions that ops of this graph refer to by name (scan's `body`) ---
+  // Adds f to the table; adding the same function again is a no-op, another
+  // function under a name already taken throws chainjit::Error at f's loc.
+  void addFunction(std::shared_ptr<const Function> f);
+  // nullptr if no function of that name is in the table.
+  const Function *findFunction(std::string_view name) const;
+  // In the order they were added.
+  const std::vector<std::shared_ptr<const Function>> &functions() const {
+    return functions_;
+  }
+  // Adds every function of `other` (passes that build a new graph from an
+  // old one call this first, so that the copied ops still resolve).
+  void copyFunctionsFrom(const Graph &other);
+
   // --- unchecked construction, for the parser and for passes that build a
   // graph node by node from another one. The caller restores the invariant
   // and runs the verifier. ---
@@ -99,6 +115,7 @@ private:
   std::unordered_map<std::string, NodeId> byName_;
   std::vector<NodeId> outputs_;
   std::vector<ParamUpdate> updates_;
+  std::vector<std::shared_ptr<const Function>> functions_;
 };
 
 } // namespace chainjit::ir

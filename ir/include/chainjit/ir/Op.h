@@ -16,6 +16,8 @@
 
 namespace chainjit::ir {
 
+class Graph;
+
 enum class OpKind : uint16_t {
 #define CHAINJIT_OP(Enum, Name) Enum,
 #include "chainjit/ir/ops.def"
@@ -43,11 +45,15 @@ struct AttrSpec {
 // attributes, or throws chainjit::Error saying what is wrong.
 using TypeRule = TensorType (*)(std::span<const TensorType> operands,
                                 const Attrs &attrs);
+// The type rule of an op that refers to a function of its graph (scan's
+// body): it also gets the graph, to resolve the function by name.
+using GraphTypeRule = TensorType (*)(std::span<const TensorType> operands,
+                                     const Attrs &attrs, const Graph &g);
 
 // The families group ops for documentation and for the per-family tables of
 // later layers.
 enum class OpFamily : uint8_t {
-  Source, Elementwise, Shape, LinAlg, Reduce, Loss, NN, Index, Sparse
+  Source, Elementwise, Shape, LinAlg, Reduce, Loss, NN, Index, Sparse, Control
 };
 
 struct OpDef {
@@ -59,6 +65,8 @@ struct OpDef {
   std::vector<AttrSpec> attrs;
   TypeRule inferType = nullptr;
   std::string_view summary; // one line for docs and --help
+  // Set instead of inferType by ops that refer to the graph's functions.
+  GraphTypeRule inferTypeInGraph = nullptr;
 
   const AttrSpec *findAttr(std::string_view name) const;
 };
@@ -72,7 +80,9 @@ const OpDef &opDef(OpKind k);
 Attrs canonicalizeAttrs(const OpDef &def, const Attrs &given);
 
 // Checks the operand count and runs the type rule. Throws chainjit::Error.
+// `g` resolves function names for ops that refer to functions (scan); without
+// one such an op's type cannot be inferred.
 TensorType inferResultType(OpKind k, std::span<const TensorType> operands,
-                           const Attrs &canonicalAttrs);
+                           const Attrs &canonicalAttrs, const Graph *g = nullptr);
 
 } // namespace chainjit::ir

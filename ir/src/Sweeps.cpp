@@ -1,13 +1,14 @@
-// Tangent and adjoint sweeps over a graph, applying the per-op rules.
-#include "chainjit/compiler/Autodiff.h"
+// Tangent and adjoint sweeps over a graph, applying the per-op rules. They
+// live in ir/ (not compiler/) because scan's rules build the derivative
+// functions of its body with them.
+#include "chainjit/ir/Sweeps.h"
 
 #include <memory>
 
-namespace chainjit::compiler {
-
-using namespace ir;
+namespace chainjit::ir {
 
 std::vector<NodeId> copyPrimal(const Graph &src, Graph &out) {
+  out.copyFunctionsFrom(src); // copied scans resolve their bodies
   std::vector<NodeId> map(src.size());
   for (NodeId i = 0; i < src.size(); ++i) {
     Node n = src.node(i);
@@ -151,4 +152,4 @@ std::vector<MaybeValue> adjointSweep(const Graph &src, Graph &out,
   return adj;
 }
 
-} // namespace chainjit::compiler
+} // namespace chainjit::ir
