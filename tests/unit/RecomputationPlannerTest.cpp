@@ -263,7 +263,7 @@ TEST_CASE("recomputation: uniform chains take revolve's binomial number of forwa
       JacobianChain c = uniformChain(l, s);
       double limit = (s - 1) + s;
       ReversalTable table(c, limit);
-      REQUIRE(table.unitBytes() == 1);
+      REQUIRE(table.unitBytes() == 1); // exact: the gcd of 1 and s
       ReversalSchedule sched = table.sweepSchedule(0, l - 1);
       // Each step is taped once when it is pulled back; the rest are the
       // advances revolve counts.
@@ -405,4 +405,11 @@ TEST_CASE("recomputation: rounding memory to units keeps plans within the limit"
   CHECK(s.peakBytes <= tape / 3);
   CHECK(s.forwardCost > forwardOnce(c, 0, 29));
   CHECK_THROWS_AS(ReversalTable(c, -1), Error);
+  // Equal layers of 4096 bytes count in units of 4096 bytes, exactly.
+  JacobianChain wide = uniformChain(100, 3);
+  for (ChainFactor &f : wide.factors)
+    f.tapeBytes = f.inputBytes = 4096;
+  ReversalTable exact(wide, 25 * 4096 + 100);
+  CHECK(exact.unitBytes() == 4096);
+  CHECK(exact.units() == 25);
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 namespace chainjit::compiler {
 
@@ -22,12 +23,21 @@ ReversalTable::ReversalTable(const JacobianChain &chain, double limit, size_t ma
     throw Error("the memory limit must be a finite non-negative number of bytes");
   const size_t ranges = size_t(q_) * (q_ + 1) / 2;
   const double maxUnits = std::max<double>(1.0, double(maxCells / std::max<size_t>(ranges, 1)) - 1);
-  bool exact = integral(limit) && limit <= maxUnits;
-  for (const ChainFactor &f : chain.factors)
-    exact = exact && integral(f.tapeBytes) && integral(f.inputBytes);
-  if (exact) {
-    unit_ = 1;
-    U_ = static_cast<int>(limit);
+  // Exact units: the greatest common divisor of the integer sizes (layers of
+  // equal width make it large and the tables small).
+  bool integers = true;
+  int64_t g = 0;
+  for (const ChainFactor &f : chain.factors) {
+    integers = integers && integral(f.tapeBytes) && integral(f.inputBytes) &&
+               f.tapeBytes < 1e15 && f.inputBytes < 1e15;
+    if (integers)
+      g = std::gcd(std::gcd(g, int64_t(f.tapeBytes)), int64_t(f.inputBytes));
+  }
+  if (integers && g == 0)
+    g = 1;
+  if (integers && std::floor(limit / double(g)) <= maxUnits) {
+    unit_ = double(g);
+    U_ = static_cast<int>(std::floor(limit / double(g)));
   } else {
     U_ = static_cast<int>(maxUnits);
     unit_ = limit > 0 ? limit / U_ : 1;

@@ -18,11 +18,11 @@
 //     = min( R(a,b,u - x_a),                                        keep it
 //            f_a + L(a+1,b,u - e_a) )  (a < b; a == b: the leaf)    tape F_a
 //
-// Memory is counted in units (unit = 1 byte when every size and the limit
-// are integers and the limit has few enough units, else the limit divided
-// into `levels` units, sizes rounded up: then the plan is feasible but may
-// recompute a little more than the optimum). With K units, the tables take
-// O(q^2 K) memory and O(q^3 K) time.
+// Memory is counted in K units: exact (the greatest common divisor of the
+// sizes, which are integers) when the limit has few enough of them, else the
+// limit divided into as many units as the table allows (maxCells / ranges),
+// sizes rounded up: then the plan fits but may recompute more than the
+// optimum. The tables take O(q^2 K) memory and O(q^3 K) time.
 #pragma once
 
 #include "chainjit/compiler/JacobianChain.h"
