@@ -2,9 +2,11 @@
 // segments planned in well under a second). Prints a table; run it from the
 // build tree: ./build/bench/chain_planner_bench
 #include "chainjit/compiler/ChainPlanner.h"
+#include "chainjit/compiler/Recomputation.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -50,6 +52,40 @@ int main() {
         sumT += f.tangentCost;
       fmt::print("{:>8} {:>12.2f} {:>14.3g} {:>12} {:>10}\n", q, ms, p.cost / (fwd * sumT),
                  limited ? "total/4" : "none", mixed ? "mixed" : "dense");
+    }
+  }
+
+  // With recomputation (Recomputation.h): a gradient through equal layers
+  // (as a deep MLP) at a quarter and a sixteenth of the full tape. The
+  // tables have K memory units (K shrinks as q^2 grows, see there).
+  fmt::print("\nwith recomputation (gradient, equal layers)\n");
+  fmt::print("{:>8} {:>12} {:>10} {:>8} {:>14} {:>12}\n", "factors", "plan (ms)", "memory",
+             "units", "recompute/fwd", "peak/limit");
+  for (int q : {10, 100, 250, 500, 1000}) {
+    for (double fraction : {0.25, 0.0625}) {
+      JacobianChain c;
+      for (int l = 0; l < q; ++l) {
+        ChainFactor f;
+        f.n = 512;
+        f.m = l + 1 == q ? 1 : 512;
+        f.tangentCost = f.adjointCost = f.forwardCost = 512.0 * f.m;
+        f.tapeBytes = f.inputBytes = 8.0 * 512;
+        c.factors.push_back(f);
+      }
+      PlannerOptions o;
+      o.tapeLimit = std::max(8.0 * 512 * 2, 8.0 * 512 * q * fraction);
+      o.recompute = true;
+      o.tangentLeaves = o.tangentSteps = o.multiplySteps = false;
+      auto t0 = std::chrono::steady_clock::now();
+      BracketingPlan p = planChain(c, o);
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      int units = ReversalTable(c, *o.tapeLimit).units();
+      double once = 0;
+      for (const auto &f : c.factors)
+        once += f.forwardCost;
+      fmt::print("{:>8} {:>12.1f} {:>10} {:>8} {:>14.3f} {:>12.3f}\n", q, ms,
+                 fraction == 0.25 ? "1/4" : "1/16", units, p.recomputeCost / once,
+                 p.tapeBytes / *o.tapeLimit);
     }
   }
 }

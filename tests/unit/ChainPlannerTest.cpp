@@ -269,7 +269,18 @@ TEST_CASE("chain files: parsing and errors with file:line:col") {
   CHECK(c.factors[1].m == 1);
   CHECK(c.factors[0].tapeBytes == 96);
   CHECK_THROWS_WITH_AS(parseChainText("4 3 12\n", "x.chain"),
-                       doctest::Contains("x.chain:1:1: error: expected 'n m t a [e]'"), Error);
+                       doctest::Contains("x.chain:1:1: error: expected 'n m t a [e [f [x]]]'"),
+                       Error);
+  // The optional forward cost and input bytes: defaults t and 8 n.
+  CHECK(c.factors[0].forwardCost == 12);
+  CHECK(c.factors[0].inputBytes == 32);
+  JacobianChain fx = parseChainText("4 3 12 12 96 7 5\n3 1 3 3 24 2\n", "x.chain");
+  CHECK(fx.factors[0].forwardCost == 7);
+  CHECK(fx.factors[0].inputBytes == 5);
+  CHECK(fx.factors[1].forwardCost == 2);
+  CHECK(fx.factors[1].inputBytes == 24);
+  CHECK_THROWS_WITH_AS(parseChainText("4 3 1 1 1 1 1 1\n", "x.chain"),
+                       doctest::Contains("(4 to 7 numbers), got 8"), Error);
   CHECK_THROWS_WITH_AS(parseChainText("4 3 1 1\n2 1 1 1\n", "x.chain"),
                        doctest::Contains("x.chain:2:1: error: n = 2 does not match"), Error);
   CHECK_THROWS_WITH_AS(parseChainText("4 3 one 1\n", "x.chain"),

@@ -1,7 +1,8 @@
 // chainjit cost FILE.cj --of OUT --wrt IN[,IN...] [--expand train|eval]
 // chainjit cost --chain-file FILE
 // chainjit cost --chain D0,D1,...,Dq
-//   [--memory-limit BYTES] [--format text|json|dot | --json]
+//   [--memory-limit BYTES [--no-recompute]] [--memory-sweep [--svg FILE]]
+//   [--format text|json|dot | --json]
 // Plans the bracketing of a Jacobian chain (compiler/ChainPlanner.h) and
 // prints the cost report: of the chain between a graph's values, of an
 // abstract chain read from a file, or of the classic matrix chain.
@@ -12,10 +13,13 @@
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"
+#include "chainjit/compiler/MemorySweep.h"
+#include "chainjit/ir/Error.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -32,6 +36,9 @@ struct CostOptions {
   std::string format;      // "" = not given (text)
   bool json = false;
   bool hessian = false;    // plan the Hessian: the Jacobian of the gradient graph
+  bool noRecompute = false; // --memory-limit filters plans by tape (no checkpoints)
+  bool memorySweep = false; // print the time-memory trade-off table
+  std::string svg;          // --memory-sweep: also write the plot here
 };
 
 std::string trim(std::string_view s) {
@@ -108,14 +115,43 @@ void checkForm(const CostOptions &o) {
                                  : o.hessian      ? "--hessian"
                                                   : "--expand") +
                      " needs a graph file (cost FILE.cj --of OUT --wrt IN)");
+  if (o.noRecompute && o.memoryLimit.empty())
+    throw UsageError("--no-recompute needs --memory-limit BYTES");
+  if (o.memorySweep && (!o.memoryLimit.empty() || !o.chain.empty()))
+    throw UsageError(!o.chain.empty() ? "--memory-sweep does not apply to --chain: a matrix "
+                                        "chain needs no tape"
+                                      : "--memory-sweep chooses the limits itself; drop "
+                                        "--memory-limit");
+  if (!o.svg.empty() && !o.memorySweep)
+    throw UsageError("--svg FILE needs --memory-sweep");
+  if (o.memorySweep && !o.format.empty() && o.format != "text")
+    throw UsageError("--memory-sweep prints a table; --format " + o.format + " is not supported");
   if (!o.chain.empty() && !o.memoryLimit.empty())
     throw UsageError("--memory-limit does not apply to --chain: the matrices of a matrix "
                      "chain are given, no adjoint sweep needs a tape");
 }
 
+int printSweep(const compiler::JacobianChain &chain, const std::string &title,
+               const std::string &svg) {
+  std::vector<compiler::MemorySweepPoint> points = compiler::memorySweep(chain);
+  std::cout << title << "\ntime-memory trade-off of " << chain.size()
+            << " factors (optimal plans with recomputation)\n\n"
+            << compiler::memorySweepText(chain, points);
+  if (!svg.empty()) {
+    std::ofstream out(svg);
+    if (!(out << compiler::memorySweepSvg(points)))
+      throw Error("cannot write the plot", SourceLoc{svg, 0, 0, {}});
+    std::cout << "\n  plot: " << svg << "\n";
+  }
+  return 0;
+}
+
 int printReport(const compiler::JacobianChain &chain, const std::string &title,
-                std::optional<double> limit, const std::string &format) {
-  compiler::ChainCostSummary summary = compiler::summarizeChain(chain, limit);
+                std::optional<double> limit, const std::string &format, bool recompute,
+                const CostOptions &o) {
+  if (o.memorySweep)
+    return printSweep(chain, title, o.svg);
+  compiler::ChainCostSummary summary = compiler::summarizeChain(chain, limit, recompute);
   compiler::CostReportInput in{title, &chain, &summary, limit};
   if (format == "json")
     std::cout << compiler::costReportJson(in);
@@ -133,6 +169,7 @@ int runCost(CostOptions o) {
   std::optional<double> limit;
   if (!o.memoryLimit.empty())
     limit = parseBytes(o.memoryLimit);
+  const bool recompute = !o.noRecompute;
 
   if (!o.chain.empty()) {
     compiler::JacobianChain chain = compiler::denseMatrixChain(parseDims(o.chain));
@@ -151,7 +188,7 @@ int runCost(CostOptions o) {
 
   if (!o.chainFile.empty())
     return printReport(compiler::parseChainFile(o.chainFile), "chain file " + o.chainFile,
-                       limit, format);
+                       limit, format, recompute, o);
 
   DerivativeRequest &r = o.graph;
   normalizeNames(r);
@@ -168,11 +205,11 @@ int runCost(CostOptions o) {
     return printReport(gc.chain,
                        "d2 " + r.of + " / d " + r.wrt[0] + "2 (the Jacobian of the gradient) in " +
                            r.file,
-                       limit, format);
+                       limit, format, recompute, o);
   }
   compiler::GraphChain gc = compiler::extractChain(g, r.of, r.wrt);
   return printReport(gc.chain, "d " + r.of + " / d " + join(r.wrt) + " in " + r.file, limit,
-                     format);
+                     format, recompute, o);
 }
 
 } // namespace
@@ -196,24 +233,34 @@ Command addCostCommand(CLI::App &app) {
                 "Plan the Hessian of --of (a scalar) with respect to one --wrt value: the "
                 "Jacobian of the gradient graph");
   cmd->add_option("--chain-file", o->chainFile,
-                  "FILE: an abstract chain, one factor per line: n m t a [e]");
+                  "FILE: an abstract chain, one factor per line: n m t a [e [f [x]]]");
   cmd->add_option("--chain", o->chain,
                   "D0,D1,...,Dq: the matrix chain A1...Aq, A_i of size D(i-1) x D(i)");
   cmd->add_option("--memory-limit", o->memoryLimit,
-                  "BYTES: the most tape any adjoint step may record (graph or chain file)");
+                  "BYTES: the most memory (checkpoints and tapes) any adjoint sweep may hold; "
+                  "sweeps recompute what they do not keep (graph or chain file)");
+  cmd->add_flag("--no-recompute", o->noRecompute,
+                "With --memory-limit: no checkpoints; adjoint steps must hold their whole tape");
+  cmd->add_flag("--memory-sweep", o->memorySweep,
+                "Print the time-memory trade-off: the optimal plan with recomputation from the "
+                "full tape down to the smallest memory");
+  cmd->add_option("--svg", o->svg, "FILE: with --memory-sweep, also write the plot as SVG");
   cmd->add_option("-f,--format", o->format,
                   "Output format: text (default), json, or dot (the optimal plan's tree)")
       ->check(CLI::IsMember({"text", "json", "dot"}));
   cmd->add_flag("--json", o->json, "Same as --format json");
-  cmd->footer("Chain files: one factor per line, 'n m t a [e]' (input size, output size, "
-              "tangent and\nadjoint cost of one sweep in FMAs, tape bytes), first factor "
-              "first; '#' starts a\ncomment. See docs/cost-model.md and docs/cli.md.\n"
+  cmd->footer("Chain files: one factor per line, 'n m t a [e [f [x]]]' (input size, output "
+              "size,\ntangent and adjoint cost of one sweep in FMAs, tape bytes, forward cost "
+              "(default t),\ninput bytes (default 8 n)), first factor first; '#' starts a "
+              "comment.\nSee docs/cost-model.md and docs/cli.md.\n"
               "\nExamples:\n"
               "  chainjit cost examples/mlp.cj --of loss --wrt W1,b1\n"
               "  chainjit cost examples/adjoint.cj --of F --wrt p --json\n"
               "  chainjit cost examples/adjoint.cj --of F --wrt p --hessian\n"
               "  chainjit cost --chain-file tests/cli/data/wide_narrow_wide.chain "
               "--memory-limit 50000\n"
+              "  chainjit cost --chain-file tests/cli/data/gradient.chain --memory-sweep "
+              "--svg sweep.svg\n"
               "  chainjit cost --chain-file tests/cli/data/wide_narrow_wide.chain --format dot "
               "| dot -Tsvg > plan.svg\n"
               "  chainjit cost --chain 30,35,15,5,10,20,25");

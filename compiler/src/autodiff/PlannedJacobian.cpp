@@ -38,6 +38,8 @@ public:
     switch (n.step) {
     case PlanStep::TangentLeaf:
     case PlanStep::AdjointLeaf:
+      if (n.first != n.last) // one adjoint sweep over a range (recomputation plans)
+        return {S::Dense, pullBack(n.first, n.last, eye(last.m, dtype())), last.m, first.n};
       return leaf(n.first, n.step == PlanStep::TangentLeaf);
     case PlanStep::Multiply:
       return multiply(emit(p, n.left), emit(p, n.right));

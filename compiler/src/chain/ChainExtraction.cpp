@@ -181,6 +181,11 @@ GraphChain extractChain(const Graph &g, NodeId of, const std::vector<NodeId> &wr
       s = productStructure(c.structure, s);
     }
     f.structure = path ? s : JacobianStructure::Dense;
+    // Recomputing a segment runs its ops once (about one tangent sweep's
+    // FMAs); a checkpoint before it stores its input values.
+    f.forwardCost = f.tangentCost;
+    for (NodeId s0 : (l == 0 ? gc.wrt : std::vector<NodeId>{gc.cuts[l - 1]}))
+      f.inputBytes += double(g.type(s0).numel()) * double(dtypeSize(g.type(s0).dtype));
     // Elementwise maps of one shape compose to a diagonal, forks included
     // (sums and products of diagonals are diagonal): leaky relu, x * tanh(x).
     if (f.structure == JacobianStructure::Dense && f.n == f.m && !gc.segments[l].empty()) {

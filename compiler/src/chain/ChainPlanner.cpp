@@ -1,10 +1,13 @@
 #include "chainjit/compiler/ChainPlanner.h"
 
+#include "chainjit/compiler/Recomputation.h"
+
 #include "chainjit/ir/Error.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
 
 namespace chainjit::compiler {
 
@@ -66,6 +69,21 @@ public:
       A_[l + 1] = A_[l] + f.adjointCost;
       E_[l + 1] = E_[l] + f.tapeBytes;
     }
+    if (o_.recompute && o_.tapeLimit) {
+      // rc(i, k): the recomputation of an adjoint sweep over i..k (infinite
+      // when no schedule fits), looked up O(q^3) times by the scans.
+      reversal_ = std::make_unique<ReversalTable>(chain, *o_.tapeLimit);
+      std::vector<double> Fw_(q_ + 1, 0); // prefix sums of forward costs
+      for (int l = 0; l < q_; ++l)
+        Fw_[l + 1] = Fw_[l] + chain.factors[l].forwardCost;
+      rc_.assign(size_t(q_) * q_, kInf);
+      for (int i = 0; i < q_; ++i)
+        for (int k = i; k < q_; ++k) {
+          double f = reversal_->sweepForwardCost(i, k);
+          double once = Fw_[k + 1] - Fw_[i];
+          rc_[at(i, k)] = f == kInf ? kInf : std::max(0.0, f - once);
+        }
+    }
   }
 
   BracketingPlan solve() {
@@ -81,6 +99,19 @@ public:
     build(plan, 0, q_ - 1);
     plan.cost = plan.root().cost;
     plan.tapeBytes = tapeOf(plan);
+    if (reversal_) {
+      plan.recomputed = true;
+      plan.tapeBytes = 0;
+      for (PlanNode &n : plan.nodes) {
+        if (n.step != PlanStep::AdjointLeaf && n.step != PlanStep::Adjoint)
+          continue;
+        int last = n.step == PlanStep::Adjoint ? n.split : n.last;
+        n.recompute = rc_[at(n.first, last)];
+        plan.recomputeCost += n.recompute;
+        plan.tapeBytes =
+            std::max(plan.tapeBytes, reversal_->sweepSchedule(n.first, last).peakBytes);
+      }
+    }
     return plan;
   }
 
@@ -131,8 +162,8 @@ private:
       tan = n / double(f.blocks) * f.tangentCost, adj = m / double(f.blocks) * f.adjointCost;
     if (o_.tangentLeaves)
       offer(i, i, PlanStep::TangentLeaf, -1, tan);
-    if (o_.adjointLeaves && tapeFits(i, i))
-      offer(i, i, PlanStep::AdjointLeaf, -1, adj);
+    if (o_.adjointLeaves && (reversal_ ? rc(i, i) < kInf : tapeFits(i, i)))
+      offer(i, i, PlanStep::AdjointLeaf, -1, adj + rc(i, i));
   }
 
   void range(int i, int j) {
@@ -159,10 +190,17 @@ private:
     return cost_[at(i, k)] + double(c_.factors[i].n) * (T_[j + 1] - T_[k + 1]);
   }
   double adjointCandidate(int i, int j, int k) const {
-    return costByEnd_[size_t(j) * q_ + k + 1] + m_[j] * (A_[k + 1] - A_[i]);
+    return costByEnd_[size_t(j) * q_ + k + 1] + m_[j] * (A_[k + 1] - A_[i]) + rc(i, k);
   }
+  // With recomputation: one adjoint sweep over i..j seeded with the identity.
+  double adjointRangeCandidate(int i, int j) const {
+    return m_[j] * (A_[j + 1] - A_[i]) + rc(i, j);
+  }
+  double rc(int i, int k) const { return rc_.empty() ? 0.0 : rc_[at(i, k)]; }
   // The adjoint step at split k pulls through i..k: allowed for k < this.
   int adjointEnd(int i, int j) const {
+    if (reversal_) // the recomputation term rules out what does not fit
+      return j;
     int end = i;
     while (end < j && tapeFits(i, end))
       ++end;
@@ -189,6 +227,8 @@ private:
     if (o_.adjointSteps)
       best = std::min(best, minOver(i, adjointEnd(i, j),
                                     [&](int k) { return adjointCandidate(i, j, k); }));
+    if (reversal_ && o_.adjointLeaves)
+      best = std::min(best, adjointRangeCandidate(i, j));
     if (best < kInf) {
       cost_[at(i, j)] = best;
       costByEnd_[size_t(j) * q_ + i] = best;
@@ -248,13 +288,16 @@ private:
       if (o_.adjointSteps && k < adjEnd)
         consider(PlanStep::Adjoint, k, adjointCandidate(i, j, k));
     }
-    if (bestK >= 0)
+    if (reversal_ && o_.adjointLeaves)
+      consider(PlanStep::AdjointLeaf, -1, adjointRangeCandidate(i, j));
+    if (bestStep == PlanStep::AdjointLeaf || bestK >= 0)
       offer(i, j, bestStep, bestK, best);
   }
 
   int build(BracketingPlan &p, int i, int j) {
     if (i != j && split_[at(i, j)] == -2)
       choiceOf(i, j);
+    // An adjoint leaf may span a range (recomputation); its split stays -1.
     PlanNode n{step_[at(i, j)], i, j, split_[at(i, j)], -1, -1, cost(i, j)};
     switch (n.step) {
     case PlanStep::Multiply:
@@ -288,6 +331,8 @@ private:
   std::vector<S> structureByEnd_; // [j][i], the same
   std::vector<int64_t> blocks_;      // [i][j]: block count of a block-diagonal product
   std::vector<int64_t> blocksByEnd_; // [j][i], the same
+  std::unique_ptr<ReversalTable> reversal_; // with recompute and a tape limit
+  std::vector<double> rc_;                  // [i][k]: recomputation of a sweep over i..k
 };
 
 } // namespace
@@ -327,18 +372,36 @@ static BracketingPlan pureMode(const JacobianChain &chain, bool tangent) {
 }
 
 ChainCostSummary summarizeChain(const JacobianChain &chain,
-                                std::optional<double> tapeLimit) {
+                                std::optional<double> tapeLimit, bool recompute) {
   chain.validate();
   ChainCostSummary s;
   s.pureTangent = pureMode(chain, true);
   s.pureAdjoint = pureMode(chain, false);
   s.adjointFitsLimit = !tapeLimit || s.pureAdjoint.tapeBytes <= *tapeLimit;
+  if (recompute && tapeLimit && !s.adjointFitsLimit) {
+    // One sweep over the whole chain that keeps checkpoints instead.
+    ReversalTable table(chain, *tapeLimit);
+    int q = static_cast<int>(chain.size());
+    double f = table.sweepForwardCost(0, q - 1);
+    if (f < kInf) {
+      double once = 0;
+      for (const ChainFactor &fc : chain.factors)
+        once += fc.forwardCost;
+      s.pureAdjoint.recomputed = true;
+      s.pureAdjoint.recomputeCost = std::max(0.0, f - once);
+      s.pureAdjoint.cost += s.pureAdjoint.recomputeCost;
+      s.pureAdjoint.nodes.back().cost += s.pureAdjoint.recomputeCost;
+      s.pureAdjoint.tapeBytes = table.sweepSchedule(0, q - 1).peakBytes;
+      s.adjointFitsLimit = true;
+    }
+  }
   PlannerOptions pre;
   pre.tapeLimit = tapeLimit;
   pre.tangentSteps = pre.adjointSteps = false;
   s.preaccumulate = planChain(chain, pre);
   PlannerOptions best;
   best.tapeLimit = tapeLimit;
+  best.recompute = recompute;
   s.optimum = planChain(chain, best);
   return s;
 }

@@ -51,6 +51,7 @@ nlohmann::json planJson(const JacobianChain &c, const BracketingPlan &p) {
   return {{"expression", p.expression(c)},
           {"cost", p.cost},
           {"tape_bytes", p.tapeBytes},
+          {"recompute_cost", p.recomputeCost},
           {"nodes", nodes}};
 }
 
@@ -64,13 +65,20 @@ std::string costReportText(const CostReportInput &in) {
     out += in.title + "\n";
   out += fmt::format("Jacobian chain of {} factor{}: R^{} -> R^{}\n\n", c.size(),
                      c.size() == 1 ? "" : "s", c.factors.front().n, c.factors.back().m);
-  out += fmt::format("  {:<12} {:>8} {:>8} {:>14} {:>14} {:>12}  {}\n", "factor", "n",
-                     "m", "tangent t", "adjoint a", "tape e", "structure");
+  // With recomputation, also what a recomputation costs (forward f) and
+  // what a checkpoint before the factor holds (input x).
+  const bool rc = s.optimum.recomputed;
+  out += fmt::format("  {:<12} {:>8} {:>8} {:>14} {:>14} {:>12}{}  {}\n", "factor", "n", "m",
+                     "tangent t", "adjoint a", "tape e",
+                     rc ? fmt::format(" {:>12} {:>12}", "forward f", "input x") : "",
+                     "structure");
   for (size_t l = 0; l < c.size(); ++l) {
     const ChainFactor &f = c.factors[l];
-    out += fmt::format("  {:<12} {:>8} {:>8} {:>14} {:>14} {:>12}  {}\n",
+    out += fmt::format("  {:<12} {:>8} {:>8} {:>14} {:>14} {:>12}{}  {}\n",
                        factorName(c, int(l)), f.n, f.m, num(f.tangentCost),
                        num(f.adjointCost), num(f.tapeBytes),
+                       rc ? fmt::format(" {:>12} {:>12}", num(f.forwardCost), num(f.inputBytes))
+                          : "",
                        f.structure == JacobianStructure::BlockDiagonal
                            ? fmt::format("{} ({} blocks)", structureName(f.structure), f.blocks)
                            : std::string(structureName(f.structure)));
@@ -86,9 +94,17 @@ std::string costReportText(const CostReportInput &in) {
       s.adjointFitsLimit ? "" : "  exceeds the tape limit");
   row("preaccumulate, multiply", s.preaccumulate, "");
   row("optimum", s.optimum, "");
-  if (in.tapeLimit)
+  if (in.tapeLimit && rc)
+    out += fmt::format("\n  memory limit: {} bytes (checkpoints and tapes; adjoint sweeps "
+                       "recompute what they do not keep)\n",
+                       num(*in.tapeLimit));
+  else if (in.tapeLimit)
     out += fmt::format("\n  tape limit: {} bytes\n", num(*in.tapeLimit));
   out += "\n  optimal plan: " + s.optimum.expression(c) + "\n";
+  if (rc)
+    out += fmt::format("  recomputation: {} FMA of forward runs (in the cost); peak memory: "
+                       "{} bytes\n",
+                       num(s.optimum.recomputeCost), num(s.optimum.tapeBytes));
   out += "  (tan[Fi..Fj]: tangent sweeps seeded with I; adj[...]: adjoint sweeps;\n"
          "   tan[..](X) pushes the columns of X forward, adj[..](Y) pulls the rows\n"
          "   of Y back; (A * B) multiplies accumulated parts; see docs/cost-model.md)\n";
@@ -107,6 +123,8 @@ std::string costReportJson(const CostReportInput &in) {
                        {"tangent_cost", f.tangentCost},
                        {"adjoint_cost", f.adjointCost},
                        {"tape_bytes", f.tapeBytes},
+                       {"forward_cost", f.forwardCost},
+                       {"input_bytes", f.inputBytes},
                        {"structure", structureName(f.structure)},
                        {"blocks", f.blocks}});
   }

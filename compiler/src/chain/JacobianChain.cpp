@@ -57,7 +57,8 @@ void JacobianChain::validate() const {
     if (f.n <= 0 || f.m <= 0)
       throw Error("factor " + name + ": sizes must be positive, got n = " +
                   std::to_string(f.n) + ", m = " + std::to_string(f.m));
-    if (!(f.tangentCost >= 0) || !(f.adjointCost >= 0) || !(f.tapeBytes >= 0))
+    if (!(f.tangentCost >= 0) || !(f.adjointCost >= 0) || !(f.tapeBytes >= 0) ||
+        !(f.forwardCost >= 0) || !(f.inputBytes >= 0))
       throw Error("factor " + name + ": costs and tape must be non-negative numbers");
     if (f.blocks < 1 || f.n % f.blocks != 0 || f.m % f.blocks != 0)
       throw Error("factor " + name + ": " + std::to_string(f.blocks) +
@@ -99,8 +100,8 @@ JacobianChain parseChainText(std::string_view text, const std::string &filename)
     }
     if (fields.empty())
       continue;
-    if (fields.size() != 4 && fields.size() != 5)
-      throw Error("expected 'n m t a [e]' (4 or 5 numbers), got " +
+    if (fields.size() < 4 || fields.size() > 7)
+      throw Error("expected 'n m t a [e [f [x]]]' (4 to 7 numbers), got " +
                       std::to_string(fields.size()),
                   SourceLoc{filename, lineNo, fields.front().second, {}});
     for (int i = 0; i < 2; ++i)
@@ -113,7 +114,11 @@ JacobianChain parseChainText(std::string_view text, const std::string &filename)
     f.m = static_cast<int64_t>(fields[1].first);
     f.tangentCost = fields[2].first;
     f.adjointCost = fields[3].first;
-    f.tapeBytes = fields.size() == 5 ? fields[4].first : 0;
+    f.tapeBytes = fields.size() >= 5 ? fields[4].first : 0;
+    // Without the columns, a recomputation costs one tangent sweep's FMAs and
+    // a checkpoint stores the input in doubles.
+    f.forwardCost = fields.size() >= 6 ? fields[5].first : f.tangentCost;
+    f.inputBytes = fields.size() >= 7 ? fields[6].first : 8.0 * double(f.n);
     f.label = "F" + std::to_string(chain.factors.size() + 1);
     if (!chain.factors.empty() && chain.factors.back().m != f.n)
       throw Error("n = " + std::to_string(f.n) +
@@ -123,7 +128,7 @@ JacobianChain parseChainText(std::string_view text, const std::string &filename)
     chain.factors.push_back(std::move(f));
   }
   if (chain.factors.empty())
-    throw Error("no factors: expected lines of 'n m t a [e]'",
+    throw Error("no factors: expected lines of 'n m t a [e [f [x]]]'",
                 SourceLoc{filename, 0, 0, {}});
   return chain;
 }

@@ -34,12 +34,17 @@ struct PlanNode {
   int split = -1;          // k: the last factor of the right part (not leaves)
   int left = -1, right = -1; // child node indices: left = F_j..F_(k+1) side
   double cost = 0;         // total cost of this subtree
+  double recompute = 0;    // adjoint steps with recomputation: its forward
+                           // cost beyond one run of its range (in `cost`)
 };
 
 struct BracketingPlan {
   std::vector<PlanNode> nodes; // children before parents; root last
   double cost = 0;             // fused multiply-adds
   double tapeBytes = 0;        // largest tape any adjoint step needs at once
+                               // (with recomputation: checkpoints and tapes)
+  double recomputeCost = 0;    // forward recomputation included in `cost`
+  bool recomputed = false;     // planned with PlannerOptions::recompute
   const PlanNode &root() const { return nodes.back(); }
   // Readable, documented expression, e.g. "(adj[F3..F4] * tan[F1..F2])".
   // Adjoint/tangent steps over a leaf of the same kind print as one range.
@@ -56,6 +61,13 @@ struct PlannerOptions {
   bool tangentSteps = true;
   bool adjointSteps = true;
   bool matricesGiven = false;      // leaves are Given and free (matrix chain)
+  // With a tape limit: adjoint sweeps keep checkpoints and recompute the
+  // rest (Recomputation.h) instead of holding their whole tape, and a sweep
+  // may cover a range from an identity seed (an adjoint leaf over F_i..F_j).
+  // Each adjoint sweep is then a program of its own: it runs forward from
+  // the chain input, keeps what its schedule says, and pays for every
+  // forward run beyond one run of its range. O(q^3 K) for K memory units.
+  bool recompute = false;
 };
 
 // The optimal plan; throws chainjit::Error if no plan satisfies the options
@@ -71,7 +83,8 @@ struct ChainCostSummary {
   bool adjointFitsLimit = true; // does pure adjoint respect the tape limit?
 };
 ChainCostSummary summarizeChain(const JacobianChain &chain,
-                                std::optional<double> tapeLimit = std::nullopt);
+                                std::optional<double> tapeLimit = std::nullopt,
+                                bool recompute = false);
 
 // The cost of the product of an accumulated (m x k) and (k x n) part with
 // the given structures: dense m k n, cheaper when either part is structured.

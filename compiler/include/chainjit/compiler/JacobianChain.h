@@ -32,6 +32,11 @@ struct ChainFactor {
   JacobianStructure structure = JacobianStructure::Dense;
   std::string label;         // e.g. "F1" or the segment's ops, for reports
   int64_t blocks = 1;        // BlockDiagonal: the number of blocks (divides n and m)
+  // For memory-limited plans (Recomputation.h): the cost of running the
+  // factor forward once (a recomputation), and the bytes of its input, which
+  // is what a checkpoint before it stores.
+  double forwardCost = 0;
+  double inputBytes = 0;
 };
 
 // Factors in application order: factors.front() is F1 (applied to x first).
@@ -44,9 +49,9 @@ struct JacobianChain {
   void validate() const;
 };
 
-// An abstract chain from text: one factor per line, `n m t a [e]`, first
-// factor first, `#` comments and blank lines allowed. Errors carry
-// file:line:col.
+// An abstract chain from text: one factor per line, `n m t a [e [f [x]]]`
+// (f: forward cost, default t; x: input bytes, default 8 n), first factor
+// first, `#` comments and blank lines allowed. Errors carry file:line:col.
 JacobianChain parseChainText(std::string_view text, const std::string &filename);
 JacobianChain parseChainFile(const std::string &path);
 

@@ -1,0 +1,77 @@
+// Memory-limited adjoint sweeps: which forward values to keep and which to
+// recompute (checkpointing, as in revolve and Rotor, for heterogeneous
+// chains). Used by the chain DP (ChainPlanner.h) for every adjoint step.
+//
+// The model (docs/cost-model.md, "Recomputation"). An adjoint sweep over the
+// factors a..b pulls rows back through F_b, ..., F_a. Pulling through F_l
+// needs its tape e_l, made by running F_l forward in taping mode from its
+// input (cost f_l). Memory holds checkpoints (a factor's input, x_l bytes,
+// from which the forward can restart) and tapes; the working value and the
+// chain input are not counted. The cheapest schedules satisfy
+//
+//   R(a,b,u): reverse a..b, input v_(a-1) kept (restartable), u bytes free
+//     = min( min_{a<c<=b} f_a+..+f_(c-1) + L(c,b,u) + R(a,c-1,u),   advance
+//            f_a + L(a+1,b,u + x_a - e_a) )                         tape F_a
+//   (the tape step is the kept input's last use: its x_a bytes are free
+//   again, x_0 = 0 for the chain input; a == b: f_a if e_a <= u + x_a)
+//   L(a,b,u): the same with v_(a-1) only in hand (not kept)
+//     = min( R(a,b,u - x_a),                                        keep it
+//            f_a + L(a+1,b,u - e_a) )  (a < b; a == b: the leaf)    tape F_a
+//
+// Memory is counted in K units: exact (the greatest common divisor of the
+// sizes, which are integers) when the limit has few enough of them, else the
+// limit divided into as many units as the table allows (maxCells / ranges),
+// sizes rounded up: then the plan fits but may recompute more than the
+// optimum. The tables take O(q^2 K) memory and O(q^3 K) time.
+#pragma once
+
+#include "chainjit/compiler/JacobianChain.h"
+
+#include <vector>
+
+namespace chainjit::compiler {
+
+// One sweep's schedule, summarized.
+struct ReversalSchedule {
+  double forwardCost = 0; // all forward runs of the sweep (tapings included)
+  double peakBytes = 0;   // checkpoints and tapes held at once (true bytes)
+  int forwardRuns = 0;    // factor evaluations (advances and tapings)
+  int checkpoints = 0;    // values kept to restart from
+};
+
+class ReversalTable {
+public:
+  // Plans every range of `chain` for sweeps within `limit` bytes. `maxCells`
+  // bounds the table size (ranges x memory units).
+  ReversalTable(const JacobianChain &chain, double limit, size_t maxCells = size_t(1) << 22);
+
+  // The cheapest forward cost of an adjoint sweep over a..b that starts from
+  // the chain input (a == 0) or runs forward from it to v_(a-1) first;
+  // infinity when it does not fit.
+  double sweepForwardCost(int a, int b) const;
+  // Its schedule, with true (unrounded) peak bytes.
+  ReversalSchedule sweepSchedule(int a, int b) const;
+  // Bytes per memory unit (1 when exact) and the number of units.
+  double unitBytes() const { return unit_; }
+  int units() const { return U_; }
+
+private:
+  // Ranges a <= b packed as a triangle, then the memory units.
+  size_t at(int a, int b, int u) const {
+    return (size_t(b) * (b + 1) / 2 + size_t(a)) * size_t(U_ + 1) + size_t(u);
+  }
+  ReversalSchedule schedule(bool kept, int a, int b, int u) const;
+  double tapeCandidate(bool kept, int a, int b, int u) const;
+  // Units a kept input v_(a-1) frees at its last use (the chain input is free).
+  int reclaim(int a) const { return a == 0 ? 0 : x_[a]; }
+  double fwd(int a, int c) const { return F_[c] - F_[a]; } // f_a + .. + f_(c-1)
+
+  const JacobianChain &c_;
+  int q_ = 0, U_ = 0;
+  double unit_ = 1;
+  std::vector<int> e_, x_;      // tape and input size in units
+  std::vector<double> F_;       // prefix sums of forward costs
+  std::vector<double> R_, L_;   // at(a, b, u)
+};
+
+} // namespace chainjit::compiler
