@@ -42,7 +42,9 @@
 #include "chainjit/compiler/JacobianChain.h"
 #include "chainjit/compiler/Jit.h"
 #include "chainjit/compiler/JitEngine.h"
+#include "chainjit/compiler/MemorySweep.h"
 #include "chainjit/compiler/Passes.h"
+#include "chainjit/compiler/Recomputation.h"
 
 // runtime: evaluation, tensor files, datasets and checkpoints.
 #include "chainjit/runtime/Checkpoint.h"
