@@ -14,6 +14,7 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 using chainjit::testing::checkDerivatives;
+using chainjit::testing::checkHessian;
 using chainjit::testing::randomBindings;
 using chainjit::testing::relativeError;
 using chainjit::testing::valueOf;
@@ -113,45 +114,6 @@ TEST_CASE("nn rules: a small CNN loss with respect to every weight") {
   checkDerivatives(g, bindings, "loss", {"K", "bias", "W", "b"});
   checkDerivatives(g, bindings, "loss", {"images"});
 }
-
-namespace {
-
-// The Hessian of `of` with respect to `wrt` in each mode against central
-// differences of compiler::grad: column i is (grad(w + h e_i) - grad(w - h e_i)) / 2h.
-void checkHessian(const Graph &f, const runtime::Bindings &b, const std::string &of,
-                  const std::string &wrt) {
-  Graph gg = compiler::grad(f, of, {wrt});
-  const Tensor w0 = b.at(wrt);
-  const int64_t n = w0.numel();
-  const double h = 1e-5;
-  std::vector<double> fd(static_cast<size_t>(n * n)); // row-major [grad entry, wrt entry]
-  for (int64_t i = 0; i < n; ++i) {
-    auto gradAt = [&](double s) {
-      runtime::Bindings shifted = b;
-      shifted.at(wrt).set(i, w0.at(i) + s);
-      return valueOf(gg, shifted, "grad." + wrt).toDoubles();
-    };
-    std::vector<double> plus = gradAt(h), minus = gradAt(-h);
-    for (int64_t j = 0; j < n; ++j)
-      fd[j * n + i] = (plus[j] - minus[j]) / (2 * h);
-  }
-  for (auto mode : {compiler::JacobianMode::Forward, compiler::JacobianMode::Reverse,
-                    compiler::JacobianMode::Optimal}) {
-    Graph hg = compiler::hessian(f, of, wrt, mode);
-    std::vector<double> hess = valueOf(hg, b, "hessian." + wrt).toDoubles();
-    REQUIRE(hess.size() == fd.size());
-    double largest = 0;
-    for (size_t e = 0; e < fd.size(); ++e) {
-      INFO("Hessian of %" << of << " wrt %" << wrt << ", mode " << int(mode) << ", entry "
-                          << e);
-      CHECK(relativeError(hess[e], fd[e]) <= 1e-6);
-      largest = std::max(largest, std::fabs(fd[e]));
-    }
-    CHECK(largest > 1e-3); // not trivially zero
-  }
-}
-
-} // namespace
 
 TEST_CASE("nn rules: Hessians of conv/pool functions match differences of their gradients") {
   Graph g("second");

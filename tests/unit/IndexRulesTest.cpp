@@ -16,6 +16,7 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 using chainjit::testing::checkDerivatives;
+using chainjit::testing::checkHessian;
 using chainjit::testing::checkJitMatchesInterpreter;
 using chainjit::testing::randomBindings;
 using chainjit::testing::relativeError;
@@ -114,45 +115,6 @@ TEST_CASE("index rules: iota and one_hot have zero derivatives and no differenti
   });
 }
 
-namespace {
-
-// The Hessian of `of` with respect to `wrt` in each mode against central
-// differences of compiler::grad; the Hessian graphs also run on the JIT.
-void checkHessian(const Graph &f, const runtime::Bindings &b, const std::string &of,
-                  const std::string &wrt) {
-  Graph gg = compiler::grad(f, of, {wrt});
-  const Tensor w0 = b.at(wrt);
-  const int64_t n = w0.numel();
-  const double h = 1e-5;
-  std::vector<double> fd(static_cast<size_t>(n * n));
-  for (int64_t i = 0; i < n; ++i) {
-    auto gradAt = [&](double s) {
-      runtime::Bindings shifted = b;
-      shifted.at(wrt).set(i, w0.at(i) + s);
-      return valueOf(gg, shifted, "grad." + wrt).toDoubles();
-    };
-    std::vector<double> plus = gradAt(h), minus = gradAt(-h);
-    for (int64_t j = 0; j < n; ++j)
-      fd[j * n + i] = (plus[j] - minus[j]) / (2 * h);
-  }
-  for (auto mode : {compiler::JacobianMode::Forward, compiler::JacobianMode::Reverse,
-                    compiler::JacobianMode::Optimal}) {
-    Graph hg = compiler::hessian(f, of, wrt, mode);
-    checkJitMatchesInterpreter(hg, b);
-    std::vector<double> hess = valueOf(hg, b, "hessian." + wrt).toDoubles();
-    REQUIRE(hess.size() == fd.size());
-    double largest = 0;
-    for (size_t e = 0; e < fd.size(); ++e) {
-      INFO("Hessian of %" << of << " wrt %" << wrt << ", mode " << int(mode) << ", entry " << e);
-      CHECK(relativeError(hess[e], fd[e]) <= 1e-6);
-      largest = std::max(largest, std::fabs(fd[e]));
-    }
-    CHECK(largest > 1e-3); // not trivially zero
-  }
-}
-
-} // namespace
-
 TEST_CASE("index rules: Hessians through gather and scatter_add match differences of gradients") {
   Graph g("second");
   Value x = input(g, "x", f64({4, 2}));
@@ -161,7 +123,7 @@ TEST_CASE("index rules: Hessians through gather and scatter_add match difference
   Value cols = gather(x, ids(g, {2}, {1, 1}), 1);                   // [4, 2]
   output((sum(spread * spread * spread) + sum(cols * cols * sigmoid(cols))).named("f"));
   auto b = randomBindings(g, 5);
-  checkHessian(g, b, "f", "x");
+  checkHessian(g, b, "f", "x", /*onJit=*/true);
 }
 
 TEST_CASE("index rules: the gradient graph of a lookup differentiates again") {

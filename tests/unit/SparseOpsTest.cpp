@@ -23,6 +23,7 @@ using namespace chainjit;
 using namespace chainjit::ir;
 using chainjit::testing::checkClose;
 using chainjit::testing::checkDerivatives;
+using chainjit::testing::checkHessian;
 using chainjit::testing::checkJitMatchesInterpreter;
 using chainjit::testing::randomBindings;
 using chainjit::testing::relativeError;
@@ -210,37 +211,8 @@ TEST_CASE("sparse rules: Hessians of a graph-convolution loss in every mode") {
   Value H = tanh(spmm({p.rowPtr, p.colIdx, v, 4}, matmul(X, W)));
   output((sum(H * H) + sum(sddmm(p.rowPtr, p.colIdx, H, H))).named("f"));
   runtime::Bindings b = randomBindings(g, 5);
-  for (const std::string wrt : {"v", "W"}) {
-    Graph gg = compiler::grad(g, "f", {wrt});
-    const Tensor w0 = b.at(wrt);
-    const int64_t n = w0.numel();
-    const double h = 1e-5;
-    std::vector<double> fd(static_cast<size_t>(n * n));
-    for (int64_t i = 0; i < n; ++i) {
-      auto gradAt = [&](double s) {
-        runtime::Bindings shifted = b;
-        shifted.at(wrt).set(i, w0.at(i) + s);
-        return valueOf(gg, shifted, "grad." + wrt).toDoubles();
-      };
-      std::vector<double> plus = gradAt(h), minus = gradAt(-h);
-      for (int64_t j = 0; j < n; ++j)
-        fd[j * n + i] = (plus[j] - minus[j]) / (2 * h);
-    }
-    for (auto mode : {compiler::JacobianMode::Forward, compiler::JacobianMode::Reverse,
-                      compiler::JacobianMode::Optimal}) {
-      Graph hg = compiler::hessian(g, "f", wrt, mode);
-      std::vector<double> hess = valueOf(hg, b, "hessian." + wrt).toDoubles();
-      REQUIRE(hess.size() == fd.size());
-      double largest = 0;
-      for (size_t e = 0; e < fd.size(); ++e) {
-        INFO("Hessian wrt %" << wrt << ", mode " << int(mode) << ", entry " << e);
-        CHECK(relativeError(hess[e], fd[e]) <= 1e-6);
-        largest = std::max(largest, std::fabs(fd[e]));
-      }
-      CHECK(largest > 1e-3);
-      checkJitMatchesInterpreter(hg, b);
-    }
-  }
+  for (const std::string wrt : {"v", "W"})
+    checkHessian(g, b, "f", wrt, /*onJit=*/true);
 }
 
 TEST_CASE("sparse rules: the structure operands are not differentiable") {

@@ -1,6 +1,7 @@
 #include "aot/AotTarget.h"
 
 #include "chainjit/ir/Error.h"
+#include "jit/JitEngineImpl.h"
 
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/MC/MCSubtargetInfo.h>
@@ -9,22 +10,8 @@
 #include <llvm/TargetParser/Host.h>
 #include <llvm/TargetParser/Triple.h>
 
-#include <mutex>
 
 namespace chainjit::compiler::aot {
-
-namespace {
-
-void initializeNativeTarget() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    llvm::InitializeNativeTargetAsmParser();
-  });
-}
-
-} // namespace
 
 AotTarget resolveTarget(const std::string &cpu) {
   initializeNativeTarget();

@@ -7,14 +7,15 @@
 
 namespace chainjit::compiler {
 
-namespace {
-
-// Exact integers while they are exact in a double, else 6 significant digits.
-std::string num(double v) {
+std::string formatCount(double v) {
   if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15)
     return fmt::format("{:.0f}", v);
   return fmt::format("{:.6g}", v);
 }
+
+namespace {
+
+std::string num(double v) { return formatCount(v); }
 
 std::string ratio(double cost, double optimum) {
   if (optimum == 0)

@@ -1,4 +1,5 @@
 #include "chainjit/compiler/MemorySweep.h"
+#include "chainjit/compiler/CostReport.h"
 
 #include <fmt/format.h>
 
@@ -8,11 +9,7 @@
 namespace chainjit::compiler {
 
 namespace {
-std::string num(double v) {
-  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15)
-    return fmt::format("{:.0f}", v);
-  return fmt::format("{:.6g}", v);
-}
+std::string num(double v) { return formatCount(v); }
 } // namespace
 
 std::vector<MemorySweepPoint> memorySweep(const JacobianChain &chain) {

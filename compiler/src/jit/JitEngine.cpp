@@ -37,6 +37,8 @@ template <typename T> T unwrap(llvm::Expected<T> v, const char *what) {
   return std::move(*v);
 }
 
+} // namespace
+
 void initializeNativeTarget() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -45,8 +47,6 @@ void initializeNativeTarget() {
     llvm::InitializeNativeTargetAsmParser();
   });
 }
-
-} // namespace
 
 JitEngine::JitEngine() : impl_(std::make_unique<Impl>()) {
   initializeNativeTarget();

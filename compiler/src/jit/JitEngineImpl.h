@@ -54,4 +54,8 @@ std::string emitMachineCode(llvm::Module &m, llvm::TargetMachine &tm, bool assem
 // The engine shared by every compiled graph of the process.
 JitEngine &sharedJitEngine();
 
+// LLVM's native target, asm printer and parser, registered once per process
+// (the JIT and ahead-of-time compilation both need them).
+void initializeNativeTarget();
+
 } // namespace chainjit::compiler

@@ -16,6 +16,10 @@ struct CostReportInput {
   std::optional<double> tapeLimit;
 };
 
+// A count as the reports print it: exact while it is a whole number a double
+// holds exactly, else 6 significant digits.
+std::string formatCount(double v);
+
 std::string costReportText(const CostReportInput &in);
 std::string costReportJson(const CostReportInput &in);
 
