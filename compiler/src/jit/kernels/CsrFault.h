@@ -9,7 +9,13 @@
 
 namespace chainjit::compiler::jit {
 
-// This thread's last fault.
-ir::CsrFault &lastCsrFault();
+} // namespace chainjit::compiler::jit
 
+// This thread's last fault. A C name with the kernels' cj_ prefix: the AOT
+// bundle runtime calls it, and bundles keep exactly the cj_ functions of
+// the kernel objects (cmake/AotKernelObject.cmake).
+extern "C" chainjit::ir::CsrFault *cj_csr_fault();
+
+namespace chainjit::compiler::jit {
+inline ir::CsrFault &lastCsrFault() { return *cj_csr_fault(); }
 } // namespace chainjit::compiler::jit

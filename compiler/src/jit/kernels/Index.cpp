@@ -13,12 +13,12 @@
 #include <cstring>
 #include <type_traits>
 
-namespace chainjit::compiler::jit {
-
-IndexFault &lastIndexFault() {
-  thread_local IndexFault fault;
-  return fault;
+extern "C" chainjit::compiler::jit::IndexFault *cj_index_fault() {
+  thread_local chainjit::compiler::jit::IndexFault fault;
+  return &fault;
 }
+
+namespace chainjit::compiler::jit {
 
 namespace kernels {
 

@@ -14,7 +14,13 @@ struct IndexFault {
   int64_t position = 0; // its row-major element number in the indices
 };
 
-// This thread's last fault.
-IndexFault &lastIndexFault();
+} // namespace chainjit::compiler::jit
 
+// This thread's last fault. A C name with the kernels' cj_ prefix: the AOT
+// bundle runtime calls it, and bundles keep exactly the cj_ functions of
+// the kernel objects (cmake/AotKernelObject.cmake).
+extern "C" chainjit::compiler::jit::IndexFault *cj_index_fault();
+
+namespace chainjit::compiler::jit {
+inline IndexFault &lastIndexFault() { return *cj_index_fault(); }
 } // namespace chainjit::compiler::jit

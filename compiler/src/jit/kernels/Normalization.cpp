@@ -64,14 +64,14 @@ int32_t variance(void *const *operands, void *result, const int64_t *p, void *sc
   const double divisor = static_cast<double>(n - correction);
   int64_t base = 0;
   for (int64_t gi = 0; gi < groups; ++gi) {
-    const T *group = x + base;
+    // x[base + ...], not a pointer x + base: x is null for an empty input.
     double mean = 0;
     for (int64_t j = 0; j < n; ++j)
-      mean += static_cast<double>(group[offsets[j]]);
+      mean += static_cast<double>(x[base + offsets[j]]);
     mean /= static_cast<double>(n);
     double squares = 0;
     for (int64_t j = 0; j < n; ++j) {
-      double dev = static_cast<double>(group[offsets[j]]) - mean;
+      double dev = static_cast<double>(x[base + offsets[j]]) - mean;
       squares += dev * dev;
     }
     out[gi] = static_cast<T>(squares / divisor);

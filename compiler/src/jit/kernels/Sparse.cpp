@@ -21,12 +21,12 @@
 
 #include <algorithm>
 
-namespace chainjit::compiler::jit {
-
-ir::CsrFault &lastCsrFault() {
-  thread_local ir::CsrFault fault;
-  return fault;
+extern "C" chainjit::ir::CsrFault *cj_csr_fault() {
+  thread_local chainjit::ir::CsrFault fault;
+  return &fault;
 }
+
+namespace chainjit::compiler::jit {
 
 namespace kernels {
 
