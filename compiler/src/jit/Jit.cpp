@@ -54,6 +54,8 @@ public:
       nodes_.push_back({n.label(id), std::string(ir::opName(n.kind)), n.type.str(), n.loc});
       if (auto b = ir::indexBounds(g, id))
         indexBounds_.emplace(id, std::move(*b));
+      if (n.kind == ir::OpKind::CrossEntropy && g.type(n.operands[1]).dtype == ir::DType::i32)
+        labelClasses_.emplace(id, g.type(n.operands[0]).shape.back());
     }
   }
   ~NativeGraph() override { sharedJitEngine().impl().unload(dylib_); }
@@ -79,8 +81,13 @@ public:
     if (code == jit::kJitSingularMatrix)
       throw Error(n.label + ": solve: the matrix is singular (zero pivot in its LU factorization)",
                   loc);
-    if (code == jit::kJitLabelOutOfRange)
-      throw Error(n.label + ": cross_entropy: a label is out of range [0, classes)", loc);
+    if (code == jit::kJitLabelOutOfRange) { // worded as the interpreter's
+      const jit::IndexFault f = jit::lastIndexFault();
+      std::string what = "cross_entropy: label " + std::to_string(f.value) + " of row " +
+                         std::to_string(f.position) + " is out of range [0, " +
+                         std::to_string(labelClasses_.at(failed)) + ")";
+      throw Error(n.label[0] == '%' ? what : n.label + ": " + what, loc);
+    }
     if (code == jit::kJitIndexOutOfRange) { // worded as the interpreter's KernelArgs::fail
       const jit::IndexFault f = jit::lastIndexFault();
       std::string what =
@@ -117,6 +124,7 @@ private:
   std::unique_ptr<jit::ArenaPool> arenas_; // made by arenaPool(), which frees the dylib on failure
   std::vector<NodeInfo> nodes_;
   std::map<ir::NodeId, ir::IndexBounds> indexBounds_; // of the nodes that check indices
+  std::map<ir::NodeId, int64_t> labelClasses_;         // of cross_entropy with i32 labels
 };
 
 uint64_t saturatingAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }

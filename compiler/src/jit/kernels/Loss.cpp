@@ -3,6 +3,7 @@
 // accumulated in double, because a loss adds up every element of possibly
 // large tensors into one scalar, where float rounding would grow with the
 // element count.
+#include "jit/kernels/IndexFault.h"
 #include "jit/kernels/KernelSupport.h"
 
 #include <cmath>
@@ -17,7 +18,8 @@ namespace {
 // logits' type. operands: {logits [N, C], target}; result: a scalar.
 // loss = mean over rows of -sum_j target[n, j] * log_softmax(logits[n])_j
 // (or -log_softmax(logits[n])[label[n]]), the row max subtracted first. A
-// label outside [0, C) makes the loss NaN and returns kJitLabelOutOfRange.
+// label outside [0, C) makes the loss NaN and returns kJitLabelOutOfRange,
+// leaving the label and its row in cj_index_fault().
 template <typename T>
 int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void *) {
   const T *logits = static_cast<const T *>(operands[0]);
@@ -37,6 +39,7 @@ int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void
       int32_t label = static_cast<const int32_t *>(operands[1])[n];
       if (label < 0 || label >= classes) {
         *loss = std::numeric_limits<T>::quiet_NaN();
+        *cj_index_fault() = {label, n}; // the label and its row, for the message
         return kJitLabelOutOfRange;
       }
       total -= (row[label] - m) - logS;
