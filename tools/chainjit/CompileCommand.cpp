@@ -30,26 +30,12 @@ struct CompileOptions {
   bool aot = false;
   std::string dir;
   std::string paramsFile;
-  std::string outputs;
+  std::vector<std::string> outputs; // --outputs, in order
   std::optional<int64_t> batch;
   std::string targetCpu = "host";
   std::string name;
   std::string allocLimit;
 };
-
-std::vector<std::string> splitNames(const std::string &list, const char *flag) {
-  std::vector<std::string> names;
-  for (size_t start = 0; !list.empty();) {
-    size_t comma = list.find(',', start);
-    names.push_back(list.substr(start, comma - start));
-    if (names.back().empty())
-      throw UsageError(std::string(flag) + " '" + list + "': an empty name");
-    if (comma == std::string::npos)
-      break;
-    start = comma + 1;
-  }
-  return names;
-}
 
 std::string number(double v) {
   char buf[32];
@@ -94,7 +80,7 @@ int runCompile(const CompileOptions &o) {
     throw UsageError("compile: only ahead-of-time bundles exist so far: add --aot");
   if (o.batch && *o.batch < 1)
     throw UsageError("--batch " + std::to_string(*o.batch) + ": the batch size must be at least 1");
-  std::vector<std::string> chosen = splitNames(o.outputs, "--outputs");
+  const std::vector<std::string> &chosen = o.outputs;
 
   ir::Graph model = ir::parseGraphFile(o.model);
   ir::Graph g = chosen.empty() ? model : rt::withOutputs(model, chosen);
@@ -146,7 +132,8 @@ Command addCompileCommand(CLI::App &app) {
                   "are arguments of NAME_run)");
   cmd->add_option("--outputs", o->outputs,
                   "Compute only these outputs (comma-separated), from only the inputs they "
-                  "need");
+                  "need")
+      ->delimiter(',');
   cmd->add_option("--batch", o->batch, "The batch size (default: the model's)");
   cmd->add_option("--target-cpu", o->targetCpu,
                   "The CPU to compile for: host (default), or an LLVM CPU name such as "

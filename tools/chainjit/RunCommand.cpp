@@ -44,7 +44,7 @@ struct RunOptions {
   std::vector<std::string> params;
   std::string paramsFile;
   std::optional<int64_t> batch; // none: from the inputs
-  std::string outputs;
+  std::vector<std::string> outputs; // --outputs, in order
   std::string mode = "eval";
   std::string backend = "interp";
   std::string output;
@@ -320,16 +320,7 @@ int runRun(const RunOptions &o) {
 
   if (o.batch && *o.batch < 1)
     throw UsageError("--batch " + std::to_string(*o.batch) + ": the batch size must be at least 1");
-  std::vector<std::string> chosen;
-  for (size_t start = 0; !o.outputs.empty();) {
-    size_t comma = o.outputs.find(',', start);
-    chosen.push_back(o.outputs.substr(start, comma - start));
-    if (chosen.back().empty())
-      throw UsageError("--outputs '" + o.outputs + "': an empty name");
-    if (comma == std::string::npos)
-      break;
-    start = comma + 1;
-  }
+  const std::vector<std::string> &chosen = o.outputs;
 
   PhaseTimer timer(o.timePasses);
   InputFiles files;
@@ -412,7 +403,8 @@ Command addRunCommand(CLI::App &app) {
                   "graph's batch gets N (default: the leading axis of the input files)");
   cmd->add_option("--outputs", o->outputs,
                   "NAME,...: compute only these values, in this order; only the inputs and "
-                  "params they depend on are needed (a prediction needs no labels)");
+                  "params they depend on are needed (a prediction needs no labels)")
+      ->delimiter(',');
   cmd->add_option("--mode", o->mode,
                   "train or eval (default): how dropout and batch_norm behave")
       ->check(CLI::IsMember({"train", "eval"}));
