@@ -5,6 +5,7 @@
 #include "chainjit/compiler/ChainExtraction.h"
 
 #include "chainjit/compiler/Autodiff.h"
+#include "chainjit/compiler/TimeChains.h"
 #include "chainjit/ir/Derivatives.h"
 #include "chainjit/ir/Error.h"
 
@@ -162,6 +163,8 @@ GraphChain extractChain(const Graph &g, NodeId of, const std::vector<NodeId> &wr
     f.n = l == 0 ? inputSize : g.type(gc.cuts[l - 1]).numel();
     f.m = g.type(gc.cuts[l]).numel();
     f.label = labelOf(g, gc.cuts[l]);
+    if (g.node(gc.cuts[l]).name.empty() && g.node(gc.cuts[l]).kind == OpKind::Scan)
+      f.label = "@" + g.node(gc.cuts[l]).attrs.getString("body"); // a scan by its body
     // A segment that is a simple path keeps the product of its ops'
     // structures; anything with a fork is dense.
     bool path = true;
@@ -215,6 +218,25 @@ GraphChain extractChain(const Graph &g, NodeId of, const std::vector<NodeId> &wr
       if (local) {
         f.structure = JacobianStructure::BlockDiagonal;
         f.blocks = out.shape[0];
+      }
+    }
+    // ---- through time (TimeChains.h): a segment holding one scan is its
+    // T step factors, kept compactly; an element-wise recurrence seen from
+    // its one active operand is diagonal as a whole.
+    {
+      std::vector<NodeId> scans;
+      for (NodeId v : gc.segments[l])
+        if (g.node(v).kind == OpKind::Scan)
+          scans.push_back(v);
+      if (scans.size() == 1) {
+        std::vector<bool> act;
+        for (NodeId o : g.node(scans[0]).operands)
+          act.push_back(active[o]);
+        ScanSteps steps = scanSteps(g, scans[0], act);
+        f.steps = std::max<int64_t>(1, steps.length);
+        f.step = steps.step;
+        if (steps.diagonal && gc.segments[l].size() == 1 && f.n == f.m)
+          f.structure = JacobianStructure::Diagonal;
       }
     }
     gc.chain.factors.push_back(std::move(f));
