@@ -293,6 +293,7 @@ TEST_CASE("time chains: the trajectory's Jacobian goes forward in time where tha
       {8, 3, 1, "ys", "U", TimeDirection::Forward},   // 6 inputs, 8 outputs
       {8, 3, 1, "ys", "xs", TimeDirection::Backward}, // 16 inputs, 8 outputs
   };
+  int mixed = 0;
   for (const Case &c : cases) {
     Graph f = elman(c.T, c.n, 2, c.ny);
     INFO("T " << c.T << " n " << c.n << " ny " << c.ny << " d " << c.of << " / d " << c.wrt);
@@ -304,11 +305,17 @@ TEST_CASE("time chains: the trajectory's Jacobian goes forward in time where tha
     CHECK(cheaper == c.want);
     TimeSweep sweep = checkEmission(f, c.of, c.wrt);
     CHECK(sweep.direction == c.want);
+    // Mixed plans: BPTT through the scan, tangents through the slices after it.
+    BracketingPlan p = planChain(gc.chain);
+    bool tangents = p.count(PlanStep::TangentLeaf) + p.count(PlanStep::Tangent) > 0;
+    bool adjoints = p.count(PlanStep::AdjointLeaf) + p.count(PlanStep::Adjoint) > 0;
+    mixed += tangents && adjoints;
     if (c.want == TimeDirection::Forward) {
       CHECK(sweep.tapeBytes == 0);
       CHECK(sweep.directions == recurrence(gc.chain).n);
     }
   }
+  CHECK(mixed > 0);
 }
 
 TEST_CASE("time chains: an element-wise recurrence is as cheap forward in time as BPTT, "

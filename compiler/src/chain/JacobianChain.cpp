@@ -64,9 +64,9 @@ void JacobianChain::validate() const {
       throw Error("factor " + name + ": " + std::to_string(f.blocks) +
                   " blocks do not divide n = " + std::to_string(f.n) + " and m = " +
                   std::to_string(f.m));
-    if (f.steps < 1 || (f.steps > 1 && f.n != f.m && f.step.state == 0))
-      throw Error("factor " + name + ": " + std::to_string(f.steps) +
-                  " steps of a recurrence need a square step factor");
+    if (f.steps < 1)
+      throw Error("factor " + name + ": a recurrence needs at least one step, got " +
+                  std::to_string(f.steps));
     if (l + 1 < factors.size() && f.m != factors[l + 1].n)
       throw Error("factor " + name + " has m = " + std::to_string(f.m) +
                   " but the next factor has n = " +
