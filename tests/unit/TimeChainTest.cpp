@@ -377,6 +377,10 @@ TEST_CASE("time chains: a chain file's xT factor stands for T steps") {
         "c.chain:1:9: error: a step factor repeated 3 times must be square, got n = 4, m = 5");
   CHECK(testing::errorOf([] { parseChainText("4 4 1 1 x0\n", "c.chain"); }) ==
         "c.chain:1:9: error: expected a step count 'xT' with T a positive integer, got 'x0'");
+  CHECK(testing::errorOf([] { parseChainText("4 4 1e305 1 x1000000\n", "c.chain"); }) ==
+        "c.chain:1:13: error: the costs of 1000000 steps overflow a double; use smaller numbers");
+  CHECK(testing::errorOf([] { parseChainText("4 4 1 1 x2.5\n", "c.chain"); }) ==
+        "c.chain:1:9: error: expected a step count 'xT' with T a positive integer, got 'x2.5'");
   CHECK(testing::errorOf([] { parseChainText("4 4 1 1 x2 7\n", "c.chain"); }) ==
         "c.chain:1:12: error: nothing may follow the step count 'x2'");
 }

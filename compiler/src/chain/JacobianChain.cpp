@@ -162,6 +162,11 @@ JacobianChain parseChainText(std::string_view text, const std::string &filename)
       f.adjointCost *= T;
       f.tapeBytes *= T;
       f.forwardCost *= T;
+      if (!std::isfinite(f.tangentCost) || !std::isfinite(f.adjointCost) ||
+          !std::isfinite(f.tapeBytes) || !std::isfinite(f.forwardCost))
+        throw Error("the costs of " + std::to_string(steps) +
+                        " steps overflow a double; use smaller numbers",
+                    SourceLoc{filename, lineNo, stepsColumn, {}});
     }
     if (!chain.factors.empty() && chain.factors.back().m != f.n)
       throw Error("n = " + std::to_string(f.n) +
