@@ -69,6 +69,26 @@ graph drnn {{
                     "diagonal.cj");
 }
 
+// A batch of B sequences through one Elman cell (state [B, n], shared W).
+Graph batchedElman(int T, int B, int n) {
+  return parseGraph(fmt::format(R"(
+func cell(%h : f64[{B}, {n}], %x : f64[{B}, 2], %W : f64[{n}, {n}], %U : f64[2, {n}]) {{
+  return tanh(add(matmul(%h, %W), matmul(%x, %U)))
+}}
+graph brnn {{
+  input %xs : f64[{T}, {B}, 2]
+  input %h0 : f64[{B}, {n}]
+  input %W : f64[{n}, {n}]
+  input %U : f64[2, {n}]
+  %hT = scan @cell(%h0 ; %xs ; %W, %U)
+  %loss = sum(mul(%hT, %hT))
+  output %loss, %hT
+}}
+)",
+                                fmt::arg("T", T), fmt::arg("B", B), fmt::arg("n", n)),
+                    "batched.cj");
+}
+
 const ChainFactor &recurrence(const JacobianChain &c) {
   for (const ChainFactor &f : c.factors)
     if (f.steps > 1)
@@ -383,4 +403,24 @@ TEST_CASE("time chains: a chain file's xT factor stands for T steps") {
         "c.chain:1:9: error: expected a step count 'xT' with T a positive integer, got 'x2.5'");
   CHECK(testing::errorOf([] { parseChainText("4 4 1 1 x2 7\n", "c.chain"); }) ==
         "c.chain:1:12: error: nothing may follow the step count 'x2'");
+}
+
+TEST_CASE("time chains: a batch of sequences is block-diagonal seen from h_0") {
+  const int T = 6, B = 4, n = 3;
+  Graph f = batchedElman(T, B, n);
+  GraphChain gc = extractChain(f, "hT", {"h0"});
+  const ChainFactor &r = recurrence(gc.chain);
+  CHECK(r.step.structure == JacobianStructure::Dense); // h W mixes the state
+  CHECK(r.structure == JacobianStructure::BlockDiagonal);
+  CHECK(r.blocks == B);
+  // n compressed directions forward in time instead of B n.
+  TimeSweep s = checkEmission(f, "hT", "h0");
+  CHECK(s.direction == TimeDirection::Forward);
+  CHECK(s.directions == n);
+  BracketingPlan p = planChain(gc.chain);
+  CHECK(p.cost <= double(n) * r.tangentCost + 1e-9);
+  // The shared weight couples the rows: dense with respect to W.
+  CHECK(recurrence(extractChain(f, "hT", {"W"}).chain).structure == JacobianStructure::Dense);
+  // A scalar loss still goes backward in time.
+  CHECK(checkEmission(f, "loss", "h0").direction == TimeDirection::Backward);
 }

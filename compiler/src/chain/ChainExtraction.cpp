@@ -4,6 +4,8 @@
 // through each cut, so the Jacobian is the product of the segments'.
 #include "chainjit/compiler/ChainExtraction.h"
 
+#include "RowLocal.h"
+
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/compiler/TimeChains.h"
 #include "chainjit/ir/Derivatives.h"
@@ -50,9 +52,9 @@ std::vector<NodeId> dominatorCuts(const Graph &g, NodeId of, const std::vector<N
   return cuts;
 }
 
-// Does node v map row b of its active operands (axis 0, of size `rows`) to
-// row b of its result and nothing else? Then a segment of such nodes has a
-// block-diagonal Jacobian with one block per row.
+} // namespace
+
+// RowLocal.h; also used for the steps of a scan (TimeChains.cpp).
 bool rowLocal(const Graph &g, NodeId v, const std::vector<bool> &active, int64_t rows) {
   const Node &n = g.node(v);
   auto leading = [&](const TensorType &t) { return t.rank() >= 1 && t.shape[0] == rows; };
@@ -97,6 +99,8 @@ bool rowLocal(const Graph &g, NodeId v, const std::vector<bool> &active, int64_t
     return false;
   }
 }
+
+namespace {
 
 std::string labelOf(const Graph &g, NodeId id) {
   const std::string &n = g.node(id).name;
@@ -237,6 +241,10 @@ GraphChain extractChain(const Graph &g, NodeId of, const std::vector<NodeId> &wr
         f.step = steps.step;
         if (steps.diagonal && gc.segments[l].size() == 1 && f.n == f.m)
           f.structure = JacobianStructure::Diagonal;
+        else if (steps.blocks > 1 && gc.segments[l].size() == 1 && f.n == f.m) {
+          f.structure = JacobianStructure::BlockDiagonal;
+          f.blocks = steps.blocks;
+        }
       }
     }
     gc.chain.factors.push_back(std::move(f));

@@ -3,6 +3,8 @@
 // T times the body's ops) divided by T: the T step factors are identical.
 #include "chainjit/compiler/TimeChains.h"
 
+#include "RowLocal.h"
+
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/Scan.h"
@@ -72,18 +74,31 @@ ScanSteps scanSteps(const Graph &g, NodeId id, const std::vector<bool> &active) 
   const Shape &shape = l.carryTypes[0].shape;
   std::vector<bool> carryOnly(f.params().size(), false);
   carryOnly[0] = true;
-  if (!elementwiseOn(f.body(), liveFrom(f, carryOnly), shape))
-    return s;
-  s.step.structure = JacobianStructure::Diagonal;
-  // The whole scan is diagonal from its one active operand when that is the
-  // carry or a parameter of the carry's shape entering element-wise, and
-  // the result is the final carry alone (no ys).
+  std::vector<bool> live = liveFrom(f, carryOnly);
   int nActive = 0, which = -1;
   for (size_t i = 0; i < active.size() && i < n.operands.size(); ++i)
     if (active[i]) {
       ++nActive;
       which = int(i);
     }
+  if (!elementwiseOn(f.body(), live, shape)) {
+    // A batch of sequences seen from h_0 alone: block-diagonal when every
+    // step keeps the rows apart (the flat result is the final state, whose
+    // row b is one contiguous block).
+    if (nActive == 1 && which == 0 && l.yTypes.empty() && shape.size() >= 1 && shape[0] > 1) {
+      bool local = true;
+      for (NodeId b = 0; b < f.body().size() && local; ++b)
+        if (live[b] && f.body().node(b).kind != OpKind::Input)
+          local = rowLocal(f.body(), b, live, shape[0]);
+      if (local)
+        s.blocks = shape[0];
+    }
+    return s;
+  }
+  s.step.structure = JacobianStructure::Diagonal;
+  // The whole scan is diagonal from its one active operand when that is the
+  // carry or a parameter of the carry's shape entering element-wise, and
+  // the result is the final carry alone (no ys).
   if (nActive != 1 || !l.yTypes.empty())
     return s;
   bool invariant = which >= l.carries + l.sequences;

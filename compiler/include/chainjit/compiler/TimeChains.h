@@ -17,11 +17,15 @@ namespace chainjit::compiler {
 // (costs from OpCosts.cpp's per-op entries of the body), and whether its
 // whole Jacobian from the one active operand to its result is diagonal (an
 // element-wise recurrence such as h_t = tanh(a * h_(t-1) + x_t) seen from
-// h_0 or from a parameter `a` of the state's shape).
+// h_0 or from a parameter `a` of the state's shape); or block-diagonal, one
+// block per row of a batch of sequences whose rows never meet (state
+// [B, ...] seen from h_0, the step row-local: fixed weights, element-wise
+// ops, softmax or sums within a row).
 struct ScanSteps {
   int64_t length = 0;
   ChainFactor::Step step;
   bool diagonal = false;
+  int64_t blocks = 1; // > 1: block-diagonal with this many blocks
 };
 ScanSteps scanSteps(const ir::Graph &g, ir::NodeId scan, const std::vector<bool> &activeOperands);
 
