@@ -238,6 +238,16 @@ TEST_CASE("jit scan: no carries, no sequences, and a scan of a scan") {
   checkJitMatchesInterpreter(nested, randomBindings(nested, 6));
 }
 
+TEST_CASE("jit scan: derivatives of a scan whose body scans, on the JIT") {
+  std::string text = kNested;
+  text.replace(text.find("  output %r, %sqs"), std::string("  output %r, %sqs").size(),
+               "  %loss = add(sum(mul(%r, %r)), sum(%sqs))\n  output %loss");
+  Graph f = parseGraph(text, "nested_loss.cj");
+  // JVP, VJP (their bodies hold the inner scan's tangent and adjoint scans)
+  // against finite differences, each graph on the JIT against the interpreter.
+  testing::checkDerivatives(f, randomBindings(f, 8), "loss", {"rows"});
+}
+
 TEST_CASE("jit scan: random graphs with scans equal the interpreter") {
   int withScan = 0;
   for (uint64_t seed = 0; seed < 24; ++seed) {
