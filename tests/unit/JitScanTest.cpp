@@ -411,4 +411,6 @@ TEST_CASE("jit scan: an AOT bundle of an LSTM scan") {
   CHECK(header.find("int32_t lstm_net_run(const float *h0, const float *c0, const float *xs") !=
         std::string::npos);
   CHECK(archive.find("cj_scan.lstm") != std::string::npos); // the body's own function
+  // The descriptor's node labels (run-time errors) include the body's nodes.
+  CHECK(archive.find("%cn") != std::string::npos);
 }
