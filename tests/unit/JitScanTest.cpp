@@ -344,6 +344,16 @@ TEST_CASE("jit scan: the JVP and VJP scans of an LSTM agree with finite differen
   }
 }
 
+TEST_CASE("jit scan: an SGD step through an LSTM scan (params read by the scans, updated)") {
+  Graph f = lstmGraph(5, 3, 2, true);
+  Graph step = compiler::grad(f, "loss", {"W", "U", "b"});
+  for (const std::string &w : {"W", "U", "b"}) {
+    Value p(step, step.lookup(w));
+    update(p, p - Value(step, step.lookup("grad." + w)) * 0.1);
+  }
+  checkJitMatchesInterpreter(step, bindingsFor(step, 23));
+}
+
 TEST_CASE("jit scan: second derivatives of an LSTM (scans of scans) on the JIT") {
   Graph f = lstmGraph(3, 2, 2, false);
   runtime::Bindings b = bindingsFor(f, 17);
