@@ -6,6 +6,7 @@
 #include "StopSignals.h"
 
 #include "chainjit/ir/Parser.h"
+#include "chainjit/runtime/RowReader.h"
 #include "chainjit/runtime/Weights.h"
 #include "chainjit/runtime/distributed/Mpi.h"
 #include "chainjit/runtime/train/CrossValidation.h"
@@ -262,6 +263,8 @@ int runTrain(const TrainOptions &o,
   rt::ModelSignature sig = rt::inspectModel(model);
   ir::DType dtype = model.type(model.lookup(sig.features)).dtype;
   spec.classes = sig.classes;
+  // Ranks read only the rows of their shards where the files allow it.
+  spec.rowsOnDemand = comm->size() > 1;
   rt::TrainingData data = rt::loadTrainingData(spec, dtype);
   config.preparation = data.preparation;
   if (!o.initFrom.empty()) {
@@ -332,6 +335,11 @@ int runTrain(const TrainOptions &o,
     printMetrics("train", h.epochs.back().train, data.train.size());
   printMetrics("test", trainer.evaluate(data.test), data.test.size());
   std::cout << "training time " << seconds << " s over " << h.epochs.size() << " epochs\n";
+  if (data.train.featureRows)
+    std::cout << "rows read on demand: rank 0 read "
+              << runtime::rowBytesRead({&data.train, &data.test,
+                                        data.validation ? &*data.validation : nullptr})
+              << " bytes of feature rows\n";
   if (root)
     writeCurves(o, h, model.name());
   if (signals.signal() != 0 && root) {

@@ -8,6 +8,7 @@
 #include "ReplicaReduction.h"
 #include "TrainerImpl.h"
 
+#include "chainjit/runtime/RowReader.h"
 #include "chainjit/runtime/distributed/Shard.h"
 #include "chainjit/runtime/train/TrainData.h"
 
@@ -212,7 +213,7 @@ Bindings Trainer::Impl::dataBindings(const Dataset &data, const std::vector<int6
   int64_t b = static_cast<int64_t>(rows.size());
   const ir::Graph &g = modelAt(b);
   ir::TensorType want = g.type(g.lookup(sig.features));
-  Dataset part = batch(data, rows);
+  Dataset part = gatherRows(data, rows); // reads them where the features stay in a file
   Bindings out;
   ir::Tensor features = part.features.dtype() == want.dtype
                             ? part.features.reshaped(want.shape)
