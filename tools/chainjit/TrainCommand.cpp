@@ -207,6 +207,24 @@ void applyDebugFailure(rt::TrainConfig &c) {
   c.failStep = static_cast<int64_t>(*step);
 }
 
+// CHAINJIT_DEBUG_ALLREDUCE=BYTES:overlap|blocking sets the gradient
+// reduction's bucket size and whether its buckets overlap with the update
+// (the test that both give the same bits).
+void applyDebugAllreduce(rt::TrainConfig &c) {
+  const char *v = std::getenv("CHAINJIT_DEBUG_ALLREDUCE");
+  if (!v)
+    return;
+  std::string spec = v;
+  size_t colon = spec.find(':');
+  std::optional<double> bytes = parseNumber(spec.substr(0, colon));
+  std::string mode = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (!bytes || *bytes < 1 || *bytes > 1e15 || (mode != "overlap" && mode != "blocking"))
+    throw UsageError("CHAINJIT_DEBUG_ALLREDUCE='" + spec +
+                     "': expected BYTES:overlap or BYTES:blocking, e.g. 65536:overlap");
+  c.reduction.bucketBytes = static_cast<int64_t>(*bytes);
+  c.reduction.overlap = mode == "overlap";
+}
+
 void writeCurves(const TrainOptions &o, const rt::History &h, const std::string &model) {
   if (!o.curves.empty())
     rt::writeCurvesCsv(o.curves, h);
@@ -235,6 +253,7 @@ int runTrain(const TrainOptions &o,
   config.communicator = comm;
   config.checkReplicas = o.checkReplicas;
   applyDebugFailure(config);
+  applyDebugAllreduce(config);
   asUsage([&] { config.validate(); });
   bool root = comm->rank() == 0;
   applyAllocLimit(o.allocLimit);
