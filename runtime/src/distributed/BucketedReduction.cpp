@@ -49,6 +49,7 @@ BucketedReduction::BucketedReduction(Communicator &comm, std::vector<ir::Tensor 
   for (const ir::Tensor *t : tensors_)
     requireFloat(*t);
   uint64_t limit = static_cast<uint64_t>(std::max<int64_t>(schedule_.bucketBytes, 1));
+  // The layout first: which tensors go together.
   for (size_t i = 0; i < tensors_.size();) {
     auto b = std::make_unique<Bucket>();
     b->dtype = tensors_[i]->dtype();
@@ -57,6 +58,23 @@ BucketedReduction::BucketedReduction(Communicator &comm, std::vector<ir::Tensor 
     while (i < tensors_.size() && tensors_[i]->dtype() == b->dtype && bytes < limit)
       bytes += tensors_[i++]->byteSize();
     b->last = i;
+    buckets_.push_back(std::move(b));
+  }
+  // With one bucket of tensors there is nothing to overlap its flight with;
+  // a blocking allreduce is then faster (Open MPI's nonblocking collectives
+  // progress only when polled, and yield the core while waiting when
+  // oversubscribed).
+  if (buckets_.size() < 2)
+    schedule_.overlap = false;
+  if (!scalars_.empty()) {
+    auto b = std::make_unique<Bucket>();
+    b->dtype = ir::DType::f64;
+    b->first = b->last = tensors_.size();
+    b->scalars = true;
+    b->f64.assign(scalars_.begin(), scalars_.end());
+    buckets_.push_back(std::move(b));
+  }
+  for (std::unique_ptr<Bucket> &b : buckets_) {
     // The weighted copy, rounded once to the element type, as the
     // single-message reduction always made it.
     for (size_t k = b->first; k < b->last; ++k) {
@@ -72,17 +90,7 @@ BucketedReduction::BucketedReduction(Communicator &comm, std::vector<ir::Tensor 
       }
     }
     start(*b);
-    buckets_.push_back(std::move(b));
     poll(); // the earlier buckets move on while the next one is packed
-  }
-  if (!scalars_.empty()) {
-    auto b = std::make_unique<Bucket>();
-    b->dtype = ir::DType::f64;
-    b->first = b->last = tensors_.size();
-    b->scalars = true;
-    b->f64.assign(scalars_.begin(), scalars_.end());
-    start(*b);
-    buckets_.push_back(std::move(b));
   }
 }
 

@@ -31,7 +31,8 @@ struct ReduceSchedule {
   // cost of its bytes, and several for a large model so that they overlap.
   int64_t bucketBytes = int64_t(256) << 10;
   // Start every bucket's sum before waiting for any (MPI_Iallreduce);
-  // false sums each bucket before packing the next (MPI_Allreduce).
+  // false sums each bucket before packing the next (MPI_Allreduce). Tensors
+  // that fill one bucket are always summed blocking: nothing would overlap.
   bool overlap = true;
 };
 
