@@ -203,7 +203,7 @@ TEST_CASE("reduction: tensors weighted by rows and summed per dtype, scalars sum
   CHECK(out[1] == out[0]);
 }
 
-TEST_CASE("sharded objective: one rank of weight 1 is the objective itself; an empty shard adds 0") {
+TEST_CASE("sharded objective: one rank of weight 1 is the objective itself, an empty shard adds 0") {
   std::vector<double> a = symmetricWithEigenvalues({1, 2, 4}, 3), b = {1, -1, 2};
   train::GraphObjective q = quadraticObjective(a, b);
   train::ParamSet x = vectorParams({0.5, 0.25, -1});
@@ -260,7 +260,7 @@ TEST_CASE("out-of-graph update: the step graph's momentum and soft-thresholding 
   CHECK(w.at(2) == 0.0); // |0.01| < 0.02: exactly zero
 }
 
-TEST_CASE("mpi: the launcher's world size is read from the environment; no MPI build says so") {
+TEST_CASE("mpi: the launcher's world size is read from the environment, no MPI build says so") {
   unsetenv("PMI_SIZE");
   unsetenv("PMIX_SIZE");
   setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
@@ -465,7 +465,7 @@ std::vector<Reduced> reduceOnThreeRanks(const ReduceSchedule *schedule) {
 
 } // namespace
 
-TEST_CASE("bucketed reduction: buckets by size and dtype; overlapped, blocking and one message agree "
+TEST_CASE("bucketed reduction: buckets by size and dtype, overlapped, blocking and one message agree "
           "bit for bit") {
   std::vector<Reduced> oneMessage = reduceOnThreeRanks(nullptr);
   ReduceSchedule small{512, true}, blocking{512, false}, huge{int64_t(1) << 30, true};

@@ -60,7 +60,7 @@ bool sameBits(const ir::Tensor &a, const ir::Tensor &b) {
 
 } // namespace
 
-TEST_CASE("row reader: IDX rows read at their offsets are the loaded file's rows; bytes counted") {
+TEST_CASE("row reader: IDX rows read at their offsets are the loaded file's rows, bytes counted") {
   std::string base = idxFiles("plain");
   Dataset all = loadIdxDataset(base + ".images", base + ".labels");
   std::unique_ptr<RowReader> r = openIdxImageRowReader(base + ".images");
@@ -84,7 +84,7 @@ TEST_CASE("row reader: IDX rows read at their offsets are the loaded file's rows
                        Error);
 }
 
-TEST_CASE("row reader: .npy rows of f32, f64 and i32 arrays; a non-finite value names its row") {
+TEST_CASE("row reader: .npy rows of f32, f64 and i32 arrays, a non-finite value names its row") {
   std::filesystem::path d = tempDir();
   ir::Tensor f32(ir::f32({5, 2, 3})), f64(ir::f64({4, 3})), i32(ir::i32({3, 2}));
   for (ir::Tensor *t : {&f32, &f64, &i32})
@@ -194,7 +194,7 @@ TEST_CASE("row reader: crafted headers are errors naming the file, checked befor
             .find("rows need an array of rank >= 1") != std::string::npos);
 }
 
-TEST_CASE("on-demand data: splits, limit and scale select rows unread; batches have the same bits") {
+TEST_CASE("on-demand data: splits, limit and scale select rows unread, batches have the same bits") {
   std::string base = idxFiles("split", 60, 2, 3);
   train::DataSpec spec;
   spec.idxImages = base + ".images";
