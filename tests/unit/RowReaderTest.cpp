@@ -230,9 +230,22 @@ TEST_CASE("on-demand data: splits, limit and scale select rows unread, batches h
     CHECK(rowBytesRead({&lazy.train, &lazy.test, &*lazy.validation}) == 50 * 6);
     CHECK(rowBytesRead({&lazy.train, &lazy.train, nullptr}) == 50 * 6);
   }
-  // Standardization needs every row in memory: such a run loads them.
+  // Standardized with the training rows' statistics, computed from two
+  // passes over the file: the same statistics, the same bits.
   spec.scale.reset();
   spec.standardize = true;
+  train::TrainingData memory = train::loadTrainingData(spec, ir::DType::f32);
   spec.rowsOnDemand = true;
-  CHECK(!train::loadTrainingData(spec, ir::DType::f32).train.featureRows);
+  train::TrainingData lazy = train::loadTrainingData(spec, ir::DType::f32);
+  REQUIRE(lazy.train.featureRows);
+  CHECK(rowBytesRead({&lazy.train}) == uint64_t(2 * lazy.train.size() * 6));
+  REQUIRE(lazy.preparation.standardize);
+  CHECK(lazy.preparation.standardize->mean == memory.preparation.standardize->mean);
+  CHECK(lazy.preparation.standardize->std == memory.preparation.standardize->std);
+  for (auto [a, b] : {std::pair{&memory.train, &lazy.train}, std::pair{&memory.test, &lazy.test}}) {
+    std::vector<int64_t> rows(static_cast<size_t>(a->size()));
+    for (size_t i = 0; i < rows.size(); ++i)
+      rows[i] = static_cast<int64_t>(i);
+    CHECK(sameBits(gatherRows(*a, rows).features, gatherRows(*b, rows).features));
+  }
 }

@@ -32,12 +32,6 @@ void checkDataset(const Dataset &data, const char *op) {
                 "], not " + data.labels.type().str());
 }
 
-void refuseRowsOnDemand(const Dataset &data, const char *op) {
-  if (data.featureRows)
-    throw Error(std::string(op) + ": the features of this dataset stay in their file (read "
-                "on demand); " + op + " needs them in memory");
-}
-
 } // namespace
 
 namespace {
@@ -78,13 +72,15 @@ void scaleFeatures(ir::Tensor &features, double factor) {
 
 void standardize(Dataset &data, const FeatureStats &stats) {
   checkDataset(data, "standardize");
-  refuseRowsOnDemand(data, "standardize");
+  if (data.featureRows)
+    return standardizeRows(data, stats); // applied to each batch as it is read
   standardizeFeatures(data.features, stats);
 }
 
 FeatureStats standardize(Dataset &data) {
   checkDataset(data, "standardize");
-  refuseRowsOnDemand(data, "standardize");
+  if (data.featureRows)
+    return standardizeRows(data); // two passes over the file, a chunk at a time
   int64_t n = data.size(), d = data.numFeatures();
   FeatureStats stats;
   stats.mean.assign(static_cast<size_t>(d), 0.0);

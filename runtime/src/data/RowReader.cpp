@@ -4,6 +4,7 @@
 
 #include "data/FileBytes.h"
 
+#include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
 
 #include <algorithm>
@@ -119,6 +120,7 @@ void checkIndices(const Dataset &data, const std::vector<int64_t> &indices, cons
 }
 
 ir::Tensor gatheredLabels(const Dataset &data, const std::vector<int64_t> &indices) {
+  ir::checkAlloc(4 * static_cast<uint64_t>(indices.size()), "the labels of a batch");
   ir::Tensor labels(ir::i32({static_cast<int64_t>(indices.size())}));
   for (size_t k = 0; k < indices.size(); ++k)
     labels.as<int32_t>()[k] = data.labels.as<int32_t>()[indices[k]];
@@ -147,6 +149,52 @@ void scaleRows(Dataset &data, double factor) {
   data.featureRows = std::move(source);
 }
 
+void standardizeRows(Dataset &data, const FeatureStats &stats) {
+  if (static_cast<int64_t>(stats.mean.size()) != data.numFeatures() ||
+      static_cast<int64_t>(stats.std.size()) != data.numFeatures())
+    throw Error("standardize: statistics for " + std::to_string(stats.mean.size()) +
+                " features, the data has " + std::to_string(data.numFeatures()));
+  auto source = std::make_shared<RowSource>(*data.featureRows);
+  source->stats = stats;
+  data.featureRows = std::move(source);
+}
+
+FeatureStats standardizeRows(Dataset &data) {
+  if (data.featureRows->stats)
+    throw Error("standardize: the dataset is standardized already");
+  int64_t n = data.size(), d = data.numFeatures();
+  FeatureStats stats;
+  stats.mean.assign(static_cast<size_t>(d), 0.0);
+  stats.std.assign(static_cast<size_t>(d), 0.0);
+  // Chunks of rows in dataset order, so that every sum adds the same values
+  // in the same order as DatasetOps.cpp's loops over the rows in memory.
+  int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 20) / std::max<int64_t>(d * 8, 1));
+  auto eachRow = [&](auto f) {
+    for (int64_t begin = 0; begin < n; begin += chunk) {
+      std::vector<int64_t> rows;
+      for (int64_t r = begin; r < std::min(n, begin + chunk); ++r)
+        rows.push_back(r);
+      Dataset part = gatherRows(data, rows);
+      for (int64_t r = 0; r < part.size(); ++r)
+        for (int64_t c = 0; c < d; ++c)
+          f(c, part.features.at(r * d + c));
+    }
+  };
+  eachRow([&](int64_t c, double x) { stats.mean[c] += x; });
+  for (int64_t c = 0; c < d; ++c)
+    stats.mean[c] = n ? stats.mean[c] / static_cast<double>(n) : 0.0;
+  eachRow([&](int64_t c, double x) {
+    double dev = x - stats.mean[c];
+    stats.std[c] += dev * dev;
+  });
+  for (int64_t c = 0; c < d; ++c) {
+    double s = n ? std::sqrt(stats.std[c] / static_cast<double>(n)) : 0.0;
+    stats.std[c] = s > 0 ? s : 1.0;
+  }
+  standardizeRows(data, stats);
+  return stats;
+}
+
 Dataset gatherRows(const Dataset &data, const std::vector<int64_t> &indices) {
   if (!data.featureRows)
     return batch(data, indices);
@@ -168,6 +216,8 @@ Dataset gatherRows(const Dataset &data, const std::vector<int64_t> &indices) {
   s.reader->read(fileRows, out.features);
   for (double factor : s.scales)
     scaleFeatures(out.features, factor);
+  if (s.stats)
+    standardizeFeatures(out.features, *s.stats);
   out.labels = gatheredLabels(data, indices);
   return out;
 }

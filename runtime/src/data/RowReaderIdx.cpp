@@ -125,6 +125,8 @@ std::optional<Dataset> openIdxDatasetRows(const std::string &imagesPath,
     detail::failIn(labelsPath, "has " + std::to_string(labels.numel()) + " labels but " +
                                    imagesPath + " has " + std::to_string(reader->rows()) +
                                    " images");
+  // One index a row: checked like every allocation a file's header sizes.
+  detail::checkAllocIn(imagesPath, 8 * static_cast<uint64_t>(reader->rows()), "the row index");
   auto source = std::make_shared<RowSource>();
   source->reader = reader;
   source->dtype = dtype;

@@ -30,7 +30,7 @@ Dataset checked(Dataset d, int64_t classes, const std::string &source) {
 // allows it (RowReader.h); else loaded whole.
 Dataset idxData(const DataSpec &spec, const std::string &images, const std::string &labels,
                 ir::DType dtype) {
-  if (spec.rowsOnDemand && !spec.standardize)
+  if (spec.rowsOnDemand)
     if (std::optional<Dataset> d = openIdxDatasetRows(images, labels, dtype))
       return std::move(*d);
   return loadIdxDataset(images, labels, dtype);

@@ -79,14 +79,16 @@ std::unique_ptr<RowReader> openNpyRowReader(const std::string &path);
 // ---- datasets whose features stay in their file ----
 
 // The features of a Dataset read on demand: dataset row i is file row
-// rows[i] of the reader, converted to `dtype` and then multiplied by each
-// of `scales` in turn, exactly as an in-memory Dataset's features are
-// converted and scaled (so a batch gathered either way has the same bits).
+// rows[i] of the reader, converted to `dtype`, multiplied by each of
+// `scales` in turn and then standardized with `stats` when set, exactly as
+// an in-memory Dataset's features are converted, scaled and standardized
+// (so a batch gathered either way has the same bits).
 struct RowSource {
   std::shared_ptr<const RowReader> reader;
   std::vector<int64_t> rows;
   ir::DType dtype = ir::DType::f32;
   std::vector<double> scales;
+  std::optional<FeatureStats> stats;
 
   int64_t size() const { return static_cast<int64_t>(rows.size()); }
 };
@@ -112,8 +114,13 @@ uint64_t rowBytesRead(const std::vector<const Dataset *> &sets);
 
 // What batch(), scale() and standardize() do to a dataset whose features
 // stay in a file (DatasetOps.cpp calls these): select rows without reading
-// them, remember the factor, refuse statistics that need every row.
+// them, remember the factor or the statistics. The statistics of the
+// dataset's own rows are computed as standardize() computes them in memory
+// (the same sums in the same order), from two passes that read the rows a
+// chunk at a time: every row is read twice, none is kept.
 Dataset selectRows(const Dataset &data, const std::vector<int64_t> &indices);
 void scaleRows(Dataset &data, double factor);
+FeatureStats standardizeRows(Dataset &data);
+void standardizeRows(Dataset &data, const FeatureStats &stats);
 
 } // namespace chainjit::runtime
