@@ -3,7 +3,7 @@
 #   target_link_libraries(app PRIVATE chainjit::chainjit)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS chainjit_ir chainjit_compiler chainjit_runtime chainjit
+install(TARGETS chainjit_ir chainjit_compiler chainjit_runtime chainjit_onnx chainjit
   EXPORT chainjitTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -12,7 +12,7 @@ install(TARGETS chainjit_ir chainjit_compiler chainjit_runtime chainjit
 install(TARGETS chainjit_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # Public headers (and ops.def, which Op.h includes); they need only the
 # standard library, which tests/consumer checks.
-foreach(dir ir compiler runtime .)
+foreach(dir ir compiler runtime frontends/onnx .)
   install(DIRECTORY ${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
     FILES_MATCHING PATTERN "*.h" PATTERN "*.def")
 endforeach()
