@@ -12,7 +12,7 @@ install(TARGETS chainjit_ir chainjit_compiler chainjit_runtime chainjit_onnx cha
 install(TARGETS chainjit_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # Public headers (and ops.def, which Op.h includes); they need only the
 # standard library, which tests/consumer checks.
-foreach(dir ir compiler runtime frontends/onnx .)
+foreach(dir ir compiler runtime .)
   install(DIRECTORY ${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
     FILES_MATCHING PATTERN "*.h" PATTERN "*.def")
 endforeach()
