@@ -321,21 +321,6 @@ void bindTraining(py::module_ &m) {
   property(c, "checkpoint", [](const TrainConfig &t) { return t.checkpointPath; },
            [](TrainConfig &t, std::string v) { t.checkpointPath = std::move(v); },
            "a checkpoint written after every epoch ('' for none)");
-  // Imported models (chainjit.from_onnx) start from their initializers.
-  property(c, "initial_params",
-           [](const TrainConfig &t) {
-             py::dict d;
-             for (const auto &[name, value] : t.initialParams)
-               d[py::str(name)] = arrayFromTensor(value);
-             return d;
-           },
-           [](TrainConfig &t, const py::dict &v) {
-             runtime::TensorMap m;
-             for (auto [k, a] : v)
-               m[k.cast<std::string>()] = tensorFromArray(a, "initial_params[" + k.cast<std::string>() + "]");
-             t.initialParams = std::move(m);
-           },
-           "values the params start from instead of their initializers (train --init-from)");
   property(c, "resume", [](const TrainConfig &t) { return t.resume; },
            [](TrainConfig &t, bool v) { t.resume = v; }, "continue from the checkpoint");
   property(c, "overwrite", [](const TrainConfig &t) { return t.overwrite; },
