@@ -219,6 +219,39 @@ TEST_CASE("onnx: bad models are refused with a message naming the problem") {
   CHECK(importError("no_such_file.onnx") == dir + "no_such_file.onnx: cannot open the file");
 }
 
+TEST_CASE("onnx: the corpus of bad models, each with its message") {
+  if (!frontends::onnxImportAvailable())
+    return;
+  const std::pair<const char *, const char *> corpus[] = {
+      {"bad_asymmetric_pads", "node 0 'conv' (Conv): asymmetric pads [0, 0, 1, 1] are not "
+                              "supported (begin and end must be equal)"},
+      {"bad_avgpool_exclude_pad", "node 0 'pool' (AveragePool): count_include_pad = 0 with "
+                                  "padding is not supported"},
+      {"bad_domain", "node 0 'fused' (FusedGemm): the operator domain 'com.microsoft' is not "
+                     "supported (only the default ONNX domain is)"},
+      {"bad_dynamic_reshape", "node 0 'reshape' (Reshape): the target shape (input 1) must be a "
+                              "constant: shapes computed at run time are not supported"},
+      {"bad_external_data", "initializer 'W': data in an external file is not supported"},
+      {"bad_float16", "graph input 'x' has element type FLOAT16, which is not supported"},
+      {"bad_float_data", "initializer 'W': float_data holds 3 values but dims [2, 2] need 4"},
+      {"bad_int64_range", "node 0 'add' (Add): input 'big': the value 3000000000 at position 1 "
+                          "does not fit chainjit's i32"},
+      {"bad_maxpool_indices", "'idx' is output 1 of node 0 'pool' (MaxPool), which chainjit does "
+                              "not compute: MaxPool's Indices output is not supported"},
+      {"bad_output_type", "graph output 'y' computes f32[2, 3], which differs from the shape the "
+                          "model declares"},
+      {"bad_training_dropout", "node 0 'drop' (Dropout): training_mode must be a constant false"},
+      {"bad_unknown_attribute", "node 0 'relu' (Relu): the attribute 'alpha' is not supported"},
+      {"bad_use_before_def", "node 0 'first' (Relu): input 'z' is not defined before its use"},
+  };
+  for (const auto &[file, message] : corpus) {
+    std::string file_name = std::string(file) + ".onnx";
+    std::string got = importError(file_name);
+    INFO(file_name << ": " << got);
+    CHECK(got.rfind(fixturePath(file_name) + ": " + message, 0) == 0);
+  }
+}
+
 TEST_CASE("onnx: a symbolic dimension takes the value given for it") {
   if (!frontends::onnxImportAvailable())
     return;

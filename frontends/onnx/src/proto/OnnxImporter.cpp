@@ -42,7 +42,7 @@ struct Entry {
   std::optional<ir::NodeId> node;
   std::optional<OnnxConstant> constant;
   bool initializer = false;
-  std::string unsupported; // non-empty: an output chainjit does not produce (why)
+  std::string unsupported; // non-empty: an output chainjit does not compute ("is output 1 of ...")
 };
 
 class Importer {
@@ -65,7 +65,7 @@ public:
       fail(where() + " is not defined before its use (the nodes of an ONNX graph must be "
                      "in topological order)");
     if (!it->second.unsupported.empty())
-      fail(where() + " is not supported: " + it->second.unsupported);
+      fail(where() + " " + it->second.unsupported);
     return it->second;
   }
 
@@ -427,7 +427,8 @@ void NodeContext::setConstantOutput(size_t i, OnnxConstant c) {
 void NodeContext::unsupportedOutputsFrom(size_t first, const std::string &why) {
   for (size_t o = first; o < static_cast<size_t>(node_.output_size()); ++o) {
     Entry e;
-    e.unsupported = "it is output " + std::to_string(o) + " of " + describe() + ", and " + why;
+    e.unsupported = "is output " + std::to_string(o) + " of " + describe() +
+                    ", which chainjit does not compute: " + why;
     importer_.define(node_.output(static_cast<int>(o)), std::move(e), *this);
   }
 }
