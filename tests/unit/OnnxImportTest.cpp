@@ -55,6 +55,15 @@ const Tensor &outputNamed(const Graph &g, const runtime::EvalResult &r, const st
   return r.outputs.at(at);
 }
 
+// Both backends, or only the interpreter for graphs with a scan (LSTM,
+// GRU), which the JIT does not compile yet.
+std::vector<runtime::Backend> backendsFor(const Graph &g) {
+  for (const Node &n : g.nodes())
+    if (n.kind == OpKind::Scan)
+      return {runtime::Backend::Interp};
+  return {runtime::Backend::Interp, runtime::Backend::Jit};
+}
+
 // Imports NAME.onnx and checks every out.X of NAME.npz on both backends.
 void checkOutputs(const std::string &name, bool consts = false) {
   CAPTURE(name);
@@ -72,7 +81,7 @@ void checkOutputs(const std::string &name, bool consts = false) {
   int checked = 0;
   // Eval mode: batch_norm with the running statistics, as ONNX's inference.
   Graph eval = compiler::expandModes(m.graph, compiler::Mode::Eval);
-  for (runtime::Backend backend : {runtime::Backend::Interp, runtime::Backend::Jit}) {
+  for (runtime::Backend backend : backendsFor(eval)) {
     CAPTURE(int(backend));
     runtime::EvalResult r = runtime::makeExecutable(eval, backend)->run(b);
     for (const auto &[key, value] : want)
@@ -81,7 +90,7 @@ void checkOutputs(const std::string &name, bool consts = false) {
         ++checked;
       }
   }
-  CHECK(checked >= 2);
+  CHECK(checked >= 1); // at least one output compared
 }
 
 // The gradient of cross_entropy(logits, labels) with respect to every
@@ -101,7 +110,7 @@ void checkGradients(const std::string &name) {
     b[m.graph.node(in).name] = entry(want, m.graph.node(in).name);
   for (const auto &[p, t] : m.params)
     b[p] = t;
-  for (runtime::Backend backend : {runtime::Backend::Interp, runtime::Backend::Jit}) {
+  for (runtime::Backend backend : backendsFor(d)) {
     CAPTURE(int(backend));
     runtime::EvalResult r = runtime::makeExecutable(d, backend)->run(b);
     checkClose(outputNamed(d, r, "loss"), entry(want, "out.loss"), "loss", 1e-5);
@@ -131,6 +140,8 @@ TEST_CASE("onnx: models exported by PyTorch give its outputs within 1e-5") {
   checkOutputs("bn_dropout");
   checkOutputs("ops");
   checkOutputs("helper_opset11");
+  checkOutputs("lstm");
+  checkOutputs("gru");
 }
 
 TEST_CASE("onnx: initializers as consts give the same outputs and no params") {
@@ -145,6 +156,8 @@ TEST_CASE("onnx: weight gradients under an attached cross-entropy loss match PyT
     return;
   checkGradients("mlp");
   checkGradients("fashion_cnn");
+  checkGradients("lstm");
+  checkGradients("gru");
 }
 
 TEST_CASE("onnx: the imported graph keeps the model's names and structure") {

@@ -447,6 +447,7 @@ const ConverterTable &converters() {
     addMathConverters(t);
     addNNConverters(t);
     addShapeConverters(t);
+    addRecurrentConverters(t);
     return t;
   }();
   return table;

@@ -80,11 +80,12 @@ using Converter = void (*)(NodeContext &);
 using ConverterTable = std::map<std::string, Converter, std::less<>>;
 
 // The supported operators, by op type (OnnxMathOps.cpp, OnnxNNOps.cpp,
-// OnnxShapeOps.cpp each add their own).
+// OnnxShapeOps.cpp and OnnxRecurrentOps.cpp each add their own).
 const ConverterTable &converters();
 void addMathConverters(ConverterTable &t);
 void addNNConverters(ConverterTable &t);
 void addShapeConverters(ConverterTable &t);
+void addRecurrentConverters(ConverterTable &t); // OnnxRecurrentOps.cpp: LSTM, GRU
 
 // An axis in [-rank, rank) as [0, rank); out of range fails naming the node.
 int64_t normalizeAxis(const NodeContext &ctx, int64_t axis, int64_t rank,

@@ -409,6 +409,19 @@ void padOp(NodeContext &ctx) {
   ctx.setOutput(0, ir::pad(x, low, high));
 }
 
+// ONNX's Expand broadcasts both ways: the result has the broadcast of the
+// input's shape and the (constant) target shape.
+void expand(NodeContext &ctx) {
+  ctx.checkAttributes({});
+  ctx.checkInputCount(2, 2);
+  Ints shape = ctx.constantInts(1, "shape");
+  Value x = ctx.input(0);
+  std::optional<Shape> out = ir::broadcastShapes(x.shape(), shape);
+  if (!out)
+    ctx.fail("the shape " + ir::shapeStr(shape) + " does not broadcast with " + x.type().str());
+  ctx.setOutput(0, *out == x.shape() ? x : ir::broadcastTo(x, *out));
+}
+
 } // namespace
 
 void addShapeConverters(ConverterTable &t) {
@@ -424,6 +437,7 @@ void addShapeConverters(ConverterTable &t) {
   t["Constant"] = constant;
   t["Shape"] = shapeOf;
   t["Pad"] = padOp;
+  t["Expand"] = expand;
 }
 
 } // namespace chainjit::frontends::detail
