@@ -46,6 +46,9 @@
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/compiler/Recomputation.h"
 
+// frontends: models from other formats (ONNX, docs/onnx.md).
+#include "chainjit/frontends/Onnx.h"
+
 // runtime: evaluation, tensor files, datasets and checkpoints.
 #include "chainjit/runtime/Checkpoint.h"
 #include "chainjit/runtime/CsvChunks.h"
