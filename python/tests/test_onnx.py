@@ -18,8 +18,8 @@ def fixture(name):
     return dict(np.load(FIXTURES / (name + ".npz")))
 
 
-@pytest.mark.parametrize("name", ["mlp", "fashion_cnn", "bn_dropout", "ops", "helper_opset11",
-                                  "lstm", "gru"])
+@pytest.mark.parametrize("name", ["mlp", "fashion_cnn", "bn_dropout", "ops", "ops2",
+                                  "helper_opset11", "lstm", "gru"])
 @pytest.mark.parametrize("backend", ["interp", "jit"])
 def test_outputs_match_pytorch(name, backend):
     if backend == "jit" and name in ("lstm", "gru"):

@@ -139,6 +139,7 @@ TEST_CASE("onnx: models exported by PyTorch give its outputs within 1e-5") {
   checkOutputs("fashion_cnn");
   checkOutputs("bn_dropout");
   checkOutputs("ops");
+  checkOutputs("ops2");
   checkOutputs("helper_opset11");
   checkOutputs("lstm");
   checkOutputs("gru");

@@ -88,9 +88,80 @@ template <Value (*F)(Value, int64_t)> void softmaxLike(NodeContext &ctx) {
   ctx.setOutput(0, ir::reshape(y, x.shape()));
 }
 
+Value softplus(Value x) { return ir::softplus(x); }
+
+// x ^ e for a constant scalar exponent e.
+void power(NodeContext &ctx) {
+  ctx.checkAttributes({});
+  ctx.checkInputCount(2, 2);
+  const OnnxConstant *e = ctx.constantInput(1);
+  if (!e || ir::numElements(e->shape) != 1)
+    ctx.fail("the exponent must be a constant scalar (a computed exponent is not supported)");
+  double exponent = e->isInteger() ? double(e->ints[0]) : e->floats.at(0);
+  ctx.setOutput(0, ir::pow(ctx.input(0), exponent));
+}
+
+// Max and Min of two inputs (more are refused).
+template <Value (*F)(Value, Value)> void pairwise(NodeContext &ctx) {
+  ctx.checkAttributes({});
+  ctx.checkInputCount(2, 2);
+  ctx.setOutput(0, F(ctx.input(0), ctx.input(1)));
+}
+
+// Cast to FLOAT, DOUBLE, INT32, INT64 (i32) or BOOL; chainjit's cast
+// truncates toward zero as ONNX's does.
+void castOp(NodeContext &ctx) {
+  ctx.checkAttributes({"to", "saturate"});
+  ctx.checkInputCount(1, 1);
+  int64_t to = ctx.intAttr("to", 0);
+  std::optional<ir::DType> dt = dtypeOf(static_cast<int32_t>(to));
+  if (!dt)
+    ctx.fail("a cast to " + onnxTypeName(static_cast<int32_t>(to)) + " is not supported");
+  Value x = ctx.input(0);
+  ctx.setOutput(0, x.dtype() == *dt ? x : ir::cast(x, *dt));
+}
+
+// ReduceSum, ReduceMean, ReduceMax: axes from the attribute or (ReduceSum
+// from opset 13) a constant input; none means every axis.
+template <Value (*F)(Value, ir::Ints, bool)> void reduce(NodeContext &ctx) {
+  ctx.checkAttributes({"axes", "keepdims", "noop_with_empty_axes"});
+  ctx.checkInputCount(1, 2);
+  Value x = ctx.input(0);
+  std::optional<ir::Ints> axes = ctx.intsAttr("axes");
+  if (ctx.hasInput(1))
+    axes = ctx.constantInts(1, "axes");
+  bool keep = ctx.intAttr("keepdims", 1) != 0;
+  ir::Ints norm;
+  for (int64_t a : axes.value_or(ir::Ints{}))
+    norm.push_back(normalizeAxis(ctx, a, x.type().rank(), "axis"));
+  if (norm.empty()) {
+    if (ctx.intAttr("noop_with_empty_axes", 0) != 0) {
+      ctx.setOutput(0, x);
+      return;
+    }
+    for (int64_t d = 0; d < x.type().rank(); ++d)
+      norm.push_back(d);
+  }
+  ctx.setOutput(0, F(x, norm, keep));
+}
+
 } // namespace
 
 void addMathConverters(ConverterTable &t) {
+  t["Exp"] = unary<ir::exp>;
+  t["Log"] = unary<ir::log>;
+  t["Sqrt"] = unary<ir::sqrt>;
+  t["Neg"] = unary<ir::neg>;
+  t["Abs"] = unary<ir::abs>;
+  t["Erf"] = unary<ir::erf>;
+  t["Softplus"] = unary<softplus>;
+  t["Pow"] = power;
+  t["Max"] = pairwise<ir::maximum>;
+  t["Min"] = pairwise<ir::minimum>;
+  t["Cast"] = castOp;
+  t["ReduceSum"] = reduce<ir::sum>;
+  t["ReduceMean"] = reduce<ir::mean>;
+  t["ReduceMax"] = reduce<ir::max>;
   t["Gemm"] = gemm;
   t["MatMul"] = matmul;
   t["Add"] = binary<ir::add>;
