@@ -1,4 +1,5 @@
-// Gemm, MatMul, the broadcasting arithmetic, the activations, Softmax and
+// Gemm, MatMul, the broadcasting arithmetic, the activations and other
+// elementwise functions, Pow, Max/Min, Cast, the reductions, Softmax and
 // LogSoftmax.
 #include "OnnxNode.h"
 
