@@ -143,6 +143,9 @@ TEST_CASE("onnx: models exported by PyTorch give its outputs within 1e-5") {
   checkOutputs("helper_opset11");
   checkOutputs("lstm");
   checkOutputs("gru");
+  checkOutputs("bilstm");
+  checkOutputs("bigru");
+  checkOutputs("reverse_gru");
 }
 
 TEST_CASE("onnx: initializers as consts give the same outputs and no params") {
@@ -159,6 +162,8 @@ TEST_CASE("onnx: weight gradients under an attached cross-entropy loss match PyT
   checkGradients("fashion_cnn");
   checkGradients("lstm");
   checkGradients("gru");
+  checkGradients("bilstm");
+  checkGradients("bigru");
 }
 
 TEST_CASE("onnx: the imported graph keeps the model's names and structure") {

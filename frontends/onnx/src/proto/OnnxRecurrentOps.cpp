@@ -2,8 +2,10 @@
 // function of the graph, run over the time axis of X with the hidden state
 // (and the LSTM's cell state) as carries and the transposed weights and the
 // summed biases as invariants, so the weights stay params that gradients
-// reach. Forward direction, layout 0, the default activations and no
-// peepholes, clipping or sequence_lens: anything else is refused.
+// reach. Directions forward, reverse (a reverse scan, which stores step t's
+// result at t as ONNX does) and bidirectional (one scan each, joined);
+// layout 0, the default activations and no peepholes, clipping or
+// sequence_lens: anything else is refused.
 #include "OnnxNode.h"
 
 #include "chainjit/ir/Scan.h"
@@ -20,15 +22,16 @@ using ir::Value;
 // What LSTM and GRU share: the checked attributes and shapes, and the
 // weights as [dirs, gates*H, I] / [dirs, gates*H, H] / [dirs, 2*gates*H].
 struct Recurrence {
-  int64_t T = 0, B = 0, I = 0, H = 0;
+  int64_t T = 0, B = 0, I = 0, H = 0, dirs = 1;
+  bool reverse = false; // direction "reverse" (with dirs == 1)
   ir::DType dtype = ir::DType::f32;
   std::optional<Value> x, w, r;
 };
 
 Recurrence readRecurrence(NodeContext &ctx, int64_t gates) {
   std::string direction = ctx.stringAttr("direction", "forward");
-  if (direction != "forward")
-    ctx.fail("direction = " + direction + " is not supported (only forward)");
+  if (direction != "forward" && direction != "reverse" && direction != "bidirectional")
+    ctx.fail("direction = " + direction + " is not an ONNX direction");
   ctx.requireIntAttr("layout", 0, "X is [seq_length, batch_size, input_size]");
   if (ctx.attribute("activations") || ctx.attribute("activation_alpha") ||
       ctx.attribute("activation_beta"))
@@ -38,6 +41,8 @@ Recurrence readRecurrence(NodeContext &ctx, int64_t gates) {
   if (ctx.hasInput(4))
     ctx.fail("sequence_lens is not supported (every sequence has the full length)");
   Recurrence rc;
+  rc.dirs = direction == "bidirectional" ? 2 : 1;
+  rc.reverse = direction == "reverse";
   rc.x = ctx.input(0);
   rc.w = ctx.input(1);
   rc.r = ctx.input(2);
@@ -50,8 +55,8 @@ Recurrence readRecurrence(NodeContext &ctx, int64_t gates) {
   rc.H = rt.shape[2];
   rc.dtype = xt.dtype;
   int64_t hs = ctx.intAttr("hidden_size", rc.H);
-  if (hs != rc.H || wt.shape != ir::Shape{1, gates * rc.H, rc.I} ||
-      rt.shape != ir::Shape{1, gates * rc.H, rc.H})
+  if (hs != rc.H || wt.shape != ir::Shape{rc.dirs, gates * rc.H, rc.I} ||
+      rt.shape != ir::Shape{rc.dirs, gates * rc.H, rc.H})
     ctx.fail("W " + wt.str() + " and R " + rt.str() + " do not fit X " + xt.str() +
              " and hidden_size " + std::to_string(hs));
   if (rc.T == 0)
@@ -59,32 +64,43 @@ Recurrence readRecurrence(NodeContext &ctx, int64_t gates) {
   return rc;
 }
 
-// The bias input (index 3) as [2 * gates * H], zeros where absent.
-Value biasOf(NodeContext &ctx, const Recurrence &rc, int64_t gates) {
+// Row d of a [dirs, ...] tensor, without its leading axis.
+Value direction(Value v, int64_t d) {
+  ir::Shape s = v.shape();
+  ir::Ints lo(s.size(), 0), hi(s.begin(), s.end());
+  lo[0] = d;
+  hi[0] = d + 1;
+  return ir::reshape(ir::slice(v, lo, hi), ir::Shape(s.begin() + 1, s.end()));
+}
+
+// The bias of direction d (input 3, [dirs, 2 * gates * H]) as
+// [2 * gates * H], zeros where absent.
+Value biasOf(NodeContext &ctx, const Recurrence &rc, int64_t gates, int64_t d) {
   int64_t n = 2 * gates * rc.H;
   if (!ctx.hasInput(3))
     return ir::constant(ctx.graph(), ir::Tensor(ir::TensorType{rc.dtype, {n}}));
   Value b = ctx.input(3);
-  if (b.shape() != ir::Shape{1, n})
-    ctx.fail("B must be [1, " + std::to_string(n) + "], not " + b.type().str());
-  return ir::reshape(b, {n});
+  if (b.shape() != ir::Shape{rc.dirs, n})
+    ctx.fail("B must be [" + std::to_string(rc.dirs) + ", " + std::to_string(n) + "], not " +
+             b.type().str());
+  return direction(b, d);
 }
 
-// An initial state input [1, B, H] as [B, H], zeros where absent.
-Value initialState(NodeContext &ctx, size_t index, const Recurrence &rc) {
+// The initial state of direction d (an input [dirs, B, H]) as [B, H],
+// zeros where absent.
+Value initialState(NodeContext &ctx, size_t index, const Recurrence &rc, int64_t d) {
   if (!ctx.hasInput(index))
     return ir::constant(ctx.graph(), ir::Tensor(ir::TensorType{rc.dtype, {rc.B, rc.H}}));
   Value s = ctx.input(index);
-  if (s.shape() != ir::Shape{1, rc.B, rc.H})
-    ctx.fail("input " + std::to_string(index) + " must be [1, " + std::to_string(rc.B) + ", " +
-             std::to_string(rc.H) + "], not " + s.type().str());
-  return ir::reshape(s, {rc.B, rc.H});
+  if (s.shape() != ir::Shape{rc.dirs, rc.B, rc.H})
+    ctx.fail("input " + std::to_string(index) + " must be [" + std::to_string(rc.dirs) + ", " +
+             std::to_string(rc.B) + ", " + std::to_string(rc.H) + "], not " + s.type().str());
+  return direction(s, d);
 }
 
-// A matrix [1, rows, cols] transposed to [cols, rows].
-Value transposed(Value w) {
-  return ir::transpose(ir::reshape(w, {w.shape()[1], w.shape()[2]}), {1, 0});
-}
+// The weight matrix of direction d ([dirs, rows, cols]) transposed to
+// [cols, rows].
+Value transposed(Value w, int64_t d) { return ir::transpose(direction(w, d), {1, 0}); }
 
 Value columns(Value z, int64_t from, int64_t to) {
   return ir::slice(z, {0, from}, {z.shape()[0], to});
@@ -98,13 +114,29 @@ std::string cellName(NodeContext &ctx, const std::string &base) {
   return name;
 }
 
-// ONNX's outputs Y [T, 1, B, H], Y_h [1, B, H] (and Y_c) from the scan's
-// final states and stacked hidden states.
-void setRecurrentOutputs(NodeContext &ctx, const Recurrence &rc, Value ys,
-                         const std::vector<Value> &finals) {
-  ctx.setOutput(0, ir::reshape(ys, {rc.T, 1, rc.B, rc.H}));
-  for (size_t i = 0; i < finals.size(); ++i)
-    ctx.setOutput(1 + i, ir::reshape(finals[i], {1, rc.B, rc.H}));
+// ONNX's outputs Y [T, dirs, B, H], Y_h [dirs, B, H] (and Y_c) from each
+// direction's scan results: its final states, then its stacked hidden
+// states.
+void setRecurrentOutputs(NodeContext &ctx, const Recurrence &rc,
+                         const std::vector<std::vector<Value>> &perDirection) {
+  size_t states = perDirection[0].size() - 1;
+  std::vector<Value> ys;
+  for (const auto &r : perDirection)
+    ys.push_back(ir::reshape(r.back(), {rc.T, 1, rc.B, rc.H}));
+  ctx.setOutput(0, ys.size() == 1 ? ys[0] : ir::concat(ys, 1));
+  for (size_t i = 0; i < states; ++i) {
+    std::vector<Value> finals;
+    for (const auto &r : perDirection)
+      finals.push_back(ir::reshape(r[i], {1, rc.B, rc.H}));
+    ctx.setOutput(1 + i, finals.size() == 1 ? finals[0] : ir::concat(finals, 0));
+  }
+}
+
+// The directions to run: (row of the weights, reverse).
+std::vector<std::pair<int64_t, bool>> directions(const Recurrence &rc) {
+  if (rc.dirs == 2)
+    return {{0, false}, {1, true}};
+  return {{0, rc.reverse}};
 }
 
 // i = σ(x Wi + h Ri + b), o, f alike, g = tanh(x Wc + h Rc + b),
@@ -118,9 +150,6 @@ void lstm(NodeContext &ctx) {
     ctx.fail("peephole weights (input P) are not supported");
   Recurrence rc = readRecurrence(ctx, 4);
   const int64_t H = rc.H;
-  Value b = biasOf(ctx, rc, 4);
-  Value bias = ir::slice(b, {0}, {4 * H}) + ir::slice(b, {4 * H}, {8 * H});
-  Value h0 = initialState(ctx, 5, rc), c0 = initialState(ctx, 6, rc);
 
   ir::Graph body("lstm_cell");
   ir::TensorType state{rc.dtype, {rc.B, H}};
@@ -138,9 +167,15 @@ void lstm(NodeContext &ctx) {
   ir::output(cn);
   ir::output(hn * 1.0); // the per-step result, stacked into Y
   auto cell = std::make_shared<const ir::Function>(cellName(ctx, "lstm_cell"), std::move(body));
-  std::vector<Value> r =
-      ir::scan(cell, {h0, c0}, {*rc.x}, {transposed(*rc.w), transposed(*rc.r), bias});
-  setRecurrentOutputs(ctx, rc, r[2], {r[0], r[1]});
+  std::vector<std::vector<Value>> results;
+  for (auto [d, reverse] : directions(rc)) {
+    Value b = biasOf(ctx, rc, 4, d);
+    Value bias = ir::slice(b, {0}, {4 * H}) + ir::slice(b, {4 * H}, {8 * H});
+    results.push_back(ir::scan(cell, {initialState(ctx, 5, rc, d), initialState(ctx, 6, rc, d)},
+                               {*rc.x}, {transposed(*rc.w, d), transposed(*rc.r, d), bias},
+                               reverse));
+  }
+  setRecurrentOutputs(ctx, rc, results);
 }
 
 // z = σ(x Wz + h Rz + bz), r = σ(x Wr + h Rr + br),
@@ -154,9 +189,6 @@ void gru(NodeContext &ctx) {
   bool linearBeforeReset = ctx.intAttr("linear_before_reset", 0) != 0;
   Recurrence rc = readRecurrence(ctx, 3);
   const int64_t H = rc.H;
-  Value b = biasOf(ctx, rc, 3);
-  Value wb = ir::slice(b, {0}, {3 * H}), rb = ir::slice(b, {3 * H}, {6 * H});
-  Value h0 = initialState(ctx, 5, rc);
 
   ir::Graph body("gru_cell");
   Value h = ir::input(body, "h", ir::TensorType{rc.dtype, {rc.B, H}});
@@ -178,9 +210,14 @@ void gru(NodeContext &ctx) {
   ir::output(hn);
   ir::output(hn * 1.0);
   auto cell = std::make_shared<const ir::Function>(cellName(ctx, "gru_cell"), std::move(body));
-  std::vector<Value> r =
-      ir::scan(cell, {h0}, {*rc.x}, {transposed(*rc.w), transposed(*rc.r), wb, rb});
-  setRecurrentOutputs(ctx, rc, r[1], {r[0]});
+  std::vector<std::vector<Value>> results;
+  for (auto [d, reverse] : directions(rc)) {
+    Value b = biasOf(ctx, rc, 3, d);
+    Value wb = ir::slice(b, {0}, {3 * H}), rb = ir::slice(b, {3 * H}, {6 * H});
+    results.push_back(ir::scan(cell, {initialState(ctx, 5, rc, d)}, {*rc.x},
+                               {transposed(*rc.w, d), transposed(*rc.r, d), wb, rb}, reverse));
+  }
+  setRecurrentOutputs(ctx, rc, results);
 }
 
 } // namespace
