@@ -48,6 +48,9 @@
 #include "chainjit/compiler/Recomputation.h"
 #include "chainjit/compiler/TimeChains.h"
 
+// frontends: models from other formats (ONNX, docs/onnx.md).
+#include "chainjit/frontends/Onnx.h"
+
 // runtime: evaluation, tensor files, datasets and checkpoints.
 #include "chainjit/runtime/AtomicFile.h"
 #include "chainjit/runtime/Checkpoint.h"
