@@ -168,44 +168,59 @@ private:
       axpyTile(i0, mr, j0, nc, lastActive);
   }
 
+  Value *at(Value *base, int64_t index) {
+    return index == 0 ? base : b_.CreateConstInBoundsGEP1_64(et_, base, index);
+  }
+
   // C[i0.., j0..] (mr rows, nv vectors, the last with lastActive lanes) =
-  // sum over q of A(i, q) * B row q.
+  // sum over q of A(i, q) * B row q. Row pointers are formed before the q
+  // loop, so its body is loads at constant offsets and multiply-adds (less
+  // index arithmetic for the optimizer to fold, too).
   void axpyTile(Value *i0, unsigned mr, Value *j0, unsigned nv, unsigned lastActive) {
+    std::vector<Value *> aRow(mr), cRow(mr);
+    for (unsigned r = 0; r < mr; ++r) {
+      Value *i = add(i0, int64_t(r));
+      aRow[r] = at(a_, d_.transA ? i : mul(i, d_.k));      // A(i, 0)
+      cRow[r] = at(c_, add(mul(i, d_.n), j0));             // C(i, j0)
+    }
+    Value *bCol = at(bm_, j0);                              // B(0, j0)
     std::vector<Value *> zero(size_t(mr) * nv, llvm::Constant::getNullValue(vt_));
     auto acc = loop(d_.k, zero, [&](Value *q, std::vector<Value *> &acc) {
+      Value *rowB = at(bCol, mul(q, d_.n));
+      Value *aq = d_.transA ? mul(q, d_.m) : q;             // A(i, q) - A(i, 0)
       std::vector<Value *> bv;
-      Value *rowB = add(mul(q, d_.n), j0);
       for (unsigned v = 0; v < nv; ++v)
-        bv.push_back(loadVector(at(bm_, add(rowB, int64_t(v) * t_.lanes)),
+        bv.push_back(loadVector(at(rowB, int64_t(v) * t_.lanes),
                                 v + 1 == nv ? lastActive : t_.lanes, 2));
       std::vector<Value *> next(acc.size());
       for (unsigned r = 0; r < mr; ++r) {
-        Value *i = add(i0, int64_t(r));
-        Value *ia = d_.transA ? add(mul(q, d_.m), i) : add(mul(i, d_.k), q);
-        Value *x = tagged(b_.CreateAlignedLoad(et_, at(a_, ia), align_), 1);
+        Value *x = tagged(b_.CreateAlignedLoad(et_, at(aRow[r], aq), align_), 1);
         Value *splat = b_.CreateVectorSplat(t_.lanes, x);
         for (unsigned v = 0; v < nv; ++v)
           next[r * nv + v] = fma(splat, bv[v], acc[r * nv + v]);
       }
       return next;
     });
-    for (unsigned r = 0; r < mr; ++r) {
-      Value *rowC = add(mul(add(i0, int64_t(r)), d_.n), j0);
+    for (unsigned r = 0; r < mr; ++r)
       for (unsigned v = 0; v < nv; ++v)
-        storeVector(acc[r * nv + v], at(c_, add(rowC, int64_t(v) * t_.lanes)),
+        storeVector(acc[r * nv + v], at(cRow[r], int64_t(v) * t_.lanes),
                     v + 1 == nv ? lastActive : t_.lanes);
-    }
   }
 
   // C[i, j] = A row i . B row j for mr rows x nj columns, vectors along q.
   void dotTile(Value *i0, unsigned mr, Value *j0, unsigned nj) {
+    std::vector<Value *> aRow(mr), bRow(nj);
+    for (unsigned r = 0; r < mr; ++r)
+      aRow[r] = at(a_, mul(add(i0, int64_t(r)), d_.k));
+    for (unsigned j = 0; j < nj; ++j)
+      bRow[j] = at(bm_, mul(add(j0, int64_t(j)), d_.k));
     std::vector<Value *> acc(size_t(mr) * nj, llvm::Constant::getNullValue(vt_));
     auto step = [&](Value *q0, unsigned active, std::vector<Value *> &in) {
       std::vector<Value *> av, bv, out(in.size());
       for (unsigned r = 0; r < mr; ++r)
-        av.push_back(loadVector(at(a_, add(mul(add(i0, int64_t(r)), d_.k), q0)), active, 1));
+        av.push_back(loadVector(at(aRow[r], q0), active, 1));
       for (unsigned j = 0; j < nj; ++j)
-        bv.push_back(loadVector(at(bm_, add(mul(add(j0, int64_t(j)), d_.k), q0)), active, 2));
+        bv.push_back(loadVector(at(bRow[j], q0), active, 2));
       for (unsigned r = 0; r < mr; ++r)
         for (unsigned j = 0; j < nj; ++j)
           out[r * nj + j] = fma(av[r], bv[j], in[r * nj + j]);
@@ -218,14 +233,15 @@ private:
       });
     if (rem > 0)
       acc = step(b_.getInt64(chunks * t_.lanes), static_cast<unsigned>(rem), acc);
-    for (unsigned r = 0; r < mr; ++r)
+    for (unsigned r = 0; r < mr; ++r) {
+      Value *cRow = at(c_, add(mul(add(i0, int64_t(r)), d_.n), j0));
       for (unsigned j = 0; j < nj; ++j) {
         auto *sum = llvm::cast<llvm::Instruction>(
             b_.CreateFAddReduce(llvm::ConstantFP::get(et_, -0.0), acc[r * nj + j]));
         sum->setHasAllowReassoc(true); // a tree of shuffles, not a lane-by-lane chain
-        Value *ic = add(mul(add(i0, int64_t(r)), d_.n), add(j0, int64_t(j)));
-        tagged(b_.CreateAlignedStore(sum, at(c_, ic), align_), 0);
+        tagged(b_.CreateAlignedStore(sum, at(cRow, int64_t(j)), align_), 0);
       }
+    }
   }
 };
 
