@@ -102,3 +102,56 @@ inline std::string fmtTime(double s) {
 }
 
 } // namespace benchsupport
+
+// --- the machine a run was on (printed at the top of every benchmark) ---
+
+// OpenBLAS's introspection, weak so a program that does not link OpenBLAS
+// itself still builds (it then prints "?").
+extern "C" char *openblas_get_corename(void) __attribute__((weak));
+extern "C" char *openblas_get_config(void) __attribute__((weak));
+extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace benchsupport {
+
+// "CPU: <model> (<n> CPUs); ISA: <the SIMD features that matter>; BLAS:
+// OpenBLAS <config>, core <core>, <t> threads".
+inline std::string machineDescription() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "?";
+  std::set<std::string> flags;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos)
+      continue;
+    std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+    std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (key == "model name" && model == "?")
+      model = value;
+    if (key == "flags" && flags.empty()) {
+      std::istringstream fs(value);
+      for (std::string f; fs >> f;)
+        flags.insert(f);
+    }
+  }
+  std::string isa;
+  for (const char *f : {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl",
+                        "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile"})
+    if (flags.count(f))
+      isa += (isa.empty() ? "" : " ") + std::string(f);
+  std::string blas = "?";
+  if (openblas_get_config && openblas_get_corename)
+    blas = fmt::format("OpenBLAS {}, core {}, {} threads", openblas_get_config(),
+                       openblas_get_corename(),
+                       openblas_get_num_threads ? openblas_get_num_threads() : 0);
+  return fmt::format("CPU: {} ({} CPUs)\nISA: {}\nBLAS: {}", model,
+                     std::thread::hardware_concurrency(), isa.empty() ? "?" : isa, blas);
+}
+
+inline void printMachine() { fmt::print("{}\n", machineDescription()); }
+
+} // namespace benchsupport

@@ -274,6 +274,7 @@ int main(int argc, char **argv) {
 
   fmt::print("chainjit full Jacobians dy/dx (f64) of tanh(W v) chains; OpenBLAS {} threads\n",
              openblas_get_num_threads());
+  benchsupport::printMachine();
   fmt::print("times: medians of interleaved samples; predicted: the cost model's fused "
              "multiply-adds (ChainPlanner)\n");
   for (const auto &widths : kChains) {

@@ -4,6 +4,8 @@
 #   2. bench/jit_jacobian_bench    (Jacobians: optimal/forward/reverse vs the cost model and BLAS)
 #   3. bench/torch_compare.py      (the same in PyTorch, and the ratio table), if python3-torch is installed
 #   4. bench/sparse_layer_bench    (issue 10: a CSR graph-convolution layer, time vs bandwidth, memory vs edges)
+# The matmul kernel choice is measured per machine on first use (cached in the
+# cache directory); the step benchmark prints it beside the measured winners.
 #
 #   bench/run_all.sh [BUILD_DIR]        # default build-bench; builds the two programs first (ninja -j2)
 #
@@ -20,6 +22,8 @@ mkdir -p "$out"
 {
   echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) CPUs), load: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "== git $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo "== ISA: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx|avx2|fma|avx512f|avx512bw|avx512vl|avx512_bf16|avx512_fp16|amx_tile' | tr '\n' ' ')"
+  echo "== each program prints its machine (CPU, ISA, OpenBLAS config and core) at its top"
   echo
   "$build/bench/jit_train_step_bench" --results "$out/steps.tsv"
   echo

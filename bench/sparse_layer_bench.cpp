@@ -246,6 +246,7 @@ int main(int argc, char **argv) {
   fmt::print("chainjit sparse layer H = spmm(A, X·W), f32, random graph of {} nodes and {} edges "
              "(CSR); {} threads\n",
              kNodes, kEdges, hw);
+  benchsupport::printMachine();
   fmt::print("memcpy bandwidth measured now: {:.1f} GB/s (read + write); limit = bytes / "
              "bandwidth. The dense {}x{} adjacency would be {:.1f} GB (not allocated)\n",
              bandwidth / 1e9, kNodes, kNodes, double(kNodes) * double(kNodes) * 4 / 1e9);

@@ -4,6 +4,8 @@
 // storage of every value and the arena layout by liveness.
 #include "LoweringPlan.h"
 
+#include "KernelChoice.h"
+
 #include "MemoryPlan.h"
 #include "ScanLowering.h"
 #include "chainjit/ir/Error.h"
@@ -252,11 +254,10 @@ private:
         collapseBatch(k);
         const auto &mp = k.call.params; // [P, m, n, k, ...]
         int64_t work = mp[1] * mp[2] * mp[3];
-        // The generated inner loop runs along n: rows shorter than one
-        // vector (16 f32 lanes) leave it mostly scalar, so narrow products
-        // go to BLAS unless they are tiny (bench/jit_train_step_bench).
+        // Generated loops or BLAS: measured on this machine (KernelChoice.h).
         k.generatedLoops = mp[0] == 1 && mp[7] == 0 && mp[8] == 0 && work > 0 &&
-                           work < o_.blasThreshold && (mp[2] >= 16 || work <= 512);
+                           matmulKernel(n.type.dtype, mp[1], mp[2], mp[3], k.transA, k.transB) ==
+                               MatMulKernel::GeneratedLoops;
       } else if (n.kind == OpKind::Scan) {
         k.kind = KernelKind::Scan;
         auto body = std::make_shared<const ScanBody>(planScanBody(g_, id, o_, bodyBase));
@@ -306,6 +307,16 @@ private:
                 g_.node(id).loc);
   }
 
+  // Which kernel one product runs (its per-batch threshold param follows it).
+  MatMulKernel matmulKernel(ir::DType t, int64_t m, int64_t n, int64_t kk, bool tA, bool tB) {
+    if (t != ir::DType::f32 && t != ir::DType::f64) { // plain loops either way
+      int64_t fixed = fixedBlasThreshold(o_);
+      return m * n * kk < (fixed >= 0 ? fixed : 8192) ? MatMulKernel::GeneratedLoops
+                                                      : MatMulKernel::Blas;
+    }
+    return chooseMatMulKernel({m, n, kk, tA, tB}, static_cast<unsigned>(ir::dtypeSize(t)), o_);
+  }
+
   // The GEMM call of a matmul, per the contract in LibraryKernels.h.
   LibraryCall matmulCall(const Kernel &k) {
     const ir::Node &n = g_.node(k.node);
@@ -325,7 +336,11 @@ private:
     std::vector<int64_t> offB = batchOffsets(batchB, batch, kk * nn);
     LibraryCall c{std::string("cj_matmul_") + dtypeSuffix(n.type.dtype),
                   {static_cast<int64_t>(offA.size()), m, nn, kk, k.transA ? 1 : 0,
-                   k.transB ? 1 : 0, o_.blasThreshold},
+                   k.transB ? 1 : 0,
+                   matmulKernel(n.type.dtype, m, nn, kk, k.transA, k.transB) ==
+                           MatMulKernel::GeneratedLoops
+                       ? m * nn * kk + 1
+                       : 0},
                   0};
     c.params.insert(c.params.end(), offA.begin(), offA.end());
     c.params.insert(c.params.end(), offB.begin(), offB.end());

@@ -4,8 +4,10 @@
 // and the final copies of outputs and param updates.
 #include "ModuleBuilder.h"
 
+#include "KernelChoice.h"
 #include "ScalarOps.h"
 #include "ScanLowering.h"
+#include "jit/kernels/gen/MatMulMicroKernel.h"
 #include "chainjit/ir/Error.h"
 
 #include <llvm/IR/IRBuilder.h>
@@ -458,6 +460,14 @@ private:
     ir::DType t = g_.type(k.node).dtype;
     llvm::Type *ty = elemTy(k.node);
     Value *out = pointerOf(k.node), *a = pointerOf(k.lhs), *bm = pointerOf(k.rhs);
+    const MatMulDims dims{m, n, kk, k.transA, k.transB};
+    if (ty->isFloatingPointTy() && microKernelSupports(dims))
+      return emitMicroKernelMatMul(b_, fn_, ty, out, a, bm, dims, hostVectors(),
+                                   [&](llvm::Instruction *access, int operand) {
+                                     tagged(access, operand == 0   ? k.node
+                                                    : operand == 1 ? k.lhs
+                                                                   : k.rhs);
+                                   });
     LoopNest zero{{m * n}, {{1}}};
     emitLoops(zero, [&](std::vector<Value *> &off) {
       store(k.node, reductionIdentity(b_, OpKind::Sum, t), b_.CreateInBoundsGEP(ty, out, off[0]));

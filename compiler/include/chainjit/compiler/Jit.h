@@ -46,11 +46,14 @@ struct JitOptions {
   // Check every op's result for NaN/Inf; the first one found is reported by
   // name. Implies fuse = false so every op's result exists.
   bool checkNumerics = false;
-  // A single matmul with m*n*k below this (and rows of at least 16, or at
-  // most 512 multiply-adds) is a generated loop nest; larger and batched
-  // ones call cblas_?gemm. Measured by bench/jit_train_step_bench
-  // --threshold-only (docs/performance.md).
-  int64_t blasThreshold = 8192;
+  // Which kernel runs each single matmul: register-blocked generated loops
+  // or cblas_?gemm. -1 (the default): chosen per shape by what this machine
+  // measured (a calibration of a few shapes, run once per CPU, features,
+  // LLVM version and OpenBLAS build, cached in the default cache directory
+  // whatever cacheDir says: it describes the machine), unless
+  // $CHAINJIT_BLAS_THRESHOLD is set. >= 0: fixed, products with m*n*k below
+  // it are generated loops (for tests and benchmarks). docs/performance.md.
+  int64_t blasThreshold = -1;
 };
 
 enum class ArgumentRole { Input, Param, Output, Update };

@@ -3,6 +3,7 @@
 // path do it. Window geometry and the column layout: WindowGeometry.h.
 #include "jit/kernels/Blas.h"
 #include "jit/kernels/KernelSupport.h"
+#include "jit/kernels/ParallelItems.h"
 #include "jit/kernels/WindowGeometry.h"
 
 #include <algorithm>
@@ -81,8 +82,10 @@ int32_t unfold2d(void *const *operands, void *result, const int64_t *p, void *) 
   const T *x = static_cast<const T *>(operands[0]);
   T *y = static_cast<T *>(result);
   const int64_t columns = g.c * g.kh * g.kw * g.oh * g.ow, plane = g.c * g.h * g.w;
-  for (int64_t n = 0; n < g.n; ++n)
-    im2col(x + n * plane, g, padValue, y + n * columns);
+  forItems(g.n, [&](int64_t begin, int64_t end) { // images are independent
+    for (int64_t n = begin; n < end; ++n)
+      im2col(x + n * plane, g, padValue, y + n * columns);
+  });
   return kJitOk;
 }
 
@@ -94,9 +97,11 @@ int32_t fold2d(void *const *operands, void *result, const int64_t *p, void *) {
   const T *x = static_cast<const T *>(operands[0]);
   T *y = static_cast<T *>(result);
   const int64_t columns = g.c * g.kh * g.kw * g.oh * g.ow, plane = g.c * g.h * g.w;
-  std::fill(y, y + g.n * plane, T(0));
-  for (int64_t n = 0; n < g.n; ++n)
-    col2im(x + n * columns, g, y + n * plane);
+  forItems(g.n, [&](int64_t begin, int64_t end) { // each image its own output
+    std::fill(y + begin * plane, y + end * plane, T(0));
+    for (int64_t n = begin; n < end; ++n)
+      col2im(x + n * columns, g, y + n * plane);
+  });
   return kJitOk;
 }
 
