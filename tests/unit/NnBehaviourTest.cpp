@@ -16,7 +16,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <regex>
+#include <sstream>
 #include <map>
 #include <string>
 
@@ -211,4 +215,31 @@ TEST_CASE("nn errors: each misuse names the layer and what it expected") {
   nn::CsrTensors a = nn::gcnNormalizedAdjacency(4, {{0, 1}});
   CHECK(errorOf([&] { conv(nn::constantCsr(g, a, "adj"), input(g, "nodes", f32({5, 3}))); }) ==
         "nn.GraphConv 'conv': the adjacency has 4 columns but x f32[5, 3] has 5 nodes");
+}
+
+TEST_CASE("nn docs: docs/models.md names every public class and function of chainjit/nn") {
+  const std::filesystem::path root(CHAINJIT_SOURCE_DIR);
+  auto read = [](const std::filesystem::path &p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  std::string md = read(root / "docs/models.md");
+  // Declarations at namespace level: classes, structs, enums and functions.
+  static const std::regex decl(R"(^(?:class|struct|enum class) (\w+)|^[\w:<>]+ [&*]?(\w+)\()");
+  int found = 0;
+  for (const auto &e : std::filesystem::directory_iterator(root / "include/chainjit/nn")) {
+    std::istringstream in(read(e.path()));
+    for (std::string line; std::getline(in, line);) {
+      std::smatch m;
+      if (!std::regex_search(line, m, decl))
+        continue;
+      std::string name = m[1].matched ? m[1].str() : m[2].str();
+      INFO(e.path().filename().string() << " declares " << name);
+      CHECK(std::regex_search(md, std::regex("\\b" + name + "\\b")));
+      ++found;
+    }
+  }
+  CHECK(found >= 25);
 }
