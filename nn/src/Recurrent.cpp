@@ -159,7 +159,15 @@ RecurrentOutput Recurrent::operator()(Value x, std::optional<Value> h0,
   checkState(c0, "c0");
   if (c0 && kind != RecurrentKind::Lstm)
     detail::fail(layer, prefix, "only an LSTM takes c0");
-  Value zeros = constant(g, Tensor({options.dtype, {N, H}}));
+  // The zero state, made once if any state is left out.
+  std::optional<Value> zeros;
+  auto initial = [&](const std::optional<Value> &given, int64_t k) {
+    if (given)
+      return stateAt(*given, k);
+    if (!zeros)
+      zeros = constant(g, Tensor({options.dtype, {N, H}}));
+    return *zeros;
+  };
 
   auto cell = std::make_shared<const Function>(
       recurrentCell(kind, N, H, options.bias, options.dtype));
@@ -183,9 +191,9 @@ RecurrentOutput Recurrent::operator()(Value x, std::optional<Value> h0,
         }
       }
       p = reshape(p, {T, N, G * H});
-      std::vector<Value> carries{h0 ? stateAt(*h0, k) : zeros};
+      std::vector<Value> carries{initial(h0, k)};
       if (kind == RecurrentKind::Lstm)
-        carries.push_back(c0 ? stateAt(*c0, k) : zeros);
+        carries.push_back(initial(c0, k));
       std::vector<Value> r = scan(cell, carries, {p}, invariants, d == 1);
       hn.push_back(reshape(r[0], {1, N, H}));
       if (kind == RecurrentKind::Lstm)

@@ -157,11 +157,29 @@ TEST_CASE("nn torch: LSTM, 2 layers, bidirectional, zero initial state") {
   }, Backends::InterpOnly);
 }
 
+TEST_CASE("nn torch: LSTM with given h0 and c0, batch-first, without biases") {
+  checkAgainstTorch("lstm_state", {"x", "h0", "c0"}, {}, [](Graph &g, Inputs &in) {
+    nn::LSTM lstm(g, "lstm_state", {.inputSize = 3, .hiddenSize = 4, .bias = false,
+                                    .batchFirst = true, .dtype = DType::f64});
+    nn::RecurrentOutput r = lstm(in.at("x"), in.at("h0"), in.at("c0"));
+    return Outputs{{"out", r.outputs}, {"hn", r.hn}, {"cn", *r.cn}};
+  }, Backends::InterpOnly);
+}
+
 TEST_CASE("nn torch: GRU, 2 layers, batch-first, given initial state") {
   checkAgainstTorch("gru", {"x", "h0"}, {}, [](Graph &g, Inputs &in) {
     nn::GRU gru(g, "gru", {.inputSize = 3, .hiddenSize = 4, .numLayers = 2,
                            .batchFirst = true, .dtype = DType::f64});
     nn::RecurrentOutput r = gru(in.at("x"), in.at("h0"));
+    return Outputs{{"out", r.outputs}, {"hn", r.hn}};
+  }, Backends::InterpOnly);
+}
+
+TEST_CASE("nn torch: GRU without biases, bidirectional") {
+  checkAgainstTorch("gru_nobias", {"x"}, {}, [](Graph &g, Inputs &in) {
+    nn::GRU gru(g, "gru_nobias", {.inputSize = 3, .hiddenSize = 4, .bidirectional = true,
+                                  .bias = false, .dtype = DType::f64});
+    nn::RecurrentOutput r = gru(in.at("x"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}};
   }, Backends::InterpOnly);
 }
