@@ -3,11 +3,12 @@
 // from tests/fixtures/torch_nn_layers.npz (written by
 // tests/fixtures/make_torch_nn_layers.py), to 1e-9. Params are bound by
 // their names, which are PyTorch's state_dict names under the layer's
-// prefix, so the test also checks that the names map 1:1. Recurrent layers
-// run on the interpreter (the JIT does not lower scan yet); the others on
-// both backends.
+// prefix, so the test also checks that the names map 1:1. Every layer runs
+// on both backends; the recurrent ones (scans) on the JIT only where it
+// lowers scan, and until then the test says it skipped them.
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/ir/Builder.h"
+#include "chainjit/ir/Error.h"
 #include "chainjit/nn/Attention.h"
 #include "chainjit/nn/Embedding.h"
 #include "chainjit/nn/GraphLayers.h"
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -61,7 +63,8 @@ std::vector<nn::Edge> edgesOf(const std::string &name) {
 using Inputs = std::map<std::string, Value>;
 using Outputs = std::vector<std::pair<std::string, Value>>;
 
-enum class Backends { InterpOnly, Both };
+// Recurrent layers are scans, which the JIT may not lower yet.
+enum class Backends { Both, JitWhenScanLowered };
 
 // Case `name`: inputs %NAME.<x> from the fixture (ids as i32), the layer
 // built by `build` with prefix NAME, outputs %NAME.<y>; loss = sum over the
@@ -123,12 +126,20 @@ void checkAgainstTorch(const std::string &name, const std::vector<std::string> &
   CHECK(inFixture == wanted);
 
   Graph d = compiler::grad(g, "loss", wrt);
-  std::vector<runtime::Backend> list{runtime::Backend::Interp};
-  if (backends == Backends::Both)
-    list.push_back(runtime::Backend::Jit);
-  for (runtime::Backend backend : list) {
+  for (runtime::Backend backend : {runtime::Backend::Interp, runtime::Backend::Jit}) {
     CAPTURE(int(backend));
-    runtime::EvalResult r = runtime::makeExecutable(d, backend)->run(b);
+    std::unique_ptr<runtime::Executable> exe;
+    try {
+      exe = runtime::makeExecutable(d, backend);
+    } catch (const Error &e) {
+      bool notYet = std::string(e.what()).find("scan is not lowered yet") != std::string::npos;
+      if (backends == Backends::JitWhenScanLowered && notYet) {
+        MESSAGE("skipped on the JIT: " << std::string(e.what()));
+        continue;
+      }
+      throw;
+    }
+    runtime::EvalResult r = exe->run(b);
     for (const auto &[ours, theirs] : compare) {
       CAPTURE(ours);
       const auto &order = d.outputs();
@@ -154,7 +165,7 @@ TEST_CASE("nn torch: LSTM, 2 layers, bidirectional, zero initial state") {
     nn::RecurrentOutput r = lstm(in.at("x"));
     CHECK(r.last.shape() == Shape{2, 8});
     return Outputs{{"out", r.outputs}, {"hn", r.hn}, {"cn", *r.cn}};
-  }, Backends::InterpOnly);
+  }, Backends::JitWhenScanLowered);
 }
 
 TEST_CASE("nn torch: LSTM with given h0 and c0, batch-first, without biases") {
@@ -163,7 +174,7 @@ TEST_CASE("nn torch: LSTM with given h0 and c0, batch-first, without biases") {
                                     .batchFirst = true, .dtype = DType::f64});
     nn::RecurrentOutput r = lstm(in.at("x"), in.at("h0"), in.at("c0"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}, {"cn", *r.cn}};
-  }, Backends::InterpOnly);
+  }, Backends::JitWhenScanLowered);
 }
 
 TEST_CASE("nn torch: GRU, 2 layers, batch-first, given initial state") {
@@ -172,7 +183,7 @@ TEST_CASE("nn torch: GRU, 2 layers, batch-first, given initial state") {
                            .batchFirst = true, .dtype = DType::f64});
     nn::RecurrentOutput r = gru(in.at("x"), in.at("h0"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}};
-  }, Backends::InterpOnly);
+  }, Backends::JitWhenScanLowered);
 }
 
 TEST_CASE("nn torch: GRU without biases, bidirectional") {
@@ -181,7 +192,7 @@ TEST_CASE("nn torch: GRU without biases, bidirectional") {
                                   .bias = false, .dtype = DType::f64});
     nn::RecurrentOutput r = gru(in.at("x"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}};
-  }, Backends::InterpOnly);
+  }, Backends::JitWhenScanLowered);
 }
 
 TEST_CASE("nn torch: Elman RNN, tanh bidirectional with initial state, and relu") {
@@ -190,12 +201,12 @@ TEST_CASE("nn torch: Elman RNN, tanh bidirectional with initial state, and relu"
                            .dtype = DType::f64});
     nn::RecurrentOutput r = rnn(in.at("x"), in.at("h0"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}};
-  }, Backends::InterpOnly);
+  }, Backends::JitWhenScanLowered);
   checkAgainstTorch("rnn_relu", {"x"}, {}, [](Graph &g, Inputs &in) {
     nn::RNN rnn(g, "rnn_relu", {.inputSize = 3, .hiddenSize = 4, .dtype = DType::f64}, true);
     nn::RecurrentOutput r = rnn(in.at("x"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}};
-  }, Backends::InterpOnly);
+  }, Backends::JitWhenScanLowered);
 }
 
 TEST_CASE("nn torch: multi-head self-attention, without and with a causal mask") {
