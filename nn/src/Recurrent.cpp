@@ -145,6 +145,8 @@ RecurrentOutput Recurrent::operator()(Value x, std::optional<Value> h0,
                     options.batchFirst ? "[N, T, inputSize]" : "[T, N, inputSize]");
   detail::checkDType(layer, prefix, x, options.dtype);
   detail::checkLastAxis(layer, prefix, x, options.inputSize);
+  if (x.shape()[0] == 0 || x.shape()[1] == 0)
+    detail::fail(layer, prefix, "input " + x.type().str() + " has no steps or no sequences");
   if (options.batchFirst)
     x = transpose(x, {1, 0, 2});
   const int64_t T = x.shape()[0], N = x.shape()[1];

@@ -200,6 +200,8 @@ TEST_CASE("nn errors: each misuse names the layer and what it expected") {
         "nn.GRU 'gru': only an LSTM takes c0");
   CHECK(errorOf([&] { gru(input(g, "flat", f32({5, 3}))); }) ==
         "nn.GRU 'gru': input f32[5, 3] should be [T, N, inputSize]");
+  CHECK(errorOf([&] { gru(input(g, "empty", f32({0, 2, 3}))); }) ==
+        "nn.GRU 'gru': input f32[0, 2, 3] has no steps or no sequences");
   CHECK(errorOf([&] { gru(input(g, "x64", f64({5, 2, 3}))); }) ==
         "nn.GRU 'gru': input f64[5, 2, 3] should be f32[5, 2, 3] (the layer's dtype)");
   CHECK(errorOf([&] { nn::RNN(g, "rnn", {.inputSize = 3, .hiddenSize = 0}); }) ==
