@@ -4,11 +4,9 @@
 // tests/fixtures/make_torch_nn_layers.py), to 1e-9. Params are bound by
 // their names, which are PyTorch's state_dict names under the layer's
 // prefix, so the test also checks that the names map 1:1. Every layer runs
-// on both backends; the recurrent ones (scans) on the JIT only where it
-// lowers scan, and until then the test says it skipped them.
+// on both backends (the recurrent ones are scans, which the JIT lowers too).
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/ir/Builder.h"
-#include "chainjit/ir/Error.h"
 #include "chainjit/nn/Attention.h"
 #include "chainjit/nn/Embedding.h"
 #include "chainjit/nn/GraphLayers.h"
@@ -22,7 +20,6 @@
 #include <cmath>
 #include <functional>
 #include <map>
-#include <memory>
 #include <set>
 #include <string>
 
@@ -63,9 +60,6 @@ std::vector<nn::Edge> edgesOf(const std::string &name) {
 using Inputs = std::map<std::string, Value>;
 using Outputs = std::vector<std::pair<std::string, Value>>;
 
-// Recurrent layers are scans, which the JIT may not lower yet.
-enum class Backends { Both, JitWhenScanLowered };
-
 // Case `name`: inputs %NAME.<x> from the fixture (ids as i32), the layer
 // built by `build` with prefix NAME, outputs %NAME.<y>; loss = sum over the
 // outputs of sum(y * w). Compares every output and the gradient of every
@@ -73,8 +67,7 @@ enum class Backends { Both, JitWhenScanLowered };
 // exactly those (so every PyTorch weight has a param of the same name).
 void checkAgainstTorch(const std::string &name, const std::vector<std::string> &floatInputs,
                        const std::vector<std::string> &intInputs,
-                       const std::function<Outputs(Graph &, Inputs &)> &build,
-                       Backends backends) {
+                       const std::function<Outputs(Graph &, Inputs &)> &build) {
   CAPTURE(name);
   Graph g(name);
   Inputs in;
@@ -128,18 +121,7 @@ void checkAgainstTorch(const std::string &name, const std::vector<std::string> &
   Graph d = compiler::grad(g, "loss", wrt);
   for (runtime::Backend backend : {runtime::Backend::Interp, runtime::Backend::Jit}) {
     CAPTURE(int(backend));
-    std::unique_ptr<runtime::Executable> exe;
-    try {
-      exe = runtime::makeExecutable(d, backend);
-    } catch (const Error &e) {
-      bool notYet = std::string(e.what()).find("scan is not lowered yet") != std::string::npos;
-      if (backends == Backends::JitWhenScanLowered && notYet) {
-        MESSAGE("skipped on the JIT: " << std::string(e.what()));
-        continue;
-      }
-      throw;
-    }
-    runtime::EvalResult r = exe->run(b);
+    runtime::EvalResult r = runtime::makeExecutable(d, backend)->run(b);
     for (const auto &[ours, theirs] : compare) {
       CAPTURE(ours);
       const auto &order = d.outputs();
@@ -165,7 +147,7 @@ TEST_CASE("nn torch: LSTM, 2 layers, bidirectional, zero initial state") {
     nn::RecurrentOutput r = lstm(in.at("x"));
     CHECK(r.last.shape() == Shape{2, 8});
     return Outputs{{"out", r.outputs}, {"hn", r.hn}, {"cn", *r.cn}};
-  }, Backends::JitWhenScanLowered);
+  });
 }
 
 TEST_CASE("nn torch: LSTM with given h0 and c0, batch-first, without biases") {
@@ -174,7 +156,7 @@ TEST_CASE("nn torch: LSTM with given h0 and c0, batch-first, without biases") {
                                     .batchFirst = true, .dtype = DType::f64});
     nn::RecurrentOutput r = lstm(in.at("x"), in.at("h0"), in.at("c0"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}, {"cn", *r.cn}};
-  }, Backends::JitWhenScanLowered);
+  });
 }
 
 TEST_CASE("nn torch: GRU, 2 layers, batch-first, given initial state") {
@@ -183,7 +165,7 @@ TEST_CASE("nn torch: GRU, 2 layers, batch-first, given initial state") {
                            .batchFirst = true, .dtype = DType::f64});
     nn::RecurrentOutput r = gru(in.at("x"), in.at("h0"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}};
-  }, Backends::JitWhenScanLowered);
+  });
 }
 
 TEST_CASE("nn torch: GRU without biases, bidirectional") {
@@ -192,7 +174,7 @@ TEST_CASE("nn torch: GRU without biases, bidirectional") {
                                   .bias = false, .dtype = DType::f64});
     nn::RecurrentOutput r = gru(in.at("x"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}};
-  }, Backends::JitWhenScanLowered);
+  });
 }
 
 TEST_CASE("nn torch: Elman RNN, tanh bidirectional with initial state, and relu") {
@@ -201,12 +183,12 @@ TEST_CASE("nn torch: Elman RNN, tanh bidirectional with initial state, and relu"
                            .dtype = DType::f64});
     nn::RecurrentOutput r = rnn(in.at("x"), in.at("h0"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}};
-  }, Backends::JitWhenScanLowered);
+  });
   checkAgainstTorch("rnn_relu", {"x"}, {}, [](Graph &g, Inputs &in) {
     nn::RNN rnn(g, "rnn_relu", {.inputSize = 3, .hiddenSize = 4, .dtype = DType::f64}, true);
     nn::RecurrentOutput r = rnn(in.at("x"));
     return Outputs{{"out", r.outputs}, {"hn", r.hn}};
-  }, Backends::JitWhenScanLowered);
+  });
 }
 
 TEST_CASE("nn torch: multi-head self-attention, without and with a causal mask") {
@@ -215,7 +197,7 @@ TEST_CASE("nn torch: multi-head self-attention, without and with a causal mask")
     checkAgainstTorch(name, {"x"}, {}, [&](Graph &g, Inputs &in) {
       nn::MultiheadAttention mha(g, name, {.embedDim = 8, .numHeads = 2, .dtype = DType::f64});
       return Outputs{{"y", mha(in.at("x"), causal)}};
-    }, Backends::Both);
+    });
   }
 }
 
@@ -224,17 +206,17 @@ TEST_CASE("nn torch: pre-norm Transformer encoder block with GELU, causal") {
     nn::TransformerEncoderLayer block(
         g, "block", {.embedDim = 8, .numHeads = 2, .feedforwardDim = 16, .dtype = DType::f64});
     return Outputs{{"y", block(in.at("x"), true)}};
-  }, Backends::Both);
+  });
 }
 
 TEST_CASE("nn torch: embedding and sinusoidal positions") {
   checkAgainstTorch("embedding", {}, {"ids"}, [](Graph &g, Inputs &in) {
     nn::Embedding emb(g, "embedding", 10, 4, DType::f64);
     return Outputs{{"y", emb(in.at("ids"))}};
-  }, Backends::Both);
+  });
   checkAgainstTorch("sinusoidal", {"x"}, {}, [](Graph &, Inputs &in) {
     return Outputs{{"y", nn::addSinusoidalPositions(in.at("x"))}};
-  }, Backends::Both);
+  });
 }
 
 TEST_CASE("nn torch: two-layer GCN with the normalized adjacency built from the edge list") {
@@ -244,7 +226,7 @@ TEST_CASE("nn torch: two-layer GCN with the normalized adjacency built from the 
     nn::GraphConv conv1(g, "gcn.conv1", 3, 5, true, DType::f64);
     nn::GraphConv conv2(g, "gcn.conv2", 5, 2, true, DType::f64);
     return Outputs{{"y", conv2(adj, relu(conv1(adj, in.at("x"))))}};
-  }, Backends::Both);
+  });
 }
 
 TEST_CASE("nn torch: GraphSAGE mean aggregation by segment sums") {
@@ -257,5 +239,5 @@ TEST_CASE("nn torch: GraphSAGE mean aggregation by segment sums") {
     }
     nn::SageConv sage(g, "sage", 3, 4, DType::f64);
     return Outputs{{"y", sage(in.at("x"), constant(g, src), constant(g, dst))}};
-  }, Backends::Both);
+  });
 }
