@@ -47,12 +47,17 @@
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"
+#include "chainjit/compiler/JacobianByPlan.h"
 #include "chainjit/compiler/JacobianChain.h"
 #include "chainjit/compiler/Jit.h"
 #include "chainjit/compiler/JitEngine.h"
 #include "chainjit/compiler/MemorySweep.h"
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/compiler/Recomputation.h"
+#include "chainjit/compiler/TimeChains.h"
+
+// frontends: models from other formats (ONNX, docs/onnx.md).
+#include "chainjit/frontends/Onnx.h"
 
 // runtime: evaluation, tensor files, datasets and checkpoints.
 #include "chainjit/runtime/AtomicFile.h"
@@ -63,8 +68,10 @@
 #include "chainjit/runtime/Interpreter.h"
 #include "chainjit/runtime/Npz.h"
 #include "chainjit/runtime/RowChunks.h"
+#include "chainjit/runtime/RowReader.h"
 #include "chainjit/runtime/TensorIO.h"
 #include "chainjit/runtime/Weights.h"
+#include "chainjit/runtime/distributed/BucketedReduction.h"
 #include "chainjit/runtime/distributed/Communicator.h"
 #include "chainjit/runtime/distributed/Mpi.h"
 #include "chainjit/runtime/distributed/Shard.h"

@@ -196,7 +196,7 @@ TEST_CASE("jit scan: an LSTM equals the interpreter in both directions, f64 and 
     }
 }
 
-TEST_CASE("jit scan: several carries, sequences and invariants; one step; both directions") {
+TEST_CASE("jit scan: several carries, sequences and invariants, one step, both directions") {
   for (int64_t T : {1, 2, 5})
     for (bool reverse : {false, true}) {
       CAPTURE(T);

@@ -53,7 +53,7 @@ TEST_CASE("text round trip: 400 random graphs print, parse and print identically
     CHECK_MESSAGE(used.count(static_cast<OpKind>(k)), opName(static_cast<OpKind>(k)));
 }
 
-TEST_CASE("random graphs: the same seed gives the same graph; options are honoured") {
+TEST_CASE("random graphs: the same seed gives the same graph, options are honoured") {
   RandomGraphOptions o;
   o.nn = true;
   CHECK(printGraph(randomGraph(7, o)) == printGraph(randomGraph(7, o)));
