@@ -33,6 +33,14 @@
 #include "chainjit/ir/Types.h"
 #include "chainjit/ir/Verifier.h"
 
+// nn: layers over the builder (LSTM, GRU, attention, graph convolutions).
+#include "chainjit/nn/Attention.h"
+#include "chainjit/nn/Embedding.h"
+#include "chainjit/nn/GraphLayers.h"
+#include "chainjit/nn/Linear.h"
+#include "chainjit/nn/Params.h"
+#include "chainjit/nn/Recurrent.h"
+
 // compiler: passes over graphs, derivatives, Jacobian chains and their bracketing.
 #include "chainjit/compiler/Aot.h"
 #include "chainjit/compiler/Autodiff.h"
