@@ -136,4 +136,42 @@ ReversalSchedule ReversalTable::schedule(bool kept, int a, int b, int u) const {
   throw Error("internal: the recomputation schedule could not be recovered");
 }
 
+std::vector<ReversalAction> ReversalTable::sweepActions(int a, int b) const {
+  if (sweepForwardCost(a, b) == kInf)
+    throw Error("internal: the actions of an infeasible sweep");
+  std::vector<ReversalAction> out;
+  for (int l = 0; l < a; ++l) // to v_(a-1) from the chain input
+    out.push_back({ReversalAction::Advance, l});
+  actions(a == 0, a, b, U_, out);
+  return out;
+}
+
+// The choices of schedule(), in the same order, written out as actions.
+void ReversalTable::actions(bool kept, int a, int b, int u,
+                            std::vector<ReversalAction> &out) const {
+  const double target = kept ? R_[at(a, b, u)] : L_[at(a, b, u)];
+  if (tapeCandidate(kept, a, b, u) == target) {
+    int room = kept ? std::min(U_, u + reclaim(a)) : u;
+    out.push_back({ReversalAction::Tape, a});
+    if (a < b)
+      actions(false, a + 1, b, room - e_[a], out);
+    out.push_back({ReversalAction::Reverse, a});
+    return;
+  }
+  if (kept) {
+    for (int c = a + 1; c <= b; ++c)
+      if (fwd(a, c) + L_[at(c, b, u)] + R_[at(a, c - 1, u)] == target) {
+        for (int l = a; l < c; ++l)
+          out.push_back({ReversalAction::Advance, l});
+        actions(false, c, b, u, out);
+        actions(true, a, c - 1, u, out);
+        return;
+      }
+  } else if (x_[a] <= u && R_[at(a, b, u - x_[a])] == target) {
+    actions(true, a, b, u - x_[a], out);
+    return;
+  }
+  throw Error("internal: the recomputation schedule could not be recovered");
+}
+
 } // namespace chainjit::compiler
