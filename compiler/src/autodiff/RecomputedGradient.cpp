@@ -163,11 +163,23 @@ RecomputedGradient gradWithMemoryLimit(const Graph &f, const std::string &of,
   };
   if (r.tapeLimit < leastTape)
     throw tooSmall();
-  ReversalTable table(r.chain.chain, r.tapeLimit);
-  if (table.sweepForwardCost(0, q - 1) == std::numeric_limits<double>::infinity())
-    throw tooSmall();
-  r.actions = table.sweepActions(0, q - 1);
-  r.peakBytes = table.sweepSchedule(0, q - 1).peakBytes;
+  double fullTape = 0;
+  for (const ChainFactor &fc : r.chain.chain.factors)
+    fullTape += fc.tapeBytes;
+  if (fullTape <= r.tapeLimit) {
+    // Everything fits: the plain reverse sweep, no table needed.
+    for (int l = 0; l < q; ++l)
+      r.actions.push_back({ReversalAction::Tape, l});
+    for (int l = q; l-- > 0;)
+      r.actions.push_back({ReversalAction::Reverse, l});
+    r.peakBytes = fullTape;
+  } else {
+    ReversalTable table(r.chain.chain, r.tapeLimit);
+    if (table.sweepForwardCost(0, q - 1) == std::numeric_limits<double>::infinity())
+      throw tooSmall();
+    r.actions = table.sweepActions(0, q - 1);
+    r.peakBytes = table.sweepSchedule(0, q - 1).peakBytes;
+  }
 
   Graph out(f.name() + ".grad");
   ScheduleEmitter e(f, r.chain, wrtIds, out);

@@ -31,7 +31,9 @@ struct RecomputationChain {
   std::vector<ir::NodeId> cuts;                  // cuts.back() == of
   std::vector<std::vector<ir::NodeId>> segments; // the nodes of each, in order
   // Bytes of forward values live besides checkpoints and tapes while one
-  // segment runs: its input and all its nodes, at most (the largest segment).
+  // segment runs (the most over segments and their nodes: a node's result
+  // and the values of its segment that it or a later node reads), plus
+  // values computed from the side alone that segments read (a dropout mask).
   double workingBytes = 0;
 };
 RecomputationChain recomputationChain(const ir::Graph &f, ir::NodeId of,
@@ -58,5 +60,11 @@ struct RecomputedGradient {
 RecomputedGradient gradWithMemoryLimit(const ir::Graph &f, const std::string &of,
                                        const std::vector<std::string> &wrt, double memoryLimit,
                                        bool simplify = true);
+
+// The JIT's measured peak of forward values in an emitted gradient
+// (gradWithMemoryLimit with simplify = false, whose first `primalSize` nodes
+// are f's): the most bytes that arena buffers of f's values and of
+// recompute.N nodes hold at one kernel position of the liveness plan.
+int64_t jitForwardValuePeak(const ir::Graph &emitted, size_t primalSize);
 
 } // namespace chainjit::compiler
