@@ -4,6 +4,8 @@
 #include "chainjit/compiler/RecomputedGradient.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Error.h"
+#include "chainjit/ir/Parser.h"
+#include "chainjit/runtime/Dataset.h"
 #include "chainjit/runtime/train/ModelGraphs.h"
 #include "chainjit/runtime/train/Trainer.h"
 
@@ -109,6 +111,57 @@ TEST_CASE("training within a memory limit gives the params of the unlimited run"
         CHECK(worst <= 1e-5);
       }
     }
+  }
+}
+
+TEST_CASE("training within a memory limit: dropout masks and batch statistics are recomputed alike") {
+  // examples/mlp_regularized.cj: batch_norm (with running-statistics
+  // updates) and dropout (a counter-based mask) in the recomputed layers.
+  ir::Graph model = ir::parseGraphFile(std::string(CHAINJIT_SOURCE_DIR) +
+                                       "/examples/mlp_regularized.cj");
+  runtime::Dataset all =
+      runtime::loadCsvDataset(std::string(CHAINJIT_SOURCE_DIR) + "/examples/data/digits.csv.gz");
+  runtime::scale(all, 1.0 / 16.0);
+  const int64_t n = 256, features = all.numFeatures();
+  runtime::Dataset data;
+  data.features = ir::Tensor(ir::f32({n, features}));
+  data.labels = ir::Tensor(ir::i32({n}));
+  for (int64_t i = 0; i < n * features; ++i)
+    data.features.set(i, all.features.at(i));
+  for (int64_t i = 0; i < n; ++i)
+    data.labels.set(i, all.labels.at(i));
+  ModelSignature sig = inspectModel(model);
+  // 90 KB: a little above the least that works (82.5 KiB), below the tape.
+  const double limit = 90000;
+  StepGraphOptions so;
+  so.memoryLimit = limit;
+  ir::Graph step = buildStepGraph(model, sig, so);
+  int recomputed = 0;
+  for (const ir::Node &node : step.nodes())
+    recomputed += node.name.rfind("recompute.", 0) == 0;
+  CHECK(recomputed > 0);
+  so.memoryLimit = 1000;
+  CHECK_THROWS_WITH_AS(buildStepGraph(model, sig, so), doctest::Contains("so at least"), Error);
+  auto train = [&](std::optional<double> memory) {
+    TrainConfig c;
+    c.optimizer.kind = OptimizerKind::Adam;
+    c.optimizer.stepSize.base = 0.01;
+    c.batch = 32;
+    c.epochs = 1;
+    c.memoryLimit = memory;
+    Trainer t(model, c);
+    t.fit(data);
+    return t.modelParams();
+  };
+  auto want = train(std::nullopt);
+  auto got = train(limit);
+  for (const auto &[name, w] : want) {
+    INFO(name);
+    const ir::Tensor &v = got.at(name);
+    double worst = 0;
+    for (int64_t i = 0; i < w.numel(); ++i)
+      worst = std::max(worst, std::fabs(v.at(i) - w.at(i)));
+    CHECK(worst <= 1e-5);
   }
 }
 
