@@ -174,3 +174,20 @@ TEST_CASE("recomputed gradient: a limit below one segment's needs is an error") 
   CHECK_THROWS_AS(compiler::gradWithMemoryLimit(g, "loss", wrt, -1), Error);
   CHECK_THROWS_AS(compiler::gradWithMemoryLimit(g, "h2", wrt, 1e6), Error); // not a scalar
 }
+
+TEST_CASE("recomputed gradient: with respect to intermediate values and params together") {
+  Graph g = deepMlp(6, 5, 2);
+  std::vector<std::string> wrt = {"h2", "W4", "h5", "b6"};
+  runtime::Bindings b = randomBindings(g, 3);
+  auto want = runtime::interpret(compiler::grad(g, "loss", wrt), b);
+  auto full = compiler::gradWithMemoryLimit(g, "loss", wrt, 1e12, false);
+  double largest = 0;
+  for (const auto &f : full.chain.chain.factors)
+    largest = std::max(largest, f.tapeBytes);
+  auto r = compiler::gradWithMemoryLimit(g, "loss", wrt, full.chain.workingBytes + largest);
+  CHECK(r.recomputedNodes > 0);
+  auto got = runtime::interpret(r.graph, b);
+  REQUIRE(got.outputs.size() == want.outputs.size());
+  for (size_t i = 0; i < want.outputs.size(); ++i)
+    testing::checkSameTensor(got.outputs[i], want.outputs[i], "output " + std::to_string(i));
+}
