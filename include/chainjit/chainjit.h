@@ -45,6 +45,7 @@
 #include "chainjit/compiler/MemorySweep.h"
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/compiler/Recomputation.h"
+#include "chainjit/compiler/RecomputedGradient.h"
 
 // runtime: evaluation, tensor files, datasets and checkpoints.
 #include "chainjit/runtime/Checkpoint.h"
