@@ -3,7 +3,7 @@
 #   target_link_libraries(app PRIVATE chainjit::chainjit)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS chainjit_ir chainjit_compiler chainjit_runtime chainjit
+install(TARGETS chainjit_ir chainjit_compiler chainjit_runtime chainjit_onnx chainjit
   EXPORT chainjitTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -16,6 +16,10 @@ packages=(
   # The Python package (python/, docs/python.md) for Debian's /usr/bin/python3
   # and its tests.
   pybind11-dev python3-dev python3-numpy python3-pytest
+  # ONNX import (docs/onnx.md): the C++ ONNX library and the protobuf headers
+  # its CMake package needs; python3-onnx only for the fixture script
+  # tests/fixtures/make_onnx_models.py.
+  libonnx-dev libprotobuf-dev python3-onnx
 )
 
 missing=()

@@ -39,6 +39,7 @@
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"
+#include "chainjit/compiler/JacobianByPlan.h"
 #include "chainjit/compiler/JacobianChain.h"
 #include "chainjit/compiler/Jit.h"
 #include "chainjit/compiler/JitEngine.h"
@@ -46,8 +47,13 @@
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/compiler/Recomputation.h"
 #include "chainjit/compiler/RecomputedGradient.h"
+#include "chainjit/compiler/TimeChains.h"
+
+// frontends: models from other formats (ONNX, docs/onnx.md).
+#include "chainjit/frontends/Onnx.h"
 
 // runtime: evaluation, tensor files, datasets and checkpoints.
+#include "chainjit/runtime/AtomicFile.h"
 #include "chainjit/runtime/Checkpoint.h"
 #include "chainjit/runtime/CsvChunks.h"
 #include "chainjit/runtime/Dataset.h"
@@ -55,8 +61,10 @@
 #include "chainjit/runtime/Interpreter.h"
 #include "chainjit/runtime/Npz.h"
 #include "chainjit/runtime/RowChunks.h"
+#include "chainjit/runtime/RowReader.h"
 #include "chainjit/runtime/TensorIO.h"
 #include "chainjit/runtime/Weights.h"
+#include "chainjit/runtime/distributed/BucketedReduction.h"
 #include "chainjit/runtime/distributed/Communicator.h"
 #include "chainjit/runtime/distributed/Mpi.h"
 #include "chainjit/runtime/distributed/Shard.h"

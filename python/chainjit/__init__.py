@@ -28,6 +28,7 @@ from ._core import (
     load,
     load_csv_dataset,
     load_idx_dataset,
+    onnx_available,
     op_specs,
     parse,
     segment_sum,
@@ -42,6 +43,7 @@ __all__ = [
     "load", "load_csv_dataset", "load_idx_dataset", "load_weights", "op_specs",
     "ops", "parse", "save_weights", "segment_sum", "train", "vjp",
     "with_batch_size", "with_outputs",
+    "from_onnx", "onnx_available",
 ]
 
 
@@ -275,6 +277,21 @@ def save_weights(path, params):
     """Writes a dict of arrays as an .npz archive that chainjit reads."""
     import numpy as np
     np.savez(_os.fspath(path), **{k: np.asarray(v) for k, v in params.items()})
+
+
+# --- ONNX import -----------------------------------------------------------------
+
+
+def from_onnx(path, consts=False, loss=None, labels="labels", dim_values=None):
+    """An ONNX model (docs/onnx.md) as (graph, params): the graph with the
+    model's inputs, its initializers as params (trainable) or, with
+    consts=True, as consts, and its outputs; params a dict of the
+    initializers' values as arrays, for compile(graph, params=params).
+    loss="cross_entropy" attaches
+    cross_entropy(first output, labels) as the first output, with `labels` a
+    new i32 input. dim_values gives symbolic dimensions values
+    ({"batch": 32}). The C++ library does the work (chainjit::frontends::importOnnx)."""
+    return _core.import_onnx(_os.fspath(path), consts, loss, labels, dict(dim_values or {}))
 
 
 # --- training --------------------------------------------------------------------

@@ -55,5 +55,6 @@ void bindGraph(py::module_ &m);
 void bindTransforms(py::module_ &m);
 void bindExecutable(py::module_ &m);
 void bindTraining(py::module_ &m);
+void bindOnnx(py::module_ &m); // OnnxBindings.cpp
 
 } // namespace chainjit::python

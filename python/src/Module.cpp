@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   chainjit::python::bindTransforms(m);
   chainjit::python::bindExecutable(m);
   chainjit::python::bindTraining(m);
+  chainjit::python::bindOnnx(m);
 }

@@ -64,7 +64,7 @@ TEST_CASE("aot: a bundle with embedded weights: header and archive, params not a
   CHECK_FALSE(std::filesystem::exists(dir.path / "affine.h.tmp"));
 }
 
-TEST_CASE("aot: without weights the params are arguments; a chosen name and generic CPU") {
+TEST_CASE("aot: without weights the params are arguments, a chosen name and generic CPU") {
   ir::Graph g = ir::parseGraph(kAffine);
   TempDir dir("arguments");
   compiler::AotOptions o;

@@ -175,16 +175,14 @@ static std::string withoutCode(const std::string &md) {
   return out;
 }
 
-// The docs stand alone: no link or path leads out of the repository (the
-// design notes next to it are not shipped), and every relative link names a
-// file that exists.
+// A merge left half-done shows as conflict markers in any text file.
 TEST_CASE("repository: no merge-conflict markers in sources, tests or docs") {
   const std::filesystem::path root(CHAINJIT_SOURCE_DIR);
   static const std::vector<std::string> textExtensions{
       ".h", ".cpp", ".c", ".md", ".cj", ".txt", ".cmake", ".sh", ".py", ".in"};
   std::vector<std::string> found;
   for (const char *dir : {"ir", "compiler", "runtime", "tools", "tests", "docs", "examples",
-                          "bench", "fuzz", "include", "cmake"}) {
+                          "bench", "fuzz", "include", "cmake", "python", "nn", "frontends"}) {
     if (!std::filesystem::exists(root / dir))
       continue;
     for (const auto &e : std::filesystem::recursive_directory_iterator(root / dir)) {
@@ -207,6 +205,28 @@ TEST_CASE("repository: no merge-conflict markers in sources, tests or docs") {
     FAIL_CHECK("a merge-conflict marker in " << f);
 }
 
+// CTest cuts a test's name at ';' (a list separator in CMake), so a case named
+// with one would be registered under a shortened name that runs nothing.
+TEST_CASE("repository: no unit test case has a semicolon in its name") {
+  const std::filesystem::path unit = std::filesystem::path(CHAINJIT_SOURCE_DIR) / "tests" / "unit";
+  const std::regex named(R"re(TEST_CASE\("([^"]*)")re");
+  int cases = 0;
+  for (const auto &e : std::filesystem::directory_iterator(unit)) {
+    if (e.path().extension() != ".cpp")
+      continue;
+    std::string text = readFile(e.path());
+    for (std::sregex_iterator it(text.begin(), text.end(), named), end; it != end; ++it) {
+      ++cases;
+      if ((*it)[1].str().find(';') != std::string::npos)
+        FAIL_CHECK(e.path().filename().string() << ": TEST_CASE(\"" << (*it)[1].str() << "\")");
+    }
+  }
+  CHECK(cases > 300);
+}
+
+// The docs stand alone: no link or path leads out of the repository (the
+// design notes next to it are not shipped), and every relative link names a
+// file that exists.
 TEST_CASE("docs: every link of README.md and docs/ stays inside the repository") {
   const std::filesystem::path root = std::filesystem::weakly_canonical(CHAINJIT_SOURCE_DIR);
   std::vector<std::filesystem::path> pages = {root / "README.md"};

@@ -24,7 +24,7 @@ static std::string whatOf(const std::function<void()> &f) {
   return "(no error)";
 }
 
-TEST_CASE("errors: what() is 'where: message' without 'error:'; Diagnostic::str() adds it") {
+TEST_CASE("errors: what() is 'where: message' without 'error:', Diagnostic::str() adds it") {
   Error plain("the file is empty");
   CHECK(std::string(plain.what()) == "the file is empty");
   CHECK(plain.diagnostics()[0].str() == "error: the file is empty");

@@ -102,7 +102,7 @@ TEST_CASE("function: a function called twice in one graph") {
   CHECK(printFunction(*parseFunctions(f).find("dense")) == f);
 }
 
-TEST_CASE("function: calls check arguments; functions check their body and name") {
+TEST_CASE("function: calls check arguments, functions check their body and name") {
   Function dense = denseFunction(3, 3);
   Graph g("g");
   Value x = input(g, "x", f64({5, 3}));

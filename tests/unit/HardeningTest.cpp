@@ -280,7 +280,7 @@ TEST_CASE("sizes: the interpreter checks a graph's peak bytes against the alloca
                       "allocation limit"));
 }
 
-TEST_CASE("csv chunks: rows in chunks with the file's line numbers; NUL bytes and long lines refused") {
+TEST_CASE("csv chunks: rows in chunks with the file's line numbers, NUL bytes and long lines refused") {
   TempFile good("chunks.csv", "a,b\n1,2\n# note\n3,4\n5,6\n");
   runtime::CsvChunkReader r(good.str());
   runtime::CsvTable t;

@@ -157,7 +157,7 @@ TEST_CASE("planned Jacobian: segments, sizes and structure of a layered chain") 
   CHECK(s.optimum.cost < s.pureAdjoint.cost);
 }
 
-TEST_CASE("planned Jacobian: a gradient chain chooses reverse; several wrt values") {
+TEST_CASE("planned Jacobian: a gradient chain chooses reverse, several wrt values") {
   Graph g("mlp");
   Value x = input(g, "x", f64({4, 5}));
   Value W = param(g, "W", f64({5, 3}), {{"init", "normal"}});

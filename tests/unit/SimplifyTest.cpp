@@ -445,7 +445,7 @@ TEST_CASE("cse: same op, operands and attributes give one node") {
 )");
 }
 
-TEST_CASE("cse: consts merge by type and bits; inputs and params never") {
+TEST_CASE("cse: consts merge by type and bits, inputs and params never") {
   CHECK(after("cse,dce", R"(
   input %x : f64[2]
   input %y : f64[2]
@@ -483,7 +483,7 @@ TEST_CASE("cse: consts merge by type and bits; inputs and params never") {
 )");
 }
 
-TEST_CASE("cse: the survivor takes a name; two names keep an alias") {
+TEST_CASE("cse: the survivor takes a name, two names keep an alias") {
   CHECK(after("cse,dce", R"(
   input %x : f32[2]
   %0 = exp(%x)

@@ -62,7 +62,7 @@ template <typename T> std::string bytesOf(std::initializer_list<T> values) {
 
 } // namespace
 
-TEST_CASE("csv: rows become a table; a non-numeric first line is a header") {
+TEST_CASE("csv: rows become a table, a non-numeric first line is a header") {
   CsvTable t = parseCsv("a, b,c\n1,2,3\n4.5, -5e1 ,nan\n", "t.csv");
   CHECK(t.header == std::vector<std::string>{"a", "b", "c"});
   CHECK(t.rows == 2);

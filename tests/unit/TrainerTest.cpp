@@ -48,7 +48,7 @@ TEST_CASE("sampling: epoch mode sees every sample exactly once per epoch, in a s
   CHECK(s.indices(0, 0) != s.indices(1, 0)); // a new shuffle each epoch
 }
 
-TEST_CASE("sampling: minibatches are distinct samples drawn uniformly; sgd draws one; full all") {
+TEST_CASE("sampling: minibatches are distinct samples drawn uniformly, sgd draws one, full all") {
   BatchSampler s(Sampling::Minibatch, 50, 8, 3);
   CHECK(s.stepsPerEpoch() == 7);
   std::vector<int64_t> counts(50, 0);

@@ -39,5 +39,6 @@ Command addTrainCommand(CLI::App &app); // TrainCommand.cpp
 std::vector<Command> addParamsCommands(CLI::App &app);
 Command addPredictCommand(CLI::App &app); // PredictCommand.cpp
 Command addCompileCommand(CLI::App &app); // CompileCommand.cpp
+Command addImportCommand(CLI::App &app);  // ImportCommand.cpp
 
 } // namespace chainjit::cli

@@ -1,6 +1,7 @@
 // Standardization, scaling, the seeded train/test split and batches. See
 // Dataset.h.
 #include "chainjit/runtime/Dataset.h"
+#include "chainjit/runtime/RowReader.h"
 
 #include "chainjit/ir/CounterRng.h"
 #include "chainjit/ir/Error.h"
@@ -19,12 +20,15 @@ namespace {
 // Checks the invariants every operation relies on.
 void checkDataset(const Dataset &data, const char *op) {
   const ir::Shape &fs = data.features.shape();
-  if (fs.size() != 2 || !ir::isFloat(data.features.dtype()))
+  if (fs.size() != 2 || !ir::isFloat(data.features.dtype()) ||
+      (data.featureRows && fs[0] != 0))
     throw Error(std::string(op) + ": dataset features must be f32 or f64 [N, D], not " +
                 data.features.type().str());
+  // Features read on demand: N is the rows the source maps.
+  int64_t n = data.featureRows ? data.featureRows->size() : fs[0];
   if (data.labels.dtype() != ir::DType::i32 || data.labels.shape().size() != 1 ||
-      data.labels.shape()[0] != fs[0])
-    throw Error(std::string(op) + ": dataset labels must be i32 [" + std::to_string(fs[0]) +
+      data.labels.shape()[0] != n)
+    throw Error(std::string(op) + ": dataset labels must be i32 [" + std::to_string(n) +
                 "], not " + data.labels.type().str());
 }
 
@@ -68,11 +72,15 @@ void scaleFeatures(ir::Tensor &features, double factor) {
 
 void standardize(Dataset &data, const FeatureStats &stats) {
   checkDataset(data, "standardize");
+  if (data.featureRows)
+    return standardizeRows(data, stats); // applied to each batch as it is read
   standardizeFeatures(data.features, stats);
 }
 
 FeatureStats standardize(Dataset &data) {
   checkDataset(data, "standardize");
+  if (data.featureRows)
+    return standardizeRows(data); // two passes over the file, a chunk at a time
   int64_t n = data.size(), d = data.numFeatures();
   FeatureStats stats;
   stats.mean.assign(static_cast<size_t>(d), 0.0);
@@ -98,6 +106,8 @@ FeatureStats standardize(Dataset &data) {
 
 void scale(Dataset &data, double factor) {
   checkDataset(data, "scale");
+  if (data.featureRows)
+    return scaleRows(data, factor); // applied to each batch as it is read
   scaleFeatures(data.features, factor);
 }
 
@@ -119,6 +129,8 @@ std::vector<int64_t> shuffledIndices(int64_t n, uint64_t seed) {
 
 Dataset batch(const Dataset &data, const std::vector<int64_t> &indices) {
   checkDataset(data, "batch");
+  if (data.featureRows)
+    return selectRows(data, indices); // still on demand: gatherRows() reads
   int64_t n = data.size(), d = data.numFeatures();
   auto m = static_cast<int64_t>(indices.size());
   Dataset out;

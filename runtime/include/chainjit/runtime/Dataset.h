@@ -11,16 +11,24 @@
 #include "chainjit/ir/Types.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace chainjit::runtime {
 
+struct RowSource; // RowReader.h
+
 // N samples: `features` is f32 or f64 [N, D], `labels` i32 [N].
 struct Dataset {
   ir::Tensor features;
   ir::Tensor labels;
+  // Set when the features stay in their file and are read a batch at a
+  // time (RowReader.h: what data-parallel ranks do); `features` is then an
+  // empty [0, D] tensor, batch() selects rows without reading them and
+  // gatherRows() reads them.
+  std::shared_ptr<const RowSource> featureRows;
 
   int64_t size() const { return labels.numel(); }
   int64_t numFeatures() const {

@@ -26,6 +26,10 @@ struct DataSpec {
   int64_t limit = 0;               // > 0: use only the first `limit` samples of each file
   uint64_t seed = 0;               // the splits
   int64_t classes = 0;             // > 0: every label must lie in [0, classes) (the model's C)
+  // Leave the features in files that allow it (uncompressed IDX images)
+  // and read each batch's rows when it is computed: data-parallel ranks
+  // then read only their rows (RowReader.h).
+  bool rowsOnDemand = false;
 
   // Throws chainjit::Error naming the first inconsistent setting.
   void validate() const;
