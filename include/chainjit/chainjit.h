@@ -54,6 +54,7 @@
 #include "chainjit/compiler/MemorySweep.h"
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/compiler/Recomputation.h"
+#include "chainjit/compiler/RecomputedGradient.h"
 #include "chainjit/compiler/TimeChains.h"
 
 // frontends: models from other formats (ONNX, docs/onnx.md).

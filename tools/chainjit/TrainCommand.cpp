@@ -53,6 +53,7 @@ struct TrainOptions {
   uint64_t seed = 0;
   std::string l1, l2;
   std::optional<double> dropout;
+  std::optional<double> memoryLimit; // bytes of forward values the gradient keeps
   int64_t kfold = 0;
   std::string lrGrid, l2Grid, l1Grid;
   std::string checkpoint;
@@ -158,6 +159,7 @@ rt::TrainConfig makeConfig(const TrainOptions &o) {
     c.evalBatch = o.evalBatch;
     c.seed = o.seed;
     c.dropout = o.dropout;
+    c.memoryLimit = o.memoryLimit;
     c.backend = runtime::parseBackend(o.backend);
     c.checkpointPath = o.checkpoint;
     c.resume = o.resume;
@@ -463,6 +465,10 @@ Command addTrainCommand(CLI::App &app) {
                                  "W1=0.001,W2=0.01, or 0.001,W1=0.01");
   cmd->add_option("--l2", o->l2, "L2 coefficients, written like --l1");
   cmd->add_option("--dropout", o->dropout, "Set the rate of every dropout op of the model");
+  cmd->add_option("--memory-limit", o->memoryLimit,
+                  "BYTES the gradient's forward values may take (e.g. 4e6): the rest is "
+                  "recomputed from checkpoints, as the chain optimizer plans")
+      ->check(CLI::NonNegativeNumber);
   // Model selection.
   cmd->add_option("--kfold", o->kfold, "K-fold cross-validation over the grids, K >= 2");
   cmd->add_option("--lr-grid", o->lrGrid, "Learning rates to cross-validate: 0.01,0.1");

@@ -1,11 +1,12 @@
-// The checkpointing tables R and L of Recomputation.h, filled by range
-// length; a schedule is recovered from the same candidate functions.
+// The checkpointing tables R and L of Recomputation.h, filled by start and
+// end; a schedule is recovered from the same candidate functions.
 #include "chainjit/compiler/Recomputation.h"
 
 #include "chainjit/ir/Error.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -55,25 +56,61 @@ ReversalTable::ReversalTable(const JacobianChain &chain, double limit, size_t ma
     x_.push_back(units(f.inputBytes));
     F_[l + 1] = F_[l] + f.forwardCost;
   }
+  ranges_ = ranges;
+  startBase_.assign(q_ + 1, 0);
+  for (int a = 0; a < q_; ++a)
+    startBase_[a + 1] = startBase_[a] + size_t(q_ - a);
   R_.assign(ranges * (U_ + 1), kInf);
   L_.assign(ranges * (U_ + 1), kInf);
-  for (int len = 1; len <= q_; ++len)
-    for (int a = 0; a + len - 1 < q_; ++a) {
-      int b = a + len - 1;
-      for (int u = 0; u <= U_; ++u) {
-        double best = tapeCandidate(true, a, b, u);
-        // Advance to v_(c-1), reverse c..b from it, then a..c-1 from v_(a-1).
-        for (int c = a + 1; c <= b; ++c)
-          best = std::min(best, fwd(a, c) + L_[at(c, b, u)] + R_[at(a, c - 1, u)]);
-        R_[at(a, b, u)] = best;
-      }
+  // By start descending, then end ascending: a cell needs L of later starts
+  // and R of the same start with earlier ends. The R row of `a` stays in the
+  // cache while its ends are filled; only the L rows stream from memory.
+  for (int a = q_ - 1; a >= 0; --a)
+    for (int b = a; b < q_; ++b) {
+      for (int u = 0; u <= U_; ++u)
+        R_[atR(a, b, u)] = std::min(tapeCandidate(true, a, b, u), advanceMin(a, b, u));
       for (int u = 0; u <= U_; ++u) {
         double best = tapeCandidate(false, a, b, u);
         if (x_[a] <= u)
-          best = std::min(best, R_[at(a, b, u - x_[a])]);
-        L_[at(a, b, u)] = best;
+          best = std::min(best, R_[atR(a, b, u - x_[a])]);
+        L_[atL(a, b, u)] = best;
       }
     }
+}
+
+// min over a < c <= b of the advance candidate: run to v_(c-1), reverse
+// c..b from it, then a..c-1 from v_(a-1). The hot loop of the fill (O(q^3 K)):
+// both table rows are contiguous in c, read two lanes at a time with four
+// running minima. The sum is formed as in
+// schedule() and actions(), which must find the same value exactly.
+double ReversalTable::advanceMin(int a, int b, int u) const {
+  const double *F = F_.data();
+  const double *L = &L_[atL(0, b, u)];         // L[c]: range c..b
+  const double *R = &R_[atR(a, a, u)] - a;     // R[e]: range a..e
+  const double Fa = F[a];
+  // Two lanes per vector (SSE2 is the baseline), two vectors per step; each
+  // lane computes exactly the scalar expression.
+  using V2 = double __attribute__((vector_size(16)));
+  auto load = [](const double *p) {
+    V2 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  const V2 fa = {Fa, Fa};
+  V2 v0m = {kInf, kInf}, v1m = {kInf, kInf};
+  int c = a + 1;
+  for (; c + 3 <= b; c += 4) {
+    V2 v0 = ((load(F + c) - fa) + load(L + c)) + load(R + c - 1);
+    V2 v1 = ((load(F + c + 2) - fa) + load(L + c + 2)) + load(R + c + 1);
+    v0m = v0 < v0m ? v0 : v0m;
+    v1m = v1 < v1m ? v1 : v1m;
+  }
+  double m0 = v0m[0], m1 = v0m[1], m2 = v1m[0], m3 = v1m[1];
+  for (; c <= b; ++c) {
+    double v = ((F[c] - Fa) + L[c]) + R[c - 1];
+    m0 = v < m0 ? v : m0;
+  }
+  return std::min(std::min(m0, m1), std::min(m2, m3));
 }
 
 // Tape F_a and reverse the rest from v_a in hand, then pull back through
@@ -83,13 +120,13 @@ double ReversalTable::tapeCandidate(bool kept, int a, int b, int u) const {
   if (e_[a] > room)
     return kInf;
   const double fa = c_.factors[a].forwardCost;
-  return a == b ? fa : fa + L_[at(a + 1, b, room - e_[a])];
+  return a == b ? fa : fa + L_[atL(a + 1, b, room - e_[a])];
 }
 
 double ReversalTable::sweepForwardCost(int a, int b) const {
   if (a < 0 || b >= q_ || a > b)
     throw Error("internal: a sweep range outside the chain");
-  return a == 0 ? R_[at(0, b, U_)] : fwd(0, a) + L_[at(a, b, U_)];
+  return a == 0 ? R_[atR(0, b, U_)] : fwd(0, a) + L_[atL(a, b, U_)];
 }
 
 ReversalSchedule ReversalTable::sweepSchedule(int a, int b) const {
@@ -105,7 +142,7 @@ ReversalSchedule ReversalTable::sweepSchedule(int a, int b) const {
 // fill (tape first, then advances by c ascending), and sums up the schedule.
 // The peak counts the kept input (if any) while it is held.
 ReversalSchedule ReversalTable::schedule(bool kept, int a, int b, int u) const {
-  const double target = kept ? R_[at(a, b, u)] : L_[at(a, b, u)];
+  const double target = kept ? R_[atR(a, b, u)] : L_[atL(a, b, u)];
   const double input = kept && a > 0 ? c_.factors[a].inputBytes : 0;
   if (tapeCandidate(kept, a, b, u) == target) {
     int room = kept ? std::min(U_, u + reclaim(a)) : u;
@@ -119,7 +156,7 @@ ReversalSchedule ReversalTable::schedule(bool kept, int a, int b, int u) const {
   }
   if (kept) {
     for (int c = a + 1; c <= b; ++c)
-      if (fwd(a, c) + L_[at(c, b, u)] + R_[at(a, c - 1, u)] == target) {
+      if (fwd(a, c) + L_[atL(c, b, u)] + R_[atR(a, c - 1, u)] == target) {
         ReversalSchedule later = schedule(false, c, b, u), earlier = schedule(true, a, c - 1, u);
         ReversalSchedule s;
         s.forwardCost = fwd(a, c) + later.forwardCost + earlier.forwardCost;
@@ -128,10 +165,48 @@ ReversalSchedule ReversalTable::schedule(bool kept, int a, int b, int u) const {
         s.checkpoints = later.checkpoints + earlier.checkpoints;
         return s;
       }
-  } else if (x_[a] <= u && R_[at(a, b, u - x_[a])] == target) {
+  } else if (x_[a] <= u && R_[atR(a, b, u - x_[a])] == target) {
     ReversalSchedule s = schedule(true, a, b, u - x_[a]); // its peak counts v_(a-1)
     s.checkpoints += 1;
     return s;
+  }
+  throw Error("internal: the recomputation schedule could not be recovered");
+}
+
+std::vector<ReversalAction> ReversalTable::sweepActions(int a, int b) const {
+  if (sweepForwardCost(a, b) == kInf)
+    throw Error("internal: the actions of an infeasible sweep");
+  std::vector<ReversalAction> out;
+  for (int l = 0; l < a; ++l) // to v_(a-1) from the chain input
+    out.push_back({ReversalAction::Advance, l});
+  actions(a == 0, a, b, U_, out);
+  return out;
+}
+
+// The choices of schedule(), in the same order, written out as actions.
+void ReversalTable::actions(bool kept, int a, int b, int u,
+                            std::vector<ReversalAction> &out) const {
+  const double target = kept ? R_[atR(a, b, u)] : L_[atL(a, b, u)];
+  if (tapeCandidate(kept, a, b, u) == target) {
+    int room = kept ? std::min(U_, u + reclaim(a)) : u;
+    out.push_back({ReversalAction::Tape, a});
+    if (a < b)
+      actions(false, a + 1, b, room - e_[a], out);
+    out.push_back({ReversalAction::Reverse, a});
+    return;
+  }
+  if (kept) {
+    for (int c = a + 1; c <= b; ++c)
+      if (fwd(a, c) + L_[atL(c, b, u)] + R_[atR(a, c - 1, u)] == target) {
+        for (int l = a; l < c; ++l)
+          out.push_back({ReversalAction::Advance, l});
+        actions(false, c, b, u, out);
+        actions(true, a, c - 1, u, out);
+        return;
+      }
+  } else if (x_[a] <= u && R_[atR(a, b, u - x_[a])] == target) {
+    actions(true, a, b, u - x_[a], out);
+    return;
   }
   throw Error("internal: the recomputation schedule could not be recovered");
 }

@@ -42,4 +42,21 @@ int64_t assignOffsets(std::vector<Buffer> &buffers) {
   return top;
 }
 
+int64_t peakLiveBytes(const std::vector<Buffer> &buffers, const std::vector<bool> *counted) {
+  // +bytes where a buffer starts, -bytes after its last position.
+  std::vector<std::pair<int, int64_t>> events;
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (!counted || (i < counted->size() && (*counted)[i])) {
+      events.push_back({2 * buffers[i].first, buffers[i].bytes});
+      events.push_back({2 * buffers[i].last + 1, -buffers[i].bytes});
+    }
+  std::sort(events.begin(), events.end());
+  int64_t live = 0, peak = 0;
+  for (const auto &[at, bytes] : events) {
+    live += bytes;
+    peak = std::max(peak, live);
+  }
+  return peak;
+}
+
 } // namespace chainjit::compiler::jit

@@ -19,4 +19,12 @@ constexpr int64_t kUnplaceableBytes = int64_t(1) << 62;
 // kUnplaceableBytes (the offsets are then incomplete).
 int64_t assignOffsets(std::vector<Buffer> &buffers);
 
+// The measured peak of the liveness plan: the most bytes that buffers live
+// at the same kernel position hold (assignOffsets' arena is at least this;
+// more only by alignment and fragmentation). With `counted`, only the
+// buffers it marks (e.g. those holding forward values that a gradient keeps
+// for its backward part, RecomputedGradient.h).
+int64_t peakLiveBytes(const std::vector<Buffer> &buffers,
+                      const std::vector<bool> *counted = nullptr);
+
 } // namespace chainjit::compiler::jit

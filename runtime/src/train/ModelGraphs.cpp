@@ -5,6 +5,7 @@
 
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/compiler/Passes.h"
+#include "chainjit/compiler/RecomputedGradient.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Rebuild.h"
 #include "chainjit/ir/Suggest.h"
@@ -268,7 +269,10 @@ ir::Graph buildStepGraph(const ir::Graph &model, const ModelSignature &sig,
   if (objective != sig.loss)
     total.named(objective);
 
-  ir::Graph dg = compiler::grad(g, objective, sig.trainable);
+  ir::Graph dg =
+      options.memoryLimit
+          ? compiler::gradWithMemoryLimit(g, objective, sig.trainable, *options.memoryLimit).graph
+          : compiler::grad(g, objective, sig.trainable);
 
   std::vector<std::string> outputs = {sig.loss};
   if (!sig.prediction.empty())

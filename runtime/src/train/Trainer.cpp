@@ -43,6 +43,11 @@ void TrainConfig::validate() const {
     throw Error("epochs must be at least 1, got " + std::to_string(epochs));
   if (evalBatch < 1)
     throw Error("evaluation batch size must be at least 1, got " + std::to_string(evalBatch));
+  if (memoryLimit && !(*memoryLimit >= 0.0 && *memoryLimit < 1e18))
+    throw Error("memory limit must be a non-negative number of bytes");
+  if (memoryLimit && choosePath(optimizer) == StepPath::Objective)
+    throw Error("a memory limit applies to the training step graph: not to line searches, "
+                "the inverse-Lipschitz step or Newton");
   if (dropout && !(*dropout >= 0.0 && *dropout < 1.0))
     throw Error("dropout rate must lie in [0, 1), got " + std::to_string(*dropout));
   if ((resume || overwrite) && checkpointPath.empty())
@@ -81,6 +86,7 @@ Trainer::Impl::Impl(const ir::Graph &m, const ModelSignature &s, const TrainConf
   }
   // Across ranks the gradient must be reduced before the update, so the
   // step graph returns it and step() applies the graph's own rule.
+  stepOptions.memoryLimit = config.memoryLimit;
   stepOptions.update = path != StepPath::InGraph || distributed ? InGraphUpdate::None
                        : config.optimizer.kind == OptimizerKind::Momentum
                            ? InGraphUpdate::Momentum

@@ -39,6 +39,17 @@ struct ReversalSchedule {
   int checkpoints = 0;    // values kept to restart from
 };
 
+// One step of a sweep's schedule, in execution order. Advance: run F_l
+// forward keeping only its output v_l (a checkpoint if a later run starts
+// from it). Tape: run F_l forward keeping what its adjoint needs. Reverse:
+// pull the adjoint back through F_l with the tape of its latest Tape.
+// The first run of each factor is the plain forward pass.
+struct ReversalAction {
+  enum Kind : uint8_t { Advance, Tape, Reverse } kind;
+  int factor;
+  bool operator==(const ReversalAction &) const = default;
+};
+
 class ReversalTable {
 public:
   // Plans every range of `chain` for sweeps within `limit` bytes. `maxCells`
@@ -51,17 +62,27 @@ public:
   double sweepForwardCost(int a, int b) const;
   // Its schedule, with true (unrounded) peak bytes.
   ReversalSchedule sweepSchedule(int a, int b) const;
+  // The same schedule as a program (what the emitted graph does).
+  std::vector<ReversalAction> sweepActions(int a, int b) const;
   // Bytes per memory unit (1 when exact) and the number of units.
   double unitBytes() const { return unit_; }
   int units() const { return U_; }
 
 private:
-  // Ranges a <= b packed as a triangle, then the memory units.
-  size_t at(int a, int b, int u) const {
-    return (size_t(b) * (b + 1) / 2 + size_t(a)) * size_t(U_ + 1) + size_t(u);
+  // Both tables are stored by memory unit first, then by range packed as a
+  // triangle: R by start (ranges a..e for one a are adjacent), L by end
+  // (ranges c..b for one b are adjacent), so the advance scan over c reads
+  // both tables contiguously.
+  size_t atR(int a, int b, int u) const {
+    return size_t(u) * ranges_ + startBase_[a] + size_t(b - a);
+  }
+  size_t atL(int a, int b, int u) const {
+    return size_t(u) * ranges_ + size_t(b) * (b + 1) / 2 + size_t(a);
   }
   ReversalSchedule schedule(bool kept, int a, int b, int u) const;
+  void actions(bool kept, int a, int b, int u, std::vector<ReversalAction> &out) const;
   double tapeCandidate(bool kept, int a, int b, int u) const;
+  double advanceMin(int a, int b, int u) const;
   // Units a kept input v_(a-1) frees at its last use (the chain input is free).
   int reclaim(int a) const { return a == 0 ? 0 : x_[a]; }
   double fwd(int a, int c) const { return F_[c] - F_[a]; } // f_a + .. + f_(c-1)
@@ -71,7 +92,9 @@ private:
   double unit_ = 1;
   std::vector<int> e_, x_;      // tape and input size in units
   std::vector<double> F_;       // prefix sums of forward costs
-  std::vector<double> R_, L_;   // at(a, b, u)
+  size_t ranges_ = 0;
+  std::vector<size_t> startBase_; // where the ranges starting at a begin in R
+  std::vector<double> R_, L_;     // atR(a, b, u), atL(a, b, u)
 };
 
 } // namespace chainjit::compiler

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,10 @@ struct StepGraphOptions {
   //   p := sign(u) * max(|u| - lr * l1[p], 0),
   // which sets small weights to exactly zero.
   Coefficients l1;
+  // A memory limit (bytes) for the forward values the gradient keeps:
+  // checkpoints and recomputation planned by the chain optimizer
+  // (compiler/RecomputedGradient.h). nullopt: the whole tape.
+  std::optional<double> memoryLimit;
 };
 
 // Names the step graph uses for what it adds to the model.

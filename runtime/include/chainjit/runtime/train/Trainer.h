@@ -57,6 +57,10 @@ struct TrainConfig {
   std::optional<double> dropout; // sets every dropout op's rate
   Backend backend = Backend::Jit;
   int64_t evalBatch = 256; // evaluation runs in batches of this size
+  // Bytes the gradient's forward values may take (checkpoints and
+  // recomputation, StepGraphOptions::memoryLimit); not with line searches
+  // or Newton. nullopt: the whole tape.
+  std::optional<double> memoryLimit;
 
   // A checkpoint written atomically after every epoch ("" for none). An
   // existing file is never replaced unless `resume` (continue from it) or

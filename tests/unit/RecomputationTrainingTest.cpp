@@ -1,0 +1,175 @@
+// Training within a memory limit (TrainConfig::memoryLimit): the step graph
+// recomputes forward values instead of keeping them all, and the params
+// after training equal those of the unlimited run.
+#include "chainjit/compiler/RecomputedGradient.h"
+#include "chainjit/ir/Builder.h"
+#include "chainjit/ir/Error.h"
+#include "chainjit/ir/Parser.h"
+#include "chainjit/runtime/Dataset.h"
+#include "chainjit/runtime/train/ModelGraphs.h"
+#include "chainjit/runtime/train/Trainer.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace chainjit;
+using namespace chainjit::runtime::train;
+
+namespace {
+
+// A deep classifier: `layers` tanh layers of `width` units, cross-entropy
+// over `classes` classes, f32.
+ir::Graph deepClassifier(int layers, int64_t width, int64_t batch, int64_t features,
+                         int64_t classes) {
+  using namespace ir;
+  Graph g("deep_classifier");
+  Value x = input(g, "x", f32({batch, features}));
+  Value y = input(g, "y", i32({batch}));
+  Value h = x;
+  int64_t in = features;
+  for (int l = 1; l <= layers; ++l) {
+    std::string s = std::to_string(l);
+    int64_t out = l == layers ? classes : width;
+    Value W = param(g, "W" + s, f32({in, out}),
+                    {{"init", "normal"}, {"scale", 1.0 / std::sqrt(double(in))}, {"seed", int64_t(l)}});
+    Value b = param(g, "b" + s, f32({out}));
+    h = matmul(h, W) + b;
+    if (l < layers)
+      h = tanh(h);
+    in = out;
+  }
+  output(crossEntropy(h, y).named("loss"));
+  return g;
+}
+
+runtime::Dataset randomData(int64_t n, int64_t features, int64_t classes) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  runtime::Dataset d;
+  d.features = ir::Tensor(ir::f32({n, features}));
+  d.labels = ir::Tensor(ir::i32({n}));
+  for (int64_t i = 0; i < n; ++i) {
+    float s = 0;
+    for (int64_t j = 0; j < features; ++j) {
+      float v = normal(rng);
+      d.features.set(i * features + j, v);
+      s += v * float(j % 3);
+    }
+    d.labels.set(i, double(int64_t(std::fabs(s)) % classes));
+  }
+  return d;
+}
+
+} // namespace
+
+TEST_CASE("training within a memory limit gives the params of the unlimited run") {
+  const int layers = 16;
+  const int64_t width = 64, batch = 32, features = 16, classes = 4;
+  ir::Graph model = deepClassifier(layers, width, batch, features, classes);
+  runtime::Dataset data = randomData(128, features, classes);
+  // The forward values of the unlimited gradient: about 2 layer outputs per
+  // layer of 8 KiB each.
+  ModelSignature sig = inspectModel(model);
+  auto full = compiler::gradWithMemoryLimit(model, "loss", sig.trainable, 1e12);
+  double tape = 0;
+  for (const auto &f : full.chain.chain.factors)
+    tape += f.tapeBytes;
+  auto train = [&](std::optional<double> limit, OptimizerKind kind) {
+    TrainConfig c;
+    c.optimizer.kind = kind;
+    c.optimizer.stepSize.base = 0.05;
+    c.batch = batch;
+    c.epochs = 2;
+    c.memoryLimit = limit;
+    Trainer t(model, c);
+    t.fit(data);
+    return t.modelParams();
+  };
+  for (OptimizerKind kind : {OptimizerKind::GD, OptimizerKind::Adam}) {
+    auto want = train(std::nullopt, kind);
+    for (double fraction : {0.25, 0.125}) {
+      double limit = full.chain.workingBytes + tape * fraction; // the full tape does not fit
+      INFO("limit " << limit << ", full tape " << tape);
+      auto r = compiler::gradWithMemoryLimit(model, "loss", sig.trainable, limit);
+      CHECK(r.recomputedNodes > 0);
+      StepGraphOptions so;
+      so.memoryLimit = limit;
+      ir::Graph step = buildStepGraph(model, sig, so);
+      int recomputed = 0;
+      for (const ir::Node &n : step.nodes())
+        recomputed += n.name.rfind("recompute.", 0) == 0;
+      CHECK(recomputed > 0); // the step graph the trainer runs recomputes
+      auto got = train(limit, kind);
+      for (const auto &[name, w] : want) {
+        const ir::Tensor &v = got.at(name);
+        double worst = 0;
+        for (int64_t i = 0; i < w.numel(); ++i)
+          worst = std::max(worst, std::fabs(v.at(i) - w.at(i)));
+        INFO(name);
+        CHECK(worst <= 1e-5);
+      }
+    }
+  }
+}
+
+TEST_CASE("training within a memory limit: dropout masks and batch statistics are recomputed alike") {
+  // examples/mlp_regularized.cj: batch_norm (with running-statistics
+  // updates) and dropout (a counter-based mask) in the recomputed layers.
+  ir::Graph model = ir::parseGraphFile(std::string(CHAINJIT_SOURCE_DIR) +
+                                       "/examples/mlp_regularized.cj");
+  runtime::Dataset all =
+      runtime::loadCsvDataset(std::string(CHAINJIT_SOURCE_DIR) + "/examples/data/digits.csv.gz");
+  runtime::scale(all, 1.0 / 16.0);
+  const int64_t n = 256, features = all.numFeatures();
+  runtime::Dataset data;
+  data.features = ir::Tensor(ir::f32({n, features}));
+  data.labels = ir::Tensor(ir::i32({n}));
+  for (int64_t i = 0; i < n * features; ++i)
+    data.features.set(i, all.features.at(i));
+  for (int64_t i = 0; i < n; ++i)
+    data.labels.set(i, all.labels.at(i));
+  ModelSignature sig = inspectModel(model);
+  // 90 KB: a little above the least that works (82.5 KiB), below the tape.
+  const double limit = 90000;
+  StepGraphOptions so;
+  so.memoryLimit = limit;
+  ir::Graph step = buildStepGraph(model, sig, so);
+  int recomputed = 0;
+  for (const ir::Node &node : step.nodes())
+    recomputed += node.name.rfind("recompute.", 0) == 0;
+  CHECK(recomputed > 0);
+  so.memoryLimit = 1000;
+  CHECK_THROWS_WITH_AS(buildStepGraph(model, sig, so), doctest::Contains("so at least"), Error);
+  auto train = [&](std::optional<double> memory) {
+    TrainConfig c;
+    c.optimizer.kind = OptimizerKind::Adam;
+    c.optimizer.stepSize.base = 0.01;
+    c.batch = 32;
+    c.epochs = 1;
+    c.memoryLimit = memory;
+    Trainer t(model, c);
+    t.fit(data);
+    return t.modelParams();
+  };
+  auto want = train(std::nullopt);
+  auto got = train(limit);
+  for (const auto &[name, w] : want) {
+    INFO(name);
+    const ir::Tensor &v = got.at(name);
+    double worst = 0;
+    for (int64_t i = 0; i < w.numel(); ++i)
+      worst = std::max(worst, std::fabs(v.at(i) - w.at(i)));
+    CHECK(worst <= 1e-5);
+  }
+}
+
+TEST_CASE("training within a memory limit: settings the limit cannot apply to are errors") {
+  TrainConfig c;
+  c.memoryLimit = -1;
+  CHECK_THROWS_AS(c.validate(), Error);
+  c.memoryLimit = 1e6;
+  c.optimizer.kind = OptimizerKind::Newton;
+  CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("memory limit"), Error);
+}
