@@ -347,6 +347,17 @@ int runTrain(const TrainOptions &o,
     throw Error("model '" + model.name() + "': CSV and IDX data give float features, but %" +
                 sig.features + " is " + model.type(model.lookup(sig.features)).str() +
                 " (feed it from a .npy file: --data " + sig.features + "=FILE.npy,...)");
+  // CSV and IDX data are a features matrix and at most one label column.
+  if (!spec.csv.empty() || !spec.idxImages.empty())
+    for (const std::string &in : sig.inputs) {
+      const ir::TensorType &t = model.type(model.lookup(in));
+      bool fits = in == sig.features || (in == sig.labels && t.rank() == 1);
+      if (!fits)
+        throw Error("model '" + model.name() + "': CSV and IDX data give features %" +
+                    sig.features + " and one label per sample, but input %" + in + " : " +
+                    t.str() + " needs its own data (feed every input from .npy files: --data " +
+                    sig.features + "=FILE.npy," + in + "=FILE.npy,...)");
+    }
   spec.classes = sig.target == rt::TargetKind::Classes ? sig.classes : 0;
   spec.labelDType = sig.labels.empty()
                         ? std::nullopt

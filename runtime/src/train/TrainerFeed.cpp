@@ -236,9 +236,8 @@ void Trainer::Impl::checkData(const Dataset &data, const char *what) {
     ir::Shape per(want.shape.begin() + 1, want.shape.end());
     if (have != per)
       throw Error("input %" + name + ": each sample is " + ir::TensorType{t.dtype(), have}.str() +
-                      " (the file is " + t.type().str() + "), but the model's %" + name + " : " +
-                      want.str() + " takes " + ir::TensorType{want.dtype, per}.str() +
-                      " per sample",
+                      ", but the model's %" + name + " : " + want.str() + " takes " +
+                      ir::TensorType{want.dtype, per}.str() + " per sample",
                   SourceLoc{source});
     checkDType(name, t, source);
     checkFinite(t, source, "input %" + name, true);
