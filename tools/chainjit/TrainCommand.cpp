@@ -358,6 +358,18 @@ int runTrain(const TrainOptions &o,
                     t.str() + " needs its own data (feed every input from .npy files: --data " +
                     sig.features + "=FILE.npy," + in + "=FILE.npy,...)");
     }
+  // Row-wise data batches every input along the first axis; a model with
+  // other inputs (a graph's structure) trains on a whole graph.
+  if (spec.masks.empty())
+    for (const std::string &in : sig.inputs) {
+      const ir::TensorType &t = model.type(model.lookup(in));
+      if (t.shape[0] != sig.batch)
+        throw Error("model '" + model.name() + "': cannot feed input %" + in + " : " + t.str() +
+                    " row by row: its first dimension is not the batch (" +
+                    std::to_string(sig.batch) + ", from %" + sig.features +
+                    "); train a whole-graph model with node masks: --masks "
+                    "train=FILE.npy,test=FILE.npy");
+    }
   spec.classes = sig.target == rt::TargetKind::Classes ? sig.classes : 0;
   spec.labelDType = sig.labels.empty()
                         ? std::nullopt
