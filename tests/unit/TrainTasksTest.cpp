@@ -307,3 +307,43 @@ TEST_CASE("trainer tasks: a resumed regression run keeps its mse history") {
   CHECK(!std::isnan(h.epochs[2].train.mse));
   std::filesystem::remove(path);
 }
+
+TEST_CASE("trainer tasks: named class labels are checked against the classes, padding too") {
+  ir::Graph g = ir::parseGraph(R"(graph cls {
+  input %x : f32[4, 2]
+  input %labels : i32[4]
+  param %W : f32[2, 3]
+  %logits = matmul(%x, %W)
+  %loss = cross_entropy(%logits, %labels)
+  output %loss
+  output %logits
+})");
+  runtime::Dataset d;
+  d.inputs["x"] = ir::Tensor(ir::f32({4, 2}));
+  d.inputs["labels"] = ir::Tensor(ir::i32({4}), {0, 1, 5, 2});
+  d.sources["labels"] = "labels.npy";
+  Trainer t(g, quickConfig(1));
+  std::string e = testing::errorOf([&] { t.fit(d); });
+  INFO(e);
+  CHECK(e.find("labels.npy: error: label 5 at [2] (input %labels), but the model has 3 classes "
+               "(labels 0..2") != std::string::npos);
+
+  // Sequence labels: a padded position (mask 0) holds a valid class too
+  // (the one_hot reads it before the mask weighs it out).
+  runtime::Dataset seq;
+  ir::Tensor labels(ir::i32({16, 6})), mask(ir::f32({16, 6}));
+  for (int64_t i = 0; i < 16 * 6; ++i) {
+    bool real = i % 6 < 3;
+    labels.set(i, real ? 1 : 0);
+    mask.set(i, real ? 1 : 0);
+  }
+  seq.inputs = {{"tokens", ir::Tensor(ir::i32({16, 6}))}, {"labels", labels}, {"mask", mask}};
+  TrainConfig c = quickConfig(1);
+  c.batch = 16;
+  Trainer s(model("seq_tag.cj"), c);
+  CHECK_NOTHROW(s.fit(seq));
+  labels.set(4, 99); // a padded position's label out of range
+  seq.inputs["labels"] = labels;
+  Trainer s2(model("seq_tag.cj"), c);
+  CHECK(testing::errorOf([&] { s2.fit(seq); }).find("label 99 at [0, 4]") != std::string::npos);
+}

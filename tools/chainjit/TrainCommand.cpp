@@ -414,6 +414,7 @@ int runTrain(const TrainOptions &o,
   if (o.kfold >= 2 && data.train.wholeGraph)
     throw UsageError("--kfold needs row-wise data; a whole graph is one sample (choose "
                      "settings on its validation mask)");
+  cv.inspect = inspect;
   if (o.kfold >= 2) {
     std::cout << o.kfold << "-fold cross-validation of " << rt::gridSettings(config, cv).size()
               << " settings, " << config.epochs << " epochs each\n";

@@ -87,21 +87,19 @@ int64_t Trainer::Impl::graphBatch(const Dataset &data, const std::vector<int64_t
 void Trainer::Impl::checkData(const Dataset &data, const char *what) {
   std::string label = std::string(what) + " data";
   auto typeOf = [&](const std::string &name) { return model.type(model.lookup(name)); };
-  auto checkLabels = [&](const ir::Tensor &labels, const ir::Tensor *mask,
-                         const std::string &source) {
+  // Every label, padding and unselected nodes included: the loss's
+  // one_hot or cross_entropy reads them all before the mask weighs them.
+  auto checkLabels = [&](const ir::Tensor &labels, const std::string &source) {
     if (sig.classes <= 0 || labels.dtype() != ir::DType::i32 ||
         (sig.target != TargetKind::Classes && sig.target != TargetKind::Sequence))
       return;
-    int64_t per = mask && mask->numel() > 0 ? labels.numel() / mask->numel() : 1;
     for (int64_t i = 0; i < labels.numel(); ++i) {
       int32_t y = labels.as<int32_t>()[i];
-      if (mask && mask->at(i / per) == 0)
-        continue; // padding, or a node outside this set
       if (y < 0 || y >= sig.classes)
         throw Error("label " + std::to_string(y) + " at " + indexText(labels.shape(), i) +
                         " (input %" + sig.labels + "), but the model has " +
                         std::to_string(sig.classes) + " classes (labels 0.." +
-                        std::to_string(sig.classes - 1) + ")",
+                        std::to_string(sig.classes - 1) + "; padding too must hold one)",
                     SourceLoc{source});
     }
   };
@@ -174,7 +172,7 @@ void Trainer::Impl::checkData(const Dataset &data, const char *what) {
         throw Error("the labels %" + sig.labels + " are " + labels.type().str() +
                         ", but the node mask has " + std::to_string(nodes) + " nodes",
                     SourceLoc{data.sourceOf(sig.labels, label)});
-      checkLabels(labels, &data.nodeMask, data.sourceOf(sig.labels, label));
+      checkLabels(labels, data.sourceOf(sig.labels, label));
     }
     return;
   }
@@ -242,13 +240,8 @@ void Trainer::Impl::checkData(const Dataset &data, const char *what) {
     checkDType(name, t, source);
     checkFinite(t, source, "input %" + name, true);
   }
-  if (!sig.labels.empty()) {
-    const ir::Tensor &labels = data.inputs.at(sig.labels);
-    std::optional<ir::Tensor> mask;
-    if (!sig.tokenMask.empty())
-      mask = data.inputs.at(sig.tokenMask);
-    checkLabels(labels, mask ? &*mask : nullptr, data.sourceOf(sig.labels, label));
-  }
+  if (!sig.labels.empty())
+    checkLabels(data.inputs.at(sig.labels), data.sourceOf(sig.labels, label));
 }
 
 Bindings Trainer::Impl::dataBindings(const Dataset &data, const std::vector<int64_t> &rows,
