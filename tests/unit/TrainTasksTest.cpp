@@ -178,6 +178,7 @@ TEST_CASE("trainer tasks: sequence labels with padding: per-token loss and perpl
   // are learnt exactly.
   CHECK(end.perplexity < 1.05);
   CHECK(std::isnan(end.accuracy));
+  CHECK(curvesCsv(h).find(",seconds,train_perplexity,val_perplexity\n") != std::string::npos);
   // The mean is per token: batches of other sizes (other token counts)
   // give the same loss.
   TrainConfig small = c;
