@@ -341,7 +341,11 @@ Metrics Trainer::Impl::finish(double lossSum, int64_t weight, int64_t hits, doub
   if (sig.target == TargetKind::Regression) {
     ir::TensorType lt = model.type(model.lookup(sig.labels));
     double per = static_cast<double>(lt.numel() / std::max<int64_t>(lt.shape[0], 1));
-    m.mse = !sig.prediction.empty() ? sqErr / (w * per) : sig.lossIsMse ? m.loss : kNaN;
+    // hits < 0: the step path did not run the prediction (Newton, line
+    // searches), so only an mse loss tells the mse.
+    m.mse = !sig.prediction.empty() && hits >= 0 ? sqErr / (w * per)
+            : sig.lossIsMse                      ? m.loss
+                                                 : kNaN;
   }
   if (sig.target == TargetKind::Sequence)
     m.perplexity = std::exp(m.loss);
