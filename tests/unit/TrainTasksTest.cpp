@@ -348,3 +348,20 @@ TEST_CASE("trainer tasks: named class labels are checked against the classes, pa
   Trainer s2(model("seq_tag.cj"), c);
   CHECK(testing::errorOf([&] { s2.fit(seq); }).find("label 99 at [0, 4]") != std::string::npos);
 }
+
+TEST_CASE("trainer tasks: a metric asked for instead of the target's own") {
+  InspectOptions ppl;
+  ppl.task = TargetKind::Sequence;
+  ModelSignature s = inspectModel(model("gcn_tiny.cj"), ppl);
+  CHECK(s.target == TargetKind::Sequence);
+  CHECK(s.prediction.empty());
+  InspectOptions acc;
+  acc.task = TargetKind::Classes;
+  CHECK(testing::errorOf([&] { inspectModel(model("reg_multi.cj"), acc); })
+            .find("the metric of class labels needs an i32[N] target, but the target is %y : "
+                  "f32[20, 2]") != std::string::npos);
+  InspectOptions mse;
+  mse.task = TargetKind::Regression;
+  CHECK(testing::errorOf([&] { inspectModel(model("ae.cj"), mse); })
+            .find("needs a float target, but the target is none") != std::string::npos);
+}

@@ -34,6 +34,7 @@ struct TrainOptions {
   std::string dataArg;            // --data: FILE.csv or NAME=FILE.npy,...
   std::string testData, validationData, masks;
   std::optional<std::string> target;
+  std::string metric = "auto";
   bool header = false;
   std::optional<double> scale;
   std::string optimizer = "sgd";
@@ -341,6 +342,11 @@ int runTrain(const TrainOptions &o,
   rt::InspectOptions inspect;
   if (o.target)
     inspect.target = *o.target == "none" ? std::string() : *o.target;
+  if (o.metric != "auto")
+    inspect.task = o.metric == "accuracy"     ? rt::TargetKind::Classes
+                   : o.metric == "mse"        ? rt::TargetKind::Regression
+                   : o.metric == "perplexity" ? rt::TargetKind::Sequence
+                                              : rt::TargetKind::None;
   rt::ModelSignature sig = rt::inspectModel(model, inspect);
   ir::DType dtype = model.type(model.lookup(sig.features)).dtype;
   if (!ir::isFloat(dtype) && (!spec.csv.empty() || !spec.idxImages.empty()))
@@ -517,6 +523,9 @@ Command addTrainCommand(CLI::App &app) {
                   "or i32 0/1 per node, or i32 node index lists)");
   cmd->add_option("--target", o->target,
                   "The model input holding the targets, or 'none' (default: found from the loss)");
+  cmd->add_option("--metric", o->metric,
+                  "auto (default: from the target's type), accuracy, mse, perplexity or loss")
+      ->check(CLI::IsMember({"auto", "accuracy", "mse", "perplexity", "loss"}));
   cmd->add_option("--label-column", o->data.labelColumn,
                   "CSV: the label's column, 0-based, negative from the end (default -1)");
   cmd->add_flag("--header", o->header,

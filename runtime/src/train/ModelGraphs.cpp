@@ -187,6 +187,26 @@ ModelSignature inspectModel(const ir::Graph &g, const InspectOptions &options) {
   }
   sig.target = sig.labels.empty() ? TargetKind::None
                                   : targetKindOf(g.type(g.lookup(sig.labels)));
+  // A metric asked for: the target must be of a type it can be computed on.
+  if (options.task && *options.task != sig.target) {
+    TargetKind want = *options.task;
+    std::optional<ir::TensorType> t;
+    if (!sig.labels.empty())
+      t = g.type(g.lookup(sig.labels));
+    bool fits = want == TargetKind::None ||
+                (t && want == TargetKind::Classes && t->dtype == ir::DType::i32 &&
+                 t->rank() == 1) ||
+                (t && want == TargetKind::Regression && isFloatType(t->dtype)) ||
+                (t && want == TargetKind::Sequence && t->dtype == ir::DType::i32);
+    if (!fits)
+      throw Error(graphLabel(g) + ": the metric of " + std::string(targetKindName(want)) +
+                  " needs " +
+                  (want == TargetKind::Classes      ? "an i32[N] target"
+                   : want == TargetKind::Regression ? "a float target"
+                                                    : "an i32 target") +
+                  ", but the target is " + (t ? "%" + sig.labels + " : " + t->str() : "none"));
+    sig.target = want;
+  }
 
   // The classes a label may name: the logits' last dimension of the loss
   // that reads the labels (or the depth of a one_hot of them), so that data

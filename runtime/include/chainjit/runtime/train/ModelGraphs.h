@@ -54,6 +54,11 @@ struct InspectOptions {
   // The target input by name; "" for none (the loss reads only the inputs);
   // nullopt: found by how the loss reads it (below).
   std::optional<std::string> target;
+  // The task, and so the metric, instead of the one the target's type says
+  // (`train --metric`): Classes (accuracy) needs an i32 [N] target,
+  // Regression (mse) a float one, Sequence (perplexity) an i32 one; None
+  // reports the loss alone. nullopt: from the target's type.
+  std::optional<TargetKind> task;
 };
 
 // Finds the roles by type: the first float input of rank >= 1 is the
