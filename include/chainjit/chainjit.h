@@ -47,6 +47,7 @@
 #include "chainjit/compiler/Recomputation.h"
 
 // runtime: evaluation, tensor files, datasets and checkpoints.
+#include "chainjit/runtime/AtomicFile.h"
 #include "chainjit/runtime/Checkpoint.h"
 #include "chainjit/runtime/CsvChunks.h"
 #include "chainjit/runtime/Dataset.h"

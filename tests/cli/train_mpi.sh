@@ -12,6 +12,14 @@
 #                                  (docs/distributed.md's example)
 #   fail NP RANK:STEP MODEL        that rank fails: non-zero exit, its error
 #                                  shown, no checkpoint (nor .tmp) left
+#   idx NP MODEL FLAGS...          DATA as uncompressed IDX files: -np NP
+#                                  reads rows on demand, rank 0 about 1/NP
+#                                  of them, under an --alloc-limit below the
+#                                  whole features, and equals one process
+#   overlap NP MODEL FLAGS...      the reduction in small overlapped buckets
+#                                  and in one blocking message: the same bits
+#                                  at 2 ranks (f32 rounding at more), and the
+#                                  single-process run's params and metrics
 # Exit 77 (skipped) when there is no mpirun or chainjit lacks MPI.
 set -u
 cli=$1 close=$2 mpirun=$3 work=$4 data=$5 scenario=$6
@@ -113,6 +121,70 @@ fail)
   [ ! -e "$work/f.ckpt" ] || fail "a checkpoint was left"
   [ ! -e "$work/f.ckpt.tmp" ] || fail "a partial checkpoint (.tmp) was left"
   echo "ok: rank $rank failed, the job exited $rc with its error and no checkpoint"
+  ;;
+idx)
+  np=$1 model=$2
+  shift 2
+  # The digits as IDX (pixels 0..16 are bytes), with Python's standard library.
+  python3 - "$data" "$work/images.idx" "$work/labels.idx" <<'PY' || fail "cannot write IDX files"
+import gzip, struct, sys
+rows = [l.strip().split(',') for l in gzip.open(sys.argv[1], 'rt')
+        if l.strip() and not l.startswith('#')]
+if not rows[0][0].replace('.', '').isdigit():
+    rows = rows[1:]
+with open(sys.argv[2], 'wb') as f:
+    f.write(struct.pack('>IIII', 0x803, len(rows), 8, 8))
+    f.write(bytes(int(float(v)) for r in rows for v in r[:-1]))
+with open(sys.argv[3], 'wb') as f:
+    f.write(struct.pack('>II', 0x801, len(rows)))
+    f.write(bytes(int(float(r[-1])) for r in rows))
+PY
+  idx=(--idx-images "$work/images.idx" --idx-labels "$work/labels.idx" --scale 0.0625)
+  # 400 KiB: less than the f32 features of the 1797 digits (449.2 KiB), more
+  # than any rank's batch, graph or labels.
+  train whole "$cli" train "$model" "${idx[@]}" --alloc-limit 400K "$@"
+  grep -q "the features (f32\[1797, 64\]) needs 449.2 KiB" "$work/whole.err" ||
+    fail "a single process loading the whole features did not pass the limit"
+  train one "$cli" train "$model" "${idx[@]}" --checkpoint "$work/one.ckpt" "$@" ||
+    fail "single-process run failed"
+  train many "${mpi[@]}" -np "$np" "$cli" train "$model" "${idx[@]}" --alloc-limit 400K \
+    --checkpoint "$work/many.ckpt" --check-replicas "$@" || fail "-np $np run failed"
+  "$close" "$work/one.ckpt" "$work/many.ckpt" >"$work/close.out" || fail "params differ"
+  same_metrics "$work/one.out" "$work/many.out" >"$work/metrics.out" || fail "metrics differ"
+  # What one process would read: every training row each epoch, the test
+  # rows after each epoch and once more at the end, 64 bytes a row.
+  awk -v np="$np" '
+    /^data: / { train = $2; test = $4 }
+    /^training time / { epochs = $(NF - 1) }
+    /^rows read on demand: / { read = $8 }
+    END { whole = 64 * (epochs * train + (epochs + 1) * test)
+          if (!read || !whole) { print "no bytes-read line"; exit 1 }
+          r = read / whole; printf "rank 0 read %d of %d bytes: %.4f\n", read, whole, r
+          d = r - 1 / np; if (d < 0) d = -d; exit d > 0.02 }' "$work/many.out" >"$work/ratio.out" ||
+    fail "rank 0 did not read about 1/$np of the rows: $(cat "$work/ratio.out")"
+  echo "ok: -np $np read rows on demand ($(cat "$work/ratio.out")) and matches one process"
+  ;;
+overlap)
+  np=$1 model=$2
+  shift 2
+  CHAINJIT_DEBUG_ALLREDUCE=256:overlap train small "${mpi[@]}" -x CHAINJIT_DEBUG_ALLREDUCE \
+    -np "$np" "$cli" train "$model" --data "$data" --scale 0.0625 --checkpoint "$work/small.ckpt" \
+    "$@" || fail "overlapped run failed"
+  CHAINJIT_DEBUG_ALLREDUCE=1e12:blocking train blocking "${mpi[@]}" -x CHAINJIT_DEBUG_ALLREDUCE \
+    -np "$np" "$cli" train "$model" --data "$data" --scale 0.0625 \
+    --checkpoint "$work/blocking.ckpt" "$@" || fail "blocking run failed"
+  train one "$cli" train "$model" --data "$data" --scale 0.0625 --checkpoint "$work/one.ckpt" "$@" ||
+    fail "single-process run failed"
+  # 2 ranks: one addition per element, whatever the messages: the same bits.
+  # More: MPI may add in another order for another message size (rounding).
+  rtol=()
+  [ "$np" -eq 2 ] && rtol=(--rtol 0)
+  "$close" "$work/small.ckpt" "$work/blocking.ckpt" "${rtol[@]}" >"$work/close.out" ||
+    fail "overlapped and blocking params differ"
+  "$close" "$work/one.ckpt" "$work/small.ckpt" >"$work/close_one.out" ||
+    fail "overlapped and single-process params differ"
+  same_metrics "$work/one.out" "$work/small.out" >"$work/metrics.out" || fail "metrics differ"
+  echo "ok: -np $np, overlapped 256-byte buckets equal one blocking message${rtol:+ bit for bit} and one process"
   ;;
 *)
   echo "unknown scenario $scenario"

@@ -55,7 +55,7 @@ struct RandomGraphOptions {
   bool comparisons = true; // comparisons + where, cast, bool and i32 consts
   bool indexing = true;    // gather, scatter_add, iota, one_hot (indices in range)
   bool normalization = true; // erf, gelu (both forms), variance, layer_norm
-  // scan over a small body (off by default: the JIT does not lower scan yet).
+  // scan over a small body (off by default, which keeps the seeds' graphs).
   bool scans = false;
 
   int maxRank = 3; // at least 2: layers and losses make matrices

@@ -7,22 +7,29 @@
 #include "../../runtime/src/train/ReplicaReduction.h"
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/Parser.h"
+#include "chainjit/runtime/RowReader.h"
+#include "chainjit/runtime/distributed/BucketedReduction.h"
 #include "chainjit/runtime/distributed/Communicator.h"
 #include "chainjit/runtime/distributed/Mpi.h"
 #include "chainjit/runtime/distributed/Shard.h"
 #include "chainjit/runtime/train/CrossValidation.h"
+#include "chainjit/runtime/train/TrainData.h"
 #include "chainjit/runtime/train/Trainer.h"
 
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <barrier>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <cstring>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
+
+#include <unistd.h>
 
 using namespace chainjit;
 using namespace chainjit::runtime;
@@ -49,6 +56,14 @@ public:
   std::string describe() const override { return "threads"; }
   void allreduceSum(std::span<float> d) override { sum(d); }
   void allreduceSum(std::span<double> d) override { sum(d); }
+  // Nonblocking as MPI's: the sum happens at wait(), so a caller that read
+  // the buffer before waiting would see its own unsummed values.
+  std::unique_ptr<Pending> startAllreduceSum(std::span<float> d) override {
+    return std::make_unique<Deferred<float>>(*this, d);
+  }
+  std::unique_ptr<Pending> startAllreduceSum(std::span<double> d) override {
+    return std::make_unique<Deferred<double>>(*this, d);
+  }
   void broadcast(std::span<std::byte> d, int root) override {
     auto all = allgather(d);
     std::memcpy(d.data(), all[root].data(), d.size());
@@ -66,6 +81,19 @@ public:
   }
 
 private:
+  template <typename T> struct Deferred final : Pending {
+    Deferred(ThreadRank &r, std::span<T> d) : rank(r), data(d) {}
+    ~Deferred() override { wait(); }
+    bool test() override { return done; }
+    void wait() override {
+      if (!done)
+        rank.sum(data);
+      done = true;
+    }
+    ThreadRank &rank;
+    std::span<T> data;
+    bool done = false;
+  };
   template <typename T> void sum(std::span<T> d) {
     auto all = allgather(std::as_bytes(d));
     for (size_t i = 0; i < d.size(); ++i) {
@@ -175,7 +203,7 @@ TEST_CASE("reduction: tensors weighted by rows and summed per dtype, scalars sum
   CHECK(out[1] == out[0]);
 }
 
-TEST_CASE("sharded objective: one rank of weight 1 is the objective itself; an empty shard adds 0") {
+TEST_CASE("sharded objective: one rank of weight 1 is the objective itself, an empty shard adds 0") {
   std::vector<double> a = symmetricWithEigenvalues({1, 2, 4}, 3), b = {1, -1, 2};
   train::GraphObjective q = quadraticObjective(a, b);
   train::ParamSet x = vectorParams({0.5, 0.25, -1});
@@ -232,7 +260,7 @@ TEST_CASE("out-of-graph update: the step graph's momentum and soft-thresholding 
   CHECK(w.at(2) == 0.0); // |0.01| < 0.02: exactly zero
 }
 
-TEST_CASE("mpi: the launcher's world size is read from the environment; no MPI build says so") {
+TEST_CASE("mpi: the launcher's world size is read from the environment, no MPI build says so") {
   unsetenv("PMI_SIZE");
   unsetenv("PMIX_SIZE");
   setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
@@ -380,4 +408,174 @@ TEST_CASE("trainer on 2 thread ranks: nesterov, and newton with 1/M, equal one p
   newton.sampling = train::Sampling::Full;
   newton.epochs = 2;
   checkRanksEqualOneProcess(newton, 2, "/tests/cli/data/digits_softmax.cj", 100, Backend::Jit);
+}
+
+// ---- the bucketed, overlapped gradient reduction ----
+
+namespace {
+
+bool sameBits(const Bindings &a, const Bindings &b) {
+  if (a.size() != b.size())
+    return false;
+  for (const auto &[name, x] : a) {
+    const ir::Tensor &y = b.at(name);
+    if (x.type() != y.type() || std::memcmp(x.data(), y.data(), x.byteSize()) != 0)
+      return false;
+  }
+  return true;
+}
+
+struct Reduced {
+  std::vector<ir::Tensor> tensors;
+  std::vector<double> scalars;
+  std::vector<std::pair<size_t, size_t>> buckets;
+};
+
+// Five tensors (f32 400 B, f32 200 B, f32 12 B, f64 80 B, f32 28 B) and
+// two scalars per rank, reduced with `schedule` on 3 thread ranks (or with
+// the single-message allreduceWeighted when schedule is null).
+std::vector<Reduced> reduceOnThreeRanks(const ReduceSchedule *schedule) {
+  return onRanks(3, [&](std::shared_ptr<Communicator> c) {
+    Reduced r;
+    for (auto [dtype, n] : std::vector<std::pair<ir::DType, int64_t>>{
+             {ir::DType::f32, 100}, {ir::DType::f32, 50}, {ir::DType::f32, 3},
+             {ir::DType::f64, 10}, {ir::DType::f32, 7}}) {
+      ir::Tensor t({dtype, {n}});
+      for (int64_t i = 0; i < n; ++i)
+        t.set(i, std::sin(0.37 * double(i + 11 * c->rank())) / 3.0);
+      r.tensors.push_back(std::move(t));
+    }
+    r.scalars = {double(c->rank()), 0.1};
+    std::vector<ir::Tensor *> p;
+    for (ir::Tensor &t : r.tensors)
+      p.push_back(&t);
+    double weight = (c->rank() + 1) / 6.0;
+    if (!schedule) {
+      train::allreduceWeighted(*c, p, weight, std::span<double>(r.scalars));
+      return r;
+    }
+    BucketedReduction reduction(*c, p, weight, std::span<double>(r.scalars), *schedule);
+    while (!reduction.done()) {
+      r.buckets.push_back(reduction.finishNext());
+      reduction.poll();
+    }
+    return r;
+  });
+}
+
+} // namespace
+
+TEST_CASE("bucketed reduction: buckets by size and dtype, overlapped, blocking and one message agree "
+          "bit for bit") {
+  std::vector<Reduced> oneMessage = reduceOnThreeRanks(nullptr);
+  ReduceSchedule small{512, true}, blocking{512, false}, huge{int64_t(1) << 30, true};
+  std::vector<Reduced> overlapped = reduceOnThreeRanks(&small);
+  // 400 + 200 B close the first bucket; a change of dtype closes the next
+  // two; the scalars come last on their own.
+  CHECK(overlapped[0].buckets ==
+        std::vector<std::pair<size_t, size_t>>{{0, 2}, {2, 3}, {3, 4}, {4, 5}, {5, 5}});
+  CHECK(reduceOnThreeRanks(&huge)[0].buckets.size() == 4); // f32 x3, f64, f32, scalars
+  for (const std::vector<Reduced> &other : {reduceOnThreeRanks(&blocking), overlapped}) {
+    for (int r = 0; r < 3; ++r) {
+      CHECK(other[r].scalars == std::vector<double>{3.0, 0.1 * 3});
+      CHECK(other[r].scalars == oneMessage[r].scalars);
+      for (size_t t = 0; t < 5; ++t)
+        CHECK(std::memcmp(other[r].tensors[t].data(), oneMessage[0].tensors[t].data(),
+                          other[r].tensors[t].byteSize()) == 0);
+    }
+  }
+  // The weighted sum itself: element 1 of the f64 tensor.
+  double expect = 0;
+  for (int r = 0; r < 3; ++r)
+    expect += (r + 1) / 6.0 * (std::sin(0.37 * double(1 + 11 * r)) / 3.0);
+  CHECK(overlapped[1].tensors[3].at(1) == doctest::Approx(expect).epsilon(1e-15));
+}
+
+TEST_CASE("trainer on 3 thread ranks: updates overlapped with the reduction bucket by bucket give "
+          "the bits of one blocking message") {
+  Dataset data = digitsSubset(120);
+  ir::Graph g = ir::parseGraphFile(std::string(CHAINJIT_SOURCE_DIR) + "/examples/digits_mlp.cj");
+  for (train::OptimizerKind kind : {train::OptimizerKind::Momentum, train::OptimizerKind::Adam}) {
+    auto train = [&](ReduceSchedule schedule) {
+      return onRanks(3, [&](std::shared_ptr<Communicator> c) {
+        train::TrainConfig cc;
+        cc.backend = Backend::Interp;
+        cc.optimizer.kind = kind;
+        cc.optimizer.stepSize.base = kind == train::OptimizerKind::Adam ? 0.001 : 0.05;
+        cc.regularization.l1 = 1e-4;
+        cc.batch = 31;
+        cc.epochs = 1;
+        cc.communicator = c;
+        cc.reduction = schedule;
+        train::Trainer t(g, cc);
+        train::History h = t.fit(data);
+        return std::pair{t.modelParams(), h.epochs.back().train.loss};
+      });
+    };
+    // 64-byte buckets: every param tensor its own message, each update
+    // made while the later ones are in flight.
+    auto overlapped = train({64, true});
+    auto blocking = train({int64_t(1) << 30, false});
+    for (int r = 0; r < 3; ++r) {
+      CHECK(sameBits(overlapped[r].first, blocking[r].first));
+      CHECK(overlapped[r].second == blocking[r].second);
+    }
+  }
+}
+
+TEST_CASE("trainer on 2 thread ranks with IDX data read on demand: one process's params, each rank "
+          "reading half the rows") {
+  // The first 200 digits (pixels 0..16) as an uncompressed IDX pair.
+  Dataset digits = loadCsvDataset(std::string(CHAINJIT_SOURCE_DIR) + "/examples/data/digits.csv.gz");
+  auto dir = std::filesystem::temp_directory_path() / ("chainjit_dist_idx_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+  const uint32_t n = 200;
+  std::string images = be32(0x803) + be32(n) + be32(8) + be32(8), labels = be32(0x801) + be32(n);
+  for (uint32_t r = 0; r < n; ++r) {
+    for (int64_t j = 0; j < 64; ++j)
+      images += char(static_cast<int>(digits.features.at(r * 64 + j)));
+    labels += char(static_cast<int>(digits.labels.at(r)));
+  }
+  std::ofstream(dir / "images", std::ios::binary) << images;
+  std::ofstream(dir / "labels", std::ios::binary) << labels;
+  train::DataSpec spec;
+  spec.idxImages = (dir / "images").string();
+  spec.idxLabels = (dir / "labels").string();
+  spec.scale = 1.0 / 16.0;
+  spec.testFraction = 0.25;
+  ir::Graph g = ir::parseGraphFile(std::string(CHAINJIT_SOURCE_DIR) + "/examples/digits_mlp.cj");
+  train::TrainConfig c;
+  c.backend = Backend::Interp;
+  c.optimizer.kind = train::OptimizerKind::Momentum;
+  c.optimizer.stepSize.base = 0.05;
+  c.batch = 32;
+  c.epochs = 2;
+  train::TrainingData whole = train::loadTrainingData(spec, ir::DType::f32);
+  train::Trainer one(g, c);
+  one.fit(whole.train, &whole.test);
+  Bindings p1 = one.modelParams();
+  auto out = onRanks(2, [&](std::shared_ptr<Communicator> comm) {
+    train::DataSpec s = spec;
+    s.rowsOnDemand = true;
+    train::TrainingData d = train::loadTrainingData(s, ir::DType::f32);
+    train::TrainConfig cc = c;
+    cc.communicator = comm;
+    train::Trainer t(g, cc);
+    t.fit(d.train, &d.test);
+    bool onDemand = d.train.featureRows != nullptr;
+    return std::tuple{t.modelParams(), rowBytesRead({&d.train, &d.test}), onDemand};
+  });
+  // 150 training rows each epoch, the 50 test rows evaluated after each.
+  uint64_t wholeRun = 64 * (2 * 150 + 2 * 50);
+  uint64_t sum = 0;
+  for (const auto &[params, bytes, onDemand] : out) {
+    CHECK(onDemand);
+    CHECK(maxDifference(params, p1) < 1e-5);
+    CHECK(bytes >= wholeRun * 45 / 100);
+    CHECK(bytes <= wholeRun * 55 / 100);
+    sum += bytes;
+  }
+  CHECK(sum == wholeRun); // every row a rank computes is read once, by that rank alone
+  std::filesystem::remove_all(dir);
 }

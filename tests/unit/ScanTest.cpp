@@ -1,7 +1,7 @@
 // scan (Scan.h, ir/ops/ControlOps.cpp): the builder helper and its layout,
 // the type rule's messages, the interpreter in both directions against
 // plain loops, the text form (sugar, raw form, round trip, functions printed
-// before the graph), the JIT's refusal and the cost entry.
+// before the graph) and the cost entry (the JIT: JitScanTest.cpp).
 #include "FileTesting.h"
 #include "RoundTrip.h"
 
@@ -283,12 +283,6 @@ graph g {
   CHECK(e.outputs[0].toDoubles() == std::vector<double>{6, 15});
   std::string printed = chainjit::testing::checkRoundTrip(g);
   CHECK(printed.find("func inc(") < printed.find("func total("));
-}
-
-TEST_CASE("scan: the JIT refuses it with a clear error") {
-  Rnn r = elmanGraph(false);
-  CHECK(errorOf([&] { compiler::compileGraph(r.g); })
-            .find("jit: scan is not lowered yet; use --backend interp") != std::string::npos);
 }
 
 TEST_CASE("scan: the cost is the step's cost times T") {

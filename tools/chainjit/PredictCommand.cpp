@@ -12,6 +12,7 @@
 
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Parser.h"
+#include "chainjit/runtime/AtomicFile.h"
 #include "chainjit/runtime/CsvChunks.h"
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/RowChunks.h"
@@ -22,9 +23,10 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <sstream>
 
 namespace chainjit::cli {
 
@@ -311,29 +313,22 @@ int runPredict(const PredictOptions &o) {
 
   // The predictions go to PATH.tmp, renamed to PATH once all are written:
   // an error half-way leaves no half-written file under the name asked for.
-  // A PATH that exists and is no regular file (/dev/stdout, a pipe) is
-  // written directly: renaming over it would replace it.
-  std::ofstream file;
-  std::error_code statError;
-  bool direct = !o.output.empty() && std::filesystem::exists(o.output, statError) &&
-                !std::filesystem::is_regular_file(o.output, statError);
-  std::string tmp = direct ? o.output : o.output + ".tmp";
-  struct RemoveOnError {
-    const std::string *path = nullptr;
-    ~RemoveOnError() {
-      std::error_code ec;
-      if (path)
-        std::filesystem::remove(*path, ec);
+  // A PATH that is no regular file (/dev/stdout, a pipe) is written directly.
+  std::optional<runtime::AtomicFile> file;
+  if (!o.output.empty())
+    file.emplace(o.output, runtime::AtomicFile::OnSpecialFile::WriteThrough,
+                 "cannot write the predictions");
+  std::ostringstream out; // one chunk's lines
+  auto flushChunk = [&] {
+    if (file) {
+      file->write(out.view());
+    } else {
+      std::cout << out.view();
+      if (!std::cout)
+        throw Error("cannot write the predictions", SourceLoc{"<stdout>"});
     }
-  } cleanup;
-  if (!o.output.empty()) {
-    file.open(tmp, std::ios::binary | std::ios::trunc);
-    if (!file)
-      throw Error("cannot create " + tmp, SourceLoc{o.output});
-    if (!direct)
-      cleanup.path = &tmp;
-  }
-  std::ostream &out = o.output.empty() ? std::cout : file;
+    out.str("");
+  };
 
   runtime::Backend backend = runtime::parseBackend(o.backend);
   std::map<int64_t, std::unique_ptr<runtime::Executable>> compiled; // by batch size
@@ -394,18 +389,12 @@ int runPredict(const PredictOptions &o) {
         ++hits;
     }
     total += c.rows;
+    flushChunk();
   }
-  out.flush();
-  if (!out)
-    throw Error("cannot write the predictions", SourceLoc{o.output.empty() ? "<stdout>" : o.output});
-  if (!o.output.empty() && !direct) {
-    file.close();
-    std::error_code ec;
-    std::filesystem::rename(tmp, o.output, ec);
-    if (ec)
-      throw Error("cannot rename " + tmp + ": " + ec.message(), SourceLoc{o.output});
-    cleanup.path = nullptr;
-  }
+  if (file)
+    file->commit();
+  else
+    std::cout.flush();
   std::cerr << "predicted " << total << " rows";
   if (classes > 0)
     std::cerr << " of " << classes << " classes";

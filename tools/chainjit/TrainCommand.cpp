@@ -6,6 +6,7 @@
 #include "StopSignals.h"
 
 #include "chainjit/ir/Parser.h"
+#include "chainjit/runtime/RowReader.h"
 #include "chainjit/runtime/Weights.h"
 #include "chainjit/runtime/distributed/Mpi.h"
 #include "chainjit/runtime/train/CrossValidation.h"
@@ -274,6 +275,24 @@ void applyDebugFailure(rt::TrainConfig &c) {
   c.failStep = static_cast<int64_t>(*step);
 }
 
+// CHAINJIT_DEBUG_ALLREDUCE=BYTES:overlap|blocking sets the gradient
+// reduction's bucket size and whether its buckets overlap with the update
+// (the test that both give the same bits).
+void applyDebugAllreduce(rt::TrainConfig &c) {
+  const char *v = std::getenv("CHAINJIT_DEBUG_ALLREDUCE");
+  if (!v)
+    return;
+  std::string spec = v;
+  size_t colon = spec.find(':');
+  std::optional<double> bytes = parseNumber(spec.substr(0, colon));
+  std::string mode = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (!bytes || *bytes < 1 || *bytes > 1e15 || (mode != "overlap" && mode != "blocking"))
+    throw UsageError("CHAINJIT_DEBUG_ALLREDUCE='" + spec +
+                     "': expected BYTES:overlap or BYTES:blocking, e.g. 65536:overlap");
+  c.reduction.bucketBytes = static_cast<int64_t>(*bytes);
+  c.reduction.overlap = mode == "overlap";
+}
+
 void writeCurves(const TrainOptions &o, const rt::History &h, const std::string &model) {
   if (!o.curves.empty())
     rt::writeCurvesCsv(o.curves, h);
@@ -302,6 +321,7 @@ int runTrain(const TrainOptions &o,
   config.communicator = comm;
   config.checkReplicas = o.checkReplicas;
   applyDebugFailure(config);
+  applyDebugAllreduce(config);
   asUsage([&] { config.validate(); });
   bool root = comm->rank() == 0;
   applyAllocLimit(o.allocLimit);
@@ -381,6 +401,8 @@ int runTrain(const TrainOptions &o,
                         ? std::nullopt
                         : std::optional(model.type(model.lookup(sig.labels)).dtype);
   spec.nodeInput = sig.labels.empty() ? sig.features : sig.labels;
+  // Ranks read only the rows of their shards where the files allow it.
+  spec.rowsOnDemand = comm->size() > 1;
   rt::TrainingData data = rt::loadTrainingData(spec, dtype);
   config.preparation = data.preparation;
   if (!o.initFrom.empty()) {
@@ -464,6 +486,11 @@ int runTrain(const TrainOptions &o,
     printMetrics("train", h.epochs.back().train, data.train);
   printMetrics("test", trainer.evaluate(data.test), data.test);
   std::cout << "training time " << seconds << " s over " << h.epochs.size() << " epochs\n";
+  if (data.train.featureRows)
+    std::cout << "rows read on demand: rank 0 read "
+              << runtime::rowBytesRead({&data.train, &data.test,
+                                        data.validation ? &*data.validation : nullptr})
+              << " bytes of feature rows\n";
   if (root)
     writeCurves(o, h, model.name());
   if (signals.signal() != 0 && root) {

@@ -7,6 +7,7 @@
 
 #include "aot/BundleRuntime.h"
 #include "jit/ModuleBuilder.h"
+#include "jit/ScanLowering.h"
 
 #include "chainjit/ir/Error.h"
 
@@ -59,9 +60,10 @@ private:
   // struct cj_bundle_desc, field by field (BundleRuntime.h).
   llvm::GlobalVariable *descriptor(llvm::Function *entry) {
     std::vector<std::string> labels, ops, buffers;
-    for (ir::NodeId id = 0; id < g_.size(); ++id) {
-      labels.push_back(g_.node(id).label(id));
-      ops.emplace_back(ir::opName(g_.node(id).kind));
+    // The entry's failed-node ids count the scan bodies' nodes after g's.
+    for (const jit::FlatNode &n : jit::flatNodes(g_)) {
+      labels.push_back(n.graph->node(n.id).label(n.id));
+      ops.emplace_back(ir::opName(n.graph->node(n.id).kind));
     }
     for (const BundleArgument &a : sig_.arguments) {
       const char *role = a.spec.role == ArgumentRole::Input   ? "input "
@@ -87,7 +89,7 @@ private:
         string(sig_.name),
         string(target_.cpu),
         string(features),
-        b_.getInt64(g_.size()),
+        b_.getInt64(labels.size()),
         stringArray(labels, sig_.name + "_node_labels"),
         stringArray(ops, sig_.name + "_node_ops"),
         stringArray(buffers, sig_.name + "_buffer_names"),

@@ -3,6 +3,7 @@
 // removes what no output needs.
 #include "chainjit/compiler/Autodiff.h"
 #include "PlannedJacobian.h"
+#include "chainjit/compiler/JacobianByPlan.h"
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Verifier.h"
@@ -149,8 +150,9 @@ Graph grad(const Graph &f, const std::string &of, const std::vector<std::string>
   return d.finish(simplify);
 }
 
-Graph jacobian(const Graph &f, const std::string &of, const std::string &wrt,
-               JacobianMode mode, bool simplify) {
+namespace {
+Graph jacobianGraph(const Graph &f, const std::string &of, const std::string &wrt,
+                    JacobianMode mode, const PlannerOptions &opts, bool simplify) {
   NodeId ofId = lookupFloat(f, of, "the output");
   NodeId wId = lookupFloat(f, wrt, "the wrt value");
   const TensorType &ot = f.type(ofId), &wt = f.type(wId);
@@ -164,7 +166,7 @@ Graph jacobian(const Graph &f, const std::string &of, const std::string &wrt,
   Value j = [&]() -> Value {
     if (mode == JacobianMode::Optimal) {
       GraphChain gc = extractChain(f, ofId, {wId});
-      BracketingPlan plan = planChain(gc.chain);
+      BracketingPlan plan = planChain(gc.chain, opts);
       return reshape(emitPlannedJacobian(f, d.out, d.primal, gc, plan), result);
     }
     if (mode == JacobianMode::Forward) {
@@ -183,6 +185,17 @@ Graph jacobian(const Graph &f, const std::string &of, const std::string &wrt,
   }();
   d.emit(fresh(j), "jacobian." + of + "." + wrt);
   return d.finish(simplify);
+}
+} // namespace
+
+Graph jacobian(const Graph &f, const std::string &of, const std::string &wrt,
+               JacobianMode mode, bool simplify) {
+  return jacobianGraph(f, of, wrt, mode, PlannerOptions{}, simplify);
+}
+
+Graph plannedJacobian(const Graph &f, const std::string &of, const std::string &wrt,
+                      const PlannerOptions &opts, bool simplify) {
+  return jacobianGraph(f, of, wrt, JacobianMode::Optimal, opts, simplify);
 }
 
 Graph hessian(const Graph &f, const std::string &of, const std::string &wrt,

@@ -4,7 +4,10 @@
 // through each cut, so the Jacobian is the product of the segments'.
 #include "chainjit/compiler/ChainExtraction.h"
 
+#include "RowLocal.h"
+
 #include "chainjit/compiler/Autodiff.h"
+#include "chainjit/compiler/TimeChains.h"
 #include "chainjit/ir/Derivatives.h"
 #include "chainjit/ir/Error.h"
 
@@ -49,9 +52,9 @@ std::vector<NodeId> dominatorCuts(const Graph &g, NodeId of, const std::vector<N
   return cuts;
 }
 
-// Does node v map row b of its active operands (axis 0, of size `rows`) to
-// row b of its result and nothing else? Then a segment of such nodes has a
-// block-diagonal Jacobian with one block per row.
+} // namespace
+
+// RowLocal.h; also used for the steps of a scan (TimeChains.cpp).
 bool rowLocal(const Graph &g, NodeId v, const std::vector<bool> &active, int64_t rows) {
   const Node &n = g.node(v);
   auto leading = [&](const TensorType &t) { return t.rank() >= 1 && t.shape[0] == rows; };
@@ -96,6 +99,8 @@ bool rowLocal(const Graph &g, NodeId v, const std::vector<bool> &active, int64_t
     return false;
   }
 }
+
+namespace {
 
 std::string labelOf(const Graph &g, NodeId id) {
   const std::string &n = g.node(id).name;
@@ -162,6 +167,8 @@ GraphChain extractChain(const Graph &g, NodeId of, const std::vector<NodeId> &wr
     f.n = l == 0 ? inputSize : g.type(gc.cuts[l - 1]).numel();
     f.m = g.type(gc.cuts[l]).numel();
     f.label = labelOf(g, gc.cuts[l]);
+    if (g.node(gc.cuts[l]).name.empty() && g.node(gc.cuts[l]).kind == OpKind::Scan)
+      f.label = "@" + g.node(gc.cuts[l]).attrs.getString("body"); // a scan by its body
     // A segment that is a simple path keeps the product of its ops'
     // structures; anything with a fork is dense.
     bool path = true;
@@ -215,6 +222,29 @@ GraphChain extractChain(const Graph &g, NodeId of, const std::vector<NodeId> &wr
       if (local) {
         f.structure = JacobianStructure::BlockDiagonal;
         f.blocks = out.shape[0];
+      }
+    }
+    // ---- through time (TimeChains.h): a segment holding one scan is its
+    // T step factors, kept compactly; an element-wise recurrence seen from
+    // its one active operand is diagonal as a whole.
+    {
+      std::vector<NodeId> scans;
+      for (NodeId v : gc.segments[l])
+        if (g.node(v).kind == OpKind::Scan)
+          scans.push_back(v);
+      if (scans.size() == 1) {
+        std::vector<bool> act;
+        for (NodeId o : g.node(scans[0]).operands)
+          act.push_back(active[o]);
+        ScanSteps steps = scanSteps(g, scans[0], act);
+        f.steps = std::max<int64_t>(1, steps.length);
+        f.step = steps.step;
+        if (steps.diagonal && gc.segments[l].size() == 1 && f.n == f.m)
+          f.structure = JacobianStructure::Diagonal;
+        else if (steps.blocks > 1 && gc.segments[l].size() == 1 && f.n == f.m) {
+          f.structure = JacobianStructure::BlockDiagonal;
+          f.blocks = steps.blocks;
+        }
       }
     }
     gc.chain.factors.push_back(std::move(f));

@@ -1,5 +1,7 @@
 #include "chainjit/compiler/CostReport.h"
 
+#include "chainjit/compiler/TimeChains.h"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -49,11 +51,49 @@ nlohmann::json planJson(const JacobianChain &c, const BracketingPlan &p) {
                      {"left", n.left < 0 ? nlohmann::json(nullptr) : nlohmann::json(n.left)},
                      {"right", n.right < 0 ? nlohmann::json(nullptr) : nlohmann::json(n.right)},
                      {"cost", n.cost}});
+  nlohmann::json sweeps = nlohmann::json::array();
+  for (const TimeSweep &t : timeSweeps(c, p))
+    sweeps.push_back({{"factor", t.factor},
+                      {"label", factorName(c, t.factor)},
+                      {"direction", t.direction == TimeDirection::Forward ? "forward" : "backward"},
+                      {"directions", t.directions},
+                      {"tape_bytes", t.tapeBytes}});
   return {{"expression", p.expression(c)},
+          {"time_sweeps", sweeps},
           {"cost", p.cost},
           {"tape_bytes", p.tapeBytes},
           {"recompute_cost", p.recomputeCost},
           {"nodes", nodes}};
+}
+
+// ---- through time (TimeChains.h) ----
+std::string stepLine(const ChainFactor &f) {
+  const ChainFactor::Step &st = f.step;
+  std::string io;
+  if (st.in || st.out)
+    io = fmt::format("; per step {} in, {} out", st.in, st.out);
+  return fmt::format("    = step factor \u00d7{}{}: {} x {} {}, per step t {}, a {}, e {}{}\n",
+                     f.steps, st.body.empty() ? "" : " of @" + st.body, st.state, st.state,
+                     structureName(st.structure), num(st.tangentCost), num(st.adjointCost),
+                     num(st.tapeBytes), io);
+}
+
+std::string timeSweepLines(const JacobianChain &c, const BracketingPlan &p) {
+  std::string out;
+  for (const TimeSweep &t : timeSweeps(c, p)) {
+    const ChainFactor &f = c.factors[t.factor];
+    if (t.direction == TimeDirection::Forward)
+      out += fmt::format("  through time: {} \u00d7{} forward in time (tangent scan, {} "
+                         "direction{}, no tape)\n",
+                         factorName(c, t.factor), f.steps, t.directions,
+                         t.directions == 1 ? "" : "s");
+    else
+      out += fmt::format("  through time: {} \u00d7{} backward in time (BPTT: adjoint scan, "
+                         "{} row{}, tape {} bytes)\n",
+                         factorName(c, t.factor), f.steps, t.directions,
+                         t.directions == 1 ? "" : "s", num(t.tapeBytes));
+  }
+  return out;
 }
 
 } // namespace
@@ -83,6 +123,8 @@ std::string costReportText(const CostReportInput &in) {
                        f.structure == JacobianStructure::BlockDiagonal
                            ? fmt::format("{} ({} blocks)", structureName(f.structure), f.blocks)
                            : std::string(structureName(f.structure)));
+    if (f.steps > 1) // the recurrence's step factor, once, with its count
+      out += stepLine(f);
   }
   out += fmt::format("\n  {:<26} {:>16} {:>11} {:>14}\n", "strategy", "cost (FMA)",
                      "/ optimum", "tape (bytes)");
@@ -102,6 +144,7 @@ std::string costReportText(const CostReportInput &in) {
   else if (in.tapeLimit)
     out += fmt::format("\n  tape limit: {} bytes\n", num(*in.tapeLimit));
   out += "\n  optimal plan: " + s.optimum.expression(c) + "\n";
+  out += timeSweepLines(c, s.optimum);
   if (rc)
     out += fmt::format("  recomputation: {} FMA of forward runs (in the cost); peak memory: "
                        "{} bytes\n",
@@ -127,7 +170,18 @@ std::string costReportJson(const CostReportInput &in) {
                        {"forward_cost", f.forwardCost},
                        {"input_bytes", f.inputBytes},
                        {"structure", structureName(f.structure)},
-                       {"blocks", f.blocks}});
+                       {"blocks", f.blocks},
+                       {"steps", f.steps},
+                       {"step", f.steps > 1 ? nlohmann::json{
+                                                  {"state", f.step.state},
+                                                  {"in", f.step.in},
+                                                  {"out", f.step.out},
+                                                  {"tangent_cost", f.step.tangentCost},
+                                                  {"adjoint_cost", f.step.adjointCost},
+                                                  {"tape_bytes", f.step.tapeBytes},
+                                                  {"structure", structureName(f.step.structure)},
+                                                  {"body", f.step.body}}
+                                            : nlohmann::json(nullptr)}});
   }
   nlohmann::json j = {
       {"title", in.title},

@@ -64,6 +64,9 @@ void JacobianChain::validate() const {
       throw Error("factor " + name + ": " + std::to_string(f.blocks) +
                   " blocks do not divide n = " + std::to_string(f.n) + " and m = " +
                   std::to_string(f.m));
+    if (f.steps < 1)
+      throw Error("factor " + name + ": a recurrence needs at least one step, got " +
+                  std::to_string(f.steps));
     if (l + 1 < factors.size() && f.m != factors[l + 1].n)
       throw Error("factor " + name + " has m = " + std::to_string(f.m) +
                   " but the next factor has n = " +
@@ -80,6 +83,8 @@ JacobianChain parseChainText(std::string_view text, const std::string &filename)
     ++lineNo;
     std::string body = line.substr(0, line.find('#'));
     std::vector<std::pair<double, int>> fields; // value, column
+    int64_t steps = 1;  // a trailing `xT`: T steps of a recurrence
+    int stepsColumn = 0;
     size_t pos = 0;
     while (true) {
       pos = body.find_first_not_of(" \t\r", pos);
@@ -88,6 +93,28 @@ JacobianChain parseChainText(std::string_view text, const std::string &filename)
       size_t end = body.find_first_of(" \t\r", pos);
       std::string tok = body.substr(pos, end == std::string::npos ? end : end - pos);
       SourceLoc loc{filename, lineNo, static_cast<int>(pos) + 1, {}};
+      if (stepsColumn)
+        throw Error("nothing may follow the step count '" +
+                        body.substr(size_t(stepsColumn - 1),
+                                    body.find_first_of(" \t\r", size_t(stepsColumn - 1)) -
+                                        size_t(stepsColumn - 1)) +
+                        "'",
+                    loc);
+      size_t prefix = tok.rfind("x", 0) == 0 ? 1 : tok.rfind("\xc3\x97", 0) == 0 ? 2 : 0;
+      if (prefix) { // xT or ×T
+        std::string count = tok.substr(prefix);
+        char *stop = nullptr;
+        errno = 0;
+        long long t = count.empty() ? 0 : std::strtoll(count.c_str(), &stop, 10);
+        if (count.empty() || stop != count.c_str() + count.size() || errno == ERANGE ||
+            t < 1 || t > (int64_t(1) << 40))
+          throw Error("expected a step count 'xT' with T a positive integer, got '" + tok + "'",
+                      loc);
+        steps = t;
+        stepsColumn = static_cast<int>(pos) + 1;
+        pos = end;
+        continue;
+      }
       char *stop = nullptr;
       errno = 0;
       double v = std::strtod(tok.c_str(), &stop);
@@ -120,6 +147,27 @@ JacobianChain parseChainText(std::string_view text, const std::string &filename)
     f.forwardCost = fields.size() >= 6 ? fields[5].first : f.tangentCost;
     f.inputBytes = fields.size() >= 7 ? fields[6].first : 8.0 * double(f.n);
     f.label = "F" + std::to_string(chain.factors.size() + 1);
+    if (stepsColumn) {
+      // The numbers are one step's; the steps chain, so a step is square.
+      if (f.n != f.m && steps > 1)
+        throw Error("a step factor repeated " + std::to_string(steps) +
+                        " times must be square, got n = " + std::to_string(f.n) +
+                        ", m = " + std::to_string(f.m),
+                    SourceLoc{filename, lineNo, stepsColumn, {}});
+      f.steps = steps;
+      f.step = {f.n, 0, 0, f.tangentCost, f.adjointCost, f.tapeBytes,
+                JacobianStructure::Dense, ""};
+      const double T = double(steps);
+      f.tangentCost *= T;
+      f.adjointCost *= T;
+      f.tapeBytes *= T;
+      f.forwardCost *= T;
+      if (!std::isfinite(f.tangentCost) || !std::isfinite(f.adjointCost) ||
+          !std::isfinite(f.tapeBytes) || !std::isfinite(f.forwardCost))
+        throw Error("the costs of " + std::to_string(steps) +
+                        " steps overflow a double; use smaller numbers",
+                    SourceLoc{filename, lineNo, stepsColumn, {}});
+    }
     if (!chain.factors.empty() && chain.factors.back().m != f.n)
       throw Error("n = " + std::to_string(f.n) +
                       " does not match the previous factor's m = " +

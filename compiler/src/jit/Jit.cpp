@@ -10,6 +10,7 @@
 #include "LoweringPlan.h"
 #include "ModuleBuilder.h"
 #include "ObjectCache.h"
+#include "ScanLowering.h"
 #include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/IndexBounds.h"
@@ -49,13 +50,19 @@ public:
       : entry_(entry), dylib_(dylib), arenas_(arenaPool(g, plan, dylib)) {
     args_ = plan.arguments;
     times_ = times;
-    for (ir::NodeId id = 0; id < g.size(); ++id) {
-      const ir::Node &n = g.node(id);
+    // The failed-node ids number g's nodes and then the scan bodies' nodes
+    // (ScanLowering.h), so an error inside a body names the body's node.
+    std::vector<jit::FlatNode> all = jit::flatNodes(g);
+    for (int64_t i = 0; i < static_cast<int64_t>(all.size()); ++i) {
+      const ir::Graph &owner = *all[i].graph;
+      ir::NodeId id = all[i].id;
+      const ir::Node &n = owner.node(id);
       nodes_.push_back({n.label(id), std::string(ir::opName(n.kind)), n.type.str(), n.loc});
-      if (auto b = ir::indexBounds(g, id))
-        indexBounds_.emplace(id, std::move(*b));
-      if (n.kind == ir::OpKind::CrossEntropy && g.type(n.operands[1]).dtype == ir::DType::i32)
-        labelClasses_.emplace(id, g.type(n.operands[0]).shape.back());
+      if (auto b = ir::indexBounds(owner, id))
+        indexBounds_.emplace(i, std::move(*b));
+      if (n.kind == ir::OpKind::CrossEntropy &&
+          owner.type(n.operands[1]).dtype == ir::DType::i32)
+        labelClasses_.emplace(i, owner.type(n.operands[0]).shape.back());
     }
   }
   ~NativeGraph() override { sharedJitEngine().impl().unload(dylib_); }
@@ -123,8 +130,8 @@ private:
   llvm::orc::JITDylib *dylib_;
   std::unique_ptr<jit::ArenaPool> arenas_; // made by arenaPool(), which frees the dylib on failure
   std::vector<NodeInfo> nodes_;
-  std::map<ir::NodeId, ir::IndexBounds> indexBounds_; // of the nodes that check indices
-  std::map<ir::NodeId, int64_t> labelClasses_;         // of cross_entropy with i32 labels
+  std::map<int64_t, ir::IndexBounds> indexBounds_; // of the nodes that check indices
+  std::map<int64_t, int64_t> labelClasses_;        // of cross_entropy with i32 labels
 };
 
 uint64_t saturatingAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }

@@ -5,6 +5,7 @@
 #include "LoweringPlan.h"
 
 #include "MemoryPlan.h"
+#include "ScanLowering.h"
 #include "chainjit/ir/Error.h"
 
 #include <algorithm>
@@ -82,7 +83,9 @@ int64_t bytesOf(const ir::TensorType &t) {
 
 class Planner {
 public:
-  Planner(const ir::Graph &g, const JitOptions &o) : g_(g), o_(o) {}
+  Planner(const ir::Graph &g, const JitOptions &o, int64_t nodeBase) : g_(g), o_(o) {
+    p_.nodeBase = nodeBase;
+  }
 
   LoweringPlan run() {
     declareArguments();
@@ -222,8 +225,15 @@ private:
 
   void createKernels() {
     std::map<NodeId, std::vector<size_t>> solvesOf; // LU groups by matrix
+    // Module-wide number of the next scan body's node 0 (ScanLowering.h):
+    // every scan of g counts, lowered or not, so the numbering depends on
+    // the graph alone.
+    int64_t nextBody = p_.nodeBase + static_cast<int64_t>(g_.size());
     for (NodeId id = 0; id < g_.size(); ++id) {
       const ir::Node &n = g_.node(id);
+      int64_t bodyBase = nextBody;
+      if (n.kind == OpKind::Scan)
+        nextBody += flatNodeCount(scanBodyGraph(g_, id));
       if (!needed_[id] || p_.inlined[id] || ir::isSource(n.kind) ||
           n.kind == OpKind::Reshape)
         continue;
@@ -247,6 +257,12 @@ private:
         // go to BLAS unless they are tiny (bench/jit_train_step_bench).
         k.generatedLoops = mp[0] == 1 && mp[7] == 0 && mp[8] == 0 && work > 0 &&
                            work < o_.blasThreshold && (mp[2] >= 16 || work <= 512);
+      } else if (n.kind == OpKind::Scan) {
+        k.kind = KernelKind::Scan;
+        auto body = std::make_shared<const ScanBody>(planScanBody(g_, id, o_, bodyBase));
+        k.call.scratchBytes = body->scratchBytes; // the body's arena and the carries
+        k.body = static_cast<int>(p_.bodies.size());
+        p_.bodies.push_back(std::move(body));
       } else if (n.kind == OpKind::Solve) {
         k.kind = KernelKind::Solve;
         k.lhs = reads_[id][0];
@@ -524,24 +540,20 @@ private:
 
 } // namespace
 
-LoweringPlan planLowering(const ir::Graph &g, const JitOptions &options) {
-  // scan is handled here, before any kernel is chosen: it has no generated
-  // loop and no library kernel yet (the planned lowering is one loop around
-  // the lowered body).
-  for (NodeId id = 0; id < g.size(); ++id)
-    if (g.node(id).kind == OpKind::Scan)
-      throw Error("jit: scan is not lowered yet; use --backend interp (" +
-                      g.node(id).label(id) + ")",
-                  g.node(id).loc);
-  return Planner(g, options).run();
+LoweringPlan planLowering(const ir::Graph &g, const JitOptions &options, int64_t nodeBase) {
+  return Planner(g, options, nodeBase).run();
 }
 
-std::string describePlan(const ir::Graph &g, const LoweringPlan &plan) {
-  static const char *kinds[] = {"loop", "reduce", "gemm", "solve", "call"};
-  std::ostringstream os;
+namespace {
+
+// One line per kernel, each prefixed by `indent`; a scan's body plan follows
+// its line, indented by two more spaces.
+void describeInto(std::ostringstream &os, const ir::Graph &g, const LoweringPlan &plan,
+                  const std::string &indent) {
+  static const char *kinds[] = {"loop", "reduce", "gemm", "solve", "call", "scan"};
   for (size_t i = 0; i < plan.kernels.size(); ++i) {
     const Kernel &k = plan.kernels[i];
-    os << "#" << i << " " << kinds[static_cast<int>(k.kind)] << " "
+    os << indent << "#" << i << " " << kinds[static_cast<int>(k.kind)] << " "
        << g.node(k.node).label(k.node) << " = " << ir::opName(g.node(k.node).kind);
     // The inlined nodes fused into this loop.
     std::vector<NodeId> fused;
@@ -574,10 +586,24 @@ std::string describePlan(const ir::Graph &g, const LoweringPlan &plan) {
       os << " @arena+" << s.index;
     else if (s.kind == Storage::Argument)
       os << " @arg" << s.index;
+    if (k.kind == KernelKind::Scan) {
+      const ScanBody &b = *plan.bodies[k.body];
+      os << " -> " << b.layout.length << (b.layout.length == 1 ? " step" : " steps")
+         << (b.layout.reverse ? " (reverse)" : "") << " of @" << b.function << ":\n";
+      describeInto(os, *b.graph, b.plan, indent + "  ");
+      continue;
+    }
     os << "\n";
   }
-  os << "arena: " << plan.arenaBytes << " bytes in " << plan.buffers.size()
+  os << indent << "arena: " << plan.arenaBytes << " bytes in " << plan.buffers.size()
      << " buffers\n";
+}
+
+} // namespace
+
+std::string describePlan(const ir::Graph &g, const LoweringPlan &plan) {
+  std::ostringstream os;
+  describeInto(os, g, plan, "");
   return os.str();
 }
 

@@ -8,6 +8,7 @@
 #include "LibraryKernels.h"
 #include "chainjit/compiler/Jit.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,7 +27,10 @@ enum class KernelKind {
   MatMul,      // cj_matmul (BLAS above the threshold), transposes folded into flags
   Solve,       // cj_solve, the LU factorization shared with a transposed solve
   Library,     // a library kernel call
+  Scan,        // one loop over the steps calling the body's own function (ScanLowering.h)
 };
+
+struct ScanBody; // ScanLowering.h
 
 struct Kernel {
   KernelKind kind;
@@ -40,6 +44,7 @@ struct Kernel {
   bool transposed = false, factorized = false;
   LibraryCall call;       // Library, MatMul and Solve: symbol and params
   int scratchBuffer = -1; // index into LoweringPlan::buffers, or -1
+  int body = -1;          // Scan: index into LoweringPlan::bodies
 };
 
 // A copy done after every kernel: outputs that are not written in place
@@ -65,11 +70,19 @@ struct LoweringPlan {
   std::vector<int> bufferOf;            // per node: arena buffer index or -1
   std::vector<Buffer> buffers;
   int64_t arenaBytes = 0;
+  // The lowered bodies of the scan kernels, each with its own plan (whose
+  // arena lies inside the scan kernel's scratch buffer).
+  std::vector<std::shared_ptr<const ScanBody>> bodies;
+  // The number of this graph's node 0 in the failed-node ids of the whole
+  // module (0 for the graph compiled; see flatNodes in ScanLowering.h).
+  int64_t nodeBase = 0;
 };
 
 // Plans `g` (verified, modes expanded). Throws chainjit::Error naming the node
 // for an op the JIT cannot lower.
-LoweringPlan planLowering(const ir::Graph &g, const JitOptions &options);
+// `nodeBase`: the number of g's node 0 in the module's failed-node ids
+// (non-zero for scan bodies).
+LoweringPlan planLowering(const ir::Graph &g, const JitOptions &options, int64_t nodeBase = 0);
 
 // A human-readable listing of the plan (kernels, fusion, arena offsets) for
 // --emit plan and for tests.

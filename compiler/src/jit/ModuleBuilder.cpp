@@ -5,6 +5,7 @@
 #include "ModuleBuilder.h"
 
 #include "ScalarOps.h"
+#include "ScanLowering.h"
 #include "chainjit/ir/Error.h"
 
 #include <llvm/IR/IRBuilder.h>
@@ -71,16 +72,26 @@ bool isSplatConst(const ir::Node &n) {
   return n.kind == OpKind::Const && n.value && n.value->numel() > 0 && n.value->isSplat();
 }
 
+// Builds one function with the entry's ABI for one graph and its plan: the
+// entry itself, or (for a scan) the body's function, which the scan's loop
+// calls once per step.
 class Builder {
 public:
-  Builder(const ir::Graph &g, const LoweringPlan &p, const JitOptions &o, llvm::LLVMContext &ctx)
-      : g_(g), p_(p), o_(o), ctx_(ctx), m_(std::make_unique<llvm::Module>("chainjit", ctx)),
-        b_(ctx) {}
+  Builder(const ir::Graph &g, const LoweringPlan &p, const JitOptions &o, llvm::Module &m)
+      : g_(g), p_(p), o_(o), ctx_(m.getContext()), m_(&m), b_(ctx_) {}
 
-  std::unique_ptr<llvm::Module> run() {
+  // A scan body's function is internal and never inlined: its alias scopes
+  // hold within one step only (a step's output carries are the next step's
+  // inputs), and one call per step keeps the code independent of T.
+  llvm::Function *run(const std::string &name, bool isBody) {
     llvm::Type *ptr = b_.getPtrTy();
     auto *type = llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr}, false);
-    fn_ = llvm::Function::Create(type, llvm::Function::ExternalLinkage, kEntryName, *m_);
+    fn_ = llvm::Function::Create(type,
+                                 isBody ? llvm::Function::InternalLinkage
+                                        : llvm::Function::ExternalLinkage,
+                                 name, *m_);
+    if (isBody)
+      fn_->addFnAttr(llvm::Attribute::NoInline);
     for (auto &arg : fn_->args())
       arg.addAttr(llvm::Attribute::NoAlias);
     buffers_ = fn_->getArg(0);
@@ -91,7 +102,9 @@ public:
     for (size_t i = 0; i < p_.arguments.size(); ++i)
       args_.push_back(b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, buffers_, i),
                                     "arg." + p_.arguments[i].name));
-    if (o_.checkNumerics)
+    // A body's inputs are the scan's operands (checked where they were
+    // made) or the carries its previous step made (checked there).
+    if (o_.checkNumerics && !isBody)
       for (size_t i = 0; i < p_.arguments.size(); ++i)
         if (p_.arguments[i].role == ArgumentRole::Input ||
             p_.arguments[i].role == ArgumentRole::Param)
@@ -100,6 +113,7 @@ public:
       switch (k.kind) {
       case KernelKind::Elementwise: emitElementwise(k); break;
       case KernelKind::Reduction: emitReduction(k); break;
+      case KernelKind::Scan: emitScan(k); break;
       default: emitCall(k); break;
       }
       if (o_.checkNumerics)
@@ -113,7 +127,7 @@ public:
                         llvm::MaybeAlign(), bytes);
     }
     b_.CreateRet(b_.getInt32(kJitOk));
-    return std::move(m_);
+    return fn_;
   }
 
 private:
@@ -121,7 +135,7 @@ private:
   const LoweringPlan &p_;
   const JitOptions &o_;
   llvm::LLVMContext &ctx_;
-  std::unique_ptr<llvm::Module> m_;
+  llvm::Module *m_;
   llvm::IRBuilder<> b_;
   llvm::Function *fn_ = nullptr;
   Value *buffers_ = nullptr, *arena_ = nullptr, *failed_ = nullptr;
@@ -199,10 +213,13 @@ private:
     auto *ok = llvm::BasicBlock::Create(ctx_, "ok", fn_);
     b_.CreateCondBr(bad, fail, ok, llvm::MDBuilder(ctx_).createUnlikelyBranchWeights());
     b_.SetInsertPoint(fail);
-    b_.CreateStore(b_.getInt64(node), failed_);
+    if (node != kNoNode) // ids are module-wide (ScanLowering.h)
+      b_.CreateStore(b_.getInt64(p_.nodeBase + static_cast<int64_t>(node)), failed_);
     b_.CreateRet(code);
     b_.SetInsertPoint(ok);
   }
+  // failIf's node for a failure whose node a scan body has stored already.
+  static constexpr NodeId kNoNode = ~NodeId{0};
 
   void checkFinite(NodeId node, Value *data, const ir::TensorType &t) {
     if ((t.dtype != ir::DType::f32 && t.dtype != ir::DType::f64) || t.numel() == 0)
@@ -495,13 +512,92 @@ private:
     // A kernel's failure (a singular matrix, a bad label) returns its code.
     failIf(b_.CreateICmpNE(status, b_.getInt32(kJitOk)), k.node, status);
   }
+
+  // --- scan: one loop over the steps around the body's function ---
+
+  void emitScan(const Kernel &k) {
+    const ScanBody &body = *p_.bodies.at(k.body);
+    const ir::ScanLayout &l = body.layout;
+    const std::vector<NodeId> &operands = g_.node(k.node).operands;
+    llvm::Function *step =
+        Builder(*body.graph, body.plan, o_, *m_).run("cj_scan." + body.function, true);
+    llvm::Type *i8 = b_.getInt8Ty(), *ptr = b_.getPtrTy(), *i64 = b_.getInt64Ty();
+    const int64_t width = static_cast<int64_t>(ir::dtypeSize(l.dtype));
+    const int64_t C = l.carries, S = l.sequences, T = l.length;
+    const size_t arity = static_cast<size_t>(l.carries + l.sequences + l.invariants);
+    auto bytesOf = [&](const ir::TensorType &t) {
+      return t.numel() * static_cast<int64_t>(ir::dtypeSize(t.dtype));
+    };
+    Value *scratch = k.scratchBuffer >= 0
+                         ? b_.CreateConstGEP1_64(i8, arena_, p_.buffers[k.scratchBuffer].offset)
+                         : llvm::ConstantPointerNull::get(b_.getPtrTy());
+    Value *result = pointerOf(k.node);
+    std::vector<Value *> carryA, carryB;
+    for (int64_t i = 0; i < C; ++i) {
+      carryA.push_back(b_.CreateConstGEP1_64(i8, scratch, body.carryA[i]));
+      carryB.push_back(b_.CreateConstGEP1_64(i8, scratch, body.carryB[i]));
+      if (int64_t bytes = bytesOf(l.carryTypes[i]); bytes > 0)
+        b_.CreateMemCpy(carryA[i], llvm::MaybeAlign(), pointerOf(operands[i]),
+                        llvm::MaybeAlign(), bytes);
+    }
+    // The body's buffer array (Jit.h's ABI: its inputs, then its results);
+    // the invariants' pointers are the same at every step.
+    llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+    auto *array = entry.CreateAlloca(ptr, b_.getInt32(static_cast<uint32_t>(
+                                              std::max<size_t>(body.plan.arguments.size(), 1))));
+    auto slot = [&](size_t i) { return b_.CreateConstGEP1_64(ptr, array, i); };
+    for (size_t i = C + S; i < arity; ++i)
+      b_.CreateStore(pointerOf(operands[i]), slot(i));
+
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *loop = llvm::BasicBlock::Create(ctx_, "scan", fn_);
+    auto *exit = llvm::BasicBlock::Create(ctx_, "scan.end", fn_);
+    b_.CreateBr(loop);
+    b_.SetInsertPoint(loop);
+    llvm::PHINode *s = b_.CreatePHI(i64, 2, "step");
+    s->addIncoming(b_.getInt64(0), pre);
+    Value *t = l.reverse ? b_.CreateSub(b_.getInt64(T - 1), s, "t") : static_cast<Value *>(s);
+    Value *odd = b_.CreateTrunc(s, b_.getInt1Ty(), "odd");
+    for (int64_t i = 0; i < C; ++i) {
+      b_.CreateStore(b_.CreateSelect(odd, carryB[i], carryA[i]), slot(i));
+      b_.CreateStore(b_.CreateSelect(odd, carryA[i], carryB[i]), slot(arity + i));
+    }
+    for (int64_t j = 0; j < S; ++j) {
+      int64_t stepBytes = bytesOf(body.graph->type(body.graph->inputs()[C + j]));
+      Value *at = b_.CreateMul(t, b_.getInt64(stepBytes), "", true, true);
+      b_.CreateStore(b_.CreateInBoundsGEP(i8, pointerOf(operands[C + j]), at), slot(C + j));
+    }
+    for (size_t y = 0; y < l.numYs(); ++y) {
+      int64_t stepBytes = l.yTypes[y].numel() * width;
+      Value *at = b_.CreateAdd(b_.getInt64(l.offsets[C + y] * width),
+                               b_.CreateMul(t, b_.getInt64(stepBytes), "", true, true), "",
+                               true, true);
+      b_.CreateStore(b_.CreateInBoundsGEP(i8, result, at), slot(arity + C + y));
+    }
+    Value *status = b_.CreateCall(step, {array, scratch, failed_});
+    // The body stored its failing node's (module-wide) id itself.
+    failIf(b_.CreateICmpNE(status, b_.getInt32(kJitOk)), kNoNode, status);
+    Value *next = b_.CreateAdd(s, b_.getInt64(1), "", true, true);
+    s->addIncoming(next, b_.GetInsertBlock());
+    auto *latch = b_.CreateCondBr(b_.CreateICmpEQ(next, b_.getInt64(T)), exit, loop);
+    annotateLoop(latch, T, false);
+    b_.SetInsertPoint(exit);
+    // Step T-1 wrote the final carries into B when T is odd, else into A.
+    for (int64_t i = 0; i < C; ++i)
+      if (int64_t bytes = bytesOf(l.carryTypes[i]); bytes > 0)
+        b_.CreateMemCpy(b_.CreateConstGEP1_64(i8, result, l.offsets[i] * width),
+                        llvm::MaybeAlign(), T % 2 == 1 ? carryB[i] : carryA[i],
+                        llvm::MaybeAlign(), bytes);
+  }
 };
 
 } // namespace
 
 std::unique_ptr<llvm::Module> buildModule(const ir::Graph &g, const LoweringPlan &plan,
                                           const JitOptions &options, llvm::LLVMContext &ctx) {
-  return Builder(g, plan, options, ctx).run();
+  auto m = std::make_unique<llvm::Module>("chainjit", ctx);
+  Builder(g, plan, options, *m).run(kEntryName, /*isBody=*/false);
+  return m;
 }
 
 } // namespace chainjit::compiler::jit

@@ -1,6 +1,8 @@
 // Checkpoint files: the format described in Checkpoint.h, written atomically.
 #include "chainjit/runtime/Checkpoint.h"
 
+#include "chainjit/runtime/AtomicFile.h"
+
 #include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
 #include "data/FileBytes.h"
@@ -8,15 +10,11 @@
 #include <zlib.h>
 
 #include <bit>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <optional>
 #include <algorithm>
 #include <cstdio>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace chainjit::runtime {
 
@@ -103,50 +101,6 @@ std::string serialize(const std::string &path, const TensorMap &tensors) {
   return out;
 }
 
-// Writes `bytes` to `tmp` (created or truncated) and fsyncs it. Returns an
-// error message, or "" on success; `created` says whether the file is ours to
-// remove.
-std::string writeSynced(const std::string &tmp, const std::string &bytes, bool &created) {
-  created = false;
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return "cannot create " + tmp + ": " + std::strerror(errno);
-  created = true;
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      std::string msg = "cannot write " + tmp + ": " + std::strerror(errno);
-      ::close(fd);
-      return msg;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    std::string msg = "cannot fsync " + tmp + ": " + std::strerror(errno);
-    ::close(fd);
-    return msg;
-  }
-  if (::close(fd) != 0)
-    return "cannot close " + tmp + ": " + std::strerror(errno);
-  return "";
-}
-
-// Makes the rename durable; failures here are not errors (some file systems
-// cannot fsync a directory).
-void syncDirectoryOf(const std::filesystem::path &p) {
-  std::filesystem::path dir = p.parent_path();
-  if (dir.empty())
-    dir = ".";
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-}
-
 // Reads the records of a checkpoint up to `end` (where the checksum starts).
 // Every length is compared with the bytes that remain before it is used, so
 // no offset can pass the end or wrap; errors give the byte offset.
@@ -207,32 +161,10 @@ std::string formatCheckpoint(const TensorMap &tensors, const std::string &filena
 void saveCheckpoint(const std::string &path, const TensorMap &tensors) {
   // Everything that can be checked is checked before a file is touched.
   std::string bytes = serialize(path, tensors);
-  std::filesystem::path target(path);
-  // The rename below would replace whatever is at `path`: for a device, a
-  // pipe or a socket (`--checkpoint /dev/null`) that is the special file
-  // itself, so only a regular file (or nothing) may be there.
-  std::error_code statError;
-  auto status = std::filesystem::status(target, statError);
-  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
-    fail(path, "cannot save checkpoint: the path exists and is not a regular file (a "
-               "checkpoint replaces its file atomically, by renaming a new one over it)");
-  std::string tmp = path + ".tmp";
-  bool created = false;
-  std::string err = writeSynced(tmp, bytes, created);
-  if (err.empty()) {
-    std::error_code ec;
-    std::filesystem::rename(tmp, target, ec);
-    if (ec)
-      err = "cannot rename " + tmp + " to " + path + ": " + ec.message();
-  }
-  if (!err.empty()) {
-    if (created) {
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
-    }
-    fail(path, "cannot save checkpoint: " + err);
-  }
-  syncDirectoryOf(target);
+  // A checkpoint must be a file to resume from: a special file refuses.
+  AtomicFile file(path, AtomicFile::OnSpecialFile::Refuse, "cannot save checkpoint");
+  file.write(bytes);
+  file.commit();
 }
 
 TensorMap loadCheckpoint(const std::string &path) {

@@ -1,6 +1,7 @@
 // Standardization, scaling, the seeded train/test split and batches. See
 // Dataset.h.
 #include "chainjit/runtime/Dataset.h"
+#include "chainjit/runtime/RowReader.h"
 
 #include "chainjit/ir/CounterRng.h"
 #include "chainjit/ir/Error.h"
@@ -26,7 +27,8 @@ void checkDataset(const Dataset &data, const char *op) {
   int64_t n = data.size();
   const ir::Shape &fs = data.features.shape();
   bool haveFeatures = !fs.empty();
-  if (haveFeatures && (fs.size() != 2 || !ir::isFloat(data.features.dtype())))
+  if (haveFeatures && (fs.size() != 2 || !ir::isFloat(data.features.dtype()) ||
+                       (data.featureRows && fs[0] != 0)))
     throw Error(std::string(op) + ": dataset features must be f32 or f64 [N, D], not " +
                 data.features.type().str());
   if (!data.labels.shape().empty() &&
@@ -42,7 +44,7 @@ void checkDataset(const Dataset &data, const char *op) {
 }
 
 // Rows `indices` of `t` (rank >= 1) along its leading axis; `n` its length.
-Tensor gatherRows(const Tensor &t, const std::vector<int64_t> &indices) {
+Tensor takeRows(const Tensor &t, const std::vector<int64_t> &indices) {
   ir::Shape shape = t.shape();
   int64_t n = shape[0];
   auto m = static_cast<int64_t>(indices.size());
@@ -103,11 +105,15 @@ void scaleFeatures(ir::Tensor &features, double factor) {
 
 void standardize(Dataset &data, const FeatureStats &stats) {
   checkDataset(data, "standardize");
+  if (data.featureRows)
+    return standardizeRows(data, stats); // applied to each batch as it is read
   standardizeFeatures(data.features, stats);
 }
 
 FeatureStats standardize(Dataset &data) {
   checkDataset(data, "standardize");
+  if (data.featureRows)
+    return standardizeRows(data); // two passes over the file, a chunk at a time
   if (data.features.shape().empty())
     throw Error("standardize: the dataset has no features matrix (named inputs are fed as "
                 "given)");
@@ -136,6 +142,8 @@ FeatureStats standardize(Dataset &data) {
 
 void scale(Dataset &data, double factor) {
   checkDataset(data, "scale");
+  if (data.featureRows)
+    return scaleRows(data, factor); // applied to each batch as it is read
   if (data.features.shape().empty())
     throw Error("scale: the dataset has no features matrix (named inputs are fed as given)");
   scaleFeatures(data.features, factor);
@@ -159,14 +167,16 @@ std::vector<int64_t> shuffledIndices(int64_t n, uint64_t seed) {
 
 Dataset batch(const Dataset &data, const std::vector<int64_t> &indices) {
   checkDataset(data, "batch");
+  if (data.featureRows)
+    return selectRows(data, indices); // still on demand: gatherRows() reads
   Dataset out;
   out.sources = data.sources;
   if (!data.features.shape().empty())
-    out.features = gatherRows(data.features, indices);
+    out.features = takeRows(data.features, indices);
   if (!data.labels.shape().empty())
-    out.labels = gatherRows(data.labels, indices);
+    out.labels = takeRows(data.labels, indices);
   for (const auto &[name, t] : data.inputs)
-    out.inputs[name] = gatherRows(t, indices);
+    out.inputs[name] = takeRows(t, indices);
   return out;
 }
 

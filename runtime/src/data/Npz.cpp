@@ -3,6 +3,8 @@
 // size checks as every other data file (FileBytes.h).
 #include "chainjit/runtime/Npz.h"
 
+#include "chainjit/runtime/AtomicFile.h"
+
 #include "FileBytes.h"
 
 #include "chainjit/ir/AllocLimit.h"
@@ -11,10 +13,6 @@
 
 #include <zip.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -210,42 +208,10 @@ std::string formatNpz(const TensorMap &tensors, const std::string &filename) {
 
 void saveNpz(const std::string &path, const TensorMap &tensors) {
   std::string bytes = formatNpz(tensors, path);
-  // A path that exists and is no regular file (/dev/stdout, a pipe) is
-  // written directly: renaming over it would replace it.
-  std::error_code statError;
-  bool direct = std::filesystem::exists(path, statError) &&
-                !std::filesystem::is_regular_file(path, statError);
-  std::string tmp = direct ? path : path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | (direct ? 0 : O_TRUNC) | O_CLOEXEC, 0644);
-  if (fd < 0)
-    failIn(path, "cannot create " + tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  bool ok = true;
-  while (ok && done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    ok = n > 0;
-    done += ok ? static_cast<size_t>(n) : 0;
-  }
-  int err = ok ? 0 : errno;
-  if (ok && !direct && ::fsync(fd) != 0) {
-    ok = false;
-    err = errno;
-  }
-  ::close(fd);
-  std::error_code ec;
-  if (ok && direct)
-    return;
-  if (ok) {
-    std::filesystem::rename(tmp, path, ec);
-    if (!ec)
-      return;
-  }
-  std::string why = ok ? ec.message() : std::strerror(err);
-  if (!direct)
-    std::filesystem::remove(tmp, ec);
-  failIn(path, "cannot write the archive: " + why);
+  // A path that is no regular file (/dev/stdout, a pipe) is written directly.
+  AtomicFile file(path, AtomicFile::OnSpecialFile::WriteThrough, "cannot write the archive");
+  file.write(bytes);
+  file.commit();
 }
 
 } // namespace chainjit::runtime

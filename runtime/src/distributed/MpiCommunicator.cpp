@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <vector>
 
 namespace chainjit::runtime::distributed {
 
@@ -48,6 +49,47 @@ template <typename T> void allreduceInPieces(std::span<T> data, MPI_Datatype typ
   }
 }
 
+// The requests of one nonblocking sum (one per piece of kMaxCount).
+class MpiPending final : public Communicator::Pending {
+public:
+  template <typename T> MpiPending(std::span<T> data, MPI_Datatype type) {
+    for (size_t at = 0; at < data.size(); at += kMaxCount) {
+      int count = static_cast<int>(std::min<int64_t>(kMaxCount, int64_t(data.size() - at)));
+      requests_.push_back(MPI_REQUEST_NULL);
+      check(MPI_Iallreduce(MPI_IN_PLACE, data.data() + at, count, type, MPI_SUM, MPI_COMM_WORLD,
+                           &requests_.back()),
+            "MPI_Iallreduce");
+    }
+  }
+  ~MpiPending() override {
+    // Unwinding past a sum in flight: its buffer is about to go, so wait
+    // (an error here has nowhere to go; the rank is failing already).
+    if (!done_)
+      MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  }
+  bool test() override {
+    if (done_)
+      return true;
+    int flag = 0;
+    check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag,
+                      MPI_STATUSES_IGNORE),
+          "MPI_Testall");
+    done_ = flag != 0;
+    return done_;
+  }
+  void wait() override {
+    if (done_)
+      return;
+    done_ = true;
+    check(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE),
+          "MPI_Waitall");
+  }
+
+private:
+  std::vector<MPI_Request> requests_;
+  bool done_ = false;
+};
+
 class MpiCommunicator final : public Communicator {
 public:
   MpiCommunicator() {
@@ -64,6 +106,12 @@ public:
   }
   void allreduceSum(std::span<float> data) override { allreduceInPieces(data, MPI_FLOAT); }
   void allreduceSum(std::span<double> data) override { allreduceInPieces(data, MPI_DOUBLE); }
+  std::unique_ptr<Pending> startAllreduceSum(std::span<float> data) override {
+    return std::make_unique<MpiPending>(data, MPI_FLOAT);
+  }
+  std::unique_ptr<Pending> startAllreduceSum(std::span<double> data) override {
+    return std::make_unique<MpiPending>(data, MPI_DOUBLE);
+  }
   void broadcast(std::span<std::byte> data, int root) override {
     for (size_t at = 0; at < data.size(); at += kMaxCount) {
       int count = static_cast<int>(std::min<int64_t>(kMaxCount, int64_t(data.size() - at)));

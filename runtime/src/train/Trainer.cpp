@@ -8,6 +8,7 @@
 #include "ReplicaReduction.h"
 #include "TrainerImpl.h"
 
+#include "chainjit/runtime/RowReader.h"
 #include "chainjit/runtime/distributed/Shard.h"
 #include "chainjit/runtime/train/TrainData.h"
 
@@ -300,9 +301,18 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
     grads = zerosLike(trainableSet());
   }
 
+  bool graphUpdate = path == StepPath::InGraph && distributed;
+  bool momentum = graphUpdate && config.optimizer.kind == OptimizerKind::Momentum;
+  auto applyUpdate = [&](size_t i) { // the step graph's rule, outside it (ranks > 1)
+    const std::string &p = sig.trainable[i];
+    ir::Tensor *velocity = momentum ? &params.at(velocityParamName(p)) : nullptr;
+    applyGraphUpdate(params.at(p), grads[i], velocity, lr, config.optimizer.momentum, l1[i]);
+  };
   if (distributed) {
-    // One weighted sum per element type: the gradients, then the batch
-    // statistics the step updated; the loss and hits ride along as f64.
+    // The gradients, then the batch statistics the step updated, weighted
+    // and summed in buckets (BucketedReduction.h); the loss, hits and stop
+    // flag ride along as f64. Each bucket's params are updated as soon as it
+    // has arrived, while the later buckets are still in flight.
     for (const std::string &name : stepUpdated)
       if (!updated.count(name))
         updated[name] = params.at(name); // weight 0 or unchanged
@@ -314,7 +324,14 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
     double w = static_cast<double>(mine.weight);
     double scalars[5] = {out.loss * w, static_cast<double>(std::max<int64_t>(out.correct, 0)),
                          stopAsked() ? 1.0 : 0.0, w, out.sqErr};
-    allreduceWeighted(*comm, reduce, weight, scalars);
+    distributed::BucketedReduction reduction(*comm, reduce, weight, scalars, config.reduction);
+    while (!reduction.done()) {
+      auto [first, last] = reduction.finishNext();
+      for (size_t i = first; graphUpdate && i < std::min(last, grads.size()); ++i) {
+        applyUpdate(i);
+        reduction.poll();
+      }
+    }
     out.samples = static_cast<int64_t>(scalars[3]);
     out.loss = scalars[0] / std::max(scalars[3], 1.0);
     if (out.correct >= 0)
@@ -325,15 +342,7 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
   for (auto &[name, value] : updated)
     params[name] = std::move(value);
 
-  if (path == StepPath::InGraph && distributed) {
-    bool momentum = stepOptions.update == InGraphUpdate::None &&
-                    config.optimizer.kind == OptimizerKind::Momentum;
-    for (size_t i = 0; i < sig.trainable.size(); ++i) {
-      const std::string &p = sig.trainable[i];
-      ir::Tensor *velocity = momentum ? &params.at(velocityParamName(p)) : nullptr;
-      applyGraphUpdate(params.at(p), grads[i], velocity, lr, config.optimizer.momentum, l1[i]);
-    }
-  } else if (path == StepPath::FusedGradient) {
+  if (path == StepPath::FusedGradient) {
     ParamSet x = trainableSet();
     optimizer->applyGradient(x, grads, {epoch});
     storeTrainable(std::move(x));

@@ -2,6 +2,7 @@
 #include "chainjit/runtime/train/TrainData.h"
 
 #include "chainjit/ir/Error.h"
+#include "chainjit/runtime/RowReader.h"
 
 #include <cmath>
 #include <numeric>
@@ -23,6 +24,16 @@ bool inUnitInterval(double f) { return f >= 0.0 && f < 1.0; }
 Dataset checked(Dataset d, int64_t classes, const std::string &source) {
   checkSamples(d, classes, source);
   return d;
+}
+
+// IDX data, left in the images file when the spec asks for it and the file
+// allows it (RowReader.h); else loaded whole.
+Dataset idxData(const DataSpec &spec, const std::string &images, const std::string &labels,
+                ir::DType dtype) {
+  if (spec.rowsOnDemand)
+    if (std::optional<Dataset> d = openIdxDatasetRows(images, labels, dtype))
+      return std::move(*d);
+  return loadIdxDataset(images, labels, dtype);
 }
 
 } // namespace
@@ -123,13 +134,13 @@ TrainingData loadTrainingData(const DataSpec &spec, ir::DType dtype) {
     out.train = std::move(s.train);
     out.test = std::move(s.test);
   } else {
-    Dataset all = firstSamples(checked(loadIdxDataset(spec.idxImages, spec.idxLabels, dtype),
+    Dataset all = firstSamples(checked(idxData(spec, spec.idxImages, spec.idxLabels, dtype),
                                        spec.classes, spec.idxLabels),
                                spec.limit);
     if (!spec.idxTestImages.empty()) {
       out.train = std::move(all);
       out.test = firstSamples(
-          checked(loadIdxDataset(spec.idxTestImages, spec.idxTestLabels, dtype), spec.classes,
+          checked(idxData(spec, spec.idxTestImages, spec.idxTestLabels, dtype), spec.classes,
                   spec.idxTestLabels),
           spec.limit);
     } else {

@@ -7,6 +7,7 @@
 
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/Suggest.h"
+#include "chainjit/runtime/RowReader.h"
 #include "chainjit/runtime/TensorIO.h"
 #include "chainjit/runtime/train/TrainData.h"
 
@@ -255,7 +256,7 @@ Bindings Trainer::Impl::dataBindings(const Dataset &data, const std::vector<int6
       out[name] = fed(t, typeOf(name), name);
     out[nodeMaskInput] = fed(data.nodeMask, typeOf(nodeMaskInput), nodeMaskInput);
   } else if (data.inputs.empty()) {
-    Dataset part = batch(data, rows);
+    Dataset part = gatherRows(data, rows); // reads them where the features stay in a file
     out[sig.features] = fed(part.features, typeOf(sig.features), sig.features);
     if (!sig.labels.empty())
       out[sig.labels] = fed(part.labels, typeOf(sig.labels), sig.labels);

@@ -37,6 +37,20 @@ struct ChainFactor {
   // is what a checkpoint before it stores.
   double forwardCost = 0;
   double inputBytes = 0;
+  // Through time (TimeChains.h): a recurrence of T identical steps is one
+  // compact factor standing for its T step factors. The costs above are then
+  // the totals over the steps; `step` describes one step.
+  int64_t steps = 1; // T; 1 for a factor that is not a recurrence
+  struct Step {
+    int64_t state = 0;      // n_h: the step factor dh_t/dh_(t-1) is n_h x n_h
+    int64_t in = 0;         // active values entering each step (x_t slices, shared params)
+    int64_t out = 0;        // values each step emits (its y_t)
+    double tangentCost = 0; // one step's t, a and e
+    double adjointCost = 0;
+    double tapeBytes = 0;
+    JacobianStructure structure = JacobianStructure::Dense; // of dh_t/dh_(t-1)
+    std::string body;       // the step function, for reports
+  } step;
 };
 
 // Factors in application order: factors.front() is F1 (applied to x first).
@@ -51,7 +65,9 @@ struct JacobianChain {
 
 // An abstract chain from text: one factor per line, `n m t a [e [f [x]]]`
 // (f: forward cost, default t; x: input bytes, default 8 n), first factor
-// first, `#` comments and blank lines allowed. Errors carry file:line:col.
+// first, `#` comments and blank lines allowed. A line may end with `xT` (or
+// `×T`): T identical steps of a recurrence, whose numbers are per step
+// (n == m), kept as one compact factor. Errors carry file:line:col.
 JacobianChain parseChainText(std::string_view text, const std::string &filename);
 JacobianChain parseChainFile(const std::string &path);
 

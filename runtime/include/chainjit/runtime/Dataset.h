@@ -12,12 +12,15 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace chainjit::runtime {
+
+struct RowSource; // RowReader.h
 
 // N samples. From CSV and IDX files: `features` f32 or f64 [N, D] and
 // `labels` [N] (i32 class labels, or float targets of a regression; absent,
@@ -29,6 +32,11 @@ namespace chainjit::runtime {
 struct Dataset {
   ir::Tensor features;
   ir::Tensor labels;
+  // Set when the features stay in their file and are read a batch at a
+  // time (RowReader.h: what data-parallel ranks do); `features` is then an
+  // empty [0, D] tensor, batch() selects rows without reading them and
+  // gatherRows() reads them.
+  std::shared_ptr<const RowSource> featureRows;
   std::map<std::string, ir::Tensor> inputs;
   // The file each of `inputs` came from (for messages); may be empty.
   std::map<std::string, std::string> sources;
@@ -39,6 +47,8 @@ struct Dataset {
   int64_t size() const {
     if (wholeGraph)
       return 1;
+    if (featureRows) // features [0, D]; the labels are read whole
+      return labels.shape().empty() ? 0 : labels.shape()[0];
     for (const ir::Tensor *t : {&features, &labels})
       if (!t->shape().empty())
         return t->shape()[0];

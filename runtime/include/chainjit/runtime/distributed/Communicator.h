@@ -33,6 +33,24 @@ public:
   void allreduceAverage(std::span<float> data);
   void allreduceAverage(std::span<double> data);
 
+  // A sum started by startAllreduceSum and not yet waited for: its buffer
+  // must not be read or written until wait() returns. Destroying it waits.
+  class Pending {
+  public:
+    virtual ~Pending() = default;
+    // Lets the reduction progress (MPI moves a nonblocking collective on
+    // only inside its own calls) without waiting; true once it is done.
+    virtual bool test() = 0;
+    virtual void wait() = 0;
+  };
+  // allreduceSum started without waiting for it (MPI_Iallreduce), so that
+  // the caller computes while the message is in flight. Same rules as the
+  // blocking one: every rank starts the same sums in the same order. The
+  // default reduces before it returns (a transport without nonblocking
+  // collectives).
+  virtual std::unique_ptr<Pending> startAllreduceSum(std::span<float> data);
+  virtual std::unique_ptr<Pending> startAllreduceSum(std::span<double> data);
+
   // Every rank's buffer becomes root's (same length everywhere).
   virtual void broadcast(std::span<std::byte> data, int root) = 0;
   virtual void barrier() = 0;

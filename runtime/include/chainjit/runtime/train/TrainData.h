@@ -51,6 +51,10 @@ struct DataSpec {
   // The input whose leading axis counts the nodes (the model's target, else
   // its features); "" for the first file's.
   std::string nodeInput;
+  // Leave the features in files that allow it (uncompressed IDX images)
+  // and read each batch's rows when it is computed: data-parallel ranks
+  // then read only their rows (RowReader.h).
+  bool rowsOnDemand = false;
 
   // Throws chainjit::Error naming the first inconsistent setting.
   void validate() const;

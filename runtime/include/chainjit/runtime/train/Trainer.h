@@ -28,6 +28,7 @@
 #include "chainjit/runtime/Dataset.h"
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/Weights.h"
+#include "chainjit/runtime/distributed/BucketedReduction.h"
 #include "chainjit/runtime/distributed/Communicator.h"
 #include "chainjit/runtime/train/ModelGraphs.h"
 #include "chainjit/runtime/train/Optimizers.h"
@@ -84,6 +85,9 @@ struct TrainConfig {
   // The ranks of a data-parallel run (docs/distributed.md); null: this
   // process alone. Every rank gets the same config and the same data.
   std::shared_ptr<distributed::Communicator> communicator;
+  // How the gradients are summed over the ranks: buckets of bucketBytes,
+  // overlapped with the update (BucketedReduction.h).
+  distributed::ReduceSchedule reduction;
   // Debug: after every epoch compare a hash of the params across ranks and
   // throw naming the ranks that differ.
   bool checkReplicas = false;
