@@ -40,6 +40,15 @@ Dataset datasetFromArrays(const py::object &features, const py::object &labels) 
 Dataset toDataset(const py::object &data) {
   if (py::isinstance<Dataset>(data))
     return data.cast<Dataset>();
+  // {input name: array}: named inputs, the samples along the leading axis.
+  if (py::isinstance<py::dict>(data)) {
+    Dataset d;
+    for (auto item : data.cast<py::dict>()) {
+      std::string name = py::str(item.first);
+      d.inputs[name] = tensorFromArray(py::reinterpret_borrow<py::object>(item.second), name);
+    }
+    return d;
+  }
   py::tuple t = data.cast<py::tuple>();
   if (t.size() != 2)
     throw Error("data: expected a chainjit.Dataset or a tuple (features, labels)");
@@ -50,6 +59,11 @@ py::object metrics(const runtime::train::Metrics &m) {
   py::dict d;
   d["loss"] = m.loss;
   d["accuracy"] = std::isnan(m.accuracy) ? py::object(py::none()) : py::cast(m.accuracy);
+  // The regression and sequence metrics, where they apply.
+  if (!std::isnan(m.mse))
+    d["mse"] = m.mse;
+  if (!std::isnan(m.perplexity))
+    d["perplexity"] = m.perplexity;
   return d;
 }
 
@@ -58,10 +72,18 @@ py::dict epochDict(const runtime::train::EpochMetrics &e) {
   d["epoch"] = e.epoch;
   d["loss"] = e.train.loss;
   d["accuracy"] = std::isnan(e.train.accuracy) ? py::object(py::none()) : py::cast(e.train.accuracy);
+  if (!std::isnan(e.train.mse))
+    d["mse"] = e.train.mse;
+  if (!std::isnan(e.train.perplexity))
+    d["perplexity"] = e.train.perplexity;
   if (e.validation) {
     d["val_loss"] = e.validation->loss;
     d["val_accuracy"] = std::isnan(e.validation->accuracy) ? py::object(py::none())
                                                            : py::cast(e.validation->accuracy);
+    if (!std::isnan(e.validation->mse))
+      d["val_mse"] = e.validation->mse;
+    if (!std::isnan(e.validation->perplexity))
+      d["val_perplexity"] = e.validation->perplexity;
   }
   d["seconds"] = e.seconds;
   return d;

@@ -140,3 +140,17 @@ def test_data_preparation_goes_into_the_weights(digits, tmp_path):
         assert {"__data_mean__", "__data_std__"} <= names
     config = cj.TrainConfig(data_scale=0.0625)
     assert config.data_scale == 0.0625 and config.data_standardize is None
+
+
+def test_train_regression_from_named_arrays():
+    # {input name: array} data, float targets: the epoch dicts carry the mse.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5]) + 0.3).astype(np.float32)
+    model = cj.load(str(cj_source() / "tests" / "cli" / "data" / "train" / "reg_linear.cj"))
+    trainer, history = cj.train(model, {"x": x[:160], "y": y[:160]},
+                                validation={"x": x[160:], "y": y[160:]},
+                                optimizer="adam", lr=0.05, batch=20, epochs=20, backend="interp")
+    assert history[0]["accuracy"] is None
+    assert history[-1]["val_mse"] < history[0]["val_mse"] / 100
+    assert trainer.evaluate({"x": x[160:], "y": y[160:]})["mse"] < 0.01

@@ -32,6 +32,10 @@ namespace rt = runtime::train;
 struct TrainOptions {
   std::string model;
   rt::DataSpec data;
+  std::string dataArg;            // --data: FILE.csv or NAME=FILE.npy,...
+  std::string testData, validationData, masks;
+  std::optional<std::string> target;
+  std::string metric = "auto";
   bool header = false;
   std::optional<double> scale;
   std::string optimizer = "sgd";
@@ -124,6 +128,28 @@ std::vector<double> parseGrid(const std::string &spec, const std::string &flag) 
   return grid;
 }
 
+// "x=train_x.npy,y=train_y.npy": a file per model input (--data,
+// --test-data, --validation-data, --masks).
+rt::DataSpec::NamedFiles parseNamedFiles(const std::string &spec, const std::string &flag) {
+  rt::DataSpec::NamedFiles out;
+  if (spec.empty())
+    return out;
+  for (const std::string &part : splitCommas(spec)) {
+    size_t eq = part.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == part.size())
+      throw UsageError(flag + " '" + spec + "': '" + part +
+                       "' is not NAME=FILE (write " + flag + " x=train_x.npy,y=train_y.npy)");
+    std::string name = part.substr(0, eq);
+    if (name[0] == '%')
+      name.erase(0, 1);
+    for (const auto &[seen, path] : out)
+      if (seen == name)
+        throw UsageError(flag + " '" + spec + "': '" + name + "' is given twice");
+    out.push_back({name, part.substr(eq + 1)});
+  }
+  return out;
+}
+
 // Library validation errors about flags are usage errors (exit 2).
 template <typename F> auto asUsage(F &&f) {
   try {
@@ -171,11 +197,53 @@ rt::TrainConfig makeConfig(const TrainOptions &o) {
   });
 }
 
-void printMetrics(const char *what, const rt::Metrics &m, int64_t samples) {
+void printMetrics(const char *what, const rt::Metrics &m, const runtime::Dataset &data) {
   std::cout << what << " loss " << m.loss;
   if (!std::isnan(m.accuracy))
     std::cout << "  accuracy " << 100.0 * m.accuracy << "%";
-  std::cout << "  (" << samples << " samples)\n";
+  if (!std::isnan(m.mse))
+    std::cout << "  mse " << m.mse;
+  if (!std::isnan(m.perplexity))
+    std::cout << "  perplexity " << m.perplexity;
+  if (data.wholeGraph) {
+    int64_t nodes = 0;
+    for (int64_t i = 0; i < data.nodeMask.numel(); ++i)
+      nodes += data.nodeMask.at(i) != 0;
+    std::cout << "  (" << nodes << " nodes)\n";
+  } else {
+    std::cout << "  (" << data.size() << " samples)\n";
+  }
+}
+
+// The data line: sizes, and what the samples are.
+void printData(const rt::TrainingData &data) {
+  auto selected = [](const runtime::Dataset &d) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < d.nodeMask.numel(); ++i)
+      n += d.nodeMask.at(i) != 0;
+    return n;
+  };
+  if (data.train.wholeGraph) {
+    std::cout << "data: one graph of " << data.train.nodeMask.numel() << " nodes: "
+              << selected(data.train) << " train, "
+              << (data.validation ? std::to_string(selected(*data.validation)) + " validation, "
+                                  : "")
+              << selected(data.test) << " test nodes\n";
+    return;
+  }
+  std::cout << "data: " << data.train.size() << " training, "
+            << (data.validation ? std::to_string(data.validation->size()) + " validation, " : "")
+            << data.test.size() << " test samples";
+  if (data.train.inputs.empty()) {
+    std::cout << " of " << data.train.numFeatures() << " features\n";
+    return;
+  }
+  std::string list;
+  for (const auto &[name, t] : data.train.inputs) {
+    ir::Shape per(t.shape().begin() + 1, t.shape().end());
+    list += (list.empty() ? "" : ", ") + name + " " + ir::TensorType{t.dtype(), per}.str();
+  }
+  std::cout << " (" << list << " each)\n";
 }
 
 // MPI's world when a launcher started this process with more than one
@@ -262,6 +330,18 @@ int runTrain(const TrainOptions &o,
   rt::DataSpec spec = o.data;
   spec.scale = o.scale;
   spec.seed = o.seed;
+  // --data is a CSV file, or a .npy file per model input.
+  if (o.dataArg.find('=') != std::string::npos)
+    spec.npy = parseNamedFiles(o.dataArg, "--data");
+  else
+    spec.csv = o.dataArg;
+  spec.testNpy = parseNamedFiles(o.testData, "--test-data");
+  spec.validationNpy = parseNamedFiles(o.validationData, "--validation-data");
+  for (const auto &[split, path] : parseNamedFiles(o.masks, "--masks"))
+    spec.masks[split] = path;
+  if (spec.npy.empty() && (!o.testData.empty() || !o.validationData.empty()))
+    throw UsageError("--test-data and --validation-data take .npy files by input name and "
+                     "need --data NAME=FILE.npy,... too");
   asUsage([&] { spec.validate(); });
   rt::CvConfig cv;
   cv.folds = o.kfold;
@@ -281,9 +361,48 @@ int runTrain(const TrainOptions &o,
                      "trains from scratch");
 
   ir::Graph model = ir::parseGraphFile(o.model);
-  rt::ModelSignature sig = rt::inspectModel(model);
+  rt::InspectOptions inspect;
+  if (o.target)
+    inspect.target = *o.target == "none" ? std::string() : *o.target;
+  if (o.metric != "auto")
+    inspect.task = o.metric == "accuracy"     ? rt::TargetKind::Classes
+                   : o.metric == "mse"        ? rt::TargetKind::Regression
+                   : o.metric == "perplexity" ? rt::TargetKind::Sequence
+                                              : rt::TargetKind::None;
+  rt::ModelSignature sig = rt::inspectModel(model, inspect);
   ir::DType dtype = model.type(model.lookup(sig.features)).dtype;
-  spec.classes = sig.classes;
+  if (!ir::isFloat(dtype) && (!spec.csv.empty() || !spec.idxImages.empty()))
+    throw Error("model '" + model.name() + "': CSV and IDX data give float features, but %" +
+                sig.features + " is " + model.type(model.lookup(sig.features)).str() +
+                " (feed it from a .npy file: --data " + sig.features + "=FILE.npy,...)");
+  // CSV and IDX data are a features matrix and at most one label column.
+  if (!spec.csv.empty() || !spec.idxImages.empty())
+    for (const std::string &in : sig.inputs) {
+      const ir::TensorType &t = model.type(model.lookup(in));
+      bool fits = in == sig.features || (in == sig.labels && t.rank() == 1);
+      if (!fits)
+        throw Error("model '" + model.name() + "': CSV and IDX data give features %" +
+                    sig.features + " and one label per sample, but input %" + in + " : " +
+                    t.str() + " needs its own data (feed every input from .npy files: --data " +
+                    sig.features + "=FILE.npy," + in + "=FILE.npy,...)");
+    }
+  // Row-wise data batches every input along the first axis; a model with
+  // other inputs (a graph's structure) trains on a whole graph.
+  if (spec.masks.empty())
+    for (const std::string &in : sig.inputs) {
+      const ir::TensorType &t = model.type(model.lookup(in));
+      if (t.shape[0] != sig.batch)
+        throw Error("model '" + model.name() + "': cannot feed input %" + in + " : " + t.str() +
+                    " row by row: its first dimension is not the batch (" +
+                    std::to_string(sig.batch) + ", from %" + sig.features +
+                    "); train a whole-graph model with node masks: --masks "
+                    "train=FILE.npy,test=FILE.npy");
+    }
+  spec.classes = sig.target == rt::TargetKind::Classes ? sig.classes : 0;
+  spec.labelDType = sig.labels.empty()
+                        ? std::nullopt
+                        : std::optional(model.type(model.lookup(sig.labels)).dtype);
+  spec.nodeInput = sig.labels.empty() ? sig.features : sig.labels;
   // Ranks read only the rows of their shards where the files allow it.
   spec.rowsOnDemand = comm->size() > 1;
   rt::TrainingData data = rt::loadTrainingData(spec, dtype);
@@ -305,14 +424,27 @@ int runTrain(const TrainOptions &o,
   if (comm->size() > 1)
     std::cout << "data-parallel: " << comm->describe()
               << ", each computing its part of every batch\n";
-  std::cout << "model " << model.name() << ": features %" << sig.features << ", labels %"
-            << sig.labels << ", loss %" << sig.loss
-            << (sig.prediction.empty() ? "" : ", prediction %" + sig.prediction) << "\n";
-  std::cout << "data: " << data.train.size() << " training, "
-            << (data.validation ? std::to_string(data.validation->size()) + " validation, " : "")
-            << data.test.size() << " test samples of " << data.train.numFeatures()
-            << " features\n";
+  if (sig.target == rt::TargetKind::Classes && sig.inputs.size() == 2)
+    std::cout << "model " << model.name() << ": features %" << sig.features << ", labels %"
+              << sig.labels << ", loss %" << sig.loss
+              << (sig.prediction.empty() ? "" : ", prediction %" + sig.prediction) << "\n";
+  else {
+    std::string inputs;
+    for (const std::string &in : sig.inputs)
+      inputs += (inputs.empty() ? "%" : ", %") + in;
+    std::cout << "model " << model.name() << ": inputs " << inputs << "; target "
+              << (sig.labels.empty() ? "none" : "%" + sig.labels + " (" +
+                                                    std::string(rt::targetKindName(sig.target)) +
+                                                    ")")
+              << ", loss %" << sig.loss
+              << (sig.prediction.empty() ? "" : ", prediction %" + sig.prediction) << "\n";
+  }
+  printData(data);
 
+  if (o.kfold >= 2 && data.train.wholeGraph)
+    throw UsageError("--kfold needs row-wise data; a whole graph is one sample (choose "
+                     "settings on its validation mask)");
+  cv.inspect = inspect;
   if (o.kfold >= 2) {
     std::cout << o.kfold << "-fold cross-validation of " << rt::gridSettings(config, cv).size()
               << " settings, " << config.epochs << " epochs each\n";
@@ -338,7 +470,7 @@ int runTrain(const TrainOptions &o,
   // process as usual: nothing is written then that a signal could cut short.
   StopSignals signals;
   config.stopRequested = &signals.requested();
-  rt::Trainer trainer(model, config);
+  rt::Trainer trainer(model, config, inspect);
   std::unique_ptr<rt::TrainObserver> observer =
       isatty(fileno(stderr)) ? rt::makeProgressBar(std::cerr) : rt::makeLogLines(std::cerr);
   rt::History h = trainer.fit(data.train, &validation, observer.get());
@@ -353,8 +485,8 @@ int runTrain(const TrainOptions &o,
   for (const rt::EpochMetrics &e : h.epochs)
     seconds += e.seconds;
   if (!h.epochs.empty())
-    printMetrics("train", h.epochs.back().train, data.train.size());
-  printMetrics("test", trainer.evaluate(data.test), data.test.size());
+    printMetrics("train", h.epochs.back().train, data.train);
+  printMetrics("test", trainer.evaluate(data.test), data.test);
   std::cout << "training time " << seconds << " s over " << h.epochs.size() << " epochs\n";
   if (data.train.featureRows)
     std::cout << "rows read on demand: rank 0 read "
@@ -408,7 +540,21 @@ Command addTrainCommand(CLI::App &app) {
                   "The model, a .cj file whose first output is a scalar loss")
       ->required();
   // Data.
-  cmd->add_option("--data", o->data.csv, "CSV data, .csv or .csv.gz: one sample per line");
+  cmd->add_option("--data", o->dataArg,
+                  "CSV data (.csv or .csv.gz, one sample per line), or a .npy file per model "
+                  "input: x=train_x.npy,y=train_y.npy");
+  cmd->add_option("--test-data", o->testData,
+                  "Test data as .npy files per input (instead of --test-fraction)");
+  cmd->add_option("--validation-data", o->validationData,
+                  "Validation data as .npy files per input (instead of --validation-fraction)");
+  cmd->add_option("--masks", o->masks,
+                  "Whole-graph training: node masks train=F,test=F[,validation=F] (.npy bool/u8 "
+                  "or i32 0/1 per node, or i32 node index lists)");
+  cmd->add_option("--target", o->target,
+                  "The model input holding the targets, or 'none' (default: found from the loss)");
+  cmd->add_option("--metric", o->metric,
+                  "auto (default: from the target's type), accuracy, mse, perplexity or loss")
+      ->check(CLI::IsMember({"auto", "accuracy", "mse", "perplexity", "loss"}));
   cmd->add_option("--label-column", o->data.labelColumn,
                   "CSV: the label's column, 0-based, negative from the end (default -1)");
   cmd->add_flag("--header", o->header,

@@ -170,35 +170,48 @@ Dataset parseCsvDataset(std::string_view bytes, const std::string &path,
   CsvTable table = parseCsv(text, path);
   if (table.rows == 0)
     fail(path, "no data rows");
-  if (table.cols < 2)
+  bool hasLabel = opts.labelDType.has_value();
+  if (hasLabel && *opts.labelDType != DType::i32)
+    checkFloatDType(*opts.labelDType, path);
+  if (table.cols < (hasLabel ? 2 : 1))
     fail(path, "a dataset needs a label column and at least one feature column, "
                "the rows have " + std::to_string(table.cols) + " column" +
                    (table.cols == 1 ? "" : "s"));
-  int64_t label = opts.labelColumn < 0 ? table.cols + opts.labelColumn : opts.labelColumn;
-  if (label < 0 || label >= table.cols)
+  // Without a label column (a model without targets) every column is a feature.
+  int64_t label = !hasLabel                ? -1
+                  : opts.labelColumn < 0 ? table.cols + opts.labelColumn
+                                         : opts.labelColumn;
+  if (hasLabel && (label < 0 || label >= table.cols))
     fail(path, "label column " + std::to_string(opts.labelColumn) + " is out of range for " +
                    std::to_string(table.cols) + " columns");
-  int64_t n = table.rows, d = table.cols - 1;
+  int64_t n = table.rows, d = table.cols - (hasLabel ? 1 : 0);
   Dataset data;
   // Both are no larger than the table already in memory; checked all the
   // same, with the file named.
-  detail::checkAllocIn(path, static_cast<uint64_t>(n) * (ir::dtypeSize(opts.dtype) * d + 4),
+  detail::checkAllocIn(path, static_cast<uint64_t>(n) * (ir::dtypeSize(opts.dtype) * d + 8),
                        "the dataset");
   data.features = Tensor({opts.dtype, {n, d}});
-  data.labels = Tensor(ir::i32({n}));
-  int32_t *labels = data.labels.as<int32_t>();
+  bool classLabels = hasLabel && *opts.labelDType == DType::i32;
+  if (hasLabel)
+    data.labels = Tensor({*opts.labelDType, {n}});
   for (int64_t r = 0; r < n; ++r) {
     const double *row = table.values.data() + r * table.cols;
-    double y = row[label];
-    if (!(y >= 0) || std::floor(y) != y || y > std::numeric_limits<int32_t>::max()) {
-      int line = table.lines[static_cast<size_t>(r)];
-      fail(path,
-           "label " + shortNumber(y) +
-               (y < 0 ? " is negative" : " is not a whole number in 0..2147483647") +
-               " (class labels are 0, 1, 2, ...)",
-           line, fieldColumn(text, line, label));
+    if (classLabels) {
+      double y = row[label];
+      if (!(y >= 0) || std::floor(y) != y || y > std::numeric_limits<int32_t>::max()) {
+        int line = table.lines[static_cast<size_t>(r)];
+        fail(path,
+             "label " + shortNumber(y) +
+                 (y < 0 ? " is negative" : " is not a whole number in 0..2147483647") +
+                 " (class labels are 0, 1, 2, ...)",
+             line, fieldColumn(text, line, label));
+      }
+      data.labels.as<int32_t>()[r] = static_cast<int32_t>(y);
+    } else if (hasLabel) {
+      // A regression target: any number (a NaN is reported by checkSamples
+      // with the sample's position, as a feature's is).
+      data.labels.set(r, row[label]);
     }
-    labels[r] = static_cast<int32_t>(y);
     int64_t c = 0;
     for (int64_t k = 0; k < table.cols; ++k)
       if (k != label)

@@ -17,22 +17,55 @@ using ir::Tensor;
 
 namespace {
 
-// Checks the invariants every operation relies on.
+// Checks the invariants every operation relies on: features (float [N, D])
+// and labels ([N], any dtype) where present, and every named input with N
+// along its leading axis.
 void checkDataset(const Dataset &data, const char *op) {
+  if (data.wholeGraph)
+    throw Error(std::string(op) + ": a whole graph is one sample; it cannot be split, "
+                                  "batched or scaled row by row");
+  int64_t n = data.size();
   const ir::Shape &fs = data.features.shape();
-  if (fs.size() != 2 || !ir::isFloat(data.features.dtype()) ||
-      (data.featureRows && fs[0] != 0))
+  bool haveFeatures = !fs.empty();
+  if (haveFeatures && (fs.size() != 2 || !ir::isFloat(data.features.dtype()) ||
+                       (data.featureRows && fs[0] != 0)))
     throw Error(std::string(op) + ": dataset features must be f32 or f64 [N, D], not " +
                 data.features.type().str());
-  // Features read on demand: N is the rows the source maps.
-  int64_t n = data.featureRows ? data.featureRows->size() : fs[0];
-  if (data.labels.dtype() != ir::DType::i32 || data.labels.shape().size() != 1 ||
-      data.labels.shape()[0] != n)
-    throw Error(std::string(op) + ": dataset labels must be i32 [" + std::to_string(n) +
+  if (!data.labels.shape().empty() &&
+      (data.labels.shape().size() != 1 || data.labels.shape()[0] != n))
+    throw Error(std::string(op) + ": dataset labels must be [" + std::to_string(n) +
                 "], not " + data.labels.type().str());
+  if (!haveFeatures && data.inputs.empty())
+    throw Error(std::string(op) + ": the dataset has neither features nor named inputs");
+  for (const auto &[name, t] : data.inputs)
+    if (t.shape().empty() || t.shape()[0] != n)
+      throw Error(std::string(op) + ": input '" + name + "' is " + t.type().str() + ", but the "
+                  "dataset has " + std::to_string(n) + " samples along the leading axis");
+}
+
+// Rows `indices` of `t` (rank >= 1) along its leading axis; `n` its length.
+Tensor takeRows(const Tensor &t, const std::vector<int64_t> &indices) {
+  ir::Shape shape = t.shape();
+  int64_t n = shape[0];
+  auto m = static_cast<int64_t>(indices.size());
+  shape[0] = m;
+  Tensor out({t.dtype(), shape});
+  size_t rowBytes = n > 0 ? t.numel() / n * ir::dtypeSize(t.dtype()) : 0;
+  const auto *src = static_cast<const char *>(t.data());
+  auto *dst = static_cast<char *>(out.data());
+  for (int64_t k = 0; k < m; ++k) {
+    int64_t r = indices[static_cast<size_t>(k)];
+    if (r < 0 || r >= n)
+      throw Error("batch: index " + std::to_string(r) + " (position " + std::to_string(k) +
+                  ") is out of range for a dataset of " + std::to_string(n) + " samples");
+    if (rowBytes)
+      std::memcpy(dst + k * rowBytes, src + r * rowBytes, rowBytes);
+  }
+  return out;
 }
 
 } // namespace
+
 
 namespace {
 
@@ -81,6 +114,9 @@ FeatureStats standardize(Dataset &data) {
   checkDataset(data, "standardize");
   if (data.featureRows)
     return standardizeRows(data); // two passes over the file, a chunk at a time
+  if (data.features.shape().empty())
+    throw Error("standardize: the dataset has no features matrix (named inputs are fed as "
+                "given)");
   int64_t n = data.size(), d = data.numFeatures();
   FeatureStats stats;
   stats.mean.assign(static_cast<size_t>(d), 0.0);
@@ -108,6 +144,8 @@ void scale(Dataset &data, double factor) {
   checkDataset(data, "scale");
   if (data.featureRows)
     return scaleRows(data, factor); // applied to each batch as it is read
+  if (data.features.shape().empty())
+    throw Error("scale: the dataset has no features matrix (named inputs are fed as given)");
   scaleFeatures(data.features, factor);
 }
 
@@ -131,23 +169,14 @@ Dataset batch(const Dataset &data, const std::vector<int64_t> &indices) {
   checkDataset(data, "batch");
   if (data.featureRows)
     return selectRows(data, indices); // still on demand: gatherRows() reads
-  int64_t n = data.size(), d = data.numFeatures();
-  auto m = static_cast<int64_t>(indices.size());
   Dataset out;
-  out.features = Tensor({data.features.dtype(), {m, d}});
-  out.labels = Tensor(ir::i32({m}));
-  size_t rowBytes = static_cast<size_t>(d) * ir::dtypeSize(data.features.dtype());
-  const auto *src = static_cast<const char *>(data.features.data());
-  auto *dst = static_cast<char *>(out.features.data());
-  for (int64_t k = 0; k < m; ++k) {
-    int64_t r = indices[static_cast<size_t>(k)];
-    if (r < 0 || r >= n)
-      throw Error("batch: index " + std::to_string(r) + " (position " + std::to_string(k) +
-                  ") is out of range for a dataset of " + std::to_string(n) + " samples");
-    if (rowBytes)
-      std::memcpy(dst + k * rowBytes, src + r * rowBytes, rowBytes);
-    out.labels.as<int32_t>()[k] = data.labels.as<int32_t>()[r];
-  }
+  out.sources = data.sources;
+  if (!data.features.shape().empty())
+    out.features = takeRows(data.features, indices);
+  if (!data.labels.shape().empty())
+    out.labels = takeRows(data.labels, indices);
+  for (const auto &[name, t] : data.inputs)
+    out.inputs[name] = takeRows(t, indices);
   return out;
 }
 

@@ -100,7 +100,7 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
       foldConfig.batch = std::min<int64_t>(config.batch, fitData.size());
       Metrics m{kNaN, kNaN};
       try {
-        Trainer t(model, foldConfig);
+        Trainer t(model, foldConfig, cv.inspect);
         t.fit(fitData);
         m = t.evaluate(heldData);
       } catch (const TrainingDiverged &) {

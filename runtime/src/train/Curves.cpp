@@ -66,12 +66,28 @@ std::string escapeXml(const std::string &s) {
 } // namespace
 
 std::string curvesCsv(const History &h) {
-  std::string csv = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds\n";
+  // Columns of the regression and sequence metrics only where a run has them.
+  bool mse = false, perplexity = false;
+  for (const EpochMetrics &e : h.epochs) {
+    mse = mse || !std::isnan(e.train.mse);
+    perplexity = perplexity || !std::isnan(e.train.perplexity);
+  }
+  std::string csv = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds";
+  csv += std::string(mse ? ",train_mse,val_mse" : "") +
+         (perplexity ? ",train_perplexity,val_perplexity" : "") + "\n";
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-  for (const EpochMetrics &e : h.epochs)
-    csv += fmt::format("{},{},{},{},{},{}\n", e.epoch, field(e.train.loss),
+  for (const EpochMetrics &e : h.epochs) {
+    csv += fmt::format("{},{},{},{},{},{}", e.epoch, field(e.train.loss),
                        field(e.train.accuracy), field(e.validation ? e.validation->loss : nan),
                        field(e.validation ? e.validation->accuracy : nan), field(e.seconds));
+    if (mse)
+      csv += fmt::format(",{},{}", field(e.train.mse),
+                         field(e.validation ? e.validation->mse : nan));
+    if (perplexity)
+      csv += fmt::format(",{},{}", field(e.train.perplexity),
+                         field(e.validation ? e.validation->perplexity : nan));
+    csv += "\n";
+  }
   return csv;
 }
 

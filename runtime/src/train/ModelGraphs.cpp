@@ -11,6 +11,8 @@
 #include "chainjit/ir/Suggest.h"
 #include "chainjit/ir/Verifier.h"
 
+#include <algorithm>
+
 namespace chainjit::runtime::train {
 
 namespace {
@@ -53,7 +55,68 @@ ir::Graph withResults(const ir::Graph &g, const std::vector<std::string> &output
 std::string velocityParamName(const std::string &param) { return "train.velocity." + param; }
 std::string gradOutputName(const std::string &param) { return "grad." + param; }
 
-ModelSignature inspectModel(const ir::Graph &g) {
+namespace {
+
+// The input `id` is, seen through reshapes, casts, transposes and slices
+// (a sequence loss flattens its labels), or nullopt.
+std::optional<ir::NodeId> sourceInput(const ir::Graph &g, ir::NodeId id) {
+  while (true) {
+    const ir::Node &n = g.node(id);
+    if (n.kind == ir::OpKind::Input)
+      return id;
+    bool passThrough = n.kind == ir::OpKind::Reshape || n.kind == ir::OpKind::Cast ||
+                       n.kind == ir::OpKind::Transpose || n.kind == ir::OpKind::Slice;
+    if (!passThrough || n.operands.empty())
+      return std::nullopt;
+    id = n.operands[0];
+  }
+}
+
+// The inputs the loss compares with: cross_entropy's labels, either side of
+// an mse that is not the features, what a one_hot encodes.
+std::vector<std::string> lossTargets(const ir::Graph &g, const std::string &features) {
+  std::vector<std::string> out;
+  auto add = [&](ir::NodeId id) {
+    std::optional<ir::NodeId> in = sourceInput(g, id);
+    if (!in)
+      return;
+    const std::string &name = g.node(*in).name;
+    if (name != features && std::find(out.begin(), out.end(), name) == out.end())
+      out.push_back(name);
+  };
+  for (ir::NodeId id = 0; id < g.size(); ++id) {
+    const ir::Node &n = g.node(id);
+    if (n.kind == ir::OpKind::CrossEntropy && n.operands.size() == 2)
+      add(n.operands[1]);
+    if (n.kind == ir::OpKind::Mse && n.operands.size() == 2) {
+      add(n.operands[1]);
+      add(n.operands[0]);
+    }
+    if (n.kind == ir::OpKind::OneHot && n.operands.size() == 1)
+      add(n.operands[0]);
+  }
+  return out;
+}
+
+TargetKind targetKindOf(const ir::TensorType &t) {
+  if (t.dtype == ir::DType::i32)
+    return t.rank() == 1 ? TargetKind::Classes : TargetKind::Sequence;
+  return TargetKind::Regression;
+}
+
+} // namespace
+
+std::string_view targetKindName(TargetKind k) {
+  switch (k) {
+  case TargetKind::Classes: return "class labels";
+  case TargetKind::Regression: return "regression targets";
+  case TargetKind::Sequence: return "sequence labels";
+  case TargetKind::None: return "none";
+  }
+  return "?";
+}
+
+ModelSignature inspectModel(const ir::Graph &g, const InspectOptions &options) {
   ModelSignature sig;
   std::vector<ir::NodeId> inputs = g.inputs();
   for (ir::NodeId id : inputs) {
@@ -64,31 +127,115 @@ ModelSignature inspectModel(const ir::Graph &g) {
       break;
     }
   }
-  if (sig.features.empty())
-    throw Error(graphLabel(g) + " has no float input with a batch dimension for the features");
+  // A model of token ids (a language model) may have no float input: then
+  // the first input with a batch dimension fixes the batch.
   for (ir::NodeId id : inputs) {
     const ir::Node &n = g.node(id);
-    if (n.name == sig.features)
-      continue;
-    bool isCounter = n.type == ir::i32({});
-    bool isLabels = n.type == ir::i32({sig.batch});
-    std::string &slot = isCounter ? sig.counter : sig.labels;
-    if ((!isCounter && !isLabels) || !slot.empty())
-      throw Error(graphLabel(g) + ": cannot feed input %" + n.name + " : " + n.type.str() +
-                  " (a model takes features %" + sig.features + ", labels i32[" +
-                  std::to_string(sig.batch) + "] and optionally a step counter i32[])");
-    slot = n.name;
+    if (sig.features.empty() && n.type.rank() >= 1 &&
+        std::find(inputs.begin(), inputs.end(), id) != inputs.end()) {
+      sig.features = n.name;
+      sig.batch = n.type.shape[0];
+    }
   }
-  if (sig.labels.empty())
-    throw Error(graphLabel(g) + " has no labels input i32[" + std::to_string(sig.batch) + "]");
-  // The classes a label may name: the logits' last dimension of the loss
-  // that reads the labels, so that data can be checked when it is loaded.
-  ir::NodeId labelsId = g.lookup(sig.labels);
-  for (ir::NodeId id = 0; id < g.size() && sig.classes == 0; ++id) {
+  if (sig.features.empty())
+    throw Error(graphLabel(g) + " has no input with a batch dimension for the features");
+  for (ir::NodeId id : inputs) {
     const ir::Node &n = g.node(id);
-    if (n.kind == ir::OpKind::CrossEntropy && n.operands.size() == 2 &&
-        n.operands[1] == labelsId && g.type(n.operands[0]).rank() >= 1)
-      sig.classes = g.type(n.operands[0]).shape.back();
+    if (n.type == ir::i32({}) && n.name != sig.features) {
+      if (!sig.counter.empty())
+        throw Error(graphLabel(g) + ": cannot feed input %" + n.name + " : " + n.type.str() +
+                    " (only one i32[] input, the step counter, is allowed; %" + sig.counter +
+                    " is one already)");
+      sig.counter = n.name;
+      continue;
+    }
+    if (n.type.rank() == 0)
+      throw Error(graphLabel(g) + ": cannot feed input %" + n.name + " : " + n.type.str() +
+                  " (data inputs have at least one dimension; a scalar input may only be the "
+                  "i32[] step counter)");
+    sig.inputs.push_back(n.name);
+  }
+
+  // The target: named, or found by how the loss reads it.
+  if (options.target) {
+    if (!options.target->empty()) {
+      std::optional<ir::NodeId> id = g.find(*options.target);
+      if (!id || g.node(*id).kind != ir::OpKind::Input ||
+          std::find(sig.inputs.begin(), sig.inputs.end(), *options.target) == sig.inputs.end())
+        throw Error(graphLabel(g) + " has no data input %" + *options.target +
+                    " to take as the target" + ir::didYouMean(*options.target, sig.inputs, "%"));
+      sig.labels = *options.target;
+    }
+  } else {
+    // 1. what a cross_entropy or mse compares with; 2. an i32 input whose
+    // first dimension is the batch (labels used through one_hot, say).
+    std::vector<std::string> candidates = lossTargets(g, sig.features);
+    if (candidates.empty())
+      for (const std::string &name : sig.inputs) {
+        const ir::TensorType &t = g.type(g.lookup(name));
+        if (name != sig.features && t.dtype == ir::DType::i32 && t.shape[0] == sig.batch)
+          candidates.push_back(name);
+      }
+    if (candidates.size() > 1) {
+      std::string list;
+      for (const std::string &c : candidates)
+        list += (list.empty() ? "%" : ", %") + c;
+      throw Error(graphLabel(g) + ": cannot tell which input is the target: " + list +
+                  " (name it: --target NAME, or InspectOptions::target)");
+    }
+    if (!candidates.empty())
+      sig.labels = candidates[0];
+  }
+  sig.target = sig.labels.empty() ? TargetKind::None
+                                  : targetKindOf(g.type(g.lookup(sig.labels)));
+  // A metric asked for: the target must be of a type it can be computed on.
+  if (options.task && *options.task != sig.target) {
+    TargetKind want = *options.task;
+    std::optional<ir::TensorType> t;
+    if (!sig.labels.empty())
+      t = g.type(g.lookup(sig.labels));
+    bool fits = want == TargetKind::None ||
+                (t && want == TargetKind::Classes && t->dtype == ir::DType::i32 &&
+                 t->rank() == 1) ||
+                (t && want == TargetKind::Regression && isFloatType(t->dtype)) ||
+                (t && want == TargetKind::Sequence && t->dtype == ir::DType::i32);
+    if (!fits)
+      throw Error(graphLabel(g) + ": the metric of " + std::string(targetKindName(want)) +
+                  " needs " +
+                  (want == TargetKind::Classes      ? "an i32[N] target"
+                   : want == TargetKind::Regression ? "a float target"
+                                                    : "an i32 target") +
+                  ", but the target is " + (t ? "%" + sig.labels + " : " + t->str() : "none"));
+    sig.target = want;
+  }
+
+  // The classes a label may name: the logits' last dimension of the loss
+  // that reads the labels (or the depth of a one_hot of them), so that data
+  // can be checked when it is loaded.
+  if (sig.target == TargetKind::Classes || sig.target == TargetKind::Sequence) {
+    ir::NodeId labelsId = g.lookup(sig.labels);
+    for (ir::NodeId id = 0; id < g.size() && sig.classes == 0; ++id) {
+      const ir::Node &n = g.node(id);
+      if (n.kind == ir::OpKind::CrossEntropy && n.operands.size() == 2 &&
+          sourceInput(g, n.operands[1]) == labelsId && g.type(n.operands[0]).rank() >= 1)
+        sig.classes = g.type(n.operands[0]).shape.back();
+      if (n.kind == ir::OpKind::OneHot && n.operands.size() == 1 &&
+          sourceInput(g, n.operands[0]) == labelsId)
+        sig.classes = g.type(id).shape.back();
+    }
+  }
+  // Sequence labels' padding: an input of the labels' shape that is not
+  // the features weighs each token (0 for padding).
+  if (sig.target == TargetKind::Sequence) {
+    const ir::TensorType &lt = g.type(g.lookup(sig.labels));
+    for (const std::string &name : sig.inputs) {
+      const ir::TensorType &t = g.type(g.lookup(name));
+      if (name != sig.labels && t.shape == lt.shape &&
+          t.dtype != ir::DType::i32) {
+        sig.tokenMask = name;
+        break;
+      }
+    }
   }
 
   const std::vector<ir::NodeId> &outs = g.outputs();
@@ -97,14 +244,25 @@ ModelSignature inspectModel(const ir::Graph &g) {
   if (g.node(outs[0]).name.empty())
     throw Error(graphLabel(g) + ": the loss (the first output) needs a name");
   sig.loss = g.node(outs[0]).name;
-  for (size_t i = 1; i < outs.size() && sig.prediction.empty(); ++i) {
-    const ir::Node &n = g.node(outs[i]);
-    bool isClass = n.type == ir::i32({sig.batch});
-    bool isScores = isFloatType(n.type.dtype) && n.type.rank() == 2 &&
-                    n.type.shape[0] == sig.batch;
-    if ((isClass || isScores) && !n.name.empty()) {
-      sig.prediction = n.name;
-      sig.predictionIsClass = isClass;
+  sig.lossIsMse = g.node(outs[0]).kind == ir::OpKind::Mse;
+  if (sig.target == TargetKind::Classes) {
+    int64_t n = g.type(g.lookup(sig.labels)).shape[0];
+    for (size_t i = 1; i < outs.size() && sig.prediction.empty(); ++i) {
+      const ir::Node &node = g.node(outs[i]);
+      bool isClass = node.type == ir::i32({n});
+      bool isScores = isFloatType(node.type.dtype) && node.type.rank() == 2 &&
+                      node.type.shape[0] == n;
+      if ((isClass || isScores) && !node.name.empty()) {
+        sig.prediction = node.name;
+        sig.predictionIsClass = isClass;
+      }
+    }
+  } else if (sig.target == TargetKind::Regression) {
+    const ir::TensorType &lt = g.type(g.lookup(sig.labels));
+    for (size_t i = 1; i < outs.size() && sig.prediction.empty(); ++i) {
+      const ir::Node &node = g.node(outs[i]);
+      if (isFloatType(node.type.dtype) && node.type.shape == lt.shape && !node.name.empty())
+        sig.prediction = node.name;
     }
   }
   for (ir::NodeId id : g.params()) {

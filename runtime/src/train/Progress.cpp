@@ -12,9 +12,20 @@ namespace chainjit::runtime::train {
 
 namespace {
 
-std::string accuracyText(double a) {
-  return std::isnan(a) ? std::string() : fmt::format(" acc {:.2f}%", 100.0 * a);
+// The metric that fits the task (the others are NaN): accuracy, mean
+// squared error or perplexity.
+std::string metricText(double accuracy, double mse, double perplexity) {
+  std::string s;
+  if (!std::isnan(accuracy))
+    s += fmt::format(" acc {:.2f}%", 100.0 * accuracy);
+  if (!std::isnan(mse))
+    s += fmt::format(" mse {:.4g}", mse);
+  if (!std::isnan(perplexity))
+    s += fmt::format(" ppl {:.4g}", perplexity);
+  return s;
 }
+
+std::string metricText(const Metrics &m) { return metricText(m.accuracy, m.mse, m.perplexity); }
 
 class LogLines : public TrainObserver {
 public:
@@ -46,7 +57,7 @@ public:
     std::string line = fmt::format(
         "epoch {}/{} [{}{}] {}/{}  loss {:.4f}{}  {:.0f} steps/s  ETA {}", p.epoch, p.epochs,
         std::string(filled, '#'), std::string(width - filled, '.'), p.step, p.stepsPerEpoch,
-        p.loss, accuracyText(p.accuracy), p.stepsPerSecond, formatDuration(p.etaSeconds));
+        p.loss, metricText(p.accuracy, p.mse, p.perplexity), p.stepsPerSecond, formatDuration(p.etaSeconds));
     draw(line);
   }
 
@@ -86,10 +97,10 @@ std::string formatDuration(double seconds) {
 
 std::string formatEpochLine(const EpochMetrics &m, int64_t epochs) {
   std::string line = fmt::format("epoch {}/{}  train loss {:.4f}{}", m.epoch, epochs,
-                                 m.train.loss, accuracyText(m.train.accuracy));
+                                 m.train.loss, metricText(m.train));
   if (m.validation)
     line += fmt::format("  val loss {:.4f}{}", m.validation->loss,
-                        accuracyText(m.validation->accuracy));
+                        metricText(*m.validation));
   return line + fmt::format("  {:.2f} s", m.seconds);
 }
 

@@ -185,8 +185,7 @@ const Executable &Trainer::Impl::evalExecutable(int64_t batch) {
 
 // The first batch of a size builds the objective (its graphs are compiled
 // when first needed); later batches of that size only rebind the data.
-GraphObjective &Trainer::Impl::objectiveFor(Bindings data) {
-  int64_t batch = data.at(sig.labels).numel();
+GraphObjective &Trainer::Impl::objectiveFor(Bindings data, int64_t batch) {
   auto it = objectives.find(batch);
   if (it != objectives.end()) {
     it->second->setData(std::move(data));
@@ -198,57 +197,6 @@ GraphObjective &Trainer::Impl::objectiveFor(Bindings data) {
   auto obj = std::make_unique<GraphObjective>(modelAt(batch), sig.trainable, std::move(data),
                                               options);
   return *objectives.emplace(batch, std::move(obj)).first->second;
-}
-
-// ---- data ----
-
-void Trainer::Impl::checkData(const Dataset &data, const char *what) const {
-  const ir::TensorType &in = model.type(model.lookup(sig.features));
-  int64_t perSample = in.numel() / std::max<int64_t>(in.shape[0], 1);
-  if (data.numFeatures() != perSample)
-    throw Error(std::string(what) + " data has " + std::to_string(data.numFeatures()) +
-                " features per sample, but model input %" + sig.features + " : " + in.str() +
-                " takes " + std::to_string(perSample));
-  if (data.size() < 1)
-    throw Error(std::string(what) + " data is empty");
-  checkSamples(data, sig.classes, std::string(what) + " data");
-}
-
-Bindings Trainer::Impl::dataBindings(const Dataset &data, const std::vector<int64_t> &rows,
-                                     int64_t counter) {
-  int64_t b = static_cast<int64_t>(rows.size());
-  const ir::Graph &g = modelAt(b);
-  ir::TensorType want = g.type(g.lookup(sig.features));
-  Dataset part = gatherRows(data, rows); // reads them where the features stay in a file
-  Bindings out;
-  ir::Tensor features = part.features.dtype() == want.dtype
-                            ? part.features.reshaped(want.shape)
-                            : ir::Tensor(want, part.features.toDoubles());
-  out[sig.features] = std::move(features);
-  out[sig.labels] = std::move(part.labels);
-  if (!sig.counter.empty())
-    out[sig.counter] = ir::Tensor::scalar(ir::DType::i32, static_cast<double>(counter));
-  return out;
-}
-
-// Correct predictions among `labels` from a prediction output (classes or
-// scores, whose row-wise argmax is the class).
-int64_t Trainer::Impl::correct(const ir::Tensor &prediction, const ir::Tensor &labels) const {
-  int64_t n = labels.numel(), hits = 0;
-  if (sig.predictionIsClass) {
-    for (int64_t i = 0; i < n; ++i)
-      hits += prediction.at(i) == labels.at(i);
-    return hits;
-  }
-  int64_t classes = prediction.shape()[1];
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t best = 0;
-    for (int64_t c = 1; c < classes; ++c)
-      if (prediction.at(i * classes + c) > prediction.at(i * classes + best))
-        best = c;
-    hits += best == static_cast<int64_t>(labels.at(i));
-  }
-  return hits;
 }
 
 ParamSet Trainer::Impl::trainableSet() const {
@@ -288,13 +236,18 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
       distributed ? distributed::shardRows(globalRows, comm->rank(), comm->size()) : globalRows;
   double weight = distributed::shardWeight(
       distributed::shardOf(total, comm->rank(), comm->size()), total);
-  int64_t b = static_cast<int64_t>(rows.size());
+  int64_t b = graphBatch(train, rows);
   std::optional<Bindings> data;
-  if (b > 0)
+  if (!rows.empty())
     data = dataBindings(train, rows, globalStep);
   StepOutcome out;
-  out.samples = total;
   out.correct = -1;
+  // What the loss averages over (rows, tokens, masked nodes); reduced over
+  // the ranks below.
+  BatchScore mine;
+  if (data)
+    mine = score(nullptr, *data);
+  out.samples = distributed ? total : mine.weight;
   auto stopAsked = [&] { return config.stopRequested && config.stopRequested->load(); };
   ir::DType lossType = model.type(model.lookup(sig.loss)).dtype;
 
@@ -304,7 +257,7 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
       Bindings bound = *data;
       for (const std::string &s : sig.state)
         bound[s] = params.at(s);
-      inner = &objectiveFor(std::move(bound));
+      inner = &objectiveFor(std::move(bound), b);
     }
     // Line searches and Newton see the global batch's loss, gradient and
     // Hessian: every evaluation is reduced over the ranks.
@@ -340,13 +293,17 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
     updated = std::move(r.updatedParams);
     out.loss = r.outputs[0].at(0);
     size_t next = 1;
-    if (!sig.prediction.empty())
-      out.correct = correct(r.outputs[next++], data->at(sig.labels));
+    if (!sig.prediction.empty()) {
+      BatchScore sc = score(&r.outputs[next++], *data);
+      out.correct = sc.hits;
+      out.sqErr = sc.sqErr;
+    }
     grads.assign(std::make_move_iterator(r.outputs.begin() + next),
                  std::make_move_iterator(r.outputs.end()));
   } else { // an empty shard (a batch smaller than the ranks) adds nothing
     out.loss = 0;
     out.correct = sig.prediction.empty() ? -1 : 0;
+    mine.weight = 0;
     grads = zerosLike(trainableSet());
   }
 
@@ -370,9 +327,9 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
       reduce.push_back(&g);
     for (const std::string &name : stepUpdated)
       reduce.push_back(&updated.at(name));
-    double scalars[3] = {out.loss * static_cast<double>(b),
-                         static_cast<double>(std::max<int64_t>(out.correct, 0)),
-                         stopAsked() ? 1.0 : 0.0};
+    double w = static_cast<double>(mine.weight);
+    double scalars[5] = {out.loss * w, static_cast<double>(std::max<int64_t>(out.correct, 0)),
+                         stopAsked() ? 1.0 : 0.0, w, out.sqErr};
     distributed::BucketedReduction reduction(*comm, reduce, weight, scalars, config.reduction);
     while (!reduction.done()) {
       auto [first, last] = reduction.finishNext();
@@ -381,10 +338,12 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
         reduction.poll();
       }
     }
-    out.loss = scalars[0] / static_cast<double>(total);
+    out.samples = static_cast<int64_t>(scalars[3]);
+    out.loss = scalars[0] / std::max(scalars[3], 1.0);
     if (out.correct >= 0)
       out.correct = static_cast<int64_t>(scalars[1]);
     out.stop = scalars[2] > 0;
+    out.sqErr = scalars[4];
   }
   for (auto &[name, value] : updated)
     params[name] = std::move(value);
@@ -410,8 +369,8 @@ bool Trainer::Impl::anyRank(bool flag) {
 Metrics Trainer::Impl::evaluate(const Dataset &data) {
   checkData(data, "evaluation");
   Bindings current = currentParams();
-  int64_t n = data.size(), hits = 0;
-  double lossSum = 0;
+  int64_t n = data.size(), hits = 0, weight = 0;
+  double lossSum = 0, sqErr = 0;
   // Each rank evaluates its contiguous part of the rows; the sums are added.
   distributed::Shard mine = distributed::shardOf(n, comm->rank(), comm->size());
   for (int64_t begin = mine.begin; begin < mine.end; begin += config.evalBatch) {
@@ -419,25 +378,26 @@ Metrics Trainer::Impl::evaluate(const Dataset &data) {
     std::vector<int64_t> rows;
     for (int64_t i = begin; i < end; ++i)
       rows.push_back(i);
-    const Executable &exec = evalExecutable(end - begin);
+    const Executable &exec = evalExecutable(graphBatch(data, rows));
     Bindings bindings = bindingsFor(exec.graph(), current);
     Bindings batchData = dataBindings(data, rows, 0);
     bindings.insert(batchData.begin(), batchData.end());
     EvalResult r = exec.run(bindings);
-    lossSum += r.outputs[0].at(0) * static_cast<double>(end - begin);
-    if (!sig.prediction.empty())
-      hits += correct(r.outputs[1], batchData.at(sig.labels));
+    BatchScore sc = score(sig.prediction.empty() ? nullptr : &r.outputs[1], batchData);
+    lossSum += r.outputs[0].at(0) * static_cast<double>(sc.weight);
+    weight += sc.weight;
+    hits += sc.hits;
+    sqErr += sc.sqErr;
   }
   if (distributed) {
-    double sums[2] = {lossSum, static_cast<double>(hits)};
+    double sums[4] = {lossSum, static_cast<double>(hits), static_cast<double>(weight), sqErr};
     comm->allreduceSum(std::span<double>(sums));
     lossSum = sums[0];
     hits = static_cast<int64_t>(sums[1]);
+    weight = static_cast<int64_t>(sums[2]);
+    sqErr = sums[3];
   }
-  Metrics m;
-  m.loss = lossSum / static_cast<double>(n);
-  m.accuracy = sig.prediction.empty() ? kNaN : static_cast<double>(hits) / static_cast<double>(n);
-  return m;
+  return finish(lossSum, weight, hits, sqErr);
 }
 
 Bindings Trainer::Impl::currentParams() const {
@@ -453,8 +413,8 @@ Bindings Trainer::Impl::currentParams() const {
 
 // ---- the loop ----
 
-Trainer::Trainer(const ir::Graph &model, TrainConfig config)
-    : sig_(inspectModel(model)), config_(std::move(config)) {
+Trainer::Trainer(const ir::Graph &model, TrainConfig config, const InspectOptions &inspect)
+    : sig_(inspectModel(model, inspect)), config_(std::move(config)) {
   config_.validate();
   impl_ = std::make_unique<Impl>(model, sig_, config_);
 }
@@ -480,7 +440,9 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
   m.checkData(train, "training");
   if (validation)
     m.checkData(*validation, "validation");
-  BatchSampler sampler(config_.sampling, train.size(), config_.batch, config_.seed);
+  // A whole graph is one batch: every step sees all of it.
+  BatchSampler sampler(train.wholeGraph ? Sampling::Full : config_.sampling, train.size(),
+                       train.wholeGraph ? 1 : config_.batch, config_.seed);
   if (!config_.checkpointPath.empty()) {
     if (config_.resume) {
       m.resumeFrom(config_.checkpointPath, train.size(), sampler.stepsPerEpoch());
@@ -507,6 +469,7 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
       StepOutcome o = m.step(train, sampler.indices(epoch, s), epoch);
       e.lossSum += o.loss * static_cast<double>(o.samples);
       e.samples += o.samples;
+      e.sqErr += o.sqErr;
       if (o.correct < 0)
         e.haveAccuracy = false;
       else
@@ -519,9 +482,11 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
         p.epochs = config_.epochs;
         p.step = s + 1;
         p.stepsPerEpoch = steps;
-        p.loss = e.lossSum / static_cast<double>(e.samples);
-        p.accuracy = e.haveAccuracy ? static_cast<double>(e.hits) / static_cast<double>(e.samples)
-                                    : kNaN;
+        Metrics so = m.finish(e.lossSum, e.samples, e.haveAccuracy ? e.hits : -1, e.sqErr);
+        p.loss = so.loss;
+        p.accuracy = so.accuracy;
+        p.mse = so.mse;
+        p.perplexity = so.perplexity;
         double elapsed = secondsSince(runStart);
         p.stepsPerSecond = static_cast<double>(stepsThisRun) / std::max(elapsed, 1e-9);
         p.etaSeconds = static_cast<double>(totalSteps - stepsThisRun) / p.stepsPerSecond;
@@ -552,10 +517,7 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
     EpochMetrics em;
     em.epoch = epoch + 1;
     em.seconds = secondsBefore + secondsSince(epochStart);
-    em.train.loss = e.lossSum / static_cast<double>(e.samples);
-    em.train.accuracy = e.haveAccuracy && !sig_.prediction.empty()
-                            ? static_cast<double>(e.hits) / static_cast<double>(e.samples)
-                            : kNaN;
+    em.train = m.finish(e.lossSum, e.samples, e.haveAccuracy ? e.hits : -1, e.sqErr);
     if (validation)
       em.validation = m.evaluate(*validation);
     if (config_.checkReplicas)

@@ -4,17 +4,18 @@
 //                           running statistics, in-graph momentum velocities)
 //   optimizer.*             Optimizer::exportState (optimizers outside the graph)
 //   train.epoch, train.step f64[]: epochs and steps done
-//   train.unfinished        f64[6]: the epoch after those, when the run was
+//   train.unfinished        f64[7]: the epoch after those, when the run was
 //                           stopped in it: steps done, loss sum, samples,
-//                           hits, whether accuracy is known, seconds (absent
-//                           in checkpoints older than this field: nothing
-//                           unfinished)
+//                           hits, whether accuracy is known, seconds, sum of
+//                           squared errors (f64[6] in older checkpoints;
+//                           absent in still older ones: nothing unfinished)
 //   train.settings          f64[6]: optimizer kind, sampling, batch, seed
 //                           (high and low 32 bits), training-set size
 //   data.scale, data.mean,  the data preparation of the run (Weights.h), when
 //   data.std                it had one
 //   history.<metric>        f64[epochs]: train_loss, train_accuracy,
-//                           val_loss, val_accuracy (NaN when absent), seconds
+//                           val_loss, val_accuracy (NaN when absent), seconds;
+//                           train_mse, val_mse for regression targets
 // Everything a resumed run needs to draw the same batches and make the same
 // updates is here, so it continues bit for bit as the uninterrupted run.
 #include "CheckpointCount.h"
@@ -35,7 +36,10 @@ namespace {
 constexpr const char *kParamPrefix = "param.";
 constexpr const char *kOptimizerPrefix = "optimizer";
 constexpr const char *kUnfinished = "train.unfinished";
-constexpr int64_t kUnfinishedFields = 6;
+constexpr int64_t kUnfinishedFields = 7;
+constexpr int64_t kOldUnfinishedFields = 6;
+constexpr std::array<const char *, 2> kMseHistoryNames = {"history.train_mse",
+                                                          "history.val_mse"};
 constexpr std::array<const char *, 5> kHistoryNames = {
     "history.train_loss", "history.train_accuracy", "history.val_loss",
     "history.val_accuracy", "history.seconds"};
@@ -83,7 +87,8 @@ void Trainer::Impl::saveTo(const std::string &path, int64_t trainSize) const {
     t[kUnfinished] = f64Vector({static_cast<double>(unfinished.stepsDone), unfinished.lossSum,
                                 static_cast<double>(unfinished.samples),
                                 static_cast<double>(unfinished.hits),
-                                unfinished.haveAccuracy ? 1.0 : 0.0, unfinished.seconds});
+                                unfinished.haveAccuracy ? 1.0 : 0.0, unfinished.seconds,
+                                unfinished.sqErr});
   std::vector<double> settings;
   for (const Setting &s : settingsOf(config, trainSize))
     settings.push_back(s.value);
@@ -98,6 +103,15 @@ void Trainer::Impl::saveTo(const std::string &path, int64_t trainSize) const {
   }
   for (size_t i = 0; i < kHistoryNames.size(); ++i)
     t[kHistoryNames[i]] = f64Vector(columns[i]);
+  if (sig.target == TargetKind::Regression) {
+    std::vector<double> train, val;
+    for (const EpochMetrics &e : history.epochs) {
+      train.push_back(e.train.mse);
+      val.push_back(optionalValue(e.validation, &Metrics::mse));
+    }
+    t[kMseHistoryNames[0]] = f64Vector(train);
+    t[kMseHistoryNames[1]] = f64Vector(val);
+  }
   saveCheckpoint(path, t);
 }
 
@@ -177,8 +191,14 @@ void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize,
   expected["train.settings"] = ir::f64({int64_t(want.size())});
   for (const char *h : kHistoryNames)
     expected[h] = ir::f64({epochs});
-  if (all.count(kUnfinished))
-    expected[kUnfinished] = ir::f64({kUnfinishedFields});
+  if (all.count(kUnfinished)) {
+    bool old = all.at(kUnfinished).type() == ir::f64({kOldUnfinishedFields});
+    expected[kUnfinished] = ir::f64({old ? kOldUnfinishedFields : kUnfinishedFields});
+  }
+  bool haveMse = sig.target == TargetKind::Regression && all.count(kMseHistoryNames[0]);
+  if (haveMse)
+    for (const char *h : kMseHistoryNames)
+      expected[h] = ir::f64({epochs});
   TensorMap loaded = loadCheckpointInto(path, expected);
   EpochProgress progress;
   if (loaded.count(kUnfinished)) {
@@ -190,6 +210,7 @@ void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize,
     progress.hits = checkpointCount(u.at(3), where + " hits");
     progress.haveAccuracy = u.at(4) != 0;
     progress.seconds = u.at(5);
+    progress.sqErr = u.numel() > 6 ? u.at(6) : 0.0;
     if (progress.stepsDone >= stepsPerEpoch)
       throw Error(where + ": " + std::to_string(progress.stepsDone) +
                   " steps done, but an epoch has " + std::to_string(stepsPerEpoch));
@@ -212,9 +233,19 @@ void Trainer::Impl::resumeFrom(const std::string &path, int64_t trainSize,
     auto col = [&](size_t i) { return loaded.at(kHistoryNames[i]).at(e); };
     EpochMetrics m;
     m.epoch = e + 1;
-    m.train = {col(0), col(1)};
+    // The metrics that are not stored follow from the loss (perplexity).
+    auto metrics = [&](double loss, double accuracy, const char *mseName) {
+      Metrics r = finish(loss, 1, -1, 0);
+      r.accuracy = accuracy;
+      if (haveMse)
+        r.mse = loaded.at(mseName).at(e);
+      else if (!sig.lossIsMse)
+        r.mse = std::numeric_limits<double>::quiet_NaN();
+      return r;
+    };
+    m.train = metrics(col(0), col(1), kMseHistoryNames[0]);
     if (!std::isnan(col(2)))
-      m.validation = Metrics{col(2), col(3)};
+      m.validation = metrics(col(2), col(3), kMseHistoryNames[1]);
     m.seconds = col(4);
     history.epochs.push_back(m);
   }

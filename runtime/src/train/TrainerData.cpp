@@ -48,7 +48,8 @@ template <typename T> int64_t firstNonFinite(const T *v, int64_t n) {
 
 void checkSamples(const Dataset &data, int64_t classes, const std::string &source) {
   const ir::Tensor &f = data.features;
-  int64_t bad = f.dtype() == ir::DType::f32   ? firstNonFinite(f.as<float>(), f.numel())
+  int64_t bad = f.shape().empty()              ? -1
+                : f.dtype() == ir::DType::f32 ? firstNonFinite(f.as<float>(), f.numel())
                 : f.dtype() == ir::DType::f64 ? firstNonFinite(f.as<double>(), f.numel())
                                               : -1;
   int64_t n = data.size(), d = n > 0 ? f.numel() / n : 1;
@@ -60,7 +61,14 @@ void checkSamples(const Dataset &data, int64_t classes, const std::string &sourc
                     " (training data must be finite numbers)",
                 SourceLoc{source});
   }
-  if (classes <= 0 || data.labels.dtype() != ir::DType::i32)
+  if (!data.labels.shape().empty() && ir::isFloat(data.labels.dtype()))
+    for (int64_t r = 0; r < data.labels.numel(); ++r)
+      if (!std::isfinite(data.labels.at(r)))
+        throw Error("sample " + std::to_string(r + 1) + ": the target is " +
+                        (std::isnan(data.labels.at(r)) ? "NaN" : "infinite") +
+                        " (training data must be finite numbers)",
+                    SourceLoc{source});
+  if (classes <= 0 || data.labels.shape().empty() || data.labels.dtype() != ir::DType::i32)
     return;
   const int32_t *labels = data.labels.as<int32_t>();
   for (int64_t r = 0; r < n; ++r)
@@ -73,10 +81,28 @@ void checkSamples(const Dataset &data, int64_t classes, const std::string &sourc
 
 void DataSpec::validate() const {
   bool haveIdx = !idxImages.empty() || !idxLabels.empty();
-  if (csv.empty() && !haveIdx)
-    throw Error("no data: give a CSV file, or IDX images and labels");
-  if (!csv.empty() && haveIdx)
-    throw Error("give either a CSV file or IDX files, not both");
+  int sources = !csv.empty() + haveIdx + !npy.empty();
+  if (sources == 0)
+    throw Error("no data: give a CSV file, IDX images and labels, or .npy files by input name");
+  if (sources > 1)
+    throw Error("give one kind of data: a CSV file, IDX files or .npy files, not several");
+  if (npy.empty() && (!testNpy.empty() || !validationNpy.empty()))
+    throw Error("test and validation .npy files need training .npy files");
+  if (npy.empty() && !masks.empty())
+    throw Error("node masks need the graph's inputs from .npy files");
+  if (!npy.empty() && (scale || standardize))
+    throw Error("scale and standardize apply to CSV and IDX features; prepare .npy inputs "
+                "before training");
+  if (!masks.empty()) {
+    for (const auto &[split, path] : masks)
+      if (split != "train" && split != "validation" && split != "test")
+        throw Error("unknown mask split '" + split + "' (train, validation or test)");
+    if (!masks.count("train") || !masks.count("test"))
+      throw Error("whole-graph training needs a train and a test mask");
+    if (!testNpy.empty() || !validationNpy.empty())
+      throw Error("whole-graph training uses one graph; the masks choose the test and "
+                  "validation nodes (no separate test or validation files)");
+  }
   if (haveIdx && (idxImages.empty() || idxLabels.empty()))
     throw Error("IDX data needs both the images and the labels file");
   if (idxTestImages.empty() != idxTestLabels.empty())
@@ -94,11 +120,14 @@ void DataSpec::validate() const {
 
 TrainingData loadTrainingData(const DataSpec &spec, ir::DType dtype) {
   spec.validate();
+  if (!spec.npy.empty())
+    return loadNamedTrainingData(spec);
   TrainingData out;
   if (!spec.csv.empty()) {
     CsvDatasetOptions o;
     o.labelColumn = spec.labelColumn;
     o.dtype = dtype;
+    o.labelDType = spec.labelDType;
     Dataset all = firstSamples(checked(loadCsvDataset(spec.csv, o), spec.classes, spec.csv),
                                spec.limit);
     TrainTestSplit s = trainTestSplit(all, spec.testFraction, spec.seed);

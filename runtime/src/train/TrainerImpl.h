@@ -18,7 +18,10 @@ StepPath choosePath(const OptimizerConfig &c);
 
 struct StepOutcome {
   double loss = 0;     // the batch's data loss before the update
+  // What the loss is a mean over: rows, tokens (sequence labels with a
+  // padding mask: its sum) or the nodes of a whole graph's mask.
   int64_t samples = 0;
+  double sqErr = 0;    // regression: sum of squared errors of the prediction
   int64_t correct = -1; // -1: not known on this path
   // Data-parallel: TrainConfig::stopRequested was set on some rank when the
   // step reduced (all ranks agree: the flag travels with the reduction).
@@ -33,6 +36,7 @@ struct EpochProgress {
   double lossSum = 0; // sum of batch losses times batch sizes
   int64_t samples = 0, hits = 0;
   bool haveAccuracy = true;
+  double sqErr = 0; // regression
   double seconds = 0; // wall time of the steps done
 };
 
@@ -42,11 +46,26 @@ struct Trainer::Impl {
   const ir::Graph &modelAt(int64_t batch);
   const Executable &stepExecutable(int64_t batch);
   const Executable &evalExecutable(int64_t batch);
-  GraphObjective &objectiveFor(Bindings data);
+  GraphObjective &objectiveFor(Bindings data, int64_t batch);
 
-  void checkData(const Dataset &data, const char *what) const;
+  // TrainerData.cpp: checking a data set against the model and feeding it.
+  void checkData(const Dataset &data, const char *what);
   Bindings dataBindings(const Dataset &data, const std::vector<int64_t> &rows, int64_t counter);
-  int64_t correct(const ir::Tensor &prediction, const ir::Tensor &labels) const;
+  // The batch size the graph runs at for `rows` of `data` (a whole graph:
+  // the model's own).
+  int64_t graphBatch(const Dataset &data, const std::vector<int64_t> &rows) const;
+  // What a batch's loss averages over and its metric sums, from the
+  // prediction output (null when the model has none) and the fed data.
+  struct BatchScore {
+    int64_t weight = 0;
+    int64_t hits = 0;
+    double sqErr = 0;
+  };
+  BatchScore score(const ir::Tensor *prediction, const Bindings &data) const;
+  // Metrics from the sums over batches; hits < 0: accuracy unknown.
+  Metrics finish(double lossSum, int64_t weight, int64_t hits, double sqErr) const;
+  int64_t correct(const ir::Tensor &prediction, const ir::Tensor &labels,
+                  const ir::Tensor *mask) const;
   ParamSet trainableSet() const;
   void storeTrainable(ParamSet x);
   // The entries of `source` that are params of `g`.
@@ -78,6 +97,9 @@ struct Trainer::Impl {
   bool anyRank(bool flag);
 
   ir::Graph model; // dropout rate applied
+  // Whole-graph data: the model input fed the node mask (the one input the
+  // data does not give); "" until such data is seen.
+  std::string nodeMaskInput;
   ModelSignature sig;
   TrainConfig config;
   StepPath path;

@@ -11,7 +11,9 @@
 #include "chainjit/ir/Types.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,7 +22,13 @@ namespace chainjit::runtime {
 
 struct RowSource; // RowReader.h
 
-// N samples: `features` is f32 or f64 [N, D], `labels` i32 [N].
+// N samples. From CSV and IDX files: `features` f32 or f64 [N, D] and
+// `labels` [N] (i32 class labels, or float targets of a regression; absent,
+// rank 0, for a model without targets). From .npy files (docs/training.md):
+// `inputs`, tensors by the name of the model input they feed, each with the
+// samples along its leading axis (all the same N). Full-graph (transductive)
+// data is one sample, the whole graph: `inputs` are fed as they are and
+// `nodeMask` (bool [nodes]) names the nodes this set is about.
 struct Dataset {
   ir::Tensor features;
   ir::Tensor labels;
@@ -29,10 +37,33 @@ struct Dataset {
   // empty [0, D] tensor, batch() selects rows without reading them and
   // gatherRows() reads them.
   std::shared_ptr<const RowSource> featureRows;
+  std::map<std::string, ir::Tensor> inputs;
+  // The file each of `inputs` came from (for messages); may be empty.
+  std::map<std::string, std::string> sources;
+  bool wholeGraph = false;
+  ir::Tensor nodeMask;
 
-  int64_t size() const { return labels.numel(); }
+  // The samples: 1 for a whole graph, else the leading axis.
+  int64_t size() const {
+    if (wholeGraph)
+      return 1;
+    if (featureRows) // features [0, D]; the labels are read whole
+      return labels.shape().empty() ? 0 : labels.shape()[0];
+    for (const ir::Tensor *t : {&features, &labels})
+      if (!t->shape().empty())
+        return t->shape()[0];
+    for (const auto &entry : inputs)
+      if (!entry.second.shape().empty())
+        return entry.second.shape()[0];
+    return 0;
+  }
   int64_t numFeatures() const {
     return features.shape().size() == 2 ? features.shape()[1] : 0;
+  }
+  // Where input `name` came from: its file, else "training data" etc.
+  std::string sourceOf(const std::string &name, const std::string &fallback) const {
+    auto it = sources.find(name);
+    return it == sources.end() ? fallback : it->second;
   }
 };
 
@@ -50,6 +81,10 @@ struct CsvDatasetOptions {
   int labelColumn = -1;
   // f32 or f64.
   ir::DType dtype = ir::DType::f32;
+  // The label column's values: i32 class labels (whole numbers), f32 or f64
+  // regression targets, or nullopt: no label column, every column is a
+  // feature (a model without targets, e.g. an autoencoder).
+  std::optional<ir::DType> labelDType = ir::DType::i32;
 };
 
 // One sample per line, fields separated by commas (the CSV dialect of

@@ -27,6 +27,8 @@ struct CvConfig {
   int64_t folds = 5; // K >= 2
   // Each empty grid means "the base config's value only".
   std::vector<double> lrGrid, l2Grid, l1Grid;
+  // How every fold's Trainer reads the model (its target).
+  InspectOptions inspect;
 };
 
 struct CvRow {

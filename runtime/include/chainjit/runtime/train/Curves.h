@@ -8,8 +8,10 @@
 
 namespace chainjit::runtime::train {
 
-// Header "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds",
-// then one row per epoch; a value that does not exist (no validation set,
+// Header "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds"
+// (then ",train_mse,val_mse" for a regression and
+// ",train_perplexity,val_perplexity" for sequence labels), then one row per
+// epoch; a value that does not exist (no validation set,
 // no prediction output) is an empty field. Numbers in the shortest form
 // that reads back exactly.
 std::string curvesCsv(const History &h);

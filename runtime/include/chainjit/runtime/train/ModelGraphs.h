@@ -2,12 +2,11 @@
 // another batch size, with another dropout rate, and the training-step and
 // evaluation graphs the Trainer runs.
 //
-// A model is a graph whose first output is a scalar loss over an input
-// batch: a float features input [N, ...], an i32 labels input [N], optionally
-// an i32[] input counting training steps (the dropout counter), and
-// optionally a prediction output (i32 [N] classes, e.g. an argmax, or float
-// [N, C] scores) for accuracy. examples/mlp.cj and examples/digits_*.cj are
-// such models.
+// A model is a graph whose first output is a scalar loss over its inputs:
+// data inputs (features, a target of any dtype and shape or none, other
+// named inputs), optionally an i32[] input counting training steps (the
+// dropout counter), and optionally a prediction output for the metric.
+// examples/mlp.cj and examples/digits_*.cj are such models.
 #pragma once
 
 #include "chainjit/ir/Graph.h"
@@ -16,30 +15,61 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace chainjit::runtime::train {
 
+// What a model's target is, and so which metric fits it (docs/training.md).
+enum class TargetKind {
+  Classes,    // i32 [N] class labels: accuracy (from a prediction output)
+  Regression, // float targets [N] or [N, k, ...]: mean squared error
+  Sequence,   // i32 [N, T, ...] labels: per-token loss and perplexity
+  None,       // no target: the loss reads only the inputs (an autoencoder)
+};
+std::string_view targetKindName(TargetKind k); // "class labels", ...
+
 // The roles of a model's values. Found by inspectModel().
 struct ModelSignature {
-  std::string features;   // the float input with a batch dimension first
-  std::string labels;     // the i32 input [N]
+  std::string features;   // the first float input with a batch dimension first
+                          // (the first input with one if no float input has)
+  std::string labels;     // the target input, any dtype and shape; "" for none
+  TargetKind target = TargetKind::Classes;
+  std::string tokenMask;  // Sequence: an input of the labels' shape weighing each
+                          // token (0 for padding); "" if none
+  std::vector<std::string> inputs; // every data input in graph order (not the counter)
   std::string counter;    // the i32[] input fed the step number; "" if none
   std::string loss;       // the first output, a float scalar
-  std::string prediction; // an output i32 [N] or float [N, C]; "" if none
+  bool lossIsMse = false; // the loss is an mse op (so its value is the mse)
+  std::string prediction; // Classes: an output i32 [N] or float [N, C];
+                          // Regression: a float output of the target's shape; "" if none
   bool predictionIsClass = false; // i32 [N] (else: scores, argmax taken)
   int64_t batch = 0;      // N as written in the model file
-  int64_t classes = 0;    // C of the cross_entropy that reads the labels; 0 if none does
+  int64_t classes = 0;    // C of the cross_entropy (or one_hot) that reads the labels; 0 if none
   std::vector<std::string> trainable; // trainable params, in graph order
   std::vector<std::string> state;     // params that are not trainable
 };
 
+struct InspectOptions {
+  // The target input by name; "" for none (the loss reads only the inputs);
+  // nullopt: found by how the loss reads it (below).
+  std::optional<std::string> target;
+  // The task, and so the metric, instead of the one the target's type says
+  // (`train --metric`): Classes (accuracy) needs an i32 [N] target,
+  // Regression (mse) a float one, Sequence (perplexity) an i32 one; None
+  // reports the loss alone. nullopt: from the target's type.
+  std::optional<TargetKind> task;
+};
+
 // Finds the roles by type: the first float input of rank >= 1 is the
-// features, the i32 input of shape [N] the labels (N the features' first
-// dimension), an i32[] input the counter; the prediction is the first other
-// output of shape [N] (i32) or [N, C] (float). Throws chainjit::Error naming
-// the graph and what is missing or ambiguous.
-ModelSignature inspectModel(const ir::Graph &model);
+// features (N its first dimension), an i32[] input the counter, every other
+// input of rank >= 1 a data input. The target is the input a cross_entropy
+// or mse compares with or a one_hot encodes (seen through reshapes and
+// casts), else the i32 input whose first dimension is N, else none; its
+// dtype and rank give the TargetKind. The prediction is the first other
+// output that fits the target. Throws chainjit::Error naming the graph and
+// what is missing or ambiguous.
+ModelSignature inspectModel(const ir::Graph &model, const InspectOptions &options = {});
 
 // The model with batch size `batch`: every input whose first dimension is
 // the model's batch gets `batch` instead, and the ops are rebuilt so their

@@ -37,6 +37,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -103,11 +104,17 @@ struct TrainConfig {
   void validate() const;
 };
 
-// Loss and accuracy over a data set. accuracy is NaN for a model without a
-// prediction output.
+// Loss and the metric that fits the model's target (ModelSignature::target)
+// over a data set: the mean loss per sample (per token for sequence labels,
+// per masked node for a whole graph); accuracy for class labels (NaN without
+// a prediction output), the mean squared error for regression targets (from
+// a prediction of the target's shape, or the loss when it is an mse op),
+// exp(per-token loss) for sequence labels. A metric that does not apply is NaN.
 struct Metrics {
   double loss = 0;
   double accuracy = 0;
+  double mse = std::numeric_limits<double>::quiet_NaN();
+  double perplexity = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct EpochMetrics {
@@ -136,6 +143,8 @@ struct StepProgress {
   int64_t step = 0, stepsPerEpoch = 0; // 1-based step within the epoch
   double loss = 0;          // mean train loss of the epoch so far
   double accuracy = 0;      // mean train accuracy so far (NaN: none)
+  double mse = std::numeric_limits<double>::quiet_NaN();        // regression
+  double perplexity = std::numeric_limits<double>::quiet_NaN(); // sequence labels
   double stepsPerSecond = 0;
   double etaSeconds = 0;    // to the end of the run
 };
@@ -174,8 +183,9 @@ std::optional<TrainingState> readTrainingState(const TensorMap &checkpoint,
 class Trainer {
 public:
   // `model`: see ModelGraphs.h. Throws chainjit::Error on a model the
-  // trainer cannot feed or a bad config.
-  Trainer(const ir::Graph &model, TrainConfig config);
+  // trainer cannot feed or a bad config. `inspect` names the target when
+  // the model does not make it clear.
+  Trainer(const ir::Graph &model, TrainConfig config, const InspectOptions &inspect = {});
   ~Trainer();
   Trainer(const Trainer &) = delete;
   Trainer &operator=(const Trainer &) = delete;
@@ -189,7 +199,7 @@ public:
   History fit(const Dataset &train, const Dataset *validation = nullptr,
               TrainObserver *observer = nullptr);
 
-  // Eval mode over all of `data`.
+  // Eval mode over all of `data` (for a whole graph: the nodes of its mask).
   Metrics evaluate(const Dataset &data);
 
   // The model's params as evaluation sees them (trainable and state).
