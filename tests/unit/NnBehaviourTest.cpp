@@ -83,7 +83,7 @@ TEST_CASE("nn params: PyTorch's state_dict names and default initializer familie
   CHECK(m.size() == 16 + 2 + 4 + 1 + 2);
 }
 
-TEST_CASE("nn recurrent: outputs, last step and states; the cell prints and parses back") {
+TEST_CASE("nn recurrent: outputs, last step and states, the cell prints and parses back") {
   Graph g("m");
   Value x = input(g, "x", f32({5, 2, 3}));
   nn::GRU gru(g, "gru", {.inputSize = 3, .hiddenSize = 4, .numLayers = 2, .bidirectional = true});

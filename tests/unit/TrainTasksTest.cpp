@@ -106,7 +106,7 @@ TEST_CASE("trainer tasks: the target and its kind come from how the loss reads t
             .find("cannot tell which input is the target: %a, %b") != std::string::npos);
 }
 
-TEST_CASE("trainer tasks: regression with f32[N, 2] targets; the mse falls far below its start") {
+TEST_CASE("trainer tasks: regression with f32[N, 2] targets, the mse falls far below its start") {
   runtime::Dataset data = linearData(200, 1);
   runtime::Dataset val = linearData(60, 2);
   Trainer t(model("reg_multi.cj"), quickConfig(8));
@@ -142,7 +142,7 @@ TEST_CASE("trainer tasks: float targets from a CSV label column") {
   CHECK(end < 0.01);
 }
 
-TEST_CASE("trainer tasks: an autoencoder without a target; the reconstruction loss falls") {
+TEST_CASE("trainer tasks: an autoencoder without a target, the reconstruction loss falls") {
   DataSpec spec;
   spec.csv = fixture("ae.csv");
   spec.labelDType = std::nullopt; // every column is a feature
