@@ -16,6 +16,7 @@ from ._core import (
     Dataset,
     Error,
     Executable,
+    Function,
     Graph,
     TrainConfig,
     Trainer,
@@ -35,6 +36,7 @@ from ._core import (
     with_batch_size,
     with_outputs,
 )
+from ._core import call, parse_functions
 
 __all__ = [
     "Dataset", "Error", "Executable", "Graph", "TrainConfig", "Trainer",
@@ -44,6 +46,7 @@ __all__ = [
     "ops", "parse", "save_weights", "segment_sum", "train", "vjp",
     "with_batch_size", "with_outputs",
     "from_onnx", "onnx_available",
+    "Function", "call", "parse_functions",
 ]
 
 
@@ -137,6 +140,10 @@ for _spec in _SPECS.values():
         globals()[_spec["name"]] = _f
         __all__.append(_spec["name"])
 del _spec, _f
+# scan takes its body as a Function (the generic op would need it in the
+# graph's table already): chainjit.scan is the builder's ir::scan.
+scan = _core.scan
+ops.scan = scan
 # Note: ops such as sum, max, abs, pow and slice are chainjit's here (cj.sum),
 # as in NumPy; below this point the builtins of those names are _py.NAME.
 

@@ -56,5 +56,6 @@ void bindTransforms(py::module_ &m);
 void bindExecutable(py::module_ &m);
 void bindTraining(py::module_ &m);
 void bindOnnx(py::module_ &m); // OnnxBindings.cpp
+void bindFunctions(py::module_ &m); // FunctionBindings.cpp
 
 } // namespace chainjit::python

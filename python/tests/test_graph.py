@@ -45,6 +45,9 @@ def test_every_op_is_a_function():
         if s["family"] != "source":
             assert callable(getattr(cj.ops, s["name"])), s["name"]
             assert getattr(cj, s["name"]) is getattr(cj.ops, s["name"])
+            if s["name"] == "scan":  # the builder's form: its body is a cj.Function
+                assert "Function" in cj.scan.__doc__
+                continue
             assert s["summary"] in getattr(cj.ops, s["name"]).__doc__
 
 
