@@ -25,8 +25,6 @@ RECURRENT = ("lstm", "gru", "bilstm", "bigru", "reverse_gru")
                                   "helper_opset11", *RECURRENT])
 @pytest.mark.parametrize("backend", ["interp", "jit"])
 def test_outputs_match_pytorch(name, backend):
-    if backend == "jit" and name in RECURRENT:
-        pytest.skip("the JIT does not compile scan (LSTM, GRU) yet")
     graph, params = cj.from_onnx(FIXTURES / (name + ".onnx"))
     want = fixture(name)
     inputs = {v.name: want[v.name] for v in graph.inputs}
@@ -46,14 +44,14 @@ def test_consts_keep_the_values_in_the_graph():
 
 
 @pytest.mark.parametrize("name", ["mlp", "fashion_cnn", "lstm", "gru", "bilstm", "bigru"])
-def test_gradients_under_cross_entropy_match_pytorch(name):
+@pytest.mark.parametrize("backend", ["interp", "jit"])
+def test_gradients_under_cross_entropy_match_pytorch(name, backend):
     graph, params = cj.from_onnx(FIXTURES / (name + ".onnx"), loss="cross_entropy",
                                  labels="y")
     assert [v.name for v in graph.outputs][:2] == ["loss", "logits"]
     want = fixture(name)
     gg = cj.grad(graph, "loss", list(params))
     feed = {v.name: want[v.name] for v in graph.inputs if v.name != "y"}
-    backend = "interp" if name in RECURRENT else "jit"  # no scan in the JIT yet
     out = cj.compile(gg, backend=backend, params=params)(y=want["labels"], **feed)
     np.testing.assert_allclose(out["loss"], want["out.loss"], rtol=1e-5)
     for p in params:

@@ -55,12 +55,8 @@ const Tensor &outputNamed(const Graph &g, const runtime::EvalResult &r, const st
   return r.outputs.at(at);
 }
 
-// Both backends, or only the interpreter for graphs with a scan (LSTM,
-// GRU), which the JIT does not compile yet.
-std::vector<runtime::Backend> backendsFor(const Graph &g) {
-  for (const Node &n : g.nodes())
-    if (n.kind == OpKind::Scan)
-      return {runtime::Backend::Interp};
+// Both backends, recurrent models (scans) included.
+std::vector<runtime::Backend> backendsFor(const Graph &) {
   return {runtime::Backend::Interp, runtime::Backend::Jit};
 }
 
