@@ -8,7 +8,7 @@ uniform, the value 1/out-degree of the row), from NumPy's generator rather
 than chainjit's, so it is the same random graph in distribution, not edge for
 edge (duplicate edges, about 5 in 100,000, are summed by coalesce()).
 
-Timed (medians of interleaved samples, one thread unless --threads):
+Timed (medians of interleaved samples, on every core unless --threads):
   layer  the forward H = A (X W) alone, under torch.no_grad()
   grad W forward and backward: loss = sum(H * H), its gradient with
          respect to W, A constant (torch.sparse.mm)
@@ -141,7 +141,8 @@ def fmt_time(s):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--jit', help='sparse_layer_bench --results file, for the side-by-side table')
-    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--threads', type=int, default=os.cpu_count(),
+                    help='torch threads (default: every core, as OpenBLAS in the JIT)')
     ap.add_argument('--quick', action='store_true', help='N = 16 only, short timings')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
