@@ -30,6 +30,7 @@ std::string familyName(ir::OpFamily f) {
   case ir::OpFamily::NN: return "nn";
   case ir::OpFamily::Index: return "index";
   case ir::OpFamily::Sparse: return "sparse";
+  case ir::OpFamily::Control: return "control";
   }
   return "other";
 }
