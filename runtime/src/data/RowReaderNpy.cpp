@@ -119,8 +119,7 @@ std::unique_ptr<RowReader> openNpyRowReader(const std::string &path) {
   return std::make_unique<NpyRowReader>(path, f->fd, f->bytes);
 }
 
-std::optional<Dataset>
-openNpyDatasetRows(const std::vector<std::pair<std::string, std::string>> &files) {
+Dataset openNpyDatasetRows(const std::vector<std::pair<std::string, std::string>> &files) {
   auto source = std::make_shared<RowSource>();
   Dataset d;
   std::string first; // "x=train_x.npy", the file the others are compared with
@@ -159,7 +158,7 @@ openNpyDatasetRows(const std::vector<std::pair<std::string, std::string>> &files
     }
   }
   if (source->inputs.empty())
-    return std::nullopt;
+    return d; // all in memory
   // One index a row: checked like every allocation a file's header sizes.
   detail::checkAllocIn(source->inputs.begin()->second->path(),
                        8 * static_cast<uint64_t>(rows), "the row index");

@@ -64,15 +64,13 @@ Dataset readNamed(const DataSpec::NamedFiles &files, bool wholeGraph, const char
     for (const auto &entry : files)
       if (!names.insert(entry.first).second)
         throw Error(std::string(what) + " data names input '" + entry.first + "' twice");
-    if (std::optional<Dataset> rowsData = openNpyDatasetRows(files))
-      d = std::move(*rowsData);
+    d = openNpyDatasetRows(files);
+    for (const auto &[name, path] : files) // what it read whole is checked now
+      if (!d.featureRows || !d.featureRows->inputs.count(name))
+        checkFiniteWhole(d.inputs.at(name), path, false);
+    return d;
   }
   for (const auto &[name, path] : files) {
-    if (d.featureRows) { // opened on demand: check what was read whole
-      if (!d.featureRows->inputs.count(name))
-        checkFiniteWhole(d.inputs.at(name), path, false);
-      continue;
-    }
     if (d.inputs.count(name))
       throw Error(std::string(what) + " data names input '" + name + "' twice");
     ir::Tensor t = readNpy(path);

@@ -114,11 +114,11 @@ struct RowSource {
 };
 
 // A dataset of the named .npy inputs `files` (name -> path) whose inputs of
-// rank >= 2 stay in their files; nullopt when none of them can (each is
-// gzip-compressed, a pipe or a vector), for the caller to load them whole.
-// Vectors (a label or target a row) and files without row offsets are read
-// whole here. All leading axes must agree (an error names both files).
-std::optional<Dataset> openNpyDatasetRows(const std::vector<std::pair<std::string, std::string>> &files);
+// rank >= 2 stay in their files where they can. Vectors (a label or target
+// a row) and files without row offsets (a pipe) are read whole, each once;
+// featureRows is null when every input was. All leading axes must agree
+// (an error names both files). Floats read whole are not checked here.
+Dataset openNpyDatasetRows(const std::vector<std::pair<std::string, std::string>> &files);
 
 // An IDX images and labels pair as a Dataset whose features stay in the
 // images file (Dataset::featureRows; features is an empty [0, H*W] tensor,
