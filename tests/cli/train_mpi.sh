@@ -16,6 +16,11 @@
 #                                  reads rows on demand, rank 0 about 1/NP
 #                                  of them, under an --alloc-limit below the
 #                                  whole features, and equals one process
+#   npy NP MODEL FLAGS...          DATA as uncompressed .npy inputs (%x
+#                                  f32[N, 64], %labels i32[N]): -np NP
+#                                  reads the rows of x.npy on demand, rank 0
+#                                  about 1/NP of them, under an --alloc-limit
+#                                  below the whole x, and equals one process
 #   overlap NP MODEL FLAGS...      the reduction in small overlapped buckets
 #                                  and in one blocking message: the same bits
 #                                  at 2 ranks (f32 rounding at more), and the
@@ -140,7 +145,7 @@ with open(sys.argv[3], 'wb') as f:
     f.write(bytes(int(float(r[-1])) for r in rows))
 PY
   idx=(--idx-images "$work/images.idx" --idx-labels "$work/labels.idx" --scale 0.0625)
-  # 400 KiB: less than the f32 features of the 1797 digits (449.2 KiB), more
+  # 400 KiB: less than x.npy (449.4 KiB: the f32 features of the 1797 digits), more
   # than any rank's batch, graph or labels.
   train whole "$cli" train "$model" "${idx[@]}" --alloc-limit 400K "$@"
   grep -q "the features (f32\[1797, 64\]) needs 449.2 KiB" "$work/whole.err" ||
@@ -163,6 +168,52 @@ PY
           d = r - 1 / np; if (d < 0) d = -d; exit d > 0.02 }' "$work/many.out" >"$work/ratio.out" ||
     fail "rank 0 did not read about 1/$np of the rows: $(cat "$work/ratio.out")"
   echo "ok: -np $np read rows on demand ($(cat "$work/ratio.out")) and matches one process"
+  ;;
+npy)
+  np=$1 model=$2
+  shift 2
+  # The digits as .npy inputs (pixels / 16 as f32, labels as i32), with
+  # Python's standard library (no NumPy needed).
+  python3 - "$data" "$work/x.npy" "$work/labels.npy" <<'PY' || fail "cannot write .npy files"
+import gzip, struct, sys
+rows = [l.strip().split(',') for l in gzip.open(sys.argv[1], 'rt')
+        if l.strip() and not l.startswith('#')]
+if not rows[0][0].replace('.', '').isdigit():
+    rows = rows[1:]
+def npy(path, descr, shape, data):
+    head = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+    head += ' ' * (63 - (10 + len(head)) % 64) + '\n'
+    with open(path, 'wb') as f:
+        f.write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(head)) + head.encode() + data)
+x = struct.pack('<%df' % (64 * len(rows)), *(float(v) / 16 for r in rows for v in r[:-1]))
+npy(sys.argv[2], '<f4', '(%d, 64)' % len(rows), x)
+npy(sys.argv[3], '<i4', '(%d,)' % len(rows),
+    struct.pack('<%di' % len(rows), *(int(float(r[-1])) for r in rows)))
+PY
+  named=(--data "x=$work/x.npy,labels=$work/labels.npy")
+  # 400 KiB: less than x.npy (449.4 KiB: the f32 features of the 1797 digits), more
+  # than any rank's batch, graph or labels.
+  train whole "$cli" train "$model" "${named[@]}" --alloc-limit 400K "$@"
+  grep -q "x.npy: error: reading the file needs 449.4 KiB" "$work/whole.err" ||
+    fail "a single process loading the whole x.npy did not pass the limit"
+  train one "$cli" train "$model" "${named[@]}" --checkpoint "$work/one.ckpt" "$@" ||
+    fail "single-process run failed"
+  train many "${mpi[@]}" -np "$np" "$cli" train "$model" "${named[@]}" --alloc-limit 400K \
+    --checkpoint "$work/many.ckpt" --check-replicas "$@" || fail "-np $np run failed"
+  "$close" "$work/one.ckpt" "$work/many.ckpt" >"$work/close.out" || fail "params differ"
+  same_metrics "$work/one.out" "$work/many.out" >"$work/metrics.out" || fail "metrics differ"
+  # What one process would read: every training row each epoch, the test
+  # rows after each epoch and once more at the end, 256 bytes a row.
+  awk -v np="$np" '
+    /^data: / { train = $2; test = $4 }
+    /^training time / { epochs = $(NF - 1) }
+    /^rows read on demand: / { read = $8 }
+    END { whole = 256 * (epochs * train + (epochs + 1) * test)
+          if (!read || !whole) { print "no bytes-read line"; exit 1 }
+          r = read / whole; printf "rank 0 read %d of %d bytes: %.4f\n", read, whole, r
+          d = r - 1 / np; if (d < 0) d = -d; exit d > 0.02 }' "$work/many.out" >"$work/ratio.out" ||
+    fail "rank 0 did not read about 1/$np of the rows: $(cat "$work/ratio.out")"
+  echo "ok: -np $np read .npy rows on demand ($(cat "$work/ratio.out")) and matches one process"
   ;;
 overlap)
   np=$1 model=$2

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -248,4 +249,83 @@ TEST_CASE("on-demand data: splits, limit and scale select rows unread, batches h
       rows[i] = static_cast<int64_t>(i);
     CHECK(sameBits(gatherRows(*a, rows).features, gatherRows(*b, rows).features));
   }
+}
+
+TEST_CASE("on-demand data: named .npy inputs of rank >= 2 stay in their file, batches have the same bits") {
+  std::filesystem::path d = tempDir();
+  ir::Tensor x(ir::f32({30, 2, 3})), y(ir::i32({30})), m(ir::boolean({30, 2}));
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.set(i, double(i) * 0.37 - 5.0);
+  for (int64_t i = 0; i < 30; ++i)
+    y.set(i, double(i % 4));
+  for (int64_t i = 0; i < m.numel(); ++i)
+    m.set(i, double(i % 3 == 0));
+  writeNpy((d / "nx.npy").string(), x);
+  writeNpy((d / "ny.npy").string(), y);
+  writeNpy((d / "nm.npy").string(), m);
+  train::DataSpec spec;
+  spec.npy = {{"x", (d / "nx.npy").string()}, {"y", (d / "ny.npy").string()},
+              {"m", (d / "nm.npy").string()}};
+  spec.testFraction = 0.2;
+  spec.validationFraction = 0.25;
+  spec.limit = 28;
+  train::TrainingData memory = train::loadTrainingData(spec, ir::DType::f32);
+  spec.rowsOnDemand = true;
+  train::TrainingData lazy = train::loadTrainingData(spec, ir::DType::f32);
+  REQUIRE(lazy.train.featureRows);
+  CHECK(lazy.train.featureRows->inputs.size() == 2); // x and m; the vector y is read whole
+  CHECK(lazy.train.inputs.at("x").shape() == ir::Shape{0, 2, 3});
+  CHECK(lazy.train.inputs.at("y").shape() == ir::Shape{lazy.train.size()});
+  CHECK(rowBytesRead({&lazy.train}) == 0); // nothing read yet
+  REQUIRE(lazy.validation);
+  std::vector<std::pair<const Dataset *, const Dataset *>> sets = {
+      {&memory.train, &lazy.train}, {&memory.test, &lazy.test},
+      {&*memory.validation, &*lazy.validation}};
+  for (auto [whole, rows] : sets) {
+    REQUIRE(whole->size() == rows->size());
+    std::vector<int64_t> pick = {rows->size() - 1, 0, 1, 2};
+    Dataset a = gatherRows(*whole, pick), b = gatherRows(*rows, pick);
+    for (const char *name : {"x", "y", "m"})
+      CHECK(sameBits(a.inputs.at(name), b.inputs.at(name)));
+  }
+  // The three sets share the files' readers: 4 rows of each, 24 + 2 bytes a row.
+  CHECK(rowBytesRead({&lazy.train, &lazy.test}) == 3 * 4 * (24 + 2));
+
+  // A NaN is an error naming the file, the sample and the entry, as the
+  // whole-file loader names it; here when the batch that holds it is read.
+  x.set(7 * 6 + 4, std::numeric_limits<double>::quiet_NaN()); // sample 8, entry [7, 1, 1]
+  writeNpy((d / "nx.npy").string(), x);
+  spec.testFraction = spec.validationFraction = 0;
+  spec.limit = 0;
+  CHECK_THROWS_WITH_AS(
+      (void)train::loadTrainingData(
+          [&] { auto s = spec; s.rowsOnDemand = false; return s; }(), ir::DType::f32),
+      doctest::Contains("nx.npy: error: sample 8: entry [7, 1, 1] is NaN"), Error);
+  train::TrainingData nan = train::loadTrainingData(spec, ir::DType::f32);
+  const std::vector<int64_t> &fileRows = nan.train.featureRows->rows; // shuffled
+  auto at = [&](int64_t fileRow) {
+    return int64_t(std::find(fileRows.begin(), fileRows.end(), fileRow) - fileRows.begin());
+  };
+  (void)gatherRows(nan.train, {at(6), at(8)}); // rows without the NaN read
+  CHECK_THROWS_WITH_AS((void)gatherRows(nan.train, {at(6), at(7)}),
+                       doctest::Contains("nx.npy: error: sample 8: entry [7, 1, 1] is NaN"),
+                       Error);
+
+  // Leading axes that disagree name both files; a byte other than 0/1 in
+  // bool data names its row.
+  writeNpy((d / "short.npy").string(), ir::Tensor(ir::f32({29, 2})));
+  CHECK_THROWS_WITH_AS((void)openNpyDatasetRows({{"x", (d / "nx.npy").string()},
+                                           {"z", (d / "short.npy").string()}}),
+                       doctest::Contains("has 29 samples along its leading axis"), Error);
+  std::string bad = formatNpy(m);
+  bad[bad.size() - 2 * 30 + 2 * 4] = 7; // row 5
+  writeBytes(d / "badm.npy", bad);
+  Dataset badSet = openNpyDatasetRows({{"m", (d / "badm.npy").string()}});
+  REQUIRE(badSet.featureRows);
+  CHECK_THROWS_WITH_AS((void)gatherRows(badSet, {4}),
+                       doctest::Contains("row 5 holds the byte 7"), Error);
+  // Vectors alone are read whole: nothing stays in a file.
+  Dataset vectors = openNpyDatasetRows({{"y", (d / "ny.npy").string()}});
+  CHECK(!vectors.featureRows);
+  CHECK(sameBits(vectors.inputs.at("y"), y));
 }

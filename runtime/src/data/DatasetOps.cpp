@@ -38,7 +38,9 @@ void checkDataset(const Dataset &data, const char *op) {
   if (!haveFeatures && data.inputs.empty())
     throw Error(std::string(op) + ": the dataset has neither features nor named inputs");
   for (const auto &[name, t] : data.inputs)
-    if (t.shape().empty() || t.shape()[0] != n)
+    if (data.featureRows && data.featureRows->inputs.count(name))
+      continue; // [0, ...]: the rows stay in the file (RowReader.h)
+    else if (t.shape().empty() || t.shape()[0] != n)
       throw Error(std::string(op) + ": input '" + name + "' is " + t.type().str() + ", but the "
                   "dataset has " + std::to_string(n) + " samples along the leading axis");
 }

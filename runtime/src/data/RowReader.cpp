@@ -56,13 +56,8 @@ void RowReader::checkFileSize(const std::string &whatNeeds) const {
                               std::to_string(dataOffset_ + need) + ")");
 }
 
-void RowReader::read(std::span<const int64_t> indices, ir::Tensor &out) const {
+template <typename F> void RowReader::forEachRun(std::span<const int64_t> indices, F f) const {
   auto m = static_cast<int64_t>(indices.size());
-  if (out.dtype() != ir::DType::f32 && out.dtype() != ir::DType::f64)
-    throw Error("RowReader::read: the rows go into f32 or f64, not " + out.type().str());
-  if (out.numel() != m * rowElements_)
-    throw Error("RowReader::read: " + std::to_string(m) + " rows of " +
-                std::to_string(rowElements_) + " values do not fill " + out.type().str());
   for (int64_t k = 0; k < m; ++k)
     if (indices[k] < 0 || indices[k] >= rows_)
       detail::failIn(path_, "row index " + std::to_string(indices[k]) + " (position " +
@@ -93,18 +88,48 @@ void RowReader::read(std::span<const int64_t> indices, ir::Tensor &out) const {
                                   " (did it change while training?)");
       got += static_cast<uint64_t>(r);
     }
-    int64_t at = k * rowElements_;
-    if (out.dtype() == ir::DType::f32) {
-      convert(staging.data(), run * rowElements_, out.as<float>() + at);
-      checkFinite(out.as<float>() + at, run, rowElements_, indices.subspan(k), path_);
-    } else {
-      convert(staging.data(), run * rowElements_, out.as<double>() + at);
-      checkFinite(out.as<double>() + at, run, rowElements_, indices.subspan(k), path_);
-    }
+    f(staging.data(), k, run);
     total += bytes;
     k += run;
   }
   bytesRead_ += total;
+}
+
+void RowReader::read(std::span<const int64_t> indices, ir::Tensor &out) const {
+  auto m = static_cast<int64_t>(indices.size());
+  if (out.dtype() != ir::DType::f32 && out.dtype() != ir::DType::f64)
+    throw Error("RowReader::read: the rows go into f32 or f64, not " + out.type().str());
+  if (out.numel() != m * rowElements_)
+    throw Error("RowReader::read: " + std::to_string(m) + " rows of " +
+                std::to_string(rowElements_) + " values do not fill " + out.type().str());
+  forEachRun(indices, [&](const unsigned char *bytes, int64_t k, int64_t run) {
+    int64_t at = k * rowElements_;
+    if (out.dtype() == ir::DType::f32) {
+      convert(bytes, run * rowElements_, out.as<float>() + at);
+      checkFinite(out.as<float>() + at, run, rowElements_, indices.subspan(k), path_);
+    } else {
+      convert(bytes, run * rowElements_, out.as<double>() + at);
+      checkFinite(out.as<double>() + at, run, rowElements_, indices.subspan(k), path_);
+    }
+  });
+}
+
+void RowReader::readRaw(std::span<const int64_t> indices, ir::Tensor &out) const {
+  auto m = static_cast<int64_t>(indices.size());
+  if (!fileType_ || out.dtype() != fileType_->dtype || out.numel() != m * rowElements_)
+    throw Error("RowReader::readRaw: " + std::to_string(m) + " rows of " + path_ +
+                " do not go into " + out.type().str() + " as they are");
+  auto *to = static_cast<unsigned char *>(out.data());
+  forEachRun(indices, [&](const unsigned char *bytes, int64_t k, int64_t run) {
+    uint64_t n = static_cast<uint64_t>(run) * rowBytes_;
+    std::memcpy(to + static_cast<uint64_t>(k) * rowBytes_, bytes, n);
+    if (out.dtype() == ir::DType::boolean)
+      for (uint64_t i = 0; i < n; ++i)
+        if (bytes[i] > 1)
+          detail::failIn(path_, "row " + std::to_string(indices[k + int64_t(i / rowBytes_)] + 1) +
+                                    " holds the byte " + std::to_string(bytes[i]) +
+                                    "; bool data must be 0 or 1");
+  });
 }
 
 // ---- datasets whose features stay in their file ----
@@ -127,6 +152,65 @@ ir::Tensor gatheredLabels(const Dataset &data, const std::vector<int64_t> &indic
   return labels;
 }
 
+// The rows `indices` of what `data` holds in memory: its labels and the
+// named inputs that are not read on demand (vectors, gzipped files).
+Dataset inMemoryRows(const Dataset &data, const std::vector<int64_t> &indices) {
+  Dataset out;
+  if (!data.labels.shape().empty())
+    out.labels = gatheredLabels(data, indices);
+  Dataset whole;
+  for (const auto &[name, t] : data.inputs)
+    if (!data.featureRows->inputs.count(name))
+      whole.inputs[name] = t;
+  if (!whole.inputs.empty())
+    out.inputs = batch(whole, indices).inputs;
+  return out;
+}
+
+// "[3, 2]": the multi-index of flat position `flat` in `shape`, as the
+// whole-file loader names an entry.
+std::string indexText(const ir::Shape &shape, int64_t flat) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    int64_t n = std::max<int64_t>(shape[d], 1);
+    idx[d] = flat % n;
+    flat /= n;
+  }
+  std::string s = "[";
+  for (size_t d = 0; d < idx.size(); ++d)
+    s += (d ? ", " : "") + std::to_string(idx[d]);
+  return s + "]";
+}
+
+// Rows `fileRows` of a named input, bytes as they are; NaN and infinite
+// entries are errors naming the file, the sample and the entry.
+ir::Tensor readInputRows(const RowReader &reader, const std::vector<int64_t> &fileRows) {
+  const ir::TensorType &file = *reader.fileType();
+  ir::TensorType type = file;
+  type.shape[0] = static_cast<int64_t>(fileRows.size());
+  detail::checkAllocIn(reader.path(),
+                       static_cast<uint64_t>(fileRows.size()) * reader.rowBytes(),
+                       "a batch of " + std::to_string(fileRows.size()) + " rows (" +
+                           type.str() + ")");
+  ir::Tensor t(type);
+  reader.readRaw(fileRows, t);
+  if (ir::isFloat(t.dtype())) {
+    int64_t per = reader.rowElements();
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      double v = t.at(i);
+      if (std::isfinite(v))
+        continue;
+      int64_t row = fileRows[static_cast<size_t>(i / per)];
+      throw Error("sample " + std::to_string(row + 1) + ": entry " +
+                      indexText(file.shape, row * per + i % per) + " is " +
+                      (std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf") +
+                      " (training data must be finite numbers)",
+                  SourceLoc{reader.path()});
+    }
+  }
+  return t;
+}
+
 } // namespace
 
 Dataset selectRows(const Dataset &data, const std::vector<int64_t> &indices) {
@@ -136,12 +220,18 @@ Dataset selectRows(const Dataset &data, const std::vector<int64_t> &indices) {
   source->rows.reserve(indices.size());
   for (int64_t i : indices)
     source->rows.push_back(data.featureRows->rows[static_cast<size_t>(i)]);
-  Dataset out;
-  out.features = ir::Tensor({source->dtype, {0, data.numFeatures()}});
-  out.labels = gatheredLabels(data, indices);
+  Dataset out = inMemoryRows(data, indices);
+  out.sources = data.sources;
+  if (!data.features.shape().empty())
+    out.features = ir::Tensor({source->dtype, {0, data.numFeatures()}});
+  for (const auto &[name, t] : data.inputs)
+    if (source->inputs.count(name))
+      out.inputs[name] = t; // the placeholder [0, ...]
   out.featureRows = std::move(source);
   return out;
 }
+
+int64_t rowsOnDemand(const RowSource &source) { return source.size(); }
 
 void scaleRows(Dataset &data, double factor) {
   auto source = std::make_shared<RowSource>(*data.featureRows);
@@ -201,24 +291,28 @@ Dataset gatherRows(const Dataset &data, const std::vector<int64_t> &indices) {
   checkIndices(data, indices, "batch");
   const RowSource &s = *data.featureRows;
   auto m = static_cast<int64_t>(indices.size());
-  int64_t d = data.numFeatures();
   std::vector<int64_t> fileRows;
   fileRows.reserve(indices.size());
   for (int64_t i : indices)
     fileRows.push_back(s.rows[static_cast<size_t>(i)]);
+  Dataset out = inMemoryRows(data, indices);
+  out.sources = data.sources;
+  for (const auto &[name, reader] : s.inputs)
+    out.inputs[name] = readInputRows(*reader, fileRows);
+  if (!s.reader)
+    return out;
+  int64_t d = data.numFeatures();
   ir::TensorType type{s.dtype, {m, d}};
   detail::checkAllocIn(s.reader->path(),
                        static_cast<uint64_t>(m) * static_cast<uint64_t>(d) *
                            ir::dtypeSize(s.dtype),
                        "a batch of " + std::to_string(m) + " rows (" + type.str() + ")");
-  Dataset out;
   out.features = ir::Tensor(type);
   s.reader->read(fileRows, out.features);
   for (double factor : s.scales)
     scaleFeatures(out.features, factor);
   if (s.stats)
     standardizeFeatures(out.features, *s.stats);
-  out.labels = gatheredLabels(data, indices);
   return out;
 }
 
@@ -228,11 +322,15 @@ uint64_t rowBytesRead(const std::vector<const Dataset *> &sets) {
   for (const Dataset *d : sets) {
     if (!d || !d->featureRows)
       continue;
-    const RowReader *r = d->featureRows->reader.get();
-    if (std::find(seen.begin(), seen.end(), r) != seen.end())
-      continue;
-    seen.push_back(r);
-    total += r->bytesRead();
+    std::vector<const RowReader *> readers{d->featureRows->reader.get()};
+    for (const auto &entry : d->featureRows->inputs)
+      readers.push_back(entry.second.get());
+    for (const RowReader *r : readers) {
+      if (!r || std::find(seen.begin(), seen.end(), r) != seen.end())
+        continue;
+      seen.push_back(r);
+      total += r->bytesRead();
+    }
   }
   return total;
 }

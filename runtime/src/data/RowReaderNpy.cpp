@@ -6,6 +6,7 @@
 #include "data/RowReaderFile.h"
 
 #include "chainjit/runtime/TensorIO.h"
+#include "chainjit/ir/Error.h"
 
 #include <cstring>
 
@@ -61,6 +62,7 @@ public:
     rowBytes_ = static_cast<uint64_t>(rowElements_) * ir::dtypeSize(header_.dtype);
     dataOffset_ = header_.dataOffset;
     checkFileSize("the .npy shape and dtype '" + header_.descr + "'");
+    fileType_ = ir::TensorType{header_.dtype, header_.shape};
   }
 
 private:
@@ -115,6 +117,56 @@ std::unique_ptr<RowReader> openNpyRowReader(const std::string &path) {
     return nullptr;
   // A header the constructor refuses closes the descriptor in ~RowReader.
   return std::make_unique<NpyRowReader>(path, f->fd, f->bytes);
+}
+
+Dataset openNpyDatasetRows(const std::vector<std::pair<std::string, std::string>> &files) {
+  auto source = std::make_shared<RowSource>();
+  Dataset d;
+  std::string first; // "x=train_x.npy", the file the others are compared with
+  int64_t rows = -1;  // its leading axis
+  for (const auto &[name, path] : files) {
+    if (d.inputs.count(name))
+      throw Error("the data names input '" + name + "' twice");
+    std::shared_ptr<const RowReader> reader = openNpyRowReader(path);
+    ir::Tensor whole; // a vector, or a file without row offsets
+    ir::TensorType type;
+    if (reader && reader->fileType()->shape.size() >= 2) {
+      type = *reader->fileType();
+    } else {
+      reader.reset();
+      whole = readNpy(path);
+      if (whole.shape().empty())
+        throw Error("holds a scalar; a data input has at least one axis", SourceLoc{path});
+      type = whole.type();
+    }
+    if (rows >= 0 && type.shape[0] != rows)
+      throw Error("has " + std::to_string(type.shape[0]) + " samples along its leading axis (" +
+                      type.str() + "), but " + first + " has " + std::to_string(rows) +
+                      " (the inputs of row-wise data are batched together)",
+                  SourceLoc{path});
+    if (first.empty()) {
+      first = name + "=" + path;
+      rows = type.shape[0];
+    }
+    d.sources[name] = path;
+    if (reader) {
+      type.shape[0] = 0;
+      d.inputs[name] = ir::Tensor(type); // the rows stay in the file
+      source->inputs[name] = std::move(reader);
+    } else {
+      d.inputs[name] = std::move(whole);
+    }
+  }
+  if (source->inputs.empty())
+    return d; // all in memory
+  // One index a row: checked like every allocation a file's header sizes.
+  detail::checkAllocIn(source->inputs.begin()->second->path(),
+                       8 * static_cast<uint64_t>(rows), "the row index");
+  source->rows.resize(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i)
+    source->rows[static_cast<size_t>(i)] = i;
+  d.featureRows = std::move(source);
+  return d;
 }
 
 } // namespace chainjit::runtime

@@ -5,6 +5,7 @@
 #include "chainjit/runtime/train/TrainData.h"
 
 #include "chainjit/ir/Error.h"
+#include "chainjit/runtime/RowReader.h"
 #include "chainjit/runtime/TensorIO.h"
 
 #include <cmath>
@@ -29,31 +30,53 @@ std::string indexText(const ir::Shape &shape, int64_t flat) {
   return s + "]";
 }
 
+// NaN and infinite entries of a file read whole are errors naming the
+// file, the sample and the index.
+void checkFiniteWhole(const ir::Tensor &t, const std::string &path, bool wholeGraph) {
+  if (!ir::isFloat(t.dtype()))
+    return;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v = t.at(i);
+    if (std::isfinite(v))
+      continue;
+    int64_t per = t.numel() / std::max<int64_t>(t.shape()[0], 1);
+    throw Error((wholeGraph ? std::string() : "sample " + std::to_string(i / per + 1) + ": ") +
+                    "entry " + indexText(t.shape(), i) + " is " +
+                    (std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf") +
+                    " (training data must be finite numbers)",
+                SourceLoc{path});
+  }
+}
+
 // Reads every file; row-wise, all leading axes must agree. NaN and
 // infinite entries are errors naming the file, the sample and the index.
-Dataset readNamed(const DataSpec::NamedFiles &files, bool wholeGraph, const char *what) {
+// With `onDemand` (data-parallel ranks), row-wise inputs of rank >= 2 in
+// uncompressed .npy files stay there (RowReader.h); their NaN check comes
+// with each batch read.
+Dataset readNamed(const DataSpec::NamedFiles &files, bool wholeGraph, const char *what,
+                  bool onDemand = false) {
   Dataset d;
   d.wholeGraph = wholeGraph;
   std::string first; // "x=train_x.npy", the file the others are compared with
   int64_t rows = -1;  // its leading axis
+  if (onDemand && !wholeGraph) {
+    std::set<std::string> names;
+    for (const auto &entry : files)
+      if (!names.insert(entry.first).second)
+        throw Error(std::string(what) + " data names input '" + entry.first + "' twice");
+    d = openNpyDatasetRows(files);
+    for (const auto &[name, path] : files) // what it read whole is checked now
+      if (!d.featureRows || !d.featureRows->inputs.count(name))
+        checkFiniteWhole(d.inputs.at(name), path, false);
+    return d;
+  }
   for (const auto &[name, path] : files) {
     if (d.inputs.count(name))
       throw Error(std::string(what) + " data names input '" + name + "' twice");
     ir::Tensor t = readNpy(path);
     if (t.shape().empty())
       throw Error("holds a scalar; a data input has at least one axis", SourceLoc{path});
-    if (ir::isFloat(t.dtype()))
-      for (int64_t i = 0; i < t.numel(); ++i) {
-        double v = t.at(i);
-        if (std::isfinite(v))
-          continue;
-        int64_t per = t.numel() / std::max<int64_t>(t.shape()[0], 1);
-        throw Error((wholeGraph ? std::string() : "sample " + std::to_string(i / per + 1) + ": ") +
-                        "entry " + indexText(t.shape(), i) + " is " +
-                        (std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf") +
-                        " (training data must be finite numbers)",
-                    SourceLoc{path});
-      }
+    checkFiniteWhole(t, path, wholeGraph);
     if (!wholeGraph && rows >= 0 && t.shape()[0] != rows)
       throw Error("has " + std::to_string(t.shape()[0]) + " samples along its leading axis (" +
                       t.type().str() + "), but " + first + " has " + std::to_string(rows) +
@@ -145,17 +168,18 @@ TrainingData loadNamedTrainingData(const DataSpec &spec) {
       out.validation = split("validation");
     return out;
   }
-  Dataset all = firstRows(readNamed(spec.npy, false, "training"), spec.limit);
+  bool onDemand = spec.rowsOnDemand;
+  Dataset all = firstRows(readNamed(spec.npy, false, "training", onDemand), spec.limit);
   if (!spec.testNpy.empty()) {
     out.train = std::move(all);
-    out.test = firstRows(readNamed(spec.testNpy, false, "test"), spec.limit);
+    out.test = firstRows(readNamed(spec.testNpy, false, "test", onDemand), spec.limit);
   } else {
     TrainTestSplit s = trainTestSplit(all, spec.testFraction, spec.seed);
     out.train = std::move(s.train);
     out.test = std::move(s.test);
   }
   if (!spec.validationNpy.empty()) {
-    out.validation = firstRows(readNamed(spec.validationNpy, false, "validation"), spec.limit);
+    out.validation = firstRows(readNamed(spec.validationNpy, false, "validation", onDemand), spec.limit);
   } else if (spec.validationFraction > 0) {
     TrainTestSplit s = trainTestSplit(out.train, spec.validationFraction, spec.seed + 1);
     out.train = std::move(s.train);

@@ -261,7 +261,7 @@ Bindings Trainer::Impl::dataBindings(const Dataset &data, const std::vector<int6
     if (!sig.labels.empty())
       out[sig.labels] = fed(part.labels, typeOf(sig.labels), sig.labels);
   } else {
-    Dataset part = batch(data, rows);
+    Dataset part = gatherRows(data, rows); // reads the rows of inputs left in a file
     for (const auto &[name, t] : part.inputs)
       out[name] = fed(t, typeOf(name), name);
   }

@@ -21,6 +21,7 @@
 namespace chainjit::runtime {
 
 struct RowSource; // RowReader.h
+int64_t rowsOnDemand(const RowSource &source); // its rows (RowReader.cpp)
 
 // N samples. From CSV and IDX files: `features` f32 or f64 [N, D] and
 // `labels` [N] (i32 class labels, or float targets of a regression; absent,
@@ -47,8 +48,8 @@ struct Dataset {
   int64_t size() const {
     if (wholeGraph)
       return 1;
-    if (featureRows) // features [0, D]; the labels are read whole
-      return labels.shape().empty() ? 0 : labels.shape()[0];
+    if (featureRows) // features [0, D] or inputs [0, ...]: the rows it names
+      return rowsOnDemand(*featureRows);
     for (const ir::Tensor *t : {&features, &labels})
       if (!t->shape().empty())
         return t->shape()[0];

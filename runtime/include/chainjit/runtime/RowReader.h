@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -47,6 +48,16 @@ public:
   // an error naming the row.
   void read(std::span<const int64_t> indices, ir::Tensor &out) const;
 
+  // The file's element type and dimensions (leading axis first) where its
+  // rows can be copied as they are (.npy); nullopt for IDX bytes.
+  const std::optional<ir::TensorType> &fileType() const { return fileType_; }
+
+  // Reads the rows `indices` as read() does, but copies their bytes as
+  // they are into `out`, a tensor of fileType()'s dtype and indices.size()
+  // rows (bool data is checked to be 0 or 1). No finiteness check: the
+  // caller names the sample (RowSource::inputs).
+  void readRaw(std::span<const int64_t> indices, ir::Tensor &out) const;
+
   // The bytes of rows this reader has read so far (not the header).
   uint64_t bytesRead() const { return bytesRead_.load(); }
 
@@ -62,8 +73,11 @@ protected:
   int fd_ = -1;
   int64_t rows_ = 0, rowElements_ = 0;
   uint64_t rowBytes_ = 0, dataOffset_ = 0, fileBytes_ = 0;
+  std::optional<ir::TensorType> fileType_;
 
 private:
+  // Calls f(bytes, k, run) for each run of consecutive indices read at once.
+  template <typename F> void forEachRun(std::span<const int64_t> indices, F f) const;
   mutable std::atomic<uint64_t> bytesRead_{0};
 };
 
@@ -89,9 +103,22 @@ struct RowSource {
   ir::DType dtype = ir::DType::f32;
   std::vector<double> scales;
   std::optional<FeatureStats> stats;
+  // Named inputs (.npy, rank >= 2) read the same way, by input name: the
+  // dataset's `inputs` entry is then an empty [0, ...] tensor of the file's
+  // dtype and per-sample shape; gatherRows() reads the rows `rows` of each,
+  // bytes as they are, and checks floats to be finite (naming the file and
+  // the sample, as the whole-file loader does).
+  std::map<std::string, std::shared_ptr<const RowReader>> inputs;
 
   int64_t size() const { return static_cast<int64_t>(rows.size()); }
 };
+
+// A dataset of the named .npy inputs `files` (name -> path) whose inputs of
+// rank >= 2 stay in their files where they can. Vectors (a label or target
+// a row) and files without row offsets (a pipe) are read whole, each once;
+// featureRows is null when every input was. All leading axes must agree
+// (an error names both files). Floats read whole are not checked here.
+Dataset openNpyDatasetRows(const std::vector<std::pair<std::string, std::string>> &files);
 
 // An IDX images and labels pair as a Dataset whose features stay in the
 // images file (Dataset::featureRows; features is an empty [0, H*W] tensor,
