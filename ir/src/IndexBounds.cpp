@@ -41,16 +41,20 @@ std::optional<IndexBounds> indexBounds(const Graph &g, NodeId id) {
   return b;
 }
 
-std::string indexOutOfRangeMessage(const IndexBounds &b, int64_t value, int64_t flatPosition) {
-  // The row-major flat position as one coordinate per axis of the indices.
-  Shape pos(b.indices.size());
-  for (size_t d = b.indices.size(); d-- > 0;) {
-    int64_t e = b.indices[d];
-    pos[d] = e > 0 ? flatPosition % e : 0;
-    flatPosition = e > 0 ? flatPosition / e : 0;
+std::string positionText(const Shape &shape, int64_t flat) {
+  Shape pos(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    int64_t e = shape[d];
+    pos[d] = e > 0 ? flat % e : 0;
+    flat = e > 0 ? flat / e : 0;
   }
-  return "index " + std::to_string(value) + " at position " + shapeStr(pos) + " of " +
-         b.indicesLabel + " is out of range for " + b.range;
+  return shapeStr(pos);
+}
+
+std::string indexOutOfRangeMessage(const IndexBounds &b, int64_t value, int64_t flatPosition) {
+  return "index " + std::to_string(value) + " at position " +
+         positionText(b.indices, flatPosition) + " of " + b.indicesLabel +
+         " is out of range for " + b.range;
 }
 
 } // namespace chainjit::ir

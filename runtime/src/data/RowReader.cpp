@@ -6,6 +6,7 @@
 
 #include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
+#include "chainjit/ir/IndexBounds.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -167,21 +168,6 @@ Dataset inMemoryRows(const Dataset &data, const std::vector<int64_t> &indices) {
   return out;
 }
 
-// "[3, 2]": the multi-index of flat position `flat` in `shape`, as the
-// whole-file loader names an entry.
-std::string indexText(const ir::Shape &shape, int64_t flat) {
-  std::vector<int64_t> idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    int64_t n = std::max<int64_t>(shape[d], 1);
-    idx[d] = flat % n;
-    flat /= n;
-  }
-  std::string s = "[";
-  for (size_t d = 0; d < idx.size(); ++d)
-    s += (d ? ", " : "") + std::to_string(idx[d]);
-  return s + "]";
-}
-
 // Rows `fileRows` of a named input, bytes as they are; NaN and infinite
 // entries are errors naming the file, the sample and the entry.
 ir::Tensor readInputRows(const RowReader &reader, const std::vector<int64_t> &fileRows) {
@@ -202,7 +188,7 @@ ir::Tensor readInputRows(const RowReader &reader, const std::vector<int64_t> &fi
         continue;
       int64_t row = fileRows[static_cast<size_t>(i / per)];
       throw Error("sample " + std::to_string(row + 1) + ": entry " +
-                      indexText(file.shape, row * per + i % per) + " is " +
+                      ir::positionText(file.shape, row * per + i % per) + " is " +
                       (std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf") +
                       " (training data must be finite numbers)",
                   SourceLoc{reader.path()});

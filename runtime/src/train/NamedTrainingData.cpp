@@ -5,6 +5,7 @@
 #include "chainjit/runtime/train/TrainData.h"
 
 #include "chainjit/ir/Error.h"
+#include "chainjit/ir/IndexBounds.h"
 #include "chainjit/runtime/RowReader.h"
 #include "chainjit/runtime/TensorIO.h"
 
@@ -15,20 +16,6 @@
 namespace chainjit::runtime::train {
 
 namespace {
-
-// "[3, 2]": the multi-index of flat position `flat` in `shape`.
-std::string indexText(const ir::Shape &shape, int64_t flat) {
-  std::vector<int64_t> idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    int64_t n = std::max<int64_t>(shape[d], 1);
-    idx[d] = flat % n;
-    flat /= n;
-  }
-  std::string s = "[";
-  for (size_t d = 0; d < idx.size(); ++d)
-    s += (d ? ", " : "") + std::to_string(idx[d]);
-  return s + "]";
-}
 
 // NaN and infinite entries of a file read whole are errors naming the
 // file, the sample and the index.
@@ -41,7 +28,7 @@ void checkFiniteWhole(const ir::Tensor &t, const std::string &path, bool wholeGr
       continue;
     int64_t per = t.numel() / std::max<int64_t>(t.shape()[0], 1);
     throw Error((wholeGraph ? std::string() : "sample " + std::to_string(i / per + 1) + ": ") +
-                    "entry " + indexText(t.shape(), i) + " is " +
+                    "entry " + ir::positionText(t.shape(), i) + " is " +
                     (std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf") +
                     " (training data must be finite numbers)",
                 SourceLoc{path});

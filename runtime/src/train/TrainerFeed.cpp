@@ -6,6 +6,7 @@
 #include "TrainerImpl.h"
 
 #include "chainjit/ir/Error.h"
+#include "chainjit/ir/IndexBounds.h"
 #include "chainjit/ir/Suggest.h"
 #include "chainjit/runtime/RowReader.h"
 #include "chainjit/runtime/TensorIO.h"
@@ -20,20 +21,6 @@ namespace chainjit::runtime::train {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// "[3, 2]": the multi-index of flat position `flat` in `shape`.
-std::string indexText(const ir::Shape &shape, int64_t flat) {
-  std::vector<int64_t> idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    int64_t n = std::max<int64_t>(shape[d], 1);
-    idx[d] = flat % n;
-    flat /= n;
-  }
-  std::string s = "[";
-  for (size_t d = 0; d < idx.size(); ++d)
-    s += (d ? ", " : "") + std::to_string(idx[d]);
-  return s + "]";
-}
 
 // The dtypes a value of dtype `to` may be fed from (convertDType's rules).
 bool convertible(ir::DType from, ir::DType to) {
@@ -65,13 +52,13 @@ void checkFinite(const ir::Tensor &t, const std::string &source, const std::stri
     double v = t.at(i);
     if (std::isfinite(v))
       continue;
-    std::string where = "entry " + indexText(t.shape(), i);
+    std::string where = "entry " + ir::positionText(t.shape(), i);
     if (rowsAreSamples && !t.shape().empty()) {
       int64_t per = t.numel() / std::max<int64_t>(t.shape()[0], 1);
       where = "sample " + std::to_string(i / per + 1) + ": " + what + " entry " +
-              indexText(t.shape(), i);
+              ir::positionText(t.shape(), i);
     } else {
-      where = what + " entry " + indexText(t.shape(), i);
+      where = what + " entry " + ir::positionText(t.shape(), i);
     }
     throw Error(where + " is " + (std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf") +
                     " (training data must be finite numbers)",
@@ -97,7 +84,7 @@ void Trainer::Impl::checkData(const Dataset &data, const char *what) {
     for (int64_t i = 0; i < labels.numel(); ++i) {
       int32_t y = labels.as<int32_t>()[i];
       if (y < 0 || y >= sig.classes)
-        throw Error("label " + std::to_string(y) + " at " + indexText(labels.shape(), i) +
+        throw Error("label " + std::to_string(y) + " at " + ir::positionText(labels.shape(), i) +
                         " (input %" + sig.labels + "), but the model has " +
                         std::to_string(sig.classes) + " classes (labels 0.." +
                         std::to_string(sig.classes - 1) + "; padding too must hold one)",

@@ -23,6 +23,10 @@ struct IndexBounds {
 // The bounds of node `id`, or nullopt for an op that takes no indices.
 std::optional<IndexBounds> indexBounds(const Graph &g, NodeId id);
 
+// The row-major element `flat` of an array of `shape` as one coordinate per
+// axis, "[3, 1]": how errors name an element (an index, a NaN in a file).
+std::string positionText(const Shape &shape, int64_t flat);
+
 // "index 12 at position [3, 1] of %ids is out of range for axis 0 of size 10",
 // for the index `value` at row-major element `flatPosition` of the indices.
 std::string indexOutOfRangeMessage(const IndexBounds &b, int64_t value, int64_t flatPosition);
