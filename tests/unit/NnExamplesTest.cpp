@@ -1,6 +1,7 @@
-// The .cj examples written with functions (examples/lstm_digits.cj: an
-// lstm_step scanned over time; examples/char_transformer.cj: an
-// encoder_block function called per layer) compute what the nn library
+// The .cj examples written with functions (examples/lstm_digits.cj and
+// lstm_fashion.cj: an lstm_step scanned over time; gru_adding.cj: a
+// gru_step; examples/char_transformer.cj: an encoder_block function called
+// per layer) compute what the nn library
 // builds with the same param names: equal outputs and equal gradients for
 // every param, from the same random values.
 #include "chainjit/compiler/Autodiff.h"
@@ -148,4 +149,32 @@ TEST_CASE("nn examples: char_transformer.cj (encoder_block called per layer) is 
     CHECK(text.node(text.lookup(lib.node(p).name)).attrs == lib.node(p).attrs);
   checkSameFunction(text, lib, 28);
   checkJitForward(text, 28);
+}
+
+TEST_CASE("nn examples: gru_adding.cj (gru_step scanned over time) is nn::GRU + Linear + mse") {
+  Graph text = example("gru_adding.cj");
+  Graph lib("gru_adding");
+  Value x = input(lib, "x", f32({50, 50, 2}));
+  Value y = input(lib, "y", f32({50}));
+  nn::GRU gru(lib, "gru", {.inputSize = 2, .hiddenSize = 32, .batchFirst = true});
+  nn::Linear head(lib, "head", 32, 1);
+  output(mse(reshape(head(gru(x).last), {50}), y).named("loss"));
+  for (NodeId p : lib.params())
+    CHECK(text.node(text.lookup(lib.node(p).name)).attrs == lib.node(p).attrs);
+  checkSameFunction(text, lib, 1);
+  checkJitForward(text, 1);
+}
+
+TEST_CASE("nn examples: lstm_fashion.cj (IDX rows reshaped to 28 steps) is nn::LSTM + Linear") {
+  Graph text = example("lstm_fashion.cj");
+  Graph lib("lstm_fashion");
+  Value x = input(lib, "x", f32({50, 784}));
+  Value labels = input(lib, "labels", {DType::i32, {50}});
+  nn::LSTM lstm(lib, "lstm", {.inputSize = 28, .hiddenSize = 128, .batchFirst = true});
+  nn::Linear head(lib, "head", 128, 10);
+  output(crossEntropy(head(lstm(reshape(x, {50, 28, 28})).last), labels).named("loss"));
+  for (NodeId p : lib.params())
+    CHECK(text.node(text.lookup(lib.node(p).name)).attrs == lib.node(p).attrs);
+  checkSameFunction(text, lib, 10);
+  checkJitForward(text, 10);
 }
