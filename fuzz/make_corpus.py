@@ -228,6 +228,18 @@ def read_npz():
         (d / f"{name}.npz").write_bytes(buf.getvalue())
 
 
+# ---------------------------------------------------------------- ONNX ----
+
+def import_onnx():
+    # The small models of tests/fixtures/onnx (made by
+    # tests/fixtures/make_onnx_models.py): good ones of every operator group
+    # and bad ones of each kind of error; the large CNN is left out.
+    d = fresh("import_onnx")
+    for src in sorted((ROOT / "tests" / "fixtures" / "onnx").glob("*.onnx")):
+        if src.stat().st_size <= 4096:
+            shutil.copyfile(src, d / src.name)
+
+
 if __name__ == "__main__":
     parse_cj()
     parse_cj_dict()
@@ -238,3 +250,4 @@ if __name__ == "__main__":
     read_npz()
     for t in sorted(CORPUS.iterdir()):
         print(f"{t.name}: {len(list(t.iterdir()))} seeds")
+    import_onnx()
