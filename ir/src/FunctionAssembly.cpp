@@ -232,12 +232,24 @@ private:
       }
       return n;
     };
+    // Every body is built, so their sizes add up too: twenty functions that
+    // each double the last stay under the limit one by one.
+    size_t total = 0;
     for (size_t f : calleesFirst()) {
       for (const Definition &d : t_.functions[f].definitions)
         arity[f] += d.kind == OpKind::Input && d.callee.empty();
       size[f] = count(t_.functions[f]);
       if (size[f] > kMaxNodesWithCalls)
         return;
+      total += size[f];
+      if (total > kMaxNodesWithCalls) {
+        diags_.push_back({t_.functions[f].nameLoc,
+                          fmt::format("the function bodies would hold more than {} nodes in "
+                                      "all with '{}' (calls are inlined, and calls in bodies "
+                                      "multiply)",
+                                      kMaxNodesWithCalls, t_.functions[f].name)});
+        return;
+      }
     }
     if (t_.graph)
       count(*t_.graph);
