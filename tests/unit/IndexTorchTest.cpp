@@ -6,7 +6,8 @@
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/runtime/Executable.h"
-#include "chainjit/runtime/Npz.h"
+
+#include "TorchFixtures.h"
 
 #include <doctest/doctest.h>
 
@@ -19,16 +20,8 @@ using namespace chainjit::ir;
 
 namespace {
 
-const runtime::TensorMap &fixtures() {
-  static const runtime::TensorMap m =
-      runtime::loadNpz(std::string(CHAINJIT_TESTS_DIR) + "/fixtures/torch_indexing.npz");
-  return m;
-}
-
 const Tensor &fixture(const std::string &name) {
-  auto it = fixtures().find(name);
-  REQUIRE_MESSAGE(it != fixtures().end(), "torch_indexing.npz has no " << name);
-  return it->second;
+  return testing::torchFixture("torch_indexing.npz", name);
 }
 
 void checkClose(const Tensor &got, const Tensor &want, const std::string &what) {

@@ -8,7 +8,8 @@
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Scan.h"
-#include "chainjit/runtime/Npz.h"
+
+#include "TorchFixtures.h"
 
 #include <doctest/doctest.h>
 
@@ -20,17 +21,8 @@ using namespace chainjit::ir;
 
 namespace {
 
-const runtime::TensorMap &fixtures() {
-  static const runtime::TensorMap m =
-      runtime::loadNpz(std::string(CHAINJIT_TESTS_DIR) + "/fixtures/torch_lstm_scan.npz");
-  return m;
-}
-
 const Tensor &fixture(const std::string &name) {
-  auto it = fixtures().find(name);
-  INFO("fixture " << name);
-  REQUIRE(it != fixtures().end());
-  return it->second;
+  return testing::torchFixture("torch_lstm_scan.npz", name);
 }
 
 // nn.LSTMCell's step on a batch: gates = x W_ih^T + b_ih + h W_hh^T + b_hh

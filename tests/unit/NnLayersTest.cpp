@@ -14,6 +14,8 @@
 #include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/Npz.h"
 
+#include "TorchFixtures.h"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -28,17 +30,10 @@ using namespace chainjit::ir;
 
 namespace {
 
-const runtime::TensorMap &fixtures() {
-  static const runtime::TensorMap m =
-      runtime::loadNpz(std::string(CHAINJIT_TESTS_DIR) + "/fixtures/torch_nn_layers.npz");
-  return m;
-}
+const runtime::TensorMap &fixtures() { return testing::torchFixtures("torch_nn_layers.npz"); }
 
 const Tensor &fixture(const std::string &name) {
-  auto it = fixtures().find(name);
-  INFO("fixture " << name);
-  REQUIRE(it != fixtures().end());
-  return it->second;
+  return testing::torchFixture("torch_nn_layers.npz", name);
 }
 
 Tensor asI32(const Tensor &t) {

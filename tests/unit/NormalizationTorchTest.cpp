@@ -5,7 +5,8 @@
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/runtime/Executable.h"
-#include "chainjit/runtime/Npz.h"
+
+#include "TorchFixtures.h"
 
 #include <doctest/doctest.h>
 
@@ -20,17 +21,8 @@ using namespace chainjit::ir;
 
 namespace {
 
-const runtime::TensorMap &fixtures() {
-  static const runtime::TensorMap m =
-      runtime::loadNpz(std::string(CHAINJIT_TESTS_DIR) + "/fixtures/torch_normalization.npz");
-  return m;
-}
-
 const Tensor &fixture(const std::string &name) {
-  auto it = fixtures().find(name);
-  INFO("fixture " << name);
-  REQUIRE(it != fixtures().end());
-  return it->second;
+  return testing::torchFixture("torch_normalization.npz", name);
 }
 
 // Case `name`: y = build(x[, scale[, shift]]) and the gradients of sum(y * w)
