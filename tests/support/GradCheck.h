@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -48,11 +50,21 @@ inline double relativeError(double got, double want) {
   return std::fabs(got - want) / std::max(1.0, std::fabs(want));
 }
 
-// Central difference of `of` along direction v (per wrt name) at b.
-inline std::vector<double> finiteDifference(const ir::Graph &f, const runtime::Bindings &b,
-                                            const std::string &of,
-                                            const std::map<std::string, ir::Tensor> &v,
-                                            double h = 1e-6) {
+// A tensor of type t with entries uniform in [-1, 1] (a random direction).
+inline ir::Tensor randomLike(const ir::TensorType &t, std::mt19937 &rng) {
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  ir::Tensor r(t);
+  for (int64_t i = 0; i < r.numel(); ++i)
+    r.set(i, u(rng));
+  return r;
+}
+
+// Central difference along direction v (per wrt name) at b of what `eval`
+// computes from bindings (an output on one backend or another).
+inline std::vector<double>
+finiteDifference(const std::function<std::vector<double>(const runtime::Bindings &)> &eval,
+                 const runtime::Bindings &b, const std::map<std::string, ir::Tensor> &v,
+                 double h = 1e-6) {
   auto shifted = [&](double s) {
     runtime::Bindings bb = b;
     for (const auto &[name, dir] : v) {
@@ -60,13 +72,22 @@ inline std::vector<double> finiteDifference(const ir::Graph &f, const runtime::B
       for (int64_t i = 0; i < t.numel(); ++i)
         t.set(i, t.at(i) + s * dir.at(i));
     }
-    return valueOf(f, bb, of).toDoubles();
+    return eval(bb);
   };
   auto plus = shifted(h), minus = shifted(-h);
   std::vector<double> d(plus.size());
   for (size_t i = 0; i < d.size(); ++i)
     d[i] = (plus[i] - minus[i]) / (2 * h);
   return d;
+}
+
+// The same for `of` of f on the interpreter.
+inline std::vector<double> finiteDifference(const ir::Graph &f, const runtime::Bindings &b,
+                                            const std::string &of,
+                                            const std::map<std::string, ir::Tensor> &v,
+                                            double h = 1e-6) {
+  return finiteDifference(
+      [&](const runtime::Bindings &bb) { return valueOf(f, bb, of).toDoubles(); }, b, v, h);
 }
 
 // The Hessian of scalar `of` with respect to `wrt` in every Jacobian mode

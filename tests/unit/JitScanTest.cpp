@@ -31,7 +31,10 @@ using namespace chainjit;
 using namespace chainjit::ir;
 using chainjit::testing::checkJitMatchesInterpreter;
 using chainjit::testing::errorOf;
+using chainjit::testing::finiteDifference;
 using chainjit::testing::randomBindings;
+using chainjit::testing::randomLike;
+using chainjit::testing::relativeError;
 
 namespace {
 
@@ -84,35 +87,11 @@ std::unique_ptr<runtime::Executable> onJit(const Graph &g, compiler::JitOptions 
   return runtime::makeExecutable(g, runtime::Backend::Jit, o);
 }
 
-double relErr(double got, double want) {
-  return std::fabs(got - want) / std::max(1.0, std::fabs(want));
-}
-
 // Central difference of output `of` along `v`, every evaluation on the JIT.
 std::vector<double> jitDifference(const runtime::Executable &f, const runtime::Bindings &b,
-                                  const std::string &of, const std::map<std::string, Tensor> &v,
-                                  double h = 1e-6) {
-  auto shifted = [&](double s) {
-    runtime::Bindings bb = b;
-    for (const auto &[name, dir] : v) {
-      Tensor &t = bb.at(name);
-      for (int64_t i = 0; i < t.numel(); ++i)
-        t.set(i, t.at(i) + s * dir.at(i));
-    }
-    return f.run(bb).output(of).toDoubles();
-  };
-  std::vector<double> plus = shifted(h), minus = shifted(-h), d(plus.size());
-  for (size_t i = 0; i < d.size(); ++i)
-    d[i] = (plus[i] - minus[i]) / (2 * h);
-  return d;
-}
-
-Tensor randomLike(const TensorType &t, std::mt19937 &rng) {
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  Tensor r(t);
-  for (int64_t i = 0; i < r.numel(); ++i)
-    r.set(i, u(rng));
-  return r;
+                                  const std::string &of, const std::map<std::string, Tensor> &v) {
+  return finiteDifference(
+      [&](const runtime::Bindings &bb) { return f.run(bb).output(of).toDoubles(); }, b, v);
 }
 
 // Two scans sharing a body shape: several carries (a [2] and m [2, 2]), two
@@ -351,7 +330,7 @@ TEST_CASE("jit scan: the JVP and VJP scans of an LSTM agree with finite differen
     runtime::EvalResult adjoint = onJit(vg)->run(vb);
     for (int64_t d = 0; d < k; ++d) {
       double fd = jitDifference(*fj, b, "loss", dirs[d]).at(0);
-      CHECK(relErr(tangent.output("tangent.loss").at(d), fd) <= 1e-6);
+      CHECK(relativeError(tangent.output("tangent.loss").at(d), fd) <= 1e-6);
       double dot = 0;
       for (const std::string &w : wrt) {
         const Tensor &a = adjoint.output("adjoint." + w);
@@ -359,7 +338,7 @@ TEST_CASE("jit scan: the JVP and VJP scans of an LSTM agree with finite differen
         for (int64_t i = 0; i < n; ++i)
           dot += a.at(d * n + i) * dirs[d][w].at(i);
       }
-      CHECK(relErr(dot, seed.at(d) * fd) <= 1e-6);
+      CHECK(relativeError(dot, seed.at(d) * fd) <= 1e-6);
     }
     // And the derivative graphs equal the interpreter.
     checkJitMatchesInterpreter(jg, jb);
@@ -400,7 +379,7 @@ TEST_CASE("jit scan: second derivatives of an LSTM (scans of scans) on the JIT")
     REQUIRE(got.size() == fd.size());
     for (size_t i = 0; i < fd.size(); ++i) {
       INFO("hvp." << w << "[" << i << "]");
-      CHECK(relErr(got[i], fd[i]) <= 1e-6);
+      CHECK(relativeError(got[i], fd[i]) <= 1e-6);
     }
   }
   // Full Hessians in every Jacobian mode, each run on the JIT against the

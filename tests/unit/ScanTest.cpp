@@ -3,6 +3,7 @@
 // plain loops, the text form (sugar, raw form, round trip, functions printed
 // before the graph) and the cost entry (the JIT: JitScanTest.cpp).
 #include "FileTesting.h"
+#include "GradCheck.h"
 #include "RoundTrip.h"
 
 #include "chainjit/compiler/Autodiff.h"
@@ -24,6 +25,8 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 using chainjit::testing::errorOf;
+using chainjit::testing::finiteDifference;
+using chainjit::testing::randomLike;
 
 namespace {
 
@@ -355,34 +358,6 @@ Graph elmanLoss() {
   return std::move(r.g);
 }
 
-std::vector<double> centralDifference(const Graph &f, const runtime::Bindings &b,
-                                      const std::string &of,
-                                      const std::map<std::string, Tensor> &v, double h = 1e-6) {
-  auto at = [&](double s) {
-    runtime::Bindings bb = b;
-    for (const auto &[name, dir] : v) {
-      Tensor &t = bb.at(name);
-      for (int64_t i = 0; i < t.numel(); ++i)
-        t.set(i, t.at(i) + s * dir.at(i));
-    }
-    auto all = runtime::interpretAll(f, bb);
-    return all.at(f.lookup(of)).toDoubles();
-  };
-  auto plus = at(h), minus = at(-h);
-  std::vector<double> d(plus.size());
-  for (size_t i = 0; i < d.size(); ++i)
-    d[i] = (plus[i] - minus[i]) / (2 * h);
-  return d;
-}
-
-Tensor randomLike(const TensorType &t, std::mt19937 &rng) {
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  Tensor r(t);
-  for (int64_t i = 0; i < r.numel(); ++i)
-    r.set(i, u(rng));
-  return r;
-}
-
 runtime::Bindings randomInputs(const Graph &g, uint32_t seed) {
   std::mt19937 rng(seed);
   runtime::Bindings b;
@@ -425,7 +400,7 @@ void checkFirstDerivatives(const Graph &f, const std::vector<std::string> &wrt) 
     std::map<std::string, Tensor> v;
     for (const std::string &w : wrt)
       v[w] = dirs[w][d];
-    double fd = centralDifference(f, b, "loss", v)[0];
+    double fd = finiteDifference(f, b, "loss", v)[0];
     INFO("direction " << d);
     CHECK(relErr(tangent[d], fd) <= 1e-6);
     double rhs = 0;
@@ -454,7 +429,7 @@ void checkSecondDerivatives(const Graph &f, const std::vector<std::string> &wrt)
   auto all = runtime::interpretAll(hg, hb);
   for (const std::string &w : wrt) {
     std::vector<double> got = all.at(hg.lookup("hvp." + w)).toDoubles();
-    std::vector<double> fd = centralDifference(gg, b, "grad." + w, v);
+    std::vector<double> fd = finiteDifference(gg, b, "grad." + w, v);
     REQUIRE(got.size() == fd.size());
     for (size_t i = 0; i < fd.size(); ++i) {
       INFO("hvp." << w << "[" << i << "]");
