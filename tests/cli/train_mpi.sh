@@ -60,6 +60,36 @@ train() { # OUTNAME CMD...: runs, output in $work/OUTNAME.out/.err
   "$@" >"$work/$name.out" 2>"$work/$name.err"
 }
 
+rows_on_demand() { # WHAT LIMIT_ERROR ROW_BYTES [TRAIN ARGS...], data flags in $data_args
+  # The data whole needs more than 400 KiB (the f32 features of the 1797
+  # digits take 449 KiB); any rank's batch, graph or labels need less. One
+  # process loading it all must fail under that limit, the ranks reading
+  # their rows must pass and match one process, and rank 0 must have read
+  # about 1/np of what one process reads: every training row each epoch and
+  # the test rows after each epoch and once more at the end.
+  local what=$1 limit_error=$2 row_bytes=$3
+  shift 3
+  train whole "$cli" train "$model" "${data_args[@]}" --alloc-limit 400K "$@"
+  grep -q "$limit_error" "$work/whole.err" ||
+    fail "a single process loading the whole features did not pass the limit"
+  train one "$cli" train "$model" "${data_args[@]}" --checkpoint "$work/one.ckpt" "$@" ||
+    fail "single-process run failed"
+  train many "${mpi[@]}" -np "$np" "$cli" train "$model" "${data_args[@]}" --alloc-limit 400K \
+    --checkpoint "$work/many.ckpt" --check-replicas "$@" || fail "-np $np run failed"
+  "$close" "$work/one.ckpt" "$work/many.ckpt" >"$work/close.out" || fail "params differ"
+  same_metrics "$work/one.out" "$work/many.out" >"$work/metrics.out" || fail "metrics differ"
+  awk -v np="$np" -v row="$row_bytes" '
+    /^data: / { train = $2; test = $4 }
+    /^training time / { epochs = $(NF - 1) }
+    /^rows read on demand: / { read = $8 }
+    END { whole = row * (epochs * train + (epochs + 1) * test)
+          if (!read || !whole) { print "no bytes-read line"; exit 1 }
+          r = read / whole; printf "rank 0 read %d of %d bytes: %.4f\n", read, whole, r
+          d = r - 1 / np; if (d < 0) d = -d; exit d > 0.02 }' "$work/many.out" >"$work/ratio.out" ||
+    fail "rank 0 did not read about 1/$np of the rows: $(cat "$work/ratio.out")"
+  echo "ok: -np $np read $what rows on demand ($(cat "$work/ratio.out")) and matches one process"
+}
+
 case $scenario in
 equal)
   np=$1 model=$2
@@ -144,30 +174,8 @@ with open(sys.argv[3], 'wb') as f:
     f.write(struct.pack('>II', 0x801, len(rows)))
     f.write(bytes(int(float(r[-1])) for r in rows))
 PY
-  idx=(--idx-images "$work/images.idx" --idx-labels "$work/labels.idx" --scale 0.0625)
-  # 400 KiB: less than x.npy (449.4 KiB: the f32 features of the 1797 digits), more
-  # than any rank's batch, graph or labels.
-  train whole "$cli" train "$model" "${idx[@]}" --alloc-limit 400K "$@"
-  grep -q "the features (f32\[1797, 64\]) needs 449.2 KiB" "$work/whole.err" ||
-    fail "a single process loading the whole features did not pass the limit"
-  train one "$cli" train "$model" "${idx[@]}" --checkpoint "$work/one.ckpt" "$@" ||
-    fail "single-process run failed"
-  train many "${mpi[@]}" -np "$np" "$cli" train "$model" "${idx[@]}" --alloc-limit 400K \
-    --checkpoint "$work/many.ckpt" --check-replicas "$@" || fail "-np $np run failed"
-  "$close" "$work/one.ckpt" "$work/many.ckpt" >"$work/close.out" || fail "params differ"
-  same_metrics "$work/one.out" "$work/many.out" >"$work/metrics.out" || fail "metrics differ"
-  # What one process would read: every training row each epoch, the test
-  # rows after each epoch and once more at the end, 64 bytes a row.
-  awk -v np="$np" '
-    /^data: / { train = $2; test = $4 }
-    /^training time / { epochs = $(NF - 1) }
-    /^rows read on demand: / { read = $8 }
-    END { whole = 64 * (epochs * train + (epochs + 1) * test)
-          if (!read || !whole) { print "no bytes-read line"; exit 1 }
-          r = read / whole; printf "rank 0 read %d of %d bytes: %.4f\n", read, whole, r
-          d = r - 1 / np; if (d < 0) d = -d; exit d > 0.02 }' "$work/many.out" >"$work/ratio.out" ||
-    fail "rank 0 did not read about 1/$np of the rows: $(cat "$work/ratio.out")"
-  echo "ok: -np $np read rows on demand ($(cat "$work/ratio.out")) and matches one process"
+  data_args=(--idx-images "$work/images.idx" --idx-labels "$work/labels.idx" --scale 0.0625)
+  rows_on_demand IDX "the features (f32\[1797, 64\]) needs 449.2 KiB" 64 "$@"
   ;;
 npy)
   np=$1 model=$2
@@ -190,30 +198,8 @@ npy(sys.argv[2], '<f4', '(%d, 64)' % len(rows), x)
 npy(sys.argv[3], '<i4', '(%d,)' % len(rows),
     struct.pack('<%di' % len(rows), *(int(float(r[-1])) for r in rows)))
 PY
-  named=(--data "x=$work/x.npy,labels=$work/labels.npy")
-  # 400 KiB: less than x.npy (449.4 KiB: the f32 features of the 1797 digits), more
-  # than any rank's batch, graph or labels.
-  train whole "$cli" train "$model" "${named[@]}" --alloc-limit 400K "$@"
-  grep -q "x.npy: error: reading the file needs 449.4 KiB" "$work/whole.err" ||
-    fail "a single process loading the whole x.npy did not pass the limit"
-  train one "$cli" train "$model" "${named[@]}" --checkpoint "$work/one.ckpt" "$@" ||
-    fail "single-process run failed"
-  train many "${mpi[@]}" -np "$np" "$cli" train "$model" "${named[@]}" --alloc-limit 400K \
-    --checkpoint "$work/many.ckpt" --check-replicas "$@" || fail "-np $np run failed"
-  "$close" "$work/one.ckpt" "$work/many.ckpt" >"$work/close.out" || fail "params differ"
-  same_metrics "$work/one.out" "$work/many.out" >"$work/metrics.out" || fail "metrics differ"
-  # What one process would read: every training row each epoch, the test
-  # rows after each epoch and once more at the end, 256 bytes a row.
-  awk -v np="$np" '
-    /^data: / { train = $2; test = $4 }
-    /^training time / { epochs = $(NF - 1) }
-    /^rows read on demand: / { read = $8 }
-    END { whole = 256 * (epochs * train + (epochs + 1) * test)
-          if (!read || !whole) { print "no bytes-read line"; exit 1 }
-          r = read / whole; printf "rank 0 read %d of %d bytes: %.4f\n", read, whole, r
-          d = r - 1 / np; if (d < 0) d = -d; exit d > 0.02 }' "$work/many.out" >"$work/ratio.out" ||
-    fail "rank 0 did not read about 1/$np of the rows: $(cat "$work/ratio.out")"
-  echo "ok: -np $np read .npy rows on demand ($(cat "$work/ratio.out")) and matches one process"
+  data_args=(--data "x=$work/x.npy,labels=$work/labels.npy")
+  rows_on_demand .npy "x.npy: error: reading the file needs 449.4 KiB" 256 "$@"
   ;;
 overlap)
   np=$1 model=$2
