@@ -13,6 +13,8 @@
 #include "chainjit/nn/Recurrent.h"
 #include "chainjit/runtime/Executable.h"
 
+#include "GradCheck.h"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -37,35 +39,23 @@ std::set<std::string> paramNames(const Graph &g) {
   return s;
 }
 
-// Random values for every param and float input; ids below `classes` for
-// i32 inputs.
-runtime::Bindings randomBindings(const Graph &g, int64_t classes) {
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<double> u(-0.5, 0.5);
-  std::uniform_int_distribution<int> id(0, int(classes) - 1);
-  runtime::Bindings b;
-  for (NodeId n : g.inputs()) {
-    Tensor t(g.type(n));
-    for (int64_t i = 0; i < t.numel(); ++i)
-      t.set(i, t.dtype() == DType::i32 ? double(id(rng)) : u(rng));
-    b[g.node(n).name] = t;
-  }
-  for (NodeId n : g.params()) {
-    Tensor t(g.type(n));
-    for (int64_t i = 0; i < t.numel(); ++i)
-      t.set(i, u(rng));
-    b[g.node(n).name] = t;
-  }
-  return b;
+// Random inputs and params: floats in [-0.5, 0.5], ids below `classes`.
+runtime::Bindings bindingsFor(const Graph &g, int64_t classes) {
+  return testing::randomBindings(g, 5, -0.5, 0.5, int(classes));
 }
 
-// Runs grad(loss) of both graphs on the interpreter (or, for a model too big
+// Checks that both graphs declare the same params with the same initializer
+// attributes, then runs grad(loss) of both on the interpreter (or, for a model too big
 // for it in CI's time, the JIT) and compares the loss and each param's
 // gradient (f32: to 1e-5 relative).
 void checkSameFunction(const Graph &fromText, const Graph &fromLibrary, int64_t classes,
                        runtime::Backend backend = runtime::Backend::Interp) {
   REQUIRE(paramNames(fromText) == paramNames(fromLibrary));
-  runtime::Bindings b = randomBindings(fromText, classes);
+  // The same initializers as PyTorch's defaults, attribute for attribute.
+  for (NodeId p : fromLibrary.params())
+    CHECK(fromText.node(fromText.lookup(fromLibrary.node(p).name)).attrs ==
+          fromLibrary.node(p).attrs);
+  runtime::Bindings b = bindingsFor(fromText, classes);
   std::set<std::string> names = paramNames(fromText);
   std::vector<std::string> wrt(names.begin(), names.end());
   Graph dt = compiler::grad(fromText, "loss", wrt), dl = compiler::grad(fromLibrary, "loss", wrt);
@@ -106,7 +96,7 @@ void checkSameFunction(const Graph &fromText, const Graph &fromLibrary, int64_t 
 
 // The text form also compiles and runs on the JIT: the same loss.
 void checkJitForward(const Graph &text, int64_t classes) {
-  runtime::Bindings b = randomBindings(text, classes);
+  runtime::Bindings b = bindingsFor(text, classes);
   auto jit = runtime::makeExecutable(text, runtime::Backend::Jit)->run(b);
   auto interp = runtime::makeExecutable(text, runtime::Backend::Interp)->run(b);
   double want = interp.outputs.at(0).at(0);
@@ -123,9 +113,6 @@ TEST_CASE("nn examples: lstm_digits.cj (lstm_step scanned over time) is nn::LSTM
   nn::LSTM lstm(lib, "lstm", {.inputSize = 8, .hiddenSize = 32, .batchFirst = true});
   nn::Linear head(lib, "head", 32, 10);
   output(crossEntropy(head(lstm(x).last), labels).named("loss"));
-  // The same initializers as PyTorch's defaults, attribute for attribute.
-  for (NodeId p : lib.params())
-    CHECK(text.node(text.lookup(lib.node(p).name)).attrs == lib.node(p).attrs);
   checkSameFunction(text, lib, 10);
   checkJitForward(text, 10);
 }
@@ -147,8 +134,6 @@ TEST_CASE("nn examples: char_transformer.cj (encoder_block called per layer) is 
   nn::Linear headLayer(lib, "head", 32, 28);
   Value logits = headLayer(reshape(norm(h), {256, 32}));
   output(crossEntropy(logits, targets).named("loss"));
-  for (NodeId p : lib.params())
-    CHECK(text.node(text.lookup(lib.node(p).name)).attrs == lib.node(p).attrs);
   checkSameFunction(text, lib, 28);
   checkJitForward(text, 28);
 }
@@ -161,8 +146,6 @@ TEST_CASE("nn examples: gru_adding.cj (gru_step scanned over time) is nn::GRU + 
   nn::GRU gru(lib, "gru", {.inputSize = 2, .hiddenSize = 32, .batchFirst = true});
   nn::Linear head(lib, "head", 32, 1);
   output(mse(reshape(head(gru(x).last), {50}), y).named("loss"));
-  for (NodeId p : lib.params())
-    CHECK(text.node(text.lookup(lib.node(p).name)).attrs == lib.node(p).attrs);
   checkSameFunction(text, lib, 1);
   checkJitForward(text, 1);
 }
@@ -175,8 +158,6 @@ TEST_CASE("nn examples: lstm_fashion.cj (IDX rows reshaped to 28 steps) is nn::L
   nn::LSTM lstm(lib, "lstm", {.inputSize = 28, .hiddenSize = 128, .batchFirst = true});
   nn::Linear head(lib, "head", 128, 10);
   output(crossEntropy(head(lstm(reshape(x, {50, 28, 28})).last), labels).named("loss"));
-  for (NodeId p : lib.params())
-    CHECK(text.node(text.lookup(lib.node(p).name)).attrs == lib.node(p).attrs);
   // 128 units: the interpreter takes about 12 s for the gradients, the JIT under 1 s.
   checkSameFunction(text, lib, 10, runtime::Backend::Jit);
 }
