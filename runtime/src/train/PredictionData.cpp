@@ -3,6 +3,8 @@
 // against the input it feeds, every value checked as it is read.
 #include "chainjit/runtime/train/Prediction.h"
 
+#include "IndexedInputs.h"
+
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/IndexBounds.h"
 #include "chainjit/runtime/RowChunks.h"
@@ -13,12 +15,6 @@
 namespace chainjit::runtime::train {
 
 namespace {
-
-// A range an index read from the data must lie in: [0, bound).
-struct IndexRange {
-  int64_t bound = 0;
-  std::string what; // "gather %emb (axis 0 of size 5)"
-};
 
 // Integers convert to floats, bools to anything; a float never to an
 // integer (it would be truncated silently). As `chainjit run` converts.
@@ -99,12 +95,7 @@ NamedRowChunks::NamedRowChunks(const std::vector<std::pair<std::string, std::str
                       " (the inputs are read sample by sample together)",
                   SourceLoc{path});
     // Indices that an indexing op reads straight from this input.
-    if (std::optional<ir::NodeId> in = graph.find(name))
-      for (ir::NodeId id = 0; id < static_cast<ir::NodeId>(graph.size()); ++id)
-        if (std::optional<ir::IndexBounds> b = ir::indexBounds(graph, id);
-            b && graph.node(id).operands[b->operand] == *in)
-          f->ranges.push_back({b->bound, std::string(ir::opName(graph.node(id).kind)) + " " +
-                                             graph.node(id).label(id) + " (" + b->range + ")"});
+    f->ranges = indexRangesOf(graph, name);
     files_.push_back(std::move(f));
     first = files_.front().get();
   }
@@ -148,9 +139,7 @@ int64_t NamedRowChunks::next(int64_t maxRows, std::map<std::string, std::vector<
                     SourceLoc{f->path});
       for (const IndexRange &r : f->ranges)
         if (!(x >= 0 && x < static_cast<double>(r.bound)))
-          throw Error(where() + " is " + std::to_string(static_cast<int64_t>(x)) +
-                          ", outside [0, " + std::to_string(r.bound) + ") for " + r.what,
-                      SourceLoc{f->path});
+          throwOutOfRange(r, x, shape, flat, true, f->path);
     }
   }
   done_ += got;
