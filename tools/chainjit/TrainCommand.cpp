@@ -403,6 +403,8 @@ int runTrain(const TrainOptions &o,
                         ? std::nullopt
                         : std::optional(model.type(model.lookup(sig.labels)).dtype);
   spec.nodeInput = sig.labels.empty() ? sig.features : sig.labels;
+  // Token ids and column indices: a bad one is named with its file and sample.
+  spec.indexLimits = rt::indexLimitsOf(model, sig.labels);
   // Ranks read only the rows of their shards where the files allow it.
   spec.rowsOnDemand = comm->size() > 1;
   rt::TrainingData data = rt::loadTrainingData(spec, dtype);

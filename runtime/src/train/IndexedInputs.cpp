@@ -1,6 +1,6 @@
 // Indices read from the data, checked against the ops that read them
 // (IndexedInputs.h).
-#include "IndexedInputs.h"
+#include "chainjit/runtime/train/IndexedInputs.h"
 
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/IndexBounds.h"
@@ -34,15 +34,28 @@ void throwOutOfRange(const IndexRange &r, double v, const ir::Shape &shape, int6
               SourceLoc{source});
 }
 
-void checkIndexInput(const ir::Graph &g, const std::string &name, const ir::Tensor &t,
-                     const std::string &source, bool rowsAreSamples) {
-  std::vector<IndexRange> ranges = indexRangesOf(g, name);
+void checkIndices(const ir::Tensor &t, const std::vector<IndexRange> &ranges,
+                  const std::string &source, bool rowsAreSamples) {
   for (const IndexRange &r : ranges)
     for (int64_t i = 0; i < t.numel(); ++i) {
       double v = t.at(i);
       if (!(v >= 0 && v < static_cast<double>(r.bound)))
         throwOutOfRange(r, v, t.shape(), i, rowsAreSamples, source);
     }
+}
+
+std::map<std::string, std::vector<IndexRange>> indexLimitsOf(const ir::Graph &g,
+                                                            const std::string &except) {
+  std::map<std::string, std::vector<IndexRange>> out;
+  for (ir::NodeId id : g.inputs()) {
+    const std::string &name = g.node(id).name;
+    if (name == except)
+      continue;
+    std::vector<IndexRange> r = indexRangesOf(g, name);
+    if (!r.empty())
+      out[name] = std::move(r);
+  }
+  return out;
 }
 
 } // namespace chainjit::runtime::train

@@ -3,7 +3,7 @@
 // against the input it feeds, every value checked as it is read.
 #include "chainjit/runtime/train/Prediction.h"
 
-#include "IndexedInputs.h"
+#include "chainjit/runtime/train/IndexedInputs.h"
 
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/IndexBounds.h"

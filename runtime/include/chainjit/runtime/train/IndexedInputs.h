@@ -9,6 +9,7 @@
 #include "chainjit/ir/Tensor.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,15 @@ std::vector<IndexRange> indexRangesOf(const ir::Graph &g, const std::string &nam
 [[noreturn]] void throwOutOfRange(const IndexRange &r, double v, const ir::Shape &shape,
                                   int64_t flat, bool rowsAreSamples, const std::string &source);
 
-// Throws the error above for the first entry of `t` outside any range of
-// the input `name` of `g`.
-void checkIndexInput(const ir::Graph &g, const std::string &name, const ir::Tensor &t,
-                     const std::string &source, bool rowsAreSamples);
+// Throws the error above for the first entry of `t` (a whole file)
+// outside any of `ranges`.
+void checkIndices(const ir::Tensor &t, const std::vector<IndexRange> &ranges,
+                  const std::string &source, bool rowsAreSamples);
+
+// The ranges of every data input of `g` but `except` (the target, whose
+// labels are checked against the classes): what DataSpec::indexLimits
+// holds for the model.
+std::map<std::string, std::vector<IndexRange>> indexLimitsOf(const ir::Graph &g,
+                                                            const std::string &except);
 
 } // namespace chainjit::runtime::train
