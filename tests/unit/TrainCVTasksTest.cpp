@@ -101,6 +101,10 @@ TEST_CASE("cross-validation of a regression: the table shows the mse, mean and s
   CHECK(best.rfind("*        0.3", 0) == 0);
   CHECK(best.find(fmt::format("{:.4g} ± {:.4g}", r.rows[1].mean.mse, r.rows[1].std.mse)) !=
         std::string::npos);
+  // The progress line of a fold shows the same metric.
+  const Metrics &fold = r.rows[1].folds[2];
+  CHECK(formatCvFold(1, 2, fold) ==
+        fmt::format("setting 2 fold 3: val loss {:.6g} mse {:.4g}", fold.loss, fold.mse));
 }
 
 TEST_CASE("cross-validation of sequence labels: per-token loss and perplexity per fold") {

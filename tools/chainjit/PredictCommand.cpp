@@ -13,7 +13,6 @@
 // applied to every row of CSV, .npy and IDX features first.
 #include "Commands.h"
 
-#include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Parser.h"
 #include "chainjit/runtime/AtomicFile.h"
 #include "chainjit/runtime/CsvChunks.h"
@@ -24,12 +23,13 @@
 #include "chainjit/runtime/train/ModelGraphs.h"
 #include "chainjit/runtime/train/Prediction.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 namespace chainjit::cli {
 
@@ -270,8 +270,9 @@ std::unique_ptr<RowSource> openData(const PredictOptions &o, int64_t numFeatures
                                       o.data);
 }
 
-// .npy files by input name (runtime NamedRowChunks) as a RowSource: the
-// chunk's values by name, the target's and the mask's apart.
+// .npy files by input name (runtime NamedRowChunks): each chunk's values
+// by input name, and the target's and the padding mask's when the data
+// has them (they score the predictions).
 class NamedRows {
 public:
   NamedRows(const std::string &spec, const ir::Graph &model, const ir::Graph &base,

@@ -453,9 +453,7 @@ int runTrain(const TrainOptions &o,
     rt::CvResult r = rt::crossValidate(model, config, data.train, cv,
                                        [&](size_t row, int64_t fold, const rt::Metrics &m) {
                                          if (root)
-                                           std::cerr << "setting " << row + 1 << " fold "
-                                                   << fold + 1 << ": val loss " << m.loss
-                                                   << "\n";
+                                           std::cerr << rt::formatCvFold(row, fold, m) << "\n";
                                        });
     std::cout << rt::formatCvTable(r);
     const rt::GridSetting &best = r.rows[r.best].setting;

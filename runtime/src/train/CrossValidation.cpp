@@ -211,4 +211,15 @@ std::string formatCvTable(const CvResult &r) {
   return s;
 }
 
+std::string formatCvFold(size_t row, int64_t fold, const Metrics &m) {
+  std::string s = fmt::format("setting {} fold {}: val loss {:.6g}", row + 1, fold + 1, m.loss);
+  if (!std::isnan(m.accuracy))
+    s += fmt::format(" acc {:.2f}%", 100 * m.accuracy);
+  if (!std::isnan(m.mse))
+    s += fmt::format(" mse {:.4g}", m.mse);
+  if (!std::isnan(m.perplexity))
+    s += fmt::format(" ppl {:.4g}", m.perplexity);
+  return s;
+}
+
 } // namespace chainjit::runtime::train

@@ -71,4 +71,9 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
 // target), the best marked with '*'.
 std::string formatCvTable(const CvResult &r);
 
+// One fold's line of progress: "setting 2 fold 3: val loss 0.3027 mse
+// 0.3027" (row and fold 0-based here, 1-based in the text), with the
+// metrics of `m` that apply (accuracy, mse, perplexity).
+std::string formatCvFold(size_t row, int64_t fold, const Metrics &m);
+
 } // namespace chainjit::runtime::train
