@@ -286,8 +286,8 @@ public:
   }
   int64_t next(int64_t maxRows) { return reader_.next(maxRows, values_); }
   std::vector<double> &values(const std::string &name) { return values_[name]; }
-  std::vector<double> target() { return target_.empty() ? std::vector<double>{} : values_[target_]; }
-  std::vector<double> mask() { return mask_.empty() ? std::vector<double>{} : values_[mask_]; }
+  std::vector<double> target() { return target_.empty() ? empty() : values_[target_]; }
+  std::vector<double> mask() { return mask_.empty() ? empty() : values_[mask_]; }
   bool hasTarget() const { return !target_.empty(); }
   bool hasMask() const { return !mask_.empty(); }
   std::string describeFiles() const {
@@ -298,6 +298,7 @@ public:
   }
 
 private:
+  static std::vector<double> empty() { return {}; }
   static std::map<std::string, ir::TensorType> typesOf(const ir::Graph &g,
                                                        const std::vector<std::string> &names) {
     std::map<std::string, ir::TensorType> m;

@@ -158,10 +158,12 @@ TrainingData loadNamedTrainingData(const DataSpec &spec) {
     return out;
   }
   bool onDemand = spec.rowsOnDemand;
-  Dataset all = firstRows(readNamed(spec.npy, false, "training", spec.indexLimits, onDemand), spec.limit);
+  Dataset all =
+      firstRows(readNamed(spec.npy, false, "training", spec.indexLimits, onDemand), spec.limit);
   if (!spec.testNpy.empty()) {
     out.train = std::move(all);
-    out.test = firstRows(readNamed(spec.testNpy, false, "test", spec.indexLimits, onDemand), spec.limit);
+    out.test =
+        firstRows(readNamed(spec.testNpy, false, "test", spec.indexLimits, onDemand), spec.limit);
   } else {
     TrainTestSplit s = trainTestSplit(all, spec.testFraction, spec.seed);
     out.train = std::move(s.train);
