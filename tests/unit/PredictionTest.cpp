@@ -177,3 +177,35 @@ TEST_CASE("prediction data: .npy files by input name, in chunks, bad files named
   contains(errorOf({{"tokens", fixture("seq_mask.npy")}}, g, types(g, {"tokens"}), {}),
            "input %tokens is f32 in the data, but the model declares %tokens : i32[16, 6]");
 }
+
+TEST_CASE("prediction data: a whole graph's files read whole and checked against the inputs") {
+  ir::Graph gcn = model(fixture("gcn_tiny.cj"));
+  PredictionPlan p = planPrediction(gcn, {});
+  CHECK(p.kind == PredictionKind::Classes);
+  CHECK(p.scoreOutput == "logits");
+  ir::Graph g = predictionGraph(gcn, p);
+  // row_ptr [41] is no batch of 40 samples: the graph is read whole.
+  CHECK(readsWholeGraph(g, p.batch));
+  ir::Graph reg = model(fixture("reg_multi.cj"));
+  PredictionPlan r = planPrediction(reg, {});
+  CHECK(!readsWholeGraph(predictionGraph(reg, r), r.batch)); // rows of samples
+  std::vector<std::pair<std::string, std::string>> files = {
+      {"x", fixture("g_x.npy")},           {"row_ptr", fixture("g_row_ptr.npy")},
+      {"col_idx", fixture("g_col_idx.npy")}, {"norm", fixture("g_norm.npy")},
+      {"labels", fixture("g_labels.npy")}};
+  auto in = types(g, p.inputs);
+  std::map<std::string, ir::TensorType> may = {{"labels", gcn.type(gcn.lookup("labels"))}};
+  std::map<std::string, ir::Tensor> data = readWholeGraphInputs(files, in, may, g);
+  CHECK(data.at("row_ptr").type() == ir::i32({41}));
+  CHECK(data.at("labels").type() == ir::i32({40}));
+
+  files[0] = {"x", fixture("g_x_nan.npy")};
+  std::string e = testing::errorOf([&] { readWholeGraphInputs(files, in, may, g); });
+  INFO(e);
+  CHECK(e.find("g_x_nan.npy: error: entry [12, 1] is NaN") != std::string::npos);
+  files[0] = {"x", fixture("g_x.npy")};
+  files[3] = {"norm", fixture("g_mask_short.npy")};
+  e = testing::errorOf([&] { readWholeGraphInputs(files, in, may, g); });
+  CHECK(e.find("input %norm is bool[39], but the model declares %norm : f32[262]") !=
+        std::string::npos);
+}

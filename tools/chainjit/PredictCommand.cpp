@@ -270,6 +270,35 @@ std::unique_ptr<RowSource> openData(const PredictOptions &o, int64_t numFeatures
                                       o.data);
 }
 
+// The types of the inputs `names` of graph `g`.
+std::map<std::string, ir::TensorType> typesOf(const ir::Graph &g,
+                                              const std::vector<std::string> &names) {
+  std::map<std::string, ir::TensorType> m;
+  for (const std::string &n : names)
+    m[n] = g.type(g.lookup(n));
+  return m;
+}
+
+// Every other data input of the model may have a file too (the same
+// --data as for training): the target and the mask score the predictions.
+std::map<std::string, ir::TensorType> optionalTypes(const ir::Graph &model,
+                                                    const rt::PredictionPlan &plan) {
+  std::map<std::string, ir::TensorType> m;
+  for (ir::NodeId id : model.inputs())
+    if (model.type(id).rank() >= 1 &&
+        std::find(plan.inputs.begin(), plan.inputs.end(), model.node(id).name) ==
+            plan.inputs.end())
+      m[model.node(id).name] = model.type(id);
+  return m;
+}
+
+std::string describeFiles(const std::vector<std::pair<std::string, std::string>> &files) {
+  std::string s;
+  for (const auto &[name, path] : files)
+    s += (s.empty() ? "" : ", ") + name + "=" + path;
+  return s;
+}
+
 // .npy files by input name (runtime NamedRowChunks): each chunk's values
 // by input name, and the target's and the padding mask's when the data
 // has them (they score the predictions).
@@ -290,35 +319,10 @@ public:
   std::vector<double> mask() { return mask_.empty() ? empty() : values_[mask_]; }
   bool hasTarget() const { return !target_.empty(); }
   bool hasMask() const { return !mask_.empty(); }
-  std::string describeFiles() const {
-    std::string s;
-    for (const auto &[name, path] : files_)
-      s += (s.empty() ? "" : ", ") + name + "=" + path;
-    return s;
-  }
+  std::string describeFiles() const { return cli::describeFiles(files_); }
 
 private:
   static std::vector<double> empty() { return {}; }
-  static std::map<std::string, ir::TensorType> typesOf(const ir::Graph &g,
-                                                       const std::vector<std::string> &names) {
-    std::map<std::string, ir::TensorType> m;
-    for (const std::string &n : names)
-      m[n] = g.type(g.lookup(n));
-    return m;
-  }
-  // Every other data input of the model may have a file too (the same
-  // --data as for training): the target and the mask score the predictions.
-  static std::map<std::string, ir::TensorType> optionalTypes(const ir::Graph &model,
-                                                             const rt::PredictionPlan &plan) {
-    std::map<std::string, ir::TensorType> m;
-    for (ir::NodeId id : model.inputs())
-      if (model.type(id).rank() >= 1 &&
-          std::find(plan.inputs.begin(), plan.inputs.end(), model.node(id).name) ==
-              plan.inputs.end())
-        m[model.node(id).name] = model.type(id);
-    return m;
-  }
-
   std::vector<std::pair<std::string, std::string>> files_;
   rt::NamedRowChunks reader_;
   std::map<std::string, std::vector<double>> values_;
@@ -346,6 +350,76 @@ bool targetFits(const ir::Graph &model, const rt::PredictionPlan &plan) {
   return false;
 }
 
+// Where the predictions go: PATH.tmp, renamed to PATH once all are written
+// (an error half-way leaves no half-written file under the name asked
+// for); a PATH that is no regular file (/dev/stdout, a pipe) is written
+// directly; no PATH: standard output.
+class PredictionsOut {
+public:
+  explicit PredictionsOut(const std::string &path) {
+    if (!path.empty())
+      file_.emplace(path, runtime::AtomicFile::OnSpecialFile::WriteThrough,
+                    "cannot write the predictions");
+  }
+  void write(const std::string &text) {
+    if (file_) {
+      file_->write(text);
+    } else {
+      std::cout << text;
+      if (!std::cout)
+        throw Error("cannot write the predictions", SourceLoc{"<stdout>"});
+    }
+  }
+  void commit() {
+    if (file_)
+      file_->commit();
+    else
+      std::cout.flush();
+  }
+
+private:
+  std::optional<runtime::AtomicFile> file_;
+};
+
+// A whole graph (a model trained with node masks): every file read whole
+// and fed as it is, one evaluation, a line per node. The target's file, if
+// given, scores every node.
+int predictWholeGraph(const PredictOptions &o, const ir::Graph &model, const ir::Graph &base,
+                      const rt::PredictionPlan &plan, bool scoreable) {
+  auto files = parseNamedFiles(o.data);
+  std::map<std::string, ir::Tensor> data = rt::readWholeGraphInputs(
+      files, typesOf(base, plan.inputs), optionalTypes(model, plan), base);
+  runtime::Weights weights = runtime::loadWeights(o.paramsFile);
+  runtime::Bindings b = runtime::bindParams(base, weights.params, o.paramsFile);
+  for (const std::string &in : plan.inputs)
+    b[in] = data.at(in);
+  PredictionsOut out(o.output);
+  std::unique_ptr<runtime::Executable> exe =
+      runtime::makeExecutable(base, runtime::parseBackend(o.backend));
+  runtime::EvalResult r = exe->run(b);
+  std::vector<ir::Tensor> outs;
+  for (const std::string &name : plan.outputs())
+    outs.push_back(r.output(name));
+  std::vector<double> targets;
+  if (scoreable && data.count(plan.target))
+    targets = data.at(plan.target).toDoubles();
+  rt::PredictionScore score;
+  out.write(rt::predictionHeader(plan, outs));
+  out.write(rt::predictionLines(plan, outs, plan.batch, targets, {}, score));
+  out.commit();
+  std::cerr << "predicted the " << plan.batch << " nodes of one graph";
+  if (plan.kind == rt::PredictionKind::Classes && !plan.scoreOutput.empty())
+    std::cerr << ", " << outs.back().shape()[1] << " classes";
+  std::cerr << " (from " << describeFiles(files) << ")";
+  if (!o.output.empty())
+    std::cerr << " -> " << o.output;
+  std::cerr << "\n";
+  std::string scored = score.describe(plan.kind, false, "nodes");
+  if (!scored.empty())
+    std::cerr << scored << "\n";
+  return 0;
+}
+
 int runPredict(const PredictOptions &o) {
   applyAllocLimit(o.allocLimit);
   if (o.batch < 1)
@@ -367,6 +441,10 @@ int runPredict(const PredictOptions &o) {
   // statistics), without what eval mode no longer uses.
   ir::Graph base = rt::predictionGraph(model, plan);
   bool scoreable = targetFits(model, plan);
+  // A model of one whole graph is predicted whole (--batch and --limit do
+  // not apply).
+  if (named && rt::readsWholeGraph(base, plan.batch))
+    return predictWholeGraph(o, model, base, plan, scoreable);
 
   std::unique_ptr<RowSource> source;
   std::optional<NamedRows> namedSource;
@@ -393,22 +471,8 @@ int runPredict(const PredictOptions &o) {
   if (o.scale)
     prep = runtime::DataPreparation{o.scale, std::nullopt};
 
-  // The predictions go to PATH.tmp, renamed to PATH once all are written:
-  // an error half-way leaves no half-written file under the name asked for.
-  // A PATH that is no regular file (/dev/stdout, a pipe) is written directly.
-  std::optional<runtime::AtomicFile> file;
-  if (!o.output.empty())
-    file.emplace(o.output, runtime::AtomicFile::OnSpecialFile::WriteThrough,
-                 "cannot write the predictions");
-  auto write = [&](const std::string &text) {
-    if (file) {
-      file->write(text);
-    } else {
-      std::cout << text;
-      if (!std::cout)
-        throw Error("cannot write the predictions", SourceLoc{"<stdout>"});
-    }
-  };
+  PredictionsOut out(o.output);
+  auto write = [&](const std::string &text) { out.write(text); };
 
   runtime::Backend backend = runtime::parseBackend(o.backend);
   std::map<int64_t, std::unique_ptr<runtime::Executable>> compiled; // by batch size
@@ -461,10 +525,7 @@ int runPredict(const PredictOptions &o) {
     write(rt::predictionLines(plan, outs, rows, targets, mask, score));
     total += rows;
   }
-  if (file)
-    file->commit();
-  else
-    std::cout.flush();
+  out.commit();
   std::cerr << "predicted " << total << (named ? " samples" : " rows");
   if (classes > 0)
     std::cerr << " of " << classes << " classes";

@@ -281,13 +281,14 @@ std::string predictionLines(const PredictionPlan &plan, const std::vector<ir::Te
   return text;
 }
 
-std::string PredictionScore::describe(PredictionKind kind, bool masked) const {
+std::string PredictionScore::describe(PredictionKind kind, bool masked, const char *rows) const {
   if (samples == 0)
     return "";
   double share = compared ? 100.0 * static_cast<double>(hits) / static_cast<double>(compared) : 0;
   switch (kind) {
   case PredictionKind::Classes:
-    return fmt::format("accuracy {:g}% ({} of {} rows match their labels)", share, hits, compared);
+    return fmt::format("accuracy {:g}% ({} of {} {} match their labels)", share, hits, compared,
+                       rows);
   case PredictionKind::Values:
     return fmt::format("mse {:g} ({} samples, {} values, against the targets)",
                        compared ? squaredError / static_cast<double>(compared) : 0.0, samples,

@@ -8,6 +8,7 @@
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/IndexBounds.h"
 #include "chainjit/runtime/RowChunks.h"
+#include "chainjit/runtime/TensorIO.h"
 
 #include <cmath>
 #include <set>
@@ -144,6 +145,63 @@ int64_t NamedRowChunks::next(int64_t maxRows, std::map<std::string, std::vector<
   }
   done_ += got;
   return got;
+}
+
+bool readsWholeGraph(const ir::Graph &graph, int64_t batch) {
+  for (ir::NodeId id : graph.inputs()) {
+    const ir::TensorType &t = graph.type(id);
+    if (t.rank() == 0 || t.shape[0] != batch)
+      return true;
+  }
+  return false;
+}
+
+std::map<std::string, ir::Tensor>
+readWholeGraphInputs(const std::vector<std::pair<std::string, std::string>> &files,
+                     const std::map<std::string, ir::TensorType> &inputs,
+                     const std::map<std::string, ir::TensorType> &optional,
+                     const ir::Graph &graph) {
+  std::map<std::string, ir::Tensor> out;
+  for (const auto &[given, path] : files) {
+    std::string name = !given.empty() && given[0] == '%' ? given.substr(1) : given;
+    if (out.count(name))
+      throw Error("--data names input '" + name + "' twice");
+    ir::TensorType want;
+    if (auto it = inputs.find(name); it != inputs.end())
+      want = it->second;
+    else if (auto jt = optional.find(name); jt != optional.end())
+      want = jt->second;
+    else
+      throw Error("the data gives '" + name + "', which is no data input of the model (its "
+                  "data inputs: " + inputList(inputs, optional) + ")",
+                  SourceLoc{path});
+    ir::Tensor t = readNpy(path);
+    if (!convertible(t.dtype(), want.dtype))
+      throw Error("input %" + name + " is " + std::string(ir::dtypeName(t.dtype())) +
+                      " in the data, but the model declares %" + name + " : " + want.str(),
+                  SourceLoc{path});
+    if (t.shape() != want.shape)
+      throw Error("input %" + name + " is " + t.type().str() + ", but the model declares %" +
+                      name + " : " + want.str() + " (a whole graph is fed as it is)",
+                  SourceLoc{path});
+    if (ir::isFloat(want.dtype))
+      for (int64_t i = 0; i < t.numel(); ++i)
+        if (double x = t.at(i); !std::isfinite(x))
+          throw Error("entry " + ir::positionText(t.shape(), i) + " is " +
+                          (std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf") + " (input %" + name +
+                          "; prediction data must be finite numbers)",
+                      SourceLoc{path});
+    checkIndices(t, indexRangesOf(graph, name), path, false);
+    out.emplace(name, ir::Tensor(want, t.toDoubles()));
+  }
+  std::string missing;
+  for (const auto &[name, type] : inputs)
+    if (!out.count(name))
+      missing += (missing.empty() ? "%" : ", %") + name + " : " + type.str();
+  if (!missing.empty())
+    throw Error("the prediction reads " + missing + ", but --data gives no file for it (--data "
+                "NAME=FILE.npy,... for every input: " + inputList(inputs, {}) + ")");
+  return out;
 }
 
 } // namespace chainjit::runtime::train

@@ -81,8 +81,9 @@ struct PredictionScore {
   int64_t samples = 0;            // samples scored
   // "accuracy 97.2% (349 of 359 samples match their labels)", "mse 0.0031
   // (40 samples, 80 values)", "token accuracy 99.5% (301 of 302 tokens,
-  // padding not counted)"; "" when nothing was scored.
-  std::string describe(PredictionKind kind, bool masked) const;
+  // padding not counted)"; "" when nothing was scored. `rows` names what a
+  // class was predicted for ("nodes" for a whole graph).
+  std::string describe(PredictionKind kind, bool masked, const char *rows = "rows") const;
 };
 
 // One chunk of predictions as CSV lines: `outputs` are the plan's
@@ -126,5 +127,22 @@ private:
   std::vector<std::unique_ptr<File>> files_;
   int64_t rows_ = 0, done_ = 0;
 };
+
+// The inputs of a whole graph (a model trained with node masks: some input's
+// first dimension is not the model's batch, such as a graph's row_ptr),
+// each read whole from its .npy file: its shape must be the input's as
+// declared, its dtype must convert (as above); NaN and infinite floats and
+// indices outside the range of the op that reads them are errors naming
+// the file and the entry. `files`, `inputs` and `optional` as for
+// NamedRowChunks. Returns every file's tensor in its input's type.
+std::map<std::string, ir::Tensor>
+readWholeGraphInputs(const std::vector<std::pair<std::string, std::string>> &files,
+                     const std::map<std::string, ir::TensorType> &inputs,
+                     const std::map<std::string, ir::TensorType> &optional,
+                     const ir::Graph &graph);
+
+// Whether the prediction reads a whole graph: an input of `graph` (its
+// pruned form) whose first dimension is not `batch`, or a scalar.
+bool readsWholeGraph(const ir::Graph &graph, int64_t batch);
 
 } // namespace chainjit::runtime::train
