@@ -8,9 +8,10 @@
 // writes the lines). The model is pruned to what the prediction needs (no
 // labels, no loss) and compiled once per batch size; CSV, .npy and IDX
 // images without labels, and .npy files by input name, are read and
-// predicted chunk by chunk, so files larger than memory work. The data
-// preparation stored with the weights (train --scale / --standardize) is
-// applied to every row of CSV, .npy and IDX features first.
+// predicted chunk by chunk, so files larger than memory work (the files of
+// a whole graph, a model trained with node masks, are read whole). The
+// data preparation stored with the weights (train --scale / --standardize)
+// is applied to every row of CSV, .npy and IDX features first.
 #include "Commands.h"
 
 #include "chainjit/ir/Parser.h"

@@ -11,6 +11,9 @@
 //    regression's prediction, or any output asked for with --values);
 //  - tokens: a class per position of a sequence: the argmax over the last
 //    axis of float scores [N, T, ..., C], or an i32 [N, T, ...] output.
+// Data comes as samples along the leading axis (NamedRowChunks, a chunk at
+// a time), or, for a model trained on one whole graph, as that graph's
+// files read whole (readWholeGraphInputs), a line per node.
 #pragma once
 
 #include "chainjit/ir/Graph.h"
