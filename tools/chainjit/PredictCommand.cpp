@@ -562,8 +562,9 @@ Command addPredictCommand(CLI::App &app) {
                   "The samples: .csv or .csv.gz (read in chunks; a label column "
                   "is recognized by the column count), .npy [N, ...] (read in chunks), "
                   "IDX images (read in chunks; with --idx-labels, whole with their labels), "
-                  "or NAME=FILE.npy,... a file per model input (read in chunks together; "
-                  "the target's file, if given, scores the predictions)")
+                  "or NAME=FILE.npy,... a file per model input (read in chunks together, or "
+                  "whole for a model of one graph; the target's file, if given, scores the "
+                  "predictions)")
       ->required();
   cmd->add_option("--idx-labels", o->idxLabels, "IDX: the labels of the --data images");
   cmd->add_option("-o,--output", o->output,
