@@ -64,29 +64,6 @@ bool endsWith(std::string_view s, std::string_view suffix) {
   return true;
 }
 
-// "x=new_x.npy,tokens=t.npy": a file per model input.
-std::vector<std::pair<std::string, std::string>> parseNamedFiles(const std::string &spec) {
-  std::vector<std::pair<std::string, std::string>> out;
-  size_t from = 0;
-  while (from <= spec.size()) {
-    size_t comma = std::min(spec.find(',', from), spec.size());
-    std::string part = spec.substr(from, comma - from);
-    size_t eq = part.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == part.size())
-      throw UsageError("--data '" + spec + "': '" + part +
-                       "' is not NAME=FILE (write --data x=new_x.npy,mask=new_mask.npy)");
-    std::string name = part.substr(0, eq);
-    if (name[0] == '%')
-      name.erase(0, 1);
-    for (const auto &[seen, path] : out)
-      if (seen == name)
-        throw UsageError("--data '" + spec + "': '" + name + "' is given twice");
-    out.push_back({name, part.substr(eq + 1)});
-    from = comma + 1;
-  }
-  return out;
-}
-
 // A chunk of rows: features (row-major, numFeatures each) and, when the
 // data has them, labels.
 struct Chunk {
@@ -307,7 +284,7 @@ class NamedRows {
 public:
   NamedRows(const std::string &spec, const ir::Graph &model, const ir::Graph &base,
             const rt::PredictionPlan &plan)
-      : files_(parseNamedFiles(spec)), reader_(files_, typesOf(base, plan.inputs),
+      : files_(parseNamedFiles(spec, "--data")), reader_(files_, typesOf(base, plan.inputs),
                                                optionalTypes(model, plan), base) {
     if (!plan.target.empty() && reader_.has(plan.target))
       target_ = plan.target;
@@ -387,7 +364,7 @@ private:
 // given, scores every node.
 int predictWholeGraph(const PredictOptions &o, const ir::Graph &model, const ir::Graph &base,
                       const rt::PredictionPlan &plan, bool scoreable) {
-  auto files = parseNamedFiles(o.data);
+  auto files = parseNamedFiles(o.data, "--data");
   std::map<std::string, ir::Tensor> data = rt::readWholeGraphInputs(
       files, typesOf(base, plan.inputs), optionalTypes(model, plan), base);
   runtime::Weights weights = runtime::loadWeights(o.paramsFile);

@@ -128,28 +128,6 @@ std::vector<double> parseGrid(const std::string &spec, const std::string &flag) 
   return grid;
 }
 
-// "x=train_x.npy,y=train_y.npy": a file per model input (--data,
-// --test-data, --validation-data, --masks).
-rt::DataSpec::NamedFiles parseNamedFiles(const std::string &spec, const std::string &flag) {
-  rt::DataSpec::NamedFiles out;
-  if (spec.empty())
-    return out;
-  for (const std::string &part : splitCommas(spec)) {
-    size_t eq = part.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == part.size())
-      throw UsageError(flag + " '" + spec + "': '" + part +
-                       "' is not NAME=FILE (write " + flag + " x=train_x.npy,y=train_y.npy)");
-    std::string name = part.substr(0, eq);
-    if (name[0] == '%')
-      name.erase(0, 1);
-    for (const auto &[seen, path] : out)
-      if (seen == name)
-        throw UsageError(flag + " '" + spec + "': '" + name + "' is given twice");
-    out.push_back({name, part.substr(eq + 1)});
-  }
-  return out;
-}
-
 // Library validation errors about flags are usage errors (exit 2).
 template <typename F> auto asUsage(F &&f) {
   try {
