@@ -58,8 +58,14 @@ public:
 
   // The cheapest forward cost of an adjoint sweep over a..b that starts from
   // the chain input (a == 0) or runs forward from it to v_(a-1) first;
-  // infinity when it does not fit.
+  // infinity when it does not fit. Never above the sweep that tapes its
+  // whole range in one run when that tape fits (in true bytes, also when
+  // the units are rounded).
   double sweepForwardCost(int a, int b) const;
+  // What the chain DP charges the sweep beyond one run of its range: the
+  // forward cost above minus that run, or 0 when the range has no tape
+  // (its adjoint reads no forward value, so nothing is run for it).
+  double sweepRecomputation(int a, int b) const;
   // Its schedule, with true (unrounded) peak bytes.
   ReversalSchedule sweepSchedule(int a, int b) const;
   // The same schedule as a program (what the emitted graph does).
@@ -80,6 +86,10 @@ private:
     return size_t(u) * ranges_ + size_t(b) * (b + 1) / 2 + size_t(a);
   }
   ReversalSchedule schedule(bool kept, int a, int b, int u) const;
+  // The sweep from the chain input that tapes all of a..b in one run, when
+  // its tape fits in true bytes and the table (rounded units) has nothing
+  // cheaper: its forward cost, else infinity.
+  double tapeAllCost(int a, int b) const;
   void actions(bool kept, int a, int b, int u, std::vector<ReversalAction> &out) const;
   double tapeCandidate(bool kept, int a, int b, int u) const;
   double advanceMin(int a, int b, int u) const;
@@ -92,6 +102,8 @@ private:
   double unit_ = 1;
   std::vector<int> e_, x_;      // tape and input size in units
   std::vector<double> F_;       // prefix sums of forward costs
+  std::vector<double> E_;       // prefix sums of tape bytes (true bytes)
+  double limit_ = 0;
   size_t ranges_ = 0;
   std::vector<size_t> startBase_; // where the ranges starting at a begin in R
   std::vector<double> R_, L_;     // atR(a, b, u), atL(a, b, u)
