@@ -435,10 +435,12 @@ TEST_CASE("recomputation: one model for all limited plans; recomputing never cos
   std::mt19937 rng(1511);
   std::bernoulli_distribution noTape(0.3), noInput(0.2);
   int checked = 0, cheaper = 0, restarts = 0;
-  for (int q = 1; q <= 6; ++q)
-    for (int trial = 0; trial < (q <= 4 ? 6 : 3); ++trial) {
+  for (int q = 1; q <= 5; ++q)
+    for (int trial = 0; trial < 6; ++trial) {
       JacobianChain c = randomChain(rng, q, trial % 2 == 0);
       for (ChainFactor &f : c.factors) {
+        if (trial % 2 == 0) // wide gradients: tangent sweeps cost more
+          f.tangentCost *= 4;
         if (noTape(rng))
           f.tapeBytes = 0;
         if (noInput(rng))
@@ -475,9 +477,9 @@ TEST_CASE("recomputation: one model for all limited plans; recomputing never cos
         ++checked;
       }
     }
-  CHECK(checked == 7 * (4 * 6 + 2 * 3));
+  CHECK(checked == 7 * 5 * 6);
   CHECK(cheaper >= 5);  // recomputation pays off at some of these limits
-  CHECK(restarts > 5);  // and whole-tape sweeps after the first do restart
+  CHECK(restarts > 20); // and whole-tape sweeps after the first do restart
 }
 
 TEST_CASE("recomputation: a sweep over factors without tape runs nothing forward") {
