@@ -426,7 +426,7 @@ TEST_CASE("recomputation: rounding memory to units keeps plans within the limit"
   CHECK(exact.units() == 25);
 }
 
-TEST_CASE("recomputation: one model for all limited plans; recomputing never costs more") {
+TEST_CASE("recomputation: one model for all limited plans, and recomputing never costs more") {
   // Random chains with forward costs and some factors without tape (their
   // adjoint reads no forward value, as for a sum or an add), at limits from
   // above the whole tape down to nothing. Plans that hold whole tapes and

@@ -18,6 +18,11 @@
 //     = min( R(a,b,u - x_a),                                        keep it
 //            f_a + L(a+1,b,u - e_a) )  (a < b; a == b: the leaf)    tape F_a
 //
+// The chain DP charges a sweep over a..b (sweepRecomputation) its forward
+// runs beyond one run of a..b: the restart from the chain input to v_(a-1)
+// included, nothing for a range without tape. Its plans without
+// recomputation are priced the same way with the whole-tape schedule only.
+//
 // Memory is counted in K units: exact (the greatest common divisor of the
 // sizes, which are integers) when the limit has few enough of them, else the
 // limit divided into as many units as the table allows (maxCells / ranges),
