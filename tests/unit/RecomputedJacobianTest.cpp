@@ -94,12 +94,11 @@ void checkSameOutputs(const Graph &got, const Graph &want, const runtime::Bindin
 
 } // namespace
 
-TEST_CASE("planned Jacobian with recomputation: one sweep recomputes what its schedule says") {
+TEST_CASE("planned Jacobian with recomputation: the graph recomputes what the plan's schedules say") {
   Graph g = deepJacobianMlp(8, 6, 3);
   runtime::Bindings b = randomBindings(g, 11);
   Graph reference = compiler::jacobian(g, "y", "x", compiler::JacobianMode::Reverse);
   compiler::GraphChain gc = compiler::extractChain(g, "y", {"x"});
-  const int q = int(gc.chain.size());
   double tape = 0, largest = 0;
   for (const auto &f : gc.chain.factors) {
     tape += f.tapeBytes;
@@ -131,8 +130,7 @@ TEST_CASE("planned Jacobian with recomputation: one sweep recomputes what its sc
       testing::checkJitMatchesInterpreter(simplified, b);
   }
   CHECK(recomputing == 3); // every limit below the full tape
-  // Without recomputation at the least limit the plan cannot sweep back
-  // through the chain: it emits no recomputed node.
+  // The same limit without recomputation: whole tapes, no recomputed node.
   compiler::PlannerOptions held;
   held.tapeLimit = largest;
   CHECK(countNamed(compiler::plannedJacobian(g, "y", "x", held, false), "recompute.") == 0);
@@ -146,7 +144,6 @@ TEST_CASE("planned Jacobian with recomputation: sweeps after the first run from 
   runtime::Bindings b = randomBindings(g, 5);
   Graph reference = compiler::jacobian(g, "y", "x", compiler::JacobianMode::Reverse);
   compiler::GraphChain gc = compiler::extractChain(g, "y", {"x"});
-  const int q = int(gc.chain.size());
   double largest = 0;
   for (const auto &f : gc.chain.factors)
     largest = std::max(largest, f.tapeBytes);
