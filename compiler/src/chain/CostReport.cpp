@@ -149,6 +149,10 @@ std::string costReportText(const CostReportInput &in) {
     out += fmt::format("  recomputation: {} FMA of forward runs (in the cost); peak memory: "
                        "{} bytes\n",
                        num(s.optimum.recomputeCost), num(s.optimum.tapeBytes));
+  else if (s.optimum.recomputeCost > 0) // whole-tape sweeps after the first restart
+    out += fmt::format("  restarts: {} FMA of forward runs from the chain input to the later "
+                       "adjoint sweeps (in the cost)\n",
+                       num(s.optimum.recomputeCost));
   out += "  (tan[Fi..Fj]: tangent sweeps seeded with I; adj[...]: adjoint sweeps;\n"
          "   tan[..](X) pushes the columns of X forward, adj[..](Y) pulls the rows\n"
          "   of Y back; (A * B) multiplies accumulated parts; see docs/cost-model.md)\n";
