@@ -5,10 +5,12 @@
 // warning), keyed by the same CPU + features + BLAS description.
 #include "chainjit/compiler/TimeModel.h"
 
+#include "HostTimeModel.h"
 #include "KernelChoice.h"
 #include "ObjectCache.h"
 #include "chainjit/compiler/Jit.h"
 
+#include <cblas.h>
 #include <fmt/format.h>
 
 #include <unistd.h>
@@ -28,7 +30,11 @@ namespace chainjit::compiler {
 
 namespace {
 
-constexpr const char *kFormat = "chainjit-copy-bandwidth 1";
+constexpr const char *kFormat = "chainjit-copy-bandwidth 2";
+// The large-product rate is measured at this size (m = n = k): the kernel
+// calibration's shapes stop at 96 x 128 x 64, and BLAS runs faster per
+// multiply-add on the large, compute-bound products a Jacobian makes.
+constexpr int kLargeGemm = 256;
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) {
@@ -60,8 +66,33 @@ size_t cacheSize() {
   return std::clamp<size_t>(s, size_t(256) << 10, size_t(32) << 20);
 }
 
+// Seconds per multiply-add of a kLargeGemm^3 BLAS product, the best of a
+// few rounds.
+template <typename T> double largeGemmRate() {
+  const int n = kLargeGemm;
+  std::vector<T> a(size_t(n) * n, T(0.5)), b(size_t(n) * n, T(0.25)), c(size_t(n) * n);
+  auto once = [&] {
+    if constexpr (sizeof(T) == 8)
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a.data(), n, b.data(),
+                  n, 0.0, c.data(), n);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n,
+                  b.data(), n, 0.0f, c.data(), n);
+  };
+  once();
+  double best = 1e9;
+  for (int r = 0; r < 5; ++r) {
+    auto t0 = Clock::now();
+    once();
+    best = std::min(best, since(t0));
+  }
+  return best / (double(n) * n * n);
+}
+
 CopyBandwidth measureBandwidth() {
   CopyBandwidth bw;
+  bw.largeGemmF32 = largeGemmRate<float>();
+  bw.largeGemmF64 = largeGemmRate<double>();
   // Within the cache: two buffers filling half of L2. Beyond it: 2 x 64 MiB.
   bw.cacheBytes = double(cacheSize());
   bw.cacheBytesPerSecond = copyRate(cacheSize() / 4, 7);
@@ -69,16 +100,24 @@ CopyBandwidth measureBandwidth() {
   return bw;
 }
 
-std::string serialize(const CopyBandwidth &bw) {
+std::string bandwidthKey(const std::string &target) {
+  return "copy-bandwidth-" + jit::ObjectCache::key(kFormat, target);
+}
+
+} // namespace
+
+namespace jit {
+
+std::string serializeBandwidth(const CopyBandwidth &bw) {
   std::ostringstream os;
   os.precision(17);
   os << kFormat << "\nmemory " << bw.memoryBytesPerSecond << "\ncache "
-     << bw.cacheBytesPerSecond << "\ncache_bytes " << bw.cacheBytes << "\nend\n";
+     << bw.cacheBytesPerSecond << "\ncache_bytes " << bw.cacheBytes << "\ngemm_f32 "
+     << bw.largeGemmF32 << "\ngemm_f64 " << bw.largeGemmF64 << "\nend\n";
   return os.str();
 }
 
-// Exactly what serialize() writes, with plausible numbers; else nullopt.
-std::optional<CopyBandwidth> parse(const std::string &text) {
+std::optional<CopyBandwidth> parseBandwidth(const std::string &text) {
   std::istringstream in(text);
   std::string line, word, rest;
   if (!std::getline(in, line) || line != kFormat)
@@ -86,12 +125,15 @@ std::optional<CopyBandwidth> parse(const std::string &text) {
   CopyBandwidth bw;
   for (auto [name, field] : {std::pair<const char *, double *>{"memory", &bw.memoryBytesPerSecond},
                              {"cache", &bw.cacheBytesPerSecond},
-                             {"cache_bytes", &bw.cacheBytes}}) {
+                             {"cache_bytes", &bw.cacheBytes},
+                             {"gemm_f32", &bw.largeGemmF32},
+                             {"gemm_f64", &bw.largeGemmF64}}) {
     if (!std::getline(in, line))
       return std::nullopt;
     std::istringstream ls(line);
+    const bool rate = name[0] == 'g'; // seconds per multiply-add
     if (!(ls >> word >> *field) || word != name || (ls >> rest) || !std::isfinite(*field) ||
-        *field < 1 || *field > 1e15)
+        (rate ? !(*field > 1e-15 && *field < 1e-3) : !(*field >= 1 && *field <= 1e15)))
       return std::nullopt;
   }
   if (!std::getline(in, line) || line != "end" || in.peek() != EOF)
@@ -99,7 +141,39 @@ std::optional<CopyBandwidth> parse(const std::string &text) {
   return bw;
 }
 
-} // namespace
+std::string bandwidthEntryPath(const std::string &dir, const std::string &target) {
+  return ObjectCache(dir).entryPath(bandwidthKey(target));
+}
+
+CopyBandwidth loadOrMeasureBandwidth(const std::string &dir, const std::string &target,
+                                     const std::function<void(const std::string &)> &warn,
+                                     const std::function<CopyBandwidth()> &measure,
+                                     bool *measured) {
+  ObjectCache cache(dir);
+  const std::string key = bandwidthKey(target);
+  ObjectCache::Lookup found = cache.load(key);
+  if (measured)
+    *measured = false;
+  if (found.discarded)
+    warn("the copy bandwidth entry " + cache.entryPath(key) +
+         " was damaged; it was deleted and the bandwidth is measured again");
+  else if (!found.problem.empty())
+    warn(found.problem);
+  if (found.object) {
+    if (auto bw = parseBandwidth(*found.object))
+      return *bw;
+    cache.discard(key);
+    warn("the copy bandwidth entry " + cache.entryPath(key) +
+         " does not hold a bandwidth; it was deleted and the bandwidth is measured again");
+  }
+  CopyBandwidth bw = measure();
+  if (measured)
+    *measured = true;
+  cache.store(key, serializeBandwidth(bw));
+  return bw;
+}
+
+} // namespace jit
 
 CopyBandwidth hostCopyBandwidth(const JitOptions &o) {
   static std::mutex mutex;
@@ -107,8 +181,8 @@ CopyBandwidth hostCopyBandwidth(const JitOptions &o) {
   std::lock_guard<std::mutex> lock(mutex);
   // Like the kernel calibration: the machine's, in the default cache
   // directory whatever o.cacheDir and o.useCache say.
-  jit::ObjectCache cache("");
-  if (auto it = byDirectory.find(cache.directory()); it != byDirectory.end())
+  const std::string dir = jit::ObjectCache("").directory();
+  if (auto it = byDirectory.find(dir); it != byDirectory.end())
     return it->second;
   auto warn = [&](const std::string &message) {
     if (o.onWarning)
@@ -116,27 +190,10 @@ CopyBandwidth hostCopyBandwidth(const JitOptions &o) {
     else
       std::cerr << "chainjit: warning: " << message << "\n";
   };
-  const std::string key = "copy-bandwidth-" + jit::ObjectCache::key(kFormat, jit::calibrationTarget());
-  jit::ObjectCache::Lookup found = cache.load(key);
-  if (found.discarded)
-    warn("the copy bandwidth entry " + cache.entryPath(key) +
-         " was damaged; it was deleted and the bandwidth is measured again");
-  else if (!found.problem.empty())
-    warn(found.problem);
-  std::optional<CopyBandwidth> bw;
-  if (found.object) {
-    bw = parse(*found.object);
-    if (!bw) {
-      cache.discard(key);
-      warn("the copy bandwidth entry " + cache.entryPath(key) +
-           " does not hold a bandwidth; it was deleted and the bandwidth is measured again");
-    }
-  }
-  if (!bw) {
-    bw = measureBandwidth();
-    cache.store(key, serialize(*bw));
-  }
-  return byDirectory.emplace(cache.directory(), *bw).first->second;
+  return byDirectory
+      .emplace(dir, jit::loadOrMeasureBandwidth(dir, jit::calibrationTarget(), warn,
+                                                measureBandwidth))
+      .first->second;
 }
 
 TimeModel hostTimeModel(unsigned elemBytes, const JitOptions &o) {
@@ -146,19 +203,30 @@ TimeModel hostTimeModel(unsigned elemBytes, const JitOptions &o) {
   const jit::MatMulCalibration::PerType &rates = cal.of(f64);
   TimeModel m;
   m.elemBytes = f64 ? 8 : 4;
-  m.dense = {rates.blas.overhead, rates.blas.perOp};
+  // Dense work: the calibration's line up to its largest shape, then the
+  // measured large-product rate for the multiply-adds beyond it.
+  const double large = f64 ? bw.largeGemmF64 : bw.largeGemmF32;
+  double mostWork = 0;
+  for (const jit::CalibrationSample &s : rates.samples)
+    mostWork = std::max(mostWork, double(s.dims.m) * double(s.dims.n) * double(s.dims.k));
+  auto blasSeconds = [rates, large, mostWork](double work) {
+    return work <= mostWork ? rates.blas.at(work)
+                            : rates.blas.at(mostWork) + (work - mostWork) * large;
+  };
+  m.dense = {rates.blas.overhead, large};
   // Scalings run as generated elementwise loops: the loops' call overhead,
   // the vector multiply-add rate; their bytes usually dominate.
-  m.elementwise = {rates.axpy.overhead, rates.blas.perOp};
+  m.elementwise = {rates.axpy.overhead, large};
   // The kernel the JIT will choose for the shape (a fixed threshold, if one
   // is in force, else the calibration), at that kernel's predicted time.
   const int64_t fixed = jit::fixedBlasThreshold(o);
-  m.denseSeconds = [cal, f64, fixed](int64_t rows, int64_t inner, int64_t cols) {
+  m.denseSeconds = [cal, f64, fixed, blasSeconds](int64_t rows, int64_t inner, int64_t cols) {
     jit::MatMulDims d;
     d.m = rows, d.k = inner, d.n = cols;
     bool loops = fixed >= 0 ? rows * inner * cols < fixed && jit::microKernelSupports(d)
                             : cal.choose(f64, d) == jit::MatMulKernel::GeneratedLoops;
-    return loops ? cal.predictLoops(f64, d) : cal.predictBlas(f64, d);
+    return loops ? cal.predictLoops(f64, d)
+                 : blasSeconds(double(rows) * double(inner) * double(cols));
   };
   m.memoryBytesPerSecond = bw.memoryBytesPerSecond;
   m.cacheBytesPerSecond = bw.cacheBytesPerSecond;
@@ -166,7 +234,7 @@ TimeModel hostTimeModel(unsigned elemBytes, const JitOptions &o) {
   m.description = fmt::format(
       "this machine, {}: BLAS {:.1f} GFMA/s + {:.2f} us a call; copy {:.1f} GB/s from "
       "memory, {:.1f} GB/s within {} KiB of cache",
-      f64 ? "f64" : "f32", rates.blas.perOp > 0 ? 1e-9 / rates.blas.perOp : 0.0,
+      f64 ? "f64" : "f32", large > 0 ? 1e-9 / large : 0.0,
       rates.blas.overhead * 1e6, bw.memoryBytesPerSecond * 1e-9, bw.cacheBytesPerSecond * 1e-9,
       int64_t(bw.cacheBytes) / 1024);
   return m;

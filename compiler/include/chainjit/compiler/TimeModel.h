@@ -92,11 +92,14 @@ TimeModel hostTimeModel(unsigned elemBytes);
 
 // The copy bandwidth of this machine, measured (about 0.1 s) or read from
 // the cache: bytes read + written per second for a working set beyond the
-// caches and for one within them.
+// caches and for one within them; with it, the large-product BLAS rate.
 struct CopyBandwidth {
   double memoryBytesPerSecond = 0;
   double cacheBytesPerSecond = 0;
   double cacheBytes = 0; // the working-set size measured as "within the cache"
+  // Seconds per multiply-add of a large (256^3) BLAS product, per dtype:
+  // the rate beyond the kernel calibration's largest shape.
+  double largeGemmF32 = 0, largeGemmF64 = 0;
 };
 CopyBandwidth hostCopyBandwidth(const JitOptions &o);
 
