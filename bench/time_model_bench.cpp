@@ -10,7 +10,11 @@
 // 2000-20-2000 the bandwidth its final product achieves against the
 // machine's measured copy bandwidth.
 //
-//   ./build/bench/time_model_bench [--quick]
+//   ./build/bench/time_model_bench [--quick] [--dump DIR]
+//
+// --quick: three chains, shorter timing; --dump DIR: also write each plan's
+// Jacobian graph as DIR/<chain>_<plan>.cj (to look at its kernels with
+// `chainjit run FILE --backend jit --emit plan`).
 //
 // Timings of a loaded machine are noisy: compare ratios within one run.
 #include "BenchSupport.h"
@@ -22,8 +26,12 @@
 
 #include <fmt/format.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -33,7 +41,8 @@
 
 using namespace chainjit;
 using benchsupport::fmtTime;
-using benchsupport::Timed;
+
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace {
 
@@ -136,9 +145,42 @@ double kendall(const std::vector<double> &a, const std::vector<double> &b) {
   return d > 0 ? (concordant - discordant) / d : NAN;
 }
 
+// Wall and process CPU seconds per call of several functions, sampled in
+// turn (round robin) until each has `minSamples` samples and `minSeconds`
+// have passed. On a shared machine the CPU time of the process (all its
+// threads, not the time others ran) is the steadier measure of the two.
+struct Sampled {
+  std::function<void()> fn;
+  int inner = 1;
+  std::vector<double> wall, cpu;
+};
+double cpuNow() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+void sampleInTurn(std::vector<Sampled> &fns, double minSeconds, int minSamples) {
+  for (Sampled &f : fns) {
+    for (int i = 0; i < 2; ++i) // warm-up: page faults, caches
+      f.fn();
+    double t0 = cpuNow();
+    f.fn();
+    f.inner = std::max(1, int(2e-3 / std::max(cpuNow() - t0, 1e-9)));
+  }
+  double start = benchsupport::now();
+  for (int round = 0; round < minSamples || benchsupport::now() - start < minSeconds; ++round)
+    for (Sampled &f : fns) {
+      double w = benchsupport::now(), c = cpuNow();
+      for (int i = 0; i < f.inner; ++i)
+        f.fn();
+      f.cpu.push_back((cpuNow() - c) / f.inner);
+      f.wall.push_back((benchsupport::now() - w) / f.inner);
+    }
+}
+
 struct PlanRun {
   std::string name, expression;
-  double fma = 0, predicted = 0, measured = 0;
+  double fma = 0, predicted = 0, measured = 0, wall = 0;
 };
 
 // The plans compared on each chain: name and planner options (the time
@@ -162,7 +204,23 @@ std::vector<std::pair<std::string, compiler::PlannerOptions>> planKinds() {
 
 int main(int argc, char **argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  // One BLAS thread: its helper threads would spin on a loaded machine and
+  // count as CPU time (the calibration's rates are the machine's either way).
+  if (openblas_set_num_threads)
+    openblas_set_num_threads(1);
+  bool quick = false;
+  std::string dumpDir; // --dump DIR: write each plan's Jacobian graph there
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+    } else if (arg == "--dump" && i + 1 < argc) {
+      dumpDir = argv[++i];
+    } else {
+      fmt::print(stderr, "usage: {} [--quick] [--dump DIR]\n", argv[0]);
+      return 2;
+    }
+  }
   fmt::print("chainjit time model: predicted against measured Jacobian plans (f64 tanh(W v) "
              "chains)\n");
   benchsupport::printMachine();
@@ -171,7 +229,8 @@ int main(int argc, char **argv) {
   const compiler::CopyBandwidth bw = compiler::hostCopyBandwidth(jo);
   fmt::print("time model: {}\n", model.description);
   fmt::print("predicted: the plan's steps plus the forward pass (one direction through every "
-             "factor); measured: medians of interleaved samples\n");
+             "factor); measured: medians of interleaved samples, CPU time of the process (ranked) "
+             "and wall time\n");
 
   // Widths not among the calibration's shapes; the first two and the
   // 1500-30-... chain end in memory-bound products.
@@ -207,27 +266,29 @@ int main(int argc, char **argv) {
       seen[expr] = runs.size();
       compiler::StepCost total = compiler::planTotalCost(gc.chain, plan, model);
       runs.push_back({name, expr, total.fma, total.seconds + forward, 0});
-      compiled.push_back(std::make_unique<Compiled>(compiler::plannedJacobian(g, "y", "x", opts)));
+      ir::Graph jg = compiler::plannedJacobian(g, "y", "x", opts);
+      if (!dumpDir.empty()) // for `chainjit run FILE --backend jit --emit plan`
+        std::ofstream(fmt::format("{}/{}_{}.cj", dumpDir, chainName(widths), runs.size() - 1))
+            << ir::printGraph(jg);
+      compiled.push_back(std::make_unique<Compiled>(jg));
     }
-    std::vector<Timed> timed;
+    std::vector<Sampled> timed;
     for (auto &c : compiled)
-      timed.push_back(Timed{[&c] { c->run(); }});
-    std::vector<Timed *> ptrs;
-    for (auto &t : timed)
-      ptrs.push_back(&t);
-    benchsupport::timeInterleaved(ptrs, quick ? 0.3 : 1.0, 9);
+      timed.push_back(Sampled{[&c] { c->run(); }});
+    sampleInTurn(timed, quick ? 0.5 : 2.0, 9);
 
     fmt::print("\n{} ({} factors)\n", chainName(widths), gc.chain.size());
-    fmt::print("  {:<44} {:>12} {:>11} {:>11} {:>7}  {}\n", "plan", "FMA", "predicted",
-               "measured", "m / p", "expression");
+    fmt::print("  {:<44} {:>12} {:>11} {:>11} {:>7} {:>11}  {}\n", "plan", "FMA", "predicted",
+               "cpu", "cpu / p", "wall", "expression");
     std::vector<double> p, m;
     for (size_t i = 0; i < runs.size(); ++i) {
-      runs[i].measured = timed[i].median();
+      runs[i].measured = benchsupport::median(timed[i].cpu);
+      runs[i].wall = benchsupport::median(timed[i].wall);
       p.push_back(runs[i].predicted);
       m.push_back(runs[i].measured);
-      fmt::print("  {:<44} {:>12.0f} {:>11} {:>11} {:>7.2f}  {}\n", runs[i].name, runs[i].fma,
-                 fmtTime(runs[i].predicted), fmtTime(runs[i].measured),
-                 runs[i].measured / runs[i].predicted, runs[i].expression);
+      fmt::print("  {:<44} {:>12.0f} {:>11} {:>11} {:>7.2f} {:>11}  {}\n", runs[i].name,
+                 runs[i].fma, fmtTime(runs[i].predicted), fmtTime(runs[i].measured),
+                 runs[i].measured / runs[i].predicted, fmtTime(runs[i].wall), runs[i].expression);
     }
     allPredicted.insert(allPredicted.end(), p.begin(), p.end());
     allMeasured.insert(allMeasured.end(), m.begin(), m.end());
@@ -271,18 +332,22 @@ int main(int argc, char **argv) {
     compiler::PlannerOptions opts;
     opts.timeModel = &model;
     Compiled jac(compiler::plannedJacobian(full, "y", "x", opts));
-    Timed tp{[&] { product.run(); }}, tj{[&] { jac.run(); }};
-    benchsupport::timeInterleaved({&tp, &tj}, quick ? 0.3 : 1.0, 9);
+    std::vector<Sampled> pair = {Sampled{[&] { product.run(); }}, Sampled{[&] { jac.run(); }}};
+    sampleInTurn(pair, quick ? 0.5 : 2.0, 9);
+    const double productCpu = benchsupport::median(pair[0].cpu),
+                 productWall = benchsupport::median(pair[0].wall),
+                 jacCpu = benchsupport::median(pair[1].cpu);
     const double bytes = 8.0 * (2000 * 20 + 20 * 2000 + 2000 * 2000);
-    const double achieved = bytes / tp.median();
+    const double achieved = bytes / productCpu;
     compiler::StepCost predicted =
         model.product(2000, 20, 2000, compiler::JacobianStructure::Dense,
                       compiler::JacobianStructure::Dense);
-    fmt::print("\nfull Jacobian 2000-20-2000 (time-optimal plan {}): {}\n",
-               compiler::planChain(gc.chain, opts).expression(gc.chain), fmtTime(tj.median()));
-    fmt::print("  its final product 2000x20 * 20x2000 (f64, {:.1f} MB moved): measured {}, "
-               "predicted {}\n",
-               bytes * 1e-6, fmtTime(tp.median()), fmtTime(predicted.seconds));
+    fmt::print("\nfull Jacobian 2000-20-2000 (time-optimal plan {}): {} (cpu)\n",
+               compiler::planChain(gc.chain, opts).expression(gc.chain), fmtTime(jacCpu));
+    fmt::print("  its final product 2000x20 * 20x2000 (f64, {:.1f} MB moved) alone: {} cpu, {} "
+               "wall; predicted {}\n",
+               bytes * 1e-6, fmtTime(productCpu), fmtTime(productWall),
+               fmtTime(predicted.seconds));
     fmt::print("  achieved {:.2f} GB/s against the measured copy bandwidth {:.2f} GB/s "
                "(read + written): {:.0f}% (issue target >= 70%)\n",
                achieved * 1e-9, bw.memoryBytesPerSecond * 1e-9,

@@ -224,7 +224,7 @@ TEST_CASE("time objective: the DP finds what enumerating every plan finds") {
   // A nonlinear dense kernel (small products slow per FMA, as generated
   // loops against BLAS) and a cache boundary inside the chains' sizes.
   TimeModel m = madeUp(2e-7, 1e-10, 5e9, 64 << 10, 50e9);
-  m.denseSeconds = [](int64_t a, int64_t b, int64_t c) {
+  m.denseSeconds = [](int64_t a, int64_t b, int64_t c, bool) {
     double work = double(a) * double(b) * double(c);
     return work < 4096 ? 5e-8 + work * 4e-10 : 3e-7 + work * 5e-11;
   };
@@ -432,7 +432,8 @@ TEST_CASE("time model: the host model has positive rates and describes itself") 
   CHECK(m.cacheBytesPerSecond > 0);
   CHECK(m.cacheBytes > 0);
   CHECK(m.denseSeconds);
-  CHECK(m.denseSeconds(64, 64, 64) > 0);
+  CHECK(m.denseSeconds(64, 64, 64, false) > 0);
+  CHECK(m.denseSeconds(64, 64, 64, true) > 0);
   CHECK(m.description.find("f64") != std::string::npos);
   CHECK(hostTimeModel(4, o).elemBytes == 4);
 }

@@ -44,7 +44,7 @@ StepCost TimeModel::product(int64_t m, int64_t k, int64_t n, S left, S right, in
   c.calls = 1;
   const bool dense = (left == S::Dense || left == S::Permutation) &&
                      (right == S::Dense || right == S::Permutation);
-  double compute = dense && denseSeconds ? denseSeconds(m, k, n)
+  double compute = dense && denseSeconds ? denseSeconds(m, k, n, false)
                    : dense             ? this->dense.at(c.fma)
                    : left == S::BlockDiagonal && right == S::BlockDiagonal
                        ? this->dense.at(c.fma) // block by block: still products
@@ -69,8 +69,8 @@ StepCost TimeModel::sweep(const ChainFactor &f, double directions, bool tangent)
   double compute;
   if (f.structure == S::Dense && per == mn && f.steps == 1 && denseSeconds &&
       directions == double(int64_t(directions)))
-    compute = tangent ? denseSeconds(f.m, f.n, int64_t(directions)) // F' V
-                      : denseSeconds(int64_t(directions), f.m, f.n); // W F'
+    compute = tangent ? denseSeconds(int64_t(directions), f.n, f.m, true) // V F'^T
+                      : denseSeconds(int64_t(directions), f.m, f.n, false); // W F'
   else if (f.structure == S::Dense || f.structure == S::BlockDiagonal)
     compute = dense.at(c.fma, c.calls);
   else

@@ -220,9 +220,10 @@ TimeModel hostTimeModel(unsigned elemBytes, const JitOptions &o) {
   // The kernel the JIT will choose for the shape (a fixed threshold, if one
   // is in force, else the calibration), at that kernel's predicted time.
   const int64_t fixed = jit::fixedBlasThreshold(o);
-  m.denseSeconds = [cal, f64, fixed, blasSeconds](int64_t rows, int64_t inner, int64_t cols) {
+  m.denseSeconds = [cal, f64, fixed, blasSeconds](int64_t rows, int64_t inner, int64_t cols,
+                                                  bool transB) {
     jit::MatMulDims d;
-    d.m = rows, d.k = inner, d.n = cols;
+    d.m = rows, d.k = inner, d.n = cols, d.transB = transB;
     bool loops = fixed >= 0 ? rows * inner * cols < fixed && jit::microKernelSupports(d)
                             : cal.choose(f64, d) == jit::MatMulKernel::GeneratedLoops;
     return loops ? cal.predictLoops(f64, d)

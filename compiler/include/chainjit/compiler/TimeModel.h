@@ -57,10 +57,13 @@ struct TimeModel {
   unsigned elemBytes = 8;  // the element size of the accumulated Jacobians
   RateLine dense;          // dense products and dense sweeps (GEMM)
   RateLine elementwise;    // structured products and sweeps (scalings)
-  // Optional: the seconds of one dense m x k times k x n product by the
-  // kernel the JIT would run (the calibration's choice between generated
-  // loops and BLAS); `dense` when empty. Bytes are charged on top.
-  std::function<double(int64_t m, int64_t k, int64_t n)> denseSeconds;
+  // Optional: the seconds of one dense m x k times k x n product (B stored
+  // transposed when transB) by the kernel the JIT would run (the
+  // calibration's choice between generated loops and BLAS); `dense` when
+  // empty. Bytes are charged on top. A sweep of d directions through a
+  // dense m x n factor is the product the JIT makes of it: d x n times
+  // (m x n)^T for tangents, d x m times m x n for adjoints.
+  std::function<double(int64_t m, int64_t k, int64_t n, bool transB)> denseSeconds;
   double memoryBytesPerSecond = 10e9; // copy bandwidth (read + write) beyond the cache
   double cacheBytesPerSecond = 50e9;  // copy bandwidth within the cache
   double cacheBytes = 1 << 20;        // working sets up to this size move at cache speed
