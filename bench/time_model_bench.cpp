@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -332,13 +333,18 @@ int main(int argc, char **argv) {
     compiler::PlannerOptions opts;
     opts.timeModel = &model;
     Compiled jac(compiler::plannedJacobian(full, "y", "x", opts));
-    std::vector<Sampled> pair = {Sampled{[&] { product.run(); }}, Sampled{[&] { jac.run(); }}};
+    // A copy of as many bytes (half read, half written), timed alongside:
+    // the bandwidth the product is compared with, measured the same way.
+    const double bytes = 8.0 * (2000 * 20 + 20 * 2000 + 2000 * 2000);
+    std::vector<char> from(size_t(bytes / 2), 1), to(size_t(bytes / 2), 2);
+    std::vector<Sampled> pair = {Sampled{[&] { product.run(); }}, Sampled{[&] { jac.run(); }},
+                                 Sampled{[&] { std::memcpy(to.data(), from.data(), to.size()); }}};
     sampleInTurn(pair, quick ? 0.5 : 2.0, 9);
     const double productCpu = benchsupport::median(pair[0].cpu),
                  productWall = benchsupport::median(pair[0].wall),
-                 jacCpu = benchsupport::median(pair[1].cpu);
-    const double bytes = 8.0 * (2000 * 20 + 20 * 2000 + 2000 * 2000);
-    const double achieved = bytes / productCpu;
+                 jacCpu = benchsupport::median(pair[1].cpu),
+                 copyCpu = benchsupport::median(pair[2].cpu);
+    const double achieved = bytes / productCpu, copied = bytes / copyCpu;
     compiler::StepCost predicted =
         model.product(2000, 20, 2000, compiler::JacobianStructure::Dense,
                       compiler::JacobianStructure::Dense);
@@ -348,10 +354,12 @@ int main(int argc, char **argv) {
                "wall; predicted {}\n",
                bytes * 1e-6, fmtTime(productCpu), fmtTime(productWall),
                fmtTime(predicted.seconds));
-    fmt::print("  achieved {:.2f} GB/s against the measured copy bandwidth {:.2f} GB/s "
-               "(read + written): {:.0f}% (issue target >= 70%)\n",
-               achieved * 1e-9, bw.memoryBytesPerSecond * 1e-9,
-               100 * achieved / bw.memoryBytesPerSecond);
+    fmt::print("  achieved {:.2f} GB/s against a copy of as many bytes timed alongside, {:.2f} "
+               "GB/s (read + written; CPU time): {:.0f}% (issue target >= 70%)\n",
+               achieved * 1e-9, copied * 1e-9, 100 * achieved / copied);
+    fmt::print("  (the time model's cached copy bandwidth, best wall time when it was measured: "
+               "{:.2f} GB/s)\n",
+               bw.memoryBytesPerSecond * 1e-9);
   }
   return 0;
 }
