@@ -413,7 +413,7 @@ TEST_CASE("copy bandwidth: the cache entry is written, read back and re-measured
 
   // Crafted text is refused; what serialize writes comes back.
   CHECK(jit::parseBandwidth(jit::serializeBandwidth(made)).has_value());
-  CHECK(!jit::parseBandwidth("chainjit-copy-bandwidth 2\nmemory -1\n"));
+  CHECK(!jit::parseBandwidth("chainjit-copy-bandwidth 4\nmemory -1\n"));
   std::string text = jit::serializeBandwidth(made);
   CHECK(!jit::parseBandwidth(text + "extra\n"));
   CHECK(!jit::parseBandwidth(text.substr(0, text.size() - 4)));
@@ -436,4 +436,20 @@ TEST_CASE("time model: the host model has positive rates and describes itself") 
   CHECK(m.denseSeconds(64, 64, 64, true) > 0);
   CHECK(m.description.find("f64") != std::string::npos);
   CHECK(hostTimeModel(4, o).elemBytes == 4);
+}
+
+TEST_CASE("time model: pure modes are predicted with every column or row seeded") {
+  // The last factor is diagonal: the DP seeds it once, classic reverse mode
+  // (what the pure-adjoint row stands for) seeds all of its 2000 rows.
+  JacobianChain c = labelled({factor(2000, 20, 40000, 40000), factor(20, 2000, 40000, 40000),
+                              factor(2000, 2000, 2000, 2000, 16000, S::Diagonal)});
+  TimeModel m = desktop();
+  ChainCostSummary s = summarizeChain(c, std::nullopt, false, &m);
+  for (const BracketingPlan *p : {&s.pureTangent, &s.pureAdjoint, &s.preaccumulate, &s.optimum}) {
+    StepCost total = planTotalCost(c, *p, m);
+    CHECK(total.fma == p->cost);
+    CHECK(near(total.seconds, p->seconds));
+  }
+  CHECK(s.pureAdjoint.cost == 2000.0 * (2000 + 40000 + 40000));
+  CHECK(s.pureAdjoint.nodes.front().seeds == 2000);
 }

@@ -395,6 +395,7 @@ static BracketingPlan pureMode(const JacobianChain &chain, bool tangent) {
   double leafCost = tangent ? dirs * seedFactor.tangentCost : dirs * seedFactor.adjointCost;
   p.nodes.push_back({tangent ? PlanStep::TangentLeaf : PlanStep::AdjointLeaf, seed,
                      seed, -1, -1, -1, leafCost});
+  p.nodes.back().seeds = dirs; // an identity seed, whatever the factor's structure
   if (q > 1) {
     if (tangent)
       p.nodes.push_back({PlanStep::Tangent, 0, q - 1, 0, -1, 0, dirs * sum});

@@ -54,10 +54,11 @@ std::string shape(const JacobianChain &c, const PlanNode &n) {
   switch (n.step) {
   case PlanStep::Given: return "";
   case PlanStep::TangentLeaf:
-    return fmt::format("{} cols", formatCount(leafDirections(first, true)));
+    return fmt::format("{} cols", formatCount(n.seeds >= 0 ? n.seeds : leafDirections(first, true)));
   case PlanStep::AdjointLeaf:
-    return fmt::format("{} rows", n.first == n.last ? formatCount(leafDirections(first, false))
-                                                    : formatCount(double(last.m)));
+    return fmt::format("{} rows", n.seeds >= 0          ? formatCount(n.seeds)
+                                  : n.first == n.last ? formatCount(leafDirections(first, false))
+                                                      : formatCount(double(last.m)));
   case PlanStep::Multiply:
     return fmt::format("{}x{}x{}", last.m, c.factors[size_t(n.split)].m, first.n);
   case PlanStep::Tangent: return fmt::format("{} cols", first.n);

@@ -69,13 +69,13 @@ std::vector<StepCost> planStepCosts(const JacobianChain &c, const BracketingPlan
       break;
     case PlanStep::TangentLeaf: {
       const ChainFactor &f = c.factors[size_t(n.first)];
-      s = model.sweep(f, leafDirections(f, true), true);
+      s = model.sweep(f, n.seeds >= 0 ? n.seeds : leafDirections(f, true), true);
       break;
     }
     case PlanStep::AdjointLeaf:
       if (n.first == n.last) {
         const ChainFactor &f = c.factors[size_t(n.first)];
-        s = model.sweep(f, leafDirections(f, false), false);
+        s = model.sweep(f, n.seeds >= 0 ? n.seeds : leafDirections(f, false), false);
       } else { // a range from an identity seed (recomputation)
         s = sweeps(n.first, n.last, double(c.factors[size_t(n.last)].m), false);
       }

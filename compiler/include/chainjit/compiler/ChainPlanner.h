@@ -39,6 +39,8 @@ struct PlanNode {
   double recompute = 0;    // adjoint steps with recomputation: its forward
                            // cost beyond one run of its range (in `cost`)
   double seconds = 0;      // predicted seconds of this subtree (with a time model)
+  double seeds = -1;       // a leaf's seed directions; -1: as its structure allows
+                           // (pure modes seed every column or row: dense)
 };
 
 struct BracketingPlan {
