@@ -357,7 +357,7 @@ int main(int argc, char **argv) {
     fmt::print("  achieved {:.2f} GB/s against a copy of as many bytes timed alongside, {:.2f} "
                "GB/s (read + written; CPU time): {:.0f}% (issue target >= 70%)\n",
                achieved * 1e-9, copied * 1e-9, 100 * achieved / copied);
-    fmt::print("  (the time model's cached copy bandwidth, best wall time when it was measured: "
+    fmt::print("  (the time model's cached copy bandwidth, the best of its measurement in CPU time: "
                "{:.2f} GB/s)\n",
                bw.memoryBytesPerSecond * 1e-9);
   }
