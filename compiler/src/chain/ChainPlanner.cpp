@@ -2,6 +2,8 @@
 
 #include "chainjit/compiler/Recomputation.h"
 
+#include "ChainTimeCosts.h"
+
 #include "chainjit/ir/Error.h"
 
 #include <algorithm>
@@ -60,6 +62,10 @@ public:
     denseChain_ = true; // products need no structure lookups
     for (const ChainFactor &f : chain.factors)
       denseChain_ = denseChain_ && f.structure == S::Dense;
+    if (o_.timeModel) { // the objective in seconds (ChainTimeCosts.h)
+      time_ = std::make_unique<ChainTimeCosts>(chain, *o_.timeModel);
+      denseChain_ = false;
+    }
     T_.assign(q_ + 1, 0);
     A_.assign(q_ + 1, 0);
     E_.assign(q_ + 1, 0);
@@ -129,6 +135,8 @@ public:
                                                       : sweepTape(n));
       }
     }
+    if (time_) // the table held seconds: predictions to `seconds`, FMA to `cost`
+      timedCosts(plan);
     return plan;
   }
 
@@ -139,6 +147,19 @@ public:
     if (n.step == PlanStep::Adjoint)
       return E_[n.split + 1] - E_[n.first];
     return 0;
+  }
+
+  void timedCosts(BracketingPlan &plan) const {
+    annotatePlanTime(c_, plan, *o_.timeModel);
+    std::vector<StepCost> own = planStepCosts(c_, plan, *o_.timeModel);
+    for (size_t i = 0; i < plan.nodes.size(); ++i) {
+      PlanNode &n = plan.nodes[i];
+      n.cost = own[i].fma;
+      for (int child : {n.left, n.right})
+        if (child >= 0)
+          n.cost += plan.nodes[size_t(child)].cost;
+    }
+    plan.cost = plan.root().cost;
   }
 
   double tapeOf(const BracketingPlan &p) const {
@@ -182,10 +203,12 @@ private:
       tan = f.tangentCost, adj = f.adjointCost;
     else if (f.structure == S::BlockDiagonal) // one seed per column of a block
       tan = n / double(f.blocks) * f.tangentCost, adj = m / double(f.blocks) * f.adjointCost;
+    if (time_)
+      tan = time_->leaf(i, true), adj = time_->leaf(i, false);
     if (o_.tangentLeaves)
       offer(i, i, PlanStep::TangentLeaf, -1, tan);
     if (o_.adjointLeaves && (limited_ ? rc(i, i) < kInf : tapeFits(i, i)))
-      offer(i, i, PlanStep::AdjointLeaf, -1, adj + rc(i, i));
+      offer(i, i, PlanStep::AdjointLeaf, -1, adj + rcObjective(i, i));
   }
 
   void range(int i, int j) {
@@ -201,7 +224,10 @@ private:
   // the value scan and the choice recovery, which must agree exactly.
   double multiplyCandidate(int i, int j, int k) const {
     S ls = structureByEnd_[size_t(j) * q_ + k + 1], rs = structure_[at(i, k)];
-    double product = ls == S::Dense && rs == S::Dense
+    double product = time_ ? time_->product(c_.factors[j].m, c_.factors[k].m, c_.factors[i].n, ls,
+                                            rs, blocksByEnd_[size_t(j) * q_ + k + 1],
+                                            blocks_[at(i, k)])
+                     : ls == S::Dense && rs == S::Dense
                          ? m_[j] * m_[k] * double(c_.factors[i].n)
                          : productCost(c_.factors[j].m, c_.factors[k].m, c_.factors[i].n, ls,
                                        rs, blocksByEnd_[size_t(j) * q_ + k + 1],
@@ -209,17 +235,26 @@ private:
     return costByEnd_[size_t(j) * q_ + k + 1] + cost_[at(i, k)] + product;
   }
   double tangentCandidate(int i, int j, int k) const {
-    return cost_[at(i, k)] + double(c_.factors[i].n) * (T_[j + 1] - T_[k + 1]);
+    return cost_[at(i, k)] + (time_ ? time_->tangentSteps(i, k, j)
+                                    : double(c_.factors[i].n) * (T_[j + 1] - T_[k + 1]));
   }
   double adjointCandidate(int i, int j, int k) const {
-    return costByEnd_[size_t(j) * q_ + k + 1] + m_[j] * (A_[k + 1] - A_[i]) + rc(i, k);
+    return costByEnd_[size_t(j) * q_ + k + 1] +
+           (time_ ? time_->adjointSteps(i, k, j) : m_[j] * (A_[k + 1] - A_[i])) +
+           rcObjective(i, k);
   }
   // Under a limit: one adjoint sweep over i..j seeded with the identity (one
   // restart, where a chain of sweeps would pay one each).
   double adjointRangeCandidate(int i, int j) const {
-    return m_[j] * (A_[j + 1] - A_[i]) + rc(i, j);
+    return (time_ ? time_->adjointSteps(i, j, j) : m_[j] * (A_[j + 1] - A_[i])) +
+           rcObjective(i, j);
   }
   double rc(int i, int k) const { return rc_.empty() ? 0.0 : rc_[at(i, k)]; }
+  // rc in the objective's unit (seconds with a time model).
+  double rcObjective(int i, int k) const {
+    double r = rc(i, k);
+    return time_ && r < kInf ? time_->recompute(r) : r;
+  }
   // The adjoint step at split k pulls through i..k: allowed for k < this.
   int adjointEnd(int i, int j) const {
     if (reversal_) // the recomputation term rules out what does not fit
@@ -357,6 +392,7 @@ private:
   bool limited_ = false; // a tape limit below the whole chain's tape
   std::unique_ptr<ReversalTable> reversal_; // limited_ with recompute
   std::vector<double> rc_;                  // limited_: [i][k], forward runs of a sweep over i..k
+  std::unique_ptr<ChainTimeCosts> time_;    // with PlannerOptions::timeModel
 };
 
 } // namespace
@@ -383,6 +419,7 @@ static BracketingPlan pureMode(const JacobianChain &chain, bool tangent) {
   double leafCost = tangent ? dirs * seedFactor.tangentCost : dirs * seedFactor.adjointCost;
   p.nodes.push_back({tangent ? PlanStep::TangentLeaf : PlanStep::AdjointLeaf, seed,
                      seed, -1, -1, -1, leafCost});
+  p.nodes.back().seeds = dirs; // an identity seed, whatever the factor's structure
   if (q > 1) {
     if (tangent)
       p.nodes.push_back({PlanStep::Tangent, 0, q - 1, 0, -1, 0, dirs * sum});
@@ -396,7 +433,8 @@ static BracketingPlan pureMode(const JacobianChain &chain, bool tangent) {
 }
 
 ChainCostSummary summarizeChain(const JacobianChain &chain,
-                                std::optional<double> tapeLimit, bool recompute) {
+                                std::optional<double> tapeLimit, bool recompute,
+                                const TimeModel *timeModel) {
   chain.validate();
   ChainCostSummary s;
   s.pureTangent = pureMode(chain, true);
@@ -422,11 +460,16 @@ ChainCostSummary summarizeChain(const JacobianChain &chain,
   PlannerOptions pre;
   pre.tapeLimit = tapeLimit;
   pre.tangentSteps = pre.adjointSteps = false;
+  pre.timeModel = timeModel;
   s.preaccumulate = planChain(chain, pre);
   PlannerOptions best;
   best.tapeLimit = tapeLimit;
   best.recompute = recompute;
+  best.timeModel = timeModel;
   s.optimum = planChain(chain, best);
+  if (timeModel) // the pure modes are built, not planned: predict them too
+    for (BracketingPlan *p : {&s.pureTangent, &s.pureAdjoint})
+      annotatePlanTime(chain, *p, *timeModel);
   return s;
 }
 

@@ -20,6 +20,8 @@
 
 namespace chainjit::compiler {
 
+struct TimeModel; // TimeModel.h: the objective in seconds
+
 enum class PlanStep : uint8_t {
   Given,       // the factor's matrix is available (classic matrix chain)
   TangentLeaf, // tan[Fi]: n_i tangent sweeps through one factor
@@ -39,6 +41,9 @@ struct PlanNode {
   double recompute = 0;    // adjoint steps under a limit: its forward cost
                            // beyond one run of its range (in `cost`): the
                            // restart from the chain input, and recomputation
+  double seconds = 0;      // predicted seconds of this subtree (with a time model)
+  double seeds = -1;       // a leaf's seed directions; -1: as its structure allows
+                           // (pure modes seed every column or row: dense)
 };
 
 struct BracketingPlan {
@@ -48,6 +53,8 @@ struct BracketingPlan {
                                // (with recomputation: checkpoints and tapes)
   double recomputeCost = 0;    // forward runs beyond one pass included in `cost`
   bool recomputed = false;     // planned with PlannerOptions::recompute
+  double seconds = 0;          // predicted seconds (TimeModel.h), when `timed`
+  bool timed = false;          // planned or evaluated with a time model
   const PlanNode &root() const { return nodes.back(); }
   // Readable, documented expression, e.g. "(adj[F3..F4] * tan[F1..F2])".
   // Adjoint/tangent steps over a leaf of the same kind print as one range.
@@ -72,6 +79,10 @@ struct PlannerOptions {
   // it, it keeps checkpoints and recomputes the rest (Recomputation.h), never
   // at a higher cost. O(q^3 K) for K memory units.
   bool recompute = false;
+  // The objective: null minimizes fused multiply-adds; a time model
+  // (TimeModel.h) minimizes predicted seconds. Node and plan `cost` stay
+  // multiply-adds either way; `seconds` holds the prediction.
+  const TimeModel *timeModel = nullptr;
 };
 
 // The optimal plan; throws chainjit::Error if no plan satisfies the options
@@ -86,9 +97,11 @@ struct ChainCostSummary {
   BracketingPlan optimum;
   bool adjointFitsLimit = true; // does pure adjoint respect the tape limit?
 };
+// With a time model, the optimum and the preaccumulated plan minimize
+// predicted seconds, and every plan's `seconds` is filled.
 ChainCostSummary summarizeChain(const JacobianChain &chain,
                                 std::optional<double> tapeLimit = std::nullopt,
-                                bool recompute = false);
+                                bool recompute = false, const TimeModel *timeModel = nullptr);
 
 // The cost of the product of an accumulated (m x k) and (k x n) part with
 // the given structures: dense m k n, cheaper when either part is structured.
