@@ -10,7 +10,9 @@
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Error.h"
 #include "chainjit/ir/Function.h"
+#include "chainjit/ir/Parser.h"
 #include "chainjit/ir/Scan.h"
+#include "chainjit/runtime/train/ModelGraphs.h"
 
 #include <doctest/doctest.h>
 
@@ -225,4 +227,30 @@ TEST_CASE("scan checkpointing: the JIT's forward values with the scan tapes stay
   // Below what even 6 levels of windows need: an error saying so.
   CHECK_THROWS_WITH_AS(compiler::gradWithMemoryLimit(g, "loss", wrt, double(full) / 64),
                        doctest::Contains("even when nested 6 levels deep"), Error);
+}
+
+TEST_CASE("scan checkpointing: the training step of an LSTM over 1000 steps nests its scan") {
+  // The model of cli.train.memory_limit_scan (which checks that training
+  // gives the unlimited run's params): 4 units, batch 4, f32.
+  Graph model = parseGraphFile(std::string(CHAINJIT_SOURCE_DIR) +
+                               "/tests/cli/data/train/lstm_adding_t1000.cj");
+  runtime::train::ModelSignature sig = runtime::train::inspectModel(model);
+  auto nestedFunctions = [](const Graph &g) {
+    int n = 0;
+    for (const auto &f : g.functions())
+      n += f->name().find("_ckpt_w") != std::string::npos;
+    return n;
+  };
+  runtime::train::StepGraphOptions so;
+  CHECK(nestedFunctions(runtime::train::buildStepGraph(model, sig, so)) == 0);
+  so.memoryLimit = 40000;
+  CHECK(nestedFunctions(runtime::train::buildStepGraph(model, sig, so)) > 0);
+  // The gradient the step holds: its forward values with the tapes, as the
+  // JIT plans them, within the limit (the full tape alone is 250 KiB).
+  auto cs = compiler::checkpointScans(model, "loss", sig.trainable, 40000);
+  REQUIRE(cs);
+  MESSAGE(cs->plans[0].describe());
+  CHECK(cs->plans[0].fullTapeBytes == 2001 * 128);
+  auto r = compiler::gradWithMemoryLimit(model, "loss", sig.trainable, 40000, false);
+  CHECK(compiler::jitForwardValuePeakWithScanTapes(r.graph, cs->graph.size()) <= 40000);
 }

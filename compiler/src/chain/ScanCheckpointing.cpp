@@ -217,11 +217,17 @@ std::optional<CheckpointedScans> checkpointScans(const Graph &f, const std::stri
     const ScanLayout l = scanLayout(f, id);
     ScanCheckpointPlan p;
     p.scan = f.node(id).label(id);
-    for (NodeId u : users[id])
-      if (live[u] && f.node(u).name.size()) {
-        p.scan = "%" + f.node(u).name; // the first named result
+    // Named after its first named result (the sugar's slice + reshape).
+    for (NodeId u : users[id]) {
+      std::vector<NodeId> near{u};
+      near.insert(near.end(), users[u].begin(), users[u].end());
+      auto named = std::find_if(near.begin(), near.end(),
+                                [&](NodeId v) { return !f.node(v).name.empty(); });
+      if (named != near.end()) {
+        p.scan = "%" + f.node(*named).name;
         break;
       }
+    }
     p.body = f.node(id).attrs.getString("body");
     p.steps = l.length;
     for (const TensorType &t : l.carryTypes)
