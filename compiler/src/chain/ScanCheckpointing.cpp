@@ -278,8 +278,11 @@ std::optional<CheckpointedScans> checkpointScans(const Graph &f, const std::stri
     CheckpointedScans cs;
     cs.plans = plans;
     for (ScanCheckpointPlan &p : cs.plans) {
-      auto slots = budget > 0 ? int64_t(std::floor(budget / p.carryBytes)) : int64_t(0);
-      auto sliceCarries = int64_t(std::ceil(p.sequenceBytes / p.carryBytes));
+      // Carries of no bytes (an empty tensor) need no room.
+      const double room = p.carryBytes > 0 ? budget / p.carryBytes : 1e15;
+      auto slots = int64_t(std::floor(std::clamp(room, 0.0, 1e15)));
+      auto sliceCarries =
+          p.carryBytes > 0 ? int64_t(std::ceil(std::min(p.sequenceBytes / p.carryBytes, 1e15))) : 0;
       std::optional<ScanNesting> n = planScanNesting(p.steps, slots, 6, sliceCarries);
       if (!n)
         return std::nullopt;
