@@ -171,6 +171,8 @@ std::optional<CheckpointedScans> checkpointScans(const Graph &f, const std::stri
   // Inside a ScanCheckpointingScope (gradWithMemoryLimit planning the rest
   // of a graph this pass made) and for a graph this pass made (its
   // functions say so) the scans are left as they are.
+  if (!(memoryLimit >= 0) || !std::isfinite(memoryLimit))
+    throw Error("the memory limit must be a finite non-negative number of bytes");
   if (scopeDepth > 0)
     return std::nullopt;
   for (const auto &fn : f.functions())

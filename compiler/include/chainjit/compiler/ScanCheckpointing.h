@@ -33,9 +33,9 @@ struct ScanNesting {
 
 // The carries a scan of `steps` steps nested as `windows` holds at once in
 // its adjoint (a tape of n steps: its result with the final carries and the
-// stacked n, and the JIT's copy of those n: 2n + 1 carries), and the body runs its adjoint makes beyond the plain
-// adjoint's (which runs the body twice per step: the tape and the backward
-// step's recomputation).
+// stacked n, and the JIT's copy of those n: 2n + 1 carries), and the body
+// runs its adjoint makes beyond the plain adjoint's (which runs the body
+// twice per step: the tape and the backward step's recomputation).
 int64_t nestedTapeCarries(int64_t steps, const std::vector<int64_t> &windows);
 int64_t nestedRecomputedSteps(int64_t steps, const std::vector<int64_t> &windows);
 
@@ -58,8 +58,9 @@ struct ScanCheckpointPlan {
   ScanNesting nesting;       // windows empty: left as it is
   bool droppedYs = false;    // per-step results nothing reads were left out
   double tapeBytes() const { return double(nesting.tapeCarries) * carryBytes; }
-  // "scan %hT: 1000 steps, 64 B of carries a step, tape 63.9 KiB -> windows
-  // [32]: 63 carries (3.9 KiB), 992 steps recomputed"
+  // "scan %hT: 1000 steps of @lstm_step, 128 B of carries a step, tape
+  // 250.1 KiB -> windows of [50, 5] steps: 41 carries (5.1 KiB), 2000 steps
+  // recomputed; unread per-step results left out"
   std::string describe() const;
 };
 
