@@ -10,8 +10,10 @@
 #include "chainjit/runtime/Sampling.h"
 #include "chainjit/runtime/Weights.h"
 
+#include <cmath>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 namespace chainjit::cli {
 
@@ -23,7 +25,7 @@ struct SampleCommandOptions {
   std::string vocab;
   int64_t count = 10;
   double temperature = 1.0;
-  uint64_t seed = 0;
+  int64_t seed = 0;
   int64_t maxLength = 32;
   std::string prefix;
   std::string tokens;
@@ -31,13 +33,30 @@ struct SampleCommandOptions {
   std::string backend = "jit";
 };
 
+// Bad numbers are usage errors (exit 2), found before any file is read.
+void checkOptions(const SampleCommandOptions &o) {
+  if (o.count < 1 || o.count > 1'000'000)
+    throw UsageError("--count " + std::to_string(o.count) + ": must be in [1, 1000000]");
+  if (!std::isfinite(o.temperature) || o.temperature < 0) {
+    std::ostringstream t;
+    t << o.temperature;
+    throw UsageError("--temperature " + t.str() +
+                     ": must be a finite number >= 0 (0: always the most likely token)");
+  }
+  if (o.seed < 0)
+    throw UsageError("--seed " + std::to_string(o.seed) + ": must be at least 0");
+  if (o.maxLength < 1 || o.maxLength > 100'000)
+    throw UsageError("--max-length " + std::to_string(o.maxLength) + ": must be in [1, 100000]");
+}
+
 int runSample(const SampleCommandOptions &o) {
+  checkOptions(o);
   ir::Graph model = ir::parseGraphFile(o.model);
   runtime::Vocabulary vocab = runtime::Vocabulary::load(o.vocab);
   runtime::SampleOptions so;
   so.count = o.count;
   so.temperature = o.temperature;
-  so.seed = o.seed;
+  so.seed = static_cast<uint64_t>(o.seed);
   so.maxLength = o.maxLength;
   so.prefix = vocab.encode(o.prefix, "--prefix");
   runtime::Sampler sampler(model, std::move(vocab), runtime::parseBackend(o.backend), o.tokens,
@@ -80,16 +99,13 @@ Command addSampleCommand(CLI::App &app) {
                   "The vocabulary: one symbol per line, line k the symbol of id k, with "
                   "<begin> and <end> (and optionally <pad>)")
       ->required();
-  cmd->add_option("--count", o->count, "Sequences to generate (default 10)")
-      ->check(CLI::Range(int64_t(1), int64_t(1'000'000)));
+  cmd->add_option("--count", o->count, "Sequences to generate (default 10)");
   cmd->add_option("--temperature", o->temperature,
                   "Divide the logits by this before the softmax (default 1; 0: always the "
-                  "most likely token)")
-      ->check(CLI::NonNegativeNumber);
+                  "most likely token)");
   cmd->add_option("--seed", o->seed, "Seed of the draws (default 0)");
   cmd->add_option("--max-length", o->maxLength,
-                  "Tokens per sequence at most, the prefix included (default 32)")
-      ->check(CLI::Range(int64_t(1), int64_t(100'000)));
+                  "Tokens per sequence at most, the prefix included (default 32)");
   cmd->add_option("--prefix", o->prefix, "Text every sequence starts with");
   cmd->add_option("--tokens", o->tokens,
                   "The i32 [B, T] input of the tokens (default: the first such input)");
