@@ -25,8 +25,8 @@ Vocabulary::Vocabulary(std::vector<std::string> symbols, const std::string &wher
                 SourceLoc{where_});
   };
   if (symbols_.size() > kMaxSymbols)
-    throw Error("has " + std::to_string(symbols_.size()) + " symbols, more than a vocabulary may (" +
-                    std::to_string(kMaxSymbols) + ")",
+    throw Error("has " + std::to_string(symbols_.size()) +
+                    " symbols, more than a vocabulary may (" + std::to_string(kMaxSymbols) + ")",
                 SourceLoc{where_});
   std::map<std::string_view, size_t> seen;
   for (size_t id = 0; id < symbols_.size(); ++id) {
@@ -110,10 +110,11 @@ std::vector<int32_t> Vocabulary::encode(std::string_view text, const std::string
     if (best < 0) {
       // The whole UTF-8 character, for the message.
       size_t length = 1;
-      while (at + length < text.size() && (static_cast<unsigned char>(text[at + length]) & 0xC0) == 0x80)
+      while (at + length < text.size() &&
+             (static_cast<unsigned char>(text[at + length]) & 0xC0) == 0x80)
         ++length;
       throw Error(what + " '" + std::string(text) + "': '" + std::string(text.substr(at, length)) +
-                      "' at byte " + std::to_string(at) + " is not in the vocabulary " + where_);
+                  "' at byte " + std::to_string(at) + " is not in the vocabulary " + where_);
     }
     ids.push_back(best);
     at += bestLength;

@@ -3,11 +3,11 @@
 //                 [--tokens NAME] [--logits NAME] [--backend jit|interp]
 // Generates sequences (words, for examples/char_transformer.cj) from a
 // trained token model, one per line on standard output. The work is
-// runtime::Sampler's (Sampling.h); this file reads the files and prints.
+// runtime::SequenceSampler's (SequenceSampling.h); this file reads the files and prints.
 #include "Commands.h"
 
 #include "chainjit/ir/Parser.h"
-#include "chainjit/runtime/Sampling.h"
+#include "chainjit/runtime/SequenceSampling.h"
 #include "chainjit/runtime/Weights.h"
 
 #include <cmath>
@@ -59,8 +59,8 @@ int runSample(const SampleCommandOptions &o) {
   so.seed = static_cast<uint64_t>(o.seed);
   so.maxLength = o.maxLength;
   so.prefix = vocab.encode(o.prefix, "--prefix");
-  runtime::Sampler sampler(model, std::move(vocab), runtime::parseBackend(o.backend), o.tokens,
-                           o.logits);
+  runtime::SequenceSampler sampler(model, std::move(vocab), runtime::parseBackend(o.backend),
+                                   o.tokens, o.logits);
   runtime::Weights weights = runtime::loadWeights(o.paramsFile);
   runtime::Bindings params =
       runtime::bindParams(sampler.executable().graph(), weights.params, o.paramsFile);

@@ -28,10 +28,10 @@ namespace chainjit::runtime {
 
 // Where a model takes its tokens and gives its logits.
 struct TokenModelSignature {
-  std::string tokens; // the i32 [B, T] input
-  std::string logits; // the float [B * T, V] or [B, T, V] output
-  int64_t batch = 0;  // B
-  int64_t context = 0; // T
+  std::string tokens;    // the i32 [B, T] input
+  std::string logits;    // the float [B * T, V] or [B, T, V] output
+  int64_t batch = 0;     // B
+  int64_t context = 0;   // T
   int64_t vocabSize = 0; // V
 };
 
@@ -46,7 +46,7 @@ struct SampleOptions {
   int64_t count = 1;        // sequences to draw, >= 1
   double temperature = 1.0; // >= 0, finite
   uint64_t seed = 0;
-  int64_t maxLength = 32;   // tokens per sequence at most, the prefix included
+  int64_t maxLength = 32;      // tokens per sequence at most, the prefix included
   std::vector<int32_t> prefix; // ordinary tokens every sequence starts with
 };
 
@@ -55,13 +55,13 @@ struct SampledSequence {
   bool ended = false;          // drawn up to <end> (false: cut at maxLength)
 };
 
-class Sampler {
+class SequenceSampler {
 public:
   // Prunes `model` to its logits in eval mode (no labels, no loss, no
   // dropout), checks that its vocabulary size is `vocab`'s and compiles it
   // on `backend`.
-  Sampler(const ir::Graph &model, Vocabulary vocab, Backend backend = Backend::Jit,
-          const std::string &tokens = "", const std::string &logits = "");
+  SequenceSampler(const ir::Graph &model, Vocabulary vocab, Backend backend = Backend::Jit,
+                  const std::string &tokens = "", const std::string &logits = "");
 
   // Draws `options.count` sequences with the params in `params` (by name;
   // a param not there takes its initializer, as in Executable::run).

@@ -1,9 +1,9 @@
-// runtime::Vocabulary and runtime::Sampler (Sampling.h): vocabulary files,
+// runtime::Vocabulary and runtime::SequenceSampler (SequenceSampling.h): vocabulary files,
 // the draw of one token, and autoregressive generation through a compiled
 // model: determinism by seed, the temperature, the sliding window, the
 // prefix and the maximum length, and clear errors for bad options.
+#include "chainjit/runtime/SequenceSampling.h"
 #include "chainjit/ir/Parser.h"
-#include "chainjit/runtime/Sampling.h"
 
 #include "FileTesting.h"
 
@@ -55,15 +55,15 @@ ir::Tensor table(const std::vector<double> &rows) { return ir::Tensor(ir::f32({6
 
 // Spread-out bigram logits: every symbol and <end> likely after each letter.
 Bindings bigramParams() {
-  return {{"table", table({0, 0, 0, 0, 0, 0,          // <pad>
-                           0, 0, -9, 1.0, 0.5, 0.2,   // <begin>: a letter
-                           0, 0, 0, 0, 0, 0,          // <end>
-                           0, 0, 0.3, 0.1, 0.9, 0.6,  // a
-                           0, 0, 0.4, 0.8, 0.0, 0.5,  // b
+  return {{"table", table({0, 0, 0,   0,   0,   0,       // <pad>
+                           0, 0, -9,  1.0, 0.5, 0.2,     // <begin>: a letter
+                           0, 0, 0,   0,   0,   0,       // <end>
+                           0, 0, 0.3, 0.1, 0.9, 0.6,     // a
+                           0, 0, 0.4, 0.8, 0.0, 0.5,     // b
                            0, 0, 0.6, 0.7, 0.4, 0.1})}}; // c
 }
 
-std::vector<std::string> texts(const Sampler &s, const std::vector<SampledSequence> &seqs) {
+std::vector<std::string> texts(const SequenceSampler &s, const std::vector<SampledSequence> &seqs) {
   std::vector<std::string> t;
   for (const SampledSequence &q : seqs)
     t.push_back(s.text(q));
@@ -72,7 +72,8 @@ std::vector<std::string> texts(const Sampler &s, const std::vector<SampledSequen
 
 } // namespace
 
-TEST_CASE("vocabulary: a file of one symbol per line; the longest symbol first; specials not in text") {
+TEST_CASE(
+    "vocabulary: a file of one symbol per line; the longest symbol first; specials not in text") {
   TempFile f("vocab.txt", "<pad>\n<begin>\n<end>\na\nb\nab\n'\r\n");
   Vocabulary v = Vocabulary::load(f.str());
   CHECK(v.size() == 7);
@@ -92,8 +93,9 @@ TEST_CASE("vocabulary: a file of one symbol per line; the longest symbol first; 
 
 TEST_CASE("vocabulary: bad files are errors naming the file and the line") {
   TempFile noEnd("noend.txt", "<begin>\na\n");
-  CHECK(errorOf([&] { Vocabulary::load(noEnd.str()); }).find(
-            noEnd.str() + ": error: has no <end> symbol") == 0);
+  CHECK(errorOf([&] {
+          Vocabulary::load(noEnd.str());
+        }).find(noEnd.str() + ": error: has no <end> symbol") == 0);
   TempFile repeated("rep.txt", "<begin>\n<end>\na\nb\na\n");
   CHECK(errorOf([&] { Vocabulary::load(repeated.str()); }) ==
         repeated.str() + ": error: symbol 'a' is repeated (first at id 2) (line 5, id 4)");
@@ -110,7 +112,8 @@ TEST_CASE("vocabulary: bad files are errors naming the file and the line") {
         "/nonexistent/vocab.txt: error: no such vocabulary file");
 }
 
-TEST_CASE("drawToken: temperature 0 is the argmax, small ones approach it, u walks the distribution") {
+TEST_CASE(
+    "drawToken: temperature 0 is the argmax, small ones approach it, u walks the distribution") {
   std::vector<double> logits{5.0, 1.0, 2.0, 2.5};
   std::vector<bool> all(4, true), no0{false, true, true, true};
   CHECK(drawToken(logits, all, 0.0, 0.99) == 0);
@@ -128,23 +131,25 @@ TEST_CASE("drawToken: temperature 0 is the argmax, small ones approach it, u wal
   // A high temperature flattens: u = 0.3 lands on id 1 at τ = 100 (p ≈ 1/3 each), not at τ = 1.
   CHECK(drawToken(logits, no0, 1.0, 0.3) == 2);
   CHECK(drawToken(logits, no0, 100.0, 0.3) == 1);
-  CHECK(errorOf([&] { drawToken({0.0, NAN}, {true, true}, 1.0, 0.5); }) ==
-        "error: the model's logit of token 1 is NaN (are the params finite?)");
-  CHECK(errorOf([&] { drawToken({0.0, 1.0}, {false, false}, 1.0, 0.5); }) ==
-        "error: no token the sampler may draw has a finite logit");
+  CHECK(errorOf([&] {
+          drawToken({0.0, NAN}, {true, true}, 1.0, 0.5);
+        }) == "error: the model's logit of token 1 is NaN (are the params finite?)");
+  CHECK(errorOf([&] {
+          drawToken({0.0, 1.0}, {false, false}, 1.0, 0.5);
+        }) == "error: no token the sampler may draw has a finite logit");
 }
 
-TEST_CASE("Sampler: the window slides once a sequence is longer than the context") {
+TEST_CASE("SequenceSampler: the window slides once a sequence is longer than the context") {
   // Greedy: <begin> -> a while the window starts with <begin> (4 steps);
   // then the window [a a a a] starts with a -> b, until [b b b b] -> <end>.
-  Bindings params{{"table", table({0, 0, 0, 0, 0, 0,    // <pad>
-                                   0, 0, 0, 9, 0, 0,    // <begin> -> a
-                                   0, 0, 0, 0, 0, 0,    // <end>
-                                   0, 0, 0, 0, 9, 0,    // a -> b
-                                   0, 0, 9, 0, 0, 0,    // b -> <end>
+  Bindings params{{"table", table({0, 0, 0, 0, 0, 0,     // <pad>
+                                   0, 0, 0, 9, 0, 0,     // <begin> -> a
+                                   0, 0, 0, 0, 0, 0,     // <end>
+                                   0, 0, 0, 0, 9, 0,     // a -> b
+                                   0, 0, 9, 0, 0, 0,     // b -> <end>
                                    0, 0, 0, 0, 0, 0})}}; // c
   for (Backend backend : {Backend::Jit, Backend::Interp}) {
-    Sampler s(ir::parseGraph(kFirstTokenModel), abc(), backend);
+    SequenceSampler s(ir::parseGraph(kFirstTokenModel), abc(), backend);
     CHECK(s.signature().batch == 2);
     CHECK(s.signature().context == 4);
     CHECK(s.signature().logits == "logits");
@@ -157,8 +162,9 @@ TEST_CASE("Sampler: the window slides once a sequence is longer than the context
   }
 }
 
-TEST_CASE("Sampler: a seed fixes the sequences; another seed gives others; all in the vocabulary") {
-  Sampler jit(ir::parseGraph(kBigramModel), abc(), Backend::Jit);
+TEST_CASE("SequenceSampler: a seed fixes the sequences; another seed gives others; all in the "
+          "vocabulary") {
+  SequenceSampler jit(ir::parseGraph(kBigramModel), abc(), Backend::Jit);
   CHECK(jit.signature().tokens == "tokens");
   CHECK(jit.signature().vocabSize == 6);
   // The pruned graph needs no targets (and computes no loss).
@@ -182,14 +188,15 @@ TEST_CASE("Sampler: a seed fixes the sequences; another seed gives others; all i
   // and the interpreter draws the same.
   o.seed = 11;
   o.count = 3;
-  CHECK(texts(jit, jit.sample(bigramParams(), o)) == std::vector<std::string>(a.begin(), a.begin() + 3));
-  Sampler interp(ir::parseGraph(kBigramModel), abc(), Backend::Interp);
+  CHECK(texts(jit, jit.sample(bigramParams(), o)) ==
+        std::vector<std::string>(a.begin(), a.begin() + 3));
+  SequenceSampler interp(ir::parseGraph(kBigramModel), abc(), Backend::Interp);
   CHECK(texts(interp, interp.sample(bigramParams(), o)) ==
         std::vector<std::string>(a.begin(), a.begin() + 3));
 }
 
-TEST_CASE("Sampler: temperature towards 0 gives the greedy sequence for every seed") {
-  Sampler s(ir::parseGraph(kBigramModel), abc(), Backend::Jit);
+TEST_CASE("SequenceSampler: temperature towards 0 gives the greedy sequence for every seed") {
+  SequenceSampler s(ir::parseGraph(kBigramModel), abc(), Backend::Jit);
   SampleOptions greedy{.count = 2, .temperature = 0, .maxLength = 10};
   std::vector<std::string> g = texts(s, s.sample(bigramParams(), greedy));
   // <begin> -> a (1.0), a -> b (0.9), b -> a (0.8), ...: "ababababab", cut at 10.
@@ -200,8 +207,8 @@ TEST_CASE("Sampler: temperature towards 0 gives the greedy sequence for every se
   }
 }
 
-TEST_CASE("Sampler: a prefix starts every sequence; the maximum length counts it") {
-  Sampler s(ir::parseGraph(kBigramModel), abc(), Backend::Jit);
+TEST_CASE("SequenceSampler: a prefix starts every sequence; the maximum length counts it") {
+  SequenceSampler s(ir::parseGraph(kBigramModel), abc(), Backend::Jit);
   Vocabulary v = abc();
   SampleOptions o{.count = 4, .temperature = 0, .maxLength = 5, .prefix = v.encode("cc")};
   for (const SampledSequence &q : s.sample(bigramParams(), o)) {
@@ -211,9 +218,9 @@ TEST_CASE("Sampler: a prefix starts every sequence; the maximum length counts it
   }
 }
 
-TEST_CASE("Sampler: bad options, vocabularies and models are clear errors") {
+TEST_CASE("SequenceSampler: bad options, vocabularies and models are clear errors") {
   ir::Graph bigram = ir::parseGraph(kBigramModel);
-  Sampler s(bigram, abc(), Backend::Interp);
+  SequenceSampler s(bigram, abc(), Backend::Interp);
   auto sampleWith = [&](SampleOptions o) { return errorOf([&] { s.sample(bigramParams(), o); }); };
   CHECK(sampleWith({.count = 0}) ==
         "error: the count of sequences is 0; it must be in [1, 1000000]");
@@ -232,27 +239,29 @@ TEST_CASE("Sampler: bad options, vocabularies and models are clear errors") {
           s.sample({{"tokens", ir::Tensor(ir::TensorType{ir::DType::i32, {2, 4}})}}, {});
         }) == "error: the bindings hold the tokens %tokens, which the sampler feeds");
 
-  CHECK(errorOf([&] { Sampler(bigram, Vocabulary({"<begin>", "<end>", "a"}, "v.txt")); }) ==
+  CHECK(errorOf([&] {
+          SequenceSampler(bigram, Vocabulary({"<begin>", "<end>", "a"}, "v.txt"));
+        }) ==
         "v.txt: error: has 3 symbols, but the logits %logits of model 'bigram' score 6 tokens "
         "(the vocabulary the model was trained with?)");
-  CHECK(errorOf([&] { Sampler(bigram, abc(), Backend::Jit, "targetz"); }) ==
+  CHECK(errorOf([&] { SequenceSampler(bigram, abc(), Backend::Jit, "targetz"); }) ==
         "error: model 'bigram' has no input %targetz : i32[B, T] (the tokens)");
-  CHECK(errorOf([&] { Sampler(bigram, abc(), Backend::Jit, "", "loss"); }) ==
+  CHECK(errorOf([&] { SequenceSampler(bigram, abc(), Backend::Jit, "", "loss"); }) ==
         "error: model 'bigram' has no value %loss of logits (float [8, V] or [2, 4, V] for "
         "%tokens : i32[2, 4])");
   CHECK(errorOf([] {
-          Sampler(ir::parseGraph("graph f { input %x : f32[2, 3]\n output %x }"), abc());
+          SequenceSampler(ir::parseGraph("graph f { input %x : f32[2, 3]\n output %x }"), abc());
         }) == "error: model 'f' has no i32[B, T] input for the tokens (a batch of B windows of T "
               "tokens)");
   // Logits that need another input than the tokens cannot be sampled.
   CHECK(errorOf([] {
-          Sampler(ir::parseGraph(R"(graph m {
+          SequenceSampler(ir::parseGraph(R"(graph m {
                     input %tokens : i32[2, 4]
                     input %bias : f32[6]
                     param %table : f32[6, 6]
                     %logits = add(reshape(gather(%table, %tokens)) {shape = [8, 6]}, %bias)
                     output %logits })"),
-                  abc());
+                          abc());
         }) == "error: the logits %logits of model 'm' depend on the input %bias besides the "
               "tokens; sampling feeds only %tokens");
 }

@@ -1,5 +1,5 @@
-// Autoregressive sampling from a token model. See Sampling.h.
-#include "chainjit/runtime/Sampling.h"
+// Autoregressive sampling from a token model. See SequenceSampling.h.
+#include "chainjit/runtime/SequenceSampling.h"
 
 #include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/CounterRng.h"
@@ -55,7 +55,8 @@ TokenModelSignature inspectTokenModel(const Graph &model, const std::string &tok
     std::string name = stripPercent(tokens);
     tok = model.find(name);
     if (!tok || model.node(*tok).kind != ir::OpKind::Input || !isTokens(*tok))
-      throw Error("model '" + model.name() + "' has no input %" + name + " : i32[B, T] (the tokens)");
+      throw Error("model '" + model.name() + "' has no input %" + name +
+                  " : i32[B, T] (the tokens)");
   } else {
     for (NodeId id : model.inputs())
       if (isTokens(id)) {
@@ -80,7 +81,8 @@ TokenModelSignature inspectTokenModel(const Graph &model, const std::string &tok
                   " for %" + sig.tokens + " : " + model.type(*tok).str() + ")");
   } else {
     for (NodeId id : model.outputs())
-      if (!model.node(id).name.empty() && logitsVocab(model.type(id), sig.batch, sig.context) >= 2) {
+      if (!model.node(id).name.empty() &&
+          logitsVocab(model.type(id), sig.batch, sig.context) >= 2) {
         out = id;
         break;
       }
@@ -129,12 +131,13 @@ int32_t drawToken(const std::vector<double> &logits, const std::vector<bool> &al
   return last; // rounding left target at the sum
 }
 
-Sampler::Sampler(const Graph &model, Vocabulary vocab, Backend backend, const std::string &tokens,
-                 const std::string &logits)
+SequenceSampler::SequenceSampler(const Graph &model, Vocabulary vocab, Backend backend,
+                                 const std::string &tokens, const std::string &logits)
     : sig_(inspectTokenModel(model, tokens, logits)), vocab_(std::move(vocab)) {
   if (vocab_.size() != sig_.vocabSize)
-    throw Error("has " + std::to_string(vocab_.size()) + " symbols, but the logits %" + sig_.logits +
-                    " of model '" + model.name() + "' score " + std::to_string(sig_.vocabSize) +
+    throw Error("has " + std::to_string(vocab_.size()) + " symbols, but the logits %" +
+                    sig_.logits + " of model '" + model.name() + "' score " +
+                    std::to_string(sig_.vocabSize) +
                     " tokens (the vocabulary the model was trained with?)",
                 SourceLoc{vocab_.source()});
   // Only what the logits need, in eval mode: no targets, no mask, no loss.
@@ -151,8 +154,8 @@ Sampler::Sampler(const Graph &model, Vocabulary vocab, Backend backend, const st
   exe_ = makeExecutable(std::move(pruned), backend);
 }
 
-std::vector<SampledSequence> Sampler::sample(const Bindings &params,
-                                             const SampleOptions &o) const {
+std::vector<SampledSequence> SequenceSampler::sample(const Bindings &params,
+                                                     const SampleOptions &o) const {
   if (o.count < 1 || o.count > kMaxCount)
     throw Error("the count of sequences is " + std::to_string(o.count) + "; it must be in [1, " +
                 std::to_string(kMaxCount) + "]");
