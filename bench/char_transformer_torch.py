@@ -14,22 +14,49 @@ OPENBLAS_NUM_THREADS). Prints each side's validation loss in nats per
 character and seconds per epoch in one table.
 
   /usr/bin/python3 bench/char_transformer_torch.py [--data-dir /tmp/charlm]
-      [--epochs 5] [--lr 0.003] [--threads 1] [--limit N] [--chainjit build/chainjit]
+      [--epochs 5] [--lr 0.003] [--threads 1] [--limit N] [--concurrent]
+      [--checkpoint FILE] [--chainjit build/chainjit]
 
 --limit N makes the data from the first N shuffled words only (a quick run).
+--concurrent runs `chainjit train` at the same time as PyTorch's loop, one
+process each, so that on a shared machine both see the same load (the
+epoch times are then comparable to each other, not to an idle machine's).
 Exits 0 with a note when PyTorch is not installed.
 """
 import argparse
+import csv
 import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from seq_side_by_side import find_chainjit, run_chainjit  # noqa: E402
+
+
+def start_chainjit(cmd, threads, curves):
+    """Starts `cmd` with --curves in the background (see run_chainjit)."""
+    env = dict(os.environ)
+    if threads:
+        env["OPENBLAS_NUM_THREADS"] = str(threads)
+        env["OMP_NUM_THREADS"] = str(threads)
+    print("$ " + " ".join(cmd) + " &", flush=True)
+    return subprocess.Popen(cmd + ["--curves", curves], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish_chainjit(proc, curves):
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit("chainjit failed (exit %d):\n%s%s" % (proc.returncode, out, err))
+    print(err.strip() + "\n" + out.strip(), flush=True)
+    with open(curves) as f:
+        return [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()}
+                for r in csv.DictReader(f)]
 
 try:
     import torch
@@ -113,6 +140,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--concurrent", action="store_true")
+    ap.add_argument("--checkpoint", default=None, help="chainjit train --checkpoint (to sample from)")
     ap.add_argument("--chainjit", default=None)
     a = ap.parse_args()
     files = {f"{s}_{v}": os.path.join(a.data_dir, f"{s}_{v}.npy")
@@ -122,13 +151,22 @@ def main():
                         a.data_dir] + (["--limit", str(a.limit)] if a.limit else []), check=True)
     torch.set_num_threads(a.threads)
     print("PyTorch %s, %d thread(s)" % (torch.__version__, a.threads))
-    torch_rows = train_torch(files, a.epochs, a.lr, a.seed)
     data = lambda s: ",".join(f"{v}={files[s + '_' + v]}" for v in ("tokens", "targets", "mask"))
     cmd = [find_chainjit(a.chainjit), "train", os.path.join(ROOT, "examples", "char_transformer.cj"),
            "--data", data("train"), "--test-data", data("val"),
            "--optimizer", "adam", "--lr", str(a.lr), "--batch", str(BATCH),
            "--eval-batch", str(BATCH), "--epochs", str(a.epochs), "--seed", str(a.seed)]
-    cj_rows = run_chainjit(cmd, a.threads)
+    if a.checkpoint:
+        cmd += ["--checkpoint", a.checkpoint, "--overwrite"]
+    if a.concurrent:
+        with tempfile.TemporaryDirectory() as tmp:
+            curves = os.path.join(tmp, "curves.csv")
+            proc = start_chainjit(cmd, a.threads, curves)
+            torch_rows = train_torch(files, a.epochs, a.lr, a.seed)
+            cj_rows = finish_chainjit(proc, curves)
+    else:
+        torch_rows = train_torch(files, a.epochs, a.lr, a.seed)
+        cj_rows = run_chainjit(cmd, a.threads)
 
     print()
     print("| epoch | PyTorch val nats/char | chainjit val nats/char | PyTorch s/epoch | chainjit s/epoch |")
