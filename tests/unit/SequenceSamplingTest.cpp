@@ -72,8 +72,7 @@ std::vector<std::string> texts(const SequenceSampler &s, const std::vector<Sampl
 
 } // namespace
 
-TEST_CASE(
-    "vocabulary: a file of one symbol per line; the longest symbol first; specials not in text") {
+TEST_CASE("vocabulary: a file of a symbol per line, the longest symbol first, no specials in text") {
   TempFile f("vocab.txt", "<pad>\n<begin>\n<end>\na\nb\nab\n'\r\n");
   Vocabulary v = Vocabulary::load(f.str());
   CHECK(v.size() == 7);
@@ -112,8 +111,7 @@ TEST_CASE("vocabulary: bad files are errors naming the file and the line") {
         "/nonexistent/vocab.txt: error: no such vocabulary file");
 }
 
-TEST_CASE(
-    "drawToken: temperature 0 is the argmax, small ones approach it, u walks the distribution") {
+TEST_CASE("drawToken: temperature 0 is the argmax, small ones approach it, u walks the weights") {
   std::vector<double> logits{5.0, 1.0, 2.0, 2.5};
   std::vector<bool> all(4, true), no0{false, true, true, true};
   CHECK(drawToken(logits, all, 0.0, 0.99) == 0);
@@ -162,8 +160,7 @@ TEST_CASE("SequenceSampler: the window slides once a sequence is longer than the
   }
 }
 
-TEST_CASE("SequenceSampler: a seed fixes the sequences; another seed gives others; all in the "
-          "vocabulary") {
+TEST_CASE("SequenceSampler: a seed fixes the sequences, another gives others, all in the vocabulary") {
   SequenceSampler jit(ir::parseGraph(kBigramModel), abc(), Backend::Jit);
   CHECK(jit.signature().tokens == "tokens");
   CHECK(jit.signature().vocabSize == 6);
@@ -207,7 +204,7 @@ TEST_CASE("SequenceSampler: temperature towards 0 gives the greedy sequence for 
   }
 }
 
-TEST_CASE("SequenceSampler: a prefix starts every sequence; the maximum length counts it") {
+TEST_CASE("SequenceSampler: a prefix starts every sequence, and the maximum length counts it") {
   SequenceSampler s(ir::parseGraph(kBigramModel), abc(), Backend::Jit);
   Vocabulary v = abc();
   SampleOptions o{.count = 4, .temperature = 0, .maxLength = 5, .prefix = v.encode("cc")};
