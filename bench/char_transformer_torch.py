@@ -27,6 +27,7 @@ import argparse
 import csv
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -117,7 +118,7 @@ def train_torch(files, epochs, lr, seed):
     rows = []
     n = len(train[0])
     for epoch in range(epochs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         order = torch.randperm(n)
         for i in range(0, n, BATCH):
             idx = order[i:i + BATCH]
@@ -125,10 +126,10 @@ def train_torch(files, epochs, lr, seed):
             s, c = masked_loss(model, *(d[idx] for d in train))
             (s / c).backward()
             opt.step()
-        seconds = time.perf_counter() - start
-        rows.append((evaluate(model, val), seconds))
-        print("torch epoch %d/%d  val loss %.4f nats/char  %.2f s"
-              % (epoch + 1, epochs, rows[-1][0], seconds), flush=True)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        rows.append((evaluate(model, val), seconds, cpu))
+        print("torch epoch %d/%d  val loss %.4f nats/char  %.2f s (%.2f s of CPU)"
+              % (epoch + 1, epochs, rows[-1][0], seconds, cpu), flush=True)
     return rows
 
 
@@ -167,17 +168,24 @@ def main():
     else:
         torch_rows = train_torch(files, a.epochs, a.lr, a.seed)
         cj_rows = run_chainjit(cmd, a.threads)
+    # CPU time does not depend on how a loaded machine shares its cores out.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cj_cpu = children.ru_utime + children.ru_stime
 
     print()
     print("| epoch | PyTorch val nats/char | chainjit val nats/char | PyTorch s/epoch | chainjit s/epoch |")
     print("|---:|---:|---:|---:|---:|")
     for e in range(max(len(torch_rows), len(cj_rows))):
-        tl, ts = torch_rows[e] if e < len(torch_rows) else (None, None)
+        tl, ts, _ = torch_rows[e] if e < len(torch_rows) else (None, None, None)
         c = cj_rows[e] if e < len(cj_rows) else {}
         cl, cs = c.get("val_loss"), c.get("seconds")
         f = lambda v, d: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else d % v
         print("| %d | %s | %s | %s | %s |" % (e + 1, f(tl, "%.4f"), f(cl, "%.4f"),
                                             f(ts, "%.2f"), f(cs, "%.2f")))
+    torch_cpu = sum(r[2] for r in torch_rows)
+    print("\nCPU seconds per epoch: PyTorch %.2f (its training loops), chainjit %.2f (the whole "
+          "command over %d epochs: loading, compiling and evaluating included)"
+          % (torch_cpu / len(torch_rows), cj_cpu / max(1, len(cj_rows)), len(cj_rows)))
 
 
 if __name__ == "__main__":
