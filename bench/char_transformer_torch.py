@@ -13,8 +13,8 @@ Both run on one thread by default (torch.set_num_threads,
 OPENBLAS_NUM_THREADS). Prints each side's validation loss in nats per
 character and seconds per epoch in one table.
 
-  /usr/bin/python3 bench/char_transformer_torch.py [--data-dir /tmp/charlm]
-      [--epochs 5] [--lr 0.003] [--threads 1] [--limit N] [--concurrent]
+  /usr/bin/python3 bench/char_transformer_torch.py [--data-dir /tmp/words]
+      [--epochs 3] [--lr 0.003] [--threads 1] [--limit N] [--concurrent]
       [--checkpoint FILE] [--chainjit build/chainjit]
 
 --limit N makes the data from the first N shuffled words only (a quick run).
@@ -135,8 +135,8 @@ def train_torch(files, epochs, lr, seed):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", default="/tmp/charlm")
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--data-dir", default="/tmp/words")
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=0.003)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
