@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace chainjit::cli {
@@ -28,6 +29,11 @@ public:
 // value (a UsageError if it is no byte count).
 void addAllocLimitOption(CLI::App *cmd, std::string &value);
 void applyAllocLimit(const std::string &value);
+
+// NAME=FILE,NAME=FILE (NamedFilesOption.cpp): a file per model input, in the
+// order given; a UsageError naming `flag` if malformed or a name repeats.
+using NamedFiles = std::vector<std::pair<std::string, std::string>>;
+NamedFiles parseNamedFiles(const std::string &spec, const std::string &flag);
 
 Command addDumpCommand(CLI::App &app); // DumpCommand.cpp
 Command addRunCommand(CLI::App &app);  // RunCommand.cpp
