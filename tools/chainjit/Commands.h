@@ -46,5 +46,6 @@ std::vector<Command> addParamsCommands(CLI::App &app);
 Command addPredictCommand(CLI::App &app); // PredictCommand.cpp
 Command addCompileCommand(CLI::App &app); // CompileCommand.cpp
 Command addImportCommand(CLI::App &app);  // ImportCommand.cpp
+Command addSampleCommand(CLI::App &app);  // SampleCommand.cpp
 
 } // namespace chainjit::cli
