@@ -5,9 +5,11 @@
 // can be forced either way through $CHAINJIT_CONV_KERNEL and is otherwise
 // measured; and whole graphs (forward, gradient with both adjoints, and the
 // tangent, which runs conv2d on the directions) agree with the interpreter
-// on either kernel.
+// on either kernel. The direct kernel's vector widths that this CPU would
+// not pick (AVX2, baseline) are run through its template directly.
 #include "../../compiler/src/jit/LibraryKernels.h"
 #include "../../compiler/src/jit/kernels/ConvChoice.h"
+#include "../../compiler/src/jit/kernels/DirectConv.h"
 
 #include "GradCheck.h"
 #include "JitTesting.h"
@@ -107,6 +109,35 @@ const Case kCases[] = {
     {{1, 2, 5, 5}, {3, 2, 5, 5}, {1, 1}, {4, 4}, {1, 1}},     // more padding than image
 };
 
+// The direct kernel at V lanes, whatever the CPU would pick.
+template <typename T, int V>
+Tensor directAtWidth(const Graph &g, const Tensor &x, const Tensor &w) {
+  const NodeId id = NodeId(g.size() - 1);
+  const jit::LibraryCall call = convLowering().lower(g, id);
+  const jit::kernels::Window win = jit::kernels::readWindow(call.params.data());
+  const int64_t o = g.type(id).shape[1];
+  std::vector<T> scratch(size_t(jit::kernels::direct::scratchElements<T>(win, o)), T(7));
+  Tensor y(g.type(id));
+  T *packed = scratch.data();
+  jit::kernels::direct::packWeights(static_cast<const T *>(w.data()), o,
+                                    win.c * win.kh * win.kw, packed);
+  jit::kernels::direct::convImages<T, V>(
+      static_cast<const T *>(x.data()), packed, win, o,
+      packed + jit::kernels::direct::paddedOut(o) * win.c * win.kh * win.kw,
+      static_cast<T *>(y.data()));
+  return y;
+}
+
+void checkClose(const Tensor &got, const Tensor &want, double tol, const std::string &what) {
+  int failures = 0;
+  for (int64_t i = 0; i < want.numel() && failures < 5; ++i)
+    if (!(std::fabs(got.at(i) - want.at(i)) <= tol)) {
+      ++failures;
+      FAIL_CHECK(what << ", element " << i << ": " << got.at(i) << ", GEMM " << want.at(i));
+    }
+  CHECK(failures == 0);
+}
+
 } // namespace
 
 TEST_CASE("JitConvKernel: the direct convolution equals im2col + GEMM") {
@@ -122,13 +153,16 @@ TEST_CASE("JitConvKernel: the direct convolution equals im2col + GEMM") {
       CHECK(direct.kernel == int64_t(jit::kernels::ConvKernel::Direct));
       // Sums of C*KH*KW products of magnitude <= 1 in another order.
       const double tol = (dt == DType::f32 ? 1e-6 : 1e-14) * double(c.w[1] * c.w[2] * c.w[3]);
-      int failures = 0;
-      for (int64_t i = 0; i < gemm.y.numel() && failures < 5; ++i)
-        if (!(std::fabs(gemm.y.at(i) - direct.y.at(i)) <= tol)) {
-          ++failures;
-          FAIL_CHECK("x " << c.x[1] << "x" << c.x[2] << "x" << c.x[3] << ", element " << i
-                          << ": gemm " << gemm.y.at(i) << ", direct " << direct.y.at(i));
-        }
+      const std::string what = "x " + std::to_string(c.x[1]) + "x" + std::to_string(c.x[2]) +
+                               "x" + std::to_string(c.x[3]) + " " + std::string(dtypeName(dt));
+      checkClose(direct.y, gemm.y, tol, what + ", direct");
+      if (dt == DType::f32) {
+        checkClose(directAtWidth<float, 4>(g, x, w), gemm.y, tol, what + ", 4 lanes");
+        checkClose(directAtWidth<float, 8>(g, x, w), gemm.y, tol, what + ", 8 lanes");
+      } else {
+        checkClose(directAtWidth<double, 2>(g, x, w), gemm.y, tol, what + ", 2 lanes");
+        checkClose(directAtWidth<double, 4>(g, x, w), gemm.y, tol, what + ", 4 lanes");
+      }
     }
 }
 

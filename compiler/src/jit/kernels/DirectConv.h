@@ -16,11 +16,14 @@
 // Header-only so the AOT kernel object of Conv.cpp is self-contained.
 #pragma once
 
-#include "jit/kernels/WindowGeometry.h"
+#include "WindowGeometry.h" // relative: the tests include this header too
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 namespace chainjit::compiler::jit::kernels::direct {
 
@@ -133,6 +136,7 @@ template <typename T, int V>
   }
 }
 
+#if defined(__x86_64__)
 // One entry point per ISA, each compiled for its own vector width.
 template <typename T>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) void
@@ -144,10 +148,33 @@ __attribute__((target("avx2,fma"))) void convAvx2(const T *x, const T *packed, c
                                                    int64_t o, T *buf, T *y) {
   convImages<T, int(32 / sizeof(T))>(x, packed, g, o, buf, y);
 }
-template <typename T>
-void convBaseline(const T *x, const T *packed, const Window &g, int64_t o, T *buf, T *y) {
-  convImages<T, int(16 / sizeof(T))>(x, packed, g, o, buf, y);
+
+// 2: AVX-512F, 1: AVX2 + FMA, 0: neither (or the OS does not save their
+// registers). Read with cpuid and xgetbv rather than __builtin_cpu_supports,
+// whose __cpu_model would tie AOT bundles to libgcc.
+inline int detectSimdLevel() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX))
+    return 0;
+  unsigned lo, hi;
+  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 0x6) != 0x6) // XMM and YMM state
+    return 0;
+  const bool fma = c & bit_FMA;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+    return 0;
+  if ((b & bit_AVX512F) && (lo & 0xe6) == 0xe6) // and opmask, ZMM state
+    return 2;
+  return (b & bit_AVX2) && fma ? 1 : 0;
 }
+inline int simdLevel() { // cpuid traps in some VMs: read it once
+  static int level = -1; // a benign race: every thread stores the same value
+  int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
+  if (l < 0)
+    __atomic_store_n(&level, l = detectSimdLevel(), __ATOMIC_RELAXED);
+  return l;
+}
+#endif
 
 // y [N, O, OH, OW] = conv2d(x [N, C, H, W], w [O, C, KH, KW]); scratch of
 // scratchElements<T>(g, outChannels).
@@ -155,12 +182,14 @@ template <typename T>
 void conv2d(const T *x, const T *w, const Window &g, int64_t outChannels, T *scratch, T *y) {
   packWeights(w, outChannels, g.c * g.kh * g.kw, scratch);
   T *buf = scratch + paddedOut(outChannels) * g.c * g.kh * g.kw;
-  if (__builtin_cpu_supports("avx512f"))
-    convAvx512(x, scratch, g, outChannels, buf, y);
-  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    convAvx2(x, scratch, g, outChannels, buf, y);
-  else
-    convBaseline(x, scratch, g, outChannels, buf, y);
+#if defined(__x86_64__)
+  switch (simdLevel()) {
+  case 2: return convAvx512(x, scratch, g, outChannels, buf, y);
+  case 1: return convAvx2(x, scratch, g, outChannels, buf, y);
+  default: break;
+  }
+#endif
+  convImages<T, int(16 / sizeof(T))>(x, scratch, g, outChannels, buf, y); // SSE2 / NEON width
 }
 
 } // namespace chainjit::compiler::jit::kernels::direct
