@@ -116,7 +116,7 @@ void row(const std::string &what, const ir::Graph &g, bool withChoice,
     all.push_back(&tc);
   }
   benchsupport::timeInterleaved(all, 1.0);
-  fmt::print("{:<34} {:>11} {:>11} {:>7.2f}x", what, fmtTime(tg.median()), fmtTime(td.median()),
+  fmt::print("{:<46} {:>11} {:>11} {:>7.2f}x", what, fmtTime(tg.median()), fmtTime(td.median()),
              tg.median() / td.median());
   if (withChoice)
     fmt::print(" {:>11} {:>7.2f}x", fmtTime(tc.median()), tg.median() / tc.median());
@@ -133,7 +133,9 @@ ir::Graph stepGraph(const std::string &path) {
 
 int main(int argc, char **argv) {
   if (argc == 3 && std::string(argv[1]) == "--profile") {
-    Runner r(stepGraph("examples/fashion_cnn.cj"), nullptr);
+    // $CHAINJIT_CONV_KERNEL as given (unset: the measured choice).
+    const char *kernel = std::getenv("CHAINJIT_CONV_KERNEL");
+    Runner r(stepGraph("examples/fashion_cnn.cj"), kernel ? std::string(kernel).c_str() : nullptr);
     const double t0 = benchsupport::now();
     int64_t n = 0;
     while (benchsupport::now() - t0 < std::atof(argv[2])) {
@@ -163,7 +165,7 @@ int main(int argc, char **argv) {
                choice == compiler::jit::kernels::ConvKernel::Direct ? "direct" : "GEMM");
   }
 
-  fmt::print("\n{:<34} {:>11} {:>11} {:>8} {:>11} {:>8}\n", "compiled graph (batch 64)", "GEMM",
+  fmt::print("\n{:<46} {:>11} {:>11} {:>8} {:>11} {:>8}\n", "compiled graph (batch 64)", "GEMM",
              "direct", "speedup", "measured", "speedup");
   for (const Layer &l : layers) {
     const ir::Graph f = layerGraph(l);
