@@ -3,13 +3,14 @@
 // strides, padding, dilation, odd widths (vector tails) and output channels
 // that are not a multiple of the register block, in f32 and f64; the choice
 // can be forced either way through $CHAINJIT_CONV_KERNEL and is otherwise
-// measured; and whole graphs (forward, gradient with both adjoints, and the
+// measured once per machine and kept in the cache directory; and whole graphs (forward, gradient with both adjoints, and the
 // tangent, which runs conv2d on the directions) agree with the interpreter
 // on either kernel. The direct kernel's vector widths that this CPU would
 // not pick (AVX2, baseline) are run through its template directly.
 #include "../../compiler/src/jit/LibraryKernels.h"
 #include "../../compiler/src/jit/kernels/ConvChoice.h"
 #include "../../compiler/src/jit/kernels/DirectConv.h"
+#include "../../compiler/src/jit/ObjectCache.h"
 
 #include "GradCheck.h"
 #include "JitTesting.h"
@@ -22,10 +23,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
 #include <string>
+#include <unistd.h>
 
 using namespace chainjit;
 using namespace chainjit::ir;
@@ -176,6 +180,42 @@ TEST_CASE("JitConvKernel: unset, the choice is measured and remembered per shape
   const jit::kernels::ConvTiming t = jit::kernels::measureConvKernels(layer1, 8, DType::f32);
   CHECK(t.gemm > 0);
   CHECK(t.direct > 0);
+}
+
+TEST_CASE("JitConvKernel: the measured choice is stored per machine and read back") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("chainjit-conv-choice-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const jit::kernels::Window layer2{1, 8, 14, 14, 3, 3, 14, 14, 1, 1, 1, 1, 1, 1};
+  const jit::ObjectCache cache(dir.string());
+  const std::string key = jit::kernels::convChoiceKey(layer2, 16, DType::f32);
+  CHECK(key != jit::kernels::convChoiceKey(layer2, 16, DType::f64)); // per dtype
+  CHECK(key != jit::kernels::convChoiceKey(layer2, 8, DType::f32));  // per shape
+  // A miss measures and stores.
+  const auto measured = jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32);
+  REQUIRE(fs::exists(cache.entryPath(key)));
+  CHECK(cache.load(key).object == std::string(measured == jit::kernels::ConvKernel::Direct
+                                                  ? "direct"
+                                                  : "gemm"));
+  // A stored choice is used as it is, either way.
+  cache.store(key, "gemm");
+  CHECK(jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32) ==
+        jit::kernels::ConvKernel::Gemm);
+  cache.store(key, "direct");
+  CHECK(jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32) ==
+        jit::kernels::ConvKernel::Direct);
+  // A damaged entry, or a sound one that holds no choice, is measured again
+  // and replaced.
+  for (const char *bad : {"", "neither"}) {
+    if (*bad)
+      cache.store(key, bad);
+    else
+      std::ofstream(cache.entryPath(key), std::ios::binary | std::ios::trunc) << "CJCACHE1 junk";
+    const auto k = jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32);
+    CHECK(cache.load(key).object ==
+          std::string(k == jit::kernels::ConvKernel::Direct ? "direct" : "gemm"));
+  }
+  fs::remove_all(dir);
 }
 
 TEST_CASE("JitConvKernel: forward, gradient and tangent graphs match the interpreter on both "

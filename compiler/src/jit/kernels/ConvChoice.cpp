@@ -5,6 +5,8 @@
 #include "jit/kernels/ConvChoice.h"
 #include "jit/kernels/DirectConv.h"
 #include "jit/kernels/ParallelItems.h" // monotonicSeconds
+#include "jit/KernelChoice.h"            // calibrationTarget
+#include "jit/ObjectCache.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -67,7 +69,39 @@ template <typename T> ConvTiming timeBoth(const Window &g, int64_t outChannels, 
 
 using Key = std::tuple<std::vector<int64_t>, ir::DType>;
 
+constexpr const char *kFormat = "chainjit-conv-choice 1";
+
+ConvKernel measureChoice(const Window &g, int64_t outChannels, ir::DType dt) {
+  const ConvTiming t = dt == ir::DType::f32 ? timeBoth<float>(g, outChannels, false)
+                                            : timeBoth<double>(g, outChannels, false);
+  return t.direct > 0 && t.direct < t.gemm ? ConvKernel::Direct : ConvKernel::Gemm;
+}
+
 } // namespace
+
+std::string convChoiceKey(const Window &g, int64_t outChannels, ir::DType dt) {
+  static const std::string target = calibrationTarget();
+  std::string shape = std::string(kFormat) + " " + std::string(ir::dtypeName(dt));
+  for (int64_t v : oneImageParams(g, outChannels, ConvKernel::Gemm))
+    shape += " " + std::to_string(v);
+  return "conv-choice-" + jit::ObjectCache::key(shape, target);
+}
+
+ConvKernel loadOrMeasureConvKernel(const std::string &dir, const Window &g,
+                                   int64_t outChannels, ir::DType dt) {
+  const jit::ObjectCache cache(dir);
+  const std::string key = convChoiceKey(g, outChannels, dt);
+  const jit::ObjectCache::Lookup found = cache.load(key); // verified; a bad entry is deleted
+  if (found.object && *found.object == "gemm")
+    return ConvKernel::Gemm;
+  if (found.object && *found.object == "direct")
+    return ConvKernel::Direct;
+  if (found.object) // checksummed yet not a choice: measure again
+    cache.discard(key);
+  const ConvKernel k = measureChoice(g, outChannels, dt);
+  cache.store(key, k == ConvKernel::Direct ? "direct" : "gemm"); // best effort
+  return k;
+}
 
 ConvTiming measureConvKernels(const Window &g, int64_t outChannels, ir::DType dt) {
   return dt == ir::DType::f32 ? timeBoth<float>(g, outChannels, true)
@@ -82,15 +116,15 @@ ConvKernel chooseConvKernel(const Window &g, int64_t outChannels, ir::DType dt) 
       return ConvKernel::Direct;
   }
   static std::mutex mutex;
-  static std::map<Key, ConvKernel> chosen; // one measurement per shape per process
+  static std::map<Key, ConvKernel> chosen; // one disk lookup per shape per process
   const Key key{oneImageParams(g, outChannels, ConvKernel::Gemm), dt};
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = chosen.find(key); it != chosen.end())
     return it->second;
-  const ConvTiming t = dt == ir::DType::f32 ? timeBoth<float>(g, outChannels, false)
-                                            : timeBoth<double>(g, outChannels, false);
-  const ConvKernel k =
-      t.direct > 0 && t.direct < t.gemm ? ConvKernel::Direct : ConvKernel::Gemm;
+  // The machine's choice lives in the default cache directory whatever a
+  // graph's JitOptions say, as the matmul calibration does (KernelChoice.cpp).
+  const ConvKernel k = loadOrMeasureConvKernel(jit::ObjectCache("").directory(), g,
+                                               outChannels, dt);
   chosen.emplace(key, k);
   return k;
 }
