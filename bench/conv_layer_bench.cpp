@@ -6,7 +6,9 @@
 // kernel ($CHAINJIT_CONV_KERNEL), and the whole training step (forward,
 // gradient, SGD update) compiled three ways: GEMM, direct, and the measured
 // per-shape choice (the default). All versions of one row are timed
-// interleaved in one run, so their ratio holds even on a loaded machine.
+// interleaved in one run, and each is timed by the wall clock and by the
+// process's CPU time, which a loaded machine's other processes do not
+// inflate.
 // The adjoints themselves run matmul + fold2d / unfold2d + matmul + sum (the
 // rules of ir/ops/NNRules.cpp), which the conv2d kernel choice does not
 // change; their share is the vjp time minus the forward. The last row
@@ -25,6 +27,8 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <ctime>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -32,7 +36,6 @@
 
 using namespace chainjit;
 using benchsupport::fmtTime;
-using benchsupport::Timed;
 
 namespace {
 
@@ -101,25 +104,62 @@ ir::Graph layerGraph(const Layer &l) {
   return g;
 }
 
+// Seconds of CPU the process has used (all its threads): other processes'
+// time slices do not inflate it, so on a loaded machine it ranks kernels
+// better than the wall clock (OpenBLAS's second thread counts too).
+double cpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+// One version of a row: calls of its graph in samples of `inner` calls,
+// each sample's wall and CPU seconds per call.
+struct Version {
+  Runner *runner;
+  int inner = 1;
+  std::vector<double> wall, cpu;
+  void sample() {
+    const double w0 = benchsupport::now(), c0 = cpuSeconds();
+    for (int i = 0; i < inner; ++i)
+      runner->call();
+    wall.push_back((benchsupport::now() - w0) / inner);
+    cpu.push_back((cpuSeconds() - c0) / inner);
+  }
+};
+
 // Times the same work compiled with GEMM and with the direct kernel (and
-// optionally the measured choice), interleaved; prints one row. A
-// blasThreshold sets $CHAINJIT_BLAS_THRESHOLD for all of them.
+// optionally the measured choice), samples interleaved round robin for at
+// least 1.5 s and 15 rounds; prints the medians of wall and CPU time per
+// call and the ratios GEMM / other. A blasThreshold sets
+// $CHAINJIT_BLAS_THRESHOLD for all of them.
 void row(const std::string &what, const ir::Graph &g, bool withChoice,
          const char *blasThreshold = nullptr) {
-  Runner gemm(g, "gemm", blasThreshold), direct(g, "direct", blasThreshold);
-  std::unique_ptr<Runner> chosen;
-  Timed tg{[&] { gemm.call(); }}, td{[&] { direct.call(); }}, tc;
-  std::vector<Timed *> all{&tg, &td};
-  if (withChoice) {
-    chosen = std::make_unique<Runner>(g, nullptr, blasThreshold);
-    tc.fn = [&] { chosen->call(); };
-    all.push_back(&tc);
-  }
-  benchsupport::timeInterleaved(all, 1.0);
-  fmt::print("{:<46} {:>11} {:>11} {:>7.2f}x", what, fmtTime(tg.median()), fmtTime(td.median()),
-             tg.median() / td.median());
+  std::vector<std::unique_ptr<Runner>> runners;
+  runners.push_back(std::make_unique<Runner>(g, "gemm", blasThreshold));
+  runners.push_back(std::make_unique<Runner>(g, "direct", blasThreshold));
   if (withChoice)
-    fmt::print(" {:>11} {:>7.2f}x", fmtTime(tc.median()), tg.median() / tc.median());
+    runners.push_back(std::make_unique<Runner>(g, nullptr, blasThreshold));
+  std::vector<Version> vs;
+  for (auto &r : runners) {
+    for (int i = 0; i < 3; ++i) // warm-up
+      r->call();
+    const double t0 = benchsupport::now();
+    r->call();
+    vs.push_back({r.get(), std::max(1, int(2e-3 / std::max(benchsupport::now() - t0, 1e-9)))});
+  }
+  const double start = benchsupport::now();
+  for (int round = 0; round < 15 || benchsupport::now() - start < 1.5; ++round)
+    for (Version &v : vs)
+      v.sample();
+  fmt::print("{:<50}", what);
+  for (size_t i = 0; i < vs.size(); ++i) {
+    const double w = benchsupport::median(vs[i].wall), c = benchsupport::median(vs[i].cpu);
+    fmt::print(" {:>10} {:>10}", fmtTime(w), fmtTime(c));
+    if (i > 0)
+      fmt::print(" {:>5.2f}x {:>5.2f}x", benchsupport::median(vs[0].wall) / w,
+                 benchsupport::median(vs[0].cpu) / c);
+  }
   fmt::print("\n");
 }
 
@@ -147,8 +187,8 @@ int main(int argc, char **argv) {
   }
   const std::string path = argc > 1 ? argv[1] : "examples/fashion_cnn.cj";
   fmt::print("{}\n", benchsupport::machineDescription());
-  fmt::print("Fashion-MNIST CNN ({}), batch 64, f32; median of interleaved samples; "
-             "speedup = GEMM time / other time\n\n",
+  fmt::print("Fashion-MNIST CNN ({}), batch 64, f32; medians of interleaved samples of wall "
+             "and process CPU time per call; speedup = GEMM time / other time\n\n",
              path);
 
   const std::vector<Layer> layers = {{"conv1 1->8 5x5 pad 2 @28x28", {64, 1, 28, 28}, {8, 1, 5, 5}, {2, 2}},
@@ -165,8 +205,8 @@ int main(int argc, char **argv) {
                choice == compiler::jit::kernels::ConvKernel::Direct ? "direct" : "GEMM");
   }
 
-  fmt::print("\n{:<46} {:>11} {:>11} {:>8} {:>11} {:>8}\n", "compiled graph (batch 64)", "GEMM",
-             "direct", "speedup", "measured", "speedup");
+  fmt::print("\n{:<50} {:>21} {:>35} {:>35}\n", "compiled graph (batch 64)", "GEMM: wall, cpu",
+             "direct: wall, cpu, speedups", "measured choice: wall, cpu, speedups");
   for (const Layer &l : layers) {
     const ir::Graph f = layerGraph(l);
     row(l.name + ": forward", f, false);
