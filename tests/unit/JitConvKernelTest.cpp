@@ -74,7 +74,24 @@ jit::LibraryFn symbol(const std::string &name) {
 
 struct Lowered {
   Tensor y;
-  int64_t kernel; // the ConvKernel param
+  int64_t kernel, slots; // the ConvKernel param, the direct kernel's image slots
+};
+
+// Sets $CHAINJIT_KERNEL_THREADS for one scope: "1" never splits the image
+// slots over threads, "force" always does (ParallelItems.h).
+struct ThreadsEnv {
+  std::optional<std::string> saved;
+  explicit ThreadsEnv(const char *value) {
+    if (const char *e = std::getenv("CHAINJIT_KERNEL_THREADS"))
+      saved = e;
+    setenv("CHAINJIT_KERNEL_THREADS", value, 1);
+  }
+  ~ThreadsEnv() {
+    if (saved)
+      setenv("CHAINJIT_KERNEL_THREADS", saved->c_str(), 1);
+    else
+      unsetenv("CHAINJIT_KERNEL_THREADS");
+  }
 };
 
 // Lowers the conv2d of g (its last node) under $CHAINJIT_CONV_KERNEL=kernel
@@ -88,7 +105,8 @@ Lowered runConv(const Graph &g, const char *kernel, const Tensor &x, const Tenso
   std::memset(y.data(), 0xA5, y.byteSize());
   void *operands[2] = {const_cast<void *>(x.data()), const_cast<void *>(w.data())};
   REQUIRE(symbol(call.symbol)(operands, y.data(), call.params.data(), scratch.data()) == 0);
-  return {std::move(y), call.params.back()};
+  return {std::move(y), call.params.at(jit::kernels::kWindowParams + 1),
+          call.params.at(jit::kernels::kWindowParams + 2)};
 }
 
 Tensor random(const TensorType &t, std::mt19937 &rng) {
@@ -111,6 +129,7 @@ const Case kCases[] = {
     {{1, 2, 9, 37}, {11, 2, 3, 3}, {2, 3}, {1, 0}, {1, 1}},   // strided rows, O > the block
     {{3, 5, 4, 19}, {9, 5, 1, 1}, {1, 1}, {0, 0}, {1, 1}},    // 1x1 (GEMM reads the image)
     {{1, 2, 5, 5}, {3, 2, 5, 5}, {1, 1}, {4, 4}, {1, 1}},     // more padding than image
+    {{7, 2, 9, 10}, {3, 2, 3, 3}, {1, 1}, {1, 1}, {1, 1}},    // 7 images over several slots
 };
 
 // The direct kernel at V lanes, whatever the CPU would pick.
@@ -120,7 +139,7 @@ Tensor directAtWidth(const Graph &g, const Tensor &x, const Tensor &w) {
   const jit::LibraryCall call = convLowering().lower(g, id);
   const jit::kernels::Window win = jit::kernels::readWindow(call.params.data());
   const int64_t o = g.type(id).shape[1];
-  std::vector<T> scratch(size_t(jit::kernels::direct::scratchElements<T>(win, o)), T(7));
+  std::vector<T> scratch(size_t(jit::kernels::direct::scratchElements<T>(win, o, 1)), T(7));
   Tensor y(g.type(id));
   T *packed = scratch.data();
   jit::kernels::direct::packWeights(static_cast<const T *>(w.data()), o,
@@ -155,6 +174,19 @@ TEST_CASE("JitConvKernel: the direct convolution equals im2col + GEMM") {
       Lowered gemm = runConv(g, "gemm", x, w), direct = runConv(g, "direct", x, w);
       CHECK(gemm.kernel == int64_t(jit::kernels::ConvKernel::Gemm));
       CHECK(direct.kernel == int64_t(jit::kernels::ConvKernel::Direct));
+      CHECK(gemm.slots == 1);
+      CHECK(direct.slots >= 1);
+      CHECK(direct.slots <= c.x[0]);
+      if (c.x[0] == 7)
+        CHECK(direct.slots > 1);
+      { // the slots on threads give the same bits as on the calling thread
+        ThreadsEnv one("1");
+        Lowered serial = runConv(g, "direct", x, w);
+        ThreadsEnv force("force");
+        Lowered split = runConv(g, "direct", x, w);
+        CHECK(split.y == serial.y);
+        CHECK(serial.y == direct.y);
+      }
       // Sums of C*KH*KW products of magnitude <= 1 in another order.
       const double tol = (dt == DType::f32 ? 1e-6 : 1e-14) * double(c.w[1] * c.w[2] * c.w[3]);
       const std::string what = "x " + std::to_string(c.x[1]) + "x" + std::to_string(c.x[2]) +

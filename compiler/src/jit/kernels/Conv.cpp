@@ -53,7 +53,8 @@ bool columnsAreImage(const Window &g) {
 }
 
 // params of cj_conv2d_{f32,f64}: the window (WindowGeometry.h), then [14] O
-// output channels, [15] the kernel (ConvKernel). operands: {input [N, C, H,
+// output channels, [15] the kernel (ConvKernel), [16] the direct kernel's
+// image slots (direct::slotsFor; 1 for GEMM). operands: {input [N, C, H,
 // W], weight [O, C, KH, KW]}; result [N, O, OH, OW]. scratch (GEMM):
 // C*KH*KW*OH*OW elements (one image's columns), none when columnsAreImage;
 // out[n] = weight [O, C*KH*KW] x columns(input[n]) [C*KH*KW, OH*OW].
@@ -66,7 +67,7 @@ int32_t conv2d(void *const *operands, void *result, const int64_t *p, void *scra
   const T *weight = static_cast<const T *>(operands[1]);
   T *y = static_cast<T *>(result);
   if (p[kWindowParams + 1] == int64_t(ConvKernel::Direct)) {
-    direct::conv2d(x, weight, g, outChannels, static_cast<T *>(scratch), y);
+    direct::conv2d(x, weight, g, outChannels, p[kWindowParams + 2], static_cast<T *>(scratch), y);
     return kJitOk;
   }
   const int64_t rows = g.c * g.kh * g.kw, windows = g.oh * g.ow, plane = g.c * g.h * g.w;
@@ -136,9 +137,14 @@ LibraryCall lowerConv2d(const Graph &g, NodeId id) {
   const Window win = readWindow(call.params.data());
   const ConvKernel kernel = chooseConvKernel(win, w[0], n.type.dtype);
   call.params.push_back(int64_t(kernel));
+  const bool f32 = n.type.dtype == ir::DType::f32;
+  const int64_t slots = kernel == ConvKernel::Gemm ? 1
+                        : f32                      ? direct::slotsFor<float>(win)
+                                                   : direct::slotsFor<double>(win);
+  call.params.push_back(slots);
   if (kernel == ConvKernel::Direct)
-    call.scratchBytes = (n.type.dtype == ir::DType::f32 ? direct::scratchElements<float>(win, w[0])
-                                                        : direct::scratchElements<double>(win, w[0])) *
+    call.scratchBytes = (f32 ? direct::scratchElements<float>(win, w[0], slots)
+                             : direct::scratchElements<double>(win, w[0], slots)) *
                         static_cast<int64_t>(ir::dtypeSize(n.type.dtype));
   else if (!columnsAreImage(win))
     call.scratchBytes = win.c * win.kh * win.kw * win.oh * win.ow *

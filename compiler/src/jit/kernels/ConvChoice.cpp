@@ -31,7 +31,7 @@ constexpr int kRuns = 5; // per kernel, alternating; the least counts
 
 std::vector<int64_t> oneImageParams(const Window &g, int64_t outChannels, ConvKernel k) {
   return {1,    g.c,  g.h,  g.w,  g.kh, g.kw, g.oh, g.ow,
-          g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, outChannels, int64_t(k)};
+          g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, outChannels, int64_t(k), 1}; // 1 slot
 }
 
 template <typename T> ConvTiming timeBoth(const Window &g, int64_t outChannels, bool both) {
@@ -44,7 +44,7 @@ template <typename T> ConvTiming timeBoth(const Window &g, int64_t outChannels, 
   for (T &v : w)
     v = T(u(rng));
   const size_t scratch = size_t(std::max(g.c * g.kh * g.kw * g.oh * g.ow,
-                                         direct::scratchElements<T>(g, outChannels)));
+                                         direct::scratchElements<T>(g, outChannels, 1)));
   std::vector<T> s(scratch);
   void *operands[2] = {x.data(), w.data()};
   auto kernel = sizeof(T) == 4 ? &cj_conv2d_f32 : &cj_conv2d_f64;

@@ -16,6 +16,7 @@
 // Header-only so the AOT kernel object of Conv.cpp is self-contained.
 #pragma once
 
+#include "ParallelItems.h"
 #include "WindowGeometry.h" // relative: the tests include this header too
 
 #include <algorithm>
@@ -45,10 +46,25 @@ template <typename T> Padded paddedExtent(const Window &g) {
 
 inline int64_t paddedOut(int64_t o) { return (o + kBlockO - 1) / kBlockO * kBlockO; }
 
-// Scratch elements: the packed weights, then one padded image.
-template <typename T> int64_t scratchElements(const Window &g, int64_t outChannels) {
+constexpr int64_t kMaxSlots = 16; // ParallelItems' most threads
+
+// Into how many slots, each with its own padded image buffer, the images
+// are split for threads (ParallelItems.h, which decides per call whether
+// threads pay): at most one per image and kMaxSlots, and no more buffers
+// than fit in the scratch the im2col path would take for one image's
+// columns, so the direct kernel never asks for much more memory than GEMM.
+template <typename T> int64_t slotsFor(const Window &g) {
   const Padded p = paddedExtent<T>(g);
-  return paddedOut(outChannels) * g.c * g.kh * g.kw + g.c * p.rows * p.cols;
+  const int64_t image = std::max<int64_t>(1, g.c * p.rows * p.cols);
+  const int64_t columns = g.c * g.kh * g.kw * g.oh * g.ow;
+  return std::max<int64_t>(1, std::min({g.n, kMaxSlots, columns / image}));
+}
+
+// Scratch elements: the packed weights, then one padded image per slot.
+template <typename T>
+int64_t scratchElements(const Window &g, int64_t outChannels, int64_t slots) {
+  const Padded p = paddedExtent<T>(g);
+  return paddedOut(outChannels) * g.c * g.kh * g.kw + slots * g.c * p.rows * p.cols;
 }
 
 template <typename T>
@@ -176,20 +192,41 @@ inline int simdLevel() { // cpuid traps in some VMs: read it once
 }
 #endif
 
-// y [N, O, OH, OW] = conv2d(x [N, C, H, W], w [O, C, KH, KW]); scratch of
-// scratchElements<T>(g, outChannels).
+// The images [0, g.n) of x into y, on the widest vectors this CPU has.
 template <typename T>
-void conv2d(const T *x, const T *w, const Window &g, int64_t outChannels, T *scratch, T *y) {
-  packWeights(w, outChannels, g.c * g.kh * g.kw, scratch);
-  T *buf = scratch + paddedOut(outChannels) * g.c * g.kh * g.kw;
+void convOnThisCpu(const T *x, const T *packed, const Window &g, int64_t outChannels, T *buf,
+                   T *y) {
 #if defined(__x86_64__)
   switch (simdLevel()) {
-  case 2: return convAvx512(x, scratch, g, outChannels, buf, y);
-  case 1: return convAvx2(x, scratch, g, outChannels, buf, y);
+  case 2: return convAvx512(x, packed, g, outChannels, buf, y);
+  case 1: return convAvx2(x, packed, g, outChannels, buf, y);
   default: break;
   }
 #endif
-  convImages<T, int(16 / sizeof(T))>(x, scratch, g, outChannels, buf, y); // SSE2 / NEON width
+  convImages<T, int(16 / sizeof(T))>(x, packed, g, outChannels, buf, y); // SSE2 / NEON width
+}
+
+// y [N, O, OH, OW] = conv2d(x [N, C, H, W], w [O, C, KH, KW]); scratch of
+// scratchElements<T>(g, outChannels, slots). Slot s convolves images
+// [N*s/slots, N*(s+1)/slots) with its own padded buffer; slots run on
+// threads where ParallelItems' model says that pays.
+template <typename T>
+void conv2d(const T *x, const T *w, const Window &g, int64_t outChannels, int64_t slots,
+            T *scratch, T *y) {
+  const int64_t taps = g.c * g.kh * g.kw;
+  packWeights(w, outChannels, taps, scratch);
+  const Padded p = paddedExtent<T>(g);
+  T *buffers = scratch + paddedOut(outChannels) * taps;
+  slots = std::clamp<int64_t>(slots, 1, std::max<int64_t>(1, g.n));
+  forItems(slots, [&](int64_t begin, int64_t end) {
+    for (int64_t s = begin; s < end; ++s) {
+      Window part = g;
+      const int64_t n0 = g.n * s / slots, n1 = g.n * (s + 1) / slots;
+      part.n = n1 - n0;
+      convOnThisCpu(x + n0 * g.c * g.h * g.w, scratch, part, outChannels,
+                    buffers + s * g.c * p.rows * p.cols, y + n0 * outChannels * g.oh * g.ow);
+    }
+  });
 }
 
 } // namespace chainjit::compiler::jit::kernels::direct
