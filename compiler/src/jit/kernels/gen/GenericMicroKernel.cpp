@@ -380,6 +380,7 @@ bool defineDeclaredMicroKernels(llvm::Module &m, const HostVectors &v) {
       if (!f || !f->isDeclaration())
         continue;
       f->setLinkage(llvm::GlobalValue::InternalLinkage);
+      f->addFnAttr(llvm::Attribute::NoInline); // as in the JIT: one body, many calls
       define(f, isF64, dotForm, v);
       any = true;
     }
