@@ -33,6 +33,16 @@ public:
 
   void axpy() {
     sI_ = fn_->getArg(6), sQ_ = fn_->getArg(7);
+    // k = 1 (a batch of one's weight gradients are outer products): the
+    // same tiles without their q loop, which would be pure overhead there.
+    auto *one = llvm::BasicBlock::Create(ctx_, "g.k1", fn_);
+    auto *more = llvm::BasicBlock::Create(ctx_, "g.kmore", fn_);
+    b_.CreateCondBr(b_.CreateICmpEQ(k_, i64(1)), one, more);
+    b_.SetInsertPoint(one);
+    kIsOne_ = true;
+    body([&](Value *i0, unsigned mr) { axpyRows(i0, mr); });
+    b_.SetInsertPoint(more);
+    kIsOne_ = false;
     body([&](Value *i0, unsigned mr) { axpyRows(i0, mr); });
   }
   void dot() {
@@ -48,6 +58,7 @@ private:
   llvm::FixedVectorType *vt_;
   llvm::Align align_;
   Value *c_, *a_, *bm_, *m_, *n_, *k_, *sI_ = nullptr, *sQ_ = nullptr;
+  bool kIsOne_ = false; // emitting the axpy body for k = 1
 
   Value *i64(int64_t x) { return b_.getInt64(x); }
   Value *mul(Value *x, Value *y) { return b_.CreateMul(x, y, "", true, true); }
@@ -218,7 +229,7 @@ private:
     Value *bCol = at(bm_, j0);
     auto maskOf = [&](unsigned v) { return v + 1 == nv ? lastMask : nullptr; };
     std::vector<Value *> zero(size_t(mr) * nv, llvm::Constant::getNullValue(vt_));
-    auto acc = loop(k_, zero, [&](Value *q, std::vector<Value *> &acc) {
+    auto stepQ = [&](Value *q, std::vector<Value *> &acc) {
       Value *rowB = at(bCol, mul(q, n_));
       Value *aq = mul(q, sQ_);
       std::vector<Value *> bv;
@@ -232,7 +243,8 @@ private:
           next[r * nv + v] = fma(splat, bv[v], acc[r * nv + v]);
       }
       return next;
-    });
+    };
+    std::vector<Value *> acc = kIsOne_ ? stepQ(i64(0), zero) : loop(k_, zero, stepQ);
     for (unsigned r = 0; r < mr; ++r)
       for (unsigned v = 0; v < nv; ++v)
         storeVector(acc[r * nv + v], at(cRow[r], int64_t(v) * t_.lanes), maskOf(v));
