@@ -218,9 +218,9 @@ const MatMulCalibration &hostCalibration(const JitOptions &o) {
     else
       std::cerr << "chainjit: warning: " << message << "\n";
   };
-  // The cache directory in force, whatever o.useCache says (see
-  // MicroKernelLibrary.h for why).
-  const std::string dir = ObjectCache(o.cacheDir).directory();
+  // The default cache directory, whatever o.cacheDir and o.useCache say
+  // (MicroKernelLibrary.h says why).
+  const std::string dir = ObjectCache("").directory();
   if (!syncedDirs.count(dir)) {
     const std::string target = calibrationTarget();
     if (!calibration) {

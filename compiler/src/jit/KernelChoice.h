@@ -7,8 +7,8 @@
 //  - calibration: a few shapes per dtype, each timed as generated loops and
 //    as BLAS (through the same cj_matmul kernel the lowering calls), in well
 //    under a second, once per CPU + features + LLVM version + OpenBLAS
-//    build; the result is cached in the compile cache's directory as
-//    kernel-choice-<hash>.cjobj (the same directory rules, checksum and
+//    build; the result is cached in the default compile cache directory
+//    as kernel-choice-<hash>.cjobj (the same directory rules, checksum and
 //    atomic write: ObjectCache), and a damaged entry is measured again with
 //    a warning;
 //  - model: per dtype, time = overhead + work x time-per-op, fitted to those
@@ -97,10 +97,11 @@ std::string calibrationEntryPath(const std::string &dir, const std::string &targ
 std::string calibrationTarget();
 
 // The calibration for `o` (its onWarning receives cache problems). One per
-// process: the first one obtained, from the cache directory `o` names
-// (o.cacheDir, else ObjectCache's default), else measured and stored there;
-// stored too in any later cache directory that lacks it. o.useCache does
-// not move or disable it (MicroKernelLibrary.h says why).
+// process: the first one obtained, from the default cache directory
+// ($CHAINJIT_CACHE_DIR, else XDG, else HOME), else measured and stored
+// there; stored too in a later default directory (the variable changed)
+// that lacks it. Neither o.cacheDir nor o.useCache moves or disables it
+// (MicroKernelLibrary.h says why).
 const MatMulCalibration &hostCalibration(const JitOptions &o);
 
 // The fixed threshold in force (the option, else $CHAINJIT_BLAS_THRESHOLD),

@@ -113,9 +113,16 @@ std::string loadOrBuildMicroKernels(const std::string &dir, const std::string &k
   ObjectCache::Lookup found = cache.load(key);
   if (built)
     *built = false;
-  if (found.discarded)
-    warn("the micro-kernel cache entry " + cache.entryPath(key) +
-         " was damaged (" + found.problem + "); the matmul micro-kernels are compiled again");
+  if (found.discarded) {
+    // ObjectCache words it for graphs: keep its reason, say what follows here.
+    std::string why = found.problem;
+    const std::string open = "is damaged (", close = "); it was deleted";
+    if (size_t a = why.find(open), b = why.rfind(close);
+        a != std::string::npos && b != std::string::npos && b > a)
+      why = why.substr(a + open.size(), b - a - open.size());
+    warn("the micro-kernel cache entry " + cache.entryPath(key) + " was damaged (" + why +
+         "); it was deleted and the matmul micro-kernels are compiled again");
+  }
   else if (!found.problem.empty())
     warn(found.problem);
   if (found.object) {
@@ -178,9 +185,10 @@ MicroKernelAddresses loadedMicroKernels(const JitOptions &o) {
   Library &l = library();
   std::lock_guard<std::mutex> lock(l.mutex);
   auto warn = [&](const std::string &message) { report(o, message); };
-  // The cache directory in force, whatever o.useCache says (MicroKernelLibrary.h).
+  // The default cache directory, whatever o.cacheDir and o.useCache say
+  // (MicroKernelLibrary.h says why).
   const std::string key = microKernelEntryKey();
-  const std::string dir = ObjectCache(o.cacheDir).directory();
+  const std::string dir = ObjectCache("").directory();
   bool fromCache = false;
   if (!l.syncedDirs.count(dir)) {
     if (!l.object) {

@@ -11,15 +11,18 @@
 // parse as an object file that defines every kernel. A damaged or unusable
 // entry is reported, deleted and rebuilt.
 //
-// It lives in the cache directory in force (JitOptions::cacheDir, empty:
-// ObjectCache's default), with the calibration, even when
-// JitOptions::useCache is false (the CLI's --no-cache): that switch is
-// about compiled graphs. The kernels and the calibration describe the
-// machine, not a graph; without their entries every process that compiles
-// without the graph cache would spend about a second rebuilding them (and
-// CTest runs each test case in a process of its own); and their entries
-// are validated like the graphs'. A directory that cannot be written or is
-// not trusted leaves them in memory for the process.
+// It lives, with the calibration, in the default cache directory
+// (ObjectCache's: $CHAINJIT_CACHE_DIR, else $XDG_CACHE_HOME/chainjit, else
+// ~/.cache/chainjit), whatever JitOptions::cacheDir and useCache (the
+// CLI's --cache-dir, --no-cache) say: those are about compiled graphs. The
+// kernels and the calibration describe the machine, not a graph: they are
+// the same for every graph, run and cache directory; without their entries
+// every process that compiles without the graph cache or into a fresh
+// directory would spend about a second rebuilding and re-measuring them
+// (CTest runs each test case in a process of its own, most JIT tests
+// compile with the cache off, some into fresh directories); and their
+// entries are validated like the graphs'. A directory that cannot be
+// written or is not trusted leaves them in memory for the process.
 #pragma once
 
 #include "chainjit/compiler/Jit.h"
@@ -61,9 +64,10 @@ struct MicroKernelAddresses {
 };
 
 // Loads the kernels into the JIT if this process has not yet (from the
-// cache directory `o` names, else compiled and stored there) and returns
-// their addresses. Once loaded they stay; a later call with another cache
-// directory stores the same object there if it lacks it.
+// default cache directory, else compiled and stored there; `o` gives the
+// warning callback) and returns their addresses. Once loaded they stay; a
+// later call that finds another default directory (the environment
+// changed) stores the same object there if it lacks it.
 MicroKernelAddresses loadedMicroKernels(const JitOptions &o);
 
 // The object's bytes loaded in this process (loading it first if need be).

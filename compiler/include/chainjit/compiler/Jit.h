@@ -53,7 +53,7 @@ struct JitOptions {
   // and OpenBLAS build), unless $CHAINJIT_BLAS_THRESHOLD is set. >= 0:
   // fixed, products with m*n*k below it are generated loops (for tests and
   // benchmarks). The calibration and the micro-kernels' object are kept in
-  // the cache directory (cacheDir's rules) even when useCache is false: they
+  // the default cache directory whatever cacheDir and useCache say: they
   // describe the machine, not a graph. docs/performance.md.
   int64_t blasThreshold = -1;
 };
