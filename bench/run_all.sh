@@ -5,7 +5,6 @@
 #   3. bench/torch_compare.py      (the same in PyTorch, and the ratio table), if python3-torch is installed
 #   4. bench/sparse_layer_bench    (issue 10: a CSR graph-convolution layer, time vs bandwidth, memory vs edges)
 #   5. bench/time_model_bench      (issue 14: Jacobian plans predicted in time vs measured, rank correlation)
-#   6. bench/jit_compile_bench     (issue 14: compile times of the benchmark models, generic vs per-shape micro-kernels)
 # The matmul kernel choice is measured per machine on first use (cached in the
 # cache directory); the step benchmark prints it beside the measured winners.
 #
@@ -18,7 +17,7 @@ build="${1:-$here/build-bench}"
 if [[ ! -f "$build/build.ninja" ]]; then
   cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
-ninja -C "$build" -j2 jit_train_step_bench jit_jacobian_bench sparse_layer_bench time_model_bench jit_compile_bench
+ninja -C "$build" -j2 jit_train_step_bench jit_jacobian_bench sparse_layer_bench time_model_bench
 out="$build/bench/results"
 mkdir -p "$out"
 {
@@ -40,6 +39,4 @@ mkdir -p "$out"
   "$build/bench/sparse_layer_bench" --results "$out/sparse.tsv"
   echo
   "$build/bench/time_model_bench"
-  echo
-  "$build/bench/jit_compile_bench" --examples "$here/examples"
 } 2>&1 | tee "$out/run_all.txt"
