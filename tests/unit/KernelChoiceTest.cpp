@@ -192,7 +192,8 @@ struct Case {
 Graph manyProducts(DType t) {
   // Tails of rows, of vectors and of the q chunks; k = 1; n = 1; one row.
   const std::vector<Case> cases = {{1, 1, 1},   {1, 10, 32}, {3, 5, 7},  {13, 33, 31},
-                                   {32, 10, 32}, {9, 40, 1},  {17, 1, 70}, {2, 100, 5}};
+                                   {32, 10, 32}, {9, 40, 1},  {17, 1, 70}, {2, 100, 5},
+                                   {6, 47, 9},   {15, 24, 16}};
   Graph g("products_" + std::string(dtypeName(t)));
   int i = 0;
   for (const Case &c : cases)
@@ -218,20 +219,35 @@ size_t count(const std::string &text, const std::string &what) {
 } // namespace
 
 TEST_CASE("jit: matmuls of many small shapes equal the interpreter under every kernel choice") {
-  for (DType t : {DType::f32, DType::f64}) {
-    Graph g = manyProducts(t);
-    INFO(g.name());
-    runtime::Bindings b = testing::randomBindings(g, 14);
-    compiler::JitOptions loops, blas; // the calibrated choice picks one of the two per product
-    loops.blasThreshold = std::numeric_limits<int64_t>::max();
-    blas.blasThreshold = 0;
-    std::string loopsPlan = compiler::emitGraph(g, compiler::EmitKind::Plan, loops);
-    std::string blasPlan = compiler::emitGraph(g, compiler::EmitKind::Plan, blas);
-    CHECK(count(loopsPlan, "-> generated loops") == g.outputs().size());
-    CHECK(count(blasPlan, "-> generated loops") == 0);
-    testing::checkJitMatchesInterpreter(g, b, loops);
-    testing::checkJitMatchesInterpreter(g, b, blas);
-  }
+  // Generic micro-kernels (the default), per-shape ones, BLAS.
+  for (const char *kernels : {"generic", "per-shape"})
+    for (DType t : {DType::f32, DType::f64}) {
+      ::setenv("CHAINJIT_MICROKERNELS", kernels, 1);
+      Graph g = manyProducts(t);
+      INFO(g.name() << " with " << kernels << " micro-kernels");
+      runtime::Bindings b = testing::randomBindings(g, 14);
+      compiler::JitOptions loops, blas; // the calibrated choice picks one of the two per product
+      loops.blasThreshold = std::numeric_limits<int64_t>::max();
+      blas.blasThreshold = 0;
+      std::string loopsPlan = compiler::emitGraph(g, compiler::EmitKind::Plan, loops);
+      std::string blasPlan = compiler::emitGraph(g, compiler::EmitKind::Plan, blas);
+      CHECK(count(loopsPlan, "-> generated loops") == g.outputs().size());
+      CHECK(count(blasPlan, "-> generated loops") == 0);
+      // Generic: calls of the per-machine kernels; per shape: bodies in the module.
+      std::string ir = compiler::emitGraph(g, compiler::EmitKind::Llvm, loops);
+      bool generic = std::string(kernels) == "generic";
+      CHECK((ir.find("declare void @cj_mk1_axpy_") != std::string::npos) == generic);
+      CHECK((ir.find("declare void @cj_mk1_dot_") != std::string::npos) == generic);
+      CHECK((ir.find("define internal void @cj.matmul.") != std::string::npos) == !generic);
+      testing::checkJitMatchesInterpreter(g, b, loops);
+      testing::checkJitMatchesInterpreter(g, b, blas);
+    }
+  ::setenv("CHAINJIT_MICROKERNELS", "fastest", 1);
+  compiler::JitOptions loops;
+  loops.blasThreshold = std::numeric_limits<int64_t>::max();
+  CHECK_THROWS_WITH(compiler::emitGraph(manyProducts(DType::f32), compiler::EmitKind::Llvm, loops),
+                    doctest::Contains("CHAINJIT_MICROKERNELS='fastest' is neither 'generic'"));
+  ::unsetenv("CHAINJIT_MICROKERNELS");
 }
 
 TEST_CASE("jit: the kernel choice is part of the compile cache key") {

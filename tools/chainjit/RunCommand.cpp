@@ -424,8 +424,9 @@ Command addRunCommand(CLI::App &app) {
                 "With --backend jit: stop at the first op whose result holds NaN or Inf and "
                 "name it");
   cmd->add_flag("--no-cache", o->noCache,
-                "With --backend jit: compile from scratch, neither reading nor writing the "
-                "compilation cache");
+                "With --backend jit: compile from scratch, neither reading nor writing "
+                "compiled graphs in the cache (the machine's matmul calibration and "
+                "micro-kernels stay in the default cache directory)");
   cmd->add_option("--cache-dir", o->cacheDir,
                   "With --backend jit: the compilation cache directory (default "
                   "$CHAINJIT_CACHE_DIR, $XDG_CACHE_HOME/chainjit or ~/.cache/chainjit)");

@@ -10,8 +10,10 @@
 #include "aot/BundleModule.h"
 #include "aot/KernelObject.h"
 #include "jit/JitEngineImpl.h"
+#include "jit/KernelChoice.h"
 #include "jit/LoweringPlan.h"
 #include "jit/ModuleBuilder.h"
+#include "jit/kernels/gen/GenericMicroKernel.h"
 
 #include "chainjit/ir/Error.h"
 
@@ -108,6 +110,8 @@ std::string compileObject(const ir::Graph &g, const jit::LoweringPlan &plan,
                           const aot::ParamValues &params, const aot::AotTarget &target) {
   llvm::LLVMContext ctx;
   std::unique_ptr<llvm::Module> m = jit::buildModule(g, plan, jit, ctx);
+  // A bundle carries its own copy of the matmul micro-kernels it calls.
+  jit::defineDeclaredMicroKernels(*m, jit::hostVectors());
   aot::addBundleInterface(*m, g, sig, params, target);
   m->setDataLayout(target.machine->createDataLayout());
   m->setTargetTriple(target.triple);

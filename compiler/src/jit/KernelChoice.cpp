@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 namespace chainjit::compiler::jit {
@@ -205,29 +206,33 @@ MatMulCalibration loadOrCalibrate(const std::string &dir, const std::string &tar
 
 const MatMulCalibration &hostCalibration(const JitOptions &o) {
   static std::mutex mutex;
-  static std::optional<MatMulCalibration> measuredHere; // measured by this process
-  static std::map<std::string, MatMulCalibration> byDirectory;
+  static std::optional<MatMulCalibration> calibration; // this process's, once obtained
+  static std::set<std::string> syncedDirs;              // cache directories known to hold it
+  // Times the per-machine kernels (loadedMicroKernels takes its own lock,
+  // never this one).
+  auto measure = [&] { return measureCalibration(loadedMicroKernels(o)); };
   std::lock_guard<std::mutex> lock(mutex);
-  auto measureOnce = [&]() -> MatMulCalibration {
-    if (!measuredHere)
-      measuredHere = measureCalibration();
-    return *measuredHere;
-  };
-  // The calibration describes the machine, not a graph: it is kept in the
-  // default cache directory (ObjectCache's rules: $CHAINJIT_CACHE_DIR, XDG,
-  // HOME) whatever o.cacheDir or o.useCache say, or every process that
-  // compiles without the cache or into a fresh directory would measure again.
-  const std::string dir = ObjectCache("").directory();
-  if (auto it = byDirectory.find(dir); it != byDirectory.end())
-    return it->second;
   auto warn = [&](const std::string &message) {
     if (o.onWarning)
       o.onWarning(message);
     else
       std::cerr << "chainjit: warning: " << message << "\n";
   };
-  return byDirectory.emplace(dir, loadOrCalibrate(dir, calibrationTarget(), warn, measureOnce))
-      .first->second;
+  // The default cache directory, whatever o.cacheDir and o.useCache say
+  // (MicroKernelLibrary.h says why).
+  const std::string dir = ObjectCache("").directory();
+  if (!syncedDirs.count(dir)) {
+    const std::string target = calibrationTarget();
+    if (!calibration) {
+      calibration = loadOrCalibrate(dir, target, warn, measure);
+    } else {
+      ObjectCache cache(dir);
+      if (!cache.load(calibrationKey(target)).object)
+        cache.store(calibrationKey(target), calibration->serialize());
+    }
+    syncedDirs.insert(dir);
+  }
+  return *calibration;
 }
 
 int64_t fixedBlasThreshold(const JitOptions &o) {

@@ -22,6 +22,7 @@
 // key, so a different choice never hits another choice's object.
 #pragma once
 
+#include "MicroKernelLibrary.h" // relative: benches include this header too
 #include "chainjit/compiler/Jit.h"
 #include "kernels/gen/MicroTile.h" // relative: benches include this header too
 
@@ -76,8 +77,9 @@ std::vector<MatMulDims> calibrationShapes();
 // The host's vector registers, from LLVM's target info for the JIT's target.
 HostVectors hostVectors();
 
-// Times calibrationShapes() on this machine (about 0.1-0.3 s) and fits.
-MatMulCalibration measureCalibration();
+// Times calibrationShapes() on this machine with the loaded generic
+// kernels (about 0.1 s) and fits.
+MatMulCalibration measureCalibration(const MicroKernelAddresses &kernels);
 
 // The calibration cached in `dir` for `target` (a description of CPU,
 // features and BLAS; the LLVM version is added), or `measure()`'d and
@@ -94,10 +96,12 @@ std::string calibrationEntryPath(const std::string &dir, const std::string &targ
 // build and core.
 std::string calibrationTarget();
 
-// The calibration for `o` (its onWarning receives cache problems): from
-// memory, else the default cache directory ($CHAINJIT_CACHE_DIR, else XDG,
-// else HOME: it describes the machine, not a graph, so neither o.cacheDir
-// nor o.useCache moves it), else measured once per process and stored there.
+// The calibration for `o` (its onWarning receives cache problems). One per
+// process: the first one obtained, from the default cache directory
+// ($CHAINJIT_CACHE_DIR, else XDG, else HOME), else measured and stored
+// there; stored too in a later default directory (the variable changed)
+// that lacks it. Neither o.cacheDir nor o.useCache moves or disables it
+// (MicroKernelLibrary.h says why).
 const MatMulCalibration &hostCalibration(const JitOptions &o);
 
 // The fixed threshold in force (the option, else $CHAINJIT_BLAS_THRESHOLD),

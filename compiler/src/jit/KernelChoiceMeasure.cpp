@@ -1,13 +1,13 @@
 // Measuring the kernel choice on this machine: the host's vector registers
 // from LLVM's target info, and calibrationShapes() timed both ways, the
-// generated micro-kernels JIT-compiled into one small module for the
-// purpose, BLAS through the very cj_matmul kernel the lowering calls.
+// per-machine generic micro-kernels (MicroKernelLibrary.h) and BLAS through
+// the very calls the lowering emits.
 #include "JitEngineImpl.h"
 #include "KernelChoice.h"
 #include "chainjit/ir/Error.h"
-#include "jit/kernels/gen/MatMulMicroKernel.h"
 
 #include <llvm/Analysis/TargetTransformInfo.h>
+#include <llvm/IR/Function.h>
 #include <llvm/IR/Module.h>
 
 #include <algorithm>
@@ -81,41 +81,13 @@ template <typename F, typename G> std::pair<double, double> timePair(F f, G g) {
 
 } // namespace
 
-MatMulCalibration measureCalibration() {
+MatMulCalibration measureCalibration(const MicroKernelAddresses &kernels) {
   MatMulCalibration cal;
   cal.vectors = hostVectors();
   const std::vector<MatMulDims> shapes = calibrationShapes();
-  auto &impl = sharedJitEngine().impl();
-
-  // cj_calibrate(which, C, A, B): shape which % S in f32 (which < S) or f64.
-  auto ctx = std::make_unique<llvm::LLVMContext>();
-  auto module = std::make_unique<llvm::Module>("chainjit.calibrate", *ctx);
-  llvm::IRBuilder<> b(*ctx);
-  llvm::Type *ptr = b.getPtrTy();
-  auto *fnTy = llvm::FunctionType::get(b.getInt32Ty(), {b.getInt64Ty(), ptr, ptr, ptr}, false);
-  auto *fn = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, "cj_calibrate", *module);
-  for (unsigned i = 1; i < 4; ++i)
-    fn->getArg(i)->addAttr(llvm::Attribute::NoAlias);
-  auto *entry = llvm::BasicBlock::Create(*ctx, "entry", fn);
-  auto *bad = llvm::BasicBlock::Create(*ctx, "bad", fn);
-  b.SetInsertPoint(bad);
-  b.CreateRet(b.getInt32(1));
-  b.SetInsertPoint(entry);
-  auto *sw = b.CreateSwitch(fn->getArg(0), bad);
-  for (size_t t = 0; t < 2; ++t)
-    for (size_t s = 0; s < shapes.size(); ++s) {
-      auto *block = llvm::BasicBlock::Create(*ctx, "shape", fn);
-      sw->addCase(b.getInt64(t * shapes.size() + s), block);
-      b.SetInsertPoint(block);
-      emitMicroKernelMatMul(b, fn, t ? b.getDoubleTy() : b.getFloatTy(), fn->getArg(1),
-                            fn->getArg(2), fn->getArg(3), shapes[s], cal.vectors);
-      b.CreateRet(b.getInt32(0));
-    }
-  impl.prepare(*module);
-  impl.optimize(*module);
-  std::string object = impl.codegen(*module, false);
-  auto [address, dylib] = impl.load(object, "cj_calibrate");
-  auto calibrate = reinterpret_cast<CalibrateFn>(address);
+  using Axpy = void (*)(void *, const void *, const void *, int64_t, int64_t, int64_t, int64_t,
+                        int64_t);
+  using Dot = void (*)(void *, const void *, const void *, int64_t, int64_t, int64_t);
 
   size_t most = 0;
   for (const MatMulDims &d : shapes)
@@ -123,12 +95,19 @@ MatMulCalibration measureCalibration() {
   std::vector<double> a(most, 0.5), bm(most, 0.25), c(most); // f64-sized, f32 uses half
   for (size_t t = 0; t < 2; ++t) {
     auto &samples = (t ? cal.f64 : cal.f32).samples;
-    for (size_t s = 0; s < shapes.size(); ++s) {
-      const MatMulDims &d = shapes[s];
+    auto axpy = reinterpret_cast<Axpy>(t ? kernels.axpyF64 : kernels.axpyF32);
+    auto dot = reinterpret_cast<Dot>(t ? kernels.dotF64 : kernels.dotF32);
+    for (const MatMulDims &d : shapes) {
       int64_t params[9] = {1, d.m, d.n, d.k, d.transA, d.transB, 0, 0, 0};
       void *operands[2] = {a.data(), bm.data()};
-      const int64_t which = int64_t(t * shapes.size() + s);
-      auto loops = [&] { calibrate(which, c.data(), a.data(), bm.data()); };
+      // The very calls the lowering emits (GenericMicroKernel.cpp).
+      auto loops = [&] {
+        if (d.transB)
+          dot(c.data(), a.data(), bm.data(), d.m, d.n, d.k);
+        else
+          axpy(c.data(), a.data(), bm.data(), d.m, d.n, d.k, d.transA ? 1 : d.k,
+               d.transA ? d.m : 1);
+      };
       auto blas = [&] {
         (t ? cj_matmul_f64 : cj_matmul_f32)(operands, c.data(), params, nullptr);
       };
@@ -136,7 +115,6 @@ MatMulCalibration measureCalibration() {
       samples.push_back({d, tl, tb});
     }
   }
-  impl.unload(dylib);
   cal.fit();
   return cal;
 }

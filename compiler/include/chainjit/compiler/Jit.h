@@ -47,12 +47,14 @@ struct JitOptions {
   // name. Implies fuse = false so every op's result exists.
   bool checkNumerics = false;
   // Which kernel runs each single matmul: register-blocked generated loops
-  // or cblas_?gemm. -1 (the default): chosen per shape by what this machine
-  // measured (a calibration of a few shapes, run once per CPU, features,
-  // LLVM version and OpenBLAS build, cached in the default cache directory
-  // whatever cacheDir says: it describes the machine), unless
-  // $CHAINJIT_BLAS_THRESHOLD is set. >= 0: fixed, products with m*n*k below
-  // it are generated loops (for tests and benchmarks). docs/performance.md.
+  // (shape-generic micro-kernels compiled once per machine) or cblas_?gemm.
+  // -1 (the default): chosen per shape by what this machine measured (a
+  // calibration of a few shapes, run once per CPU, features, LLVM version
+  // and OpenBLAS build), unless $CHAINJIT_BLAS_THRESHOLD is set. >= 0:
+  // fixed, products with m*n*k below it are generated loops (for tests and
+  // benchmarks). The calibration and the micro-kernels' object are kept in
+  // the default cache directory whatever cacheDir and useCache say: they
+  // describe the machine, not a graph. docs/performance.md.
   int64_t blasThreshold = -1;
 };
 

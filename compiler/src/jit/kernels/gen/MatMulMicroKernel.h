@@ -26,13 +26,20 @@
 
 namespace chainjit::compiler::jit {
 
+// $CHAINJIT_MICROKERNELS: unset or "generic" false, "per-shape" true;
+// anything else throws chainjit::Error.
+bool perShapeMicroKernels();
+
 // Which pointer an access reads or writes: 0 = C, 1 = A, 2 = B.
 using AccessTagger = std::function<void(llvm::Instruction *, int operand)>;
 
 // Emits a call of the product at the builder's insertion point inside `fn`:
-// the body is an internal function of fn's module, one per shape and dtype
-// (reused by every product of that shape), whose arguments are noalias, so
-// no alias tags are needed (the tagger is not called). `elemTy` is float or
+// by default a call of the per-machine generic kernel
+// (GenericMicroKernel.h), whose object is compiled once per machine; with
+// $CHAINJIT_MICROKERNELS=per-shape (benchmarks compare the two) the body is
+// an internal function of fn's module, one per shape and dtype (reused by
+// every product of that shape). Arguments are noalias either way, so no
+// alias tags are needed (the tagger is not called). `elemTy` is float or
 // double; c, a, b point at the first elements. Requires
 // microKernelSupports(d).
 void emitMicroKernelMatMul(llvm::IRBuilder<> &b, llvm::Function *fn, llvm::Type *elemTy,

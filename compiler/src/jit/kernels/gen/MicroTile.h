@@ -31,8 +31,12 @@ struct MicroTile {
 
 bool microKernelSupports(const MatMulDims &d);
 MicroTile microTile(const MatMulDims &d, unsigned elemBytes, const HostVectors &v);
-// The vector multiply-adds the micro-kernel issues for `d` (masked lanes
-// count as work): what its time is proportional to, beside a fixed cost.
+// The tile of the shape-generic kernels (GenericMicroKernel.h): the widest
+// vectors, the largest tile the registers hold.
+MicroTile genericMicroTile(bool dotForm, unsigned elemBytes, const HostVectors &v);
+// The vector multiply-adds the generic micro-kernel issues for `d` (masked
+// lanes count as work): what its time is proportional to, beside a fixed
+// cost.
 int64_t microKernelVectorOps(const MatMulDims &d, unsigned elemBytes, const HostVectors &v);
 
 } // namespace chainjit::compiler::jit
