@@ -8,6 +8,7 @@
 
 #include "MemoryPlan.h"
 #include "ScanLowering.h"
+#include "jit/kernels/gen/MicroTile.h"
 #include "chainjit/ir/Error.h"
 
 #include <algorithm>
@@ -255,7 +256,14 @@ private:
         const auto &mp = k.call.params; // [P, m, n, k, ...]
         int64_t work = mp[1] * mp[2] * mp[3];
         // Generated loops or BLAS: measured on this machine (KernelChoice.h).
-        k.generatedLoops = mp[0] == 1 && mp[7] == 0 && mp[8] == 0 && work > 0 &&
+        // A batch of them runs the micro-kernel per product (floats only:
+        // other dtypes have no micro-kernel, and their library loops are
+        // what the choice measured for them).
+        const MatMulDims dims{mp[1], mp[2], mp[3], k.transA, k.transB};
+        bool single = mp[0] == 1 && mp[7] == 0 && mp[8] == 0;
+        bool batchedMicro = (n.type.dtype == ir::DType::f32 || n.type.dtype == ir::DType::f64) &&
+                            microKernelSupports(dims);
+        k.generatedLoops = (single || batchedMicro) && work > 0 &&
                            matmulKernel(n.type.dtype, mp[1], mp[2], mp[3], k.transA, k.transB) ==
                                MatMulKernel::GeneratedLoops;
       } else if (n.kind == OpKind::Scan) {

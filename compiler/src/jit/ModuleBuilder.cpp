@@ -448,6 +448,33 @@ private:
 
   // --- small matmuls: generated loops ---
 
+  // A batched product whose products are each below the BLAS threshold (the
+  // per-image products of a convolution's adjoints): the micro-kernel once
+  // per batch, A's and B's offsets read from the call's tables, C's batches
+  // contiguous. The library's plain loops would run these far slower than
+  // the micro-kernels that the kernel choice measured against BLAS.
+  void emitBatchedMicroKernelMatMul(const Kernel &k, llvm::Type *ty, Value *out, Value *a,
+                                    Value *bm, const MatMulDims &dims, const AccessTagger &tag) {
+    const std::vector<int64_t> &p = k.call.params; // [P, m, n, k, tA, tB, thr, offA[P], offB[P]]
+    const int64_t batches = p[0];
+    std::vector<uint64_t> offsets(p.begin() + 7, p.begin() + 7 + 2 * batches);
+    auto *init = llvm::ConstantDataArray::get(ctx_, llvm::ArrayRef<uint64_t>(offsets));
+    auto *table = new llvm::GlobalVariable(*m_, init->getType(), true,
+                                           llvm::GlobalValue::PrivateLinkage, init,
+                                           "batch.offsets." + std::to_string(k.node));
+    llvm::Type *i64 = b_.getInt64Ty();
+    emitLoops(LoopNest{{batches}, {{1}}}, [&](std::vector<Value *> &off) {
+      Value *q = off[0];
+      Value *offA = b_.CreateLoad(i64, b_.CreateInBoundsGEP(i64, table, q));
+      Value *offB = b_.CreateLoad(
+          i64, b_.CreateInBoundsGEP(i64, table, b_.CreateAdd(q, b_.getInt64(batches))));
+      Value *offC = b_.CreateMul(q, b_.getInt64(dims.m * dims.n), "", true, true);
+      emitMicroKernelMatMul(b_, fn_, ty, b_.CreateInBoundsGEP(ty, out, offC),
+                            b_.CreateInBoundsGEP(ty, a, offA),
+                            b_.CreateInBoundsGEP(ty, bm, offB), dims, hostVectors(), tag);
+    });
+  }
+
   // One matrix product below the BLAS threshold, as a loop nest with
   // constant trip counts that LLVM unrolls and vectorizes (a library call
   // costs more than the work here). C = op(A) op(B) with C [m, n]; A(i, q)
@@ -461,13 +488,13 @@ private:
     llvm::Type *ty = elemTy(k.node);
     Value *out = pointerOf(k.node), *a = pointerOf(k.lhs), *bm = pointerOf(k.rhs);
     const MatMulDims dims{m, n, kk, k.transA, k.transB};
+    auto tagger = [&](llvm::Instruction *access, int operand) {
+      tagged(access, operand == 0 ? k.node : operand == 1 ? k.lhs : k.rhs);
+    };
+    if (p[0] > 1 || p[7] != 0 || p[8] != 0)
+      return emitBatchedMicroKernelMatMul(k, ty, out, a, bm, dims, tagger);
     if (ty->isFloatingPointTy() && microKernelSupports(dims))
-      return emitMicroKernelMatMul(b_, fn_, ty, out, a, bm, dims, hostVectors(),
-                                   [&](llvm::Instruction *access, int operand) {
-                                     tagged(access, operand == 0   ? k.node
-                                                    : operand == 1 ? k.lhs
-                                                                   : k.rhs);
-                                   });
+      return emitMicroKernelMatMul(b_, fn_, ty, out, a, bm, dims, hostVectors(), tagger);
     LoopNest zero{{m * n}, {{1}}};
     emitLoops(zero, [&](std::vector<Value *> &off) {
       store(k.node, reductionIdentity(b_, OpKind::Sum, t), b_.CreateInBoundsGEP(ty, out, off[0]));
