@@ -525,6 +525,7 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
     EpochMetrics em;
     em.epoch = epoch + 1;
     em.seconds = secondsBefore + secondsSince(epochStart);
+    em.stepSeconds = e.stepSeconds;
     em.train = m.finish(e.lossSum, e.samples, e.haveAccuracy ? e.hits : -1, e.sqErr);
     if (validation)
       em.validation = m.evaluate(*validation);

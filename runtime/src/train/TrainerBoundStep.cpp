@@ -10,6 +10,7 @@
 
 #include "chainjit/ir/Error.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -141,7 +142,10 @@ std::optional<StepOutcome> Trainer::Impl::boundStep(const Dataset &train,
   if (s->counter.byteSize() > 0)
     s->counter.set(0, static_cast<double>(globalStep));
 
+  auto start = std::chrono::steady_clock::now();
   s->compiled->call(s->buffers.data());
+  unfinished.stepSeconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   StepOutcome out;
   out.loss = s->outputs[0].at(0);

@@ -39,6 +39,7 @@ struct EpochProgress {
   bool haveAccuracy = true;
   double sqErr = 0; // regression
   double seconds = 0; // wall time of the steps done
+  double stepSeconds = 0; // of it, inside bound steps' compiled calls (not checkpointed)
 };
 
 // TrainerBoundStep.cpp: the step of the common case (the JIT, an update
