@@ -12,9 +12,12 @@
 // bench/epoch_torch.py reads the results file and times PyTorch's epoch of
 // the same models in the same run (bench/run_all.sh).
 //
-//   epoch_bench [--data DIR] [--examples DIR] [--epochs N] [--models mlp,cnn] [--results FILE]
+//   epoch_bench [--data DIR] [--examples DIR] [--epochs N] [--general-epochs N]
+//               [--models mlp,cnn] [--results FILE]
 //
-// --examples: the repository's examples/ (default: ./examples).
+// --examples: the repository's examples/ (default: ./examples). --epochs:
+// epochs of the trainer (default 3; the first is left out), --general-epochs:
+// of the general path for comparison (default 2; 0 or 1: not run).
 //
 // DIR holds Fashion-MNIST's IDX files (train-images-idx3-ubyte.gz,
 // train-labels-idx1-ubyte.gz; default /usr/share/datasets/fashion-mnist from
@@ -114,7 +117,7 @@ struct Epochs : train::TrainObserver {
 int main(int argc, char **argv) {
   std::string dir = "/usr/share/datasets/fashion-mnist", results, only = "mlp,cnn";
   std::filesystem::path examples = "examples";
-  int epochs = 4;
+  int epochs = 3, generalEpochs = 2;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--data" && i + 1 < argc)
@@ -123,12 +126,15 @@ int main(int argc, char **argv) {
       examples = argv[++i];
     else if (a == "--epochs" && i + 1 < argc)
       epochs = std::max(2, std::atoi(argv[++i]));
+    else if (a == "--general-epochs" && i + 1 < argc)
+      generalEpochs = std::max(0, std::atoi(argv[++i]));
     else if (a == "--models" && i + 1 < argc)
       only = argv[++i];
     else if (a == "--results" && i + 1 < argc)
       results = argv[++i];
     else {
-      fmt::print(stderr, "usage: epoch_bench [--data DIR] [--examples DIR] [--epochs N] [--models mlp,cnn] [--results FILE]\n");
+      fmt::print(stderr, "usage: epoch_bench [--data DIR] [--examples DIR] [--epochs N] [--general-epochs N] "
+                          "[--models mlp,cnn] [--results FILE]\n");
       return 2;
     }
   }
@@ -171,17 +177,21 @@ int main(int argc, char **argv) {
     double outside = benchsupport::median(shares);
     // The same epochs the general way (every step through Executable::run,
     // as before the bound steps), for comparison.
-    setenv("CHAINJIT_TRAINER_BOUND_STEPS", "0", 1);
-    config.epochs = 3;
-    train::Trainer general(model, config);
-    unsetenv("CHAINJIT_TRAINER_BOUND_STEPS");
-    Epochs seenGeneral;
-    general.fit(data, nullptr, &seenGeneral);
-    double generalEpoch = benchsupport::median({seenGeneral.seconds[1], seenGeneral.seconds[2]});
+    double generalEpoch = 0;
+    if (generalEpochs >= 2) {
+      setenv("CHAINJIT_TRAINER_BOUND_STEPS", "0", 1);
+      config.epochs = generalEpochs;
+      train::Trainer general(model, config);
+      unsetenv("CHAINJIT_TRAINER_BOUND_STEPS");
+      Epochs seenGeneral;
+      general.fit(data, nullptr, &seenGeneral);
+      generalEpoch = benchsupport::median(
+          std::vector<double>(seenGeneral.seconds.begin() + 1, seenGeneral.seconds.end()));
+    }
     double limit = m.flopsPerSample * double(n) / rate;
     fmt::print("{:<6} {:>10} {:>12} {:>9.1f}% {:>14} {:>12} {:>9.2f}x\n", m.key,
                benchsupport::fmtTime(epoch), benchsupport::fmtTime(steps), 100.0 * outside,
-               benchsupport::fmtTime(generalEpoch),
+               generalEpoch > 0 ? benchsupport::fmtTime(generalEpoch) : std::string("-"),
                benchsupport::fmtTime(limit), epoch / limit);
     if (tsv)
       tsv << "epoch\t" << m.key << "\t" << epoch << "\n"
