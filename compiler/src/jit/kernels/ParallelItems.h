@@ -123,12 +123,12 @@ template <typename Body> void forItems(int64_t items, const Body &body) {
 
 // A sum over [0, n) that gives the same bits however many threads run it:
 // the range is cut into a number of chunks that depends on n alone (one
-// per `perChunk` entries, at most kMaxSumChunks), partial(begin, end)
-// returns the sum of a chunk, and the chunks' sums are added in order.
+// per `perChunk` entries, at most kMaxSumChunks), partial(chunk, begin,
+// end) returns the sum of a chunk, and the chunks' sums are added in order.
 // Up to 2 * perChunk - 1 entries are one chunk, summed as a plain loop
 // would. The chunks are forItems' items, split over threads when that pays.
-// `fault(begin, end)` lets a chunk report a failure: chunks record it in
-// their slot and the caller reads the first one (the lowest chunk).
+// A chunk that fails (a bad label) records it in a slot of its own, so that
+// the caller can report the first failure in chunk order.
 inline constexpr int64_t kMaxSumChunks = 64;
 
 inline int64_t sumChunks(int64_t n, int64_t perChunk) {
