@@ -14,7 +14,10 @@
 // VmHWM, reset per size through /proc/self/clear_refs) beside the edges'
 // bytes: it grows by a fixed number of bytes per edge, never by the nodes²
 // of a dense adjacency (printed for comparison, never allocated: 40 GB at
-// 100,000 nodes in f32).
+// 100,000 nodes in f32). The same for one call of the gradient graph
+// (forward and backward of sum(H·H) for W and A's values): its arena (the
+// JIT's one buffer of intermediate values, X·W and H among them), its
+// arguments (the data and the gradients) and its measured peak.
 //
 //   ./build/bench/sparse_layer_bench [--results FILE] [--quick]
 //
@@ -314,8 +317,9 @@ int main(int argc, char **argv) {
   fmt::print("\npeak resident memory of one layer call and its data, N = 32, {} nodes "
              "(VmHWM above the RSS before the data was made; compiled beforehand)\n",
              kNodes);
-  fmt::print("{:>9} | {:>11} {:>11} {:>11} | {:>11} {:>14} | {:>13}\n", "edges", "CSR", "arena",
-             "args", "peak", "peak / edge", "dense adj.");
+  fmt::print("{:>9} | {:>11} {:>11} {:>11} | {:>11} {:>14} | {:>11} {:>11} {:>11} | {:>13}\n",
+             "edges", "CSR", "arena", "args", "peak", "peak / edge", "grad arena", "grad args",
+             "grad peak", "dense adj.");
   const std::vector<int64_t> edgeCounts =
       quick ? std::vector<int64_t>{250'000, 1'000'000}
             : std::vector<int64_t>{250'000, 500'000, 1'000'000, 2'000'000, 4'000'000};
@@ -328,34 +332,55 @@ int main(int argc, char **argv) {
   double previousPeak = 0, previousEdges = 0;
   std::string slopes;
   for (int64_t edges : edgeCounts) {
-    Compiled layer(layerGraph(kNodes, edges, 32));
-    malloc_trim(0); // free memory the allocator kept goes back: not counted, nor reused
-    const bool reset = resetPeak();
-    const int64_t before = procStatus("VmRSS:");
-    double peak;
-    {
+    ir::Graph g = layerGraph(kNodes, edges, 32);
+    Compiled layer(g), grad(compiler::grad(g, "loss", {"W", "values"}));
+    // The peak of one call with its data made just before: the forward
+    // layer, then (the data made again) forward and backward.
+    auto peakOfCall = [&](Compiled &c, bool &reset) {
+      malloc_trim(0); // free memory the allocator kept goes back: not counted, nor reused
+      reset = resetPeak();
+      const int64_t before = procStatus("VmRSS:");
       Problem p(kNodes, edges, 32);
-      layer.bind(p);
-      layer.run();
-
-      peak = double(procStatus("VmHWM:") - before);
-      layer.outputs.clear();
-    }
+      c.bind(p);
+      c.run();
+      double peak = double(procStatus("VmHWM:") - before);
+      c.outputs.clear();
+      return peak;
+    };
+    bool reset = false, gradReset = false;
+    const double peak = peakOfCall(layer, reset);
+    const double gradPeak = peakOfCall(grad, gradReset);
     const double arena = double(layer.cg->arenaBytes());
+    const double gradArena = double(grad.cg->arenaBytes());
     const double csrBytes = 4.0 * double(kNodes + 1) + 8.0 * double(edges);
-    const double args = csrBytes + 4.0 * double(kNodes * 32) * 2 /*X, H*/;
-    fmt::print("{:>9} | {:>11} {:>11} {:>11} | {:>11} {:>14} | {:>10.1f} GB\n", edges, mib(csrBytes),
-               mib(arena), mib(args), reset ? mib(peak) : "n/a",
-               reset ? fmt::format("{:.1f} B", peak / double(edges)) : "n/a",
+    // Every argument buffer of a call: the data (CSR, X, W) and the outputs
+    // (the layer's H and loss; the gradient graph's too, with the gradients
+    // for W and every edge's value).
+    auto argumentBytes = [](const Compiled &c) {
+      double b = 0;
+      for (const auto &a : c.cg->arguments())
+        b += double(a.type.numel()) * double(ir::dtypeSize(a.type.dtype));
+      return b;
+    };
+    const double args = argumentBytes(layer), gradArgs = argumentBytes(grad);
+    auto shown = [&](bool ok, double v) { return ok ? mib(v) : std::string("n/a"); };
+    fmt::print("{:>9} | {:>11} {:>11} {:>11} | {:>11} {:>14} | {:>11} {:>11} {:>11} | {:>10.1f} "
+               "GB\n",
+               edges, mib(csrBytes), mib(arena), mib(args), shown(reset, peak),
+               reset ? fmt::format("{:.1f} B", peak / double(edges)) : "n/a", mib(gradArena),
+               mib(gradArgs), shown(gradReset, gradPeak),
                double(kNodes) * double(kNodes) * 4 / 1e9);
     if (reset && previousEdges > 0)
       slopes += fmt::format(" {:.1f}", (peak - previousPeak) / (double(edges) - previousEdges));
     previousPeak = peak;
     previousEdges = double(edges);
     results.add("peak_bytes", std::to_string(edges), peak);
+    results.add("grad_peak_bytes", std::to_string(edges), gradPeak);
+    results.add("grad_arena_bytes", std::to_string(edges), gradArena + gradArgs);
   }
   fmt::print("bytes per added edge between rows:{} (the CSR holds 8 per edge: a column index "
-             "and a value); arena = X·W, nodes x N, independent of the edges\n",
+             "and a value); arena = X·W, nodes x N, independent of the edges; grad: one call "
+             "of the gradient graph for W and the values, its data made anew\n",
              slopes);
   return status;
 }

@@ -28,7 +28,8 @@ its data, after the JIT compiled; torch's first call warms up first too).
   /usr/bin/python3 bench/sparse_layer_torch.py [--jit sparse.tsv] [--threads T]
 
 With --jit (the --results file of build/bench/sparse_layer_bench) it prints
-chainjit's times and 1M-edge peak beside PyTorch's. Exits 0 with a note when
+chainjit's times and 1M-edge peaks (forward, and forward + backward with
+its JIT arena and arguments) beside PyTorch's. Exits 0 with a note when
 PyTorch is not installed.
 """
 import argparse
@@ -194,8 +195,16 @@ def main():
     print(f'  torch forward+backward  {mib(peaks["forward+backward"])}  (gradient for W)')
     print(f'  torch forward+backward  {mib(peaks["fwd+bwd W,v"])}  (gradient for W and the values, gather + index_add_)')
     jp = jit.get(('peak_bytes', str(EDGES)))
+    jg = jit.get(('grad_peak_bytes', str(EDGES)))
+    ja = jit.get(('grad_arena_bytes', str(EDGES)))
     if jp is not None:
         print(f'  chainjit forward        {mib(jp)}  (sparse_layer_bench, one layer call)')
+    if jg is not None:
+        print(f'  chainjit forward+backward  {mib(jg)}  (gradient for W and the values; '
+              f'JIT arena + arguments {mib(ja)})')
+        print(f'  torch / chainjit, forward+backward for W and the values: '
+              f'{peaks["fwd+bwd W,v"] / jg:.1f}x; torch (W only) / chainjit (W and values): '
+              f'{peaks["forward+backward"] / jg:.1f}x')
 
 
 if __name__ == '__main__':

@@ -20,6 +20,9 @@ packages=(
   # its CMake package needs; python3-onnx only for the fixture script
   # tests/fixtures/make_onnx_models.py.
   libonnx-dev libprotobuf-dev python3-onnx
+  # The word list of the character-level language model (docs/models.md,
+  # examples/make_char_words.py): /usr/share/dict/words.
+  wamerican
 )
 
 missing=()

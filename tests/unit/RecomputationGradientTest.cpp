@@ -191,3 +191,36 @@ TEST_CASE("recomputed gradient: with respect to intermediate values and params t
   for (size_t i = 0; i < want.outputs.size(); ++i)
     testing::checkSameTensor(got.outputs[i], want.outputs[i], "output " + std::to_string(i));
 }
+
+TEST_CASE("recomputed gradient: the JIT's arena in the backward part stays within the limit") {
+  // The limit covers the forward values (checkpoints, tapes, a segment's
+  // working values); during the backward part they stay within it. The
+  // arena as a whole does too: the parameters' gradients (24 x 4 KiB of
+  // weights here, twice the limits below) are written by their kernels
+  // straight into the caller's output buffers instead of living in the
+  // arena until the final copies, and the running adjoint fits beside the
+  // forward values.
+  Graph g = deepMlp(24, 32, 16, DType::f32);
+  auto wrt = paramNames(g);
+  auto unlimited = compiler::gradWithMemoryLimit(g, "loss", wrt, 1e12, false);
+  const int64_t unlimitedPeak = forwardValuePeak(unlimited.graph, g.size());
+  double largest = 0;
+  for (const auto &f : unlimited.chain.chain.factors)
+    largest = std::max(largest, f.tapeBytes);
+  const double least = unlimited.chain.workingBytes + largest;
+  for (double fraction : {0.5, 0.25, 0.125, 0.0}) {
+    double limit = fraction > 0 ? double(unlimitedPeak) * fraction : least;
+    INFO("limit " << limit);
+    for (bool simplify : {false, true}) {
+      auto r = compiler::gradWithMemoryLimit(g, "loss", wrt, limit, simplify);
+      compiler::DerivativeArena a = compiler::jitDerivativeArena(r.graph, g.size());
+      CHECK(a.backwardStart > 0);
+      CHECK(a.backwardStart < a.kernels);
+      CHECK(a.forwardValues <= limit);
+      CHECK(a.forwardValues > 0);
+      CHECK(a.results == 0);
+      CHECK(a.arena <= limit);
+      CHECK(a.arenaBytes <= limit);
+    }
+  }
+}

@@ -193,23 +193,35 @@ JacobianChain randomChain(std::mt19937 &rng, int q, bool gradient) {
   return c;
 }
 
-// Every bracketing (leaves, MUL, TAN, ADJ at every split, and with
-// recomputation an adjoint sweep over a whole range), each adjoint sweep
-// priced by the exhaustive search: the cheapest cost, for dense factors.
+// Every bracketing (leaves, MUL, TAN, ADJ at every split, and under a limit
+// an adjoint sweep over a whole range), each adjoint sweep priced as the
+// planner's model says (docs/cost-model.md, "Recomputation"): when the whole
+// chain's tape fits, every sweep takes its tape from the forward pass (no
+// cost); else a sweep runs forward from the chain input (the factors before
+// a once, to reach v_(a-1)) and pays what it runs beyond one run of a..b,
+// except over a range without tape, which needs no forward value. With
+// `recompute` the sweep's schedule is the exhaustive search's cheapest;
+// without, the sweep holds its whole tape (or is impossible).
 struct Enumerator {
   const JacobianChain &c;
   double limit;
   std::map<std::pair<int, int>, double> sweeps;
+  bool recomputing = true;
 
   double recompute(int a, int b) {
     auto it = sweeps.find({a, b});
     if (it != sweeps.end())
       return it->second;
-    // A sweep over a..b runs forward from the chain input (the factors
-    // before a once, to reach v_(a-1)) and pays what it runs beyond one
-    // run of a..b.
-    double f = exhaustiveSweep(c, a, b, limit);
-    double r = f == kInf ? kInf : f - forwardOnce(c, a, b);
+    double r;
+    if (sum(0, int(c.size()) - 1, &ChainFactor::tapeBytes) <= limit ||
+        sum(a, b, &ChainFactor::tapeBytes) == 0)
+      r = 0;
+    else if (!recomputing)
+      r = sum(a, b, &ChainFactor::tapeBytes) <= limit ? forwardOnce(c, 0, a - 1) : kInf;
+    else {
+      double f = exhaustiveSweep(c, a, b, limit);
+      r = f == kInf ? kInf : f - forwardOnce(c, a, b);
+    }
     return sweeps[{a, b}] = r;
   }
   double sum(int a, int b, double ChainFactor::*field) {
@@ -412,4 +424,88 @@ TEST_CASE("recomputation: rounding memory to units keeps plans within the limit"
   ReversalTable exact(wide, 25 * 4096 + 100);
   CHECK(exact.unitBytes() == 4096);
   CHECK(exact.units() == 25);
+}
+
+TEST_CASE("recomputation: one model for all limited plans, and recomputing never costs more") {
+  // Random chains with forward costs and some factors without tape (their
+  // adjoint reads no forward value, as for a sum or an add), at limits from
+  // above the whole tape down to nothing. Plans that hold whole tapes and
+  // plans that recompute are both priced as the exhaustive enumerations of
+  // the same model; the recomputing optimum is never the costlier.
+  std::mt19937 rng(1511);
+  std::bernoulli_distribution noTape(0.3), noInput(0.2);
+  int checked = 0, cheaper = 0, restarts = 0;
+  for (int q = 1; q <= 5; ++q)
+    for (int trial = 0; trial < 6; ++trial) {
+      JacobianChain c = randomChain(rng, q, trial % 2 == 0);
+      for (ChainFactor &f : c.factors) {
+        if (trial % 2 == 0) // wide gradients: tangent sweeps cost more
+          f.tangentCost *= 4;
+        if (noTape(rng))
+          f.tapeBytes = 0;
+        if (noInput(rng))
+          f.inputBytes = 0;
+      }
+      double tape = 0, maxTape = 0;
+      for (const ChainFactor &f : c.factors) {
+        tape += f.tapeBytes;
+        maxTape = std::max(maxTape, f.tapeBytes);
+      }
+      PlannerOptions unlimited;
+      const double free = planChain(c, unlimited).cost;
+      for (double limit : {tape + 1, tape, std::max(0.0, tape - 1), std::floor(tape / 2), maxTape,
+                           std::max(0.0, maxTape - 1), 0.0}) {
+        INFO("q = " << q << ", trial " << trial << ", limit " << limit << ", f e x: "
+                     << describe(c));
+        PlannerOptions whole, rec;
+        whole.tapeLimit = rec.tapeLimit = limit;
+        rec.recompute = true;
+        BracketingPlan held = planChain(c, whole), recomputed = planChain(c, rec);
+        Enumerator heldRef{c, limit, {}, false}, recRef{c, limit, {}, true};
+        CHECK(held.cost == heldRef.best());
+        CHECK(recomputed.cost == recRef.best());
+        CHECK(recomputed.cost <= held.cost);
+        CHECK(held.tapeBytes <= limit);
+        CHECK(recomputed.tapeBytes <= limit);
+        CHECK(held.cost >= free);
+        if (limit >= tape) { // the forward pass keeps every tape: as unlimited
+          CHECK(held.cost == free);
+          CHECK(recomputed.cost == free);
+        }
+        cheaper += recomputed.cost < held.cost;
+        restarts += held.recomputeCost > 0;
+        ++checked;
+      }
+    }
+  CHECK(checked == 7 * 5 * 6);
+  CHECK(cheaper >= 5);  // recomputation pays off at some of these limits
+  CHECK(restarts > 20); // and whole-tape sweeps after the first do restart
+}
+
+TEST_CASE("recomputation: a sweep over factors without tape runs nothing forward") {
+  // F3 (a sum, say) has no tape: pulling back through it alone needs no
+  // forward value, so at limit 0 its adjoint leaf costs only its adjoint,
+  // with or without recomputation (the restart from the chain input that a
+  // taped range pays would be 9 + 9).
+  JacobianChain c;
+  for (int l = 0; l < 3; ++l) {
+    ChainFactor f;
+    f.n = 4;
+    f.m = l == 2 ? 1 : 4;
+    f.tangentCost = f.adjointCost = 4;
+    f.forwardCost = 9;
+    f.tapeBytes = l == 2 ? 0 : 8;
+    f.inputBytes = 8;
+    f.structure = l == 2 ? JacobianStructure::Dense : JacobianStructure::Diagonal;
+    c.factors.push_back(f);
+  }
+  for (bool recompute : {false, true}) {
+    PlannerOptions o;
+    o.tapeLimit = 0;
+    o.recompute = recompute;
+    BracketingPlan p = planChain(c, o);
+    CHECK(p.recomputeCost == 0);
+    CHECK(p.tapeBytes == 0);
+    CHECK(p.expression(c).find("adj[F3]") != std::string::npos);
+  }
 }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace chainjit::cli {
@@ -29,6 +30,11 @@ public:
 void addAllocLimitOption(CLI::App *cmd, std::string &value);
 void applyAllocLimit(const std::string &value);
 
+// NAME=FILE,NAME=FILE (NamedFilesOption.cpp): a file per model input, in the
+// order given; a UsageError naming `flag` if malformed or a name repeats.
+using NamedFiles = std::vector<std::pair<std::string, std::string>>;
+NamedFiles parseNamedFiles(const std::string &spec, const std::string &flag);
+
 Command addDumpCommand(CLI::App &app); // DumpCommand.cpp
 Command addRunCommand(CLI::App &app);  // RunCommand.cpp
 // grad, jvp, vjp, jacobian, hessian, hvp: DerivativeCommands.cpp
@@ -40,5 +46,6 @@ std::vector<Command> addParamsCommands(CLI::App &app);
 Command addPredictCommand(CLI::App &app); // PredictCommand.cpp
 Command addCompileCommand(CLI::App &app); // CompileCommand.cpp
 Command addImportCommand(CLI::App &app);  // ImportCommand.cpp
+Command addSampleCommand(CLI::App &app);  // SampleCommand.cpp
 
 } // namespace chainjit::cli

@@ -2,7 +2,7 @@
 // chainjit cost --chain-file FILE
 // chainjit cost --chain D0,D1,...,Dq
 //   [--memory-limit BYTES [--no-recompute]] [--memory-sweep [--svg FILE]]
-//   [--format text|json|dot | --json]
+//   [--objective fma|time] [--format text|json|dot | --json]
 // Plans the bracketing of a Jacobian chain (compiler/ChainPlanner.h) and
 // prints the cost report: of the chain between a graph's values, of an
 // abstract chain read from a file, or of the classic matrix chain.
@@ -14,6 +14,7 @@
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"
 #include "chainjit/compiler/MemorySweep.h"
+#include "chainjit/compiler/TimeModel.h"
 #include "chainjit/ir/Error.h"
 
 #include <charconv>
@@ -39,6 +40,7 @@ struct CostOptions {
   bool noRecompute = false; // --memory-limit filters plans by tape (no checkpoints)
   bool memorySweep = false; // print the time-memory trade-off table
   std::string svg;          // --memory-sweep: also write the plot here
+  std::string objective;    // "" = not given: time for a graph, fma for chain files
 };
 
 std::string trim(std::string_view s) {
@@ -126,6 +128,11 @@ void checkForm(const CostOptions &o) {
     throw UsageError("--svg FILE needs --memory-sweep");
   if (o.memorySweep && !o.format.empty() && o.format != "text")
     throw UsageError("--memory-sweep prints a table; --format " + o.format + " is not supported");
+  if (o.objective == "time" && !o.chain.empty())
+    throw UsageError("--objective time applies to a graph or a chain file; a matrix chain "
+                     "(--chain) counts scalar multiplications");
+  if (o.objective == "time" && o.memorySweep)
+    throw UsageError("--memory-sweep counts multiply-adds; drop --objective time");
   if (!o.chain.empty() && !o.memoryLimit.empty())
     throw UsageError("--memory-limit does not apply to --chain: the matrices of a matrix "
                      "chain are given, no adjoint sweep needs a tape");
@@ -146,13 +153,25 @@ int printSweep(const compiler::JacobianChain &chain, const std::string &title,
   return 0;
 }
 
+// The time model of the objective, or none for multiply-adds: a graph is
+// planned in time by default (its dtype and this machine's calibration are
+// known), an abstract chain file in multiply-adds unless asked (f64 then).
+std::optional<compiler::TimeModel> objectiveModel(const CostOptions &o, bool graph,
+                                                  unsigned elemBytes) {
+  std::string objective = o.objective.empty() ? (graph ? "time" : "fma") : o.objective;
+  if (objective != "time" || o.memorySweep)
+    return std::nullopt;
+  return compiler::hostTimeModel(elemBytes);
+}
+
 int printReport(const compiler::JacobianChain &chain, const std::string &title,
                 std::optional<double> limit, const std::string &format, bool recompute,
-                const CostOptions &o) {
+                const CostOptions &o, const std::optional<compiler::TimeModel> &model) {
   if (o.memorySweep)
     return printSweep(chain, title, o.svg);
-  compiler::ChainCostSummary summary = compiler::summarizeChain(chain, limit, recompute);
-  compiler::CostReportInput in{title, &chain, &summary, limit};
+  const compiler::TimeModel *tm = model ? &*model : nullptr;
+  compiler::ChainCostSummary summary = compiler::summarizeChain(chain, limit, recompute, tm);
+  compiler::CostReportInput in{title, &chain, &summary, limit, tm};
   if (format == "json")
     std::cout << compiler::costReportJson(in);
   else if (format == "dot")
@@ -186,15 +205,21 @@ int runCost(CostOptions o) {
     return 0;
   }
 
-  if (!o.chainFile.empty())
-    return printReport(compiler::parseChainFile(o.chainFile), "chain file " + o.chainFile,
-                       limit, format, recompute, o);
+  if (!o.chainFile.empty()) {
+    compiler::JacobianChain chain = compiler::parseChainFile(o.chainFile);
+    return printReport(chain, "chain file " + o.chainFile, limit, format, recompute, o,
+                       objectiveModel(o, false, 8));
+  }
 
   DerivativeRequest &r = o.graph;
   normalizeNames(r);
   if (r.expand.empty())
     r.expand = "eval";
   ir::Graph g = loadExpandedGraph(r);
+  // The Jacobian's elements have the dtype of the output (its derivatives).
+  auto elemBytes = [&](const ir::Graph &graph, const std::string &name) {
+    return unsigned(ir::dtypeSize(graph.type(graph.lookup(name)).dtype));
+  };
   if (o.hessian) {
     // The Hessian is the Jacobian of the gradient graph: the same optimizer
     // plans it, over the chain of grad.<wrt> with respect to <wrt>.
@@ -205,11 +230,12 @@ int runCost(CostOptions o) {
     return printReport(gc.chain,
                        "d2 " + r.of + " / d " + r.wrt[0] + "2 (the Jacobian of the gradient) in " +
                            r.file,
-                       limit, format, recompute, o);
+                       limit, format, recompute, o,
+                       objectiveModel(o, true, elemBytes(gg, "grad." + r.wrt[0])));
   }
   compiler::GraphChain gc = compiler::extractChain(g, r.of, r.wrt);
   return printReport(gc.chain, "d " + r.of + " / d " + join(r.wrt) + " in " + r.file, limit,
-                     format, recompute, o);
+                     format, recompute, o, objectiveModel(o, true, elemBytes(g, r.of)));
 }
 
 } // namespace
@@ -249,6 +275,12 @@ Command addCostCommand(CLI::App &app) {
                   "Output format: text (default), json, or dot (the optimal plan's tree)")
       ->check(CLI::IsMember({"text", "json", "dot"}));
   cmd->add_flag("--json", o->json, "Same as --format json");
+  cmd->add_option("--objective", o->objective,
+                  "What the plan minimizes: time (predicted seconds on this machine: "
+                  "multiply-adds at the measured kernel rates plus bytes at the measured copy "
+                  "bandwidth; the default for a graph) or fma (multiply-adds; the default for a "
+                  "chain file, and the same on every machine)")
+      ->check(CLI::IsMember({"fma", "time"}));
   cmd->footer("Chain files: one factor per line, 'n m t a [e [f [x]]]' (input size, output "
               "size,\ntangent and adjoint cost of one sweep in FMAs, tape bytes, forward cost "
               "(default t),\ninput bytes (default 8 n)), first factor first; '#' starts a "
@@ -256,6 +288,7 @@ Command addCostCommand(CLI::App &app) {
               "\nExamples:\n"
               "  chainjit cost examples/mlp.cj --of loss --wrt W1,b1\n"
               "  chainjit cost examples/adjoint.cj --of F --wrt p --json\n"
+              "  chainjit cost examples/wide_narrow_wide.cj --of y --wrt x --objective fma\n"
               "  chainjit cost examples/adjoint.cj --of F --wrt p --hessian\n"
               "  chainjit cost --chain-file tests/cli/data/wide_narrow_wide.chain "
               "--memory-limit 50000\n"

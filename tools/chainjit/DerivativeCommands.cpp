@@ -10,6 +10,11 @@
 #include "PhaseTimer.h"
 
 #include "chainjit/compiler/Autodiff.h"
+#include "chainjit/compiler/JacobianByPlan.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <optional>
 
 #include <cstdint>
 #include <memory>
@@ -84,7 +89,23 @@ struct DerivativeOptions {
   std::string mode = "optimal";
   GraphOutputOptions output;
   bool timePasses = false;
+  std::string memoryLimit; // jacobian: plan with recomputation within BYTES
 };
+
+// --memory-limit BYTES: a non-negative finite number.
+std::optional<double> memoryLimitOf(const DerivativeOptions &o) {
+  if (o.memoryLimit.empty())
+    return std::nullopt;
+  char *stop = nullptr;
+  double v = std::strtod(o.memoryLimit.c_str(), &stop);
+  if (stop != o.memoryLimit.c_str() + o.memoryLimit.size() || !std::isfinite(v) || v < 0)
+    throw UsageError("--memory-limit '" + o.memoryLimit +
+                     "': expected a non-negative number of bytes, e.g. --memory-limit 1e6");
+  if (o.mode != "optimal")
+    throw UsageError("--memory-limit plans the Jacobian: it needs --mode optimal, not --mode " +
+                     o.mode);
+  return v;
+}
 
 compiler::JacobianMode jacobianMode(const std::string &mode) {
   if (mode == "forward")
@@ -101,7 +122,14 @@ ir::Graph derive(const TransformCommand &c, const ir::Graph &g, const Derivative
   case Transform::Grad: return compiler::grad(g, of, wrt);
   case Transform::Jvp: return compiler::jvp(g, of, wrt, o.directions);
   case Transform::Vjp: return compiler::vjp(g, of, wrt, o.directions);
-  case Transform::Jacobian: return compiler::jacobian(g, of, wrt.front(), jacobianMode(o.mode));
+  case Transform::Jacobian:
+    if (std::optional<double> limit = memoryLimitOf(o)) {
+      compiler::PlannerOptions plan;
+      plan.tapeLimit = *limit;
+      plan.recompute = true;
+      return compiler::plannedJacobian(g, of, wrt.front(), plan);
+    }
+    return compiler::jacobian(g, of, wrt.front(), jacobianMode(o.mode));
   case Transform::Hessian: return compiler::hessian(g, of, wrt.front(), jacobianMode(o.mode));
   case Transform::Hvp: return compiler::hvp(g, of, wrt);
   }
@@ -115,6 +143,7 @@ int runDerivative(const TransformCommand &c, DerivativeOptions o) {
   if (c.oneWrt && o.request.wrt.size() != 1)
     throw UsageError(std::string("--wrt: ") + c.name + " takes one value, got " +
                      std::to_string(o.request.wrt.size()));
+  memoryLimitOf(o); // a usage error before any file is read
   PhaseTimer timer(o.timePasses);
   ir::Graph g = timer.time("parse", [&] { return loadExpandedGraph(o.request); });
   // The chain-order planning of jacobian/hessian happens inside the transform.
@@ -146,6 +175,10 @@ Command addDerivativeCommand(CLI::App &app, const TransformCommand &c) {
                     "How the Jacobian is accumulated: forward, reverse or optimal "
                     "(default: the chain-order plan)")
         ->check(CLI::IsMember({"forward", "reverse", "optimal"}));
+  if (c.transform == Transform::Jacobian)
+    cmd->add_option("--memory-limit", o->memoryLimit,
+                    "BYTES: plan within this memory (checkpoints and tapes of each adjoint "
+                    "sweep); the sweeps recompute what they do not keep (recompute.N nodes)");
   cmd->add_option("--expand", o->request.expand,
                   "train or eval (default): expand dropout and batch_norm as for "
                   "training or evaluation before differentiating (like run --mode)")

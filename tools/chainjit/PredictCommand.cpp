@@ -1,16 +1,19 @@
-// chainjit predict MODEL.cj --params FILE --data new.csv[.gz]|new.npy|IDX
+// chainjit predict MODEL.cj --params FILE
+//                  --data new.csv[.gz]|new.npy|IDX | --data NAME=FILE.npy,...
 //                  [--idx-labels F] [-o predictions.csv] [--batch N] [--limit N]
-//                  [--label-column K] [--raw | --scale F] [--output-value NAME]
-// Classifies new data with trained weights: per row the class and the
-// probabilities, as CSV. The model is pruned to what the prediction needs
-// (no labels, no loss) and compiled once per batch size; CSV, .npy and IDX
-// images without labels are read and predicted chunk by chunk, so files
-// larger than memory work. The data
-// preparation stored with the weights (train --scale / --standardize) is
-// applied to every row first.
+//                  [--label-column K] [--raw | --scale F] [--output-value NAME] [--values]
+// Predicts with trained weights, as CSV: per sample the class and the
+// probabilities of a classifier, the values of a regression, or a class per
+// token of a sequence model (runtime/train/Prediction.h decides which and
+// writes the lines). The model is pruned to what the prediction needs (no
+// labels, no loss) and compiled once per batch size; CSV, .npy and IDX
+// images without labels, and .npy files by input name, are read and
+// predicted chunk by chunk, so files larger than memory work (the files of
+// a whole graph, a model trained with node masks, are read whole). The
+// data preparation stored with the weights (train --scale / --standardize)
+// is applied to every row of CSV, .npy and IDX features first.
 #include "Commands.h"
 
-#include "chainjit/compiler/Passes.h"
 #include "chainjit/ir/Parser.h"
 #include "chainjit/runtime/AtomicFile.h"
 #include "chainjit/runtime/CsvChunks.h"
@@ -19,14 +22,15 @@
 #include "chainjit/runtime/TensorIO.h"
 #include "chainjit/runtime/Weights.h"
 #include "chainjit/runtime/train/ModelGraphs.h"
+#include "chainjit/runtime/train/Prediction.h"
 
-#include <charconv>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 namespace chainjit::cli {
 
@@ -46,6 +50,7 @@ struct PredictOptions {
   bool raw = false;
   std::optional<double> scale;
   std::string outputName;
+  bool values = false;
   std::string backend = "jit";
   std::string allocLimit;
 };
@@ -59,75 +64,11 @@ bool endsWith(std::string_view s, std::string_view suffix) {
   return true;
 }
 
-// What the prediction reads from the model.
-struct PredictionPlan {
-  std::string features;     // the float input [N, ...]
-  ir::TensorType featureType; // as declared
-  int64_t numFeatures = 0;  // per row
-  std::string classOutput;  // i32 [N] ("" if none)
-  std::string scoreOutput;  // float [N, C] ("" if none)
-  bool scoresAreProbabilities = false; // a softmax's result
-};
-
-PredictionPlan planPrediction(const ir::Graph &m, const std::string &wanted) {
-  PredictionPlan p;
-  for (ir::NodeId id : m.inputs()) {
-    const ir::TensorType &t = m.type(id);
-    if ((t.dtype == ir::DType::f32 || t.dtype == ir::DType::f64) && t.rank() >= 1) {
-      p.features = m.node(id).name;
-      p.featureType = t;
-      break;
-    }
-  }
-  if (p.features.empty())
-    throw Error("model '" + m.name() + "' has no float input with a batch dimension");
-  int64_t n = p.featureType.shape[0];
-  p.numFeatures = 1;
-  for (size_t i = 1; i < p.featureType.shape.size(); ++i)
-    p.numFeatures *= p.featureType.shape[i];
-  auto isClass = [&](ir::NodeId id) { return m.type(id) == ir::i32({n}); };
-  auto isScores = [&](ir::NodeId id) {
-    const ir::TensorType &t = m.type(id);
-    return (t.dtype == ir::DType::f32 || t.dtype == ir::DType::f64) && t.rank() == 2 &&
-           t.shape[0] == n;
-  };
-  std::optional<ir::NodeId> out;
-  if (!wanted.empty()) {
-    out = m.find(wanted[0] == '%' ? wanted.substr(1) : wanted);
-    if (!out || (!isClass(*out) && !isScores(*out)))
-      throw UsageError("--output-value " + wanted + ": model '" + m.name() +
-                       "' has no value of that name that is i32[" + std::to_string(n) +
-                       "] classes or float [" + std::to_string(n) + ", C] scores");
-  } else {
-    for (ir::NodeId id : m.outputs())
-      if (!m.node(id).name.empty() && (isClass(id) || isScores(id))) {
-        out = id;
-        break;
-      }
-    if (!out)
-      throw Error("model '" + m.name() + "' has no prediction output (i32[" + std::to_string(n) +
-                  "] classes or float [" + std::to_string(n) +
-                  ", C] scores); name a value with --output-value");
-  }
-  const ir::Node &node = m.node(*out);
-  if (isClass(*out)) {
-    p.classOutput = node.name;
-    // The probabilities are the softmax of the logits an argmax picks from.
-    if (node.kind == ir::OpKind::ArgMax && isScores(node.operands[0]) &&
-        !m.node(node.operands[0]).name.empty())
-      p.scoreOutput = m.node(node.operands[0]).name;
-  } else {
-    p.scoreOutput = node.name;
-    p.scoresAreProbabilities = node.kind == ir::OpKind::Softmax;
-  }
-  return p;
-}
-
 // A chunk of rows: features (row-major, numFeatures each) and, when the
 // data has them, labels.
 struct Chunk {
   std::vector<double> features;
-  std::vector<int64_t> labels;
+  std::vector<double> labels;
   int64_t rows = 0;
 };
 
@@ -141,11 +82,14 @@ public:
 
 // CSV, plain or gzip, a chunk of rows at a time (runtime::CsvChunkReader).
 // The label column is recognized by the column count: one more than the
-// model's features.
+// model's features. It holds class numbers for a classifier, any finite
+// number (a regression's target) otherwise.
 class CsvRows : public RowSource {
 public:
-  CsvRows(const std::string &path, int64_t numFeatures, std::optional<int> labelColumn)
-      : reader_(path), numFeatures_(numFeatures), labelColumn_(labelColumn) {}
+  CsvRows(const std::string &path, int64_t numFeatures, std::optional<int> labelColumn,
+          bool classLabels)
+      : reader_(path), numFeatures_(numFeatures), labelColumn_(labelColumn),
+        classLabels_(classLabels) {}
 
   bool hasLabels() const override { return hasLabels_; }
 
@@ -176,10 +120,13 @@ public:
       for (int64_t k = 0; k < cols; ++k) {
         double v = t.values[static_cast<size_t>(r * cols + k)];
         if (hasLabels_ && k == labelCol_) {
-          if (!(v >= 0 && v < 2147483648.0) || std::floor(v) != v)
+          if (classLabels_ && (!(v >= 0 && v < 2147483648.0) || std::floor(v) != v))
             throw Error("the label " + std::to_string(v) + " is not a class number",
                         SourceLoc{reader_.path(), t.lines[static_cast<size_t>(r)]});
-          c.labels.push_back(static_cast<int64_t>(v));
+          if (!std::isfinite(v))
+            throw Error("the target is " + std::to_string(v) + " (targets must be finite numbers)",
+                        SourceLoc{reader_.path(), t.lines[static_cast<size_t>(r)]});
+          c.labels.push_back(v);
         } else {
           c.features.push_back(v);
         }
@@ -191,6 +138,7 @@ private:
   runtime::CsvChunkReader reader_;
   int64_t numFeatures_;
   std::optional<int> labelColumn_;
+  bool classLabels_;
   bool hasLabels_ = false;
   int64_t labelCol_ = -1;
 };
@@ -241,7 +189,7 @@ public:
       c.features.push_back(features_.at(i));
     if (labels_)
       for (int64_t r = at_; r < at_ + c.rows; ++r)
-        c.labels.push_back(static_cast<int64_t>(labels_->at(r)));
+        c.labels.push_back(labels_->at(r));
     at_ += c.rows;
     return c;
   }
@@ -252,30 +200,202 @@ private:
   int64_t d_, rows_ = 0, at_ = 0;
 };
 
-std::unique_ptr<RowSource> openData(const PredictOptions &o, const PredictionPlan &plan) {
+// The one float input of a prediction that reads CSV, a .npy file or IDX
+// images, and its values per sample.
+struct Features {
+  std::string name;
+  int64_t count = 0;
+};
+
+Features featuresOf(const ir::Graph &base, const rt::PredictionPlan &plan) {
+  std::string all;
+  for (const std::string &in : plan.inputs)
+    all += (all.empty() ? "" : ",") + in + "=FILE.npy";
+  if (plan.inputs.size() != 1 || !ir::isFloat(base.type(base.lookup(plan.inputs[0])).dtype) ||
+      base.type(base.lookup(plan.inputs[0])).rank() < 1)
+    throw Error("the prediction of model '" + base.name() + "' reads " +
+                (plan.inputs.empty() ? std::string("no input")
+                                     : "%" + plan.inputs[0] + " : " +
+                                           base.type(base.lookup(plan.inputs[0])).str() +
+                                           (plan.inputs.size() > 1 ? " and more" : "")) +
+                ", not one float input of features: give a .npy file per input (--data " + all +
+                ")");
+  const ir::TensorType &t = base.type(base.lookup(plan.inputs[0]));
+  Features f{plan.inputs[0], 1};
+  for (size_t i = 1; i < t.shape.size(); ++i)
+    f.count *= t.shape[i];
+  return f;
+}
+
+std::unique_ptr<RowSource> openData(const PredictOptions &o, int64_t numFeatures,
+                                    bool classLabels) {
   if (endsWith(o.data, ".csv") || endsWith(o.data, ".csv.gz")) {
     if (!o.idxLabels.empty())
       throw UsageError("--idx-labels goes with IDX images, not with CSV data");
-    return std::make_unique<CsvRows>(o.data, plan.numFeatures, o.labelColumn);
+    return std::make_unique<CsvRows>(o.data, numFeatures, o.labelColumn, classLabels);
   }
   if (o.labelColumn)
     throw UsageError("--label-column goes with CSV data");
   if (endsWith(o.data, ".npy") || endsWith(o.data, ".npy.gz")) {
     if (!o.idxLabels.empty())
       throw UsageError("--idx-labels goes with IDX images, not with .npy data");
-    return std::make_unique<StreamedRows>(runtime::openNpyRows(o.data), plan.numFeatures);
+    return std::make_unique<StreamedRows>(runtime::openNpyRows(o.data), numFeatures);
   }
   if (o.idxLabels.empty()) // IDX images alone
-    return std::make_unique<StreamedRows>(runtime::openIdxImageRows(o.data), plan.numFeatures);
+    return std::make_unique<StreamedRows>(runtime::openIdxImageRows(o.data), numFeatures);
   runtime::Dataset d = runtime::loadIdxDataset(o.data, o.idxLabels, ir::DType::f64);
-  return std::make_unique<TensorRows>(std::move(d.features), std::move(d.labels),
-                                      plan.numFeatures, o.data);
+  return std::make_unique<TensorRows>(std::move(d.features), std::move(d.labels), numFeatures,
+                                      o.data);
 }
 
-std::string number(double v) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, end);
+// The types of the inputs `names` of graph `g`.
+std::map<std::string, ir::TensorType> typesOf(const ir::Graph &g,
+                                              const std::vector<std::string> &names) {
+  std::map<std::string, ir::TensorType> m;
+  for (const std::string &n : names)
+    m[n] = g.type(g.lookup(n));
+  return m;
+}
+
+// Every other data input of the model may have a file too (the same
+// --data as for training): the target and the mask score the predictions.
+std::map<std::string, ir::TensorType> optionalTypes(const ir::Graph &model,
+                                                    const rt::PredictionPlan &plan) {
+  std::map<std::string, ir::TensorType> m;
+  for (ir::NodeId id : model.inputs())
+    if (model.type(id).rank() >= 1 &&
+        std::find(plan.inputs.begin(), plan.inputs.end(), model.node(id).name) ==
+            plan.inputs.end())
+      m[model.node(id).name] = model.type(id);
+  return m;
+}
+
+std::string describeFiles(const std::vector<std::pair<std::string, std::string>> &files) {
+  std::string s;
+  for (const auto &[name, path] : files)
+    s += (s.empty() ? "" : ", ") + name + "=" + path;
+  return s;
+}
+
+// .npy files by input name (runtime NamedRowChunks): each chunk's values
+// by input name, and the target's and the padding mask's when the data
+// has them (they score the predictions).
+class NamedRows {
+public:
+  NamedRows(const std::string &spec, const ir::Graph &model, const ir::Graph &base,
+            const rt::PredictionPlan &plan)
+      : files_(parseNamedFiles(spec, "--data")), reader_(files_, typesOf(base, plan.inputs),
+                                               optionalTypes(model, plan), base) {
+    if (!plan.target.empty() && reader_.has(plan.target))
+      target_ = plan.target;
+    if (!plan.tokenMask.empty() && reader_.has(plan.tokenMask))
+      mask_ = plan.tokenMask;
+  }
+  int64_t next(int64_t maxRows) { return reader_.next(maxRows, values_); }
+  std::vector<double> &values(const std::string &name) { return values_[name]; }
+  std::vector<double> target() { return target_.empty() ? empty() : values_[target_]; }
+  std::vector<double> mask() { return mask_.empty() ? empty() : values_[mask_]; }
+  bool hasTarget() const { return !target_.empty(); }
+  bool hasMask() const { return !mask_.empty(); }
+  std::string describeFiles() const { return cli::describeFiles(files_); }
+
+private:
+  static std::vector<double> empty() { return {}; }
+  std::vector<std::pair<std::string, std::string>> files_;
+  rt::NamedRowChunks reader_;
+  std::map<std::string, std::vector<double>> values_;
+  std::string target_, mask_;
+};
+
+// Whether the target's values per sample line up with the prediction's,
+// so that the data's targets can score it.
+bool targetFits(const ir::Graph &model, const rt::PredictionPlan &plan) {
+  if (plan.target.empty())
+    return false;
+  const ir::TensorType &t = model.type(model.lookup(plan.target));
+  const ir::TensorType &out = plan.outputType;
+  ir::Shape ts(t.shape.begin() + 1, t.shape.end());
+  switch (plan.kind) {
+  case rt::PredictionKind::Classes:
+    return t.dtype == ir::DType::i32 && t.rank() == 1;
+  case rt::PredictionKind::Values:
+    return ir::isFloat(t.dtype) && ts == ir::Shape(out.shape.begin() + 1, out.shape.end());
+  case rt::PredictionKind::Tokens:
+    return t.dtype == ir::DType::i32 &&
+           ts == ir::Shape(out.shape.begin() + 1,
+                           out.shape.end() - (ir::isFloat(out.dtype) ? 1 : 0));
+  }
+  return false;
+}
+
+// Where the predictions go: PATH.tmp, renamed to PATH once all are written
+// (an error half-way leaves no half-written file under the name asked
+// for); a PATH that is no regular file (/dev/stdout, a pipe) is written
+// directly; no PATH: standard output.
+class PredictionsOut {
+public:
+  explicit PredictionsOut(const std::string &path) {
+    if (!path.empty())
+      file_.emplace(path, runtime::AtomicFile::OnSpecialFile::WriteThrough,
+                    "cannot write the predictions");
+  }
+  void write(const std::string &text) {
+    if (file_) {
+      file_->write(text);
+    } else {
+      std::cout << text;
+      if (!std::cout)
+        throw Error("cannot write the predictions", SourceLoc{"<stdout>"});
+    }
+  }
+  void commit() {
+    if (file_)
+      file_->commit();
+    else
+      std::cout.flush();
+  }
+
+private:
+  std::optional<runtime::AtomicFile> file_;
+};
+
+// A whole graph (a model trained with node masks): every file read whole
+// and fed as it is, one evaluation, a line per node. The target's file, if
+// given, scores every node.
+int predictWholeGraph(const PredictOptions &o, const ir::Graph &model, const ir::Graph &base,
+                      const rt::PredictionPlan &plan, bool scoreable) {
+  auto files = parseNamedFiles(o.data, "--data");
+  std::map<std::string, ir::Tensor> data = rt::readWholeGraphInputs(
+      files, typesOf(base, plan.inputs), optionalTypes(model, plan), base);
+  runtime::Weights weights = runtime::loadWeights(o.paramsFile);
+  runtime::Bindings b = runtime::bindParams(base, weights.params, o.paramsFile);
+  for (const std::string &in : plan.inputs)
+    b[in] = data.at(in);
+  PredictionsOut out(o.output);
+  std::unique_ptr<runtime::Executable> exe =
+      runtime::makeExecutable(base, runtime::parseBackend(o.backend));
+  runtime::EvalResult r = exe->run(b);
+  std::vector<ir::Tensor> outs;
+  for (const std::string &name : plan.outputs())
+    outs.push_back(r.output(name));
+  std::vector<double> targets;
+  if (scoreable && data.count(plan.target))
+    targets = data.at(plan.target).toDoubles();
+  rt::PredictionScore score;
+  out.write(rt::predictionHeader(plan, outs));
+  out.write(rt::predictionLines(plan, outs, plan.batch, targets, {}, score));
+  out.commit();
+  std::cerr << "predicted the " << plan.batch << " nodes of one graph";
+  if (plan.kind == rt::PredictionKind::Classes && !plan.scoreOutput.empty())
+    std::cerr << ", " << outs.back().shape()[1] << " classes";
+  std::cerr << " (from " << describeFiles(files) << ")";
+  if (!o.output.empty())
+    std::cerr << " -> " << o.output;
+  std::cerr << "\n";
+  std::string scored = score.describe(plan.kind, false, "nodes");
+  if (!scored.empty())
+    std::cerr << scored << "\n";
+  return 0;
 }
 
 int runPredict(const PredictOptions &o) {
@@ -286,125 +406,121 @@ int runPredict(const PredictOptions &o) {
     throw UsageError("--limit " + std::to_string(o.limit) + ": must be at least 0");
   if (o.raw && o.scale)
     throw UsageError("--raw and --scale exclude each other");
+  // --data NAME=FILE.npy,...: a file per model input.
+  bool named = o.data.find('=') != std::string::npos;
+  if (named && (!o.idxLabels.empty() || o.labelColumn || o.scale))
+    throw UsageError(std::string(!o.idxLabels.empty() ? "--idx-labels"
+                                 : o.labelColumn      ? "--label-column"
+                                                      : "--scale") +
+                     " goes with CSV, .npy or IDX features, not with --data NAME=FILE.npy,...");
   ir::Graph model = ir::parseGraphFile(o.model);
-  PredictionPlan plan = planPrediction(model, o.outputName);
-  std::vector<std::string> outs;
-  if (!plan.classOutput.empty())
-    outs.push_back(plan.classOutput);
-  if (!plan.scoreOutput.empty())
-    outs.push_back(plan.scoreOutput);
+  rt::PredictionPlan plan = rt::planPrediction(model, {o.outputName, o.values});
   // Only what the prediction needs, in eval mode (no dropout, running
   // statistics), without what eval mode no longer uses.
-  ir::Graph base = rt::withoutUnusedValues(
-      compiler::expandModes(rt::withOutputs(model, outs), compiler::Mode::Eval));
-  if (!base.find(plan.features))
-    throw Error("the prediction of model '" + model.name() + "' does not depend on %" +
-                plan.features);
-  int64_t declaredBatch = plan.featureType.shape[0];
+  ir::Graph base = rt::predictionGraph(model, plan);
+  bool scoreable = targetFits(model, plan);
+  // A model of one whole graph is predicted whole (--batch and --limit do
+  // not apply).
+  if (named && rt::readsWholeGraph(base, plan.batch))
+    return predictWholeGraph(o, model, base, plan, scoreable);
 
-  std::unique_ptr<RowSource> source = openData(o, plan);
+  std::unique_ptr<RowSource> source;
+  std::optional<NamedRows> namedSource;
+  Features features;
+  if (named) {
+    namedSource.emplace(o.data, model, base, plan);
+  } else {
+    features = featuresOf(base, plan);
+    // A label column or IDX labels score a classifier, or a regression with
+    // one value per sample.
+    bool classLabels = plan.kind == rt::PredictionKind::Classes;
+    scoreable = classLabels || (plan.kind == rt::PredictionKind::Values &&
+                                plan.outputType.rank() >= 1 &&
+                                plan.outputType.numel() == plan.outputType.shape[0]);
+    source = openData(o, features.count, classLabels);
+  }
   runtime::Weights weights = runtime::loadWeights(o.paramsFile);
   runtime::Bindings params = runtime::bindParams(base, weights.params, o.paramsFile);
-  runtime::DataPreparation prep = weights.preparation;
+  // The stored preparation is of CSV and IDX features (training prepares
+  // nothing else), so named .npy inputs are fed as they are.
+  runtime::DataPreparation prep = named ? runtime::DataPreparation{} : weights.preparation;
   if (o.raw)
     prep = {};
   if (o.scale)
     prep = runtime::DataPreparation{o.scale, std::nullopt};
 
-  // The predictions go to PATH.tmp, renamed to PATH once all are written:
-  // an error half-way leaves no half-written file under the name asked for.
-  // A PATH that is no regular file (/dev/stdout, a pipe) is written directly.
-  std::optional<runtime::AtomicFile> file;
-  if (!o.output.empty())
-    file.emplace(o.output, runtime::AtomicFile::OnSpecialFile::WriteThrough,
-                 "cannot write the predictions");
-  std::ostringstream out; // one chunk's lines
-  auto flushChunk = [&] {
-    if (file) {
-      file->write(out.view());
-    } else {
-      std::cout << out.view();
-      if (!std::cout)
-        throw Error("cannot write the predictions", SourceLoc{"<stdout>"});
-    }
-    out.str("");
-  };
+  PredictionsOut out(o.output);
+  auto write = [&](const std::string &text) { out.write(text); };
 
   runtime::Backend backend = runtime::parseBackend(o.backend);
   std::map<int64_t, std::unique_ptr<runtime::Executable>> compiled; // by batch size
-  int64_t total = 0, hits = 0, classes = 0;
+  int64_t total = 0, classes = 0;
+  rt::PredictionScore score;
   bool headerWritten = false;
+  std::vector<std::string> outputNames = plan.outputs();
   while (o.limit == 0 || total < o.limit) {
-    Chunk c = source->next(o.limit == 0 ? o.batch : std::min(o.batch, o.limit - total));
-    if (c.rows == 0)
+    int64_t want = o.limit == 0 ? o.batch : std::min(o.batch, o.limit - total);
+    int64_t rows = 0;
+    Chunk c;
+    if (namedSource) {
+      rows = namedSource->next(want);
+    } else {
+      c = source->next(want);
+      rows = c.rows;
+    }
+    if (rows == 0)
       break;
-    auto &exe = compiled[c.rows];
+    auto &exe = compiled[rows];
     if (!exe)
-      exe = runtime::makeExecutable(rt::withBatchSize(base, declaredBatch, c.rows), backend);
+      exe = runtime::makeExecutable(rt::withBatchSize(base, plan.batch, rows), backend);
     const ir::Graph &g = exe->graph();
-    ir::Tensor features(g.type(g.lookup(plan.features)), c.features);
-    prep.apply(features, o.data);
     runtime::Bindings b = params;
-    b[plan.features] = std::move(features);
+    std::vector<double> targets, mask;
+    if (namedSource) {
+      for (const std::string &in : plan.inputs)
+        b[in] = ir::Tensor(g.type(g.lookup(in)), namedSource->values(in));
+      if (scoreable && namedSource->hasTarget()) {
+        targets = namedSource->target();
+        mask = namedSource->mask();
+      }
+    } else {
+      ir::Tensor x(g.type(g.lookup(features.name)), c.features);
+      prep.apply(x, o.data);
+      b[features.name] = std::move(x);
+      if (source->hasLabels() && scoreable)
+        targets = std::move(c.labels);
+    }
     runtime::EvalResult r = exe->run(b);
-
-    std::optional<ir::Tensor> cls, scores;
-    if (!plan.classOutput.empty())
-      cls = r.output(plan.classOutput);
-    if (!plan.scoreOutput.empty())
-      scores = r.output(plan.scoreOutput);
-    int64_t cols = scores ? scores->shape()[1] : 0;
+    std::vector<ir::Tensor> outs;
+    for (const std::string &name : outputNames)
+      outs.push_back(r.output(name));
     if (!headerWritten) {
-      out << "class";
-      for (int64_t k = 0; k < cols; ++k)
-        out << ",p" << k;
-      out << "\n";
+      write(rt::predictionHeader(plan, outs));
       headerWritten = true;
-      classes = cols;
+      if (plan.kind == rt::PredictionKind::Classes && !plan.scoreOutput.empty())
+        classes = outs.back().shape()[1];
     }
-    std::vector<double> p(static_cast<size_t>(cols));
-    for (int64_t row = 0; row < c.rows; ++row) {
-      // Softmax in double, shifted by the row's maximum.
-      double maxLogit = -INFINITY, sum = 0;
-      int64_t best = 0;
-      for (int64_t k = 0; k < cols; ++k) {
-        p[k] = scores->at(row * cols + k);
-        if (p[k] > maxLogit) {
-          maxLogit = p[k];
-          best = k;
-        }
-      }
-      if (!plan.scoresAreProbabilities) {
-        for (int64_t k = 0; k < cols; ++k)
-          sum += p[k] = std::exp(p[k] - maxLogit);
-        for (int64_t k = 0; k < cols; ++k)
-          p[k] /= sum;
-      }
-      int64_t predicted = cls ? static_cast<int64_t>(cls->at(row)) : best;
-      out << predicted;
-      for (int64_t k = 0; k < cols; ++k)
-        out << "," << number(p[k]);
-      out << "\n";
-      if (source->hasLabels() && c.labels[row] == predicted)
-        ++hits;
-    }
-    total += c.rows;
-    flushChunk();
+    write(rt::predictionLines(plan, outs, rows, targets, mask, score));
+    total += rows;
   }
-  if (file)
-    file->commit();
-  else
-    std::cout.flush();
-  std::cerr << "predicted " << total << " rows";
+  out.commit();
+  std::cerr << "predicted " << total << (named ? " samples" : " rows");
   if (classes > 0)
     std::cerr << " of " << classes << " classes";
-  std::cerr << " (data preparation: " << prep.describe() << ")";
+  else if (plan.kind == rt::PredictionKind::Values)
+    std::cerr << ": the values of %" << plan.output;
+  else if (plan.kind == rt::PredictionKind::Tokens)
+    std::cerr << ": a class per token of %" << plan.output;
+  if (named)
+    std::cerr << " (from " << namedSource->describeFiles() << ")";
+  else
+    std::cerr << " (data preparation: " << prep.describe() << ")";
   if (!o.output.empty())
     std::cerr << " -> " << o.output;
   std::cerr << "\n";
-  if (source->hasLabels() && total > 0)
-    std::cerr << "accuracy " << 100.0 * static_cast<double>(hits) / static_cast<double>(total)
-              << "% (" << hits << " of " << total << " rows match their labels)\n";
+  std::string scored = score.describe(plan.kind, namedSource && namedSource->hasMask());
+  if (!scored.empty())
+    std::cerr << scored << "\n";
   return 0;
 }
 
@@ -413,16 +529,19 @@ int runPredict(const PredictOptions &o) {
 Command addPredictCommand(CLI::App &app) {
   auto o = std::make_shared<PredictOptions>();
   CLI::App *cmd = app.add_subcommand(
-      "predict", "Classify new data with trained weights: the class and the probabilities "
-                 "per row, as CSV (docs/deploy.md)");
+      "predict", "Predict with trained weights, as CSV: per sample the class and the "
+                 "probabilities, a regression's values, or a class per token (docs/cli.md)");
   cmd->add_option("model", o->model, "The model, a .cj file")->required();
   cmd->add_option("--params", o->paramsFile,
                   "The weights: a checkpoint (train --checkpoint) or an .npz archive")
       ->required();
   cmd->add_option("--data", o->data,
-                  "The rows to classify: .csv or .csv.gz (read in chunks; a label column "
-                  "is recognized by the column count), .npy [N, ...] (read in chunks), or "
-                  "IDX images (read in chunks; with --idx-labels, whole with their labels)")
+                  "The samples: .csv or .csv.gz (read in chunks; a label column "
+                  "is recognized by the column count), .npy [N, ...] (read in chunks), "
+                  "IDX images (read in chunks; with --idx-labels, whole with their labels), "
+                  "or NAME=FILE.npy,... a file per model input (read in chunks together, or "
+                  "whole for a model of one graph; the target's file, if given, scores the "
+                  "predictions)")
       ->required();
   cmd->add_option("--idx-labels", o->idxLabels, "IDX: the labels of the --data images");
   cmd->add_option("-o,--output", o->output,
@@ -437,16 +556,22 @@ Command addPredictCommand(CLI::App &app) {
   cmd->add_option("--scale", o->scale,
                   "Multiply every feature by this instead of the stored preparation");
   cmd->add_option("--output-value", o->outputName,
-                  "The value to predict from: i32 [N] classes or float [N, C] scores "
-                  "(default: the model's first such output)");
+                  "The value to predict from: i32 [N] classes or float [N, C] scores, a "
+                  "regression's float [N, ...] prediction, or a sequence model's float "
+                  "[N, T, C] scores or i32 [N, T] classes (default: the model's prediction)");
+  cmd->add_flag("--values", o->values,
+                "Write the output's values per sample as they are (no argmax, no softmax)");
   cmd->add_option("--backend", o->backend, "jit (default) or interp")
       ->check(CLI::IsMember({"interp", "jit"}));
   addAllocLimitOption(cmd, o->allocLimit);
   cmd->footer("\nExamples:\n"
               "  chainjit predict examples/digits_mlp.cj --params digits.npz "
               "--data examples/data/digits.csv.gz -o predictions.csv\n"
-              "Output: a header 'class,p0,p1,...', then per row the class and the "
-              "probability of each class.\nSee docs/deploy.md.");
+              "  chainjit predict tests/cli/data/train/reg_multi.cj --params reg.npz "
+              "--data x=new_x.npy\n"
+              "Output: a header, then a line per sample: 'class,p0,p1,...' (the class and "
+              "the probability of each), the output's values ('pred_0,pred_1'), or a class "
+              "per token ('t0,t1,...').\nSee docs/cli.md and docs/deploy.md.");
   return {cmd, [o] { return runPredict(*o); }};
 }
 

@@ -128,28 +128,6 @@ std::vector<double> parseGrid(const std::string &spec, const std::string &flag) 
   return grid;
 }
 
-// "x=train_x.npy,y=train_y.npy": a file per model input (--data,
-// --test-data, --validation-data, --masks).
-rt::DataSpec::NamedFiles parseNamedFiles(const std::string &spec, const std::string &flag) {
-  rt::DataSpec::NamedFiles out;
-  if (spec.empty())
-    return out;
-  for (const std::string &part : splitCommas(spec)) {
-    size_t eq = part.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == part.size())
-      throw UsageError(flag + " '" + spec + "': '" + part +
-                       "' is not NAME=FILE (write " + flag + " x=train_x.npy,y=train_y.npy)");
-    std::string name = part.substr(0, eq);
-    if (name[0] == '%')
-      name.erase(0, 1);
-    for (const auto &[seen, path] : out)
-      if (seen == name)
-        throw UsageError(flag + " '" + spec + "': '" + name + "' is given twice");
-    out.push_back({name, part.substr(eq + 1)});
-  }
-  return out;
-}
-
 // Library validation errors about flags are usage errors (exit 2).
 template <typename F> auto asUsage(F &&f) {
   try {
@@ -403,6 +381,8 @@ int runTrain(const TrainOptions &o,
                         ? std::nullopt
                         : std::optional(model.type(model.lookup(sig.labels)).dtype);
   spec.nodeInput = sig.labels.empty() ? sig.features : sig.labels;
+  // Token ids and column indices: a bad one is named with its file and sample.
+  spec.indexLimits = rt::indexLimitsOf(model, sig.labels);
   // Ranks read only the rows of their shards where the files allow it.
   spec.rowsOnDemand = comm->size() > 1;
   rt::TrainingData data = rt::loadTrainingData(spec, dtype);
@@ -451,9 +431,7 @@ int runTrain(const TrainOptions &o,
     rt::CvResult r = rt::crossValidate(model, config, data.train, cv,
                                        [&](size_t row, int64_t fold, const rt::Metrics &m) {
                                          if (root)
-                                           std::cerr << "setting " << row + 1 << " fold "
-                                                   << fold + 1 << ": val loss " << m.loss
-                                                   << "\n";
+                                           std::cerr << rt::formatCvFold(row, fold, m) << "\n";
                                        });
     std::cout << rt::formatCvTable(r);
     const rt::GridSetting &best = r.rows[r.best].setting;

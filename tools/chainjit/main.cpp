@@ -56,6 +56,7 @@ int main(int argc, char **argv) {
   commands.push_back(cli::addPredictCommand(app));
   commands.push_back(cli::addCompileCommand(app));
   commands.push_back(cli::addImportCommand(app));
+  commands.push_back(cli::addSampleCommand(app));
   app.footer("Examples:\n"
              "  chainjit dump examples/mlp.cj --format dot | dot -Tsvg > mlp.svg\n"
              "  chainjit run examples/mlp.cj --input x=examples/data/mlp_x.csv "

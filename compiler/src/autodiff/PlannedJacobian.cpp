@@ -5,6 +5,8 @@
 // "product.N" so that tests can count them in the emitted graph.
 #include "PlannedJacobian.h"
 
+#include "../chain/RecomputationSegment.h"
+
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/ir/Builder.h"
 
@@ -28,8 +30,9 @@ struct Part {
 class PlanEmitter {
 public:
   PlanEmitter(const Graph &src, Graph &out, const std::vector<NodeId> &primal,
-              const GraphChain &gc)
-      : src_(src), out_(out), primal_(primal), gc_(gc) {}
+              const GraphChain &gc, const ReversalTable *table)
+      : src_(src), out_(out), primal_(primal), gc_(gc), table_(table),
+        runs_(gc.cuts.size(), 0) {}
 
   Part emit(const BracketingPlan &p, int idx) {
     const PlanNode &n = p.nodes[idx];
@@ -38,6 +41,9 @@ public:
     switch (n.step) {
     case PlanStep::TangentLeaf:
     case PlanStep::AdjointLeaf:
+      if (n.step == PlanStep::AdjointLeaf && scheduled(n.first, n.last))
+        return {S::Dense, scheduledPullBack(n.first, n.last, eye(last.m, dtype())), last.m,
+                first.n};
       if (n.first != n.last) // one adjoint sweep over a range (recomputation plans)
         return {S::Dense, pullBack(n.first, n.last, eye(last.m, dtype())), last.m, first.n};
       return leaf(n.first, n.step == PlanStep::TangentLeaf);
@@ -50,7 +56,8 @@ public:
     }
     case PlanStep::Adjoint: {
       Part y = emit(p, n.left); // [m_j, m_k]
-      Value pulled = pullBack(n.first, n.split, dense(y));
+      Value pulled = scheduled(n.first, n.split) ? scheduledPullBack(n.first, n.split, dense(y))
+                                               : pullBack(n.first, n.split, dense(y));
       return {S::Dense, pulled, last.m, first.n};
     }
     case PlanStep::Given:
@@ -148,6 +155,102 @@ private:
     return parts.size() == 1 ? parts.front() : concat(parts, 1);
   }
 
+  // Under a limit every adjoint sweep over a range with tape runs its own
+  // schedule from the chain input (the plan's model); one without tape reads
+  // no forward value.
+  bool scheduled(int a, int b) const {
+    if (!table_)
+      return false;
+    for (int l = a; l <= b; ++l)
+      if (gc_.chain.factors[l].tapeBytes > 0)
+        return true;
+    return false;
+  }
+
+  // Y [r, m_b] pulled back through segments a..b by the sweep's schedule
+  // (ReversalTable::sweepActions): each run of a segment after its first in
+  // the graph is emitted again as recompute.N nodes from the value in hand,
+  // and each segment's adjoint reads the values of its latest taping run.
+  // The first run of a segment is the forward pass's when it starts from
+  // the forward pass's value. Result [r, n_a].
+  Value scheduledPullBack(int a, int b, Value Y) {
+    const int64_t r = Y.shape()[0];
+    const size_t q = gc_.cuts.size();
+    Value seed = reshape(named(Y, "seed.adjoint"), directionShape(r, src_.type(gc_.cuts[b]).shape));
+    std::vector<NodeId> current(q, 0), tapeInput(q, 0);
+    std::vector<std::vector<NodeId>> tape(q);
+    MaybeValue pulled = seed;
+    std::vector<std::pair<NodeId, Value>> atStart; // a == 0: the wrt values' rows
+    for (const ReversalAction &act : table_->sweepActions(a, b)) {
+      const int l = act.factor;
+      const std::vector<NodeId> &seg = gc_.segments[l];
+      if (act.kind != ReversalAction::Reverse) {
+        const NodeId in = l > 0 ? current[l - 1] : 0;
+        std::vector<NodeId> copies(seg.size());
+        if (runs_[l] == 0 && (l == 0 || in == primal_[gc_.cuts[l - 1]])) {
+          for (size_t i = 0; i < seg.size(); ++i)
+            copies[i] = primal_[seg[i]];
+        } else {
+          std::vector<NodeId> local(src_.size(), 0);
+          std::vector<bool> isLocal(src_.size(), false);
+          for (size_t i = 0; i < seg.size(); ++i) {
+            Node n = src_.node(seg[i]);
+            for (NodeId &o : n.operands)
+              o = isLocal[o] ? local[o] : (l > 0 && o == gc_.cuts[l - 1] ? in : primal_[o]);
+            std::string name;
+            do
+              name = "recompute." + std::to_string(recomputeCounter_++);
+            while (out_.find(name));
+            n.name = name;
+            copies[i] = local[seg[i]] = out_.appendUnchecked(std::move(n));
+            isLocal[seg[i]] = true;
+          }
+        }
+        ++runs_[l];
+        current[l] = seg.empty() ? in : copies.back();
+        if (act.kind == ReversalAction::Tape) {
+          tape[l] = std::move(copies);
+          tapeInput[l] = in;
+        }
+        continue;
+      }
+      if (tape[l].size() != seg.size())
+        throw Error("internal: a planned Jacobian's reversal without a tape");
+      std::vector<NodeId> map = primal_;
+      std::vector<bool> wanted(src_.size(), false);
+      for (size_t i = 0; i < seg.size(); ++i)
+        map[seg[i]] = tape[l][i];
+      for (NodeId s : startOf(l))
+        wanted[s] = true;
+      if (l > 0)
+        map[gc_.cuts[l - 1]] = tapeInput[l];
+      MaybeValue before;
+      atStart.clear();
+      if (!seg.empty() && pulled)
+        for (auto &[id, v] : segmentAdjoint(segmentGraph(src_, seg), out_, map, *pulled, wanted, r)) {
+          if (l > 0)
+            before = addMaybe(before, v);
+          else
+            atStart.emplace_back(id, v);
+        }
+      else if (seg.empty())
+        before = pulled;
+      pulled = before;
+    }
+    std::vector<Value> parts;
+    for (NodeId s : startOf(a)) {
+      TensorType t = src_.type(s);
+      MaybeValue v = a > 0 ? pulled : MaybeValue{};
+      if (a == 0)
+        for (auto &[id, x] : atStart)
+          if (id == s)
+            v = addMaybe(v, x);
+      Value dense = v ? *v : broadcastTo(scalar(out_, 0.0, dtype()), directionShape(r, t.shape));
+      parts.push_back(reshape(dense, {r, t.numel()}));
+    }
+    return parts.size() == 1 ? parts.front() : concat(parts, 1);
+  }
+
   // The dense Jacobian of one segment, or its diagonal / identity when the
   // plan charged it as such (one sweep seeded with ones, or none).
   Part leaf(int l, bool tangent) {
@@ -236,14 +339,17 @@ private:
   Graph &out_;
   const std::vector<NodeId> &primal_;
   const GraphChain &gc_;
-  int counter_ = 0;
+  const ReversalTable *table_;
+  std::vector<int> runs_; // per segment: runs emitted so far (the first is the forward pass)
+  int counter_ = 0, recomputeCounter_ = 0;
 };
 
 } // namespace
 
 Value emitPlannedJacobian(const Graph &src, Graph &out, const std::vector<NodeId> &primal,
-                          const GraphChain &gc, const BracketingPlan &plan) {
-  PlanEmitter e(src, out, primal, gc);
+                          const GraphChain &gc, const BracketingPlan &plan,
+                          const ReversalTable *recompute) {
+  PlanEmitter e(src, out, primal, gc, recompute);
   Part root = e.emit(plan, static_cast<int>(plan.nodes.size()) - 1);
   return e.dense(root);
 }

@@ -8,6 +8,7 @@
 #include "../chain/RecomputationSegment.h"
 
 #include "chainjit/compiler/Passes.h"
+#include "chainjit/compiler/ScanCheckpointing.h"
 #include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Sweeps.h"
@@ -136,6 +137,15 @@ RecomputedGradient gradWithMemoryLimit(const Graph &f, const std::string &of,
                                        bool simplify) {
   if (!(memoryLimit >= 0) || !std::isfinite(memoryLimit))
     throw Error("the memory limit must be a finite non-negative number of bytes");
+  // Recurrences (ScanCheckpointing.h): where a scan's tape of carries does
+  // not fit, the scan is nested into windows; the largest scan tape takes
+  // its share of the limit and the schedule below plans the rest.
+  if (std::optional<CheckpointedScans> cs = checkpointScans(f, of, wrt, memoryLimit)) {
+    ScanCheckpointingScope nested;
+    RecomputedGradient r = gradWithMemoryLimit(cs->graph, of, wrt, cs->chainLimit, simplify);
+    r.graph = pruneScanBodies(r.graph);
+    return r;
+  }
   NodeId ofId = f.lookup(of);
   if (f.type(ofId).rank() != 0 || !isFloat(f.type(ofId).dtype))
     throw Error("grad needs a float scalar, but %" + of + " is " + f.type(ofId).str());

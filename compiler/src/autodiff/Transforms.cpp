@@ -54,8 +54,11 @@ struct DerivativeGraph {
     out.setNodeName(v.id(), name);
     out.addOutput(v.id());
   }
-  Graph finish(bool simplify = true) {
-    Graph g = eliminateDeadCode(simplify ? simplifyGraph(out) : out);
+  // mergeCommon = false keeps recomputed nodes apart from the originals.
+  Graph finish(bool simplify = true, bool mergeCommon = true) {
+    Graph g = eliminateDeadCode(!simplify      ? out
+                                : mergeCommon ? simplifyGraph(out)
+                                              : simplifyAlgebra(foldConstants(out)));
     verifyOrThrow(g);
     return g;
   }
@@ -163,11 +166,21 @@ Graph jacobianGraph(const Graph &f, const std::string &of, const std::string &wr
   Shape result = ot.shape;
   result.insert(result.end(), wt.shape.begin(), wt.shape.end());
   int64_t n = wt.numel(), m = ot.numel();
+  bool recomputed = false;
   Value j = [&]() -> Value {
     if (mode == JacobianMode::Optimal) {
       GraphChain gc = extractChain(f, ofId, {wId});
       BracketingPlan plan = planChain(gc.chain, opts);
-      return reshape(emitPlannedJacobian(f, d.out, d.primal, gc, plan), result);
+      // Under a limit the tape exceeds, adjoint sweeps follow their schedules.
+      double tape = 0;
+      for (const ChainFactor &cf : gc.chain.factors)
+        tape += cf.tapeBytes;
+      std::optional<ReversalTable> table;
+      if (plan.recomputed && tape > *opts.tapeLimit)
+        table.emplace(gc.chain, *opts.tapeLimit);
+      recomputed = table.has_value();
+      return reshape(emitPlannedJacobian(f, d.out, d.primal, gc, plan, table ? &*table : nullptr),
+                     result);
     }
     if (mode == JacobianMode::Forward) {
       auto tan = tangentSweep(f, d.out, d.primal, {{wId, identityDirections(d.out, wt)}}, n);
@@ -184,7 +197,7 @@ Graph jacobianGraph(const Graph &f, const std::string &of, const std::string &wr
     return reshape(a, result);
   }();
   d.emit(fresh(j), "jacobian." + of + "." + wrt);
-  return d.finish(simplify);
+  return d.finish(simplify, !recomputed);
 }
 } // namespace
 

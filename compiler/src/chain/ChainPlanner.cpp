@@ -2,6 +2,8 @@
 
 #include "chainjit/compiler/Recomputation.h"
 
+#include "ChainTimeCosts.h"
+
 #include "chainjit/ir/Error.h"
 
 #include <algorithm>
@@ -60,6 +62,10 @@ public:
     denseChain_ = true; // products need no structure lookups
     for (const ChainFactor &f : chain.factors)
       denseChain_ = denseChain_ && f.structure == S::Dense;
+    if (o_.timeModel) { // the objective in seconds (ChainTimeCosts.h)
+      time_ = std::make_unique<ChainTimeCosts>(chain, *o_.timeModel);
+      denseChain_ = false;
+    }
     T_.assign(q_ + 1, 0);
     A_.assign(q_ + 1, 0);
     E_.assign(q_ + 1, 0);
@@ -69,19 +75,30 @@ public:
       A_[l + 1] = A_[l] + f.adjointCost;
       E_[l + 1] = E_[l] + f.tapeBytes;
     }
-    if (o_.recompute && o_.tapeLimit) {
-      // rc(i, k): the recomputation of an adjoint sweep over i..k (infinite
-      // when no schedule fits), looked up O(q^3) times by the scans.
-      reversal_ = std::make_unique<ReversalTable>(chain, *o_.tapeLimit);
-      std::vector<double> Fw_(q_ + 1, 0); // prefix sums of forward costs
+    // One model for every memory-limited plan (docs/cost-model.md,
+    // "Recomputation"): each adjoint sweep is a program of its own that runs
+    // forward from the chain input and holds at most the limit; rc(i, k) is
+    // what it runs beyond one run of i..k (the restart to v_(i-1) included;
+    // nothing for a range without tape, whose adjoint reads no forward
+    // value). Without recompute a sweep holds its whole tape; with it, the
+    // recomputation tables choose checkpoints, and since they include the
+    // whole-tape sweep, recomputing plans are never the costlier. When the
+    // whole chain's tape fits, the forward pass keeps every tape: no limit.
+    limited_ = o_.tapeLimit && E_[q_] > *o_.tapeLimit;
+    if (limited_) {
+      if (o_.recompute)
+        reversal_ = std::make_unique<ReversalTable>(chain, *o_.tapeLimit);
+      std::vector<double> Fw(q_ + 1, 0); // prefix sums of forward costs
       for (int l = 0; l < q_; ++l)
-        Fw_[l + 1] = Fw_[l] + chain.factors[l].forwardCost;
+        Fw[l + 1] = Fw[l] + chain.factors[l].forwardCost;
       rc_.assign(size_t(q_) * q_, kInf);
       for (int i = 0; i < q_; ++i)
         for (int k = i; k < q_; ++k) {
-          double f = reversal_->sweepForwardCost(i, k);
-          double once = Fw_[k + 1] - Fw_[i];
-          rc_[at(i, k)] = f == kInf ? kInf : std::max(0.0, f - once);
+          double tape = E_[k + 1] - E_[i];
+          rc_[at(i, k)] = reversal_           ? reversal_->sweepRecomputation(i, k)
+                          : tape > *o_.tapeLimit ? kInf
+                          : tape == 0           ? 0.0
+                                                : Fw[i];
         }
     }
   }
@@ -99,8 +116,13 @@ public:
     build(plan, 0, q_ - 1);
     plan.cost = plan.root().cost;
     plan.tapeBytes = tapeOf(plan);
-    if (reversal_) {
-      plan.recomputed = true;
+    plan.recomputed = o_.recompute && o_.tapeLimit;
+    if (o_.tapeLimit && !limited_) { // every sweep's tape kept from the forward pass
+      plan.tapeBytes = 0;
+      for (const PlanNode &n : plan.nodes)
+        plan.tapeBytes += sweepTape(n);
+    }
+    if (limited_) {
       plan.tapeBytes = 0;
       for (PlanNode &n : plan.nodes) {
         if (n.step != PlanStep::AdjointLeaf && n.step != PlanStep::Adjoint)
@@ -108,21 +130,42 @@ public:
         int last = n.step == PlanStep::Adjoint ? n.split : n.last;
         n.recompute = rc_[at(n.first, last)];
         plan.recomputeCost += n.recompute;
-        plan.tapeBytes =
-            std::max(plan.tapeBytes, reversal_->sweepSchedule(n.first, last).peakBytes);
+        plan.tapeBytes = std::max(plan.tapeBytes, reversal_ && E_[last + 1] > E_[n.first]
+                                                      ? reversal_->sweepSchedule(n.first, last).peakBytes
+                                                      : sweepTape(n));
       }
     }
+    if (time_) // the table held seconds: predictions to `seconds`, FMA to `cost`
+      timedCosts(plan);
     return plan;
+  }
+
+  // The tape of one adjoint sweep's range (0 for other steps).
+  double sweepTape(const PlanNode &n) const {
+    if (n.step == PlanStep::AdjointLeaf)
+      return E_[n.last + 1] - E_[n.first];
+    if (n.step == PlanStep::Adjoint)
+      return E_[n.split + 1] - E_[n.first];
+    return 0;
+  }
+
+  void timedCosts(BracketingPlan &plan) const {
+    annotatePlanTime(c_, plan, *o_.timeModel);
+    std::vector<StepCost> own = planStepCosts(c_, plan, *o_.timeModel);
+    for (size_t i = 0; i < plan.nodes.size(); ++i) {
+      PlanNode &n = plan.nodes[i];
+      n.cost = own[i].fma;
+      for (int child : {n.left, n.right})
+        if (child >= 0)
+          n.cost += plan.nodes[size_t(child)].cost;
+    }
+    plan.cost = plan.root().cost;
   }
 
   double tapeOf(const BracketingPlan &p) const {
     double t = 0;
-    for (const PlanNode &n : p.nodes) {
-      if (n.step == PlanStep::AdjointLeaf)
-        t = std::max(t, E_[n.first + 1] - E_[n.first]);
-      else if (n.step == PlanStep::Adjoint)
-        t = std::max(t, E_[n.split + 1] - E_[n.first]);
-    }
+    for (const PlanNode &n : p.nodes)
+      t = std::max(t, sweepTape(n));
     return t;
   }
 
@@ -160,10 +203,12 @@ private:
       tan = f.tangentCost, adj = f.adjointCost;
     else if (f.structure == S::BlockDiagonal) // one seed per column of a block
       tan = n / double(f.blocks) * f.tangentCost, adj = m / double(f.blocks) * f.adjointCost;
+    if (time_)
+      tan = time_->leaf(i, true), adj = time_->leaf(i, false);
     if (o_.tangentLeaves)
       offer(i, i, PlanStep::TangentLeaf, -1, tan);
-    if (o_.adjointLeaves && (reversal_ ? rc(i, i) < kInf : tapeFits(i, i)))
-      offer(i, i, PlanStep::AdjointLeaf, -1, adj + rc(i, i));
+    if (o_.adjointLeaves && (limited_ ? rc(i, i) < kInf : tapeFits(i, i)))
+      offer(i, i, PlanStep::AdjointLeaf, -1, adj + rcObjective(i, i));
   }
 
   void range(int i, int j) {
@@ -179,7 +224,10 @@ private:
   // the value scan and the choice recovery, which must agree exactly.
   double multiplyCandidate(int i, int j, int k) const {
     S ls = structureByEnd_[size_t(j) * q_ + k + 1], rs = structure_[at(i, k)];
-    double product = ls == S::Dense && rs == S::Dense
+    double product = time_ ? time_->product(c_.factors[j].m, c_.factors[k].m, c_.factors[i].n, ls,
+                                            rs, blocksByEnd_[size_t(j) * q_ + k + 1],
+                                            blocks_[at(i, k)])
+                     : ls == S::Dense && rs == S::Dense
                          ? m_[j] * m_[k] * double(c_.factors[i].n)
                          : productCost(c_.factors[j].m, c_.factors[k].m, c_.factors[i].n, ls,
                                        rs, blocksByEnd_[size_t(j) * q_ + k + 1],
@@ -187,16 +235,26 @@ private:
     return costByEnd_[size_t(j) * q_ + k + 1] + cost_[at(i, k)] + product;
   }
   double tangentCandidate(int i, int j, int k) const {
-    return cost_[at(i, k)] + double(c_.factors[i].n) * (T_[j + 1] - T_[k + 1]);
+    return cost_[at(i, k)] + (time_ ? time_->tangentSteps(i, k, j)
+                                    : double(c_.factors[i].n) * (T_[j + 1] - T_[k + 1]));
   }
   double adjointCandidate(int i, int j, int k) const {
-    return costByEnd_[size_t(j) * q_ + k + 1] + m_[j] * (A_[k + 1] - A_[i]) + rc(i, k);
+    return costByEnd_[size_t(j) * q_ + k + 1] +
+           (time_ ? time_->adjointSteps(i, k, j) : m_[j] * (A_[k + 1] - A_[i])) +
+           rcObjective(i, k);
   }
-  // With recomputation: one adjoint sweep over i..j seeded with the identity.
+  // Under a limit: one adjoint sweep over i..j seeded with the identity (one
+  // restart, where a chain of sweeps would pay one each).
   double adjointRangeCandidate(int i, int j) const {
-    return m_[j] * (A_[j + 1] - A_[i]) + rc(i, j);
+    return (time_ ? time_->adjointSteps(i, j, j) : m_[j] * (A_[j + 1] - A_[i])) +
+           rcObjective(i, j);
   }
   double rc(int i, int k) const { return rc_.empty() ? 0.0 : rc_[at(i, k)]; }
+  // rc in the objective's unit (seconds with a time model).
+  double rcObjective(int i, int k) const {
+    double r = rc(i, k);
+    return time_ && r < kInf ? time_->recompute(r) : r;
+  }
   // The adjoint step at split k pulls through i..k: allowed for k < this.
   int adjointEnd(int i, int j) const {
     if (reversal_) // the recomputation term rules out what does not fit
@@ -227,7 +285,7 @@ private:
     if (o_.adjointSteps)
       best = std::min(best, minOver(i, adjointEnd(i, j),
                                     [&](int k) { return adjointCandidate(i, j, k); }));
-    if (reversal_ && o_.adjointLeaves)
+    if (limited_ && o_.adjointLeaves)
       best = std::min(best, adjointRangeCandidate(i, j));
     if (best < kInf) {
       cost_[at(i, j)] = best;
@@ -288,7 +346,7 @@ private:
       if (o_.adjointSteps && k < adjEnd)
         consider(PlanStep::Adjoint, k, adjointCandidate(i, j, k));
     }
-    if (reversal_ && o_.adjointLeaves)
+    if (limited_ && o_.adjointLeaves)
       consider(PlanStep::AdjointLeaf, -1, adjointRangeCandidate(i, j));
     if (bestStep == PlanStep::AdjointLeaf || bestK >= 0)
       offer(i, j, bestStep, bestK, best);
@@ -331,8 +389,10 @@ private:
   std::vector<S> structureByEnd_; // [j][i], the same
   std::vector<int64_t> blocks_;      // [i][j]: block count of a block-diagonal product
   std::vector<int64_t> blocksByEnd_; // [j][i], the same
-  std::unique_ptr<ReversalTable> reversal_; // with recompute and a tape limit
-  std::vector<double> rc_;                  // [i][k]: recomputation of a sweep over i..k
+  bool limited_ = false; // a tape limit below the whole chain's tape
+  std::unique_ptr<ReversalTable> reversal_; // limited_ with recompute
+  std::vector<double> rc_;                  // limited_: [i][k], forward runs of a sweep over i..k
+  std::unique_ptr<ChainTimeCosts> time_;    // with PlannerOptions::timeModel
 };
 
 } // namespace
@@ -359,6 +419,7 @@ static BracketingPlan pureMode(const JacobianChain &chain, bool tangent) {
   double leafCost = tangent ? dirs * seedFactor.tangentCost : dirs * seedFactor.adjointCost;
   p.nodes.push_back({tangent ? PlanStep::TangentLeaf : PlanStep::AdjointLeaf, seed,
                      seed, -1, -1, -1, leafCost});
+  p.nodes.back().seeds = dirs; // an identity seed, whatever the factor's structure
   if (q > 1) {
     if (tangent)
       p.nodes.push_back({PlanStep::Tangent, 0, q - 1, 0, -1, 0, dirs * sum});
@@ -372,7 +433,8 @@ static BracketingPlan pureMode(const JacobianChain &chain, bool tangent) {
 }
 
 ChainCostSummary summarizeChain(const JacobianChain &chain,
-                                std::optional<double> tapeLimit, bool recompute) {
+                                std::optional<double> tapeLimit, bool recompute,
+                                const TimeModel *timeModel) {
   chain.validate();
   ChainCostSummary s;
   s.pureTangent = pureMode(chain, true);
@@ -398,11 +460,16 @@ ChainCostSummary summarizeChain(const JacobianChain &chain,
   PlannerOptions pre;
   pre.tapeLimit = tapeLimit;
   pre.tangentSteps = pre.adjointSteps = false;
+  pre.timeModel = timeModel;
   s.preaccumulate = planChain(chain, pre);
   PlannerOptions best;
   best.tapeLimit = tapeLimit;
   best.recompute = recompute;
+  best.timeModel = timeModel;
   s.optimum = planChain(chain, best);
+  if (timeModel) // the pure modes are built, not planned: predict them too
+    for (BracketingPlan *p : {&s.pureTangent, &s.pureAdjoint})
+      annotatePlanTime(chain, *p, *timeModel);
   return s;
 }
 

@@ -2,6 +2,8 @@
 
 #include "chainjit/compiler/TimeChains.h"
 
+#include "CostReportTime.h"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -41,7 +43,8 @@ std::string factorName(const JacobianChain &c, int l) {
   return c.factors[l].label.empty() ? "F" + std::to_string(l + 1) : c.factors[l].label;
 }
 
-nlohmann::json planJson(const JacobianChain &c, const BracketingPlan &p) {
+nlohmann::json planJson(const JacobianChain &c, const BracketingPlan &p,
+                        const TimeModel *model = nullptr) {
   nlohmann::json nodes = nlohmann::json::array();
   for (const PlanNode &n : p.nodes)
     nodes.push_back({{"step", stepName(n.step)},
@@ -58,12 +61,17 @@ nlohmann::json planJson(const JacobianChain &c, const BracketingPlan &p) {
                       {"direction", t.direction == TimeDirection::Forward ? "forward" : "backward"},
                       {"directions", t.directions},
                       {"tape_bytes", t.tapeBytes}});
-  return {{"expression", p.expression(c)},
-          {"time_sweeps", sweeps},
-          {"cost", p.cost},
-          {"tape_bytes", p.tapeBytes},
-          {"recompute_cost", p.recomputeCost},
-          {"nodes", nodes}};
+  nlohmann::json j = {{"expression", p.expression(c)},
+                      {"time_sweeps", sweeps},
+                      {"cost", p.cost},
+                      {"tape_bytes", p.tapeBytes},
+                      {"recompute_cost", p.recomputeCost},
+                      {"nodes", nodes}};
+  // Predicted seconds (TimeModel.h): in total and per node, its own step.
+  j["seconds"] = model && p.timed ? nlohmann::json(p.seconds) : nlohmann::json(nullptr);
+  if (model && p.timed)
+    j["steps"] = planStepsJson(c, p, *model);
+  return j;
 }
 
 // ---- through time (TimeChains.h) ----
@@ -126,11 +134,18 @@ std::string costReportText(const CostReportInput &in) {
     if (f.steps > 1) // the recurrence's step factor, once, with its count
       out += stepLine(f);
   }
-  out += fmt::format("\n  {:<26} {:>16} {:>11} {:>14}\n", "strategy", "cost (FMA)",
-                     "/ optimum", "tape (bytes)");
+  // With a time model, predicted times follow (the optimum minimizes them).
+  const TimeModel *tm = in.timeModel && s.optimum.timed ? in.timeModel : nullptr;
+  out += fmt::format("\n  {:<26} {:>16} {:>11} {:>14}{}\n", "strategy", "cost (FMA)",
+                     "/ optimum", "tape (bytes)",
+                     tm ? fmt::format(" {:>12} {:>11}", "predicted", "/ optimum") : "");
   auto row = [&](std::string_view name, const BracketingPlan &p, std::string_view note) {
-    out += fmt::format("  {:<26} {:>16} {:>11} {:>14}{}\n", name, num(p.cost),
-                       ratio(p.cost, s.optimum.cost), num(p.tapeBytes), note);
+    out += fmt::format("  {:<26} {:>16} {:>11} {:>14}{}{}\n", name, num(p.cost),
+                       ratio(p.cost, s.optimum.cost), num(p.tapeBytes),
+                       tm ? fmt::format(" {:>12} {:>11}", formatSeconds(p.seconds),
+                                        ratio(p.seconds, s.optimum.seconds))
+                          : "",
+                       note);
   };
   row("pure tangent (forward)", s.pureTangent, "");
   row("pure adjoint (reverse)", s.pureAdjoint,
@@ -149,6 +164,13 @@ std::string costReportText(const CostReportInput &in) {
     out += fmt::format("  recomputation: {} FMA of forward runs (in the cost); peak memory: "
                        "{} bytes\n",
                        num(s.optimum.recomputeCost), num(s.optimum.tapeBytes));
+  else if (s.optimum.recomputeCost > 0) // whole-tape sweeps after the first restart
+    out += fmt::format("  restarts: {} FMA of forward runs from the chain input to the later "
+                       "adjoint sweeps (in the cost)\n",
+                       num(s.optimum.recomputeCost));
+  if (tm)
+    out += "  objective: predicted time (" + tm->description + ")\n\n" +
+           planStepsText(c, s.optimum, *tm) + "\n";
   out += "  (tan[Fi..Fj]: tangent sweeps seeded with I; adj[...]: adjoint sweeps;\n"
          "   tan[..](X) pushes the columns of X forward, adj[..](Y) pulls the rows\n"
          "   of Y back; (A * B) multiplies accumulated parts; see docs/cost-model.md)\n";
@@ -183,15 +205,18 @@ std::string costReportJson(const CostReportInput &in) {
                                                   {"body", f.step.body}}
                                             : nlohmann::json(nullptr)}});
   }
+  const TimeModel *tm = in.timeModel && s.optimum.timed ? in.timeModel : nullptr;
   nlohmann::json j = {
       {"title", in.title},
+      {"objective", tm ? "time" : "fma"},
+      {"time_model", tm ? timeModelJson(*tm) : nlohmann::json(nullptr)},
       {"factors", factors},
       {"tape_limit", in.tapeLimit ? nlohmann::json(*in.tapeLimit) : nlohmann::json(nullptr)},
-      {"pure_tangent", planJson(c, s.pureTangent)},
-      {"pure_adjoint", planJson(c, s.pureAdjoint)},
+      {"pure_tangent", planJson(c, s.pureTangent, tm)},
+      {"pure_adjoint", planJson(c, s.pureAdjoint, tm)},
       {"pure_adjoint_fits_limit", s.adjointFitsLimit},
-      {"preaccumulate", planJson(c, s.preaccumulate)},
-      {"optimum", planJson(c, s.optimum)},
+      {"preaccumulate", planJson(c, s.preaccumulate, tm)},
+      {"optimum", planJson(c, s.optimum, tm)},
   };
   return j.dump(2) + "\n";
 }

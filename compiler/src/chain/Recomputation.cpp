@@ -19,7 +19,7 @@ bool integral(double v) { return v == std::floor(v); }
 } // namespace
 
 ReversalTable::ReversalTable(const JacobianChain &chain, double limit, size_t maxCells)
-    : c_(chain), q_(static_cast<int>(chain.size())) {
+    : c_(chain), q_(static_cast<int>(chain.size())), limit_(limit) {
   if (!(limit >= 0) || !std::isfinite(limit))
     throw Error("the memory limit must be a finite non-negative number of bytes");
   const size_t ranges = size_t(q_) * (q_ + 1) / 2;
@@ -50,11 +50,13 @@ ReversalTable::ReversalTable(const JacobianChain &chain, double limit, size_t ma
     return k > U_ ? U_ + 1 : static_cast<int>(std::max(0.0, k));
   };
   F_.assign(q_ + 1, 0);
+  E_.assign(q_ + 1, 0);
   for (int l = 0; l < q_; ++l) {
     const ChainFactor &f = chain.factors[l];
     e_.push_back(units(f.tapeBytes));
     x_.push_back(units(f.inputBytes));
     F_[l + 1] = F_[l] + f.forwardCost;
+    E_[l + 1] = E_[l] + f.tapeBytes;
   }
   ranges_ = ranges;
   startBase_.assign(q_ + 1, 0);
@@ -126,12 +128,37 @@ double ReversalTable::tapeCandidate(bool kept, int a, int b, int u) const {
 double ReversalTable::sweepForwardCost(int a, int b) const {
   if (a < 0 || b >= q_ || a > b)
     throw Error("internal: a sweep range outside the chain");
-  return a == 0 ? R_[atR(0, b, U_)] : fwd(0, a) + L_[atL(a, b, U_)];
+  double table = a == 0 ? R_[atR(0, b, U_)] : fwd(0, a) + L_[atL(a, b, U_)];
+  return std::min(table, tapeAllCost(a, b));
+}
+
+// With exact units the table already holds this schedule; with rounded
+// units a tape that fits in bytes may not fit in units.
+double ReversalTable::tapeAllCost(int a, int b) const {
+  if (E_[b + 1] - E_[a] > limit_)
+    return kInf;
+  double all = fwd(0, a) + fwd(a, b + 1);
+  double table = a == 0 ? R_[atR(0, b, U_)] : fwd(0, a) + L_[atL(a, b, U_)];
+  return all < table ? all : kInf;
+}
+
+double ReversalTable::sweepRecomputation(int a, int b) const {
+  double f = sweepForwardCost(a, b);
+  if (E_[b + 1] - E_[a] == 0)
+    return 0;
+  return f == kInf ? kInf : std::max(0.0, f - fwd(a, b + 1));
 }
 
 ReversalSchedule ReversalTable::sweepSchedule(int a, int b) const {
   if (sweepForwardCost(a, b) == kInf)
     throw Error("internal: the schedule of an infeasible sweep");
+  if (tapeAllCost(a, b) < kInf) {
+    ReversalSchedule s;
+    s.forwardCost = tapeAllCost(a, b);
+    s.forwardRuns = b + 1;
+    s.peakBytes = E_[b + 1] - E_[a];
+    return s;
+  }
   ReversalSchedule s = schedule(a == 0, a, b, U_);
   s.forwardCost += fwd(0, a);
   s.forwardRuns += a;
@@ -179,6 +206,13 @@ std::vector<ReversalAction> ReversalTable::sweepActions(int a, int b) const {
   std::vector<ReversalAction> out;
   for (int l = 0; l < a; ++l) // to v_(a-1) from the chain input
     out.push_back({ReversalAction::Advance, l});
+  if (tapeAllCost(a, b) < kInf) {
+    for (int l = a; l <= b; ++l)
+      out.push_back({ReversalAction::Tape, l});
+    for (int l = b; l >= a; --l)
+      out.push_back({ReversalAction::Reverse, l});
+    return out;
+  }
   actions(a == 0, a, b, U_, out);
   return out;
 }

@@ -31,7 +31,8 @@ SegmentGraph segmentGraph(const Graph &f, const std::vector<NodeId> &segment) {
 
 std::vector<std::pair<NodeId, Value>> segmentAdjoint(const SegmentGraph &s, Graph &out,
                                                      const std::vector<NodeId> &valueOf,
-                                                     Value seed, const std::vector<bool> &wanted) {
+                                                     Value seed, const std::vector<bool> &wanted,
+                                                     int64_t directions) {
   const Graph &g = s.graph;
   std::vector<NodeId> map(g.size());
   std::vector<bool> relevant(g.size(), true);
@@ -41,7 +42,7 @@ std::vector<std::pair<NodeId, Value>> segmentAdjoint(const SegmentGraph &s, Grap
       relevant[id] = wanted[s.source[id]];
   }
   const NodeId last = static_cast<NodeId>(g.size() - 1);
-  std::vector<MaybeValue> adj = adjointSweep(g, out, map, {{last, seed}}, 1, &relevant);
+  std::vector<MaybeValue> adj = adjointSweep(g, out, map, {{last, seed}}, directions, &relevant);
   std::vector<std::pair<NodeId, Value>> result;
   for (NodeId id = 0; id < g.size(); ++id)
     if (wanted[s.source[id]] && adj[id])

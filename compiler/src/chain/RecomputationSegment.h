@@ -20,13 +20,14 @@ struct SegmentGraph {
 };
 SegmentGraph segmentGraph(const ir::Graph &f, const std::vector<ir::NodeId> &segment);
 
-// The adjoint of the segment's last node `seed` ([1, ...shape]) pulled back
-// through it, emitted into `out`, which holds f's values at valueOf[id].
+// The adjoint of the segment's last node `seed` ([r, ...shape] for r
+// `directions`, rows pulled back at once) pulled back through it, emitted
+// into `out`, which holds f's values at valueOf[id].
 // Returns the contributions to the outside values marked in `wanted` (f ids)
 // and the adjoints of the segment's own nodes marked there (a wrt value
 // inside the segment; its last node's is `seed`).
 std::vector<std::pair<ir::NodeId, ir::Value>>
 segmentAdjoint(const SegmentGraph &s, ir::Graph &out, const std::vector<ir::NodeId> &valueOf,
-               ir::Value seed, const std::vector<bool> &wanted);
+               ir::Value seed, const std::vector<bool> &wanted, int64_t directions = 1);
 
 } // namespace chainjit::compiler

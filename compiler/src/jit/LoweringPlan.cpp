@@ -432,6 +432,14 @@ private:
     std::vector<int> position(g_.size(), -1);
     for (size_t i = 0; i < p_.kernels.size(); ++i)
       position[p_.kernels[i].node] = static_cast<int>(i);
+    // An output that reshapes a kernel's result (a gradient named by a
+    // reshape): the kernel writes the caller's buffer, so the result does not
+    // hold arena bytes until the final copies.
+    for (size_t i = 0; i < g_.outputs().size(); ++i) {
+      NodeId id = g_.outputs()[i], root = aliasRoot(g_, id);
+      if (root != id && position[root] >= 0 && outputArg_[root] < 0)
+        outputArg_[root] = firstOutput + static_cast<int>(i);
+    }
     std::vector<int> updateArg = directUpdates(position);
     // Kernel results: in the caller's output or update buffer when the node
     // is an output or a param's new value that can be written in place,

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -34,7 +35,8 @@ std::pair<double, double> meanStd(const std::vector<double> &v) {
   return {mean, sd};
 }
 
-// Whether row a beats row b (NaN losses never win).
+// Whether row a beats row b (NaN losses never win); equal losses are
+// decided by the task's metric (higher accuracy, lower mse).
 bool better(const CvRow &a, const CvRow &b) {
   if (std::isnan(b.mean.loss))
     return !std::isnan(a.mean.loss);
@@ -42,8 +44,29 @@ bool better(const CvRow &a, const CvRow &b) {
     return false;
   if (a.mean.loss < b.mean.loss)
     return true;
+  if (!std::isnan(a.mean.mse))
+    return a.mean.mse < b.mean.mse;
   return a.mean.accuracy > b.mean.accuracy;
 }
+
+// The four metrics of a fold, in the order the ranks sum them.
+constexpr size_t kMetricCount = 4;
+std::array<double *, kMetricCount> fields(Metrics &m) {
+  return {&m.loss, &m.accuracy, &m.mse, &m.perplexity};
+}
+
+// "mean ± std" of one metric column, each written by `one`; `ifNaN` for a
+// mean that is NaN (a diverged setting, a metric the task lacks).
+template <class Format>
+std::string meanPlusMinus(double mean, double sd, const char *ifNaN, Format one) {
+  if (std::isnan(mean))
+    return ifNaN;
+  return one(mean) + " ± " + one(sd);
+}
+
+std::string percent(double v) { return fmt::format("{:.2f}%", 100 * v); }
+std::string fixed4(double v) { return fmt::format("{:.4f}", v); }
+std::string general4(double v) { return fmt::format("{:.4g}", v); }
 
 } // namespace
 
@@ -73,11 +96,14 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
     throw Error("cross-validation needs 2 <= K <= " + std::to_string(n) +
                 " (the training samples), got K = " + std::to_string(k));
   std::vector<int64_t> order = shuffledIndices(n, ir::mix64(base.seed ^ kFoldStream));
+  CvResult result;
+  // The task, and so the metric the table shows, as every fold's Trainer
+  // will see it (this also refuses a model the trainer cannot feed early).
+  result.target = inspectModel(model, cv.inspect).target;
   // Data-parallel: the (setting, fold) pairs are dealt out to the ranks in
   // turn, each trained by one rank alone, and the metrics gathered after.
   std::shared_ptr<distributed::Communicator> comm =
       base.communicator ? base.communicator : distributed::singleProcess();
-  CvResult result;
   int64_t pair = -1;
   for (const GridSetting &s : gridSettings(base, cv)) {
     CvRow row;
@@ -88,7 +114,7 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
     config.communicator = nullptr;
     for (int64_t f = 0; f < k; ++f) {
       if (++pair % comm->size() != comm->rank()) {
-        row.folds.push_back({0, 0}); // another rank's: added in below
+        row.folds.push_back({0, 0, 0, 0}); // another rank's: added in below
         continue;
       }
       int64_t begin = f * n / k, end = (f + 1) * n / k;
@@ -98,7 +124,7 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
       Dataset fitData = batch(train, fit), heldData = batch(train, held);
       TrainConfig foldConfig = config;
       foldConfig.batch = std::min<int64_t>(config.batch, fitData.size());
-      Metrics m{kNaN, kNaN};
+      Metrics m{kNaN, kNaN, kNaN, kNaN};
       try {
         Trainer t(model, foldConfig, cv.inspect);
         t.fit(fitData);
@@ -106,7 +132,7 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
       } catch (const TrainingDiverged &) {
       }
       if (!std::isfinite(m.loss))
-        m = {kNaN, kNaN};
+        m = {kNaN, kNaN, kNaN, kNaN};
       row.folds.push_back(m);
       if (progress)
         progress(result.rows.size(), f, m);
@@ -117,24 +143,24 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
     // Every pair has one owner and zeros elsewhere, so the sum is the table
     // (a NaN of a diverged run stays NaN).
     std::vector<double> all;
-    for (const CvRow &row : result.rows)
-      for (const Metrics &m : row.folds)
-        all.insert(all.end(), {m.loss, m.accuracy});
+    for (CvRow &row : result.rows)
+      for (Metrics &m : row.folds)
+        for (double *v : fields(m))
+          all.push_back(*v);
     comm->allreduceSum(std::span<double>(all));
     size_t at = 0;
     for (CvRow &row : result.rows)
       for (Metrics &m : row.folds)
-        m = {all[at], all[at + 1]}, at += 2;
+        for (double *v : fields(m))
+          *v = all[at++];
   }
-  for (CvRow &row : result.rows) {
-    std::vector<double> losses, accuracies;
-    for (const Metrics &m : row.folds) {
-      losses.push_back(m.loss);
-      accuracies.push_back(m.accuracy);
+  for (CvRow &row : result.rows)
+    for (size_t k = 0; k < kMetricCount; ++k) {
+      std::vector<double> values;
+      for (Metrics &m : row.folds)
+        values.push_back(*fields(m)[k]);
+      std::tie(*fields(row.mean)[k], *fields(row.std)[k]) = meanStd(values);
     }
-    std::tie(row.mean.loss, row.std.loss) = meanStd(losses);
-    std::tie(row.mean.accuracy, row.std.accuracy) = meanStd(accuracies);
-  }
   for (size_t i = 1; i < result.rows.size(); ++i)
     if (better(result.rows[i], result.rows[result.best]))
       result.best = i;
@@ -145,20 +171,54 @@ CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Da
 }
 
 std::string formatCvTable(const CvResult &r) {
-  std::string s = fmt::format("  {:>10} {:>10} {:>10}   {:>21}   {:>19}\n", "lr", "l2", "l1",
-                              "val loss (mean ± std)", "val acc (mean ± std)");
+  // The metric column the task calls for (docs/training.md): accuracy for
+  // class labels, the mean squared error for regression targets, the
+  // perplexity for sequence labels (the loss column is then per token),
+  // none for a model without a target (its loss is the measure).
+  std::string header;
+  switch (r.target) {
+  case TargetKind::Classes: header = "val acc (mean ± std)"; break;
+  case TargetKind::Regression: header = "val mse (mean ± std)"; break;
+  case TargetKind::Sequence: header = "val ppl (mean ± std)"; break;
+  case TargetKind::None: break;
+  }
+  auto metric = [&](const CvRow &row) -> std::string {
+    switch (r.target) {
+    case TargetKind::Classes:
+      return meanPlusMinus(row.mean.accuracy, row.std.accuracy, "-", percent);
+    case TargetKind::Regression:
+      return meanPlusMinus(row.mean.mse, row.std.mse, "-", general4);
+    case TargetKind::Sequence:
+      return meanPlusMinus(row.mean.perplexity, row.std.perplexity, "-", fixed4);
+    case TargetKind::None: break;
+    }
+    return "";
+  };
+  std::string s = fmt::format("  {:>10} {:>10} {:>10}   {:>21}", "lr", "l2", "l1",
+                              "val loss (mean ± std)");
+  if (!header.empty())
+    s += fmt::format("   {:>19}", header);
+  s += "\n";
   for (size_t i = 0; i < r.rows.size(); ++i) {
     const CvRow &row = r.rows[i];
-    std::string acc = std::isnan(row.mean.accuracy)
-                          ? std::string("-")
-                          : fmt::format("{:.2f}% ± {:.2f}%", 100 * row.mean.accuracy,
-                                        100 * row.std.accuracy);
-    std::string loss = std::isnan(row.mean.loss)
-                           ? std::string("diverged")
-                           : fmt::format("{:.4f} ± {:.4f}", row.mean.loss, row.std.loss);
-    s += fmt::format("{} {:>10g} {:>10g} {:>10g}   {:>21}   {:>19}\n", i == r.best ? '*' : ' ',
-                     row.setting.lr, row.setting.l2, row.setting.l1, loss, acc);
+    std::string loss = meanPlusMinus(row.mean.loss, row.std.loss, "diverged", fixed4);
+    s += fmt::format("{} {:>10g} {:>10g} {:>10g}   {:>21}", i == r.best ? '*' : ' ',
+                     row.setting.lr, row.setting.l2, row.setting.l1, loss);
+    if (!header.empty())
+      s += fmt::format("   {:>19}", metric(row));
+    s += "\n";
   }
+  return s;
+}
+
+std::string formatCvFold(size_t row, int64_t fold, const Metrics &m) {
+  std::string s = fmt::format("setting {} fold {}: val loss {:.6g}", row + 1, fold + 1, m.loss);
+  if (!std::isnan(m.accuracy))
+    s += fmt::format(" acc {:.2f}%", 100 * m.accuracy);
+  if (!std::isnan(m.mse))
+    s += fmt::format(" mse {:.4g}", m.mse);
+  if (!std::isnan(m.perplexity))
+    s += fmt::format(" ppl {:.4g}", m.perplexity);
   return s;
 }
 

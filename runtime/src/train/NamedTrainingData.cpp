@@ -41,7 +41,7 @@ void checkFiniteWhole(const ir::Tensor &t, const std::string &path, bool wholeGr
 // uncompressed .npy files stay there (RowReader.h); their NaN check comes
 // with each batch read.
 Dataset readNamed(const DataSpec::NamedFiles &files, bool wholeGraph, const char *what,
-                  bool onDemand = false) {
+                  const DataSpec::IndexLimits &limits, bool onDemand = false) {
   Dataset d;
   d.wholeGraph = wholeGraph;
   std::string first; // "x=train_x.npy", the file the others are compared with
@@ -64,6 +64,8 @@ Dataset readNamed(const DataSpec::NamedFiles &files, bool wholeGraph, const char
     if (t.shape().empty())
       throw Error("holds a scalar; a data input has at least one axis", SourceLoc{path});
     checkFiniteWhole(t, path, wholeGraph);
+    if (auto it = limits.find(name); it != limits.end()) // token ids, column indices
+      checkIndices(t, it->second, path, !wholeGraph);
     if (!wholeGraph && rows >= 0 && t.shape()[0] != rows)
       throw Error("has " + std::to_string(t.shape()[0]) + " samples along its leading axis (" +
                       t.type().str() + "), but " + first + " has " + std::to_string(rows) +
@@ -135,7 +137,7 @@ ir::Tensor loadNodeMask(const std::string &path, int64_t nodes, const std::strin
 TrainingData loadNamedTrainingData(const DataSpec &spec) {
   TrainingData out;
   if (!spec.masks.empty()) {
-    Dataset graph = readNamed(spec.npy, true, "training");
+    Dataset graph = readNamed(spec.npy, true, "training", spec.indexLimits);
     // The node count: the leading axis of the target (or features).
     std::string counter = spec.nodeInput;
     if (counter.empty() || !graph.inputs.count(counter))
@@ -156,17 +158,20 @@ TrainingData loadNamedTrainingData(const DataSpec &spec) {
     return out;
   }
   bool onDemand = spec.rowsOnDemand;
-  Dataset all = firstRows(readNamed(spec.npy, false, "training", onDemand), spec.limit);
+  Dataset all =
+      firstRows(readNamed(spec.npy, false, "training", spec.indexLimits, onDemand), spec.limit);
   if (!spec.testNpy.empty()) {
     out.train = std::move(all);
-    out.test = firstRows(readNamed(spec.testNpy, false, "test", onDemand), spec.limit);
+    out.test =
+        firstRows(readNamed(spec.testNpy, false, "test", spec.indexLimits, onDemand), spec.limit);
   } else {
     TrainTestSplit s = trainTestSplit(all, spec.testFraction, spec.seed);
     out.train = std::move(s.train);
     out.test = std::move(s.test);
   }
   if (!spec.validationNpy.empty()) {
-    out.validation = firstRows(readNamed(spec.validationNpy, false, "validation", onDemand), spec.limit);
+    out.validation = firstRows(readNamed(spec.validationNpy, false, "validation", spec.indexLimits,
+                                             onDemand), spec.limit);
   } else if (spec.validationFraction > 0) {
     TrainTestSplit s = trainTestSplit(out.train, spec.validationFraction, spec.seed + 1);
     out.train = std::move(s.train);

@@ -7,7 +7,9 @@
 //   TAN  C(k,i)   + n_i * sum_{l=k+1..j} t_l   (push columns forward)
 //   ADJ  C(j,k+1) + m_j * sum_{l=i..k}   a_l   (pull rows backward)
 // over i <= k < j; O(q^3) time with prefix sums. An optional tape limit bounds
-// the tape of every adjoint leaf and ADJ step.
+// the tape of every adjoint leaf and ADJ step; below the whole chain's tape,
+// each adjoint sweep is a program of its own that runs forward from the chain
+// input (with or without recomputation: one model, docs/cost-model.md).
 #pragma once
 
 #include "chainjit/compiler/JacobianChain.h"
@@ -17,6 +19,8 @@
 #include <vector>
 
 namespace chainjit::compiler {
+
+struct TimeModel; // TimeModel.h: the objective in seconds
 
 enum class PlanStep : uint8_t {
   Given,       // the factor's matrix is available (classic matrix chain)
@@ -34,8 +38,12 @@ struct PlanNode {
   int split = -1;          // k: the last factor of the right part (not leaves)
   int left = -1, right = -1; // child node indices: left = F_j..F_(k+1) side
   double cost = 0;         // total cost of this subtree
-  double recompute = 0;    // adjoint steps with recomputation: its forward
-                           // cost beyond one run of its range (in `cost`)
+  double recompute = 0;    // adjoint steps under a limit: its forward cost
+                           // beyond one run of its range (in `cost`): the
+                           // restart from the chain input, and recomputation
+  double seconds = 0;      // predicted seconds of this subtree (with a time model)
+  double seeds = -1;       // a leaf's seed directions; -1: as its structure allows
+                           // (pure modes seed every column or row: dense)
 };
 
 struct BracketingPlan {
@@ -43,8 +51,10 @@ struct BracketingPlan {
   double cost = 0;             // fused multiply-adds
   double tapeBytes = 0;        // largest tape any adjoint step needs at once
                                // (with recomputation: checkpoints and tapes)
-  double recomputeCost = 0;    // forward recomputation included in `cost`
+  double recomputeCost = 0;    // forward runs beyond one pass included in `cost`
   bool recomputed = false;     // planned with PlannerOptions::recompute
+  double seconds = 0;          // predicted seconds (TimeModel.h), when `timed`
+  bool timed = false;          // planned or evaluated with a time model
   const PlanNode &root() const { return nodes.back(); }
   // Readable, documented expression, e.g. "(adj[F3..F4] * tan[F1..F2])".
   // Adjoint/tangent steps over a leaf of the same kind print as one range.
@@ -61,13 +71,18 @@ struct PlannerOptions {
   bool tangentSteps = true;
   bool adjointSteps = true;
   bool matricesGiven = false;      // leaves are Given and free (matrix chain)
-  // With a tape limit: adjoint sweeps keep checkpoints and recompute the
-  // rest (Recomputation.h) instead of holding their whole tape, and a sweep
-  // may cover a range from an identity seed (an adjoint leaf over F_i..F_j).
-  // Each adjoint sweep is then a program of its own: it runs forward from
-  // the chain input, keeps what its schedule says, and pays for every
-  // forward run beyond one run of its range. O(q^3 K) for K memory units.
+  // With a tape limit below the whole chain's tape, each adjoint sweep is a
+  // program of its own: it runs forward from the chain input and pays for
+  // every forward run beyond one run of its range (none for a range without
+  // tape), and a sweep may cover a range from an identity seed (an adjoint
+  // leaf over F_i..F_j). Without `recompute` it holds its whole tape; with
+  // it, it keeps checkpoints and recomputes the rest (Recomputation.h), never
+  // at a higher cost. O(q^3 K) for K memory units.
   bool recompute = false;
+  // The objective: null minimizes fused multiply-adds; a time model
+  // (TimeModel.h) minimizes predicted seconds. Node and plan `cost` stay
+  // multiply-adds either way; `seconds` holds the prediction.
+  const TimeModel *timeModel = nullptr;
 };
 
 // The optimal plan; throws chainjit::Error if no plan satisfies the options
@@ -82,9 +97,11 @@ struct ChainCostSummary {
   BracketingPlan optimum;
   bool adjointFitsLimit = true; // does pure adjoint respect the tape limit?
 };
+// With a time model, the optimum and the preaccumulated plan minimize
+// predicted seconds, and every plan's `seconds` is filled.
 ChainCostSummary summarizeChain(const JacobianChain &chain,
                                 std::optional<double> tapeLimit = std::nullopt,
-                                bool recompute = false);
+                                bool recompute = false, const TimeModel *timeModel = nullptr);
 
 // The cost of the product of an accumulated (m x k) and (k x n) part with
 // the given structures: dense m k n, cheaper when either part is structured.

@@ -18,6 +18,11 @@
 //     = min( R(a,b,u - x_a),                                        keep it
 //            f_a + L(a+1,b,u - e_a) )  (a < b; a == b: the leaf)    tape F_a
 //
+// The chain DP charges a sweep over a..b (sweepRecomputation) its forward
+// runs beyond one run of a..b: the restart from the chain input to v_(a-1)
+// included, nothing for a range without tape. Its plans without
+// recomputation are priced the same way with the whole-tape schedule only.
+//
 // Memory is counted in K units: exact (the greatest common divisor of the
 // sizes, which are integers) when the limit has few enough of them, else the
 // limit divided into as many units as the table allows (maxCells / ranges),
@@ -58,8 +63,14 @@ public:
 
   // The cheapest forward cost of an adjoint sweep over a..b that starts from
   // the chain input (a == 0) or runs forward from it to v_(a-1) first;
-  // infinity when it does not fit.
+  // infinity when it does not fit. Never above the sweep that tapes its
+  // whole range in one run when that tape fits (in true bytes, also when
+  // the units are rounded).
   double sweepForwardCost(int a, int b) const;
+  // What the chain DP charges the sweep beyond one run of its range: the
+  // forward cost above minus that run, or 0 when the range has no tape
+  // (its adjoint reads no forward value, so nothing is run for it).
+  double sweepRecomputation(int a, int b) const;
   // Its schedule, with true (unrounded) peak bytes.
   ReversalSchedule sweepSchedule(int a, int b) const;
   // The same schedule as a program (what the emitted graph does).
@@ -80,6 +91,10 @@ private:
     return size_t(u) * ranges_ + size_t(b) * (b + 1) / 2 + size_t(a);
   }
   ReversalSchedule schedule(bool kept, int a, int b, int u) const;
+  // The sweep from the chain input that tapes all of a..b in one run, when
+  // its tape fits in true bytes and the table (rounded units) has nothing
+  // cheaper: its forward cost, else infinity.
+  double tapeAllCost(int a, int b) const;
   void actions(bool kept, int a, int b, int u, std::vector<ReversalAction> &out) const;
   double tapeCandidate(bool kept, int a, int b, int u) const;
   double advanceMin(int a, int b, int u) const;
@@ -92,6 +107,8 @@ private:
   double unit_ = 1;
   std::vector<int> e_, x_;      // tape and input size in units
   std::vector<double> F_;       // prefix sums of forward costs
+  std::vector<double> E_;       // prefix sums of tape bytes (true bytes)
+  double limit_ = 0;
   size_t ranges_ = 0;
   std::vector<size_t> startBase_; // where the ranges starting at a begin in R
   std::vector<double> R_, L_;     // atR(a, b, u), atL(a, b, u)

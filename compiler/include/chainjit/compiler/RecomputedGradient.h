@@ -67,4 +67,24 @@ RecomputedGradient gradWithMemoryLimit(const ir::Graph &f, const std::string &of
 // recompute.N nodes hold at one kernel position of the liveness plan.
 int64_t jitForwardValuePeak(const ir::Graph &emitted, size_t primalSize);
 
+// The JIT's arena during an emitted gradient's backward part (from the
+// first kernel of an adjoint node, one neither f's nor a recompute.N, to the
+// end), from the liveness plan the JIT compiles. The memory limit covers
+// the forward values (checkpoints, tapes, a segment's working values):
+// `forwardValues` is their most bytes live at one position of that part.
+// The adjoint values (the running adjoint, the parameters' gradients, which
+// are results and so live to the end) are not in the limit; `arena` is
+// every buffer's most at one position of that part, `results` what is live
+// at the end (results written by a kernel straight into the caller's
+// buffers, the gradients among them, hold no arena bytes).
+struct DerivativeArena {
+  int backwardStart = 0; // kernel position
+  int kernels = 0;
+  int64_t forwardValues = 0;
+  int64_t arena = 0;
+  int64_t results = 0;
+  int64_t arenaBytes = 0; // the arena the JIT allocates (alignment, fragmentation)
+};
+DerivativeArena jitDerivativeArena(const ir::Graph &emitted, size_t primalSize);
+
 } // namespace chainjit::compiler

@@ -1,7 +1,11 @@
 // conv2d, unfold2d and fold2d: im2col, col2im, and convolution as im2col
 // followed by one GEMM per image (OpenBLAS), the way Caffe and PyTorch's CPU
-// path do it. Window geometry and the column layout: WindowGeometry.h.
+// path do it, or as a direct convolution (DirectConv.h) where that measures
+// faster on the machine (ConvChoice.h). Window geometry and the column
+// layout: WindowGeometry.h.
 #include "jit/kernels/Blas.h"
+#include "jit/kernels/ConvChoice.h"
+#include "jit/kernels/DirectConv.h"
 #include "jit/kernels/KernelSupport.h"
 #include "jit/kernels/ParallelItems.h"
 #include "jit/kernels/WindowGeometry.h"
@@ -49,10 +53,12 @@ bool columnsAreImage(const Window &g) {
 }
 
 // params of cj_conv2d_{f32,f64}: the window (WindowGeometry.h), then [14] O
-// output channels. operands: {input [N, C, H, W], weight [O, C, KH, KW]};
-// result [N, O, OH, OW]. scratch: C*KH*KW*OH*OW elements (one image's
-// columns), none when columnsAreImage. out[n] = weight [O, C*KH*KW] x
-// columns(input[n]) [C*KH*KW, OH*OW].
+// output channels, [15] the kernel (ConvKernel), [16] the direct kernel's
+// image slots (direct::slotsFor; 1 for GEMM). operands: {input [N, C, H,
+// W], weight [O, C, KH, KW]}; result [N, O, OH, OW]. scratch (GEMM):
+// C*KH*KW*OH*OW elements (one image's columns), none when columnsAreImage;
+// out[n] = weight [O, C*KH*KW] x columns(input[n]) [C*KH*KW, OH*OW].
+// scratch (direct): direct::scratchElements.
 template <typename T>
 int32_t conv2d(void *const *operands, void *result, const int64_t *p, void *scratch) {
   const Window g = readWindow(p);
@@ -60,6 +66,10 @@ int32_t conv2d(void *const *operands, void *result, const int64_t *p, void *scra
   const T *x = static_cast<const T *>(operands[0]);
   const T *weight = static_cast<const T *>(operands[1]);
   T *y = static_cast<T *>(result);
+  if (p[kWindowParams + 1] == int64_t(ConvKernel::Direct)) {
+    direct::conv2d(x, weight, g, outChannels, p[kWindowParams + 2], static_cast<T *>(scratch), y);
+    return kJitOk;
+  }
   const int64_t rows = g.c * g.kh * g.kw, windows = g.oh * g.ow, plane = g.c * g.h * g.w;
   for (int64_t n = 0; n < g.n; ++n) {
     const T *columns = x + n * plane;
@@ -125,7 +135,18 @@ LibraryCall lowerConv2d(const Graph &g, NodeId id) {
                    0};
   call.params.push_back(w[0]);
   const Window win = readWindow(call.params.data());
-  if (!columnsAreImage(win))
+  const ConvKernel kernel = chooseConvKernel(win, w[0], n.type.dtype);
+  call.params.push_back(int64_t(kernel));
+  const bool f32 = n.type.dtype == ir::DType::f32;
+  const int64_t slots = kernel == ConvKernel::Gemm ? 1
+                        : f32                      ? direct::slotsFor<float>(win)
+                                                   : direct::slotsFor<double>(win);
+  call.params.push_back(slots);
+  if (kernel == ConvKernel::Direct)
+    call.scratchBytes = (f32 ? direct::scratchElements<float>(win, w[0], slots)
+                             : direct::scratchElements<double>(win, w[0], slots)) *
+                        static_cast<int64_t>(ir::dtypeSize(n.type.dtype));
+  else if (!columnsAreImage(win))
     call.scratchBytes = win.c * win.kh * win.kw * win.oh * win.ow *
                         static_cast<int64_t>(ir::dtypeSize(n.type.dtype));
   return call;

@@ -40,6 +40,9 @@ struct CvRow {
 struct CvResult {
   std::vector<CvRow> rows; // lr-major, then l2, then l1, in grid order
   size_t best = 0;         // index into rows
+  // The model's task (CvConfig::inspect applied): which metric the table
+  // shows next to the loss.
+  TargetKind target = TargetKind::Classes;
 };
 
 // The settings of the grid, in CvResult::rows order.
@@ -53,16 +56,24 @@ using CvProgress = std::function<void(size_t row, int64_t fold, const Metrics &)
 // Folds come from shuffledIndices with base.seed; fold k holds samples
 // [k n / K, (k+1) n / K) of that order. Checkpointing is off in the fold
 // runs. A run whose loss diverges scores NaN (never the best); the best
-// row has the lowest mean validation loss (ties: higher mean accuracy,
-// then the earlier row). Throws if every setting diverged.
+// row has the lowest mean validation loss (ties: lower mean mse for a
+// regression, else higher mean accuracy, then the earlier row). Every
+// metric of Metrics gets its mean and std (NaN where it does not apply). Throws if every setting diverged.
 // With base.communicator of N ranks, pair p (setting-major, fold-minor) is
 // trained by rank p mod N alone, `progress` is called for that rank's pairs
 // only, and every rank returns the whole table.
 CvResult crossValidate(const ir::Graph &model, const TrainConfig &base, const Dataset &train,
                        const CvConfig &cv, const CvProgress &progress = {});
 
-// The table as text: one row per setting with mean ± std of validation
-// loss and accuracy, the best marked with '*'.
+// The table as text: one row per setting with mean ± std of the validation
+// loss and of the task's metric (accuracy for class labels, mse for
+// regression targets, perplexity for sequence labels, none without a
+// target), the best marked with '*'.
 std::string formatCvTable(const CvResult &r);
+
+// One fold's line of progress: "setting 2 fold 3: val loss 0.3027 mse
+// 0.3027" (row and fold 0-based here, 1-based in the text), with the
+// metrics of `m` that apply (accuracy, mse, perplexity).
+std::string formatCvFold(size_t row, int64_t fold, const Metrics &m);
 
 } // namespace chainjit::runtime::train

@@ -10,6 +10,7 @@
 #include "chainjit/ir/Types.h"
 #include "chainjit/runtime/Dataset.h"
 #include "chainjit/runtime/Weights.h"
+#include "chainjit/runtime/train/IndexedInputs.h"
 
 #include <cstdint>
 #include <map>
@@ -55,6 +56,13 @@ struct DataSpec {
   // and read each batch's rows when it is computed: data-parallel ranks
   // then read only their rows (RowReader.h).
   bool rowsOnDemand = false;
+  // Inputs that an indexing op of the model reads straight from the data
+  // (token ids, a graph's column indices), with the ranges their entries
+  // must lie in (indexLimitsOf in IndexedInputs.h): checked as each .npy
+  // file is read, so a bad index is named with its file and sample rather
+  // than found by the kernel inside a batch. Not for rows read on demand.
+  using IndexLimits = std::map<std::string, std::vector<IndexRange>>;
+  IndexLimits indexLimits;
 
   // Throws chainjit::Error naming the first inconsistent setting.
   void validate() const;

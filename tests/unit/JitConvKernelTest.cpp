@@ -1,0 +1,271 @@
+// conv2d's two forward kernels (compiler/src/jit/kernels/ConvChoice.h): the
+// direct convolution must give the im2col + GEMM values within rounding on
+// strides, padding, dilation, odd widths (vector tails) and output channels
+// that are not a multiple of the register block, in f32 and f64; the choice
+// can be forced either way through $CHAINJIT_CONV_KERNEL and is otherwise
+// measured once per machine and kept in the cache directory; and whole graphs (forward, gradient with both adjoints, and the
+// tangent, which runs conv2d on the directions) agree with the interpreter
+// on either kernel. The direct kernel's vector widths that this CPU would
+// not pick (AVX2, baseline) are run through its template directly.
+#include "../../compiler/src/jit/LibraryKernels.h"
+#include "../../compiler/src/jit/kernels/ConvChoice.h"
+#include "../../compiler/src/jit/kernels/DirectConv.h"
+#include "../../compiler/src/jit/ObjectCache.h"
+
+#include "GradCheck.h"
+#include "JitTesting.h"
+
+#include "chainjit/compiler/Autodiff.h"
+#include "chainjit/ir/Builder.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <unistd.h>
+
+using namespace chainjit;
+using namespace chainjit::ir;
+namespace jit = chainjit::compiler::jit;
+
+namespace {
+
+// Sets $CHAINJIT_CONV_KERNEL for one scope (unset: the measured choice).
+struct ConvKernelEnv {
+  std::optional<std::string> saved;
+  explicit ConvKernelEnv(const char *value) {
+    if (const char *e = std::getenv("CHAINJIT_CONV_KERNEL"))
+      saved = e;
+    if (value)
+      setenv("CHAINJIT_CONV_KERNEL", value, 1);
+    else
+      unsetenv("CHAINJIT_CONV_KERNEL");
+  }
+  ~ConvKernelEnv() {
+    if (saved)
+      setenv("CHAINJIT_CONV_KERNEL", saved->c_str(), 1);
+    else
+      unsetenv("CHAINJIT_CONV_KERNEL");
+  }
+};
+
+jit::LibraryKernel convLowering() {
+  for (const jit::LibraryKernel &k : jit::libraryKernels())
+    if (k.kind == OpKind::Conv2d)
+      return k;
+  FAIL("no conv2d lowering");
+  return {};
+}
+
+jit::LibraryFn symbol(const std::string &name) {
+  for (auto &[n, address] : jit::librarySymbols())
+    if (n == name)
+      return reinterpret_cast<jit::LibraryFn>(address);
+  FAIL("no symbol " << name);
+  return nullptr;
+}
+
+struct Lowered {
+  Tensor y;
+  int64_t kernel, slots; // the ConvKernel param, the direct kernel's image slots
+};
+
+// Sets $CHAINJIT_KERNEL_THREADS for one scope: "1" never splits the image
+// slots over threads, "force" always does (ParallelItems.h).
+struct ThreadsEnv {
+  std::optional<std::string> saved;
+  explicit ThreadsEnv(const char *value) {
+    if (const char *e = std::getenv("CHAINJIT_KERNEL_THREADS"))
+      saved = e;
+    setenv("CHAINJIT_KERNEL_THREADS", value, 1);
+  }
+  ~ThreadsEnv() {
+    if (saved)
+      setenv("CHAINJIT_KERNEL_THREADS", saved->c_str(), 1);
+    else
+      unsetenv("CHAINJIT_KERNEL_THREADS");
+  }
+};
+
+// Lowers the conv2d of g (its last node) under $CHAINJIT_CONV_KERNEL=kernel
+// and runs it on x and w, with a scratch area full of garbage.
+Lowered runConv(const Graph &g, const char *kernel, const Tensor &x, const Tensor &w) {
+  ConvKernelEnv env(kernel);
+  const NodeId id = NodeId(g.size() - 1);
+  jit::LibraryCall call = convLowering().lower(g, id);
+  std::vector<unsigned char> scratch(size_t(call.scratchBytes) + 64, 0xA5);
+  Tensor y(g.type(id));
+  std::memset(y.data(), 0xA5, y.byteSize());
+  void *operands[2] = {const_cast<void *>(x.data()), const_cast<void *>(w.data())};
+  REQUIRE(symbol(call.symbol)(operands, y.data(), call.params.data(), scratch.data()) == 0);
+  return {std::move(y), call.params.at(jit::kernels::kWindowParams + 1),
+          call.params.at(jit::kernels::kWindowParams + 2)};
+}
+
+Tensor random(const TensorType &t, std::mt19937 &rng) {
+  Tensor v(t);
+  std::uniform_real_distribution<double> u(-1, 1);
+  for (int64_t i = 0; i < v.numel(); ++i)
+    v.set(i, u(rng));
+  return v;
+}
+
+struct Case {
+  Shape x, w;
+  Ints stride, padding, dilation;
+};
+const Case kCases[] = {
+    {{2, 1, 28, 28}, {8, 1, 5, 5}, {1, 1}, {2, 2}, {1, 1}},   // examples/fashion_cnn.cj layer 1
+    {{2, 8, 14, 14}, {16, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}},  // and layer 2
+    {{2, 3, 7, 6}, {4, 3, 3, 2}, {1, 1}, {0, 0}, {1, 1}},     // odd widths, O < the block
+    {{2, 3, 7, 6}, {4, 3, 3, 2}, {2, 1}, {1, 2}, {2, 1}},     // stride, padding, dilation
+    {{1, 2, 9, 37}, {11, 2, 3, 3}, {2, 3}, {1, 0}, {1, 1}},   // strided rows, O > the block
+    {{3, 5, 4, 19}, {9, 5, 1, 1}, {1, 1}, {0, 0}, {1, 1}},    // 1x1 (GEMM reads the image)
+    {{1, 2, 5, 5}, {3, 2, 5, 5}, {1, 1}, {4, 4}, {1, 1}},     // more padding than image
+    {{7, 2, 9, 10}, {3, 2, 3, 3}, {1, 1}, {1, 1}, {1, 1}},    // 7 images over several slots
+};
+
+// The direct kernel at V lanes, whatever the CPU would pick.
+template <typename T, int V>
+Tensor directAtWidth(const Graph &g, const Tensor &x, const Tensor &w) {
+  const NodeId id = NodeId(g.size() - 1);
+  const jit::LibraryCall call = convLowering().lower(g, id);
+  const jit::kernels::Window win = jit::kernels::readWindow(call.params.data());
+  const int64_t o = g.type(id).shape[1];
+  std::vector<T> scratch(size_t(jit::kernels::direct::scratchElements<T>(win, o, 1)), T(7));
+  Tensor y(g.type(id));
+  T *packed = scratch.data();
+  jit::kernels::direct::packWeights(static_cast<const T *>(w.data()), o,
+                                    win.c * win.kh * win.kw, packed);
+  jit::kernels::direct::convImages<T, V>(
+      static_cast<const T *>(x.data()), packed, win, o,
+      packed + jit::kernels::direct::paddedOut(o) * win.c * win.kh * win.kw,
+      static_cast<T *>(y.data()));
+  return y;
+}
+
+void checkClose(const Tensor &got, const Tensor &want, double tol, const std::string &what) {
+  int failures = 0;
+  for (int64_t i = 0; i < want.numel() && failures < 5; ++i)
+    if (!(std::fabs(got.at(i) - want.at(i)) <= tol)) {
+      ++failures;
+      FAIL_CHECK(what << ", element " << i << ": " << got.at(i) << ", GEMM " << want.at(i));
+    }
+  CHECK(failures == 0);
+}
+
+} // namespace
+
+TEST_CASE("JitConvKernel: the direct convolution equals im2col + GEMM") {
+  std::mt19937 rng(5);
+  for (DType dt : {DType::f32, DType::f64})
+    for (const Case &c : kCases) {
+      Graph g;
+      conv2d(input(g, "x", {dt, c.x}), input(g, "w", {dt, c.w}), c.stride, c.padding,
+             c.dilation);
+      const Tensor x = random({dt, c.x}, rng), w = random({dt, c.w}, rng);
+      Lowered gemm = runConv(g, "gemm", x, w), direct = runConv(g, "direct", x, w);
+      CHECK(gemm.kernel == int64_t(jit::kernels::ConvKernel::Gemm));
+      CHECK(direct.kernel == int64_t(jit::kernels::ConvKernel::Direct));
+      CHECK(gemm.slots == 1);
+      CHECK(direct.slots >= 1);
+      CHECK(direct.slots <= c.x[0]);
+      if (c.x[0] == 7)
+        CHECK(direct.slots > 1);
+      { // the slots on threads give the same bits as on the calling thread
+        ThreadsEnv one("1");
+        Lowered serial = runConv(g, "direct", x, w);
+        ThreadsEnv force("force");
+        Lowered split = runConv(g, "direct", x, w);
+        CHECK(split.y == serial.y);
+        CHECK(serial.y == direct.y);
+      }
+      // Sums of C*KH*KW products of magnitude <= 1 in another order.
+      const double tol = (dt == DType::f32 ? 1e-6 : 1e-14) * double(c.w[1] * c.w[2] * c.w[3]);
+      const std::string what = "x " + std::to_string(c.x[1]) + "x" + std::to_string(c.x[2]) +
+                               "x" + std::to_string(c.x[3]) + " " + std::string(dtypeName(dt));
+      checkClose(direct.y, gemm.y, tol, what + ", direct");
+      if (dt == DType::f32) {
+        checkClose(directAtWidth<float, 4>(g, x, w), gemm.y, tol, what + ", 4 lanes");
+        checkClose(directAtWidth<float, 8>(g, x, w), gemm.y, tol, what + ", 8 lanes");
+      } else {
+        checkClose(directAtWidth<double, 2>(g, x, w), gemm.y, tol, what + ", 2 lanes");
+        checkClose(directAtWidth<double, 4>(g, x, w), gemm.y, tol, what + ", 4 lanes");
+      }
+    }
+}
+
+TEST_CASE("JitConvKernel: unset, the choice is measured and remembered per shape") {
+  ConvKernelEnv env(nullptr);
+  const jit::kernels::Window layer1{1, 1, 28, 28, 5, 5, 28, 28, 1, 1, 2, 2, 1, 1};
+  const auto first = jit::kernels::chooseConvKernel(layer1, 8, DType::f32);
+  CHECK((first == jit::kernels::ConvKernel::Gemm || first == jit::kernels::ConvKernel::Direct));
+  for (int i = 0; i < 3; ++i) // cached: the same answer however the machine's load moves
+    CHECK(jit::kernels::chooseConvKernel(layer1, 8, DType::f32) == first);
+  const jit::kernels::ConvTiming t = jit::kernels::measureConvKernels(layer1, 8, DType::f32);
+  CHECK(t.gemm > 0);
+  CHECK(t.direct > 0);
+}
+
+TEST_CASE("JitConvKernel: the measured choice is stored per machine and read back") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("chainjit-conv-choice-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const jit::kernels::Window layer2{1, 8, 14, 14, 3, 3, 14, 14, 1, 1, 1, 1, 1, 1};
+  const jit::ObjectCache cache(dir.string());
+  const std::string key = jit::kernels::convChoiceKey(layer2, 16, DType::f32);
+  CHECK(key != jit::kernels::convChoiceKey(layer2, 16, DType::f64)); // per dtype
+  CHECK(key != jit::kernels::convChoiceKey(layer2, 8, DType::f32));  // per shape
+  // A miss measures and stores.
+  const auto measured = jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32);
+  REQUIRE(fs::exists(cache.entryPath(key)));
+  CHECK(cache.load(key).object == std::string(measured == jit::kernels::ConvKernel::Direct
+                                                  ? "direct"
+                                                  : "gemm"));
+  // A stored choice is used as it is, either way.
+  cache.store(key, "gemm");
+  CHECK(jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32) ==
+        jit::kernels::ConvKernel::Gemm);
+  cache.store(key, "direct");
+  CHECK(jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32) ==
+        jit::kernels::ConvKernel::Direct);
+  // A damaged entry, or a sound one that holds no choice, is measured again
+  // and replaced.
+  for (const char *bad : {"", "neither"}) {
+    if (*bad)
+      cache.store(key, bad);
+    else
+      std::ofstream(cache.entryPath(key), std::ios::binary | std::ios::trunc) << "CJCACHE1 junk";
+    const auto k = jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32);
+    CHECK(cache.load(key).object ==
+          std::string(k == jit::kernels::ConvKernel::Direct ? "direct" : "gemm"));
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("JitConvKernel: forward, gradient and tangent graphs match the interpreter on both "
+          "kernels") {
+  for (const char *kernel : {"gemm", "direct"})
+    for (DType dt : {DType::f32, DType::f64}) {
+      INFO("kernel " << kernel << ", dtype " << dtypeName(dt));
+      ConvKernelEnv env(kernel);
+      Graph f("conv");
+      Value x = input(f, "x", {dt, {2, 3, 9, 7}});
+      Value w = input(f, "w", {dt, {5, 3, 3, 3}});
+      Value y = conv2d(x, w, {1, 2}, {1, 1}, {1, 1});
+      output(sum(tanh(y) * y).named("loss"));
+      const runtime::Bindings b = testing::randomBindings(f, 9);
+      testing::checkJitMatchesInterpreter(f, b);
+      Graph gr = compiler::grad(f, "loss", {"x", "w"});
+      testing::checkJitMatchesInterpreter(gr, testing::randomBindings(gr, 9));
+      Graph tangent = compiler::jvp(f, "loss", {"x", "w"}, 2);
+      testing::checkJitMatchesInterpreter(tangent, testing::randomBindings(tangent, 9));
+    }
+}
