@@ -5,6 +5,9 @@
 #   3. bench/torch_compare.py      (the same in PyTorch, and the ratio table), if python3-torch is installed
 #   4. bench/sparse_layer_bench    (issue 10: a CSR graph-convolution layer, time vs bandwidth, memory vs edges)
 #   5. bench/time_model_bench      (issue 14: Jacobian plans predicted in time vs measured, rank correlation)
+#   6. bench/epoch_bench + bench/epoch_torch.py (issue 14: whole Fashion-MNIST epochs, the share
+#      outside the compiled steps, PyTorch's epoch; $FASHION_MNIST_DIR, default Debian's
+#      /usr/share/datasets/fashion-mnist, else synthetic data of its shape)
 # The matmul kernel choice is measured per machine on first use (cached in the
 # cache directory); the step benchmark prints it beside the measured winners.
 #
@@ -17,7 +20,8 @@ build="${1:-$here/build-bench}"
 if [[ ! -f "$build/build.ninja" ]]; then
   cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
-ninja -C "$build" -j2 jit_train_step_bench jit_jacobian_bench sparse_layer_bench time_model_bench
+ninja -C "$build" -j2 jit_train_step_bench jit_jacobian_bench sparse_layer_bench time_model_bench epoch_bench
+fashion="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 out="$build/bench/results"
 mkdir -p "$out"
 {
@@ -39,4 +43,9 @@ mkdir -p "$out"
   "$build/bench/sparse_layer_bench" --results "$out/sparse.tsv"
   echo
   "$build/bench/time_model_bench"
+  echo
+  "$build/bench/epoch_bench" --data "$fashion" --examples "$here/examples" --results "$out/epochs.tsv"
+  if [[ -x /usr/bin/python3 ]]; then
+    /usr/bin/python3 "$here/bench/epoch_torch.py" --data "$fashion" --jit "$out/epochs.tsv"
+  fi
 } 2>&1 | tee "$out/run_all.txt"

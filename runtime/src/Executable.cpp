@@ -61,6 +61,7 @@ public:
   }
 
   const compiler::CompileTimes *compileTimes() const override { return &compiled_->times(); }
+  const compiler::CompiledGraph *compiled() const override { return compiled_.get(); }
 
 private:
   std::unique_ptr<compiler::CompiledGraph> compiled_;

@@ -17,8 +17,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <string_view>
 
 namespace chainjit::runtime::train {
 
@@ -115,6 +117,8 @@ Trainer::Impl::Impl(const ir::Graph &m, const ModelSignature &s, const TrainConf
       params[velocityParamName(p)] = ir::Tensor(params.at(p).type());
   if (!config.initialParams.empty())
     takeInitialParams(config.initialParams);
+  const char *bound = std::getenv("CHAINJIT_TRAINER_BOUND_STEPS");
+  boundStepsAllowed = !(bound && std::string_view(bound) == "0");
 }
 
 void Trainer::Impl::takeInitialParams(const TensorMap &given) {
@@ -231,6 +235,8 @@ StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t>
   if (comm->rank() == config.failRank && globalStep == config.failStep)
     throw Error("injected failure at step " + std::to_string(globalStep) + " on rank " +
                 std::to_string(comm->rank()) + " (TrainConfig::failRank)");
+  if (std::optional<StepOutcome> bound = boundStep(train, globalRows, epoch))
+    return *bound; // the common case, on buffers bound once (TrainerBoundStep.cpp)
   int64_t total = static_cast<int64_t>(globalRows.size());
   std::vector<int64_t> rows =
       distributed ? distributed::shardRows(globalRows, comm->rank(), comm->size()) : globalRows;
@@ -461,12 +467,14 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
   int64_t stepsThisRun = 0;
   auto runStart = std::chrono::steady_clock::now();
   m.history.stopped.reset();
+  std::vector<int64_t> rows; // reused: the loop allocates nothing per step
   for (int64_t epoch = m.epochsDone; epoch < config_.epochs; ++epoch) {
     EpochProgress &e = m.unfinished; // starts where a mid-epoch checkpoint left off
     auto epochStart = std::chrono::steady_clock::now();
     double secondsBefore = e.seconds;
     for (int64_t s = e.stepsDone; s < steps; ++s) {
-      StepOutcome o = m.step(train, sampler.indices(epoch, s), epoch);
+      sampler.indices(epoch, s, rows);
+      StepOutcome o = m.step(train, rows, epoch);
       e.lossSum += o.loss * static_cast<double>(o.samples);
       e.samples += o.samples;
       e.sqErr += o.sqErr;
@@ -517,6 +525,7 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
     EpochMetrics em;
     em.epoch = epoch + 1;
     em.seconds = secondsBefore + secondsSince(epochStart);
+    em.stepSeconds = e.stepSeconds;
     em.train = m.finish(e.lossSum, e.samples, e.haveAccuracy ? e.hits : -1, e.sqErr);
     if (validation)
       em.validation = m.evaluate(*validation);

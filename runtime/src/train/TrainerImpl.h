@@ -2,6 +2,7 @@
 // TrainerCheckpoint.cpp (saving and resuming).
 #pragma once
 
+#include "chainjit/runtime/Executable.h"
 #include "chainjit/runtime/train/GraphObjective.h"
 #include "chainjit/runtime/train/Trainer.h"
 
@@ -38,6 +39,25 @@ struct EpochProgress {
   bool haveAccuracy = true;
   double sqErr = 0; // regression
   double seconds = 0; // wall time of the steps done
+  double stepSeconds = 0; // of it, inside bound steps' compiled calls (not checkpointed)
+};
+
+// TrainerBoundStep.cpp: the step of the common case (the JIT, an update
+// compiled into the step graph, one process, rows of a data set held in
+// memory) run on buffers bound once per batch size. The batch's rows are
+// copied straight into the input buffers, the params are updated in place
+// (the update buffer is the param's own), and the loss and prediction are
+// written to buffers kept from step to step: no tensor is copied or
+// allocated per step.
+struct BoundStep {
+  const compiler::CompiledGraph *compiled = nullptr;
+  enum class Source { Data, LearningRate, Momentum, Counter, Param, Output };
+  std::vector<Source> sources;           // per argument of `compiled`
+  std::vector<ir::Tensor *> tensors;     // per argument: the buffer's tensor
+  std::vector<void *> buffers;           // per argument: what call() gets
+  Bindings data;                         // the data inputs' buffers, by name
+  std::vector<ir::Tensor> outputs;       // the loss, then the prediction
+  ir::Tensor lr, momentum, counter;
 };
 
 struct Trainer::Impl {
@@ -73,6 +93,15 @@ struct Trainer::Impl {
   Bindings currentParams() const;
 
   StepOutcome step(const Dataset &train, const std::vector<int64_t> &rows, int64_t epoch);
+  // TrainerBoundStep.cpp: the step on bound buffers, or nullopt where the
+  // common case does not hold (then step() goes the general way).
+  std::optional<StepOutcome> boundStep(const Dataset &train, const std::vector<int64_t> &rows,
+                                       int64_t epoch);
+  BoundStep *bindStep(int64_t batch);
+  // Bound steps are used unless $CHAINJIT_TRAINER_BOUND_STEPS is 0 (tests
+  // compare the two ways).
+  bool boundStepsAllowed = true;
+  std::map<int64_t, std::unique_ptr<BoundStep>> boundSteps; // by batch size; null: not bindable
   Metrics evaluate(const Dataset &data);
 
   // TrainerCheckpoint.cpp.

@@ -71,18 +71,24 @@ int64_t BatchSampler::stepsPerEpoch() const {
 }
 
 std::vector<int64_t> BatchSampler::indices(int64_t epoch, int64_t step) {
+  std::vector<int64_t> out;
+  indices(epoch, step, out);
+  return out;
+}
+
+void BatchSampler::indices(int64_t epoch, int64_t step, std::vector<int64_t> &out) {
   uint64_t counter = static_cast<uint64_t>(epoch * stepsPerEpoch() + step);
   switch (sampling_) {
-  case Sampling::Full: {
-    std::vector<int64_t> all(n_);
-    std::iota(all.begin(), all.end(), int64_t{0});
-    return all;
-  }
+  case Sampling::Full:
+    out.resize(static_cast<size_t>(n_));
+    std::iota(out.begin(), out.end(), int64_t{0});
+    return;
   case Sampling::Sgd:
-    return {uniformBelow(ir::counterRandomBits(seed_ ^ kMinibatchStream, counter, 0), n_)};
+    out.assign(1, uniformBelow(ir::counterRandomBits(seed_ ^ kMinibatchStream, counter, 0), n_));
+    return;
   case Sampling::Minibatch: {
     // Floyd's algorithm: `batch` distinct indices, each subset equally likely.
-    std::vector<int64_t> chosen;
+    out.clear();
     std::unordered_set<int64_t> taken;
     for (int64_t j = n_ - batch_; j < n_; ++j) {
       uint64_t bits = ir::counterRandomBits(seed_ ^ kMinibatchStream, counter,
@@ -90,9 +96,9 @@ std::vector<int64_t> BatchSampler::indices(int64_t epoch, int64_t step) {
       int64_t t = uniformBelow(bits, j + 1);
       int64_t pick = taken.count(t) ? j : t;
       taken.insert(pick);
-      chosen.push_back(pick);
+      out.push_back(pick);
     }
-    return chosen;
+    return;
   }
   case Sampling::Epoch: {
     if (cachedEpoch_ != epoch) {
@@ -100,10 +106,11 @@ std::vector<int64_t> BatchSampler::indices(int64_t epoch, int64_t step) {
       cachedEpoch_ = epoch;
     }
     int64_t begin = step * batch_, end = std::min(n_, begin + batch_);
-    return {order_.begin() + begin, order_.begin() + end};
+    out.assign(order_.begin() + begin, order_.begin() + end);
+    return;
   }
   }
-  return {};
+  out.clear();
 }
 
 } // namespace chainjit::runtime::train

@@ -2,9 +2,12 @@
 // per-row loss. A row is summed in the element type; the batch total is
 // accumulated in double, because a loss adds up every element of possibly
 // large tensors into one scalar, where float rounding would grow with the
-// element count.
+// element count. The batch is summed in chunks whose count depends on its
+// size alone, split over threads when that pays and added in order, so the
+// loss has the same bits on any number of threads.
 #include "jit/kernels/IndexFault.h"
 #include "jit/kernels/KernelSupport.h"
+#include "jit/kernels/ParallelItems.h"
 
 #include <cmath>
 #include <limits>
@@ -20,37 +23,53 @@ namespace {
 // (or -log_softmax(logits[n])[label[n]]), the row max subtracted first. A
 // label outside [0, C) makes the loss NaN and returns kJitLabelOutOfRange,
 // leaving the label and its row in cj_index_fault().
+// Rows per chunk of the batch's sum (ParallelItems.h, deterministicSum):
+// a batch of up to twice this many rows is summed in one loop.
+constexpr int64_t kLossRowsPerChunk = 256;
+constexpr int64_t kMseEntriesPerChunk = 16384;
+
 template <typename T>
 int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void *) {
   const T *logits = static_cast<const T *>(operands[0]);
   const int64_t rows = p[0], classes = p[1];
   const bool labels = p[2] != 0;
   T *loss = static_cast<T *>(result);
-  double total = 0;
-  for (int64_t n = 0; n < rows; ++n) {
-    const T *row = logits + n * classes;
-    T m = -std::numeric_limits<T>::infinity(), s = 0;
-    for (int64_t j = 0; j < classes; ++j)
-      m = maxSkippingNan(m, row[j]);
-    for (int64_t j = 0; j < classes; ++j)
-      s += std::exp(row[j] - m);
-    const T logS = std::log(s);
-    if (labels) {
-      int32_t label = static_cast<const int32_t *>(operands[1])[n];
-      if (label < 0 || label >= classes) {
-        *loss = std::numeric_limits<T>::quiet_NaN();
-        *cj_index_fault() = {label, n}; // the label and its row, for the message
-        return kJitLabelOutOfRange;
-      }
-      total -= (row[label] - m) - logS;
-    } else {
-      const T *target = static_cast<const T *>(operands[1]) + n * classes;
-      T acc = 0;
+  // The first bad label of each chunk (row -1: none); the lowest is reported.
+  IndexFault faults[kMaxSumChunks];
+  double total = deterministicSum(rows, kLossRowsPerChunk, [&](int64_t c, int64_t begin, int64_t end) {
+    double chunk = 0;
+    faults[c] = {0, -1};
+    for (int64_t n = begin; n < end; ++n) {
+      const T *row = logits + n * classes;
+      T m = -std::numeric_limits<T>::infinity(), s = 0;
       for (int64_t j = 0; j < classes; ++j)
-        acc += target[j] * ((row[j] - m) - logS);
-      total -= acc;
+        m = maxSkippingNan(m, row[j]);
+      for (int64_t j = 0; j < classes; ++j)
+        s += std::exp(row[j] - m);
+      const T logS = std::log(s);
+      if (labels) {
+        int32_t label = static_cast<const int32_t *>(operands[1])[n];
+        if (label < 0 || label >= classes) {
+          faults[c] = {label, n};
+          return chunk;
+        }
+        chunk -= (row[label] - m) - logS;
+      } else {
+        const T *target = static_cast<const T *>(operands[1]) + n * classes;
+        T acc = 0;
+        for (int64_t j = 0; j < classes; ++j)
+          acc += target[j] * ((row[j] - m) - logS);
+        chunk -= acc;
+      }
     }
-  }
+    return chunk;
+  });
+  for (int64_t c = 0; c < sumChunks(rows, kLossRowsPerChunk); ++c)
+    if (faults[c].position >= 0) {
+      *loss = std::numeric_limits<T>::quiet_NaN();
+      *cj_index_fault() = faults[c]; // the label and its row, for the message
+      return kJitLabelOutOfRange;
+    }
   *loss = static_cast<T>(total / static_cast<double>(rows));
   return kJitOk;
 }
@@ -61,11 +80,14 @@ template <typename T>
 int32_t mse(void *const *operands, void *result, const int64_t *p, void *) {
   const T *pred = static_cast<const T *>(operands[0]);
   const T *target = static_cast<const T *>(operands[1]);
-  double total = 0;
-  for (int64_t i = 0; i < p[0]; ++i) {
-    double d = static_cast<double>(pred[i]) - static_cast<double>(target[i]);
-    total += d * d;
-  }
+  double total = deterministicSum(p[0], kMseEntriesPerChunk, [&](int64_t, int64_t begin, int64_t end) {
+    double chunk = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      double d = static_cast<double>(pred[i]) - static_cast<double>(target[i]);
+      chunk += d * d;
+    }
+    return chunk;
+  });
   *static_cast<T *>(result) = static_cast<T>(total / static_cast<double>(p[0]));
   return kJitOk;
 }

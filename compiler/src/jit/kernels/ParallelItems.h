@@ -1,4 +1,5 @@
-// Independent items of a library kernel (the images of im2col / col2im)
+// Independent items of a library kernel (the images of im2col / col2im, the
+// rows of softmax and argmax, the chunks of a loss's sum)
 // split over the CPUs when that pays, with no speed measured on one machine
 // built in: the first item runs on the calling thread and is timed; the
 // other items are split over threads only when their predicted time (that
@@ -49,6 +50,15 @@ inline double threadStartCost() {
   return cost;
 }
 
+// The CPUs online, read once per process (sysconf reads a file each time,
+// which a kernel called every step must not pay).
+inline int64_t onlineCpus() {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  static int64_t cpus = 1;
+  pthread_once(&once, +[] { cpus = std::max<int64_t>(sysconf(_SC_NPROCESSORS_ONLN), 1); });
+  return cpus;
+}
+
 enum class SplitMode { Model, Never, Always };
 
 inline SplitMode splitMode() {
@@ -78,8 +88,10 @@ template <typename Body> void forItems(int64_t items, const Body &body) {
   constexpr double kPayback = 4; // threads only for work >= 4 thread starts
   if (items <= 0)
     return;
+  if (items == 1)
+    return body(int64_t{0}, items);
   const SplitMode mode = splitMode();
-  const int64_t cpus = std::clamp<int64_t>(sysconf(_SC_NPROCESSORS_ONLN), 1, kMaxThreads);
+  const int64_t cpus = std::min(onlineCpus(), kMaxThreads);
   if (mode == SplitMode::Never || cpus == 1 || items == 1)
     return body(int64_t{0}, items);
   double t0 = monotonicSeconds();
@@ -107,6 +119,36 @@ template <typename Body> void forItems(int64_t items, const Body &body) {
     else
       ItemBlock<Body>::run(&blocks[t]);
   }
+}
+
+// A sum over [0, n) that gives the same bits however many threads run it:
+// the range is cut into a number of chunks that depends on n alone (one
+// per `perChunk` entries, at most kMaxSumChunks), partial(chunk, begin,
+// end) returns the sum of a chunk, and the chunks' sums are added in order.
+// Up to 2 * perChunk - 1 entries are one chunk, summed as a plain loop
+// would. The chunks are forItems' items, split over threads when that pays.
+// A chunk that fails (a bad label) records it in a slot of its own, so that
+// the caller can report the first failure in chunk order.
+inline constexpr int64_t kMaxSumChunks = 64;
+
+inline int64_t sumChunks(int64_t n, int64_t perChunk) {
+  return std::clamp<int64_t>(n / std::max<int64_t>(perChunk, 1), 1, kMaxSumChunks);
+}
+
+// Runs partial(chunk, begin, end) -> double for each chunk of [0, n) (see
+// sumChunks) and returns the chunks' sums added in chunk order.
+template <typename Partial>
+double deterministicSum(int64_t n, int64_t perChunk, const Partial &partial) {
+  const int64_t chunks = sumChunks(n, perChunk);
+  double sums[kMaxSumChunks] = {};
+  forItems(chunks, [&](int64_t first, int64_t last) {
+    for (int64_t c = first; c < last; ++c)
+      sums[c] = partial(c, n * c / chunks, n * (c + 1) / chunks);
+  });
+  double total = 0;
+  for (int64_t c = 0; c < chunks; ++c)
+    total += sums[c];
+  return total;
 }
 
 } // namespace chainjit::compiler::jit::kernels

@@ -3,10 +3,14 @@
 // maximum first (log-sum-exp), so large logits neither overflow nor lose
 // precision; they compute in the element type otherwise.
 //
+// softmax and log_softmax along the last axis split their rows over threads
+// when that pays (ParallelItems.h); each row is computed as on one thread.
+//
 // When the axis is not the last one, the kernels sweep the axis in the outer
 // loop and keep one running value per inner index in `scratch`, so the inner
 // loops stay contiguous instead of striding over the axis.
 #include "jit/kernels/KernelSupport.h"
+#include "jit/kernels/ParallelItems.h"
 
 #include <cmath>
 #include <limits>
@@ -63,24 +67,26 @@ int32_t softmax(void *const *operands, void *result, const int64_t *p, void *scr
   T *y = static_cast<T *>(result);
   const int64_t outer = p[0], len = p[1], inner = p[2];
   const T lowest = -std::numeric_limits<T>::infinity();
-  if (inner == 1) { // the axis is contiguous: one row at a time
-    for (int64_t o = 0; o < outer; ++o) {
-      const T *row = x + o * len;
-      T *out = y + o * len;
-      T m = lowest, s = 0;
-      for (int64_t j = 0; j < len; ++j)
-        m = maxSkippingNan(m, row[j]);
-      for (int64_t j = 0; j < len; ++j)
-        s += (out[j] = std::exp(row[j] - m));
-      if constexpr (Log) {
-        T logS = std::log(s); // x - m is exact near the max: subtract it first
+  if (inner == 1) { // the axis is contiguous: one row at a time, rows over threads
+    forItems(outer, [&](int64_t first, int64_t last) {
+      for (int64_t o = first; o < last; ++o) {
+        const T *row = x + o * len;
+        T *out = y + o * len;
+        T m = lowest, s = 0;
         for (int64_t j = 0; j < len; ++j)
-          out[j] = (row[j] - m) - logS;
-      } else {
+          m = maxSkippingNan(m, row[j]);
         for (int64_t j = 0; j < len; ++j)
-          out[j] /= s;
+          s += (out[j] = std::exp(row[j] - m));
+        if constexpr (Log) {
+          T logS = std::log(s); // x - m is exact near the max: subtract it first
+          for (int64_t j = 0; j < len; ++j)
+            out[j] = (row[j] - m) - logS;
+        } else {
+          for (int64_t j = 0; j < len; ++j)
+            out[j] /= s;
+        }
       }
-    }
+    });
     return kJitOk;
   }
   T *m = static_cast<T *>(scratch), *s = m + inner;

@@ -29,6 +29,10 @@ public:
   const ir::Graph &graph() const { return graph_; }
   // The JIT's compile times; null for the interpreter.
   virtual const compiler::CompileTimes *compileTimes() const { return nullptr; }
+  // The JIT's compiled graph, for callers that bind their own buffers and
+  // call it without run()'s copies (the trainer's steps); null for the
+  // interpreter.
+  virtual const compiler::CompiledGraph *compiled() const { return nullptr; }
 
 protected:
   explicit Executable(ir::Graph g) : graph_(std::move(g)) {}

@@ -34,6 +34,10 @@ public:
   // In epoch mode the last batch of an epoch holds the n mod batch samples
   // left over (when there are any), so every sample is seen once per epoch.
   std::vector<int64_t> indices(int64_t epoch, int64_t step);
+  // The same, written into `out`, whose storage is reused: once it has held
+  // a batch, epoch, sgd and full sampling allocate nothing per step (the
+  // trainer's loop; minibatch sampling still does).
+  void indices(int64_t epoch, int64_t step, std::vector<int64_t> &out);
 
 private:
   Sampling sampling_;

@@ -122,6 +122,10 @@ struct EpochMetrics {
   Metrics train;            // mean over the epoch's steps (train mode, before each update)
   std::optional<Metrics> validation; // eval mode, after the epoch
   double seconds = 0;       // wall time of the epoch's steps
+  // Of `seconds`, the time inside the compiled step calls of the JIT's
+  // bound steps (TrainerBoundStep.cpp; 0 where steps went another way):
+  // seconds - stepSeconds is the loop's own overhead (bench/epoch_bench).
+  double stepSeconds = 0;
 };
 
 // Where a run that was asked to stop (TrainConfig::stopRequested) stopped.

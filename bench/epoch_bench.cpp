@@ -1,0 +1,210 @@
+// Issue 14, "Training loop overhead": a whole training epoch of the
+// Fashion-MNIST models of examples/ (the MLP 784-256-10 and the CNN) through
+// runtime::train::Trainer, SGD with momentum 0.9, lr 0.05, batch 64, epoch
+// sampling (60,000 samples: 937 batches of 64 and one of 32), against the
+// sum of its compiled steps: the time inside the step calls, which the
+// trainer reports beside the epoch's wall time (EpochMetrics::stepSeconds).
+// The difference is what the epoch spends outside the compiled step
+// (sampling, gathering the batch, metrics, the loop).
+//
+// Also printed: the FLOP limit of an epoch (its GEMM and convolution
+// multiply-adds at the rate cblas_sgemm 1024^3 reaches now) and the machine.
+// bench/epoch_torch.py reads the results file and times PyTorch's epoch of
+// the same models in the same run (bench/run_all.sh).
+//
+//   epoch_bench [--data DIR] [--examples DIR] [--epochs N] [--general-epochs N]
+//               [--models mlp,cnn] [--results FILE]
+//
+// --examples: the repository's examples/ (default: ./examples). --epochs:
+// epochs of the trainer (default 3; the first is left out), --general-epochs:
+// of the general path for comparison (default 2; 0 or 1: not run).
+//
+// DIR holds Fashion-MNIST's IDX files (train-images-idx3-ubyte.gz,
+// train-labels-idx1-ubyte.gz; default /usr/share/datasets/fashion-mnist from
+// Debian's dataset-fashion-mnist); without them, synthetic data of the same
+// shape (random pixels and labels) is used. Pixels are scaled by 1/255 once,
+// before training.
+#include "BenchSupport.h"
+
+#include <chainjit/chainjit.h>
+#include <chainjit/runtime/train/ModelGraphs.h>
+#include <cblas.h>
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace cj = chainjit;
+namespace train = chainjit::runtime::train;
+using benchsupport::now;
+
+namespace {
+
+
+struct Model {
+  std::string key, file;
+  // FLOPs per sample of one step: 2 x the multiply-adds of its GEMMs and
+  // convolutions (forward, weight gradients, input gradients but the
+  // first layer's). Elementwise work, pooling and the loss are left out.
+  double flopsPerSample;
+};
+
+const Model kModels[] = {
+    // 784x256 and 256x10: forward and weight gradient of both, input
+    // gradient of the second.
+    {"mlp", "fashion_mlp.cj", 2.0 * (2 * 784 * 256 + 3 * 256 * 10)},
+    // conv 5x5 1->8 at 28x28 (K = 25; forward, dK), conv 3x3 8->16 at
+    // 14x14 (K = 72; forward, dK, dX), dense 784x64 and 64x10 (all three).
+    {"cnn", "fashion_cnn.cj",
+     2.0 * (2.0 * 8 * 784 * 25 + 3.0 * 16 * 196 * 72 + 3.0 * 784 * 64 + 3.0 * 64 * 10)},
+};
+
+cj::runtime::Dataset loadData(const std::string &dir, bool &real) {
+  std::string images = dir + "/train-images-idx3-ubyte.gz", labels = dir + "/train-labels-idx1-ubyte.gz";
+  cj::runtime::Dataset d;
+  if (std::filesystem::exists(images) && std::filesystem::exists(labels)) {
+    d = cj::runtime::loadIdxDataset(images, labels, cj::ir::DType::f32);
+    real = true;
+  } else {
+    constexpr int64_t n = 60000, features = 784;
+    d.features = cj::ir::Tensor({cj::ir::DType::f32, {n, features}});
+    d.labels = cj::ir::Tensor({cj::ir::DType::i32, {n}});
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> pixel(0, 255), label(0, 9);
+    float *x = d.features.as<float>();
+    for (int64_t i = 0; i < n * features; ++i)
+      x[i] = float(pixel(rng));
+    int32_t *y = d.labels.as<int32_t>();
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = label(rng);
+    real = false;
+  }
+  cj::runtime::scale(d, 1.0 / 255.0); // once, before training
+  return d;
+}
+
+double sgemmRate() {
+  const int n = 1024;
+  std::vector<float> a(size_t(n) * n, 1.0f), b(size_t(n) * n, 0.5f), c(size_t(n) * n);
+  std::vector<double> rates;
+  for (int i = 0; i < 7; ++i) {
+    double t0 = now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
+    rates.push_back(2.0 * n * n * n / (now() - t0));
+  }
+  return benchsupport::median(rates);
+}
+
+// The epochs' wall times and the time inside their compiled step calls.
+struct Epochs : train::TrainObserver {
+  std::vector<double> seconds, inSteps;
+  void onEpoch(const train::EpochMetrics &m, int64_t) override {
+    seconds.push_back(m.seconds);
+    inSteps.push_back(m.stepSeconds);
+  }
+};
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string dir = "/usr/share/datasets/fashion-mnist", results, only = "mlp,cnn";
+  std::filesystem::path examples = "examples";
+  int epochs = 3, generalEpochs = 2;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--data" && i + 1 < argc)
+      dir = argv[++i];
+    else if (a == "--examples" && i + 1 < argc)
+      examples = argv[++i];
+    else if (a == "--epochs" && i + 1 < argc)
+      epochs = std::max(2, std::atoi(argv[++i]));
+    else if (a == "--general-epochs" && i + 1 < argc)
+      generalEpochs = std::max(0, std::atoi(argv[++i]));
+    else if (a == "--models" && i + 1 < argc)
+      only = argv[++i];
+    else if (a == "--results" && i + 1 < argc)
+      results = argv[++i];
+    else {
+      fmt::print(stderr, "usage: epoch_bench [--data DIR] [--examples DIR] [--epochs N] [--general-epochs N] "
+                          "[--models mlp,cnn] [--results FILE]\n");
+      return 2;
+    }
+  }
+  benchsupport::printMachine();
+  bool real = false;
+  cj::runtime::Dataset data = loadData(dir, real);
+  const int64_t n = data.size(), batch = 64;
+  double rate = sgemmRate();
+  fmt::print("data: {} ({} samples, pixels scaled by 1/255 once); sgemm 1024^3 now {:.1f} GFLOP/s\n",
+             real ? "Fashion-MNIST from " + dir : std::string("synthetic, Fashion-MNIST's shape"), n,
+             rate / 1e9);
+  fmt::print("epoch: SGD momentum 0.9, lr 0.05, batch {}, {} steps; the first of {} epochs (compiling the "
+             "last batch's graph) is left out; medians of the rest\n\n",
+             batch, (n + batch - 1) / batch, epochs);
+  fmt::print("{:<6} {:>10} {:>12} {:>10} {:>14} {:>12} {:>10}\n", "model", "epoch", "sum of steps",
+             "outside", "general path", "FLOP limit", "epoch/limit");
+  std::ofstream tsv;
+  if (!results.empty())
+    tsv.open(results);
+  for (const Model &m : kModels) {
+    if (only.find(m.key) == std::string::npos)
+      continue;
+    cj::ir::Graph model = cj::ir::parseGraphFile((examples / m.file).string());
+    train::ModelSignature sig = train::inspectModel(model);
+    train::TrainConfig config;
+    config.optimizer.kind = train::OptimizerKind::Momentum;
+    config.optimizer.stepSize.base = 0.05;
+    config.optimizer.momentum = 0.9;
+    config.batch = batch;
+    config.epochs = epochs;
+    train::Trainer trainer(model, config);
+    Epochs seen;
+    trainer.fit(data, nullptr, &seen);
+    std::vector<double> e(seen.seconds.begin() + 1, seen.seconds.end()),
+        s(seen.inSteps.begin() + 1, seen.inSteps.end());
+    double epoch = benchsupport::median(e), steps = benchsupport::median(s);
+    std::vector<double> shares;
+    for (size_t i = 0; i < e.size(); ++i)
+      shares.push_back((e[i] - s[i]) / e[i]);
+    double outside = benchsupport::median(shares);
+    // The same epochs the general way (every step through Executable::run,
+    // as before the bound steps), for comparison.
+    double generalEpoch = 0;
+    if (generalEpochs >= 2) {
+      setenv("CHAINJIT_TRAINER_BOUND_STEPS", "0", 1);
+      config.epochs = generalEpochs;
+      train::Trainer general(model, config);
+      unsetenv("CHAINJIT_TRAINER_BOUND_STEPS");
+      Epochs seenGeneral;
+      general.fit(data, nullptr, &seenGeneral);
+      generalEpoch = benchsupport::median(
+          std::vector<double>(seenGeneral.seconds.begin() + 1, seenGeneral.seconds.end()));
+    }
+    double limit = m.flopsPerSample * double(n) / rate;
+    fmt::print("{:<6} {:>10} {:>12} {:>9.1f}% {:>14} {:>12} {:>9.2f}x\n", m.key,
+               benchsupport::fmtTime(epoch), benchsupport::fmtTime(steps), 100.0 * outside,
+               generalEpoch > 0 ? benchsupport::fmtTime(generalEpoch) : std::string("-"),
+               benchsupport::fmtTime(limit), epoch / limit);
+    if (tsv)
+      tsv << "epoch\t" << m.key << "\t" << epoch << "\n"
+          << "steps\t" << m.key << "\t" << steps << "\n"
+          << "general\t" << m.key << "\t" << generalEpoch << "\n"
+          << "limit\t" << m.key << "\t" << limit << "\n";
+  }
+  if (tsv)
+    tsv << "data\t" << (real ? dir : "synthetic") << "\t0\n";
+  fmt::print("\nsum of steps = the time inside the compiled step calls (the trainer's own timing); "
+             "outside = (epoch - sum of steps) / epoch, the loop, sampling, "
+             "gathering and metrics (issue 14's target: at most 10%), median over the epochs; general path = "
+             "the epoch with every step through Executable::run (CHAINJIT_TRAINER_BOUND_STEPS=0), as "
+             "before the bound steps\n");
+  return 0;
+}

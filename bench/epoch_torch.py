@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""PyTorch's side of bench/epoch_bench (issue 14): one training epoch of the
+Fashion-MNIST MLP 784-256-10 and the CNN of examples/fashion_cnn.cj, SGD with
+momentum 0.9, lr 0.05, batch 64, on one thread, the data scaled by 1/255 once
+and held as one tensor (batches are index gathers, as in the chainjit
+trainer); each step also counts the batch's correct predictions (the chainjit
+step computes its argmax too). Prints PyTorch's epoch beside chainjit's from
+the results file of epoch_bench and the ratio.
+
+  /usr/bin/python3 bench/epoch_torch.py --jit epochs.tsv [--data DIR] [--epochs N]
+
+DIR as for epoch_bench (the Fashion-MNIST IDX files; synthetic data of the
+same shape without them). Exits 0 with a note when torch is missing.
+"""
+import argparse
+import gzip
+import os
+import platform
+import time
+
+import numpy as np
+
+try:
+    import torch
+    import torch.nn as nn
+except ImportError:
+    print("epoch_torch.py: no torch for this python3 (apt-get install python3-torch): skipped")
+    raise SystemExit(0)
+
+
+def load(directory):
+    images = os.path.join(directory, "train-images-idx3-ubyte.gz")
+    labels = os.path.join(directory, "train-labels-idx1-ubyte.gz")
+    if os.path.exists(images) and os.path.exists(labels):
+        with gzip.open(images) as f:
+            x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+        with gzip.open(labels) as f:
+            y = np.frombuffer(f.read(), np.uint8, offset=8)
+        source = "Fashion-MNIST from " + directory
+    else:
+        rng = np.random.default_rng(7)
+        x = rng.integers(0, 256, (60000, 784), dtype=np.uint8)
+        y = rng.integers(0, 10, 60000, dtype=np.uint8)
+        source = "synthetic, Fashion-MNIST's shape"
+    x = torch.from_numpy(x.astype(np.float32) / 255.0)  # scaled once
+    return x, torch.from_numpy(y.astype(np.int64)), source
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+def cnn():
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 8, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def epoch_seconds(model, x, y, epochs):
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    lossf = nn.CrossEntropyLoss()
+    n, times = x.shape[0], []
+    for _ in range(epochs):
+        order = torch.randperm(n)
+        total, correct = torch.zeros(()), torch.zeros((), dtype=torch.int64)
+        t0 = time.perf_counter()
+        for b in range(0, n, 64):
+            idx = order[b:b + 64]
+            xb, yb = x[idx], y[idx]
+            opt.zero_grad(set_to_none=True)
+            logits = model(xb)
+            loss = lossf(logits, yb)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * idx.numel()
+            correct += (logits.detach().argmax(1) == yb).sum()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[1:]))  # the first epoch warms up
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jit", help="epoch_bench --results file")
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--epochs", type=int, default=3)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x, y, source = load(a.data)
+    jit = {}
+    if a.jit and os.path.exists(a.jit):
+        for line in open(a.jit):
+            kind, key, value = line.rstrip("\n").split("\t")
+            jit[(kind, key)] = float(value) if kind != "data" else key
+    print(f"PyTorch {torch.__version__}, 1 thread, {platform.processor() or platform.machine()}; "
+          f"data: {source}; median of {a.epochs - 1} epochs after one warm-up")
+    print(f"{'model':<6} {'chainjit':>10} {'PyTorch':>10} {'speed-up':>9} {'target':>7} "
+          f"{'FLOP limit':>11} {'chainjit/limit':>15}")
+    for key, make in (("mlp", mlp), ("cnn", cnn)):
+        if ("epoch", key) not in jit and jit:
+            continue
+        torch_s = epoch_seconds(make(), x, y, max(2, a.epochs))
+        cj = jit.get(("epoch", key))
+        limit = jit.get(("limit", key))
+        cj_text = f"{cj:9.3f}s" if cj else f"{'-':>10}"
+        ratio = f"{torch_s / cj:8.2f}x" if cj else f"{'-':>9}"
+        lim = f"{limit:10.3f}s" if limit else f"{'-':>11}"
+        lim_ratio = f"{cj / limit:14.2f}x" if cj and limit else f"{'-':>15}"
+        print(f"{key:<6} {cj_text} {torch_s:9.3f}s {ratio} {'>= 2x':>7} {lim} {lim_ratio}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+// The trainer's step in the common case, on buffers bound once per batch
+// size (BoundStep in TrainerImpl.h): what made an epoch slower than the sum
+// of its compiled steps were the copies around each step (the params into
+// the bindings and again into the call's arguments, the batch gathered into
+// a Dataset and then converted and reshaped, fresh output and update
+// tensors moved back into the params) and their allocations. Here a batch's
+// rows are copied once, straight from the data set into the step's input
+// buffers, the params are updated in place and nothing is allocated per step.
+#include "TrainerImpl.h"
+
+#include "chainjit/ir/Error.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+namespace chainjit::runtime::train {
+
+namespace {
+
+// The data set's tensor that feeds model input `name`, or null.
+const ir::Tensor *dataSource(const Dataset &d, const std::string &name, const ModelSignature &sig) {
+  if (d.inputs.empty()) {
+    if (name == sig.features)
+      return &d.features;
+    if (name == sig.labels)
+      return &d.labels;
+    return nullptr;
+  }
+  auto it = d.inputs.find(name);
+  return it == d.inputs.end() ? nullptr : &it->second;
+}
+
+} // namespace
+
+BoundStep *Trainer::Impl::bindStep(int64_t batch) {
+  auto it = boundSteps.find(batch);
+  if (it != boundSteps.end())
+    return it->second.get();
+  std::unique_ptr<BoundStep> s = std::make_unique<BoundStep>();
+  const Executable &exec = stepExecutable(batch);
+  s->compiled = exec.compiled();
+  size_t wantOutputs = 1 + (sig.prediction.empty() ? 0 : 1);
+  size_t outputs = 0;
+  bool bindable = s->compiled != nullptr;
+  if (bindable) {
+    const auto &args = s->compiled->arguments();
+    for (const compiler::ArgumentSpec &a : args)
+      outputs += a.role == compiler::ArgumentRole::Output;
+    bindable = outputs == wantOutputs;
+    s->outputs.reserve(outputs); // pointers into it stay valid
+    for (size_t i = 0; bindable && i < args.size(); ++i) {
+      const compiler::ArgumentSpec &a = args[i];
+      BoundStep::Source src = BoundStep::Source::Data;
+      ir::Tensor *t = nullptr;
+      switch (a.role) {
+      case compiler::ArgumentRole::Input:
+        if (a.name == kLearningRateInput) {
+          src = BoundStep::Source::LearningRate;
+          t = &(s->lr = ir::Tensor(a.type));
+        } else if (a.name == kMomentumInput) {
+          src = BoundStep::Source::Momentum;
+          t = &(s->momentum = ir::Tensor(a.type));
+        } else if (!sig.counter.empty() && a.name == sig.counter) {
+          src = BoundStep::Source::Counter;
+          t = &(s->counter = ir::Tensor(a.type));
+        } else {
+          t = &(s->data[a.name] = ir::Tensor(a.type));
+          bindable = !a.type.shape.empty() && a.type.shape[0] == batch;
+        }
+        break;
+      case compiler::ArgumentRole::Param:
+      case compiler::ArgumentRole::Update: {
+        // The update is written into the param's own buffer (the JIT's ABI
+        // allows it: a param's update is written after its last read).
+        src = BoundStep::Source::Param;
+        auto p = params.find(a.name);
+        bindable = p != params.end();
+        if (bindable)
+          t = &p->second;
+        break;
+      }
+      case compiler::ArgumentRole::Output:
+        src = BoundStep::Source::Output;
+        t = &s->outputs.emplace_back(a.type);
+        break;
+      }
+      s->sources.push_back(src);
+      s->tensors.push_back(t);
+    }
+    s->buffers.resize(s->sources.size());
+  }
+  if (!bindable)
+    s.reset();
+  return boundSteps.emplace(batch, std::move(s)).first->second.get();
+}
+
+std::optional<StepOutcome> Trainer::Impl::boundStep(const Dataset &train,
+                                                    const std::vector<int64_t> &rows,
+                                                    int64_t epoch) {
+  if (!boundStepsAllowed || path != StepPath::InGraph || distributed ||
+      config.backend != Backend::Jit || train.wholeGraph || train.featureRows || rows.empty())
+    return std::nullopt;
+  int64_t b = static_cast<int64_t>(rows.size());
+  BoundStep *s = bindStep(b);
+  if (!s)
+    return std::nullopt;
+  const auto &args = s->compiled->arguments();
+  // Each argument's buffer; the batch's rows of each data input copied in.
+  for (size_t i = 0; i < args.size(); ++i) {
+    ir::Tensor *t = s->tensors[i];
+    if (s->sources[i] == BoundStep::Source::Param && t->type() != args[i].type)
+      return std::nullopt; // e.g. params replaced by others of another type
+    if (s->sources[i] == BoundStep::Source::Data) {
+      const ir::Tensor *from = dataSource(train, args[i].name, sig);
+      if (!from || from->dtype() != t->dtype() || from->shape().empty())
+        return std::nullopt; // fed with a conversion: the general way
+      int64_t n = from->shape()[0];
+      size_t rowBytes = t->byteSize() / static_cast<size_t>(b);
+      if (n < 1 || from->byteSize() / static_cast<size_t>(n) != rowBytes)
+        return std::nullopt;
+      auto *dst = static_cast<std::byte *>(t->data());
+      const auto *src = static_cast<const std::byte *>(from->data());
+      for (int64_t r = 0; r < b; ++r) {
+        int64_t row = rows[static_cast<size_t>(r)];
+        if (row < 0 || row >= n)
+          throw Error("training step: row " + std::to_string(row) + " of " +
+                      std::to_string(n) + " samples");
+        std::memcpy(dst + static_cast<size_t>(r) * rowBytes,
+                    src + static_cast<size_t>(row) * rowBytes, rowBytes);
+      }
+    }
+    s->buffers[i] = t->data();
+  }
+  double lr = scheduledStep(config.optimizer.stepSize, config.optimizer.stepSize.base,
+                            globalStep + 1, epoch);
+  // Scalars the step graph does not take stay empty (no bytes).
+  if (s->lr.byteSize() > 0)
+    s->lr.set(0, lr);
+  if (s->momentum.byteSize() > 0)
+    s->momentum.set(0, config.optimizer.momentum);
+  if (s->counter.byteSize() > 0)
+    s->counter.set(0, static_cast<double>(globalStep));
+
+  auto start = std::chrono::steady_clock::now();
+  s->compiled->call(s->buffers.data());
+  unfinished.stepSeconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  StepOutcome out;
+  out.loss = s->outputs[0].at(0);
+  BatchScore sc = score(sig.prediction.empty() ? nullptr : &s->outputs[1], s->data);
+  out.samples = sc.weight;
+  out.correct = sig.prediction.empty() ? -1 : sc.hits;
+  out.sqErr = sc.sqErr;
+  ++globalStep;
+  return out;
+}
+
+} // namespace chainjit::runtime::train

@@ -1,0 +1,154 @@
+// The trainer's bound steps (runtime/src/train/TrainerBoundStep.cpp): they
+// train exactly as the general path does, and a step allocates nothing.
+//
+// Allocations are counted by replacing the global operator new of this test
+// binary with one that counts while a flag is set (sanitizer builds keep
+// their own allocator, and the count test is skipped there).
+#include "chainjit/ir/Parser.h"
+#include "chainjit/runtime/train/Trainer.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CHAINJIT_COUNT_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                      \
+    __has_feature(memory_sanitizer)
+#define CHAINJIT_COUNT_ALLOCATIONS 0
+#endif
+#endif
+#ifndef CHAINJIT_COUNT_ALLOCATIONS
+#define CHAINJIT_COUNT_ALLOCATIONS 1
+#endif
+
+namespace {
+std::atomic<bool> gCounting{false};
+std::atomic<int64_t> gAllocations{0};
+} // namespace
+
+#if CHAINJIT_COUNT_ALLOCATIONS
+// libstdc++'s other forms (nothrow, arrays, sized deletes) call these two;
+// aligned new keeps its own aligned_alloc/free pair, uncounted.
+void *operator new(std::size_t n) {
+  if (gCounting.load(std::memory_order_relaxed))
+    gAllocations.fetch_add(1, std::memory_order_relaxed);
+  if (void *p = std::malloc(n ? n : 1))
+    return p;
+  throw std::bad_alloc();
+}
+void operator delete(void *p) noexcept { std::free(p); }
+void operator delete(void *p, std::size_t) noexcept { std::free(p); }
+#endif
+
+using namespace chainjit;
+using namespace chainjit::runtime::train;
+
+namespace {
+
+std::string example(const std::string &name) {
+  return std::string(CHAINJIT_SOURCE_DIR) + "/examples/" + name;
+}
+
+runtime::Dataset digits(int64_t rows) {
+  runtime::Dataset d = runtime::loadCsvDataset(example("data/digits.csv.gz"));
+  runtime::scale(d, 1.0 / 16.0);
+  std::vector<int64_t> first;
+  for (int64_t i = 0; i < rows; ++i)
+    first.push_back(i);
+  return runtime::batch(d, first);
+}
+
+struct Run {
+  History history;
+  runtime::Bindings params;
+};
+
+Run train(const std::string &model, const runtime::Dataset &data, bool bound, OptimizerKind kind) {
+  if (!bound)
+    setenv("CHAINJIT_TRAINER_BOUND_STEPS", "0", 1);
+  TrainConfig c;
+  c.optimizer.kind = kind;
+  c.optimizer.stepSize.base = 0.05;
+  c.batch = 32;
+  c.epochs = 2;
+  Trainer t(ir::parseGraphFile(example(model)), c);
+  unsetenv("CHAINJIT_TRAINER_BOUND_STEPS");
+  Run r;
+  r.history = t.fit(data);
+  r.params = t.modelParams();
+  return r;
+}
+
+// Counts operator new calls per step, from the second step of each epoch
+// on (the first of an epoch shuffles, the first of a batch size binds).
+struct AllocationsPerStep : TrainObserver {
+  int64_t worst = 0, steps = 0, last = 0;
+  void onStep(const StepProgress &p) override {
+    int64_t now = gAllocations.load();
+    if (p.step > 1 && p.step < p.stepsPerEpoch) { // the last batch is smaller: a new binding
+      worst = std::max(worst, now - last);
+      ++steps;
+    }
+    last = gAllocations.load();
+  }
+};
+
+} // namespace
+
+TEST_CASE("trainer: bound steps train exactly as the general path (MLP and CNN, last batch "
+          "smaller, momentum and plain SGD)") {
+  runtime::Dataset data = digits(300); // 300 = 9 batches of 32 and one of 12
+  for (const char *model : {"digits_mlp.cj", "digits_cnn.cj"})
+    for (OptimizerKind kind : {OptimizerKind::Momentum, OptimizerKind::GD}) {
+      CAPTURE(model);
+      Run bound = train(model, data, true, kind), general = train(model, data, false, kind);
+      REQUIRE(bound.history.epochs.size() == 2);
+      for (size_t e = 0; e < 2; ++e) {
+        CHECK(bound.history.epochs[e].train.loss == general.history.epochs[e].train.loss);
+        CHECK(bound.history.epochs[e].train.accuracy == general.history.epochs[e].train.accuracy);
+        // The time inside the compiled calls is known on the bound path only.
+        CHECK(bound.history.epochs[e].stepSeconds > 0);
+        CHECK(bound.history.epochs[e].stepSeconds <= bound.history.epochs[e].seconds);
+        CHECK(general.history.epochs[e].stepSeconds == 0);
+      }
+      REQUIRE(bound.params.size() == general.params.size());
+      for (const auto &[name, value] : general.params) {
+        CAPTURE(name);
+        CHECK(bound.params.at(name) == value); // bit for bit
+      }
+    }
+}
+
+TEST_CASE("trainer: a bound step allocates nothing") {
+  if (!CHAINJIT_COUNT_ALLOCATIONS) {
+    MESSAGE("a sanitizer build: operator new is the sanitizer's, allocations are not counted");
+    return;
+  }
+  runtime::Dataset data = digits(320);
+  TrainConfig c;
+  c.optimizer.kind = OptimizerKind::Momentum;
+  c.optimizer.stepSize.base = 0.05;
+  c.batch = 32;
+  c.epochs = 2;
+  Trainer t(ir::parseGraphFile(example("digits_mlp.cj")), c);
+  AllocationsPerStep counter;
+  gAllocations = 0;
+  gCounting = true;
+  t.fit(data, nullptr, &counter);
+  gCounting = false;
+  CHECK(counter.steps == 2 * 8);
+  CHECK(counter.worst == 0);
+  // The counter counts: the general path allocates every step.
+  setenv("CHAINJIT_TRAINER_BOUND_STEPS", "0", 1);
+  Trainer general(ir::parseGraphFile(example("digits_mlp.cj")), c);
+  unsetenv("CHAINJIT_TRAINER_BOUND_STEPS");
+  AllocationsPerStep generalCounter;
+  gCounting = true;
+  general.fit(data, nullptr, &generalCounter);
+  gCounting = false;
+  CHECK(generalCounter.worst > 0);
+}
