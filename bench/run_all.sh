@@ -8,10 +8,12 @@
 #   6. bench/epoch_bench + bench/epoch_torch.py (issue 14: whole Fashion-MNIST epochs, the share
 #      outside the compiled steps, PyTorch's epoch; $FASHION_MNIST_DIR, default Debian's
 #      /usr/share/datasets/fashion-mnist, else synthetic data of its shape)
+#   7. bench/jit_compile_bench     (issue 14: cold and cached compile of the benchmark models)
+#   8. bench/conv_layer_bench      (issue 14: the CNN's convolutions, GEMM vs direct, and its step)
 # The matmul kernel choice is measured per machine on first use (cached in the
 # cache directory); the step benchmark prints it beside the measured winners.
 #
-#   bench/run_all.sh [BUILD_DIR]        # default build-bench; builds the two programs first (ninja -j2)
+#   bench/run_all.sh [BUILD_DIR]        # default build-bench; builds the programs first (ninja -j2)
 #
 # Output also goes to BUILD_DIR/bench/results/ (run_all.txt and the .tsv files).
 set -euo pipefail
@@ -20,7 +22,8 @@ build="${1:-$here/build-bench}"
 if [[ ! -f "$build/build.ninja" ]]; then
   cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
-ninja -C "$build" -j2 jit_train_step_bench jit_jacobian_bench sparse_layer_bench time_model_bench epoch_bench
+ninja -C "$build" -j2 jit_train_step_bench jit_jacobian_bench sparse_layer_bench time_model_bench epoch_bench \
+  jit_compile_bench conv_layer_bench
 fashion="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 out="$build/bench/results"
 mkdir -p "$out"
@@ -48,4 +51,8 @@ mkdir -p "$out"
   if [[ -x /usr/bin/python3 ]]; then
     /usr/bin/python3 "$here/bench/epoch_torch.py" --data "$fashion" --jit "$out/epochs.tsv"
   fi
+  echo
+  "$build/bench/jit_compile_bench" --examples "$here/examples"
+  echo
+  "$build/bench/conv_layer_bench" "$here/examples/fashion_cnn.cj"
 } 2>&1 | tee "$out/run_all.txt"
