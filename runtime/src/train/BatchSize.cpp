@@ -215,7 +215,7 @@ private:
 
   static std::string bodyLabel(const ir::Function &f, const Graph &g, NodeId id,
                                const std::string &where) {
-    return "@" + f.name() + " (the body of scan " + g.node(id).label(id) + " in " + where + ")";
+    return "@" + f.name() + " (the body of " + scanLabel(g, id) + " in " + where + ")";
   }
 
   static const ir::Function &bodyOf(const Graph &g, NodeId id, const std::string &where) {
@@ -405,8 +405,7 @@ private:
     try {
       s.map[id] = s.out.addOp(n.kind, operands, attrs, n.name, n.loc);
     } catch (const Error &e) {
-      throw Error(s.where + " at batch size " + std::to_string(probe_) + ": " + opLabel(g, id) +
-                      ": " + firstMessage(e),
+      throw Error(s.where + " " + atProbe() + ": " + opLabel(g, id) + ": " + firstMessage(e),
                   n.loc);
     }
     record(s, id, reshapeAxes.empty() ? nullptr : &reshapeAxes);
@@ -645,7 +644,7 @@ private:
                        });
       combos *= options[c].size();
       if (combos > 256)
-        throw Error(s.where + ": scan " + g.node(id).label(id) +
+        throw Error(s.where + ": " + scanLabel(g, id) +
                         ": too many ways to put the batch into its carries",
                     n.loc);
     }
@@ -676,8 +675,7 @@ private:
           keeps = keeps && body.graph.type(body.graph.outputs().at(c)) == params[c];
         if (!keeps) {
           if (!firstError)
-            firstError = bodyWhere + " changes the type of a carry at batch size " +
-                         std::to_string(probe_);
+            firstError = bodyWhere + " changes the type of a carry " + atProbe();
           continue;
         }
         if (!ok.empty() && movedAxes < ok.front().moved)
@@ -689,11 +687,11 @@ private:
       }
     }
     if (ok.empty())
-      throw Error(s.where + ": scan " + n.label(id) + " cannot run at another batch size: " +
+      throw Error(s.where + ": " + scanLabel(g, id) + " cannot run at another batch size: " +
                       firstError.value_or("no way to put the batch into its carries"),
                   n.loc);
     if (ok.size() > 1)
-      throw Error(s.where + ": scan " + n.label(id) +
+      throw Error(s.where + ": " + scanLabel(g, id) +
                       ": cannot tell which axes of its carries hold the batch (several fit)",
                   n.loc);
     Trial &chosen = ok.front();
@@ -710,13 +708,42 @@ private:
     try {
       s.map[id] = s.out.addOp(n.kind, operands, attrs, n.name, n.loc);
     } catch (const Error &e) {
-      throw Error(s.where + " at batch size " + std::to_string(probe_) + ": " + opLabel(g, id) +
-                      ": " + firstMessage(e),
+      throw Error(s.where + " " + atProbe() + ": " + opLabel(g, id) + ": " + firstMessage(e),
                   n.loc);
     }
     record(s, id, nullptr);
     s.probe.bodies[id] = std::move(chosen.body.probe);
     return std::nullopt;
+  }
+
+  // Where errors found at the probe size happened.
+  std::string atProbe() const {
+    return probe_ == to_ ? "at batch size " + std::to_string(to_)
+                         : "at batch size " + std::to_string(to_) + " (probed at " +
+                               std::to_string(probe_) + ", a size no other dimension has)";
+  }
+
+  // "scan node #7 (%hT, %cT, %hs)": a scan's results are named, not the scan.
+  static std::string scanLabel(const Graph &g, NodeId id) {
+    std::string names;
+    for (NodeId u = id + 1; u < g.size(); ++u) {
+      const Node &n = g.node(u);
+      if (n.operands.empty() || n.name.empty() || n.kind != OpKind::Reshape)
+        continue;
+      NodeId x = n.operands[0];
+      if (x == id || (g.node(x).kind == OpKind::Slice && g.node(x).operands.at(0) == id))
+        names += (names.empty() ? "%" : ", %") + n.name;
+    }
+    std::string label = "scan " + g.node(id).label(id);
+    return names.empty() || !g.node(id).name.empty() ? label : label + " (" + names + ")";
+  }
+
+  static std::string axesText(const TensorType &before, const TensorType &after) {
+    std::string out;
+    for (size_t d = 0; d < before.shape.size() && d < after.shape.size(); ++d)
+      if (before.shape[d] != after.shape[d])
+        out += (out.empty() ? "" : ", ") + std::to_string(d);
+    return out;
   }
 
   int moved(const TensorType &a, const TensorType &b) const {
@@ -743,17 +770,18 @@ private:
       bool through = k == OpKind::Reshape || k == OpKind::Slice || k == OpKind::Transpose ||
                      k == OpKind::Cast || k == OpKind::Neg;
       if (!through)
-        throw Error(s.where + ": scan " + g.node(scanId).label(scanId) + ": carry #" +
+        throw Error(s.where + ": " + scanLabel(g, scanId) + ": carry #" +
                         std::to_string(c) + " " + g.node(operand).label(operand) + " : " +
-                        g.type(operand).str() + " must hold the batch (as " + want.str() +
-                        " at batch size " + std::to_string(probe_) +
-                        ") but does not come from the batch inputs or a constant",
+                        g.type(operand).str() + " must hold the batch (on axis " +
+                        axesText(g.type(operand), want) +
+                        "), but it comes neither from the batch inputs nor from a constant "
+                        "of one value that could be given it",
                     g.node(scanId).loc);
       chain.insert(chain.begin(), cur);
       cur = g.node(cur).operands.at(0);
     }
     if (demands.count(cur))
-      throw Error(s.where + ": scan " + g.node(scanId).label(scanId) + ": carry #" +
+      throw Error(s.where + ": " + scanLabel(g, scanId) + ": carry #" +
                       std::to_string(c) + " cannot be given the batch",
                   g.node(scanId).loc);
     const TensorType &t = g.type(cur);
@@ -786,7 +814,7 @@ private:
       }
     }
     if (found.size() != 1)
-      throw Error(s.where + ": scan " + g.node(scanId).label(scanId) + ": carry #" +
+      throw Error(s.where + ": " + scanLabel(g, scanId) + ": carry #" +
                       std::to_string(c) + " must hold the batch, but " + opLabel(g, cur) +
                       " : " + t.str() + (found.empty() ? " has no axes that give it"
                                                        : " could hold it on several axes"),
