@@ -4,6 +4,7 @@
 // sequences, scans of scans and sizes that equal the batch.
 #include "chainjit/ir/Function.h"
 #include "chainjit/ir/Parser.h"
+#include "chainjit/ir/Printer.h"
 #include "chainjit/runtime/Interpreter.h"
 #include "chainjit/runtime/train/ModelGraphs.h"
 
@@ -108,14 +109,17 @@ Tensor randomTensor(TensorType t, std::mt19937 &rng, double scale) {
 }
 
 // Rows [begin, begin + n) of a [N, F] data set, or row `r` repeated n times.
-Tensor rowsOf(const std::vector<double> &data, int64_t F, int64_t begin, int64_t n,
+Tensor rowsOf(const std::vector<double> &data, const Shape &row, int64_t begin, int64_t n,
               bool repeat) {
+  const int64_t F = numElements(row);
+  Shape shape{n};
+  shape.insert(shape.end(), row.begin(), row.end());
   std::vector<double> v;
   for (int64_t i = 0; i < n; ++i) {
     int64_t r = repeat ? begin : begin + i;
     v.insert(v.end(), data.begin() + r * F, data.begin() + (r + 1) * F);
   }
-  return Tensor(f64({n, F}), v);
+  return Tensor(f64(shape), v);
 }
 
 Tensor labelsOf(const std::vector<int> &labels, int64_t begin, int64_t n, bool repeat) {
@@ -151,7 +155,9 @@ void checkPerExample(const Graph &model, const std::vector<int64_t> &batches, in
                      int64_t classes) {
   rt::ModelSignature sig = rt::inspectModel(model);
   const int64_t B = sig.batch;
-  const int64_t F = model.type(model.lookup("x")).shape[1];
+  const Shape &xShape = model.type(model.lookup("x")).shape;
+  const Shape row(xShape.begin() + 1, xShape.end());
+  const int64_t F = numElements(row);
   std::mt19937 rng(11);
   runtime::Bindings params;
   for (NodeId p : model.params())
@@ -163,7 +169,7 @@ void checkPerExample(const Graph &model, const std::vector<int64_t> &batches, in
 
   PerExample ref;
   for (int64_t r = 0; r < N; ++r) {
-    runtime::EvalResult e = runStep(model, params, rowsOf(data, F, r, B, true),
+    runtime::EvalResult e = runStep(model, params, rowsOf(data, row, r, B, true),
                                     labelsOf(labels, r, B, true));
     ref.loss.push_back(e.output("loss").toDoubles()[0]);
     std::vector<double> lg = e.output("logits").toDoubles();
@@ -185,7 +191,7 @@ void checkPerExample(const Graph &model, const std::vector<int64_t> &batches, in
       CAPTURE(begin);
       Graph g = n == batch ? at : rt::withBatchSize(model, sig, n); // the last, partial batch
       runtime::EvalResult e =
-          runStep(g, params, rowsOf(data, F, begin, n, false), labelsOf(labels, begin, n, false));
+          runStep(g, params, rowsOf(data, row, begin, n, false), labelsOf(labels, begin, n, false));
       double loss = 0;
       std::map<std::string, std::vector<double>> grads;
       for (int64_t i = 0; i < n; ++i) {
@@ -301,4 +307,42 @@ TEST_CASE("batch size: a graph that cannot follow the batch gets an error naming
       CHECK(m.find("carry #0 %zeros : f64[4, 5] must hold the batch (on axis 0)") != std::string::npos);
     }
   }
+}
+
+TEST_CASE("batch size: a time-first input (an imported LSTM's X [T, N, I]) is made batch-first") {
+  // The LSTM above with its sequence as the input, time first, as ONNX has it.
+  std::string text = lstmText(4, 3, 2, 5, 3);
+  text.replace(text.find("  input %x : f64[4, 6]"), std::string("  input %x : f64[4, 6]").size(),
+               "  input %x : f64[3, 4, 2]");
+  text.erase(text.find("  %rows"), text.find("  %proj") - text.find("  %rows"));
+  text.replace(text.find("reshape(%xs)"), std::string("reshape(%xs)").size(), "reshape(%x)");
+  Graph timeFirst = parseGraph(text, "time_first.cj");
+  CHECK(rt::inspectModel(timeFirst).batch == 3); // the leading axis, T
+  Graph model = rt::withBatchFirstInputs(timeFirst);
+  CHECK(model.type(model.lookup("x")) == f64({4, 3, 2}));
+  CHECK(model.type(model.lookup("x.time_first")) == f64({3, 4, 2}));
+  CHECK(rt::inspectModel(model).batch == 4);
+  // The same function of each sequence, fed batch-first.
+  std::mt19937 rng(5);
+  runtime::Bindings params;
+  for (NodeId p : model.params())
+    params.emplace(model.node(p).name, randomTensor(model.type(p), rng, 0.6));
+  Tensor x = randomTensor(f64({4, 3, 2}), rng, 1.0);
+  std::vector<double> xs(24);
+  for (int n = 0; n < 4; ++n)
+    for (int t = 0; t < 3; ++t)
+      for (int d = 0; d < 2; ++d)
+        xs[(t * 4 + n) * 2 + d] = x.at((n * 3 + t) * 2 + d);
+  Tensor labels({DType::i32, {4}}, {0, 2, 1, 2});
+  runtime::Bindings a = params, b = params;
+  a.emplace("x", x);
+  a.emplace("labels", labels);
+  b.emplace("x", Tensor(f64({3, 4, 2}), xs));
+  b.emplace("labels", labels);
+  CHECK(runtime::interpret(model, a).output("logits").toDoubles() ==
+        runtime::interpret(timeFirst, b).output("logits").toDoubles());
+  // Any model without a time-first input is returned as it is.
+  Graph batchFirst = parseGraph(lstmText(4, 3, 2, 5, 3), "lstm.cj");
+  CHECK(printGraph(rt::withBatchFirstInputs(batchFirst)) == printGraph(batchFirst));
+  checkPerExample(model, {3, 1}, 5, 3);
 }

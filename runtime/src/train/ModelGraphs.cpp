@@ -320,6 +320,49 @@ ir::Graph withOutputs(const ir::Graph &g, const std::vector<std::string> &names)
 
 ir::Graph withoutUnusedValues(const ir::Graph &g) { return prunedTo(g, g.outputs()); }
 
+ir::Graph withBatchFirstInputs(const ir::Graph &model, const InspectOptions &options) {
+  ModelSignature sig = inspectModel(model, options);
+  if (sig.labels.empty())
+    return model;
+  const ir::TensorType &target = model.type(model.lookup(sig.labels));
+  if (target.rank() < 1 || target.shape[0] == sig.batch)
+    return model;
+  // The batch is the target's first dimension; an input whose first
+  // dimension is not, but whose second is, is a time-first sequence.
+  const int64_t n = target.shape[0];
+  std::vector<ir::NodeId> timeFirst;
+  for (ir::NodeId id : model.inputs()) {
+    const ir::TensorType &t = model.type(id);
+    if (t.rank() >= 2 && t.shape[0] != n && t.shape[1] == n)
+      timeFirst.push_back(id);
+  }
+  if (timeFirst.empty())
+    return model;
+  ir::GraphRebuilder rb(model);
+  ir::Graph &out = rb.out();
+  for (ir::NodeId id = 0; id < model.size(); ++id) {
+    if (std::find(timeFirst.begin(), timeFirst.end(), id) == timeFirst.end()) {
+      rb.copy(id);
+      continue;
+    }
+    const ir::Node &n = model.node(id);
+    ir::TensorType t = n.type;
+    std::swap(t.shape[0], t.shape[1]);
+    ir::Ints perm;
+    for (int64_t d = 0; d < static_cast<int64_t>(t.rank()); ++d)
+      perm.push_back(d);
+    std::swap(perm[0], perm[1]);
+    ir::NodeId in = out.addInput(n.name, t, n.loc);
+    std::string name = n.name + ".time_first";
+    for (int k = 2; model.find(name); ++k)
+      name = n.name + ".time_first_" + std::to_string(k);
+    rb.setMapping(id, out.addOp(ir::OpKind::Transpose, {in}, {{"perm", perm}}, name, n.loc));
+  }
+  ir::Graph g = rb.finish();
+  ir::verifyOrThrow(g);
+  return g;
+}
+
 ir::Graph withDropoutRate(const ir::Graph &model, double rate) {
   if (!(rate >= 0.0 && rate < 1.0))
     throw Error("dropout rate must lie in [0, 1), got " + std::to_string(rate));

@@ -85,6 +85,16 @@ ir::Graph withBatchSize(const ir::Graph &model, const ModelSignature &sig, int64
 ir::Graph withBatchSize(const ir::Graph &g, int64_t from, int64_t to);
 int64_t graphBatchSize(const ir::Graph &g);
 
+// The model with its time-first inputs made batch-first, so that the
+// trainer can batch every input along its leading axis. An imported
+// recurrent model takes X [T, N, I] (ONNX's layout) and labels [N]: when the
+// target's first dimension N is not the features' first dimension, every
+// input whose second dimension is N and whose first is not becomes
+// %X : [N, T, I], transposed back to [T, N, I] in the graph (as
+// %X.time_first). Any other model is returned as it is. (A sequence as long
+// as the batch is not told apart: export with T != N.)
+ir::Graph withBatchFirstInputs(const ir::Graph &model, const InspectOptions &options = {});
+
 // A graph that computes only the outputs `names` (in that order; a leading
 // '%' is allowed): the nodes they do not depend on are gone, inputs and
 // params included, and so are the updates. So a prediction needs neither
