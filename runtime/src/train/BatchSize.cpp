@@ -128,6 +128,12 @@ public:
                  const std::string &where) {
     std::map<NodeId, std::vector<int>> demands;
     while (true) {
+      // Each body of each scan is rebuilt once per way of batching its
+      // carries tried; a crafted file of deeply nested scans must not make
+      // that explode.
+      if (++rebuilds_ > kMaxRebuilds)
+        throw Error(where + ": too many scan bodies to rebuild for another batch size (more than " +
+                    std::to_string(kMaxRebuilds) + ")");
       State s(g, where);
       std::optional<Demand> d = decideOnce(s, inputTypes, demands);
       if (!d)
@@ -235,8 +241,9 @@ private:
                       " at batch size " + std::to_string(from_) + " is " + std::to_string(vp) +
                       " at " + std::to_string(probe_) + ", not affine in the batch size",
                   g.node(id).loc);
-    int64_t r = v + d / (probe_ - from_) * (to_ - from_);
-    if (r < 0)
+    int64_t r = 0;
+    if (__builtin_mul_overflow(d / (probe_ - from_), to_ - from_, &r) ||
+        __builtin_add_overflow(r, v, &r) || r < 0)
       throw Error(where + ": " + opLabel(g, id) + " has no valid size at batch size " +
                       std::to_string(to_),
                   g.node(id).loc);
@@ -630,6 +637,10 @@ private:
       for (size_t d = 0; d < before.shape.size(); ++d)
         if (before.shape[d] == from_)
           axes.push_back(d);
+      if (axes.size() > 8)
+        throw Error(s.where + ": " + scanLabel(g, id) + ": carry #" + std::to_string(c) +
+                        " has too many axes of the batch's size to tell which hold it",
+                    n.loc);
       for (size_t mask = 0; mask < (size_t{1} << axes.size()); ++mask) {
         TensorType t = before;
         for (size_t k = 0; k < axes.size(); ++k)
@@ -822,8 +833,10 @@ private:
     return found[0];
   }
 
+  static constexpr int kMaxRebuilds = 10000;
   int64_t from_, probe_, to_;
   std::string model_;
+  int rebuilds_ = 0;
 };
 
 // Every size and integer attribute of `g` and of its functions' bodies.
