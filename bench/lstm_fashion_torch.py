@@ -5,7 +5,7 @@ example 1) in PyTorch, side by side with `chainjit train`.
 The same model (each image as 28 steps of 28 pixels, nn.LSTM(28, 128), a
 Linear(128, 10) classifier on the last state, cross-entropy), PyTorch's
 default initialization (the family lstm_fashion.cj declares), Adam lr 1e-3,
-batch 50, the same epochs and the same IDX files, pixels scaled by 1/255.
+batch 64, the same epochs and the same IDX files, pixels scaled by 1/255.
 Both run on one thread by default. Prints each side's test accuracy and
 seconds per epoch in one table.
 
@@ -16,7 +16,7 @@ seconds per epoch in one table.
 --data-dir holds train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
 t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (Debian:
 apt-get install dataset-fashion-mnist); --limit N uses the first N of each
-file (a multiple of 50). Exits 0 with a note when PyTorch is not installed.
+file (any N: the last batch may be smaller). Exits 0 with a note when PyTorch is not installed.
 """
 import argparse
 import gzip
@@ -38,7 +38,7 @@ except ImportError:
     sys.exit(0)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-BATCH, HIDDEN = 50, 128   # as examples/lstm_fashion.cj declares them
+BATCH, HIDDEN = 64, 128   # as examples/lstm_fashion.cj declares them
 
 
 def read_idx(path, limit):

@@ -347,6 +347,8 @@ int runTrain(const TrainOptions &o,
                    : o.metric == "mse"        ? rt::TargetKind::Regression
                    : o.metric == "perplexity" ? rt::TargetKind::Sequence
                                               : rt::TargetKind::None;
+  // An imported recurrent model's X [T, N, I] is fed batch-first (ModelGraphs.h).
+  model = rt::withBatchFirstInputs(model, inspect);
   rt::ModelSignature sig = rt::inspectModel(model, inspect);
   ir::DType dtype = model.type(model.lookup(sig.features)).dtype;
   if (!ir::isFloat(dtype) && (!spec.csv.empty() || !spec.idxImages.empty()))

@@ -274,17 +274,6 @@ ModelSignature inspectModel(const ir::Graph &g, const InspectOptions &options) {
   return sig;
 }
 
-ir::Graph withBatchSize(const ir::Graph &model, const ModelSignature &sig, int64_t batch) {
-  return withBatchSize(model, sig.batch, batch);
-}
-
-int64_t graphBatchSize(const ir::Graph &g) {
-  for (ir::NodeId id : g.inputs())
-    if (g.type(id).rank() >= 1)
-      return g.type(id).shape[0];
-  return 0;
-}
-
 namespace {
 
 // `g` computing only `outs` (in that order): what they do not depend on is
@@ -331,47 +320,43 @@ ir::Graph withOutputs(const ir::Graph &g, const std::vector<std::string> &names)
 
 ir::Graph withoutUnusedValues(const ir::Graph &g) { return prunedTo(g, g.outputs()); }
 
-ir::Graph withBatchSize(const ir::Graph &model, int64_t from, int64_t batch) {
-  ModelSignature sig;
-  sig.batch = from;
-  if (batch < 1)
-    throw Error("batch size must be at least 1, got " + std::to_string(batch));
-  if (batch == sig.batch)
+ir::Graph withBatchFirstInputs(const ir::Graph &model, const InspectOptions &options) {
+  ModelSignature sig = inspectModel(model, options);
+  if (sig.labels.empty())
+    return model;
+  const ir::TensorType &target = model.type(model.lookup(sig.labels));
+  if (target.rank() < 1 || target.shape[0] == sig.batch)
+    return model;
+  // The batch is the target's first dimension; an input whose first
+  // dimension is not, but whose second is, is a time-first sequence.
+  const int64_t n = target.shape[0];
+  std::vector<ir::NodeId> timeFirst;
+  for (ir::NodeId id : model.inputs()) {
+    const ir::TensorType &t = model.type(id);
+    if (t.rank() >= 2 && t.shape[0] != n && t.shape[1] == n)
+      timeFirst.push_back(id);
+  }
+  if (timeFirst.empty())
     return model;
   ir::GraphRebuilder rb(model);
   ir::Graph &out = rb.out();
   for (ir::NodeId id = 0; id < model.size(); ++id) {
-    const ir::Node &n = model.node(id);
-    if (n.kind == ir::OpKind::Input) {
-      ir::TensorType t = n.type;
-      if (t.rank() >= 1 && t.shape[0] == sig.batch)
-        t.shape[0] = batch;
-      rb.setMapping(id, out.addInput(n.name, t, n.loc));
-      continue;
-    }
-    if (ir::isSource(n.kind)) {
+    if (std::find(timeFirst.begin(), timeFirst.end(), id) == timeFirst.end()) {
       rb.copy(id);
       continue;
     }
-    ir::Attrs attrs = n.attrs;
-    bool hasShape = n.kind == ir::OpKind::Reshape || n.kind == ir::OpKind::BroadcastTo ||
-                    n.kind == ir::OpKind::Bernoulli;
-    if (hasShape) {
-      ir::Ints shape = attrs.getInts("shape");
-      if (!shape.empty() && shape[0] == sig.batch)
-        shape[0] = batch;
-      attrs.set("shape", shape);
-    }
-    std::vector<ir::NodeId> operands;
-    for (ir::NodeId o : n.operands)
-      operands.push_back(rb.map(o));
-    try {
-      rb.setMapping(id, out.addOp(n.kind, operands, attrs, n.name, n.loc));
-    } catch (const Error &e) {
-      throw Error(graphLabel(model) + " at batch size " + std::to_string(batch) + ": " +
-                  e.diagnostics().front().message +
-                  " (a shape attribute that depends on the batch size should use -1)");
-    }
+    const ir::Node &n = model.node(id);
+    ir::TensorType t = n.type;
+    std::swap(t.shape[0], t.shape[1]);
+    ir::Ints perm;
+    for (int64_t d = 0; d < static_cast<int64_t>(t.rank()); ++d)
+      perm.push_back(d);
+    std::swap(perm[0], perm[1]);
+    ir::NodeId in = out.addInput(n.name, t, n.loc);
+    std::string name = n.name + ".time_first";
+    for (int k = 2; model.find(name); ++k)
+      name = n.name + ".time_first_" + std::to_string(k);
+    rb.setMapping(id, out.addOp(ir::OpKind::Transpose, {in}, {{"perm", perm}}, name, n.loc));
   }
   ir::Graph g = rb.finish();
   ir::verifyOrThrow(g);

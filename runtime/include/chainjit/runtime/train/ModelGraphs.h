@@ -73,9 +73,19 @@ ModelSignature inspectModel(const ir::Graph &model, const InspectOptions &option
 
 // The model with batch size `batch`: every input whose first dimension is
 // the model's batch gets `batch` instead, and the ops are rebuilt so their
-// types follow. A reshape, broadcast_to or bernoulli whose `shape` attribute
-// starts with the old batch starts with the new one (write -1 there to
-// avoid the question). Throws naming the op when a type no longer works.
+// types follow, the functions that scans run included (runtime/src/train/
+// BatchSize.cpp). Which axes hold the batch is found from how the inputs'
+// batch flows, not from sizes, so a hidden size or a length equal to the
+// batch stays: a time-first sequence [T, B, ...] has it on axis 1, a scan's
+// step [B, ...] on axis 0, and a carry [B, H] where the body puts it. A
+// reshape's shape follows its operand's batch axis ([T, B, H] <-> [T * B, H]),
+// a slice keeps the whole of a batch axis, a constant that starts a scan
+// carry (zeros [B, H]) gets the batch on the axes the body needs, and a
+// broadcast_to or bernoulli whose `shape` starts with the old batch (and
+// whose operand holds none) starts with the new one. Throws naming the node
+// when the graph cannot follow the batch: a slice of part of a batch axis, a
+// reshape that cannot tell which axis holds it (write -1 there), a carry
+// that holds the batch but is a param, a type that no longer works.
 ir::Graph withBatchSize(const ir::Graph &model, const ModelSignature &sig, int64_t batch);
 
 // The same for any graph: every input whose first dimension is `from`
@@ -84,6 +94,16 @@ ir::Graph withBatchSize(const ir::Graph &model, const ModelSignature &sig, int64
 // (graphBatchSize, 0 when it has none).
 ir::Graph withBatchSize(const ir::Graph &g, int64_t from, int64_t to);
 int64_t graphBatchSize(const ir::Graph &g);
+
+// The model with its time-first inputs made batch-first, so that the
+// trainer can batch every input along its leading axis. An imported
+// recurrent model takes X [T, N, I] (ONNX's layout) and labels [N]: when the
+// target's first dimension N is not the features' first dimension, every
+// input whose second dimension is N and whose first is not becomes
+// %X : [N, T, I], transposed back to [T, N, I] in the graph (as
+// %X.time_first). Any other model is returned as it is. (A sequence as long
+// as the batch is not told apart: export with T != N.)
+ir::Graph withBatchFirstInputs(const ir::Graph &model, const InspectOptions &options = {});
 
 // A graph that computes only the outputs `names` (in that order; a leading
 // '%' is allowed): the nodes they do not depend on are gone, inputs and
