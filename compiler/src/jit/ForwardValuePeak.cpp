@@ -1,5 +1,6 @@
 // The forward-value part of a gradient's arena (RecomputedGradient.h), from
 // the same lowering plan the JIT compiles.
+#include "ForwardValueBuffers.h"
 #include "LoweringPlan.h"
 #include "MemoryPlan.h"
 #include "chainjit/compiler/RecomputedGradient.h"
@@ -9,25 +10,15 @@ namespace chainjit::compiler {
 int64_t jitForwardValuePeak(const ir::Graph &emitted, size_t primalSize) {
   JitOptions o;
   jit::LoweringPlan plan = jit::planLowering(emitted, o);
-  std::vector<bool> counted(plan.buffers.size(), false);
-  for (ir::NodeId id = 0; id < emitted.size(); ++id) {
-    int b = plan.bufferOf[id];
-    if (b >= 0 && (id < primalSize || emitted.node(id).name.rfind("recompute.", 0) == 0))
-      counted[b] = true;
-  }
+  std::vector<bool> counted = jit::forwardValueBuffers(plan, emitted, primalSize);
   return jit::peakLiveBytes(plan.buffers, &counted);
 }
 
 DerivativeArena jitDerivativeArena(const ir::Graph &emitted, size_t primalSize) {
   JitOptions o;
   jit::LoweringPlan plan = jit::planLowering(emitted, o);
-  auto forward = [&](ir::NodeId id) {
-    return id < primalSize || emitted.node(id).name.rfind("recompute.", 0) == 0;
-  };
-  std::vector<bool> counted(plan.buffers.size(), false);
-  for (ir::NodeId id = 0; id < emitted.size(); ++id)
-    if (plan.bufferOf[id] >= 0 && forward(id))
-      counted[plan.bufferOf[id]] = true;
+  auto forward = [&](ir::NodeId id) { return jit::isForwardValue(emitted, id, primalSize); };
+  std::vector<bool> counted = jit::forwardValueBuffers(plan, emitted, primalSize);
   DerivativeArena a;
   a.arenaBytes = plan.arenaBytes;
   a.kernels = static_cast<int>(plan.kernels.size());

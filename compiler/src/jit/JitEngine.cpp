@@ -110,10 +110,13 @@ std::string JitEngine::Impl::codegen(llvm::Module &m, bool assembly) const {
   return emitMachineCode(m, *newTargetMachine(), assembly);
 }
 
-void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm) {
+void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, PipelineLevel level,
+                    bool vectorize) {
   llvm::PipelineTuningOptions tuning;
-  tuning.LoopVectorization = true;
-  tuning.SLPVectorization = true;
+  tuning.LoopVectorization = vectorize;
+  tuning.SLPVectorization = vectorize;
+  if (!vectorize)
+    tuning.LoopUnrolling = false;
   llvm::PassBuilder pb(&tm, tuning);
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
@@ -124,7 +127,9 @@ void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm) {
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cam, mam);
-  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+  pb.buildPerModuleDefaultPipeline(level == PipelineLevel::O1 ? llvm::OptimizationLevel::O1
+                                                              : llvm::OptimizationLevel::O3)
+      .run(m, mam);
 }
 
 std::string emitMachineCode(llvm::Module &m, llvm::TargetMachine &tm, bool assembly) {

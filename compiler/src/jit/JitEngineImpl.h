@@ -48,7 +48,11 @@ struct JitEngine::Impl {
 
 // The O3 pipeline and the code generation of optimize() and codegen() for
 // any target machine (ahead-of-time bundles choose theirs, compiler/src/aot).
-void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm);
+// Explicit vector code (the micro-kernel library) runs `level` O1 without
+// the loop vectorizers and unrolling (`vectorize` false).
+enum class PipelineLevel { O1, O3 };
+void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm,
+                    PipelineLevel level = PipelineLevel::O3, bool vectorize = true);
 std::string emitMachineCode(llvm::Module &m, llvm::TargetMachine &tm, bool assembly);
 
 // The engine shared by every compiled graph of the process.

@@ -7,7 +7,6 @@
 #include "jit/kernels/gen/GenericMicroKernel.h"
 
 #include <llvm/Object/ObjectFile.h>
-#include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -46,21 +45,7 @@ std::string buildMicroKernelObject() {
   // O1: the IR already is explicit vector code, so O3's vectorizers and
   // unrolling find nothing to do; measured on the kernels, O1 gives the
   // same object size and speed and compiles about 20 % faster.
-  llvm::PipelineTuningOptions tuning;
-  tuning.LoopVectorization = false;
-  tuning.SLPVectorization = false;
-  tuning.LoopUnrolling = false;
-  llvm::PassBuilder pb(tm.get(), tuning);
-  llvm::LoopAnalysisManager lam;
-  llvm::FunctionAnalysisManager fam;
-  llvm::CGSCCAnalysisManager cam;
-  llvm::ModuleAnalysisManager mam;
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cam, mam);
-  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O1).run(*m, mam);
+  optimizeModule(*m, *tm, PipelineLevel::O1, /*vectorize=*/false);
   return emitMachineCode(*m, *tm, false);
 }
 

@@ -3,6 +3,7 @@
 // scan's result is a buffer of the caller's plan; the tapes of a nested
 // scan's adjoint live in the body plan of the kernel that runs it, whose
 // arena is part of that kernel's scratch.
+#include "ForwardValueBuffers.h"
 #include "LoweringPlan.h"
 #include "MemoryPlan.h"
 #include "ScanLowering.h"
@@ -57,12 +58,7 @@ std::vector<jit::Buffer> tapeBuffers(const jit::LoweringPlan &plan, const ir::Gr
 int64_t jitForwardValuePeakWithScanTapes(const ir::Graph &emitted, size_t primalSize) {
   JitOptions o;
   jit::LoweringPlan plan = jit::planLowering(emitted, o);
-  std::vector<bool> counted(plan.buffers.size(), false);
-  for (ir::NodeId id = 0; id < emitted.size(); ++id) {
-    int b = plan.bufferOf[id];
-    if (b >= 0 && (id < primalSize || emitted.node(id).name.rfind("recompute.", 0) == 0))
-      counted[b] = true;
-  }
+  std::vector<bool> counted = jit::forwardValueBuffers(plan, emitted, primalSize);
   std::vector<jit::Buffer> buffers = tapeBuffers(plan, emitted, counted);
   return jit::peakLiveBytes(buffers, &counted);
 }
