@@ -102,6 +102,12 @@ void ReversalTable::internRanges(const JacobianChain &chain) {
   for (int a = 0; a < q_; ++a)
     startBase_[a + 1] = startBase_[a] + size_t(q_ - a);
   class_.assign(startBase_[q_], 0);
+  if (kinds.size() == size_t(q_)) { // no factor repeats: no two ranges are equal
+    std::iota(class_.begin(), class_.end(), 0);
+    classes_ = class_.size();
+    repStart_.assign(classes_, -1);
+    return;
+  }
   std::unordered_map<uint64_t, int> intern;
   intern.reserve(std::min<size_t>(startBase_[q_], size_t(1) << 20));
   auto classFor = [&](int64_t prev, int kind) { // prev: a class, or -1/-2 for none
