@@ -58,7 +58,8 @@ int main() {
 
   // With recomputation (Recomputation.h): a gradient through equal layers
   // (as a deep MLP) at a quarter and a sixteenth of the full tape. The
-  // tables have K memory units (K shrinks as q^2 grows, see there).
+  // tables have one row per class of equal ranges (about 3q here) and K
+  // memory units, exact (one layer's 4096 bytes) while K <= 2^22 / classes.
   fmt::print("\nwith recomputation (gradient, equal layers)\n");
   fmt::print("{:>8} {:>12} {:>12} {:>10} {:>8} {:>14} {:>12}\n", "factors", "plan (ms)",
              "cpu (ms)", "memory", "units", "recompute/fwd", "peak/limit");

@@ -153,6 +153,35 @@ int printSweep(const compiler::JacobianChain &chain, const std::string &title,
   return 0;
 }
 
+// A model's gradient (a float scalar --of): its sweep counts what `train
+// --memory-limit` counts, the recomputed gradient's forward values.
+bool isGradient(const ir::Graph &g, const std::string &of) {
+  const ir::TensorType &t = g.type(g.lookup(of));
+  return t.rank() == 0 && ir::isFloat(t.dtype);
+}
+
+int printGradientSweep(const ir::Graph &g, const DerivativeRequest &r, const std::string &svg) {
+  std::vector<ir::NodeId> wrt;
+  for (const std::string &w : r.wrt)
+    wrt.push_back(g.lookup(w));
+  compiler::GradientSweep sweep = compiler::gradientMemorySweep(g, g.lookup(r.of), wrt);
+  std::cout << "grad " << r.of << " / d " << join(r.wrt) << " in " << r.file
+            << "\ntime-memory trade-off of the recomputed gradient: " << sweep.chain.chain.size()
+            << " segments, one forward pass " << compiler::formatCount(sweep.forwardCost)
+            << " FMA;\nlimits count forward values as train --memory-limit does (checkpoints "
+               "and tapes, plus "
+            << compiler::formatCount(sweep.chain.workingBytes)
+            << " bytes of one segment's working values)\n\n"
+            << compiler::gradientSweepText(sweep);
+  if (!svg.empty()) {
+    std::ofstream out(svg);
+    if (!(out << compiler::gradientSweepSvg(sweep)))
+      throw Error("cannot write the plot", SourceLoc{svg, 0, 0, {}});
+    std::cout << "\n  plot: " << svg << "\n";
+  }
+  return 0;
+}
+
 // The time model of the objective, or none for multiply-adds: a graph is
 // planned in time by default (its dtype and this machine's calibration are
 // known), an abstract chain file in multiply-adds unless asked (f64 then).
@@ -233,6 +262,8 @@ int runCost(CostOptions o) {
                        limit, format, recompute, o,
                        objectiveModel(o, true, elemBytes(gg, "grad." + r.wrt[0])));
   }
+  if (o.memorySweep && isGradient(g, r.of))
+    return printGradientSweep(g, r, o.svg);
   compiler::GraphChain gc = compiler::extractChain(g, r.of, r.wrt);
   return printReport(gc.chain, "d " + r.of + " / d " + join(r.wrt) + " in " + r.file, limit,
                      format, recompute, o, objectiveModel(o, true, elemBytes(g, r.of)));

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <unordered_map>
 
 namespace chainjit::compiler {
 
@@ -22,8 +23,9 @@ ReversalTable::ReversalTable(const JacobianChain &chain, double limit, size_t ma
     : c_(chain), q_(static_cast<int>(chain.size())), limit_(limit) {
   if (!(limit >= 0) || !std::isfinite(limit))
     throw Error("the memory limit must be a finite non-negative number of bytes");
-  const size_t ranges = size_t(q_) * (q_ + 1) / 2;
-  const double maxUnits = std::max<double>(1.0, double(maxCells / std::max<size_t>(ranges, 1)) - 1);
+  internRanges(chain);
+  const double maxUnits =
+      std::max<double>(1.0, double(maxCells / std::max<size_t>(classes_, 1)) - 1);
   // Exact units: the greatest common divisor of the integer sizes (layers of
   // equal width make it large and the tables small).
   bool integers = true;
@@ -58,61 +60,98 @@ ReversalTable::ReversalTable(const JacobianChain &chain, double limit, size_t ma
     F_[l + 1] = F_[l] + f.forwardCost;
     E_[l + 1] = E_[l] + f.tapeBytes;
   }
-  ranges_ = ranges;
-  startBase_.assign(q_ + 1, 0);
-  for (int a = 0; a < q_; ++a)
-    startBase_[a + 1] = startBase_[a] + size_t(q_ - a);
-  R_.assign(ranges * (U_ + 1), kInf);
-  L_.assign(ranges * (U_ + 1), kInf);
-  // By start descending, then end ascending: a cell needs L of later starts
-  // and R of the same start with earlier ends. The R row of `a` stays in the
-  // cache while its ends are filled; only the L rows stream from memory.
+  R_.assign(classes_ * (U_ + 1), kInf);
+  L_.assign(classes_ * (U_ + 1), kInf);
+  // By start descending, then end ascending: a range needs L of later starts
+  // and R of the same start with earlier ends. Each class is filled at its
+  // first range in this order (its representative); the ranges it needs
+  // come earlier, so their classes are filled.
+  std::vector<bool> filled(classes_, false);
   for (int a = q_ - 1; a >= 0; --a)
     for (int b = a; b < q_; ++b) {
-      for (int u = 0; u <= U_; ++u)
-        R_[atR(a, b, u)] = std::min(tapeCandidate(true, a, b, u), advanceMin(a, b, u));
-      for (int u = 0; u <= U_; ++u) {
-        double best = tapeCandidate(false, a, b, u);
-        if (x_[a] <= u)
-          best = std::min(best, R_[atR(a, b, u - x_[a])]);
-        L_[atL(a, b, u)] = best;
-      }
+      int k = classOf(a, b);
+      if (filled[k])
+        continue;
+      filled[k] = true;
+      repStart_[k] = a;
+      fillClass(a, b);
     }
 }
 
-// min over a < c <= b of the advance candidate: run to v_(c-1), reverse
-// c..b from it, then a..c-1 from v_(a-1). The hot loop of the fill (O(q^3 K)):
-// both table rows are contiguous in c, read two lanes at a time with four
-// running minima. The sum is formed as in
-// schedule() and actions(), which must find the same value exactly.
-double ReversalTable::advanceMin(int a, int b, int u) const {
-  const double *F = F_.data();
-  const double *L = &L_[atL(0, b, u)];         // L[c]: range c..b
-  const double *R = &R_[atR(a, a, u)] - a;     // R[e]: range a..e
-  const double Fa = F[a];
-  // Two lanes per vector (SSE2 is the baseline), two vectors per step; each
-  // lane computes exactly the scalar expression.
-  using V2 = double __attribute__((vector_size(16)));
-  auto load = [](const double *p) {
-    V2 v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
+// Ranges a..b and a'..b' are in one class when their factors have equal
+// (forward cost, tape bytes, input bytes) in order and both or neither start
+// at the chain input: every value of R and L for them is then equal. A class
+// is the class of the range one shorter plus the last factor's kind, so
+// interning is O(q^2) hash lookups.
+void ReversalTable::internRanges(const JacobianChain &chain) {
+  struct Kind {
+    double f, e, x;
+    bool operator==(const Kind &) const = default;
   };
-  const V2 fa = {Fa, Fa};
-  V2 v0m = {kInf, kInf}, v1m = {kInf, kInf};
-  int c = a + 1;
-  for (; c + 3 <= b; c += 4) {
-    V2 v0 = ((load(F + c) - fa) + load(L + c)) + load(R + c - 1);
-    V2 v1 = ((load(F + c + 2) - fa) + load(L + c + 2)) + load(R + c + 1);
-    v0m = v0 < v0m ? v0 : v0m;
-    v1m = v1 < v1m ? v1 : v1m;
+  std::vector<Kind> kinds;
+  std::vector<int> kindOf(q_);
+  for (int l = 0; l < q_; ++l) {
+    const ChainFactor &f = chain.factors[l];
+    Kind k{f.forwardCost, f.tapeBytes, f.inputBytes};
+    auto it = std::find(kinds.begin(), kinds.end(), k); // O(q^2) at worst, like the rest
+    if (it == kinds.end())
+      it = kinds.insert(kinds.end(), k);
+    kindOf[l] = static_cast<int>(it - kinds.begin());
   }
-  double m0 = v0m[0], m1 = v0m[1], m2 = v1m[0], m3 = v1m[1];
-  for (; c <= b; ++c) {
-    double v = ((F[c] - Fa) + L[c]) + R[c - 1];
-    m0 = v < m0 ? v : m0;
+  startBase_.assign(q_ + 1, 0);
+  for (int a = 0; a < q_; ++a)
+    startBase_[a + 1] = startBase_[a] + size_t(q_ - a);
+  class_.assign(startBase_[q_], 0);
+  if (kinds.size() == size_t(q_)) { // no factor repeats: no two ranges are equal
+    std::iota(class_.begin(), class_.end(), 0);
+    classes_ = class_.size();
+    repStart_.assign(classes_, -1);
+    return;
   }
-  return std::min(std::min(m0, m1), std::min(m2, m3));
+  std::unordered_map<uint64_t, int> intern;
+  intern.reserve(std::min<size_t>(startBase_[q_], size_t(1) << 20));
+  auto classFor = [&](int64_t prev, int kind) { // prev: a class, or -1/-2 for none
+    uint64_t key = (uint64_t(prev + 2) << 32) | uint32_t(kind);
+    auto [it, added] = intern.try_emplace(key, static_cast<int>(intern.size()));
+    return it->second;
+  };
+  for (int a = 0; a < q_; ++a) {
+    int k = classFor(a == 0 ? -2 : -1, kindOf[a]);
+    class_[startBase_[a]] = k;
+    for (int b = a + 1; b < q_; ++b)
+      class_[startBase_[a] + size_t(b - a)] = k = classFor(k, kindOf[b]);
+  }
+  classes_ = intern.size();
+  repStart_.assign(classes_, -1);
+}
+
+// R and L of one range for every u. The advance candidates, min over
+// a < c <= b of running to v_(c-1), reversing c..b from it, then a..c-1
+// from v_(a-1), are the hot loop of the fill (O(length K) per class):
+// contiguous in u for each c. The sum is formed as in schedule() and
+// actions(), which must find the same value exactly.
+void ReversalTable::fillClass(int a, int b) {
+  const int n = U_ + 1;
+  double *R = &R_[atR(a, b, 0)];
+  for (int u = 0; u < n; ++u)
+    R[u] = tapeCandidate(true, a, b, u);
+  const double Fa = F_[a];
+  for (int c = a + 1; c <= b; ++c) {
+    const double d = F_[c] - Fa;
+    const double *Lc = &L_[atL(c, b, 0)];     // L(c..b, u)
+    const double *Re = &R_[atR(a, c - 1, 0)]; // R(a..c-1, u)
+    for (int u = 0; u < n; ++u) {
+      double v = (d + Lc[u]) + Re[u];
+      R[u] = v < R[u] ? v : R[u];
+    }
+  }
+  double *L = &L_[atL(a, b, 0)];
+  for (int u = 0; u < n; ++u) {
+    double best = tapeCandidate(false, a, b, u);
+    if (x_[a] <= u)
+      best = std::min(best, R[u - x_[a]]);
+    L[u] = best;
+  }
 }
 
 // Tape F_a and reverse the rest from v_a in hand, then pull back through
@@ -169,6 +208,8 @@ ReversalSchedule ReversalTable::sweepSchedule(int a, int b) const {
 // fill (tape first, then advances by c ascending), and sums up the schedule.
 // The peak counts the kept input (if any) while it is held.
 ReversalSchedule ReversalTable::schedule(bool kept, int a, int b, int u) const {
+  if (int ra = representative(a, b); ra != a) // equal contents: its schedule
+    return schedule(kept, ra, ra + (b - a), u);
   const double target = kept ? R_[atR(a, b, u)] : L_[atL(a, b, u)];
   const double input = kept && a > 0 ? c_.factors[a].inputBytes : 0;
   if (tapeCandidate(kept, a, b, u) == target) {
@@ -213,33 +254,37 @@ std::vector<ReversalAction> ReversalTable::sweepActions(int a, int b) const {
       out.push_back({ReversalAction::Reverse, l});
     return out;
   }
-  actions(a == 0, a, b, U_, out);
+  actions(a == 0, a, b, U_, out, 0);
   return out;
 }
 
 // The choices of schedule(), in the same order, written out as actions.
-void ReversalTable::actions(bool kept, int a, int b, int u,
-                            std::vector<ReversalAction> &out) const {
+// A range is replaced by its class's representative; `shift` maps the
+// representative's factors back to the range's.
+void ReversalTable::actions(bool kept, int a, int b, int u, std::vector<ReversalAction> &out,
+                            int shift) const {
+  if (int ra = representative(a, b); ra != a)
+    return actions(kept, ra, ra + (b - a), u, out, shift + (a - ra));
   const double target = kept ? R_[atR(a, b, u)] : L_[atL(a, b, u)];
   if (tapeCandidate(kept, a, b, u) == target) {
     int room = kept ? std::min(U_, u + reclaim(a)) : u;
-    out.push_back({ReversalAction::Tape, a});
+    out.push_back({ReversalAction::Tape, a + shift});
     if (a < b)
-      actions(false, a + 1, b, room - e_[a], out);
-    out.push_back({ReversalAction::Reverse, a});
+      actions(false, a + 1, b, room - e_[a], out, shift);
+    out.push_back({ReversalAction::Reverse, a + shift});
     return;
   }
   if (kept) {
     for (int c = a + 1; c <= b; ++c)
       if (fwd(a, c) + L_[atL(c, b, u)] + R_[atR(a, c - 1, u)] == target) {
         for (int l = a; l < c; ++l)
-          out.push_back({ReversalAction::Advance, l});
-        actions(false, c, b, u, out);
-        actions(true, a, c - 1, u, out);
+          out.push_back({ReversalAction::Advance, l + shift});
+        actions(false, c, b, u, out, shift);
+        actions(true, a, c - 1, u, out, shift);
         return;
       }
   } else if (x_[a] <= u && R_[atR(a, b, u - x_[a])] == target) {
-    actions(true, a, b, u - x_[a], out);
+    actions(true, a, b, u - x_[a], out, shift);
     return;
   }
   throw Error("internal: the recomputation schedule could not be recovered");

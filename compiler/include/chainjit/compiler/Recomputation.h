@@ -23,11 +23,17 @@
 // included, nothing for a range without tape. Its plans without
 // recomputation are priced the same way with the whole-tape schedule only.
 //
-// Memory is counted in K units: exact (the greatest common divisor of the
-// sizes, which are integers) when the limit has few enough of them, else the
-// limit divided into as many units as the table allows (maxCells / ranges),
-// sizes rounded up: then the plan fits but may recompute more than the
-// optimum. The tables take O(q^2 K) memory and O(q^3 K) time.
+// Ranges with equal contents share one table row: a range's values depend
+// only on its factors' (f, e, x) and on whether it starts at the chain input
+// (whose bytes are free), so ranges are interned into C classes (C <= q(q+1)/2;
+// about 3q for a chain of equal layers with a different last factor). Memory
+// is counted in K units: exact (the greatest common divisor of the sizes,
+// which are integers) when the limit has few enough of them, else the limit
+// divided into as many units as the table allows (maxCells / C), sizes
+// rounded up: then the plan fits but may recompute more than the optimum.
+// The tables take O(C K + q^2) memory and O(sum over classes of the length
+// times K) <= O(q^3 K) time: O(q^2 K) for uniform stretches, where K is
+// exact (a 1000-step chain of equal layers at 1/16 of its tape: 62 units).
 #pragma once
 
 #include "chainjit/compiler/JacobianChain.h"
@@ -80,24 +86,24 @@ public:
   int units() const { return U_; }
 
 private:
-  // Both tables are stored by memory unit first, then by range packed as a
-  // triangle: R by start (ranges a..e for one a are adjacent), L by end
-  // (ranges c..b for one b are adjacent), so the advance scan over c reads
-  // both tables contiguously.
-  size_t atR(int a, int b, int u) const {
-    return size_t(u) * ranges_ + startBase_[a] + size_t(b - a);
-  }
-  size_t atL(int a, int b, int u) const {
-    return size_t(u) * ranges_ + size_t(b) * (b + 1) / 2 + size_t(a);
-  }
+  // Both tables are stored by range class first, then by memory unit, so the
+  // fill's inner loop over u reads both contiguously.
+  int classOf(int a, int b) const { return class_[startBase_[a] + size_t(b - a)]; }
+  size_t atR(int a, int b, int u) const { return size_t(classOf(a, b)) * (U_ + 1) + size_t(u); }
+  size_t atL(int a, int b, int u) const { return atR(a, b, u); }
+  // The range of class `k` the fill computed (recovery works on it, so that
+  // it sees the very sums of the fill), shifted to start at a.
+  int representative(int a, int b) const { return repStart_[classOf(a, b)]; }
+  void internRanges(const JacobianChain &chain);
+  void fillClass(int a, int b);
   ReversalSchedule schedule(bool kept, int a, int b, int u) const;
   // The sweep from the chain input that tapes all of a..b in one run, when
   // its tape fits in true bytes and the table (rounded units) has nothing
   // cheaper: its forward cost, else infinity.
   double tapeAllCost(int a, int b) const;
-  void actions(bool kept, int a, int b, int u, std::vector<ReversalAction> &out) const;
+  void actions(bool kept, int a, int b, int u, std::vector<ReversalAction> &out,
+               int shift) const;
   double tapeCandidate(bool kept, int a, int b, int u) const;
-  double advanceMin(int a, int b, int u) const;
   // Units a kept input v_(a-1) frees at its last use (the chain input is free).
   int reclaim(int a) const { return a == 0 ? 0 : x_[a]; }
   double fwd(int a, int c) const { return F_[c] - F_[a]; } // f_a + .. + f_(c-1)
@@ -109,8 +115,10 @@ private:
   std::vector<double> F_;       // prefix sums of forward costs
   std::vector<double> E_;       // prefix sums of tape bytes (true bytes)
   double limit_ = 0;
-  size_t ranges_ = 0;
-  std::vector<size_t> startBase_; // where the ranges starting at a begin in R
+  size_t classes_ = 0;
+  std::vector<size_t> startBase_; // where the ranges starting at a begin in class_
+  std::vector<int> class_;        // per range (packed by start): its class
+  std::vector<int> repStart_;     // per class: the start of its representative
   std::vector<double> R_, L_;     // atR(a, b, u), atL(a, b, u)
 };
 
