@@ -154,3 +154,25 @@ def test_train_regression_from_named_arrays():
     assert history[0]["accuracy"] is None
     assert history[-1]["val_mse"] < history[0]["val_mse"] / 100
     assert trainer.evaluate({"x": x[160:], "y": y[160:]})["mse"] < 0.01
+
+
+def test_train_within_a_memory_limit_equals_the_unlimited_run(digits):
+    # TrainConfig.memory_limit (`chainjit train --memory-limit`): the step
+    # recomputes forward values instead of keeping them all; the params equal
+    # the unlimited run's.
+    train, _ = digits
+    model = cj.load(str(cj_source() / "examples" / "digits_mlp.cj"))
+    LIMIT = 48 * 1024  # the least that works: one segment's 32 KiB and a 16 KiB tape
+    config = cj.TrainConfig(optimizer="sgd", lr=0.1, batch=32, epochs=1)
+    assert config.memory_limit is None
+    unlimited = cj.Trainer(model, config)
+    unlimited.fit(train)
+    limited_config = cj.TrainConfig(optimizer="sgd", lr=0.1, batch=32, epochs=1,
+                                    memory_limit=LIMIT)
+    assert limited_config.memory_limit == LIMIT
+    limited = cj.Trainer(model, limited_config)
+    limited.fit(train)
+    for name, w in unlimited.params().items():
+        np.testing.assert_allclose(limited.params()[name], w, atol=1e-6)
+    with pytest.raises(cj.Error, match="so at least 48.0 KiB"):
+        cj.Trainer(model, cj.TrainConfig(epochs=1, memory_limit=LIMIT - 1))
