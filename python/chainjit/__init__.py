@@ -248,13 +248,18 @@ def hvp(graph, of, wrt):
     return _core._hvp(graph, _name(of), _names(wrt))
 
 
-def cost(graph, of, wrt, format="dict", memory_limit=None, hessian=False, expand="eval"):
+def cost(graph, of, wrt, format="dict", memory_limit=None, hessian=False, expand="eval",
+         recompute=True):
     """The chain optimizer's cost report of d of / d wrt, as `chainjit cost`
     gives it: a dict (the --json schema, docs/cost-model.md), or the "json",
-    "text" or "dot" string. memory_limit bounds the tape in bytes."""
+    "text" or "dot" string. memory_limit bounds the forward values in bytes:
+    adjoint sweeps keep checkpoints and recompute the rest, as `chainjit cost
+    --memory-limit` plans; recompute=False only keeps plans whose whole tape
+    fits (`--no-recompute`)."""
     fmt = "json" if format == "dict" else format
     report = _core._cost(graph, _name(of), _names(wrt), fmt,
-                         None if memory_limit is None else float(memory_limit), hessian, expand)
+                         None if memory_limit is None else float(memory_limit), hessian, expand,
+                         bool(recompute))
     return _json.loads(report) if format == "dict" else report
 
 

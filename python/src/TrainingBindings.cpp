@@ -338,6 +338,9 @@ void bindTraining(py::module_ &m) {
   property(c, "backend",
            [](const TrainConfig &t) { return std::string(t.backend == runtime::Backend::Jit ? "jit" : "interp"); },
            [](TrainConfig &t, const std::string &s) { t.backend = runtime::parseBackend(s); }, "jit or interp");
+  property(c, "memory_limit", [](const TrainConfig &t) { return t.memoryLimit; },
+           [](TrainConfig &t, std::optional<double> v) { t.memoryLimit = v; },
+           "bytes the gradient's forward values may take (recomputing the rest); None: the whole tape");
   property(c, "eval_batch", [](const TrainConfig &t) { return t.evalBatch; },
            [](TrainConfig &t, int64_t v) { t.evalBatch = v; }, "evaluation batch size");
   property(c, "checkpoint", [](const TrainConfig &t) { return t.checkpointPath; },

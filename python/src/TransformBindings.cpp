@@ -48,7 +48,7 @@ std::string joined(const std::vector<std::string> &names) {
 std::string costReport(const ir::Graph &g, const std::string &of,
                        const std::vector<std::string> &wrt, const std::string &format,
                        std::optional<double> memoryLimit, bool hessian,
-                       const std::string &expand) {
+                       const std::string &expand, bool recompute) {
   if (format != "text" && format != "json" && format != "dot")
     throw Error("unknown cost report format '" + format + "' (expected text, json or dot)");
   ir::Graph expanded = compiler::expandModes(g, expandMode(expand));
@@ -64,7 +64,7 @@ std::string costReport(const ir::Graph &g, const std::string &of,
     gc = compiler::extractChain(expanded, of, wrt);
     title = "d " + of + " / d " + joined(wrt) + " in " + g.name();
   }
-  compiler::ChainCostSummary summary = compiler::summarizeChain(gc.chain, memoryLimit);
+  compiler::ChainCostSummary summary = compiler::summarizeChain(gc.chain, memoryLimit, recompute);
   compiler::CostReportInput in{title, &gc.chain, &summary, memoryLimit};
   if (format == "json")
     return compiler::costReportJson(in);
@@ -112,7 +112,7 @@ void bindTransforms(py::module_ &m) {
         py::arg("graph"), py::arg("of"), py::arg("wrt"));
   m.def("_cost", &costReport, py::arg("graph"), py::arg("of"), py::arg("wrt"),
         py::arg("format") = "text", py::arg("memory_limit") = py::none(),
-        py::arg("hessian") = false, py::arg("expand") = "eval");
+        py::arg("hessian") = false, py::arg("expand") = "eval", py::arg("recompute") = true);
   m.def("expand_modes",
         [](const ir::Graph &g, const std::string &mode) {
           return share(compiler::expandModes(g, expandMode(mode)));

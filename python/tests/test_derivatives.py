@@ -114,3 +114,36 @@ def test_cost_report(source_dir):
         cj.cost(g, "y", "x", format="yaml")
     h = cj.cost(small_graph(), "f", "w", hessian=True)
     assert h["title"].startswith("d2 f / d w2")
+
+
+def deep_tanh_graph(layers=6):
+    lines = ["graph deep {", "  input %x : f64[8, 32]"]
+    h = "%x"
+    for l in range(1, layers + 1):
+        lines.append(f'  param %W{l} : f64[32, 32] {{init = "normal", seed = {l}}}')
+        lines.append(f"  %z{l} = matmul({h}, %W{l})")
+        lines.append(f"  %h{l} = tanh(%z{l})")
+        h = f"%h{l}"
+    lines += [f"  %sq = mul({h}, {h})", "  %loss = mean(%sq)", "  output %loss", "}"]
+    return cj.parse("\n".join(lines))
+
+
+def test_cost_plans_with_recomputation_under_a_memory_limit():
+    # As `chainjit cost --memory-limit`: the limit bounds checkpoints and
+    # tapes, and adjoint sweeps recompute what they do not keep;
+    # recompute=False is `--no-recompute` (only whole tapes within the limit).
+    g = deep_tanh_graph()
+    tape = cj.cost(g, "loss", "x")["pure_adjoint"]["tape_bytes"]
+    assert tape > 0
+    for limit in (tape / 2, tape / 4, tape / 8):
+        planned = cj.cost(g, "loss", "x", memory_limit=limit)
+        held = cj.cost(g, "loss", "x", memory_limit=limit, recompute=False)
+        assert planned["tape_limit"] == held["tape_limit"] == limit
+        assert planned["optimum"]["tape_bytes"] <= limit
+        assert planned["optimum"]["cost"] <= held["optimum"]["cost"]
+        assert planned["optimum"]["recompute_cost"] >= 0
+    text = cj.cost(g, "loss", "x", memory_limit=tape / 4, format="text")
+    assert "adjoint sweeps recompute what they do not keep" in text
+    assert "recomputation: " in text
+    old = cj.cost(g, "loss", "x", memory_limit=tape / 4, format="text", recompute=False)
+    assert "tape limit: " in old and "recomputation: " not in old

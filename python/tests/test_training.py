@@ -154,3 +154,45 @@ def test_train_regression_from_named_arrays():
     assert history[0]["accuracy"] is None
     assert history[-1]["val_mse"] < history[0]["val_mse"] / 100
     assert trainer.evaluate({"x": x[160:], "y": y[160:]})["mse"] < 0.01
+
+
+def deep_classifier(layers=6, width=32):
+    # tanh layers of `width` units over the 64 digit features, f32, batch 32:
+    # every layer output is 4 KiB, so the whole tape is several times the
+    # least memory (one segment's 8 KiB of working values and a 4 KiB tape).
+    lines = ["graph deep {", "  input %x : f32[32, 64]", "  input %labels : i32[32]"]
+    h, n = "%x", 64
+    for l in range(1, layers + 1):
+        out = 10 if l == layers else width
+        lines.append(f'  param %W{l} : f32[{n}, {out}] {{init = "glorot", seed = {l}}}')
+        lines.append(f"  param %b{l} : f32[{out}]")
+        lines.append(f"  %z{l} = matmul({h}, %W{l})")
+        lines.append(f"  %a{l} = add(%z{l}, %b{l})")
+        h, n = f"%a{l}", out
+        if l < layers:
+            lines.append(f"  %h{l} = tanh(%a{l})")
+            h = f"%h{l}"
+    lines += [f"  %loss = cross_entropy({h}, %labels)", "  output %loss", "}"]
+    return cj.parse("\n".join(lines))
+
+
+def test_train_within_a_memory_limit_equals_the_unlimited_run(digits):
+    # TrainConfig.memory_limit (`chainjit train --memory-limit`): the step
+    # recomputes forward values instead of keeping them all; the params equal
+    # the unlimited run's.
+    train, _ = digits
+    model = deep_classifier()
+    LIMIT = 12 * 1024  # the least that works, far below the whole tape
+    config = cj.TrainConfig(optimizer="sgd", lr=0.1, batch=32, epochs=1)
+    assert config.memory_limit is None
+    unlimited = cj.Trainer(model, config)
+    unlimited.fit(train)
+    limited_config = cj.TrainConfig(optimizer="sgd", lr=0.1, batch=32, epochs=1,
+                                    memory_limit=LIMIT)
+    assert limited_config.memory_limit == LIMIT
+    limited = cj.Trainer(model, limited_config)
+    limited.fit(train)
+    for name, w in unlimited.params().items():
+        np.testing.assert_allclose(limited.params()[name], w, atol=1e-5)
+    with pytest.raises(cj.Error, match="so at least 12.0 KiB"):
+        cj.Trainer(model, cj.TrainConfig(epochs=1, memory_limit=LIMIT - 1))

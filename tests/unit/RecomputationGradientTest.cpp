@@ -11,6 +11,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <numeric>
 
 using namespace chainjit;
@@ -223,4 +224,119 @@ TEST_CASE("recomputed gradient: the JIT's arena in the backward part stays withi
       CHECK(a.arenaBytes <= limit);
     }
   }
+}
+
+namespace {
+
+// The recomputed nodes the schedule needs, derived from the actions and the
+// MLP's rules alone (not from the emitted graph): in deepMlp only a tanh's
+// result is read by the adjoints (its own and the next matmul's, or h * h),
+// and no segment's adjoint reads its input cut. A run beyond the first of
+// segment l needs
+//   - the nodes its adjoint reads, if it is the taping run the Reverse of l
+//     reads (the latest Tape of l before it);
+//   - its cut, if a run of l + 1 that starts from it (before l runs again)
+//     needs anything (every node of a segment depends on its input here);
+// and, within the segment, everything those nodes depend on.
+int expectedLiveRecomputed(const Graph &f, const compiler::RecomputedGradient &r) {
+  const auto &segs = r.chain.segments;
+  struct Run {
+    int seg;
+    bool tape, recomputed;
+    size_t at;
+  };
+  std::vector<Run> runs;
+  std::vector<int> count(segs.size(), 0);
+  for (size_t i = 0; i < r.actions.size(); ++i)
+    if (r.actions[i].kind != compiler::ReversalAction::Reverse) {
+      int l = r.actions[i].factor;
+      runs.push_back({l, r.actions[i].kind == compiler::ReversalAction::Tape, count[l]++ > 0, i});
+    }
+  // Which run the Reverse of each segment reads: its latest Tape run.
+  std::vector<bool> readByReverse(runs.size(), false);
+  for (size_t i = 0; i < r.actions.size(); ++i)
+    if (r.actions[i].kind == compiler::ReversalAction::Reverse) {
+      for (size_t k = runs.size(); k-- > 0;)
+        if (runs[k].at < i && runs[k].seg == r.actions[i].factor && runs[k].tape) {
+          readByReverse[k] = true;
+          break;
+        }
+    }
+  std::vector<std::vector<bool>> live(runs.size());
+  int total = 0;
+  for (size_t k = runs.size(); k-- > 0;) {
+    const std::vector<NodeId> &seg = segs[runs[k].seg];
+    std::vector<bool> need(seg.size(), false);
+    if (readByReverse[k])
+      for (size_t i = 0; i < seg.size(); ++i)
+        need[i] = f.node(seg[i]).kind == OpKind::Tanh;
+    // Runs of seg + 1 that start from this run's cut: those after it and
+    // before the next run of seg.
+    for (size_t m = k + 1; m < runs.size() && runs[m].seg != runs[k].seg; ++m)
+      if (runs[m].seg == runs[k].seg + 1 &&
+          std::find(live[m].begin(), live[m].end(), true) != live[m].end())
+        need.back() = true;
+    // Within the segment, what a needed node reads is needed too.
+    for (size_t i = seg.size(); i-- > 0;)
+      if (need[i])
+        for (NodeId o : f.node(seg[i]).operands)
+          for (size_t j = 0; j < i; ++j)
+            if (seg[j] == o)
+              need[j] = true;
+    live[k] = need;
+    if (runs[k].recomputed)
+      total += int(std::count(need.begin(), need.end(), true));
+  }
+  return total;
+}
+
+// Recomputed nodes that the outputs and param updates depend on.
+int liveRecomputed(const Graph &g) {
+  std::vector<bool> reached(g.size(), false);
+  std::vector<NodeId> stack(g.outputs().begin(), g.outputs().end());
+  while (!stack.empty()) {
+    NodeId n = stack.back();
+    stack.pop_back();
+    if (reached[n])
+      continue;
+    reached[n] = true;
+    for (NodeId o : g.node(n).operands)
+      stack.push_back(o);
+  }
+  int n = 0;
+  for (NodeId id = 0; id < NodeId(g.size()); ++id)
+    n += reached[id] && g.node(id).name.rfind("recompute.", 0) == 0;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("recomputed gradient: after simplification exactly the needed recomputed nodes remain") {
+  // The graph the JIT runs is simplified: a recomputed node nothing reads
+  // (the cut of a taping run no later run starts from, a matmul or add the
+  // adjoint does not read) is removed. The count that remains equals what
+  // the schedule needs, derived from the plan's actions independently.
+  Graph g = deepMlp(8, 6, 3);
+  auto wrt = paramNames(g);
+  auto full = compiler::gradWithMemoryLimit(g, "loss", wrt, 1e12, false);
+  double tape = 0, largest = 0;
+  for (const auto &f : full.chain.chain.factors) {
+    tape += f.tapeBytes;
+    largest = std::max(largest, f.tapeBytes);
+  }
+  int removed = 0;
+  for (double fraction : {0.5, 0.25, 0.125, 0.0}) {
+    double limit = full.chain.workingBytes + std::max(largest, tape * fraction);
+    INFO("limit " << limit);
+    auto raw = compiler::gradWithMemoryLimit(g, "loss", wrt, limit, false);
+    auto simplified = compiler::gradWithMemoryLimit(g, "loss", wrt, limit);
+    REQUIRE(raw.actions == simplified.actions);
+    const int expected = expectedLiveRecomputed(g, raw);
+    CHECK(expected > 0);
+    CHECK(liveRecomputed(raw.graph) == expected);
+    CHECK(countNamed(simplified.graph, "recompute.") == expected);
+    CHECK(liveRecomputed(simplified.graph) == expected);
+    removed += raw.recomputedNodes - expected;
+  }
+  CHECK(removed > 0); // dead copies do occur, and they are the only ones removed
 }

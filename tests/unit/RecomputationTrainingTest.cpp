@@ -173,3 +173,73 @@ TEST_CASE("training within a memory limit: settings the limit cannot apply to ar
   c.optimizer.kind = OptimizerKind::Newton;
   CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("memory limit"), Error);
 }
+
+namespace {
+
+// 3 SGD steps of a small batch through `layers` tanh layers of `width`
+// units (f32), at 1/2, 1/4 and 1/8 of the full tape and at the least memory
+// that works: the params equal the unlimited run's.
+void checkDeepTrainingEqual(int layers, int64_t width) {
+  const int64_t batch = 4, features = 16, classes = 4;
+  ir::Graph model = deepClassifier(layers, width, batch, features, classes);
+  runtime::Dataset data = randomData(3 * batch, features, classes);
+  ModelSignature sig = inspectModel(model);
+  auto full = compiler::gradWithMemoryLimit(model, "loss", sig.trainable, 1e12);
+  double tape = 0, largest = 0;
+  for (const auto &f : full.chain.chain.factors) {
+    tape += f.tapeBytes;
+    largest = std::max(largest, f.tapeBytes);
+  }
+  auto train = [&](std::optional<double> limit) {
+    TrainConfig c;
+    c.optimizer.kind = OptimizerKind::GD;
+    c.optimizer.stepSize.base = 0.05;
+    c.batch = batch;
+    c.epochs = 1;
+    c.memoryLimit = limit;
+    Trainer t(model, c);
+    t.fit(data);
+    return t.modelParams();
+  };
+  auto want = train(std::nullopt);
+  auto before = Trainer(model, TrainConfig{}).modelParams();
+  double moved = 0;
+  for (const auto &[name, w] : want)
+    for (int64_t i = 0; i < w.numel(); ++i)
+      moved = std::max(moved, std::fabs(w.at(i) - before.at(name).at(i)));
+  CHECK(moved > 1e-4); // the steps do change the params
+  for (double fraction : {0.5, 0.25, 0.125, 0.0}) {
+    // fraction 0: the least memory (one segment's working values and tape).
+    double limit = full.chain.workingBytes + std::max(largest, tape * fraction);
+    INFO("limit " << limit << ", full tape " << tape);
+    REQUIRE(limit < full.chain.workingBytes + tape); // the full tape does not fit
+    StepGraphOptions so;
+    so.memoryLimit = limit;
+    ir::Graph step = buildStepGraph(model, sig, so);
+    int recomputed = 0;
+    for (const ir::Node &n : step.nodes())
+      recomputed += n.name.rfind("recompute.", 0) == 0;
+    CHECK(recomputed > 0);
+    auto got = train(limit);
+    double worst = 0;
+    for (const auto &[name, w] : want) {
+      const ir::Tensor &v = got.at(name);
+      for (int64_t i = 0; i < w.numel(); ++i)
+        worst = std::max(worst, std::fabs(v.at(i) - w.at(i)));
+    }
+    CHECK(worst <= 1e-6);
+  }
+}
+
+} // namespace
+
+// The issue's size, 64 layers of 512 units (1 MiB of weights each): about
+// 100 s on the 2-core CI machine (five JIT compiles of 64-layer step graphs
+// dominate: 64 layers of 32 units take 54 s of CPU too), so it does not run
+// by default (the 16-layer test above is the reduced one); run it with
+//   build/tests/chainjit_tests -tc="*64 layers of 512*" --no-skip
+// (passed on 2026-11-30: 13 assertions, 1 min 42 s, 64 s CPU, loaded machine).
+TEST_CASE("training within a memory limit: 64 layers of 512 units equal the unlimited run" *
+          doctest::skip()) {
+  checkDeepTrainingEqual(64, 512);
+}
