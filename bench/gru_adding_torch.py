@@ -7,8 +7,8 @@ PyTorch's default initialization (the family gru_adding.cj declares), Adam,
 the same learning rate, batch 50, epochs, and the same .npy files
 (examples/make_adding_data.py; written to DATA_DIR when missing). Both run on
 one thread by default (torch.set_num_threads, OPENBLAS_NUM_THREADS). Prints
-each side's test MSE, seconds and CPU seconds per epoch in one table, and how
-long chainjit's first epoch spent compiling.
+each side's test MSE, seconds and CPU seconds per epoch in one table, and what
+compiling costs chainjit (timed apart, so that its epoch 1 holds none).
 
   /usr/bin/python3 bench/gru_adding_torch.py [--data-dir /tmp/adding]
       [--epochs 10] [--lr 0.003] [--threads 1] [--concurrent]

@@ -7,8 +7,8 @@ Linear(128, 10) classifier on the last state, cross-entropy), PyTorch's
 default initialization (the family lstm_fashion.cj declares), Adam lr 1e-3,
 batch 64, the same epochs and the same IDX files, pixels scaled by 1/255.
 Both run on one thread by default. Prints each side's test accuracy,
-seconds and CPU seconds per epoch in one table, and how long chainjit's
-first epoch spent compiling.
+seconds and CPU seconds per epoch in one table, and what compiling costs
+chainjit (timed apart, so that its epoch 1 holds none).
 
   /usr/bin/python3 bench/lstm_fashion_torch.py
       [--data-dir /usr/share/datasets/fashion-mnist] [--epochs 10]
@@ -19,7 +19,8 @@ t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (Debian:
 apt-get install dataset-fashion-mnist); --limit N uses the first N of each
 file (any N: the last batch may be smaller). --concurrent runs `chainjit
 train` at the same time as PyTorch's loop, one process each, so that on a
-shared machine both see the same load (seq_side_by_side.py). Exits 0 with a note when PyTorch is not installed.
+shared machine both see the same load (seq_side_by_side.py). Exits 0 with
+a note when PyTorch is not installed.
 """
 import argparse
 import gzip
