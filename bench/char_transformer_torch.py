@@ -11,7 +11,7 @@ character, Adam, the same learning rate, batch 64, epochs, and the same .npy
 windows (examples/make_char_words.py; written to DATA_DIR when missing).
 Both run on one thread by default (torch.set_num_threads,
 OPENBLAS_NUM_THREADS). Prints each side's validation loss in nats per
-character and seconds per epoch in one table.
+character, seconds and CPU seconds per epoch in one table.
 
   /usr/bin/python3 bench/char_transformer_torch.py [--data-dir /tmp/words]
       [--epochs 3] [--lr 0.003] [--threads 1] [--limit N] [--concurrent]
@@ -20,44 +20,20 @@ character and seconds per epoch in one table.
 --limit N makes the data from the first N shuffled words only (a quick run).
 --concurrent runs `chainjit train` at the same time as PyTorch's loop, one
 process each, so that on a shared machine both see the same load (the
-epoch times are then comparable to each other, not to an idle machine's).
+epoch times are then comparable to each other, not to an idle machine's;
+seq_side_by_side.py, shared with the other sequence benchmarks).
 Exits 0 with a note when PyTorch is not installed.
 """
 import argparse
-import csv
-import math
 import os
-import resource
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from seq_side_by_side import find_chainjit, run_chainjit  # noqa: E402
-
-
-def start_chainjit(cmd, threads, curves):
-    """Starts `cmd` with --curves in the background (see run_chainjit)."""
-    env = dict(os.environ)
-    if threads:
-        env["OPENBLAS_NUM_THREADS"] = str(threads)
-        env["OMP_NUM_THREADS"] = str(threads)
-    print("$ " + " ".join(cmd) + " &", flush=True)
-    return subprocess.Popen(cmd + ["--curves", curves], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def finish_chainjit(proc, curves):
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit("chainjit failed (exit %d):\n%s%s" % (proc.returncode, out, err))
-    print(err.strip() + "\n" + out.strip(), flush=True)
-    with open(curves) as f:
-        return [{k: (float(v) if v not in ("", None) else None) for k, v in r.items()}
-                for r in csv.DictReader(f)]
+from seq_side_by_side import compile_probe, find_chainjit, print_table, run_side_by_side  # noqa: E402
 
 try:
     import torch
@@ -159,33 +135,12 @@ def main():
            "--eval-batch", str(BATCH), "--epochs", str(a.epochs), "--seed", str(a.seed)]
     if a.checkpoint:
         cmd += ["--checkpoint", a.checkpoint, "--overwrite"]
-    if a.concurrent:
-        with tempfile.TemporaryDirectory() as tmp:
-            curves = os.path.join(tmp, "curves.csv")
-            proc = start_chainjit(cmd, a.threads, curves)
-            torch_rows = train_torch(files, a.epochs, a.lr, a.seed)
-            cj_rows = finish_chainjit(proc, curves)
-    else:
-        torch_rows = train_torch(files, a.epochs, a.lr, a.seed)
-        cj_rows = run_chainjit(cmd, a.threads)
-    # CPU time does not depend on how a loaded machine shares its cores out.
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cj_cpu = children.ru_utime + children.ru_stime
-
-    print()
-    print("| epoch | PyTorch val nats/char | chainjit val nats/char | PyTorch s/epoch | chainjit s/epoch |")
-    print("|---:|---:|---:|---:|---:|")
-    for e in range(max(len(torch_rows), len(cj_rows))):
-        tl, ts, _ = torch_rows[e] if e < len(torch_rows) else (None, None, None)
-        c = cj_rows[e] if e < len(cj_rows) else {}
-        cl, cs = c.get("val_loss"), c.get("seconds")
-        f = lambda v, d: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else d % v
-        print("| %d | %s | %s | %s | %s |" % (e + 1, f(tl, "%.4f"), f(cl, "%.4f"),
-                                            f(ts, "%.2f"), f(cs, "%.2f")))
-    torch_cpu = sum(r[2] for r in torch_rows)
-    print("\nCPU seconds per epoch: PyTorch %.2f (its training loops), chainjit %.2f (the whole "
-          "command over %d epochs: loading, compiling and evaluating included)"
-          % (torch_cpu / len(torch_rows), cj_cpu / max(1, len(cj_rows)), len(cj_rows)))
+    # The sizes the full run compiles: a full batch and the last, smaller one (if any).
+    probe = compile_probe(cmd, a.threads,
+                          BATCH + len(np.load(files["train_tokens"], mmap_mode="r")) % BATCH)
+    torch_rows, cj_rows = run_side_by_side(cmd, a.threads, a.concurrent,
+                                           lambda: train_torch(files, a.epochs, a.lr, a.seed))
+    print_table("val nats/char", "val_loss", "%.4f", torch_rows, cj_rows, probe)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,11 @@ positions: a word with L < CONTEXT is one window, its tail padded with
 and then one window per further position, shifted by one, in which only
 the last position counts (mask 1): exactly the contexts a sampler sees
 when its window slides (docs/models.md), and every target is counted once.
-The number of windows is padded up to a multiple of --batch with all-<pad>
-rows of mask 0, because the model's batch is fixed (its functions' types
-hold it); they add nothing to the loss.
+The number of windows is padded up to a multiple of --batch (default 64)
+with all-<pad> rows of mask 0, which add nothing to the loss. The model does
+not need it (the trainer rebuilds it for any batch size, the last, smaller
+batch of an epoch included); the default keeps the files as earlier
+versions wrote them, and --batch 1 writes no padding rows.
 
     /usr/bin/python3 examples/make_char_words.py OUT_DIR [--words FILE]
         [--limit N] [--validation 0.1] [--seed 0] [--batch 64] [--context 16]
@@ -108,7 +110,8 @@ def main():
                     help="the fraction of the words kept for validation")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=64,
-                    help="pad the windows to a multiple of this (the model's batch)")
+                    help="pad the windows to a multiple of this with rows of mask 0 "
+                         "(default 64; 1: no padding)")
     ap.add_argument("--context", type=int, default=16)
     a = ap.parse_args()
     if not 0 < a.validation < 1:

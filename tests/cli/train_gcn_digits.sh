@@ -2,9 +2,12 @@
 # docs/models.md, "Example: GCN on the digits graph": prepare the k-nearest-
 # neighbour graph of the digits with examples/make_gcn_digits.py and run the
 # page's `chainjit train` command as written there (D the data directory):
-# 100 labelled nodes, at least 90% accuracy on the 1497 test nodes (chance is
-# 10%; the page reports 95.7%). Skipped (exit 77) where /usr/bin/python3 has
-# no NumPy to prepare the graph with.
+# 100 labelled nodes, at least 94% accuracy (the issue's target; chance is
+# 10%) on the 1497 test nodes and on all 1697 unlabelled nodes (validation +
+# test: the final validation accuracy of epoch 200 and the test accuracy,
+# counted back to nodes). The page reports 95.72% and 95.88%; over 5 seeds of
+# the masks and the init, 95.1% to 97.5% on the test nodes. Skipped (exit 77)
+# where /usr/bin/python3 has no NumPy to prepare the graph with.
 #   train_gcn_digits.sh CHAINJIT WORKDIR EXAMPLES
 set -u
 cli=$1 work=$2 examples=$3
@@ -25,5 +28,9 @@ grep -qx 'data: one graph of 1797 nodes: 100 train, 200 validation, 1497 test no
 grep -q '^epoch 200/200  train loss ' err || fail "no 200th epoch"
 acc=$(sed -n 's/^test loss [^ ]*  accuracy \([0-9.]*\)%  (1497 nodes)$/\1/p' out)
 [ -n "$acc" ] || fail "no test accuracy"
-awk -v a="$acc" 'BEGIN { exit !(a >= 90) }' || fail "test accuracy $acc% < 90%"
-echo "ok: test accuracy $acc%"
+awk -v a="$acc" 'BEGIN { exit !(a >= 94) }' || fail "test accuracy $acc% < 94%"
+val=$(sed -n 's/^epoch 200\/200  .*  val loss [^ ]* acc \([0-9.]*\)%  .*$/\1/p' err)
+[ -n "$val" ] || fail "no validation accuracy in epoch 200"
+unl=$(awk -v v="$val" -v t="$acc" 'BEGIN { c = int(v * 2 + 0.5) + int(t * 14.97 + 0.5); printf "%.4f", 100 * c / 1697 }')
+awk -v a="$unl" 'BEGIN { exit !(a >= 94) }' || fail "unlabelled accuracy $unl% < 94%"
+echo "ok: test accuracy $acc% (1497 nodes), unlabelled accuracy $unl% (1697 nodes)"
