@@ -13,6 +13,7 @@
 // Exit status 1 if a measured peak exceeds its limit or a gradient differs
 // from the unlimited one.
 #include "BenchSupport.h"
+#include "MemoryPoints.h"
 
 #include <chainjit/chainjit.h>
 #include <chainjit/compiler/RecomputedGradient.h>
@@ -48,14 +49,7 @@ ir::Graph deepMlp(int layers, int64_t width, int64_t batch, int64_t classes) {
   return g;
 }
 
-struct Point {
-  std::string name;
-  double limit = 0;      // bytes; 0 = none
-  double peak = 0;       // measured forward values
-  double arena = 0;      // the whole arena
-  double recompute = 0;  // forward FMA beyond one pass, / one pass
-  double step = 0;       // seconds
-};
+using Point = benchsupport::MemoryPoint;
 
 } // namespace
 
@@ -161,20 +155,7 @@ int main(int argc, char **argv) {
   for (Timed &t : timed)
     all.push_back(&t);
   benchsupport::timeInterleaved(all, 3.0, 5, 200);
-  fmt::print("\n{:>6} {:>12} {:>14} {:>12} {:>14} {:>12} {:>10}\n", "memory", "limit (MiB)",
-             "peak fwd (MiB)", "arena (MiB)", "recompute/fwd", "step", "/ full");
-  std::FILE *tsv = results.empty() ? nullptr : std::fopen(results.c_str(), "w");
-  for (size_t i = 0; i < points.size(); ++i) {
-    Point &p = points[i];
-    p.step = timed[i].median();
-    fmt::print("{:>6} {:>12} {:>14.2f} {:>12.2f} {:>14.3f} {:>12} {:>9.2f}x\n", p.name,
-               p.limit > 0 ? fmt::format("{:.2f}", p.limit / 1048576) : "none",
-               p.peak / 1048576, p.arena / 1048576, p.recompute, fmtTime(p.step),
-               p.step / timed[0].median());
-    if (tsv)
-      std::fprintf(tsv, "%s\t%.0f\t%.0f\t%.0f\t%.4f\t%.6f\n", p.name.c_str(), p.limit, p.peak,
-                   p.arena, p.recompute, p.step);
-  }
+  std::FILE *tsv = benchsupport::printMemoryPoints(points, timed, results, 2);
   if (tsv) {
     std::fprintf(tsv, "config\t%d\t%lld\t%lld\n", layers, (long long)width, (long long)batch);
     std::fclose(tsv);

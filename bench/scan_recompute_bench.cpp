@@ -14,6 +14,7 @@
 // Exit status 1 if a measured peak exceeds its limit or a gradient differs
 // from the unlimited one.
 #include "BenchSupport.h"
+#include "MemoryPoints.h"
 
 #include <chainjit/chainjit.h>
 #include <chainjit/compiler/RecomputedGradient.h>
@@ -67,15 +68,7 @@ ir::Graph longLstm(int64_t T, int64_t n, int64_t B, int64_t d) {
   return g;
 }
 
-struct Point {
-  std::string name;
-  double limit = 0;     // bytes; 0 = none
-  double peak = 0;      // measured forward values with the scan's tapes
-  double arena = 0;     // the whole arena
-  double recompute = 0; // recomputed steps / T (forward passes)
-  double step = 0;      // seconds
-  std::string plan;
-};
+using Point = benchsupport::MemoryPoint;
 
 } // namespace
 
@@ -195,20 +188,7 @@ int main(int argc, char **argv) {
   for (Timed &t : timed)
     all.push_back(&t);
   benchsupport::timeInterleaved(all, 3.0, 5, 200);
-  fmt::print("\n{:>6} {:>12} {:>14} {:>12} {:>14} {:>12} {:>10}\n", "memory", "limit (MiB)",
-             "peak fwd (MiB)", "arena (MiB)", "recompute/fwd", "step", "/ full");
-  std::FILE *tsv = results.empty() ? nullptr : std::fopen(results.c_str(), "w");
-  for (size_t i = 0; i < points.size(); ++i) {
-    Point &p = points[i];
-    p.step = timed[i].median();
-    fmt::print("{:>6} {:>12} {:>14.3f} {:>12.3f} {:>14.3f} {:>12} {:>9.2f}x\n", p.name,
-               p.limit > 0 ? fmt::format("{:.3f}", p.limit / 1048576) : "none",
-               p.peak / 1048576, p.arena / 1048576, p.recompute, fmtTime(p.step),
-               p.step / timed[0].median());
-    if (tsv)
-      std::fprintf(tsv, "%s\t%.0f\t%.0f\t%.0f\t%.4f\t%.6f\n", p.name.c_str(), p.limit, p.peak,
-                   p.arena, p.recompute, p.step);
-  }
+  std::FILE *tsv = benchsupport::printMemoryPoints(points, timed, results, 3);
   if (tsv) {
     std::fprintf(tsv, "config\t%lld\t%lld\t%lld\t%lld\n", (long long)T, (long long)hidden,
                  (long long)batch, (long long)inputs);

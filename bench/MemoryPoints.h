@@ -1,0 +1,47 @@
+#pragma once
+// The table of a recomputation benchmark (recompute_bench, scan_recompute_bench):
+// one row per memory point (full tape, 1/2, 1/4, ..., least), printed and,
+// with a results path, written as TSV rows; the caller appends its config
+// line to the returned file (nullptr without a path) and closes it.
+#include "BenchSupport.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace benchsupport {
+
+struct MemoryPoint {
+  std::string name;
+  double limit = 0;     // bytes; 0 = none
+  double peak = 0;      // measured forward values (with scan tapes where there are scans)
+  double arena = 0;     // the whole arena
+  double recompute = 0; // forward work beyond one pass, in forward passes
+  double step = 0;      // seconds
+  std::string plan;     // what the plan chose, where the bench says it
+};
+
+// Fills each point's step from its timer (timed[i] belongs to points[i]).
+inline std::FILE *printMemoryPoints(std::vector<MemoryPoint> &points,
+                                    const std::vector<Timed> &timed,
+                                    const std::string &results, int decimals) {
+  fmt::print("\n{:>6} {:>12} {:>14} {:>12} {:>14} {:>12} {:>10}\n", "memory", "limit (MiB)",
+             "peak fwd (MiB)", "arena (MiB)", "recompute/fwd", "step", "/ full");
+  std::FILE *tsv = results.empty() ? nullptr : std::fopen(results.c_str(), "w");
+  for (size_t i = 0; i < points.size(); ++i) {
+    MemoryPoint &p = points[i];
+    p.step = timed[i].median();
+    fmt::print("{:>6} {:>12} {:>14.{}f} {:>12.{}f} {:>14.3f} {:>12} {:>9.2f}x\n", p.name,
+               p.limit > 0 ? fmt::format("{:.{}f}", p.limit / 1048576, decimals) : "none",
+               p.peak / 1048576, decimals, p.arena / 1048576, decimals, p.recompute,
+               fmtTime(p.step), p.step / timed[0].median());
+    if (tsv)
+      std::fprintf(tsv, "%s\t%.0f\t%.0f\t%.0f\t%.4f\t%.6f\n", p.name.c_str(), p.limit, p.peak,
+                   p.arena, p.recompute, p.step);
+  }
+  return tsv;
+}
+
+} // namespace benchsupport
