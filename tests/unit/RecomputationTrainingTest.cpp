@@ -62,6 +62,22 @@ runtime::Dataset randomData(int64_t n, int64_t features, int64_t classes) {
   return d;
 }
 
+// Nodes of a graph that recompute forward values (named recompute.N).
+int recomputedNodes(const ir::Graph &g) {
+  int n = 0;
+  for (const ir::Node &node : g.nodes())
+    n += node.name.rfind("recompute.", 0) == 0;
+  return n;
+}
+
+// The largest absolute difference between two tensors of one shape.
+double maxAbsDifference(const ir::Tensor &a, const ir::Tensor &b) {
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    worst = std::max(worst, std::fabs(a.at(i) - b.at(i)));
+  return worst;
+}
+
 } // namespace
 
 TEST_CASE("training within a memory limit gives the params of the unlimited run") {
@@ -97,18 +113,11 @@ TEST_CASE("training within a memory limit gives the params of the unlimited run"
       StepGraphOptions so;
       so.memoryLimit = limit;
       ir::Graph step = buildStepGraph(model, sig, so);
-      int recomputed = 0;
-      for (const ir::Node &n : step.nodes())
-        recomputed += n.name.rfind("recompute.", 0) == 0;
-      CHECK(recomputed > 0); // the step graph the trainer runs recomputes
+      CHECK(recomputedNodes(step) > 0); // the step graph the trainer runs recomputes
       auto got = train(limit, kind);
       for (const auto &[name, w] : want) {
-        const ir::Tensor &v = got.at(name);
-        double worst = 0;
-        for (int64_t i = 0; i < w.numel(); ++i)
-          worst = std::max(worst, std::fabs(v.at(i) - w.at(i)));
         INFO(name);
-        CHECK(worst <= 1e-5);
+        CHECK(maxAbsDifference(got.at(name), w) <= 1e-5);
       }
     }
   }
@@ -136,10 +145,7 @@ TEST_CASE("training within a memory limit: dropout masks and batch statistics ar
   StepGraphOptions so;
   so.memoryLimit = limit;
   ir::Graph step = buildStepGraph(model, sig, so);
-  int recomputed = 0;
-  for (const ir::Node &node : step.nodes())
-    recomputed += node.name.rfind("recompute.", 0) == 0;
-  CHECK(recomputed > 0);
+  CHECK(recomputedNodes(step) > 0);
   so.memoryLimit = 1000;
   CHECK_THROWS_WITH_AS(buildStepGraph(model, sig, so), doctest::Contains("so at least"), Error);
   auto train = [&](std::optional<double> memory) {
@@ -157,11 +163,7 @@ TEST_CASE("training within a memory limit: dropout masks and batch statistics ar
   auto got = train(limit);
   for (const auto &[name, w] : want) {
     INFO(name);
-    const ir::Tensor &v = got.at(name);
-    double worst = 0;
-    for (int64_t i = 0; i < w.numel(); ++i)
-      worst = std::max(worst, std::fabs(v.at(i) - w.at(i)));
-    CHECK(worst <= 1e-5);
+    CHECK(maxAbsDifference(got.at(name), w) <= 1e-5);
   }
 }
 
@@ -205,8 +207,7 @@ void checkDeepTrainingEqual(int layers, int64_t width) {
   auto before = Trainer(model, TrainConfig{}).modelParams();
   double moved = 0;
   for (const auto &[name, w] : want)
-    for (int64_t i = 0; i < w.numel(); ++i)
-      moved = std::max(moved, std::fabs(w.at(i) - before.at(name).at(i)));
+    moved = std::max(moved, maxAbsDifference(w, before.at(name)));
   CHECK(moved > 1e-4); // the steps do change the params
   for (double fraction : {0.5, 0.25, 0.125, 0.0}) {
     // fraction 0: the least memory (one segment's working values and tape).
@@ -216,17 +217,11 @@ void checkDeepTrainingEqual(int layers, int64_t width) {
     StepGraphOptions so;
     so.memoryLimit = limit;
     ir::Graph step = buildStepGraph(model, sig, so);
-    int recomputed = 0;
-    for (const ir::Node &n : step.nodes())
-      recomputed += n.name.rfind("recompute.", 0) == 0;
-    CHECK(recomputed > 0);
+    CHECK(recomputedNodes(step) > 0);
     auto got = train(limit);
     double worst = 0;
-    for (const auto &[name, w] : want) {
-      const ir::Tensor &v = got.at(name);
-      for (int64_t i = 0; i < w.numel(); ++i)
-        worst = std::max(worst, std::fabs(v.at(i) - w.at(i)));
-    }
+    for (const auto &[name, w] : want)
+      worst = std::max(worst, maxAbsDifference(got.at(name), w));
     CHECK(worst <= 1e-6);
   }
 }
