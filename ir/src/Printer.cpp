@@ -109,26 +109,20 @@ void nestedText(std::string &r, const Shape &shape, int64_t count, Leaf leaf) {
 }
 
 // A splat when every element is equal (scalars included); otherwise lists
-// matching the shape. A tensor with no elements is a list of empty lists up
-// to its first zero dimension: f32[2, 0] is [[], []].
+// matching the shape. A tensor with no elements prints as the splat of its
+// dtype's zero: nested empty lists would be one "[]" per index of the
+// dimensions before the first zero, which f32[100000, 100, 0] makes ten
+// million of, text out of all proportion to a value that holds nothing.
 std::string literalText(const Tensor &t) {
-  if (t.numel() > 0 && t.isSplat())
+  if (t.numel() == 0)
+    return elementText(Tensor::scalar(t.dtype(), 0), 0);
+  if (t.isSplat())
     return elementText(t, 0);
   std::string r;
-  const Shape &s = t.shape();
-  if (t.numel() > 0) {
-    nestedText(r, s, t.numel(), [&](std::string &out, int64_t i) {
-      out += elementText(t, i);
-    });
-    return r;
-  }
-  size_t zero = 0;
-  while (s[zero] != 0)
-    ++zero;
-  Shape outer(s.begin(), s.begin() + zero);
-  nestedText(r, outer, numElements(outer),
-             [](std::string &out, int64_t) { out += "[]"; });
-  return zero == 0 ? "[]" : r;
+  nestedText(r, t.shape(), t.numel(), [&](std::string &out, int64_t i) {
+    out += elementText(t, i);
+  });
+  return r;
 }
 
 class GraphPrinter {
