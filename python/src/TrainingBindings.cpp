@@ -341,6 +341,9 @@ void bindTraining(py::module_ &m) {
   property(c, "memory_limit", [](const TrainConfig &t) { return t.memoryLimit; },
            [](TrainConfig &t, std::optional<double> v) { t.memoryLimit = v; },
            "bytes the gradient's forward values may take (recomputing the rest); None: the whole tape");
+  property(c, "flush_denormals", [](const TrainConfig &t) { return t.flushDenormals; },
+           [](TrainConfig &t, bool v) { t.flushDenormals = v; },
+           "flush subnormal floats to zero while training (default True; False is slower)");
   property(c, "eval_batch", [](const TrainConfig &t) { return t.evalBatch; },
            [](TrainConfig &t, int64_t v) { t.evalBatch = v; }, "evaluation batch size");
   property(c, "checkpoint", [](const TrainConfig &t) { return t.checkpointPath; },

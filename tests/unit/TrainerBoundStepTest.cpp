@@ -1,5 +1,6 @@
 // The trainer's bound steps (runtime/src/train/TrainerBoundStep.cpp): they
-// train exactly as the general path does, and a step allocates nothing.
+// train exactly as the general path does, and a step allocates nothing; and
+// the trainer flushes subnormal floats to zero unless told to keep them.
 //
 // Allocations are counted by replacing the global operator new of this test
 // binary with one that counts while a flag is set (sanitizer builds keep
@@ -10,8 +11,12 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <new>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CHAINJIT_COUNT_ALLOCATIONS 0
@@ -60,6 +65,16 @@ runtime::Dataset digits(int64_t rows) {
   for (int64_t i = 0; i < rows; ++i)
     first.push_back(i);
   return runtime::batch(d, first);
+}
+
+// The thread's floating-point control word (MXCSR on x86-64), to check
+// that fit() restores it.
+unsigned readFloatControl() {
+#if defined(__x86_64__)
+  return _mm_getcsr() & 0xffc0; // the control bits, not the sticky flags
+#else
+  return 0;
+#endif
 }
 
 struct Run {
@@ -151,4 +166,55 @@ TEST_CASE("trainer: a bound step allocates nothing") {
   general.fit(data, nullptr, &generalCounter);
   gCounting = false;
   CHECK(generalCounter.worst > 0);
+}
+
+// Subnormal floats are flushed while fit() runs (TrainConfig::flushDenormals,
+// runtime/src/train/FlushDenormals.h). A weight that L2 halves each step
+// from 2^-120 is subnormal after 7 steps and, kept, 2^-140 after 20 (f32's
+// least subnormal is 2^-149); flushed, it never leaves the normal range.
+// Its gradient from the data is 0 (the inputs are 0), so only the decay
+// moves it.
+TEST_CASE("trainer: subnormal weights are flushed to zero unless kept, on both backends") {
+  ir::Graph g = ir::parseGraph(R"(graph decay {
+  input %x : f32[4, 1]
+  input %y : f32[4]
+  param %w : f32[1]
+  %p = matmul(%x, %w)
+  %loss = mse(%p, %y)
+  output %loss
+})");
+  runtime::Dataset d;
+  d.inputs["x"] = ir::Tensor(ir::f32({4, 1}));
+  d.inputs["y"] = ir::Tensor(ir::f32({4}));
+  const float start = std::ldexp(1.0f, -120);
+  for (runtime::Backend backend : {runtime::Backend::Jit, runtime::Backend::Interp})
+    for (bool flush : {true, false}) {
+      CAPTURE(int(backend));
+      CAPTURE(flush);
+      TrainConfig c;
+      c.backend = backend;
+      c.optimizer.kind = OptimizerKind::GD;
+      c.sampling = Sampling::Epoch;
+      c.optimizer.stepSize.base = 0.5;
+      c.regularization.l2 = 1.0; // w <- w - 0.5 * w
+      c.batch = 4;
+      c.epochs = 20;
+      c.flushDenormals = flush;
+      ir::Tensor w(ir::f32({1}));
+      w.set(0, start);
+      c.initialParams["w"] = w;
+      Trainer t(g, c);
+      const unsigned before = readFloatControl();
+      t.fit(d);
+      CHECK(readFloatControl() == before); // the mode is restored
+      double end = t.modelParams().at("w").at(0);
+      if (flush) {
+        // At the least normal number the decrement 0.5 * w is subnormal and
+        // flushed: w stays there, never subnormal.
+        CHECK(end == std::ldexp(1.0, -126));
+      } else {
+        CHECK(end > 0.0);
+        CHECK(end == doctest::Approx(std::ldexp(1.0, -140)).epsilon(1e-6));
+      }
+    }
 }

@@ -58,6 +58,7 @@ struct TrainOptions {
   std::string l1, l2;
   std::optional<double> dropout;
   std::optional<double> memoryLimit; // bytes of forward values the gradient keeps
+  bool keepDenormals = false;
   int64_t kfold = 0;
   std::string lrGrid, l2Grid, l1Grid;
   std::string checkpoint;
@@ -164,6 +165,7 @@ rt::TrainConfig makeConfig(const TrainOptions &o) {
     c.seed = o.seed;
     c.dropout = o.dropout;
     c.memoryLimit = o.memoryLimit;
+    c.flushDenormals = !o.keepDenormals;
     c.backend = runtime::parseBackend(o.backend);
     c.checkpointPath = o.checkpoint;
     c.resume = o.resume;
@@ -595,6 +597,9 @@ Command addTrainCommand(CLI::App &app) {
                   "BYTES the gradient's forward values may take (e.g. 4e6): the rest is "
                   "recomputed from checkpoints, as the chain optimizer plans")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--keep-denormals", o->keepDenormals,
+                "Compute with subnormal floats instead of flushing them to zero (slower: "
+                "docs/training.md)");
   // Model selection.
   cmd->add_option("--kfold", o->kfold, "K-fold cross-validation over the grids, K >= 2");
   cmd->add_option("--lr-grid", o->lrGrid, "Learning rates to cross-validate: 0.01,0.1");

@@ -8,6 +8,7 @@
 #include "JitEngineImpl.h"
 
 #include "LibraryKernels.h"
+#include "PerfMap.h"
 #include "RuntimeSupport.h"
 #include "chainjit/ir/Error.h"
 
@@ -59,6 +60,7 @@ JitEngine::JitEngine() : impl_(std::make_unique<Impl>()) {
   impl_->description = tm->getTargetCPU().str() + " " + tm->getTargetFeatureString().str();
   impl_->jit = unwrap(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create(),
                       "creating the JIT");
+  jit::addPerfMapWriter(*impl_->jit);
   auto &main = impl_->jit->getMainJITDylib();
   char prefix = impl_->jit->getDataLayout().getGlobalPrefix();
   // Our own process (libc, libm) and OpenBLAS, which the linker may have

@@ -5,6 +5,7 @@
 // resuming are in TrainerCheckpoint.cpp.
 #include "chainjit/runtime/train/Trainer.h"
 
+#include "FlushDenormals.h"
 #include "ReplicaReduction.h"
 #include "TrainerImpl.h"
 
@@ -440,6 +441,7 @@ Bindings Trainer::modelParams() const {
 
 History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObserver *observer) {
   Impl &m = *impl_;
+  FlushDenormals flush(config_.flushDenormals);
   // Rank 0 alone reports (progress, checkpoints written).
   if (!m.isRoot())
     observer = nullptr;

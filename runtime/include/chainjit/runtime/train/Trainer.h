@@ -62,6 +62,12 @@ struct TrainConfig {
   // recomputation, StepGraphOptions::memoryLimit); not with line searches
   // or Newton. nullopt: the whole tape.
   std::optional<double> memoryLimit;
+  // Subnormal floats are flushed to zero while fit() runs (FTZ/DAZ on the
+  // training thread; `train --keep-denormals` turns it off). A velocity or
+  // second moment that decays geometrically reaches the subnormal range,
+  // where arithmetic is some 100x slower on x86; flushing changes values
+  // only below 2^-126 (f32) / 2^-1022 (f64). docs/training.md.
+  bool flushDenormals = true;
 
   // A checkpoint written atomically after every epoch ("" for none). An
   // existing file is never replaced unless `resume` (continue from it) or
