@@ -111,6 +111,9 @@ extern "C" char *openblas_get_corename(void) __attribute__((weak));
 extern "C" char *openblas_get_config(void) __attribute__((weak));
 extern "C" int openblas_get_num_threads(void) __attribute__((weak));
 
+#include "chainjit/compiler/BlasCore.h"
+
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -148,6 +151,9 @@ inline std::string machineDescription() {
     blas = fmt::format("OpenBLAS {}, core {}, {} threads", openblas_get_config(),
                        openblas_get_corename(),
                        openblas_get_num_threads ? openblas_get_num_threads() : 0);
+  if (const char *was = std::getenv("CHAINJIT_BLAS_CORE_MENDED"); was && *was)
+    blas += fmt::format(" (OpenBLAS chose {} for this CPU; chainjit reran with $OPENBLAS_CORETYPE)",
+                        was);
   return fmt::format("CPU: {} ({} CPUs)\nISA: {}\nBLAS: {}", model,
                      std::thread::hardware_concurrency(), isa.empty() ? "?" : isa, blas);
 }

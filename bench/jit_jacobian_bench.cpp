@@ -247,6 +247,7 @@ const compiler::JacobianMode kModes[] = {compiler::JacobianMode::Optimal,
 } // namespace
 
 int main(int argc, char **argv) {
+  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
   std::setvbuf(stdout, nullptr, _IOLBF, 0); // progress shows when piped
   std::string resultsPath;
   for (int i = 1; i < argc; ++i) {

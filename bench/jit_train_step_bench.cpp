@@ -384,6 +384,7 @@ void thresholdTable() {
 } // namespace
 
 int main(int argc, char **argv) {
+  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
   std::setvbuf(stdout, nullptr, _IOLBF, 0); // progress shows when piped
   std::string resultsPath;
   bool skipThreshold = false;

@@ -23,7 +23,18 @@ if [[ ! -f "$build/build.ninja" ]]; then
   cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
 ninja -C "$build" -j2 jit_train_step_bench jit_jacobian_bench sparse_layer_bench time_model_bench epoch_bench \
-  jit_compile_bench conv_layer_bench
+  jit_compile_bench conv_layer_bench chainjit_cli
+# Where OpenBLAS does not know this CPU and falls back to kernels below its
+# ISA, chainjit and the bench programs rerun themselves with the right ones
+# (compiler BlasCore.h); exporting the core here gives PyTorch's scripts the
+# same kernels, so both sides of every table run the same BLAS.
+if [[ -z "${OPENBLAS_CORETYPE:-}" ]]; then
+  core="$("$build/chainjit" --version | sed -n 's/.*, core \([A-Za-z0-9]*\) (OpenBLAS chose.*/\1/p')"
+  if [[ -n "$core" ]]; then
+    export OPENBLAS_CORETYPE="$core"
+    echo "OpenBLAS did not know this CPU: OPENBLAS_CORETYPE=$core for every program below"
+  fi
+fi
 fashion="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 out="$build/bench/results"
 mkdir -p "$out"
@@ -31,6 +42,7 @@ mkdir -p "$out"
   echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) CPUs), load: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "== git $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo "== ISA: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx|avx2|fma|avx512f|avx512bw|avx512vl|avx512_bf16|avx512_fp16|amx_tile' | tr '\n' ' ')"
+  echo "== $("$build/chainjit" --version | sed -n 's/^BLAS: /BLAS: /p')"
   echo "== each program prints its machine (CPU, ISA, OpenBLAS config and core) at its top"
   echo
   "$build/bench/jit_train_step_bench" --results "$out/steps.tsv"

@@ -170,6 +170,7 @@ Row measure(const std::string &form, const ir::Graph &g, int64_t T) {
 } // namespace
 
 int main(int argc, char **argv) {
+  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
   bool quick = false, scanOnly = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

@@ -73,6 +73,7 @@ using Point = benchsupport::MemoryPoint;
 } // namespace
 
 int main(int argc, char **argv) {
+  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
   std::string results;
   std::vector<int64_t> dims;
   for (int i = 1; i < argc; ++i) {

@@ -204,6 +204,7 @@ std::vector<std::pair<std::string, compiler::PlannerOptions>> planKinds() {
 } // namespace
 
 int main(int argc, char **argv) {
+  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   // One BLAS thread: its helper threads would spin on a loaded machine and
   // count as CPU time (the calibration's rates are the machine's either way).

@@ -44,6 +44,7 @@
 // compiler: passes over graphs, derivatives, Jacobian chains and their bracketing.
 #include "chainjit/compiler/Aot.h"
 #include "chainjit/compiler/Autodiff.h"
+#include "chainjit/compiler/BlasCore.h"
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"

@@ -4,6 +4,7 @@
 //   0 success, 1 an error in the inputs (files, IR, data), 2 bad usage.
 #include "Commands.h"
 
+#include "chainjit/compiler/BlasCore.h"
 #include "chainjit/ir/Error.h"
 
 #include <iostream>
@@ -42,8 +43,13 @@ std::string usageHint(const CLI::App &app) {
 } // namespace
 
 int main(int argc, char **argv) {
+  // OpenBLAS picks its kernels before main(): where it did not know this
+  // CPU, run again with the kernels of the CPU's ISA (BlasCore.h).
+  compiler::rerunWithBetterBlasCore(argv);
   CLI::App app{"chainjit: a compiler for differentiable programs", "chainjit"};
-  app.set_version_flag("--version", "chainjit " CHAINJIT_VERSION);
+  app.set_version_flag("--version", [] {
+    return "chainjit " CHAINJIT_VERSION "\nBLAS: " + compiler::blasCoreText();
+  });
   app.require_subcommand(1);
   std::vector<cli::Command> commands = {cli::addDumpCommand(app),
                                         cli::addRunCommand(app)};

@@ -1,0 +1,71 @@
+#include "chainjit/compiler/BlasCore.h"
+
+#include <cblas.h>
+#include <llvm/ADT/StringMap.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <unistd.h>
+
+namespace chainjit::compiler {
+
+namespace {
+
+// OpenBLAS's x86 cores without AVX2 kernels (driver/others/dynamic.c):
+// where OpenBLAS falls back for a CPU it does not know.
+const std::set<std::string> kPreAvx2Cores = {
+    "Katmai",  "Coppermine", "Northwood", "Prescott", "Banias",   "Atom",
+    "Core2",   "Penryn",     "Dunnington", "Nehalem", "Opteron",  "Opteron(SSE3)",
+    "Barcelona", "Nano",     "Sandybridge", "Bobcat", "Bulldozer", "Piledriver",
+    "Steamroller", "Excavator", "Unknown"};
+
+bool hasAll(const std::set<std::string> &features, std::initializer_list<const char *> names) {
+  for (const char *n : names)
+    if (!features.count(n))
+      return false;
+  return true;
+}
+
+} // namespace
+
+std::optional<std::string> betterBlasCore(const std::string &chosen,
+                                          const std::set<std::string> &features) {
+  if (!kPreAvx2Cores.count(chosen) || !hasAll(features, {"avx2", "fma"}))
+    return std::nullopt;
+  if (hasAll(features, {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"}))
+    return features.count("avx512bf16") ? "Cooperlake" : "SkylakeX";
+  return "Haswell";
+}
+
+std::optional<std::string> betterBlasCoreHere() {
+  std::set<std::string> features;
+  for (const auto &f : llvm::sys::getHostCPUFeatures())
+    if (f.second)
+      features.insert(f.first().str());
+  return betterBlasCore(openblas_get_corename(), features);
+}
+
+void rerunWithBetterBlasCore(char **argv) {
+  if (std::getenv("OPENBLAS_CORETYPE"))
+    return; // the user's choice, or ours already
+  if (const char *keep = std::getenv("CHAINJIT_KEEP_BLAS_CORE"); keep && std::strcmp(keep, "1") == 0)
+    return;
+  std::optional<std::string> core = betterBlasCoreHere();
+  if (!core)
+    return;
+  setenv("CHAINJIT_BLAS_CORE_MENDED", openblas_get_corename(), 1);
+  setenv("OPENBLAS_CORETYPE", core->c_str(), 1);
+  execv("/proc/self/exe", argv);
+  // The exec failed: run on OpenBLAS's own choice, and say nothing was mended.
+  unsetenv("CHAINJIT_BLAS_CORE_MENDED");
+}
+
+std::string blasCoreText() {
+  std::string text = std::string(openblas_get_config()) + ", core " + openblas_get_corename();
+  if (const char *was = std::getenv("CHAINJIT_BLAS_CORE_MENDED"); was && *was)
+    text += std::string(" (OpenBLAS chose ") + was + " for this CPU)";
+  return text;
+}
+
+} // namespace chainjit::compiler
