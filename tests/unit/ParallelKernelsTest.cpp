@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
 #include <set>
@@ -41,7 +42,11 @@ TEST_CASE("parallel items: every item runs once, forced splits use threads") {
   compiler::jit::kernels::forItems(5, [&](int64_t, int64_t) { threads.insert(std::this_thread::get_id()); });
   CHECK(threads.size() == 1);
   ::unsetenv("CHAINJIT_KERNEL_THREADS");
-  CHECK(compiler::jit::kernels::threadStartCost() > 0);
+  auto *pool = compiler::jit::kernels::WorkerPool::get();
+  if (std::thread::hardware_concurrency() > 1) {
+    REQUIRE(pool != nullptr);
+    CHECK(pool->dispatchCost() > 0);
+  }
 }
 
 TEST_CASE("parallel items: im2col and col2im split over images equal the interpreter") {
@@ -57,4 +62,50 @@ TEST_CASE("parallel items: im2col and col2im split over images equal the interpr
     testing::checkJitMatchesInterpreter(g, b);
   }
   ::unsetenv("CHAINJIT_KERNEL_THREADS");
+}
+
+// Generated loops of at least 4096 elements are outlined and run through
+// cj_parallel_loop (compiler/src/jit/RuntimeSupport.h): split over threads
+// (forced here) they give the interpreter's values, as one flat loop and as
+// rows with a broadcast operand.
+TEST_CASE("parallel items: generated elementwise loops split over threads equal the interpreter") {
+  Graph g("split_loops");
+  Value x = input(g, "x", f32({96, 300}));
+  Value b = input(g, "b", f32({300}));
+  Value w = input(g, "w", f32({96, 300}));
+  output(relu(add(x, b)).named("rows"));                 // [96, 300], b broadcast: 96 parts
+  output(sub(w, mul(x, scalar(g, 0.5))).named("flat"));  // one flat loop of 28800: 64 parts
+  runtime::Bindings bind = testing::randomBindings(g, 11);
+  for (const char *mode : {"force", "1"}) {
+    INFO(mode);
+    ::setenv("CHAINJIT_KERNEL_THREADS", mode, 1);
+    testing::checkJitMatchesInterpreter(g, bind);
+  }
+  ::unsetenv("CHAINJIT_KERNEL_THREADS");
+}
+
+// A call site that the model would split runs once split and once on its
+// own thread, recording the time per item of each (SplitHistory); every
+// item runs exactly once either way.
+TEST_CASE("parallel items: a site measures both ways before it settles") {
+  if (std::thread::hardware_concurrency() < 2)
+    return;
+  ::unsetenv("CHAINJIT_KERNEL_THREADS");
+  compiler::jit::kernels::SplitHistory history;
+  for (int call = 0; call < 2; ++call) {
+    std::vector<std::atomic<int>> seen(8);
+    compiler::jit::kernels::forItems(
+        8,
+        [&](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) {
+            std::this_thread::sleep_for(std::chrono::microseconds(500)); // far above a dispatch
+            ++seen[size_t(i)];
+          }
+        },
+        history);
+    for (auto &s : seen)
+      CHECK(s == 1);
+  }
+  CHECK(history.split.load() > 0);
+  CHECK(history.serial.load() > 0);
 }

@@ -245,8 +245,11 @@ private:
     emitLoop(nest, 0, ivs, body);
   }
 
+  // Dim 0 runs [first, last) when they are given (an outlined part of a
+  // split loop), else [0, dims[0]); the caller guarantees first < last.
   void emitLoop(const LoopNest &nest, size_t d, std::vector<Value *> &ivs,
-                const std::function<void(std::vector<Value *> &)> &body) {
+                const std::function<void(std::vector<Value *> &)> &body,
+                Value *first = nullptr, Value *last = nullptr) {
     if (d == nest.dims.size()) {
       std::vector<Value *> offsets;
       for (const auto &s : nest.strides) {
@@ -265,13 +268,14 @@ private:
     b_.CreateBr(loop);
     b_.SetInsertPoint(loop);
     llvm::PHINode *iv = b_.CreatePHI(b_.getInt64Ty(), 2, "i" + std::to_string(d));
-    iv->addIncoming(b_.getInt64(0), pre);
+    iv->addIncoming(first ? first : b_.getInt64(0), pre);
     ivs.push_back(iv);
     emitLoop(nest, d + 1, ivs, body);
     ivs.pop_back();
     Value *next = b_.CreateAdd(iv, b_.getInt64(1), "", true, true);
     iv->addIncoming(next, b_.GetInsertBlock());
-    auto *latch = b_.CreateCondBr(b_.CreateICmpEQ(next, b_.getInt64(nest.dims[d])), exit, loop);
+    Value *end = last ? last : b_.getInt64(nest.dims[d]);
+    auto *latch = b_.CreateCondBr(b_.CreateICmpEQ(next, end), exit, loop);
     annotateLoop(latch, nest.dims[d], d + 1 == nest.dims.size());
     b_.SetInsertPoint(exit);
   }
@@ -298,6 +302,59 @@ private:
     llvm::MDNode *loopId = llvm::MDNode::getDistinct(ctx_, hints);
     loopId->replaceOperandWith(0, loopId);
     latch->setMetadata(llvm::LLVMContext::MD_loop, loopId);
+  }
+
+  // --- loops split over threads ---
+
+  // A loop nest of at least this many elements is outlined so that the
+  // runtime may split its outermost dim over threads (cj_parallel_loop, which
+  // decides by timing its first part on this machine). Below it a nest takes
+  // about a microsecond, less than handing work to a thread costs anywhere;
+  // outlining it would only add calls.
+  static constexpr int64_t kOutlineElements = 4096;
+
+  // Emits `nest`, whose body reads and writes through `pointers` (computed
+  // here; the body gets them as values of the function it is emitted into):
+  // inline when it is small, else as an outlined function
+  // void(ptr pointers, i64 first, i64 last) over [first, last) of its dim 0,
+  // called through cj_parallel_loop.
+  void emitSplittableLoops(
+      const LoopNest &nest, const std::vector<Value *> &pointers, const std::string &name,
+      const std::function<void(const std::vector<Value *> &, std::vector<Value *> &)> &body) {
+    int64_t elements = 1;
+    for (int64_t d : nest.dims)
+      elements *= d;
+    if (nest.dims.empty() || elements < kOutlineElements || nest.dims[0] < 2) {
+      emitLoops(nest, [&](std::vector<Value *> &offsets) { body(pointers, offsets); });
+      return;
+    }
+    llvm::Type *ptr = b_.getPtrTy(), *i64 = b_.getInt64Ty();
+    auto *type = llvm::FunctionType::get(b_.getVoidTy(), {ptr, i64, i64}, false);
+    auto *part = llvm::Function::Create(type, llvm::Function::InternalLinkage,
+                                        fn_->getName() + ".part." + name, *m_);
+    part->getArg(0)->addAttr(llvm::Attribute::NoAlias);
+    // The part's own function, then back to the caller's.
+    llvm::Function *caller = fn_;
+    llvm::BasicBlock *callerBlock = b_.GetInsertBlock();
+    fn_ = part;
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", part));
+    std::vector<Value *> inside;
+    for (size_t i = 0; i < pointers.size(); ++i)
+      inside.push_back(b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, part->getArg(0), i)));
+    std::vector<Value *> ivs;
+    emitLoop(nest, 0, ivs, [&](std::vector<Value *> &offsets) { body(inside, offsets); },
+             part->getArg(1), part->getArg(2));
+    b_.CreateRetVoid();
+    fn_ = caller;
+    b_.SetInsertPoint(callerBlock);
+    llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+    auto *array = entry.CreateAlloca(ptr, b_.getInt32(static_cast<uint32_t>(pointers.size())));
+    for (size_t i = 0; i < pointers.size(); ++i)
+      b_.CreateStore(pointers[i], b_.CreateConstGEP1_64(ptr, array, i));
+    auto helper = m_->getOrInsertFunction("cj_parallel_loop",
+                                          llvm::FunctionType::get(b_.getVoidTy(),
+                                                                  {i64, ptr, ptr}, false));
+    b_.CreateCall(helper, {b_.getInt64(nest.dims[0]), part, array});
   }
 
   // --- fused elementwise expressions ---
@@ -381,13 +438,16 @@ private:
     const ir::Shape &shape = g_.type(k.node).shape;
     std::vector<NodeId> leaves = leavesOf(k.node);
     auto [nest, bases] = fusedNest(shape, ir::stridesOf(shape), leaves);
-    Value *out = pointerOf(k.node);
-    emitLoops(nest, [&](std::vector<Value *> &offsets) {
-      std::map<NodeId, Value *> memo;
-      auto ptrs = leafPointers(leaves, bases, offsets);
-      Value *v = expression(k.node, k.node, ptrs, memo);
-      store(k.node, v, b_.CreateInBoundsGEP(elemTy(k.node), out, offsets[0]));
-    });
+    std::vector<Value *> pointers = {pointerOf(k.node)}; // the result, then the leaves
+    pointers.insert(pointers.end(), bases.begin(), bases.end());
+    emitSplittableLoops(nest, pointers, std::to_string(k.node),
+                        [&](const std::vector<Value *> &p, std::vector<Value *> &offsets) {
+                          std::map<NodeId, Value *> memo;
+                          auto ptrs = leafPointers(
+                              leaves, std::vector<Value *>(p.begin() + 1, p.end()), offsets);
+                          Value *v = expression(k.node, k.node, ptrs, memo);
+                          store(k.node, v, b_.CreateInBoundsGEP(elemTy(k.node), p[0], offsets[0]));
+                        });
   }
 
   // sum / mean / max: the result initialized to the identity, then one pass

@@ -1,5 +1,6 @@
 // Small C-ABI helpers that generated code calls besides the library kernels:
-// the NaN/Inf scan of --check-numerics.
+// the NaN/Inf scan of --check-numerics, and the split of a large generated
+// loop over threads.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,13 @@ extern "C" {
 // 1 when any of the n elements is NaN or +-Inf, else 0.
 int32_t cj_has_nonfinite_f32(const float *data, int64_t n);
 int32_t cj_has_nonfinite_f64(const double *data, int64_t n);
+// Runs part(pointers, first, last) over [0, count) of a generated loop's
+// outermost dim, in up to 64 parts of equal size that forItems
+// (kernels/ParallelItems.h) splits over threads when timing the first says
+// it pays. The parts write disjoint elements, so the result does not depend
+// on the split.
+void cj_parallel_loop(int64_t count, void (*part)(void *pointers, int64_t first, int64_t last),
+                      void *pointers);
 }
 
 namespace chainjit::compiler::jit {

@@ -4,9 +4,19 @@
 // built in: the first item runs on the calling thread and is timed; the
 // other items are split over threads only when their predicted time (that
 // measured time per item, times the items left) is at least kPayback times
-// what starting and joining a thread costs on this machine (measured once
-// per process). libc only (POSIX threads): AOT bundles carry the kernels
-// into C programs.
+// what handing work to the pool's threads and waiting for them costs on
+// this machine (measured once per process). libc only (POSIX threads): AOT
+// bundles carry the kernels into C programs.
+//
+// The threads are a pool started on first use and kept (they sleep on a
+// condition variable between calls): creating and joining threads on every
+// call, as this did first, cost more than it saved on the Fashion CNN's step
+// (a fifth of its time in clone/futex/mmap system calls, docs/performance.md).
+// One call uses the pool at a time; a call that finds it busy (another
+// thread's kernel, or a kernel called from inside a pool thread) runs its
+// items on its own thread. The pool's threads take the caller's
+// floating-point control word (flush-to-zero, rounding) for each call, so a
+// split call computes exactly as an unsplit one.
 //
 // $CHAINJIT_KERNEL_THREADS=1 never splits, =force always splits (for tests,
 // which must not depend on timing); unset or anything else: the model.
@@ -16,10 +26,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <new>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 namespace chainjit::compiler::jit::kernels {
 
@@ -27,27 +42,6 @@ inline double monotonicSeconds() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
-
-inline void *idleThread(void *) { return nullptr; }
-
-// Seconds to start and join one thread here: the least of three tries.
-inline double threadStartCost() {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  static double cost = 0;
-  pthread_once(&once, +[] {
-    double best = 1;
-    for (int i = 0; i < 3; ++i) {
-      pthread_t id;
-      double t0 = monotonicSeconds();
-      if (pthread_create(&id, nullptr, &idleThread, nullptr) != 0)
-        continue;
-      pthread_join(id, nullptr);
-      best = std::min(best, monotonicSeconds() - t0);
-    }
-    cost = best;
-  });
-  return cost;
 }
 
 // The CPUs online, read once per process (sysconf reads a file each time,
@@ -58,6 +52,148 @@ inline int64_t onlineCpus() {
   pthread_once(&once, +[] { cpus = std::max<int64_t>(sysconf(_SC_NPROCESSORS_ONLN), 1); });
   return cpus;
 }
+
+inline constexpr int64_t kMaxThreads = 16;
+
+// Worker threads 1..workers that run part t of a call's work.
+class WorkerPool {
+public:
+  using Part = void (*)(void *context, int64_t part);
+
+  // The process's pool (CPUs - 1 workers, at most kMaxThreads - 1), or null
+  // on one CPU or when no thread could be started. Rebuilt in a forked
+  // child, which has none of its parent's threads.
+  static WorkerPool *get() {
+    static std::atomic<WorkerPool *> pool{nullptr};
+    static pthread_mutex_t creating = PTHREAD_MUTEX_INITIALIZER;
+    WorkerPool *p = pool.load(std::memory_order_acquire);
+    if (p && p->owner_ == getpid())
+      return p->workers_ > 0 ? p : nullptr;
+    pthread_mutex_lock(&creating);
+    p = pool.load(std::memory_order_acquire);
+    if (!p || p->owner_ != getpid()) {
+      // malloc and placement new: AOT bundles link libc only (no C++
+      // runtime). Never freed: its threads use it until the process ends.
+      void *memory = std::malloc(sizeof(WorkerPool));
+      if (!memory) {
+        pthread_mutex_unlock(&creating);
+        return nullptr;
+      }
+      p = ::new (memory) WorkerPool(std::min(onlineCpus(), kMaxThreads) - 1);
+      pool.store(p, std::memory_order_release);
+    }
+    pthread_mutex_unlock(&creating);
+    return p->workers_ > 0 ? p : nullptr;
+  }
+
+  int64_t workers() const { return workers_; }
+
+  // Runs part(context, t) for t = 0 .. parts-1 (parts <= workers + 1): part
+  // 0 on the calling thread, the others on workers; returns when all are
+  // done. False, having run nothing, when the pool is in use.
+  bool run(int64_t parts, Part part, void *context) {
+    if (busy_.exchange(true, std::memory_order_acquire))
+      return false;
+    pthread_mutex_lock(&m_);
+    part_ = part;
+    context_ = context;
+    parts_ = parts;
+    pending_ = parts - 1;
+#if defined(__x86_64__) || defined(__i386__)
+    csr_ = _mm_getcsr();
+#endif
+    ++generation_;
+    pthread_cond_broadcast(&wake_);
+    pthread_mutex_unlock(&m_);
+    part(context, 0);
+    pthread_mutex_lock(&m_);
+    while (pending_ > 0)
+      pthread_cond_wait(&done_, &m_);
+    pthread_mutex_unlock(&m_);
+    busy_.store(false, std::memory_order_release);
+    return true;
+  }
+
+  // Seconds to hand an empty call to every worker and wait for it: the
+  // least of a few tries, measured once per process.
+  double dispatchCost() {
+    pthread_once(&costOnce_, +[] {
+      WorkerPool *p = get();
+      double best = 1;
+      for (int i = 0; p && i < 5; ++i) {
+        double t0 = monotonicSeconds();
+        if (p->run(p->workers_ + 1, +[](void *, int64_t) {}, nullptr))
+          best = std::min(best, monotonicSeconds() - t0);
+      }
+      cost_ = best;
+    });
+    return cost_;
+  }
+
+private:
+  explicit WorkerPool(int64_t wanted) : owner_(getpid()) {
+    pthread_mutex_init(&m_, nullptr);
+    pthread_cond_init(&wake_, nullptr);
+    pthread_cond_init(&done_, nullptr);
+    for (int64_t i = 1; i <= wanted; ++i) {
+      auto *start = static_cast<Start *>(std::malloc(sizeof(Start)));
+      if (!start)
+        break;
+      *start = Start{this, i};
+      pthread_t id;
+      if (pthread_create(&id, nullptr, &WorkerPool::loop, start) != 0) {
+        std::free(start);
+        break;
+      }
+      pthread_detach(id);
+      workers_ = i;
+    }
+  }
+
+  struct Start {
+    WorkerPool *pool;
+    int64_t index;
+  };
+
+  static void *loop(void *arg) {
+    Start start = *static_cast<Start *>(arg);
+    std::free(arg);
+    WorkerPool &p = *start.pool;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&p.m_);
+    for (;;) {
+      while (p.generation_ == seen)
+        pthread_cond_wait(&p.wake_, &p.m_);
+      seen = p.generation_;
+      if (start.index >= p.parts_)
+        continue;
+      Part part = p.part_;
+      void *context = p.context_;
+#if defined(__x86_64__) || defined(__i386__)
+      _mm_setcsr(p.csr_);
+#endif
+      pthread_mutex_unlock(&p.m_);
+      part(context, start.index);
+      pthread_mutex_lock(&p.m_);
+      if (--p.pending_ == 0)
+        pthread_cond_signal(&p.done_);
+    }
+    return nullptr;
+  }
+
+  pid_t owner_;
+  int64_t workers_ = 0;
+  std::atomic<bool> busy_{false};
+  pthread_mutex_t m_;
+  pthread_cond_t wake_, done_;
+  uint64_t generation_ = 0;
+  Part part_ = nullptr;
+  void *context_ = nullptr;
+  int64_t parts_ = 0, pending_ = 0;
+  unsigned csr_ = 0;
+  static inline pthread_once_t costOnce_ = PTHREAD_ONCE_INIT;
+  static inline double cost_ = 0;
+};
 
 enum class SplitMode { Model, Never, Always };
 
@@ -70,55 +206,81 @@ inline SplitMode splitMode() {
   return SplitMode::Model;
 }
 
-template <typename Body> struct ItemBlock {
+template <typename Body> struct ItemBlocks {
   const Body *body;
-  int64_t begin, end;
-  static void *run(void *self) {
-    auto *b = static_cast<ItemBlock *>(self);
-    (*b->body)(b->begin, b->end);
-    return nullptr;
+  int64_t first, rest, parts; // part t runs [first + rest*t/parts, first + rest*(t+1)/parts)
+  static void run(void *self, int64_t t) {
+    auto *b = static_cast<ItemBlocks *>(self);
+    (*b->body)(b->first + b->rest * t / b->parts, b->first + b->rest * (t + 1) / b->parts);
   }
 };
 
+// What splitting has measured at one call site: seconds per item with the
+// items split over the pool and on the calling thread alone (moving
+// averages; 0 until measured). The model of forItems can only predict that
+// a split pays; whether it does depends on what else the machine runs (on 2
+// CPUs, OpenBLAS's own thread spins on the second one for a while after
+// every call, and a pool thread there gets half of it), so a site that the
+// model would split runs both ways, keeps the faster, and tries the other
+// again every 16th call.
+struct SplitHistory {
+  std::atomic<double> split{0}, serial{0};
+  std::atomic<uint32_t> calls{0};
+};
+
 // Runs body(begin, end) over [0, items) in contiguous blocks; bodies of
-// different blocks must not write the same memory. A thread that cannot
-// start leaves its block to the calling thread.
-template <typename Body> void forItems(int64_t items, const Body &body) {
-  constexpr int64_t kMaxThreads = 16;
-  constexpr double kPayback = 4; // threads only for work >= 4 thread starts
+// different blocks must not write the same memory. `history` is the call
+// site's.
+template <typename Body>
+void forItems(int64_t items, const Body &body, SplitHistory &history) {
+  constexpr double kPayback = 4; // threads only for work >= 4 dispatches
   if (items <= 0)
     return;
   if (items == 1)
     return body(int64_t{0}, items);
   const SplitMode mode = splitMode();
-  const int64_t cpus = std::min(onlineCpus(), kMaxThreads);
-  if (mode == SplitMode::Never || cpus == 1 || items == 1)
+  WorkerPool *pool = mode == SplitMode::Never ? nullptr : WorkerPool::get();
+  if (!pool)
     return body(int64_t{0}, items);
   double t0 = monotonicSeconds();
   body(int64_t{0}, int64_t{1});
   const double perItem = monotonicSeconds() - t0;
   const int64_t rest = items - 1;
-  int64_t threads = std::min(cpus, rest);
-  if (mode == SplitMode::Model)
+  int64_t threads = std::min(pool->workers() + 1, rest);
+  if (mode == SplitMode::Model) {
     threads = std::clamp<int64_t>(
-        int64_t(perItem * double(rest) / (kPayback * std::max(threadStartCost(), 1e-7))), 1,
+        int64_t(perItem * double(rest) / (kPayback * std::max(pool->dispatchCost(), 1e-7))), 1,
         threads);
-  if (threads <= 1)
-    return body(int64_t{1}, items);
-  ItemBlock<Body> blocks[kMaxThreads];
-  pthread_t ids[kMaxThreads];
-  bool started[kMaxThreads] = {};
-  for (int64_t t = 0; t < threads; ++t)
-    blocks[t] = {&body, 1 + rest * t / threads, 1 + rest * (t + 1) / threads};
-  for (int64_t t = 1; t < threads; ++t)
-    started[t] = pthread_create(&ids[t], nullptr, &ItemBlock<Body>::run, &blocks[t]) == 0;
-  ItemBlock<Body>::run(&blocks[0]);
-  for (int64_t t = 1; t < threads; ++t) {
-    if (started[t])
-      pthread_join(ids[t], nullptr);
-    else
-      ItemBlock<Body>::run(&blocks[t]);
+    if (threads <= 1)
+      return body(int64_t{1}, items);
+    const double split = history.split.load(std::memory_order_relaxed);
+    const double serial = history.serial.load(std::memory_order_relaxed);
+    bool trySplit = split == 0 || (serial != 0 && split < 0.9 * serial);
+    if (split != 0 && serial == 0)
+      trySplit = false; // measure the other way once
+    else if (history.calls.fetch_add(1, std::memory_order_relaxed) % 16 == 15)
+      trySplit = !trySplit;
+    const double t1 = monotonicSeconds();
+    ItemBlocks<Body> blocks{&body, 1, rest, threads};
+    bool splitRan = trySplit && pool->run(threads, &ItemBlocks<Body>::run, &blocks);
+    if (!splitRan)
+      body(int64_t{1}, items);
+    const double per = (monotonicSeconds() - t1) / double(rest);
+    std::atomic<double> &slot = splitRan ? history.split : history.serial;
+    const double old = slot.load(std::memory_order_relaxed);
+    slot.store(old == 0 ? per : 0.5 * (old + per), std::memory_order_relaxed);
+    return;
   }
+  ItemBlocks<Body> blocks{&body, 1, rest, threads};
+  if (!pool->run(threads, &ItemBlocks<Body>::run, &blocks))
+    body(int64_t{1}, items); // the pool is in use: this thread does it all
+}
+
+// forItems with the history of its call site (one per Body type: each call
+// site's lambda is a type of its own).
+template <typename Body> void forItems(int64_t items, const Body &body) {
+  static SplitHistory history;
+  forItems(items, body, history);
 }
 
 // A sum over [0, n) that gives the same bits however many threads run it:

@@ -1,7 +1,7 @@
 // max_pool2d and avg_pool2d as loops over each window's taps inside the
 // image, the tap ranges computed per window so the inner loop has no bounds
-// test. Max: padded positions are skipped, so padding never wins, and a NaN
-// propagates. Avg: padded positions count as zeros and the divisor is always
+// test. Max: padded positions are skipped, so padding never wins, and a
+// window holding a NaN gives NaN. Avg: padded positions count as zeros and the divisor is always
 // the kernel area (PyTorch's count_include_pad=True), as in the interpreter.
 #include "jit/kernels/KernelSupport.h"
 #include "jit/kernels/WindowGeometry.h"
@@ -32,19 +32,31 @@ int32_t pool2d(void *const *operands, void *result, const int64_t *p, void *) {
         const int64_t left = ox * g.sw - g.pw;
         const int64_t j0 = std::max<int64_t>(0, -left), j1 = std::min(g.kw, g.w - left);
         T acc = Max ? -std::numeric_limits<T>::infinity() : T(0);
+        bool nan = false;
         for (int64_t i = i0; i < i1; ++i) {
           const int64_t row = (top + i) * g.w + left;
           for (int64_t j = j0; j < j1; ++j) {
             const T v = image[row + j];
             if constexpr (Max) {
-              if (std::isnan(v) || v > acc) // once NaN, nothing but NaN replaces it
-                acc = v;
+              // Without branches: which tap wins is data, and a branch on
+              // it mispredicted about every other window (measured: the
+              // pools were 16% of the Fashion CNN's step).
+              acc = v > acc ? v : acc;
+              nan |= v != v;
             } else {
               acc += v;
             }
           }
         }
-        out[oy * g.ow + ox] = Max ? acc : acc / area;
+        if constexpr (Max) {
+          if (nan) // rare: the window's last NaN, as the interpreter gives it
+            for (int64_t i = i0; i < i1; ++i)
+              for (int64_t j = j0; j < j1; ++j)
+                if (const T v = image[(top + i) * g.w + left + j]; v != v)
+                  acc = v;
+          out[oy * g.ow + ox] = acc;
+        } else
+          out[oy * g.ow + ox] = acc / area;
       }
     }
   }
