@@ -196,3 +196,21 @@ def test_train_within_a_memory_limit_equals_the_unlimited_run(digits):
         np.testing.assert_allclose(limited.params()[name], w, atol=1e-5)
     with pytest.raises(cj.Error, match="so at least 12.0 KiB"):
         cj.Trainer(model, cj.TrainConfig(epochs=1, memory_limit=LIMIT - 1))
+
+
+def test_flush_denormals_is_on_by_default_and_can_be_turned_off(digits):
+    # TrainConfig.flush_denormals (`chainjit train --keep-denormals` turns it
+    # off): subnormal floats are flushed to zero while training; here none
+    # arise, so both runs end with the same params.
+    train, _ = digits
+    model = deep_classifier()
+    flushed = cj.TrainConfig(optimizer="momentum", lr=0.05, batch=32, epochs=1)
+    assert flushed.flush_denormals is True
+    kept = cj.TrainConfig(optimizer="momentum", lr=0.05, batch=32, epochs=1,
+                          flush_denormals=False)
+    assert kept.flush_denormals is False
+    a, b = cj.Trainer(model, flushed), cj.Trainer(model, kept)
+    a.fit(train)
+    b.fit(train)
+    for name, w in a.params().items():
+        np.testing.assert_array_equal(b.params()[name], w)
