@@ -14,6 +14,8 @@
 #include "chainjit/runtime/Interpreter.h"
 
 #include <doctest/doctest.h>
+
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -71,9 +73,10 @@ TEST_CASE("sparse: spmm, transposed spmm and sddmm give hand-computed values") {
 }
 
 TEST_CASE("sparse: the JIT equals the interpreter in f32 and f64, small and threaded") {
-  // Random CSR matrices: sizes where the JIT's non-transposed product and
-  // sddmm split rows over threads (nnz * N above 2^22), and small ones.
-  // N = 11: sddmm's 8-wide partial sums and their remainder.
+  // Random CSR matrices, small and large, with the row blocks of the
+  // non-transposed product and sddmm split over threads (forced: whether
+  // the model splits is timing) and not split. N = 11: sddmm's 8-wide
+  // partial sums and their remainder.
   for (auto [rows, cols, perRow, n] : {std::array<int64_t, 4>{7, 5, 3, 4},
                                        std::array<int64_t, 4>{40, 30, 6, 11},
                                        std::array<int64_t, 4>{3000, 2000, 24, 64}})
@@ -95,7 +98,12 @@ TEST_CASE("sparse: the JIT equals the interpreter in f32 and f64, small and thre
       output(spmm({p.rowPtr, p.colIdx, v, cols}, y, true).named("Aty"));
       output(sddmm(p.rowPtr, p.colIdx, y, x).named("s"));
       INFO("rows " << rows << ", nnz " << nnz << (dt == DType::f32 ? " f32" : " f64"));
-      checkJitMatchesInterpreter(g, randomBindings(g, 3));
+      for (const char *mode : {"force", "1"}) {
+        INFO(mode);
+        ::setenv("CHAINJIT_KERNEL_THREADS", mode, 1);
+        checkJitMatchesInterpreter(g, randomBindings(g, 3));
+      }
+      ::unsetenv("CHAINJIT_KERNEL_THREADS");
     }
 }
 

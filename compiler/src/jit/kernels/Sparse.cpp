@@ -6,18 +6,16 @@
 // The kernels use libc alone (POSIX threads, no C++ runtime): AOT bundles
 // carry them into C programs.
 //
-// Rows are independent in A · dense and in sddmm, so large products split
-// the rows into contiguous blocks over a few threads (each writes its own
-// output rows: no synchronization). A^T · dense scatters row i's entries into
+// Rows are independent in A · dense and in sddmm, so products split the
+// rows into contiguous blocks over the worker pool when that pays (each
+// writes its own output rows: no synchronization). A^T · dense scatters row i's entries into
 // the output rows of their columns, so two rows may write the same output
 // row: that product runs on one thread (a per-thread copy of the output would
 // cost threads x cols x N memory, atomics would cost every add).
 #include "jit/kernels/KernelSupport.h"
 
 #include "jit/kernels/CsrFault.h"
-
-#include <pthread.h>
-#include <unistd.h>
+#include "jit/kernels/ParallelItems.h"
 
 #include <algorithm>
 
@@ -43,54 +41,30 @@ int32_t checkCsr(const int32_t *rowPtr, int64_t rows, const int32_t *colIdx, int
   return kJitInvalidCsr;
 }
 
-// A block of rows for a POSIX thread: body(begin, end).
-template <typename Body> struct RowBlock {
-  const Body *body;
-  int64_t begin, end;
-  static void *run(void *self) {
-    auto *b = static_cast<RowBlock *>(self);
-    (*b->body)(b->begin, b->end);
-    return nullptr;
-  }
-};
-
-// Runs body(begin, end) over row blocks of [0, rows), in parallel when the
-// product has enough multiply-adds (`work`) to repay starting threads (about
-// 10 microseconds each, the time of ~1e5 FMAs). The blocks hold equal
-// numbers of entries, not rows (found by bisecting the checked, monotone
-// row pointers), so a graph's few high-degree rows do not make one thread
-// the straggler. A thread that cannot start leaves its block to this one.
+// Runs body(begin, end) over row blocks of [0, rows): up to 64 blocks of
+// equal numbers of entries, not rows (found by bisecting the checked,
+// monotone row pointers), so a graph's few high-degree rows do not make one
+// thread the straggler; forItems splits the blocks over threads when timing
+// the first one says it pays (ParallelItems.h; it used to be a fixed 2^21
+// multiply-adds per thread, measured on one machine).
 template <typename Body>
-void forRowBlocks(const int32_t *rowPtr, int64_t rows, int64_t work, const Body &body) {
-  constexpr int64_t kWorkPerThread = int64_t{1} << 21, kMaxThreads = 16;
-  const int64_t cpus = std::max<int64_t>(1, sysconf(_SC_NPROCESSORS_ONLN));
-  int64_t threads = std::clamp<int64_t>(work / kWorkPerThread, 1, std::min(cpus, kMaxThreads));
-  threads = std::min(threads, std::max<int64_t>(rows, 1));
-  if (threads <= 1)
-    return body(int64_t{0}, rows);
+void forRowBlocks(const int32_t *rowPtr, int64_t rows, const Body &body) {
+  constexpr int64_t kBlocks = 64;
+  const int64_t blocks = std::clamp<int64_t>(rows, 1, kBlocks);
   const int64_t nnz = rowPtr[rows];
   auto bound = [&](int64_t t) -> int64_t {
-    if (t >= threads)
+    if (t >= blocks)
       return rows;
-    const int64_t target = nnz * t / threads;
+    const int64_t target = nnz * t / blocks;
     return std::lower_bound(rowPtr, rowPtr + rows, target,
                             [](int32_t p, int64_t v) { return int64_t{p} < v; }) -
            rowPtr;
   };
-  RowBlock<Body> blocks[kMaxThreads];
-  pthread_t ids[kMaxThreads];
-  bool started[kMaxThreads] = {};
-  for (int64_t t = 1; t < threads; ++t) {
-    blocks[t] = {&body, bound(t), bound(t + 1)};
-    started[t] = pthread_create(&ids[t], nullptr, &RowBlock<Body>::run, &blocks[t]) == 0;
-  }
-  body(int64_t{0}, bound(1));
-  for (int64_t t = 1; t < threads; ++t) {
-    if (started[t])
-      pthread_join(ids[t], nullptr);
-    else
-      body(blocks[t].begin, blocks[t].end);
-  }
+  forItems(blocks, [&](int64_t first, int64_t last) {
+    const int64_t begin = bound(first), end = bound(last);
+    if (begin < end)
+      body(begin, end);
+  });
 }
 
 // Random rows of the dense operand cost memory latency, not arithmetic:
@@ -155,7 +129,7 @@ int32_t spmm(void *const *operands, void *result, const int64_t *p, void *) {
     }
     return kJitOk;
   }
-  forRowBlocks(rowPtr, rows, nnz * n, [=](int64_t begin, int64_t end) {
+  forRowBlocks(rowPtr, rows, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       T *to = out + i * n;
       std::fill(to, to + n, T(0));
@@ -184,7 +158,7 @@ int32_t sddmm(void *const *operands, void *result, const int64_t *p, void *) {
   T *out = static_cast<T *>(result);
   if (int32_t status = checkCsr(rowPtr, rows, colIdx, nnz, cols))
     return status;
-  forRowBlocks(rowPtr, rows, nnz * n, [=](int64_t begin, int64_t end) {
+  forRowBlocks(rowPtr, rows, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const T *x = a + i * n;
       for (int64_t e = rowPtr[i]; e < rowPtr[i + 1]; ++e) {
