@@ -1,7 +1,8 @@
 // max_pool2d and avg_pool2d as loops over each window's taps inside the
 // image, the tap ranges computed per window so the inner loop has no bounds
-// test. Max: padded positions are skipped, so padding never wins, and a
-// window holding a NaN gives NaN. Avg: padded positions count as zeros and the divisor is always
+// test; 2x2 windows without padding have a loop of their own. Max: padded
+// positions are skipped, so padding never wins, and a window holding a NaN
+// gives NaN. Avg: padded positions count as zeros and the divisor is always
 // the kernel area (PyTorch's count_include_pad=True), as in the interpreter.
 #include "jit/kernels/KernelSupport.h"
 #include "jit/kernels/WindowGeometry.h"
@@ -13,6 +14,70 @@ namespace chainjit::compiler::jit::kernels {
 
 namespace {
 
+// One plane [H, W] -> [OH, OW], any window.
+template <typename T, bool Max>
+void poolPlane(const T *image, T *out, const Window &g) {
+  const T area = static_cast<T>(g.kh * g.kw);
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const int64_t top = oy * g.sh - g.ph;
+    const int64_t i0 = std::max<int64_t>(0, -top), i1 = std::min(g.kh, g.h - top);
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      const int64_t left = ox * g.sw - g.pw;
+      const int64_t j0 = std::max<int64_t>(0, -left), j1 = std::min(g.kw, g.w - left);
+      T acc = Max ? -std::numeric_limits<T>::infinity() : T(0);
+      bool nan = false;
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t row = (top + i) * g.w + left;
+        for (int64_t j = j0; j < j1; ++j) {
+          const T v = image[row + j];
+          if constexpr (Max) {
+            // Without branches: which tap wins is data, and a branch on it
+            // mispredicted about every other window (measured: the pools
+            // were 16% of the Fashion CNN's step).
+            acc = v > acc ? v : acc;
+            nan |= v != v;
+          } else {
+            acc += v;
+          }
+        }
+      }
+      if constexpr (Max) {
+        if (nan) // rare: the window's last NaN, as before
+          for (int64_t i = i0; i < i1; ++i)
+            for (int64_t j = j0; j < j1; ++j)
+              if (const T v = image[(top + i) * g.w + left + j]; v != v)
+                acc = v;
+        out[oy * g.ow + ox] = acc;
+      } else {
+        out[oy * g.ow + ox] = acc / area;
+      }
+    }
+  }
+}
+
+// The max of every 2x2 window of an unpadded plane (the pooling of most
+// CNNs), the taps compared in the order poolPlane compares them. Returns
+// false, for poolPlane to do the plane again, when a tap is NaN.
+template <typename T> bool maxPool2x2Plane(const T *image, T *out, const Window &g) {
+  bool nan = false;
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const T *r0 = image + oy * g.sh * g.w, *r1 = r0 + g.w;
+    T *o = out + oy * g.ow;
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      const int64_t j = ox * g.sw;
+      const T a = r0[j], b = r0[j + 1], c = r1[j], d = r1[j + 1];
+      T acc = -std::numeric_limits<T>::infinity();
+      acc = a > acc ? a : acc;
+      acc = b > acc ? b : acc;
+      acc = c > acc ? c : acc;
+      acc = d > acc ? d : acc;
+      nan |= (a != a) | (b != b) | (c != c) | (d != d);
+      o[ox] = acc;
+    }
+  }
+  return !nan;
+}
+
 // params of cj_max_pool2d_{f32,f64} and cj_avg_pool2d_{f32,f64}: the window
 // (WindowGeometry.h, dilation 1). operands: {input [N, C, H, W]}; result
 // [N, C, OH, OW].
@@ -21,44 +86,12 @@ int32_t pool2d(void *const *operands, void *result, const int64_t *p, void *) {
   const Window g = readWindow(p);
   const T *x = static_cast<const T *>(operands[0]);
   T *y = static_cast<T *>(result);
-  const T area = static_cast<T>(g.kh * g.kw);
+  const bool twoByTwo = Max && g.kh == 2 && g.kw == 2 && g.ph == 0 && g.pw == 0;
   for (int64_t plane = 0; plane < g.n * g.c; ++plane) {
     const T *image = x + plane * g.h * g.w;
     T *out = y + plane * g.oh * g.ow;
-    for (int64_t oy = 0; oy < g.oh; ++oy) {
-      const int64_t top = oy * g.sh - g.ph;
-      const int64_t i0 = std::max<int64_t>(0, -top), i1 = std::min(g.kh, g.h - top);
-      for (int64_t ox = 0; ox < g.ow; ++ox) {
-        const int64_t left = ox * g.sw - g.pw;
-        const int64_t j0 = std::max<int64_t>(0, -left), j1 = std::min(g.kw, g.w - left);
-        T acc = Max ? -std::numeric_limits<T>::infinity() : T(0);
-        bool nan = false;
-        for (int64_t i = i0; i < i1; ++i) {
-          const int64_t row = (top + i) * g.w + left;
-          for (int64_t j = j0; j < j1; ++j) {
-            const T v = image[row + j];
-            if constexpr (Max) {
-              // Without branches: which tap wins is data, and a branch on
-              // it mispredicted about every other window (measured: the
-              // pools were 16% of the Fashion CNN's step).
-              acc = v > acc ? v : acc;
-              nan |= v != v;
-            } else {
-              acc += v;
-            }
-          }
-        }
-        if constexpr (Max) {
-          if (nan) // rare: the window's last NaN, as the interpreter gives it
-            for (int64_t i = i0; i < i1; ++i)
-              for (int64_t j = j0; j < j1; ++j)
-                if (const T v = image[(top + i) * g.w + left + j]; v != v)
-                  acc = v;
-          out[oy * g.ow + ox] = acc;
-        } else
-          out[oy * g.ow + ox] = acc / area;
-      }
-    }
+    if (!twoByTwo || !maxPool2x2Plane(image, out, g))
+      poolPlane<T, Max>(image, out, g);
   }
   return kJitOk;
 }
