@@ -146,14 +146,8 @@ inline std::string machineDescription() {
                         "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile"})
     if (flags.count(f))
       isa += (isa.empty() ? "" : " ") + std::string(f);
-  std::string blas = "?";
-  if (openblas_get_config && openblas_get_corename)
-    blas = fmt::format("OpenBLAS {}, core {}, {} threads", openblas_get_config(),
-                       openblas_get_corename(),
-                       openblas_get_num_threads ? openblas_get_num_threads() : 0);
-  if (const char *was = std::getenv("CHAINJIT_BLAS_CORE_MENDED"); was && *was)
-    blas += fmt::format(" (OpenBLAS chose {} for this CPU; chainjit reran with $OPENBLAS_CORETYPE)",
-                        was);
+  std::string blas = fmt::format("{}, {} threads", chainjit::compiler::blasCoreText(),
+                                 openblas_get_num_threads ? openblas_get_num_threads() : 0);
   return fmt::format("CPU: {} ({} CPUs)\nISA: {}\nBLAS: {}", model,
                      std::thread::hardware_concurrency(), isa.empty() ? "?" : isa, blas);
 }

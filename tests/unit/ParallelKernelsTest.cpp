@@ -6,6 +6,7 @@
 
 #include "GradCheck.h"
 #include "JitTesting.h"
+#include "chainjit/compiler/Jit.h"
 #include "chainjit/ir/Builder.h"
 
 #include <doctest/doctest.h>
@@ -67,7 +68,7 @@ TEST_CASE("parallel items: im2col and col2im split over images equal the interpr
 // Generated loops of at least 4096 elements are outlined and run through
 // cj_parallel_loop (compiler/src/jit/RuntimeSupport.h): split over threads
 // (forced here) they give the interpreter's values, as one flat loop and as
-// rows with a broadcast operand.
+// rows with a broadcast operand; a small nest stays inline.
 TEST_CASE("parallel items: generated elementwise loops split over threads equal the interpreter") {
   Graph g("split_loops");
   Value x = input(g, "x", f32({96, 300}));
@@ -75,6 +76,16 @@ TEST_CASE("parallel items: generated elementwise loops split over threads equal 
   Value w = input(g, "w", f32({96, 300}));
   output(relu(add(x, b)).named("rows"));                 // [96, 300], b broadcast: 96 parts
   output(sub(w, mul(x, scalar(g, 0.5))).named("flat"));  // one flat loop of 28800: 64 parts
+  output(neg(input(g, "s", f32({40, 100}))).named("small")); // 4000 elements: inline
+  // Both nests are outlined and called through cj_parallel_loop, the
+  // small ones of fewer than 4096 elements are not.
+  std::string ir = compiler::emitGraph(g, compiler::EmitKind::Llvm);
+  CHECK(ir.find("@cj_entry.part.") != std::string::npos);
+  size_t calls = 0;
+  for (size_t at = ir.find("call void @cj_parallel_loop"); at != std::string::npos;
+       at = ir.find("call void @cj_parallel_loop", at + 1))
+    ++calls;
+  CHECK(calls == 2);
   runtime::Bindings bind = testing::randomBindings(g, 11);
   for (const char *mode : {"force", "1"}) {
     INFO(mode);

@@ -4,8 +4,10 @@
 #include <llvm/ADT/StringMap.h>
 #include <llvm/TargetParser/Host.h>
 
+#include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 namespace chainjit::compiler {
@@ -51,19 +53,38 @@ void rerunWithBetterBlasCore(char **argv) {
     return; // the user's choice, or ours already
   if (const char *keep = std::getenv("CHAINJIT_KEEP_BLAS_CORE"); keep && std::strcmp(keep, "1") == 0)
     return;
+  // Only a DYNAMIC_ARCH build has other kernels to choose (and reads the
+  // variable at all).
+  if (!std::strstr(openblas_get_config(), "DYNAMIC_ARCH"))
+    return;
+  // /proc/self/exe is this program unless it was started through the
+  // dynamic loader (ld.so ./chainjit ...), where rerunning it would read
+  // the arguments wrongly.
+  const char *started = reinterpret_cast<const char *>(getauxval(AT_EXECFN));
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (!started || n <= 0)
+    return;
+  self[n] = '\0';
+  char startedReal[4096];
+  if (!realpath(started, startedReal) || std::strcmp(startedReal, self) != 0)
+    return;
   std::optional<std::string> core = betterBlasCoreHere();
   if (!core)
     return;
   setenv("CHAINJIT_BLAS_CORE_MENDED", openblas_get_corename(), 1);
   setenv("OPENBLAS_CORETYPE", core->c_str(), 1);
-  execv("/proc/self/exe", argv);
-  // The exec failed: run on OpenBLAS's own choice, and say nothing was mended.
+  execv(self, argv);
+  // The exec failed: run on OpenBLAS's own choice, as if nothing happened.
   unsetenv("CHAINJIT_BLAS_CORE_MENDED");
+  unsetenv("OPENBLAS_CORETYPE");
 }
 
 std::string blasCoreText() {
-  std::string text = std::string(openblas_get_config()) + ", core " + openblas_get_corename();
-  if (const char *was = std::getenv("CHAINJIT_BLAS_CORE_MENDED"); was && *was)
+  std::string core = openblas_get_corename();
+  std::string text = std::string(openblas_get_config()) + ", core " + core;
+  // Said only when the rerun took: OpenBLAS may not know the core named.
+  if (const char *was = std::getenv("CHAINJIT_BLAS_CORE_MENDED"); was && *was && core != was)
     text += std::string(" (OpenBLAS chose ") + was + " for this CPU)";
   return text;
 }

@@ -5,6 +5,7 @@
 #include "ModuleBuilder.h"
 
 #include "KernelChoice.h"
+#include "RuntimeSupport.h"
 #include "ScalarOps.h"
 #include "ScanLowering.h"
 #include "jit/kernels/gen/MatMulMicroKernel.h"
@@ -312,6 +313,7 @@ private:
   // about a microsecond, less than handing work to a thread costs anywhere;
   // outlining it would only add calls.
   static constexpr int64_t kOutlineElements = 4096;
+  static constexpr int64_t kMinSplitRows = 8;
 
   // Emits `nest`, whose body reads and writes through `pointers` (computed
   // here; the body gets them as values of the function it is emitted into):
@@ -324,7 +326,9 @@ private:
     int64_t elements = 1;
     for (int64_t d : nest.dims)
       elements *= d;
-    if (nest.dims.empty() || elements < kOutlineElements || nest.dims[0] < 2) {
+    // A split needs parts: an outermost dim of a few rows over large inner
+    // dims stays inline (LoopNest::simplify has merged what it could).
+    if (nest.dims.empty() || elements < kOutlineElements || nest.dims[0] < kMinSplitRows) {
       emitLoops(nest, [&](std::vector<Value *> &offsets) { body(pointers, offsets); });
       return;
     }
@@ -351,10 +355,16 @@ private:
     auto *array = entry.CreateAlloca(ptr, b_.getInt32(static_cast<uint32_t>(pointers.size())));
     for (size_t i = 0; i < pointers.size(); ++i)
       b_.CreateStore(pointers[i], b_.CreateConstGEP1_64(ptr, array, i));
-    auto helper = m_->getOrInsertFunction("cj_parallel_loop",
-                                          llvm::FunctionType::get(b_.getVoidTy(),
-                                                                  {i64, ptr, ptr}, false));
-    b_.CreateCall(helper, {b_.getInt64(nest.dims[0]), part, array});
+    // The loop's split history (RuntimeSupport.h): zeroed, its own.
+    auto *historyType = llvm::ArrayType::get(i64, kSplitHistoryBytes / 8);
+    auto *history = new llvm::GlobalVariable(*m_, historyType, false,
+                                             llvm::GlobalValue::InternalLinkage,
+                                             llvm::ConstantAggregateZero::get(historyType),
+                                             part->getName() + ".history");
+    history->setAlignment(llvm::Align(8));
+    auto helper = m_->getOrInsertFunction(
+        "cj_parallel_loop", llvm::FunctionType::get(b_.getVoidTy(), {i64, ptr, ptr, ptr}, false));
+    b_.CreateCall(helper, {b_.getInt64(nest.dims[0]), part, array, history});
   }
 
   // --- fused elementwise expressions ---

@@ -20,19 +20,7 @@ public:
                         llvm::jitlink::LinkGraph &,
                         llvm::jitlink::PassConfiguration &config) override {
     // After fixups every symbol has its final address.
-    config.PostFixupPasses.push_back([this](llvm::jitlink::LinkGraph &g) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (FILE *f = std::fopen(path().c_str(), "a")) {
-        for (llvm::jitlink::Symbol *s : g.defined_symbols())
-          if (s->hasName() && s->isCallable() && s->getSize() > 0)
-            std::fprintf(f, "%llx %llx %s\n",
-                         static_cast<unsigned long long>(s->getAddress().getValue()),
-                         static_cast<unsigned long long>(s->getSize()),
-                         s->getName().str().c_str());
-        std::fclose(f);
-      }
-      return llvm::Error::success();
-    });
+    config.PostFixupPasses.push_back([this](llvm::jitlink::LinkGraph &g) { return append(g); });
   }
   llvm::Error notifyFailed(llvm::orc::MaterializationResponsibility &) override {
     return llvm::Error::success();
@@ -45,7 +33,22 @@ public:
 
 private:
   static std::string path() { return "/tmp/perf-" + std::to_string(::getpid()) + ".map"; }
-  std::mutex mutex_;
+
+  llvm::Error append(llvm::jitlink::LinkGraph &g) {
+    // One lock for the process: every engine appends to the same file.
+    static std::mutex mutex;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (FILE *f = std::fopen(path().c_str(), "a")) {
+      for (llvm::jitlink::Symbol *s : g.defined_symbols())
+        if (s->hasName() && s->isCallable() && s->getSize() > 0)
+          std::fprintf(f, "%llx %llx %s\n",
+                       static_cast<unsigned long long>(s->getAddress().getValue()),
+                       static_cast<unsigned long long>(s->getSize()),
+                       s->getName().str().c_str());
+      std::fclose(f);
+    }
+    return llvm::Error::success();
+  }
 };
 
 } // namespace

@@ -13,15 +13,21 @@ extern "C" {
 int32_t cj_has_nonfinite_f32(const float *data, int64_t n);
 int32_t cj_has_nonfinite_f64(const double *data, int64_t n);
 // Runs part(pointers, first, last) over [0, count) of a generated loop's
-// outermost dim, in up to 64 parts of equal size that forItems
-// (kernels/ParallelItems.h) splits over threads when timing the first says
-// it pays. The parts write disjoint elements, so the result does not depend
-// on the split.
+// outermost dim, in up to kSplitParts parts of equal size that forItems
+// (kernels/ParallelItems.h) splits over threads when timing says it pays.
+// `history` is the loop's own SplitHistory: zeroed memory of
+// kSplitHistoryBytes that the module holds for it (its life is the code's).
+// The parts write disjoint elements, so the result does not depend on the
+// split.
 void cj_parallel_loop(int64_t count, void (*part)(void *pointers, int64_t first, int64_t last),
-                      void *pointers);
+                      void *pointers, void *history);
 }
 
 namespace chainjit::compiler::jit {
+
+// The bytes of a SplitHistory, which generated code reserves (zeroed, 8-byte
+// aligned) for each split loop.
+inline constexpr uint64_t kSplitHistoryBytes = 24;
 
 // Every helper above with its address, for the JIT's symbol table.
 std::vector<std::pair<std::string, void *>> runtimeSupportSymbols();

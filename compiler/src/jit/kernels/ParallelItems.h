@@ -23,6 +23,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,16 +45,50 @@ inline double monotonicSeconds() {
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
-// The CPUs online, read once per process (sysconf reads a file each time,
-// which a kernel called every step must not pay).
+// The CPUs this process may run on (its affinity mask: an MPI rank bound to
+// one core gets 1), read once per process (a kernel called every step must
+// not pay a system call).
 inline int64_t onlineCpus() {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   static int64_t cpus = 1;
-  pthread_once(&once, +[] { cpus = std::max<int64_t>(sysconf(_SC_NPROCESSORS_ONLN), 1); });
+  pthread_once(&once, +[] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+      cpus = std::max(CPU_COUNT(&set), 1);
+    else
+      cpus = std::max<int64_t>(sysconf(_SC_NPROCESSORS_ONLN), 1);
+  });
   return cpus;
 }
 
 inline constexpr int64_t kMaxThreads = 16;
+
+// The parts a range of work is cut into for splitting (generated loops, CSR
+// row blocks): enough that the first part, timed, predicts the rest, and
+// that the parts balance over up to kMaxThreads threads.
+inline constexpr int64_t kSplitParts = 64;
+
+// The calling thread's floating-point control (MXCSR on x86, FPCR on
+// AArch64: flush-to-zero and rounding), which the pool's threads take from
+// the caller for each call.
+#if defined(__aarch64__)
+using FloatControl = uint64_t;
+inline FloatControl readFloatControl() {
+  uint64_t v;
+  __asm__ __volatile__("mrs %0, fpcr" : "=r"(v));
+  return v;
+}
+inline void writeFloatControl(FloatControl v) { __asm__ __volatile__("msr fpcr, %0" : : "r"(v)); }
+#elif defined(__x86_64__) || defined(__i386__)
+using FloatControl = unsigned;
+inline FloatControl readFloatControl() { return _mm_getcsr(); }
+inline void writeFloatControl(FloatControl v) { _mm_setcsr(v); }
+#else
+using FloatControl = unsigned;
+inline FloatControl readFloatControl() { return 0; }
+inline void writeFloatControl(FloatControl) {}
+#endif
 
 // Worker threads 1..workers that run part t of a call's work.
 class WorkerPool {
@@ -61,29 +96,26 @@ public:
   using Part = void (*)(void *context, int64_t part);
 
   // The process's pool (CPUs - 1 workers, at most kMaxThreads - 1), or null
-  // on one CPU or when no thread could be started. Rebuilt in a forked
-  // child, which has none of its parent's threads.
+  // on one CPU or when no thread could be started. A forked child, which
+  // has none of its parent's threads, starts a pool of its own.
   static WorkerPool *get() {
-    static std::atomic<WorkerPool *> pool{nullptr};
-    static pthread_mutex_t creating = PTHREAD_MUTEX_INITIALIZER;
-    WorkerPool *p = pool.load(std::memory_order_acquire);
-    if (p && p->owner_ == getpid())
-      return p->workers_ > 0 ? p : nullptr;
-    pthread_mutex_lock(&creating);
-    p = pool.load(std::memory_order_acquire);
-    if (!p || p->owner_ != getpid()) {
-      // malloc and placement new: AOT bundles link libc only (no C++
-      // runtime). Never freed: its threads use it until the process ends.
-      void *memory = std::malloc(sizeof(WorkerPool));
-      if (!memory) {
-        pthread_mutex_unlock(&creating);
-        return nullptr;
+    WorkerPool *p = pool_.load(std::memory_order_acquire);
+    if (!p) {
+      static pthread_once_t once = PTHREAD_ONCE_INIT;
+      pthread_once(&once, +[] { pthread_atfork(nullptr, nullptr, &afterForkInChild); });
+      pthread_mutex_lock(&creating_);
+      p = pool_.load(std::memory_order_acquire);
+      if (!p) {
+        // malloc and placement new: AOT bundles link libc only (no C++
+        // runtime). Never freed: its threads use it until the process ends.
+        if (void *memory = std::malloc(sizeof(WorkerPool))) {
+          p = ::new (memory) WorkerPool(std::min(onlineCpus(), kMaxThreads) - 1);
+          pool_.store(p, std::memory_order_release);
+        }
       }
-      p = ::new (memory) WorkerPool(std::min(onlineCpus(), kMaxThreads) - 1);
-      pool.store(p, std::memory_order_release);
+      pthread_mutex_unlock(&creating_);
     }
-    pthread_mutex_unlock(&creating);
-    return p->workers_ > 0 ? p : nullptr;
+    return p && p->workers_ > 0 ? p : nullptr;
   }
 
   int64_t workers() const { return workers_; }
@@ -99,9 +131,7 @@ public:
     context_ = context;
     parts_ = parts;
     pending_ = parts - 1;
-#if defined(__x86_64__) || defined(__i386__)
-    csr_ = _mm_getcsr();
-#endif
+    csr_ = readFloatControl();
     ++generation_;
     pthread_cond_broadcast(&wake_);
     pthread_mutex_unlock(&m_);
@@ -115,23 +145,27 @@ public:
   }
 
   // Seconds to hand an empty call to every worker and wait for it: the
-  // least of a few tries, measured once per process.
+  // least of a few tries, measured on first use (again later if the pool
+  // was busy for every try).
   double dispatchCost() {
-    pthread_once(&costOnce_, +[] {
-      WorkerPool *p = get();
-      double best = 1;
-      for (int i = 0; p && i < 5; ++i) {
-        double t0 = monotonicSeconds();
-        if (p->run(p->workers_ + 1, +[](void *, int64_t) {}, nullptr))
-          best = std::min(best, monotonicSeconds() - t0);
+    double cost = cost_.load(std::memory_order_relaxed);
+    if (cost > 0)
+      return cost;
+    double best = 0;
+    for (int i = 0; i < 5; ++i) {
+      double t0 = monotonicSeconds();
+      if (run(workers_ + 1, +[](void *, int64_t) {}, nullptr)) {
+        double t = monotonicSeconds() - t0;
+        best = best == 0 ? t : std::min(best, t);
       }
-      cost_ = best;
-    });
-    return cost_;
+    }
+    if (best > 0)
+      cost_.store(best, std::memory_order_relaxed);
+    return best > 0 ? best : 1e-5; // a guess for this call only
   }
 
 private:
-  explicit WorkerPool(int64_t wanted) : owner_(getpid()) {
+  explicit WorkerPool(int64_t wanted) {
     pthread_mutex_init(&m_, nullptr);
     pthread_cond_init(&wake_, nullptr);
     pthread_cond_init(&done_, nullptr);
@@ -169,9 +203,7 @@ private:
         continue;
       Part part = p.part_;
       void *context = p.context_;
-#if defined(__x86_64__) || defined(__i386__)
-      _mm_setcsr(p.csr_);
-#endif
+      writeFloatControl(p.csr_);
       pthread_mutex_unlock(&p.m_);
       part(context, start.index);
       pthread_mutex_lock(&p.m_);
@@ -181,7 +213,16 @@ private:
     return nullptr;
   }
 
-  pid_t owner_;
+  // The child's copy of the parent's pool has no threads: forget it (it
+  // leaks, once per fork) and the creation lock a parent's thread may have
+  // held while forking.
+  static void afterForkInChild() {
+    pool_.store(nullptr, std::memory_order_relaxed);
+    pthread_mutex_init(&creating_, nullptr);
+  }
+
+  static inline std::atomic<WorkerPool *> pool_{nullptr};
+  static inline pthread_mutex_t creating_ = PTHREAD_MUTEX_INITIALIZER;
   int64_t workers_ = 0;
   std::atomic<bool> busy_{false};
   pthread_mutex_t m_;
@@ -190,9 +231,8 @@ private:
   Part part_ = nullptr;
   void *context_ = nullptr;
   int64_t parts_ = 0, pending_ = 0;
-  unsigned csr_ = 0;
-  static inline pthread_once_t costOnce_ = PTHREAD_ONCE_INIT;
-  static inline double cost_ = 0;
+  FloatControl csr_ = 0;
+  std::atomic<double> cost_{0};
 };
 
 enum class SplitMode { Model, Never, Always };
@@ -215,18 +255,30 @@ template <typename Body> struct ItemBlocks {
   }
 };
 
-// What splitting has measured at one call site: seconds per item with the
-// items split over the pool and on the calling thread alone (moving
-// averages; 0 until measured). The model of forItems can only predict that
-// a split pays; whether it does depends on what else the machine runs (on 2
+// What splitting has measured at one call site: the speed-up over the
+// first item's prediction (that item's time times the items left, divided
+// by the time they took) with the items split over the pool and on the
+// calling thread alone, as moving averages (0 until measured). A ratio, not
+// a time, so a site that runs several shapes (im2col for each layer)
+// compares like with like. The model of forItems can only predict that a
+// split pays; whether it does depends on what else the machine runs (on 2
 // CPUs, OpenBLAS's own thread spins on the second one for a while after
 // every call, and a pool thread there gets half of it), so a site that the
-// model would split runs both ways, keeps the faster, and tries the other
-// again every 16th call.
+// model would split runs both ways and keeps the faster.
 struct SplitHistory {
   std::atomic<double> split{0}, serial{0};
   std::atomic<uint32_t> calls{0};
 };
+
+// Splitting must beat the calling thread alone by this factor to be kept:
+// below it the difference is within what one measurement varies.
+inline constexpr double kSplitMargin = 1.1;
+
+// Whether this call of a site tries the way it does not prefer: about one
+// call in 16, spread by a multiplicative hash of the call count so that a
+// site called a fixed number of times per training step does not always
+// retry on the same one of them.
+inline bool exploreNow(uint32_t call) { return (call * 2654435761u) >> 28 == 0; }
 
 // Runs body(begin, end) over [0, items) in contiguous blocks; bodies of
 // different blocks must not write the same memory. `history` is the call
@@ -249,26 +301,28 @@ void forItems(int64_t items, const Body &body, SplitHistory &history) {
   int64_t threads = std::min(pool->workers() + 1, rest);
   if (mode == SplitMode::Model) {
     threads = std::clamp<int64_t>(
-        int64_t(perItem * double(rest) / (kPayback * std::max(pool->dispatchCost(), 1e-7))), 1,
-        threads);
+        int64_t(perItem * double(rest) / (kPayback * pool->dispatchCost())), 1, threads);
     if (threads <= 1)
       return body(int64_t{1}, items);
     const double split = history.split.load(std::memory_order_relaxed);
     const double serial = history.serial.load(std::memory_order_relaxed);
-    bool trySplit = split == 0 || (serial != 0 && split < 0.9 * serial);
-    if (split != 0 && serial == 0)
-      trySplit = false; // measure the other way once
-    else if (history.calls.fetch_add(1, std::memory_order_relaxed) % 16 == 15)
-      trySplit = !trySplit;
+    bool trySplit;
+    if (split == 0)
+      trySplit = true; // measure each way once
+    else if (serial == 0)
+      trySplit = false;
+    else
+      trySplit = (split > kSplitMargin * serial) !=
+                 exploreNow(history.calls.fetch_add(1, std::memory_order_relaxed));
     const double t1 = monotonicSeconds();
     ItemBlocks<Body> blocks{&body, 1, rest, threads};
     bool splitRan = trySplit && pool->run(threads, &ItemBlocks<Body>::run, &blocks);
     if (!splitRan)
       body(int64_t{1}, items);
-    const double per = (monotonicSeconds() - t1) / double(rest);
+    const double gain = perItem * double(rest) / std::max(monotonicSeconds() - t1, 1e-9);
     std::atomic<double> &slot = splitRan ? history.split : history.serial;
     const double old = slot.load(std::memory_order_relaxed);
-    slot.store(old == 0 ? per : 0.5 * (old + per), std::memory_order_relaxed);
+    slot.store(old == 0 ? gain : 0.5 * (old + gain), std::memory_order_relaxed);
     return;
   }
   ItemBlocks<Body> blocks{&body, 1, rest, threads};

@@ -41,16 +41,15 @@ int32_t checkCsr(const int32_t *rowPtr, int64_t rows, const int32_t *colIdx, int
   return kJitInvalidCsr;
 }
 
-// Runs body(begin, end) over row blocks of [0, rows): up to 64 blocks of
-// equal numbers of entries, not rows (found by bisecting the checked,
-// monotone row pointers), so a graph's few high-degree rows do not make one
-// thread the straggler; forItems splits the blocks over threads when timing
-// the first one says it pays (ParallelItems.h; it used to be a fixed 2^21
-// multiply-adds per thread, measured on one machine).
+// Runs body(begin, end) over row blocks of [0, rows): up to kSplitParts
+// blocks of equal numbers of entries, not rows (found by bisecting the
+// checked, monotone row pointers), so a graph's few high-degree rows do not
+// make one thread the straggler; forItems splits the blocks over threads
+// when timing the first one says it pays (ParallelItems.h; it used to be a
+// fixed 2^21 multiply-adds per thread, measured on one machine).
 template <typename Body>
 void forRowBlocks(const int32_t *rowPtr, int64_t rows, const Body &body) {
-  constexpr int64_t kBlocks = 64;
-  const int64_t blocks = std::clamp<int64_t>(rows, 1, kBlocks);
+  const int64_t blocks = std::clamp<int64_t>(rows, 1, kSplitParts);
   const int64_t nnz = rowPtr[rows];
   auto bound = [&](int64_t t) -> int64_t {
     if (t >= blocks)
