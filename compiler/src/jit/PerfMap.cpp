@@ -34,13 +34,21 @@ public:
 private:
   static std::string path() { return "/tmp/perf-" + std::to_string(::getpid()) + ".map"; }
 
+  // A named symbol in executable memory. (A loop outlined for threads is
+  // an internal function, whose name JITLink's graph does not keep: its
+  // samples show as addresses just past its graph's cj_entry.)
+  static bool isCode(const llvm::jitlink::Symbol &s) {
+    auto prot = static_cast<unsigned>(s.getBlock().getSection().getMemProt());
+    return (prot & static_cast<unsigned>(llvm::orc::MemProt::Exec)) != 0;
+  }
+
   llvm::Error append(llvm::jitlink::LinkGraph &g) {
     // One lock for the process: every engine appends to the same file.
     static std::mutex mutex;
     std::lock_guard<std::mutex> lock(mutex);
     if (FILE *f = std::fopen(path().c_str(), "a")) {
       for (llvm::jitlink::Symbol *s : g.defined_symbols())
-        if (s->hasName() && s->isCallable() && s->getSize() > 0)
+        if (s->hasName() && s->getSize() > 0 && isCode(*s))
           std::fprintf(f, "%llx %llx %s\n",
                        static_cast<unsigned long long>(s->getAddress().getValue()),
                        static_cast<unsigned long long>(s->getSize()),
