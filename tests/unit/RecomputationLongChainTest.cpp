@@ -5,51 +5,17 @@
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/Recomputation.h"
 
+#include "RevolveReference.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
 
 using namespace chainjit::compiler;
+using chainjit::testing::revolveSteps;
+using chainjit::testing::uniformChain;
 
 namespace {
-
-// beta(s, r) = (s + r)! / (s! r!), with beta(s, -1) = 0 (written again here,
-// independently of the planner test's copy).
-int64_t binomial(int64_t s, int64_t r) {
-  if (r < 0)
-    return 0;
-  int64_t b = 1;
-  for (int64_t i = 1; i <= r; ++i)
-    b = b * (s + i) / i;
-  return b;
-}
-
-// Griewank & Walther, Evaluating Derivatives, Prop. 12.4: the fewest forward
-// steps to reverse l steps with s checkpoint slots (the input is one):
-// t(l, s) = r l - beta(s + 1, r - 1), r the least integer with beta(s, r) >= l.
-int64_t revolve(int64_t l, int64_t s) {
-  int64_t r = 0;
-  while (binomial(s, r) < l)
-    ++r;
-  return r * l - binomial(s + 1, r - 1);
-}
-
-// l equal steps in revolve's model: forward cost 1, checkpoints of 1 byte,
-// tapes of s bytes, so that a limit of (s - 1) + s bytes holds one tape next
-// to s - 1 checkpoints.
-JacobianChain revolveChain(int l, int s) {
-  JacobianChain c;
-  for (int i = 0; i < l; ++i) {
-    ChainFactor f;
-    f.n = 4;
-    f.m = i + 1 == l ? 1 : 4;
-    f.tangentCost = f.adjointCost = f.forwardCost = 1;
-    f.inputBytes = 1;
-    f.tapeBytes = s;
-    c.factors.push_back(f);
-  }
-  return c;
-}
 
 PlannerOptions gradientOnly(double limit) {
   PlannerOptions o;
@@ -68,13 +34,13 @@ TEST_CASE("recomputation on long chains: 1000 equal steps take revolve's binomia
   const int l = 1000;
   for (int s : {1, 3, 10, 40}) {
     INFO("s = " << s);
-    JacobianChain c = revolveChain(l, s);
+    JacobianChain c = uniformChain(l, s);
     double limit = (s - 1) + s;
     ReversalTable table(c, limit);
     REQUIRE(table.unitBytes() == 1);
     CHECK(table.units() == 2 * s - 1);
     ReversalSchedule sched = table.sweepSchedule(0, l - 1);
-    CHECK(sched.forwardRuns - l == revolve(l, s));
+    CHECK(sched.forwardRuns - l == revolveSteps(l, s));
     CHECK(sched.peakBytes <= limit);
     // The program of the schedule (ranges of one class replay their
     // representative's choices shifted): every factor pulled back once, in
@@ -93,7 +59,7 @@ TEST_CASE("recomputation on long chains: 1000 equal steps take revolve's binomia
     CHECK(runs == sched.forwardRuns);
 
     BracketingPlan p = planChain(c, gradientOnly(limit));
-    CHECK(p.recomputeCost == revolve(l, s));
+    CHECK(p.recomputeCost == revolveSteps(l, s));
     CHECK(p.tapeBytes <= limit);
   }
 }
@@ -104,10 +70,10 @@ TEST_CASE("recomputation on long chains: equal layers of 4096 bytes plan in exac
   // 1/16 of the whole tape. A tape and a checkpoint both take one unit, so
   // revolve's schedule with s = K slots (K - 1 checkpoints besides the
   // input, and one tape) is one of the tables' schedules: the plan
-  // recomputes at most revolve(l, K) layers (factor 1). The tables may do
+  // recomputes at most revolveSteps(l, K) layers (factor 1). The tables may do
   // better by holding several tapes, but a held tape of step i is no better
   // than a checkpoint of v_(i-1) plus a later taping run, which revolve's
-  // count leaves out (l of them): so at least revolve(l, K + 1) - l.
+  // count leaves out (l of them): so at least revolveSteps(l, K + 1) - l.
   // (1 layer of slack each way for the cheap loss factor.)
   const int l = 1000;
   JacobianChain c;
@@ -129,9 +95,9 @@ TEST_CASE("recomputation on long chains: equal layers of 4096 bytes plan in exac
     BracketingPlan p = planChain(c, gradientOnly(limit));
     double steps = p.recomputeCost / 512; // in layer runs (the loss's is below one)
     INFO("1/" << denominator << ": " << steps << " recomputed layers, revolve "
-                 << revolve(l, K));
-    CHECK(steps <= double(revolve(l, K)) + 1);
-    CHECK(steps >= double(revolve(l, K + 1) - l) - 1);
+                 << revolveSteps(l, K));
+    CHECK(steps <= double(revolveSteps(l, K)) + 1);
+    CHECK(steps >= double(revolveSteps(l, K + 1) - l) - 1);
     CHECK(p.tapeBytes <= limit);
   }
 }

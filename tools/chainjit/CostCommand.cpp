@@ -138,18 +138,22 @@ void checkForm(const CostOptions &o) {
                      "chain are given, no adjoint sweep needs a tape");
 }
 
+// Writes a sweep's SVG plot to `svg` and says where.
+void writePlot(const std::string &svg, const std::string &plot) {
+  std::ofstream out(svg);
+  if (!(out << plot))
+    throw Error("cannot write the plot", SourceLoc{svg, 0, 0, {}});
+  std::cout << "\n  plot: " << svg << "\n";
+}
+
 int printSweep(const compiler::JacobianChain &chain, const std::string &title,
                const std::string &svg) {
   std::vector<compiler::MemorySweepPoint> points = compiler::memorySweep(chain);
   std::cout << title << "\ntime-memory trade-off of " << chain.size()
             << " factors (optimal plans with recomputation)\n\n"
             << compiler::memorySweepText(chain, points);
-  if (!svg.empty()) {
-    std::ofstream out(svg);
-    if (!(out << compiler::memorySweepSvg(points)))
-      throw Error("cannot write the plot", SourceLoc{svg, 0, 0, {}});
-    std::cout << "\n  plot: " << svg << "\n";
-  }
+  if (!svg.empty())
+    writePlot(svg, compiler::memorySweepSvg(points));
   return 0;
 }
 
@@ -173,12 +177,8 @@ int printGradientSweep(const ir::Graph &g, const DerivativeRequest &r, const std
             << compiler::formatCount(sweep.chain.workingBytes)
             << " bytes of one segment's working values)\n\n"
             << compiler::gradientSweepText(sweep);
-  if (!svg.empty()) {
-    std::ofstream out(svg);
-    if (!(out << compiler::gradientSweepSvg(sweep)))
-      throw Error("cannot write the plot", SourceLoc{svg, 0, 0, {}});
-    std::cout << "\n  plot: " << svg << "\n";
-  }
+  if (!svg.empty())
+    writePlot(svg, compiler::gradientSweepSvg(sweep));
   return 0;
 }
 
