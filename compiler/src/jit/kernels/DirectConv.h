@@ -17,14 +17,12 @@
 #pragma once
 
 #include "ParallelItems.h"
+#include "SimdLevel.h"
 #include "WindowGeometry.h" // relative: the tests include this header too
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
 
 namespace chainjit::compiler::jit::kernels::direct {
 
@@ -163,32 +161,6 @@ template <typename T>
 __attribute__((target("avx2,fma"))) void convAvx2(const T *x, const T *packed, const Window &g,
                                                    int64_t o, T *buf, T *y) {
   convImages<T, int(32 / sizeof(T))>(x, packed, g, o, buf, y);
-}
-
-// 2: AVX-512F, 1: AVX2 + FMA, 0: neither (or the OS does not save their
-// registers). Read with cpuid and xgetbv rather than __builtin_cpu_supports,
-// whose __cpu_model would tie AOT bundles to libgcc.
-inline int detectSimdLevel() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX))
-    return 0;
-  unsigned lo, hi;
-  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & 0x6) != 0x6) // XMM and YMM state
-    return 0;
-  const bool fma = c & bit_FMA;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
-    return 0;
-  if ((b & bit_AVX512F) && (lo & 0xe6) == 0xe6) // and opmask, ZMM state
-    return 2;
-  return (b & bit_AVX2) && fma ? 1 : 0;
-}
-inline int simdLevel() { // cpuid traps in some VMs: read it once
-  static int level = -1; // a benign race: every thread stores the same value
-  int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
-  if (l < 0)
-    __atomic_store_n(&level, l = detectSimdLevel(), __ATOMIC_RELAXED);
-  return l;
 }
 #endif
 

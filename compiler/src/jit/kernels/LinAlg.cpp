@@ -1,9 +1,13 @@
 // The matmul and solve kernels that the core lowering calls directly (their
 // params are documented in LibraryKernels.h): matmul through cblas_?gemm at or
 // above a flop threshold and plain loops below it (BLAS call overhead
-// dominates small products); solve through LAPACK's LU factorization.
+// dominates small products), or, for a large output of a short inner
+// dimension, through the streamed kernel where it measures faster than BLAS;
+// solve through LAPACK's LU factorization.
 #include "jit/kernels/Blas.h"
 #include "jit/kernels/KernelSupport.h"
+#include "jit/kernels/MeasuredChoice.h"
+#include "jit/kernels/StreamedGemm.h"
 
 #include <algorithm>
 #include <type_traits>
@@ -52,6 +56,23 @@ void loopGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
   }
 }
 
+// C = op(A) op(B) at or above the BLAS threshold: BLAS, or the streamed
+// kernel for the shapes it takes, whichever this process has measured
+// faster for the shape.
+template <typename T>
+void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
+               const T *b, T *c) {
+  if (!streamed::applies<T>(transB, m, n, k))
+    return gemmRowMajor(transA, transB, m, n, k, a, b, c);
+  // The shape's key: m, n, k, transA and the element size (two shapes
+  // that collide would share one measurement, nothing worse).
+  const uint64_t key = (uint64_t(m) << 40) ^ (uint64_t(n) << 16) ^ (uint64_t(k) << 4) ^
+                       (transA ? 2u : 0u) ^ (sizeof(T) == 8 ? 1u : 0u) ^ (1ull << 63);
+  runMeasured(
+      key, [&] { gemmRowMajor(transA, transB, m, n, k, a, b, c); },
+      [&] { streamed::gemm(transA, m, n, k, a, b, c); });
+}
+
 template <typename T>
 int32_t matmul(void *const *operands, void *result, const int64_t *p, void *) {
   const int64_t batches = p[0], m = p[1], n = p[2], k = p[3], threshold = p[6];
@@ -63,7 +84,7 @@ int32_t matmul(void *const *operands, void *result, const int64_t *p, void *) {
   for (int64_t q = 0; q < batches; ++q) {
     if constexpr (std::is_floating_point_v<T>)
       if (m * n * k >= threshold) {
-        gemmRowMajor(transA, transB, m, n, k, a + offA[q], b + offB[q], c + q * m * n);
+        largeGemm(transA, transB, m, n, k, a + offA[q], b + offB[q], c + q * m * n);
         continue;
       }
     loopGemm(transA, transB, m, n, k, a + offA[q], b + offB[q], c + q * m * n);

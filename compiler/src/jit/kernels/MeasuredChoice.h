@@ -1,0 +1,106 @@
+// Internal to the library kernels: which of two ways to run one shape of a
+// kernel is faster on this machine, measured while the program runs rather
+// than decided by a constant from another machine (issue 14). Each way runs
+// twice first (alternating, each way's best time counts, so the first call's
+// page faults and cold caches count for neither); then the faster way runs,
+// and about one call in 64 runs the other to follow what else the machine
+// does (rarer than ParallelItems.h's 1 in 16: the two ways of a kernel can
+// differ by 2x, where running the slower one costs more than a split that
+// does not pay). After the first two times, each way's time is a moving
+// average.
+//
+// Shapes are kept per process in a fixed table (libc only: AOT bundles carry
+// the kernels into C programs); when it is full, new shapes run way 0
+// unmeasured. $CHAINJIT_GEMM_KERNEL=blas runs way 0 and =streamed way 1
+// everywhere (tests, which must not depend on timing; benchmarks).
+#pragma once
+
+#include "ParallelItems.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+namespace chainjit::compiler::jit::kernels {
+
+// The forced way of $CHAINJIT_GEMM_KERNEL, or -1 to measure.
+inline int forcedGemmWay() {
+  const char *e = std::getenv("CHAINJIT_GEMM_KERNEL");
+  if (e && std::strcmp(e, "blas") == 0)
+    return 0;
+  if (e && std::strcmp(e, "streamed") == 0)
+    return 1;
+  return -1;
+}
+
+struct ChoiceRecord {
+  std::atomic<uint64_t> key{0}; // 0: free
+  std::atomic<double> seconds[2] = {0.0, 0.0};
+  std::atomic<uint32_t> samples[2] = {0, 0};
+  std::atomic<uint32_t> calls{0};
+};
+
+inline constexpr int kChoiceSlots = 256;
+inline constexpr uint32_t kFirstSamples = 2; // per way, before choosing
+
+// The record of `key` (never 0), made on first use; null when the table is
+// full.
+inline ChoiceRecord *choiceRecord(uint64_t key) {
+  static ChoiceRecord table[kChoiceSlots];
+  static pthread_mutex_t adding = PTHREAD_MUTEX_INITIALIZER;
+  const uint64_t start = (key * 0x9E3779B97F4A7C15ull) >> 56;
+  // Open addressing; records are never removed, so a free slot ends a search.
+  auto find = [&](bool add) -> ChoiceRecord * {
+    for (int s = 0; s < kChoiceSlots; ++s) {
+      ChoiceRecord &r = table[(start + uint64_t(s)) % kChoiceSlots];
+      const uint64_t k = r.key.load(std::memory_order_acquire);
+      if (k == key)
+        return &r;
+      if (k == 0) {
+        if (add)
+          r.key.store(key, std::memory_order_release);
+        return add ? &r : nullptr;
+      }
+    }
+    return nullptr;
+  };
+  if (ChoiceRecord *r = find(false))
+    return r;
+  pthread_mutex_lock(&adding); // one adder at a time; it looks again first
+  ChoiceRecord *r = find(true);
+  pthread_mutex_unlock(&adding);
+  return r;
+}
+
+// Runs way0() or way1() for the shape `key` (a hash of everything that
+// decides the two ways' speed; never 0), the faster as measured so far.
+template <typename Way0, typename Way1>
+void runMeasured(uint64_t key, const Way0 &way0, const Way1 &way1) {
+  const int forced = forcedGemmWay();
+  ChoiceRecord *r = forced < 0 ? choiceRecord(key) : nullptr;
+  if (!r)
+    return forced == 1 ? way1() : way0();
+  const uint32_t n0 = r->samples[0].load(std::memory_order_relaxed);
+  const uint32_t n1 = r->samples[1].load(std::memory_order_relaxed);
+  int way;
+  if (n0 < kFirstSamples || n1 < kFirstSamples) {
+    way = n1 < n0 ? 1 : 0;
+  } else {
+    const bool oneFaster = r->seconds[1].load(std::memory_order_relaxed) <
+                           r->seconds[0].load(std::memory_order_relaxed);
+    const uint32_t call = r->calls.fetch_add(1, std::memory_order_relaxed);
+    way = oneFaster != ((call * 2654435761u) >> 26 == 0) ? 1 : 0; // hashed as exploreNow
+  }
+  const double t0 = monotonicSeconds();
+  way == 1 ? way1() : way0();
+  const double t = monotonicSeconds() - t0;
+  const uint32_t n = r->samples[way].fetch_add(1, std::memory_order_relaxed);
+  const double old = r->seconds[way].load(std::memory_order_relaxed);
+  const double now = n == 0 ? t : n < kFirstSamples ? std::min(old, t) : 0.5 * (old + t);
+  r->seconds[way].store(now, std::memory_order_relaxed);
+}
+
+} // namespace chainjit::compiler::jit::kernels

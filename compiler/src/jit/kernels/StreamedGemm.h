@@ -1,0 +1,178 @@
+// Internal to LinAlg.cpp: C [m, n] = op(A) B for a short inner dimension k,
+// the shape of a Jacobian's last product (2000 x 20 times 20 x 2000): a
+// large output made from few multiply-adds per element. BLAS spends most of
+// such a product moving C: OpenBLAS first writes C once with beta = 0, then
+// its kernel reads and writes it again (perf on the 2000-20-2000 Jacobian:
+// dgemm_beta 28 % of the time, docs/performance.md). Here every C element is
+// finished in registers and written once, with streaming (non-temporal)
+// stores that do not read the line first and do not evict the operands from
+// the caches, and the rows are split over threads (ParallelItems.h).
+//
+// Each tile of kRows rows by kVecs vectors of C is accumulated in registers
+// over all of k: per step of k, kVecs vector loads of B's row and kRows
+// broadcasts of A. B's panel of k rows stays in L1 for k up to kMaxInner.
+// Which of this and BLAS runs a shape is measured (MeasuredChoice.h); this
+// header only computes. Header-only, libc only, like DirectConv.h: the AOT
+// kernel object carries it.
+#pragma once
+
+#include "ParallelItems.h"
+#include "SimdLevel.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace chainjit::compiler::jit::kernels::streamed {
+
+constexpr int kRows = 4; // rows of C per register tile
+constexpr int kVecs = 2; // vectors of C per row of a tile
+// Longest k this kernel takes: B's panel for one tile (k rows of kVecs
+// 64-byte vectors) within 16 KiB, so it stays in any L1 data cache. Longer
+// products have enough work per element for BLAS's blocking.
+constexpr int64_t kMaxInner = 128;
+// Smallest output it takes: 64 KiB, so that one call lasts long enough
+// (microseconds) for the measured choice to time it reliably.
+constexpr int64_t kMinOutputBytes = 64 << 10;
+
+// Whether the kernel can run C = op(A) B of this shape on this CPU (B not
+// transposed; an x86-64 with AVX2 + FMA or AVX-512).
+template <typename T> bool applies(bool transB, int64_t m, int64_t n, int64_t k) {
+  return !transB && k >= 1 && k <= kMaxInner && m >= 1 && n >= 1 &&
+         m * n * int64_t(sizeof(T)) >= kMinOutputBytes && simdLevel() >= 1;
+}
+
+// A(i, q) of op(A): A [m, k] or, transposed, [k, m].
+template <typename T> struct Lhs {
+  const T *a;
+  int64_t row, col; // strides of i and q
+  T at(int64_t i, int64_t q) const { return a[i * row + q * col]; }
+};
+
+template <typename T>
+inline void scalarColumns(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i0,
+                          int64_t i1, int64_t j0, int64_t j1) {
+  for (int64_t i = i0; i < i1; ++i)
+    for (int64_t j = j0; j < j1; ++j) {
+      T s = 0;
+      for (int64_t q = 0; q < k; ++q)
+        s += a.at(i, q) * b[q * n + j];
+      c[i * n + j] = s;
+    }
+}
+
+// One vector of C to memory: streamed (the address is aligned to the
+// vector) or a plain unaligned store. The streaming store is written as
+// assembly: its intrinsic needs the ISA enabled in every function it is
+// inlined through, and these templates are compiled for the baseline.
+template <typename Vec, bool stream> [[gnu::always_inline]] inline void put(void *to, Vec v) {
+  if constexpr (stream)
+    __asm__ volatile("vmovntps %1, %0" : "=m"(*static_cast<Vec *>(to)) : "v"(v));
+  else
+    std::memcpy(to, &v, sizeof(Vec));
+}
+
+// Rows [i, i + R) of C, columns [j, j + V * NV): accumulated over all of k in
+// registers, then written.
+template <typename T, int V, int R, int NV, bool stream>
+[[gnu::always_inline]] inline void tile(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
+                                        int64_t i, int64_t j) {
+  typedef T Vec __attribute__((vector_size(V * sizeof(T))));
+  Vec acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = Vec{};
+  for (int64_t q = 0; q < k; ++q) {
+    Vec bv[NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v)
+      std::memcpy(&bv[v], b + q * n + j + v * V, sizeof(Vec));
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const T s = a.at(i + r, q);
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v)
+        acc[r][v] += s * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v)
+      put<Vec, stream>(c + (i + r) * n + j + v * V, acc[r][v]);
+}
+
+// Rows [i, i + R) of C, all columns: [0, head) and the last ones that fill
+// no vector one element at a time, the rest in tiles starting at `head`
+// (where the rows are aligned to the vector, when streaming).
+template <typename T, int V, int R, bool stream>
+[[gnu::always_inline]] inline void rowBlock(const Lhs<T> &a, const T *b, int64_t n, int64_t k,
+                                            T *c, int64_t i, int64_t head) {
+  scalarColumns(a, b, n, k, c, i, i + R, 0, head);
+  int64_t j = head;
+  for (; j + V * kVecs <= n; j += V * kVecs)
+    tile<T, V, R, kVecs, stream>(a, b, n, k, c, i, j);
+  for (; j + V <= n; j += V)
+    tile<T, V, R, 1, stream>(a, b, n, k, c, i, j);
+  scalarColumns(a, b, n, k, c, i, i + R, j, n);
+}
+
+template <typename T, int V, bool stream>
+[[gnu::always_inline]] inline void rows(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
+                                        int64_t i0, int64_t i1, int64_t head) {
+  int64_t i = i0;
+  for (; i + kRows <= i1; i += kRows)
+    rowBlock<T, V, kRows, stream>(a, b, n, k, c, i, head);
+  for (; i < i1; ++i)
+    rowBlock<T, V, 1, stream>(a, b, n, k, c, i, head);
+  if constexpr (stream) // streaming stores are weakly ordered: drain them
+    __asm__ volatile("sfence" ::: "memory"); // before another thread reads C
+}
+
+#if defined(__x86_64__)
+template <typename T, bool stream>
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) void
+rowsAvx512(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i0, int64_t i1,
+           int64_t head) {
+  rows<T, int(64 / sizeof(T)), stream>(a, b, n, k, c, i0, i1, head);
+}
+template <typename T, bool stream>
+__attribute__((target("avx2,fma"))) void rowsAvx2(const Lhs<T> &a, const T *b, int64_t n,
+                                                   int64_t k, T *c, int64_t i0, int64_t i1,
+                                                   int64_t head) {
+  rows<T, int(32 / sizeof(T)), stream>(a, b, n, k, c, i0, i1, head);
+}
+#endif
+
+// C [m, n] = op(A) B where applies<T>(false, m, n, k). Every row of C starts
+// at the same offset from a vector boundary when a row is a whole number of
+// vectors; then the columns from the first boundary on are streamed.
+// Otherwise the stores are plain.
+template <typename T>
+void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, T *c) {
+#if defined(__x86_64__)
+  const int level = simdLevel();
+  const int64_t vectorBytes = level == 2 ? 64 : 32;
+  const bool stream = (n * int64_t(sizeof(T))) % vectorBytes == 0;
+  const int64_t misalign = int64_t(reinterpret_cast<uintptr_t>(c) % uintptr_t(vectorBytes));
+  const int64_t head =
+      stream ? std::min(n, (vectorBytes - misalign) % vectorBytes / int64_t(sizeof(T))) : 0;
+  const Lhs<T> lhs{a, transA ? 1 : k, transA ? m : 1};
+  const int64_t blocks = (m + kRows - 1) / kRows;
+  forItems(blocks, [&](int64_t begin, int64_t end) {
+    const int64_t i0 = begin * kRows, i1 = std::min(m, end * kRows);
+    if (level == 2)
+      stream ? rowsAvx512<T, true>(lhs, b, n, k, c, i0, i1, head)
+             : rowsAvx512<T, false>(lhs, b, n, k, c, i0, i1, head);
+    else
+      stream ? rowsAvx2<T, true>(lhs, b, n, k, c, i0, i1, head)
+             : rowsAvx2<T, false>(lhs, b, n, k, c, i0, i1, head);
+  });
+#else
+  (void)transA, (void)m, (void)n, (void)k, (void)a, (void)b, (void)c; // applies() is false
+#endif
+}
+
+} // namespace chainjit::compiler::jit::kernels::streamed

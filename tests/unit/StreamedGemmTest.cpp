@@ -1,0 +1,192 @@
+// The streamed kernel for products with a short inner dimension
+// (compiler/src/jit/kernels/StreamedGemm.h) and the measured choice between
+// it and BLAS (MeasuredChoice.h): the kernel must give the plain product's
+// values on row and column tails, every misalignment of C (the streamed
+// columns start at a vector boundary), transposed A, f32 and f64, split over
+// threads or not, and write nothing outside C; the choice must settle on the
+// faster way and obey $CHAINJIT_GEMM_KERNEL; and compiled graphs must give
+// the interpreter's values on either kernel.
+#include "../../compiler/src/jit/kernels/MeasuredChoice.h"
+#include "../../compiler/src/jit/kernels/StreamedGemm.h"
+
+#include "GradCheck.h"
+#include "JitTesting.h"
+#include "ScopedEnv.h"
+
+#include "chainjit/ir/Builder.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+using namespace chainjit;
+namespace kernels = chainjit::compiler::jit::kernels;
+using chainjit::testing::ScopedEnv;
+
+namespace {
+
+// C = op(A) B in long double, one element at a time.
+template <typename T>
+std::vector<long double> plainProduct(bool transA, int64_t m, int64_t n, int64_t k,
+                                      const std::vector<T> &a, const std::vector<T> &b) {
+  std::vector<long double> c(size_t(m * n), 0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t q = 0; q < k; ++q)
+        c[size_t(i * n + j)] +=
+            (long double)(transA ? a[size_t(q * m + i)] : a[size_t(i * k + q)]) *
+            b[size_t(q * n + j)];
+  return c;
+}
+
+template <typename T> void checkShapes() {
+  const double tol = sizeof(T) == 4 ? 1e-5 : 1e-13;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(-1, 1);
+  struct Shape {
+    int64_t m, n, k;
+  };
+  // Rows: a whole number of tiles, a tail of 1-3 rows, fewer rows than a
+  // tile; columns: whole vectors of both widths, tails, fewer than a vector.
+  const Shape shapes[] = {{8, 64, 20},  {5, 37, 1},  {3, 2000, 7}, {17, 96, 128},
+                          {1, 5, 3},    {4, 48, 33}, {9, 130, 20}, {2, 16, 2}};
+  const int64_t guard = 16;
+  for (const Shape &s : shapes)
+    for (bool transA : {false, true})
+      for (int64_t offset = 0; offset < 4; ++offset) { // C misaligned by 0-3 elements
+        CAPTURE(s.m);
+        CAPTURE(s.n);
+        CAPTURE(s.k);
+        CAPTURE(transA);
+        CAPTURE(offset);
+        std::vector<T> a(size_t(s.m * s.k)), b(size_t(s.k * s.n));
+        for (T &x : a)
+          x = T(u(rng));
+        for (T &x : b)
+          x = T(u(rng));
+        // 64-byte aligned storage, C at `offset` elements past a boundary.
+        std::vector<T> storage(size_t(s.m * s.n + 2 * guard + 64), T(-7));
+        T *base = storage.data();
+        while (reinterpret_cast<uintptr_t>(base) % 64)
+          ++base;
+        T *c = base + guard + offset;
+        kernels::streamed::gemm(transA, s.m, s.n, s.k, a.data(), b.data(), c);
+        std::vector<long double> want = plainProduct(transA, s.m, s.n, s.k, a, b);
+        int wrong = 0;
+        for (int64_t e = 0; e < s.m * s.n && wrong < 3; ++e)
+          if (std::fabs(double(c[e] - want[size_t(e)])) > tol * std::max(1.0L, std::fabs(want[size_t(e)]))) {
+            ++wrong;
+            CHECK_MESSAGE(false, "element " << e << ": " << c[e] << " want " << double(want[size_t(e)]));
+          }
+        for (T *p = base; p < c; ++p)
+          REQUIRE(*p == T(-7)); // nothing written before C
+        for (T *p = c + s.m * s.n; p < c + s.m * s.n + guard; ++p)
+          REQUIRE(*p == T(-7)); // nor after it
+      }
+}
+
+} // namespace
+
+TEST_CASE("streamed gemm: the plain product on tails, misaligned outputs and transposed A") {
+  if (kernels::simdLevel() < 1) {
+    MESSAGE("this CPU has neither AVX2 + FMA nor AVX-512: the streamed kernel never runs");
+    return;
+  }
+  for (const char *threads : {"1", "force"}) {
+    CAPTURE(threads);
+    ScopedEnv env("CHAINJIT_KERNEL_THREADS", threads);
+    checkShapes<float>();
+    checkShapes<double>();
+  }
+}
+
+TEST_CASE("streamed gemm: taken only for short inner dimensions, B as it is, large outputs") {
+  using kernels::streamed::applies;
+  const bool simd = kernels::simdLevel() >= 1;
+  CHECK(applies<double>(false, 2000, 2000, 20) == simd);
+  CHECK(applies<float>(false, 2000, 2000, kernels::streamed::kMaxInner) == simd);
+  CHECK_FALSE(applies<float>(false, 2000, 2000, kernels::streamed::kMaxInner + 1));
+  CHECK_FALSE(applies<double>(true, 2000, 2000, 20)); // B transposed
+  CHECK_FALSE(applies<double>(false, 64, 64, 20));    // 32 KiB of output
+  CHECK_FALSE(applies<double>(false, 2000, 2000, 0));
+}
+
+TEST_CASE("measured choice: the faster way runs once both are measured; the variable forces one") {
+  auto spin = [](double seconds) {
+    const double until = kernels::monotonicSeconds() + seconds;
+    while (kernels::monotonicSeconds() < until) {
+    }
+  };
+  int slow = 0, fast = 0;
+  auto runBoth = [&](uint64_t key, int calls, bool slowIsFirst) {
+    for (int i = 0; i < calls; ++i)
+      kernels::runMeasured(
+          key,
+          [&] {
+            slowIsFirst ? (++slow, spin(2e-3)) : (void)++fast;
+          },
+          [&] {
+            slowIsFirst ? (void)++fast : (++slow, spin(2e-3));
+          });
+  };
+  {
+    ScopedEnv env("CHAINJIT_GEMM_KERNEL", nullptr);
+    runBoth(0x5eed0001, 200, true);
+    // 2 first samples, about 1 in 64 to explore: a few more if a fast call
+    // was preempted on a loaded machine, far from 200.
+    CHECK(slow <= 20);
+    CHECK(fast + slow == 200);
+    slow = fast = 0;
+    runBoth(0x5eed0002, 200, false); // the other way round
+    CHECK(slow <= 20);
+  }
+  for (const char *forced : {"blas", "streamed"}) {
+    ScopedEnv env("CHAINJIT_GEMM_KERNEL", forced);
+    int first = 0, second = 0;
+    for (int i = 0; i < 10; ++i)
+      kernels::runMeasured(0x5eed0003, [&] { ++first; }, [&] { ++second; });
+    CHECK(first == (std::string(forced) == "blas" ? 10 : 0));
+    CHECK(second == 10 - first);
+  }
+}
+
+TEST_CASE("streamed gemm: compiled products give the interpreter's values on either kernel") {
+  // Large enough outputs (over 64 KiB) for the kernel to be a candidate:
+  // a Jacobian's last product (f64, rows a whole number of vectors), the
+  // same with A transposed, and an f32 product whose rows are not (plain
+  // stores).
+  std::vector<ir::Graph> graphs;
+  {
+    ir::Graph g("rank20");
+    ir::Value a = ir::input(g, "a", ir::f64({300, 20}));
+    ir::Value b = ir::input(g, "b", ir::f64({20, 304}));
+    ir::output(ir::matmul(a, b).named("c"));
+    graphs.push_back(std::move(g));
+  }
+  {
+    ir::Graph g("rank20_transposed");
+    ir::Value a = ir::input(g, "a", ir::f64({20, 300}));
+    ir::Value b = ir::input(g, "b", ir::f64({20, 304}));
+    ir::output(ir::matmul(ir::transpose(a), b).named("c"));
+    graphs.push_back(std::move(g));
+  }
+  {
+    ir::Graph g("rank16_f32");
+    ir::Value a = ir::input(g, "a", ir::f32({200, 16}));
+    ir::Value b = ir::input(g, "b", ir::f32({16, 333}));
+    ir::output(ir::matmul(a, b).named("c"));
+    graphs.push_back(std::move(g));
+  }
+  for (const char *kernel : {"blas", "streamed", static_cast<const char *>(nullptr)}) {
+    CAPTURE((kernel ? kernel : "measured"));
+    ScopedEnv env("CHAINJIT_GEMM_KERNEL", kernel);
+    for (const ir::Graph &g : graphs) {
+      CAPTURE(g.name());
+      runtime::Bindings bindings = testing::randomBindings(g, 11);
+      for (int call = 0; call < 5; ++call) // the measured choice's first calls run both ways
+        testing::checkJitMatchesInterpreter(g, bindings);
+    }
+  }
+}
