@@ -113,7 +113,7 @@ TEST_CASE("streamed gemm: taken only for short inner dimensions, B as it is, lar
   CHECK_FALSE(applies<double>(false, 2000, 2000, 0));
 }
 
-TEST_CASE("measured choice: the faster way runs once both are measured; the variable forces one") {
+TEST_CASE("measured choice: the faster way runs once both are measured, and the variable forces one") {
   auto spin = [](double seconds) {
     const double until = kernels::monotonicSeconds() + seconds;
     while (kernels::monotonicSeconds() < until) {
