@@ -353,7 +353,7 @@ int main(int argc, char **argv) {
     const size_t half = to.size() / 2;
     std::vector<Sampled> timed = {
         Sampled{[&] { jac.run(); }}, Sampled{forced(nullptr)}, Sampled{forced("blas")},
-        Sampled{forced("streamed")},
+        Sampled{forced("rank-k")},
         Sampled{[&] { std::memcpy(to.data(), from.data(), to.size()); }},
         Sampled{[&] { // a thread started per copy (tens of µs) counts against it
           std::thread other([&] { std::memcpy(to.data() + half, from.data() + half, to.size() - half); });
@@ -377,7 +377,7 @@ int main(int argc, char **argv) {
     fmt::print("  {:<34} {:>11} {:>11} {:>9} {:>14} {:>15}\n", "way", "wall", "cpu", "GB/s",
                "/ copy 1 CPU", "/ copy 2 CPUs");
     const char *names[] = {"measured choice (the default)", "BLAS (CHAINJIT_GEMM_KERNEL=blas)",
-                           "streamed (=streamed)"};
+                           "rank-k kernel (=rank-k)"};
     for (size_t i = 1; i <= 3; ++i)
       fmt::print("  {:<34} {:>11} {:>11} {:>9.2f} {:>13.0f}% {:>14.0f}%\n", names[i - 1],
                  fmtTime(wall(i)), fmtTime(cpu(i)), bytes / wall(i) * 1e-9,

@@ -2,12 +2,12 @@
 // params are documented in LibraryKernels.h): matmul through cblas_?gemm at or
 // above a flop threshold and plain loops below it (BLAS call overhead
 // dominates small products), or, for a large output of a short inner
-// dimension, through the streamed kernel where it measures faster than BLAS;
+// dimension, through the rank-k kernel where it measures faster than BLAS;
 // solve through LAPACK's LU factorization.
 #include "jit/kernels/Blas.h"
 #include "jit/kernels/KernelSupport.h"
 #include "jit/kernels/MeasuredChoice.h"
-#include "jit/kernels/StreamedGemm.h"
+#include "jit/kernels/RankKGemm.h"
 
 #include <algorithm>
 #include <type_traits>
@@ -56,13 +56,13 @@ void loopGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
   }
 }
 
-// C = op(A) op(B) at or above the BLAS threshold: BLAS, or the streamed
+// C = op(A) op(B) at or above the BLAS threshold: BLAS, or the rank-k
 // kernel for the shapes it takes, whichever this process has measured
 // faster for the shape.
 template <typename T>
 void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
                const T *b, T *c) {
-  if (!streamed::applies<T>(transB, m, n, k))
+  if (!rankk::applies<T>(transB, m, n, k))
     return gemmRowMajor(transA, transB, m, n, k, a, b, c);
   // The shape's key: m, n, k, transA and the element size (two shapes
   // that collide would share one measurement, nothing worse).
@@ -70,7 +70,7 @@ void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const 
                        (transA ? 2u : 0u) ^ (sizeof(T) == 8 ? 1u : 0u) ^ (1ull << 63);
   runMeasured(
       key, [&] { gemmRowMajor(transA, transB, m, n, k, a, b, c); },
-      [&] { streamed::gemm(transA, m, n, k, a, b, c); });
+      [&] { rankk::gemm(transA, m, n, k, a, b, c); });
 }
 
 template <typename T>

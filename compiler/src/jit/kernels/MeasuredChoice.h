@@ -11,7 +11,7 @@
 //
 // Shapes are kept per process in a fixed table (libc only: AOT bundles carry
 // the kernels into C programs); when it is full, new shapes run way 0
-// unmeasured. $CHAINJIT_GEMM_KERNEL=blas runs way 0 and =streamed way 1
+// unmeasured. $CHAINJIT_GEMM_KERNEL=blas runs way 0 and =rank-k way 1
 // everywhere (tests, which must not depend on timing; benchmarks).
 #pragma once
 
@@ -31,7 +31,7 @@ inline int forcedGemmWay() {
   const char *e = std::getenv("CHAINJIT_GEMM_KERNEL");
   if (e && std::strcmp(e, "blas") == 0)
     return 0;
-  if (e && std::strcmp(e, "streamed") == 0)
+  if (e && std::strcmp(e, "rank-k") == 0)
     return 1;
   return -1;
 }

@@ -1,6 +1,6 @@
 // Internal to the library kernels: the widest vectors this CPU runs, read at
 // run time, for kernels with one entry point per ISA (DirectConv.h,
-// StreamedGemm.h). The kernels are compiled for the baseline ISA so that AOT
+// RankKGemm.h). The kernels are compiled for the baseline ISA so that AOT
 // bundles run on any x86-64; their wider versions are functions with a
 // target attribute, called only where this says the CPU has them.
 #pragma once

@@ -1,13 +1,13 @@
-// The streamed kernel for products with a short inner dimension
-// (compiler/src/jit/kernels/StreamedGemm.h) and the measured choice between
-// it and BLAS (MeasuredChoice.h): the kernel must give the plain product's
-// values on row and column tails, every misalignment of C (the streamed
-// columns start at a vector boundary), transposed A, f32 and f64, split over
-// threads or not, and write nothing outside C; the choice must settle on the
-// faster way and obey $CHAINJIT_GEMM_KERNEL; and compiled graphs must give
-// the interpreter's values on either kernel.
+// The rank-k kernel for products with a short inner dimension
+// (compiler/src/jit/kernels/RankKGemm.h) and the measured choice between it
+// and BLAS (MeasuredChoice.h): the kernel must give the plain product's
+// values on row and column tails, every misalignment of C (streaming stores
+// start at a vector boundary), transposed A, f32 and f64, with streaming or
+// plain stores, split over threads or not, and write nothing outside C; the
+// choice must settle on the faster way and obey $CHAINJIT_GEMM_KERNEL; and
+// compiled graphs must give the interpreter's values on either kernel.
 #include "../../compiler/src/jit/kernels/MeasuredChoice.h"
-#include "../../compiler/src/jit/kernels/StreamedGemm.h"
+#include "../../compiler/src/jit/kernels/RankKGemm.h"
 
 #include "GradCheck.h"
 #include "JitTesting.h"
@@ -41,7 +41,7 @@ std::vector<long double> plainProduct(bool transA, int64_t m, int64_t n, int64_t
   return c;
 }
 
-template <typename T> void checkShapes() {
+template <typename T> void checkShapes(kernels::rankk::Stores stores) {
   const double tol = sizeof(T) == 4 ? 1e-5 : 1e-13;
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> u(-1, 1);
@@ -72,7 +72,7 @@ template <typename T> void checkShapes() {
         while (reinterpret_cast<uintptr_t>(base) % 64)
           ++base;
         T *c = base + guard + offset;
-        kernels::streamed::gemm(transA, s.m, s.n, s.k, a.data(), b.data(), c);
+        kernels::rankk::gemm(transA, s.m, s.n, s.k, a.data(), b.data(), c, stores);
         std::vector<long double> want = plainProduct(transA, s.m, s.n, s.k, a, b);
         int wrong = 0;
         for (int64_t e = 0; e < s.m * s.n && wrong < 3; ++e)
@@ -89,25 +89,28 @@ template <typename T> void checkShapes() {
 
 } // namespace
 
-TEST_CASE("streamed gemm: the plain product on tails, misaligned outputs and transposed A") {
+TEST_CASE("rank-k gemm: the plain product on tails, misaligned outputs and transposed A") {
   if (kernels::simdLevel() < 1) {
-    MESSAGE("this CPU has neither AVX2 + FMA nor AVX-512: the streamed kernel never runs");
+    MESSAGE("this CPU has neither AVX2 + FMA nor AVX-512: the rank-k kernel never runs");
     return;
   }
-  for (const char *threads : {"1", "force"}) {
-    CAPTURE(threads);
-    ScopedEnv env("CHAINJIT_KERNEL_THREADS", threads);
-    checkShapes<float>();
-    checkShapes<double>();
-  }
+  using kernels::rankk::Stores;
+  for (const char *threads : {"1", "force"})
+    for (Stores stores : {Stores::Streaming, Stores::Plain, Stores::ByCache}) {
+      CAPTURE(threads);
+      CAPTURE(int(stores));
+      ScopedEnv env("CHAINJIT_KERNEL_THREADS", threads);
+      checkShapes<float>(stores);
+      checkShapes<double>(stores);
+    }
 }
 
-TEST_CASE("streamed gemm: taken only for short inner dimensions, B as it is, large outputs") {
-  using kernels::streamed::applies;
+TEST_CASE("rank-k gemm: taken only for short inner dimensions, B as it is, large outputs") {
+  using kernels::rankk::applies;
   const bool simd = kernels::simdLevel() >= 1;
   CHECK(applies<double>(false, 2000, 2000, 20) == simd);
-  CHECK(applies<float>(false, 2000, 2000, kernels::streamed::kMaxInner) == simd);
-  CHECK_FALSE(applies<float>(false, 2000, 2000, kernels::streamed::kMaxInner + 1));
+  CHECK(applies<float>(false, 2000, 2000, kernels::rankk::kMaxInner) == simd);
+  CHECK_FALSE(applies<float>(false, 2000, 2000, kernels::rankk::kMaxInner + 1));
   CHECK_FALSE(applies<double>(true, 2000, 2000, 20)); // B transposed
   CHECK_FALSE(applies<double>(false, 64, 64, 20));    // 32 KiB of output
   CHECK_FALSE(applies<double>(false, 2000, 2000, 0));
@@ -142,7 +145,7 @@ TEST_CASE("measured choice: the faster way runs once both are measured, and the 
     runBoth(0x5eed0002, 200, false); // the other way round
     CHECK(slow <= 20);
   }
-  for (const char *forced : {"blas", "streamed"}) {
+  for (const char *forced : {"blas", "rank-k"}) {
     ScopedEnv env("CHAINJIT_GEMM_KERNEL", forced);
     int first = 0, second = 0;
     for (int i = 0; i < 10; ++i)
@@ -152,11 +155,10 @@ TEST_CASE("measured choice: the faster way runs once both are measured, and the 
   }
 }
 
-TEST_CASE("streamed gemm: compiled products give the interpreter's values on either kernel") {
+TEST_CASE("rank-k gemm: compiled products give the interpreter's values on either kernel") {
   // Large enough outputs (over 64 KiB) for the kernel to be a candidate:
   // a Jacobian's last product (f64, rows a whole number of vectors), the
-  // same with A transposed, and an f32 product whose rows are not (plain
-  // stores).
+  // same with A transposed, and an f32 product whose rows are not.
   std::vector<ir::Graph> graphs;
   {
     ir::Graph g("rank20");
@@ -179,7 +181,7 @@ TEST_CASE("streamed gemm: compiled products give the interpreter's values on eit
     ir::output(ir::matmul(a, b).named("c"));
     graphs.push_back(std::move(g));
   }
-  for (const char *kernel : {"blas", "streamed", static_cast<const char *>(nullptr)}) {
+  for (const char *kernel : {"blas", "rank-k", static_cast<const char *>(nullptr)}) {
     CAPTURE((kernel ? kernel : "measured"));
     ScopedEnv env("CHAINJIT_GEMM_KERNEL", kernel);
     for (const ir::Graph &g : graphs) {

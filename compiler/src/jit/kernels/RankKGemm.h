@@ -1,12 +1,15 @@
-// Internal to LinAlg.cpp: C [m, n] = op(A) B for a short inner dimension k,
-// the shape of a Jacobian's last product (2000 x 20 times 20 x 2000): a
-// large output made from few multiply-adds per element. BLAS spends most of
-// such a product moving C: OpenBLAS first writes C once with beta = 0, then
-// its kernel reads and writes it again (perf on the 2000-20-2000 Jacobian:
-// dgemm_beta 28 % of the time, docs/performance.md). Here every C element is
-// finished in registers and written once, with streaming (non-temporal)
-// stores that do not read the line first and do not evict the operands from
-// the caches, and the rows are split over threads (ParallelItems.h).
+// Internal to LinAlg.cpp: the rank-k product C [m, n] = op(A) B for a short
+// inner dimension k, the shape of a Jacobian's last product (2000 x 20 times
+// 20 x 2000): a large output made from few multiply-adds per element. BLAS
+// spends much of such a product on C itself: OpenBLAS first writes C once
+// for beta = 0, then its kernel reads and writes it again (perf on the
+// 2000-20-2000 Jacobian: dgemm_beta 28 % of the time, docs/performance.md),
+// and packs panels that k = 20 hardly reuses. Here every element of C is
+// finished in registers and written once, and the rows are split over
+// threads (ParallelItems.h). An output too large for the last-level cache
+// is written with streaming (non-temporal) stores, which do not read the
+// line first; a smaller one with plain stores, so that the op reading it
+// next finds it in the cache.
 //
 // Each tile of kRows rows by kVecs vectors of C is accumulated in registers
 // over all of k: per step of k, kVecs vector loads of B's row and kRows
@@ -22,8 +25,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <unistd.h>
 
-namespace chainjit::compiler::jit::kernels::streamed {
+namespace chainjit::compiler::jit::kernels::rankk {
 
 constexpr int kRows = 4; // rows of C per register tile
 constexpr int kVecs = 2; // vectors of C per row of a tile
@@ -146,16 +150,36 @@ __attribute__((target("avx2,fma"))) void rowsAvx2(const Lhs<T> &a, const T *b, i
 }
 #endif
 
-// C [m, n] = op(A) B where applies<T>(false, m, n, k). Every row of C starts
-// at the same offset from a vector boundary when a row is a whole number of
-// vectors; then the columns from the first boundary on are streamed.
-// Otherwise the stores are plain.
+// The last-level cache's size in bytes as the C library reports it (L3,
+// else L2), or 0 when it does not; read once.
+inline int64_t lastLevelCacheBytes() {
+  static int64_t bytes = -1; // a benign race: every thread stores the same value
+  int64_t b = __atomic_load_n(&bytes, __ATOMIC_RELAXED);
+  if (b < 0) {
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    b = l3 > 0 ? l3 : l2 > 0 ? l2 : 0;
+    __atomic_store_n(&bytes, b, __ATOMIC_RELAXED);
+  }
+  return b;
+}
+
+enum class Stores { ByCache, Streaming, Plain };
+
+// C [m, n] = op(A) B where applies<T>(false, m, n, k). ByCache streams an
+// output larger than the last-level cache (a cache of unknown size: never);
+// the others are for tests. Streaming needs every row of C to start at the
+// same offset from a vector boundary, so a row must be a whole number of
+// vectors; the columns from the first boundary on are then streamed.
 template <typename T>
-void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, T *c) {
+void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, T *c,
+          Stores stores = Stores::ByCache) {
 #if defined(__x86_64__)
   const int level = simdLevel();
   const int64_t vectorBytes = level == 2 ? 64 : 32;
-  const bool stream = (n * int64_t(sizeof(T))) % vectorBytes == 0;
+  const int64_t cache = lastLevelCacheBytes();
+  const bool large = cache > 0 && m * n * int64_t(sizeof(T)) > cache;
+  const bool stream = (stores == Stores::Streaming || (stores == Stores::ByCache && large)) &&
+                      (n * int64_t(sizeof(T))) % vectorBytes == 0;
   const int64_t misalign = int64_t(reinterpret_cast<uintptr_t>(c) % uintptr_t(vectorBytes));
   const int64_t head =
       stream ? std::min(n, (vectorBytes - misalign) % vectorBytes / int64_t(sizeof(T))) : 0;
@@ -171,8 +195,8 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
              : rowsAvx2<T, false>(lhs, b, n, k, c, i0, i1, head);
   });
 #else
-  (void)transA, (void)m, (void)n, (void)k, (void)a, (void)b, (void)c; // applies() is false
+  (void)transA, (void)m, (void)n, (void)k, (void)a, (void)b, (void)c, (void)stores; // applies() is false
 #endif
 }
 
-} // namespace chainjit::compiler::jit::kernels::streamed
+} // namespace chainjit::compiler::jit::kernels::rankk
