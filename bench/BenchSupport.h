@@ -112,6 +112,7 @@ extern "C" char *openblas_get_config(void) __attribute__((weak));
 extern "C" int openblas_get_num_threads(void) __attribute__((weak));
 
 #include "chainjit/compiler/BlasCore.h"
+#include "chainjit/compiler/BlasThreads.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -146,12 +147,33 @@ inline std::string machineDescription() {
                         "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile"})
     if (flags.count(f))
       isa += (isa.empty() ? "" : " ") + std::string(f);
-  std::string blas = fmt::format("{}, {} threads", chainjit::compiler::blasCoreText(),
-                                 openblas_get_num_threads ? openblas_get_num_threads() : 0);
+  std::string blas = fmt::format("{}; {}", chainjit::compiler::blasCoreText(),
+                                 chainjit::compiler::blasThreadsText());
   return fmt::format("CPU: {} ({} CPUs)\nISA: {}\nBLAS: {}", model,
                      std::thread::hardware_concurrency(), isa.empty() ? "?" : isa, blas);
 }
 
 inline void printMachine() { fmt::print("{}\n", machineDescription()); }
+
+// For a benchmark's main(): start as the CLI does, with OpenBLAS's kernels
+// for this CPU (BlasCore.h) and on one thread, chainjit splitting the
+// products (BlasThreads.h).
+inline void startLikeTheCli(char **argv) {
+  chainjit::compiler::rerunWithBetterBlasCore(argv);
+  chainjit::compiler::takeOverBlasThreads();
+}
+
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
+// fn() with OpenBLAS on one thread per CPU, its own threading as it comes:
+// the BLAS baselines compare with that, whatever the program set.
+template <typename Fn> void withOpenBlasThreads(const Fn &fn) {
+  const int was = openblas_get_num_threads ? openblas_get_num_threads() : 0;
+  if (openblas_set_num_threads)
+    openblas_set_num_threads(int(std::thread::hardware_concurrency()));
+  fn();
+  if (openblas_set_num_threads && was > 0)
+    openblas_set_num_threads(was);
+}
 
 } // namespace benchsupport

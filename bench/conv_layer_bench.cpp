@@ -172,7 +172,7 @@ ir::Graph stepGraph(const std::string &path) {
 }
 
 int main(int argc, char **argv) {
-  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
+  benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   if (argc == 3 && std::string(argv[1]) == "--profile") {
     // $CHAINJIT_CONV_KERNEL as given (unset: the measured choice).
     const char *kernel = std::getenv("CHAINJIT_CONV_KERNEL");

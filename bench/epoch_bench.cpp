@@ -115,7 +115,7 @@ struct Epochs : train::TrainObserver {
 } // namespace
 
 int main(int argc, char **argv) {
-  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
+  benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   std::string dir = "/usr/share/datasets/fashion-mnist", results, only = "mlp,cnn";
   std::filesystem::path examples = "examples";
   int epochs = 3, generalEpochs = 2;

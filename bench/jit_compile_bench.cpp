@@ -169,7 +169,7 @@ std::string mark(bool ok) { return ok ? "yes" : "NO"; }
 } // namespace
 
 int main(int argc, char **argv) {
-  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
+  benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   std::string examples = "examples";
   bool quick = false;
   for (int i = 1; i < argc; ++i) {

@@ -247,7 +247,7 @@ const compiler::JacobianMode kModes[] = {compiler::JacobianMode::Optimal,
 } // namespace
 
 int main(int argc, char **argv) {
-  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
+  benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   std::setvbuf(stdout, nullptr, _IOLBF, 0); // progress shows when piped
   std::string resultsPath;
   for (int i = 1; i < argc; ++i) {
@@ -310,7 +310,8 @@ int main(int argc, char **argv) {
     std::vector<Timed> timed;
     for (auto &c : compiled)
       timed.push_back(Timed{[&c] { c->run(); }});
-    timed.push_back(Timed{[&base] { base.run(); }});
+    // The baseline with OpenBLAS's own threads, as it comes.
+    timed.push_back(Timed{[&base] { benchsupport::withOpenBlasThreads([&] { base.run(); }); }});
     std::vector<Timed *> ptrs;
     for (auto &t : timed)
       ptrs.push_back(&t);

@@ -2,8 +2,9 @@
 // SGD update of an f32 MLP in ONE function compiled by the JIT, called on
 // preallocated raw buffers with the params updated in place. For each MLP of
 // the issue it prints the median time per step next to the time of the same
-// step's GEMMs alone in OpenBLAS (same shapes, transposes and threads, timed
-// interleaved with the step so both see the same machine load), the compile
+// step's GEMMs alone in OpenBLAS (same shapes and transposes, on OpenBLAS's
+// own threads; timed interleaved with the step so both see the same machine
+// load), the compile
 // times cold and warm, and whether the step trains. A second table measures
 // the matmul kernel choice (JitOptions::blasThreshold = -1: calibrated per machine)
 // against the measured winner of each shape.
@@ -384,7 +385,7 @@ void thresholdTable() {
 } // namespace
 
 int main(int argc, char **argv) {
-  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
+  benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   std::setvbuf(stdout, nullptr, _IOLBF, 0); // progress shows when piped
   std::string resultsPath;
   bool skipThreshold = false;
@@ -455,7 +456,9 @@ int main(int argc, char **argv) {
     buf.lr = 1e-3f;
     GemmBaseline gemm(c);
     GemmLoopsBaseline gemmLoops(c);
-    Timed ts{[&] { cg->call(buf.args.data()); }}, tg{[&] { gemm.run(); }},
+    // GEMMs BLAS: OpenBLAS with its own threads, as it comes.
+    Timed ts{[&] { cg->call(buf.args.data()); }},
+        tg{[&] { benchsupport::withOpenBlasThreads([&] { gemm.run(); }); }},
         tl{[&] { gemmLoops.run(); }};
     benchsupport::timeInterleaved({&ts, &tg, &tl}, c.batch >= 256 ? 2.0 : 0.6, 15);
     double step = ts.median(), gm = tg.median(), gl = tl.median();

@@ -170,7 +170,7 @@ Row measure(const std::string &form, const ir::Graph &g, int64_t T) {
 } // namespace
 
 int main(int argc, char **argv) {
-  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
+  benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   bool quick = false, scanOnly = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

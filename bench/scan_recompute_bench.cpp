@@ -73,7 +73,7 @@ using Point = benchsupport::MemoryPoint;
 } // namespace
 
 int main(int argc, char **argv) {
-  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
+  benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   std::string results;
   std::vector<int64_t> dims;
   for (int i = 1; i < argc; ++i) {

@@ -226,7 +226,7 @@ double maxRelativeError(const std::vector<float> &got, const std::vector<double>
 } // namespace
 
 int main(int argc, char **argv) {
-  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
+  benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   std::string resultsPath;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {

@@ -205,7 +205,7 @@ std::vector<std::pair<std::string, compiler::PlannerOptions>> planKinds() {
 } // namespace
 
 int main(int argc, char **argv) {
-  chainjit::compiler::rerunWithBetterBlasCore(argv); // the kernels the CLI runs (BlasCore.h)
+  benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   // One BLAS thread: its helper threads would spin on a loaded machine and
   // count as CPU time (the calibration's rates are the machine's either way).

@@ -45,6 +45,7 @@
 #include "chainjit/compiler/Aot.h"
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/compiler/BlasCore.h"
+#include "chainjit/compiler/BlasThreads.h"
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"

@@ -126,7 +126,7 @@ TEST_CASE("measured choice: the faster way runs once both are measured, and the 
   auto runBoth = [&](uint64_t key, int calls, bool slowIsFirst) {
     for (int i = 0; i < calls; ++i)
       kernels::runMeasured(
-          key,
+          key, kernels::forcedGemmWay(),
           [&] {
             slowIsFirst ? (++slow, spin(2e-3)) : (void)++fast;
           },
@@ -149,7 +149,8 @@ TEST_CASE("measured choice: the faster way runs once both are measured, and the 
     ScopedEnv env("CHAINJIT_GEMM_KERNEL", forced);
     int first = 0, second = 0;
     for (int i = 0; i < 10; ++i)
-      kernels::runMeasured(0x5eed0003, [&] { ++first; }, [&] { ++second; });
+      kernels::runMeasured(0x5eed0003, kernels::forcedGemmWay(), [&] { ++first; },
+                           [&] { ++second; });
     CHECK(first == (std::string(forced) == "blas" ? 10 : 0));
     CHECK(second == 10 - first);
   }

@@ -5,6 +5,7 @@
 #include "Commands.h"
 
 #include "chainjit/compiler/BlasCore.h"
+#include "chainjit/compiler/BlasThreads.h"
 #include "chainjit/ir/Error.h"
 
 #include <iostream>
@@ -46,9 +47,13 @@ int main(int argc, char **argv) {
   // OpenBLAS picks its kernels before main(): where it did not know this
   // CPU, run again with the kernels of the CPU's ISA (BlasCore.h).
   compiler::rerunWithBetterBlasCore(argv);
+  // OpenBLAS on one thread, chainjit's kernel threads splitting products
+  // (BlasThreads.h).
+  compiler::takeOverBlasThreads();
   CLI::App app{"chainjit: a compiler for differentiable programs", "chainjit"};
   app.set_version_flag("--version", [] {
-    return "chainjit " CHAINJIT_VERSION "\nBLAS: " + compiler::blasCoreText();
+    return "chainjit " CHAINJIT_VERSION "\nBLAS: " + compiler::blasCoreText() +
+           "\nBLAS threads: " + compiler::blasThreadsText();
   });
   app.require_subcommand(1);
   std::vector<cli::Command> commands = {cli::addDumpCommand(app),

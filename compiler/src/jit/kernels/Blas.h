@@ -1,13 +1,30 @@
 // Internal to the library kernels: row-major GEMM through OpenBLAS, one name
-// for float and double, with the degenerate sizes BLAS rejects handled here.
+// for float and double, with the degenerate sizes BLAS rejects handled here,
+// and split over the kernel pool's threads where that measures faster.
 // OpenBLAS's LP64 interface takes int sizes: a matrix side must stay below
 // 2^31.
+//
+// Splitting is offered only while OpenBLAS runs each call on the calling
+// thread (set to one thread, as the chainjit CLI does: BlasThreads.h). Its
+// own threads then never spin on the CPUs the pool's threads need, and one
+// product is cut into a part per CPU along its longer side, each a BLAS
+// call of its own. Whether a shape splits is measured (MeasuredChoice.h):
+// on the Fashion MLP's products with 64 rows, OpenBLAS's own two threads
+// gained nothing over one, while two halves took about half the time
+// (docs/performance.md).
 #pragma once
+
+#include "MeasuredChoice.h"
+#include "ParallelItems.h"
 
 #include <cblas.h>
 
 #include <algorithm>
 #include <cstdint>
+
+// OpenBLAS's thread count; weak, so that a bundle linked with another BLAS
+// still links (and never splits).
+extern "C" int openblas_get_num_threads(void) __attribute__((weak));
 
 namespace chainjit::compiler::jit::kernels {
 
@@ -24,6 +41,52 @@ inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k
 // transA, A [k, m] transposed; likewise op(B) from [k, n] or [n, k]. BLAS
 // rejects leading dimensions of 0, so empty products are done here: no
 // output, or k = 0 (a sum of nothing, zeros).
+// Rows [i0, i1) and columns [j0, j1) of C = op(A) op(B), one BLAS call.
+template <typename T> struct GemmOperands {
+  bool transA, transB;
+  int64_t m, n, k;
+  const T *a, *b;
+  T *c;
+  void block(int64_t i0, int64_t i1, int64_t j0, int64_t j1) const {
+    const int lda = static_cast<int>(transA ? m : k), ldb = static_cast<int>(transB ? k : n);
+    blasGemm(transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+             static_cast<int>(i1 - i0), static_cast<int>(j1 - j0), static_cast<int>(k),
+             a + (transA ? i0 : i0 * k), lda, b + (transB ? j0 * k : j0), ldb, c + i0 * n + j0,
+             static_cast<int>(n));
+  }
+};
+
+// Products with fewer multiply-adds are never split: a few microseconds,
+// the order of handing work to a thread.
+inline constexpr int64_t kMinSplitMultiplyAdds = int64_t(1) << 18;
+
+// C split into `parts` blocks along its longer side, block t on thread t;
+// column blocks start on 64-byte boundaries of the row. False, having done
+// nothing, when the pool is in use.
+template <typename T> bool splitGemm(WorkerPool &pool, const GemmOperands<T> &g, int64_t parts) {
+  struct Split {
+    const GemmOperands<T> *g;
+    int64_t parts;
+    bool byRows;
+  };
+  constexpr int64_t align = std::max<int64_t>(1, 64 / int64_t(sizeof(T)));
+  const bool byRows = g.m >= g.n;
+  parts = std::min(parts, byRows ? g.m : (g.n + align - 1) / align);
+  Split split{&g, parts, byRows};
+  return pool.run(
+      parts,
+      +[](void *context, int64_t t) {
+        const Split &s = *static_cast<const Split *>(context);
+        const GemmOperands<T> &o = *s.g;
+        if (s.byRows)
+          return o.block(o.m * t / s.parts, o.m * (t + 1) / s.parts, 0, o.n);
+        const int64_t units = (o.n + align - 1) / align; // whole 64-byte column runs
+        o.block(0, o.m, std::min(o.n, units * t / s.parts * align),
+                std::min(o.n, units * (t + 1) / s.parts * align));
+      },
+      &split);
+}
+
 template <typename T>
 void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
                   const T *a, const T *b, T *c) {
@@ -33,10 +96,26 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
     std::fill(c, c + m * n, T(0));
     return;
   }
-  blasGemm(transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-           static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), a,
-           static_cast<int>(transA ? m : k), b, static_cast<int>(transB ? k : n), c,
-           static_cast<int>(n));
+  const GemmOperands<T> g{transA, transB, m, n, k, a, b, c};
+  WorkerPool *pool = m * n * k >= kMinSplitMultiplyAdds && openblas_get_num_threads &&
+                             openblas_get_num_threads() == 1
+                         ? WorkerPool::get()
+                         : nullptr;
+  if (!pool)
+    return g.block(0, m, 0, n);
+  const SplitMode mode = splitMode();
+  const int forced = mode == SplitMode::Never ? 0 : mode == SplitMode::Always ? 1 : -1;
+  // The shape's key (a collision would only share a measurement); the top
+  // bits keep it apart from the rank-k kernel's keys.
+  const uint64_t key = (uint64_t(m) << 42) ^ (uint64_t(n) << 21) ^ uint64_t(k) ^
+                       (uint64_t(transA) << 61) ^ (uint64_t(transB) << 60) ^
+                       (uint64_t(sizeof(T) == 8) << 59) ^ (3ull << 62);
+  runMeasured(
+      key, forced, [&] { g.block(0, m, 0, n); },
+      [&] {
+        if (!splitGemm(*pool, g, pool->workers() + 1))
+          g.block(0, m, 0, n);
+      });
 }
 
 } // namespace chainjit::compiler::jit::kernels

@@ -69,7 +69,7 @@ void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const 
   const uint64_t key = (uint64_t(m) << 40) ^ (uint64_t(n) << 16) ^ (uint64_t(k) << 4) ^
                        (transA ? 2u : 0u) ^ (sizeof(T) == 8 ? 1u : 0u) ^ (1ull << 63);
   runMeasured(
-      key, [&] { gemmRowMajor(transA, transB, m, n, k, a, b, c); },
+      key, forcedGemmWay(), [&] { gemmRowMajor(transA, transB, m, n, k, a, b, c); },
       [&] { rankk::gemm(transA, m, n, k, a, b, c); });
 }
 

@@ -11,8 +11,9 @@
 //
 // Shapes are kept per process in a fixed table (libc only: AOT bundles carry
 // the kernels into C programs); when it is full, new shapes run way 0
-// unmeasured. $CHAINJIT_GEMM_KERNEL=blas runs way 0 and =rank-k way 1
-// everywhere (tests, which must not depend on timing; benchmarks).
+// unmeasured. A caller may force a way (tests, which must not depend on
+// timing; benchmarks): $CHAINJIT_GEMM_KERNEL=blas or =rank-k for the rank-k
+// kernel, $CHAINJIT_KERNEL_THREADS=1 or =force for splitting a product.
 #pragma once
 
 #include "ParallelItems.h"
@@ -76,10 +77,10 @@ inline ChoiceRecord *choiceRecord(uint64_t key) {
 }
 
 // Runs way0() or way1() for the shape `key` (a hash of everything that
-// decides the two ways' speed; never 0), the faster as measured so far.
+// decides the two ways' speed; never 0): `forced` when it is 0 or 1, else
+// the faster as measured so far.
 template <typename Way0, typename Way1>
-void runMeasured(uint64_t key, const Way0 &way0, const Way1 &way1) {
-  const int forced = forcedGemmWay();
+void runMeasured(uint64_t key, int forced, const Way0 &way0, const Way1 &way1) {
   ChoiceRecord *r = forced < 0 ? choiceRecord(key) : nullptr;
   if (!r)
     return forced == 1 ? way1() : way0();

@@ -8,10 +8,16 @@
 // this machine (measured once per process). libc only (POSIX threads): AOT
 // bundles carry the kernels into C programs.
 //
-// The threads are a pool started on first use and kept (they sleep on a
-// condition variable between calls): creating and joining threads on every
-// call, as this did first, cost more than it saved on the Fashion CNN's step
-// (a fifth of its time in clone/futex/mmap system calls, docs/performance.md).
+// The threads are a pool started on first use and kept: creating and
+// joining threads on every call, as this did first, cost more than it saved
+// on the Fashion CNN's step (a fifth of its time in clone/futex/mmap system
+// calls, docs/performance.md). Between calls a worker first spins, for as
+// long as putting it to sleep on a condition variable and waking it costs
+// on this machine (measured when the pool starts), then sleeps: waiting
+// that long before paying for a sleep costs at most twice what knowing when
+// the next call comes would (the classic spin-then-block bound), and calls
+// that follow each other closely (a training step's products and loops)
+// find the workers awake. The caller waits for the workers the same way.
 // One call uses the pool at a time; a call that finds it busy (another
 // thread's kernel, or a kernel called from inside a pool thread) runs its
 // items on its own thread. The pool's threads take the caller's
@@ -90,6 +96,14 @@ inline FloatControl readFloatControl() { return 0; }
 inline void writeFloatControl(FloatControl) {}
 #endif
 
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 // Worker threads 1..workers that run part t of a call's work.
 class WorkerPool {
 public:
@@ -110,6 +124,8 @@ public:
         // runtime). Never freed: its threads use it until the process ends.
         if (void *memory = std::malloc(sizeof(WorkerPool))) {
           p = ::new (memory) WorkerPool(std::min(onlineCpus(), kMaxThreads) - 1);
+          if (p->workers_ > 0) // the sleep-and-wake cost, before anyone spins
+            p->spin_.store(p->dispatchCost(), std::memory_order_relaxed);
           pool_.store(p, std::memory_order_release);
         }
       }
@@ -130,14 +146,15 @@ public:
     part_ = part;
     context_ = context;
     parts_ = parts;
-    pending_ = parts - 1;
+    pending_.store(parts - 1, std::memory_order_relaxed);
     csr_ = readFloatControl();
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
     pthread_cond_broadcast(&wake_);
     pthread_mutex_unlock(&m_);
     part(context, 0);
+    spinWhile([&] { return pending_.load(std::memory_order_acquire) > 0; });
     pthread_mutex_lock(&m_);
-    while (pending_ > 0)
+    while (pending_.load(std::memory_order_acquire) > 0)
       pthread_cond_wait(&done_, &m_);
     pthread_mutex_unlock(&m_);
     busy_.store(false, std::memory_order_release);
@@ -165,6 +182,16 @@ public:
   }
 
 private:
+  // Spins while waiting() holds, for at most spin_ seconds.
+  template <typename Waiting> void spinWhile(const Waiting &waiting) const {
+    const double budget = spin_.load(std::memory_order_relaxed);
+    if (budget <= 0 || !waiting())
+      return;
+    const double until = monotonicSeconds() + budget;
+    while (waiting() && monotonicSeconds() < until)
+      cpuRelax();
+  }
+
   explicit WorkerPool(int64_t wanted) {
     pthread_mutex_init(&m_, nullptr);
     pthread_cond_init(&wake_, nullptr);
@@ -196,9 +223,14 @@ private:
     uint64_t seen = 0;
     pthread_mutex_lock(&p.m_);
     for (;;) {
-      while (p.generation_ == seen)
+      if (p.generation_.load(std::memory_order_acquire) == seen) {
+        pthread_mutex_unlock(&p.m_);
+        p.spinWhile([&] { return p.generation_.load(std::memory_order_acquire) == seen; });
+        pthread_mutex_lock(&p.m_);
+      }
+      while (p.generation_.load(std::memory_order_acquire) == seen)
         pthread_cond_wait(&p.wake_, &p.m_);
-      seen = p.generation_;
+      seen = p.generation_.load(std::memory_order_relaxed);
       if (start.index >= p.parts_)
         continue;
       Part part = p.part_;
@@ -206,8 +238,8 @@ private:
       writeFloatControl(p.csr_);
       pthread_mutex_unlock(&p.m_);
       part(context, start.index);
-      pthread_mutex_lock(&p.m_);
-      if (--p.pending_ == 0)
+      pthread_mutex_lock(&p.m_); // the caller may be about to sleep on done_
+      if (p.pending_.fetch_sub(1, std::memory_order_acq_rel) == 1)
         pthread_cond_signal(&p.done_);
     }
     return nullptr;
@@ -227,10 +259,12 @@ private:
   std::atomic<bool> busy_{false};
   pthread_mutex_t m_;
   pthread_cond_t wake_, done_;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0}; // written under m_, read spinning too
   Part part_ = nullptr;
   void *context_ = nullptr;
-  int64_t parts_ = 0, pending_ = 0;
+  int64_t parts_ = 0;
+  std::atomic<int64_t> pending_{0}; // likewise
+  std::atomic<double> spin_{0};     // seconds to spin before sleeping
   FloatControl csr_ = 0;
   std::atomic<double> cost_{0};
 };
