@@ -21,6 +21,9 @@ int cpusHere() {
 
 } // namespace
 
+int openBlasThreads() { return openblas_get_num_threads(); }
+void setOpenBlasThreads(int threads) { openblas_set_num_threads(threads); }
+
 void takeOverBlasThreads() {
   if (const char *e = std::getenv("CHAINJIT_BLAS_THREADS"); e && std::strcmp(e, "openblas") == 0)
     return;

@@ -21,6 +21,11 @@ namespace chainjit::compiler {
 // thread so that chainjit's kernel threads split the products.
 void takeOverBlasThreads();
 
+// OpenBLAS's thread count, and setting it (what takeOverBlasThreads()
+// does, for a program that decides for itself, and for tests).
+int openBlasThreads();
+void setOpenBlasThreads(int threads);
+
 // "OpenBLAS on N threads" or "OpenBLAS on 1 thread, products split over N
 // CPUs by chainjit", for --version and the benchmarks' headers.
 std::string blasThreadsText();
