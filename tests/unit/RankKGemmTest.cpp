@@ -116,7 +116,7 @@ TEST_CASE("rank-k gemm: taken only for short inner dimensions, B as it is, large
   CHECK_FALSE(applies<double>(false, 2000, 2000, 0));
 }
 
-TEST_CASE("measured choice: the faster way runs once both are measured, and the variable forces one") {
+TEST_CASE("measured choice: the fastest way runs once all are measured, and the variable forces one") {
   auto spin = [](double seconds) {
     const double until = kernels::monotonicSeconds() + seconds;
     while (kernels::monotonicSeconds() < until) {
@@ -144,6 +144,22 @@ TEST_CASE("measured choice: the faster way runs once both are measured, and the 
     slow = fast = 0;
     runBoth(0x5eed0002, 200, false); // the other way round
     CHECK(slow <= 20);
+  }
+  {
+    // Three ways, the last the fastest (as products choose among one call,
+    // a split and OpenBLAS's threads).
+    ScopedEnv env("CHAINJIT_GEMM_KERNEL", nullptr);
+    int runs[3] = {0, 0, 0};
+    for (int i = 0; i < 200; ++i)
+      kernels::runMeasured(0x5eed0004, -1, 3, [&](int way) {
+        ++runs[way];
+        if (way != 2)
+          spin(2e-3);
+      });
+    CHECK(runs[0] + runs[1] + runs[2] == 200);
+    CHECK(runs[0] + runs[1] <= 24); // 2 first samples each, then about 1 in 64
+    CHECK(runs[0] >= 2);
+    CHECK(runs[1] >= 2);
   }
   for (const char *forced : {"blas", "rank-k"}) {
     ScopedEnv env("CHAINJIT_GEMM_KERNEL", forced);

@@ -25,6 +25,7 @@
 // OpenBLAS's thread count; weak, so that a bundle linked with another BLAS
 // still links (and never splits).
 extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace chainjit::compiler::jit::kernels {
 
@@ -110,12 +111,21 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
   const uint64_t key = (uint64_t(m) << 42) ^ (uint64_t(n) << 21) ^ uint64_t(k) ^
                        (uint64_t(transA) << 61) ^ (uint64_t(transB) << 60) ^
                        (uint64_t(sizeof(T) == 8) << 59) ^ (3ull << 62);
-  runMeasured(
-      key, forced, [&] { g.block(0, m, 0, n); },
-      [&] {
-        if (!splitGemm(*pool, g, pool->workers() + 1))
-          g.block(0, m, 0, n);
-      });
+  // Three ways: one call on this thread; split over the pool; or one call
+  // on OpenBLAS's own threads for this product alone (large square-ish
+  // products, where its threads share the packed operands and gained 20%
+  // over two halves inside a training step, docs/performance.md).
+  runMeasured(key, forced, openblas_set_num_threads ? 3 : 2, [&](int way) {
+    if (way == 1 && splitGemm(*pool, g, pool->workers() + 1))
+      return;
+    if (way == 2) {
+      openblas_set_num_threads(int(pool->workers() + 1));
+      g.block(0, m, 0, n);
+      openblas_set_num_threads(1);
+      return;
+    }
+    g.block(0, m, 0, n);
+  });
 }
 
 } // namespace chainjit::compiler::jit::kernels

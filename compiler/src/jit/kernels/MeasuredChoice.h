@@ -1,12 +1,12 @@
-// Internal to the library kernels: which of two ways to run one shape of a
-// kernel is faster on this machine, measured while the program runs rather
+// Internal to the library kernels: which of two or three ways to run one
+// shape of a kernel is faster on this machine, measured while the program runs rather
 // than decided by a constant from another machine (issue 14). Each way runs
-// twice first (alternating, each way's best time counts, so the first call's
-// page faults and cold caches count for neither); then the faster way runs,
-// and about one call in 64 runs the other to follow what else the machine
-// does (rarer than ParallelItems.h's 1 in 16: the two ways of a kernel can
-// differ by 2x, where running the slower one costs more than a split that
-// does not pay). After the first two times, each way's time is a moving
+// twice first (in turn, each way's best time counts, so the first call's
+// page faults and cold caches count for none); then the fastest way runs,
+// and about one call in 64 runs another (in rotation) to follow what else
+// the machine does (rarer than ParallelItems.h's 1 in 16: the ways of a
+// kernel can differ by 2x, where running a slower one costs more than a
+// split that does not pay). After the first two times, each way's time is a moving
 // average.
 //
 // Shapes are kept per process in a fixed table (libc only: AOT bundles carry
@@ -37,10 +37,12 @@ inline int forcedGemmWay() {
   return -1;
 }
 
+inline constexpr int kMaxWays = 3;
+
 struct ChoiceRecord {
   std::atomic<uint64_t> key{0}; // 0: free
-  std::atomic<double> seconds[2] = {0.0, 0.0};
-  std::atomic<uint32_t> samples[2] = {0, 0};
+  std::atomic<double> seconds[kMaxWays] = {0.0, 0.0, 0.0};
+  std::atomic<uint32_t> samples[kMaxWays] = {0, 0, 0};
   std::atomic<uint32_t> calls{0};
 };
 
@@ -76,32 +78,40 @@ inline ChoiceRecord *choiceRecord(uint64_t key) {
   return r;
 }
 
-// Runs way0() or way1() for the shape `key` (a hash of everything that
-// decides the two ways' speed; never 0): `forced` when it is 0 or 1, else
-// the faster as measured so far.
-template <typename Way0, typename Way1>
-void runMeasured(uint64_t key, int forced, const Way0 &way0, const Way1 &way1) {
+// Runs run(w) for one way w in [0, ways) (ways <= kMaxWays) for the shape
+// `key` (a hash of everything that decides the ways' speed; never 0):
+// `forced` when it is a way, else the fastest as measured so far.
+template <typename Run> void runMeasured(uint64_t key, int forced, int ways, const Run &run) {
   ChoiceRecord *r = forced < 0 ? choiceRecord(key) : nullptr;
   if (!r)
-    return forced == 1 ? way1() : way0();
-  const uint32_t n0 = r->samples[0].load(std::memory_order_relaxed);
-  const uint32_t n1 = r->samples[1].load(std::memory_order_relaxed);
-  int way;
-  if (n0 < kFirstSamples || n1 < kFirstSamples) {
-    way = n1 < n0 ? 1 : 0;
-  } else {
-    const bool oneFaster = r->seconds[1].load(std::memory_order_relaxed) <
-                           r->seconds[0].load(std::memory_order_relaxed);
+    return run(std::max(forced, 0));
+  int way = -1, fastest = 0;
+  for (int w = 0; w < ways && way < 0; ++w)
+    if (r->samples[w].load(std::memory_order_relaxed) < kFirstSamples)
+      way = w;
+  if (way < 0) {
+    for (int w = 1; w < ways; ++w)
+      if (r->seconds[w].load(std::memory_order_relaxed) <
+          r->seconds[fastest].load(std::memory_order_relaxed))
+        fastest = w;
     const uint32_t call = r->calls.fetch_add(1, std::memory_order_relaxed);
-    way = oneFaster != ((call * 2654435761u) >> 26 == 0) ? 1 : 0; // hashed as exploreNow
+    way = fastest;
+    if ((call * 2654435761u) >> 26 == 0) // hashed as exploreNow, 1 in 64
+      way = (fastest + 1 + int(call >> 6) % (ways - 1)) % ways;
   }
   const double t0 = monotonicSeconds();
-  way == 1 ? way1() : way0();
+  run(way);
   const double t = monotonicSeconds() - t0;
   const uint32_t n = r->samples[way].fetch_add(1, std::memory_order_relaxed);
   const double old = r->seconds[way].load(std::memory_order_relaxed);
   const double now = n == 0 ? t : n < kFirstSamples ? std::min(old, t) : 0.5 * (old + t);
   r->seconds[way].store(now, std::memory_order_relaxed);
+}
+
+// Two ways: way0() or way1().
+template <typename Way0, typename Way1>
+void runMeasured(uint64_t key, int forced, const Way0 &way0, const Way1 &way1) {
+  runMeasured(key, forced, 2, [&](int way) { way == 1 ? way1() : way0(); });
 }
 
 } // namespace chainjit::compiler::jit::kernels
