@@ -159,7 +159,7 @@ inline void printMachine() { fmt::print("{}\n", machineDescription()); }
 // for this CPU (BlasCore.h) and on one thread, chainjit splitting the
 // products (BlasThreads.h).
 inline void startLikeTheCli(char **argv) {
-  chainjit::compiler::rerunWithBetterBlasCore(argv);
+  chainjit::compiler::rerunWithBlasSettings(argv);
   chainjit::compiler::takeOverBlasThreads();
 }
 

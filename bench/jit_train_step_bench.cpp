@@ -268,14 +268,17 @@ CompileResult measureCompile(const ir::Graph &model) {
   return r;
 }
 
-// What the machine gives now: sgemm 1024^3 on the current OpenBLAS threads
-// (the issue quotes 125-140 GFLOP/s on two idle cores) and the load average.
+// What the machine gives now: sgemm 1024^3 on OpenBLAS's own threads, one
+// per CPU (the issue quotes 125-140 GFLOP/s on two idle cores), and the
+// load average.
 void printMachineProbe() {
   const int n = 1024;
   std::vector<float> a(size_t(n) * n, 1.0f), b(size_t(n) * n, 0.5f), c(size_t(n) * n);
   Timed t{[&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-                0.0f, c.data(), n);
+    benchsupport::withOpenBlasThreads([&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n,
+                  b.data(), n, 0.0f, c.data(), n);
+    });
   }};
   benchsupport::timeInterleaved({&t}, 0.5, 5);
   double load = 0;

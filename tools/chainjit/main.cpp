@@ -46,7 +46,7 @@ std::string usageHint(const CLI::App &app) {
 int main(int argc, char **argv) {
   // OpenBLAS picks its kernels before main(): where it did not know this
   // CPU, run again with the kernels of the CPU's ISA (BlasCore.h).
-  compiler::rerunWithBetterBlasCore(argv);
+  compiler::rerunWithBlasSettings(argv);
   // OpenBLAS on one thread, chainjit's kernel threads splitting products
   // (BlasThreads.h).
   compiler::takeOverBlasThreads();

@@ -1,4 +1,5 @@
 #include "chainjit/compiler/BlasCore.h"
+#include "chainjit/compiler/BlasThreads.h"
 
 #include <cblas.h>
 #include <llvm/ADT/StringMap.h>
@@ -48,14 +49,28 @@ std::optional<std::string> betterBlasCoreHere() {
   return betterBlasCore(openblas_get_corename(), features);
 }
 
-void rerunWithBetterBlasCore(char **argv) {
+namespace {
+
+// Whether OpenBLAS's kernels should be mended: OpenBLAS chose a core with
+// no AVX2 kernels on a CPU that has them (the core to take), unless the
+// user chose ($OPENBLAS_CORETYPE, $CHAINJIT_KEEP_BLAS_CORE=1) or the build
+// has no other kernels (only a DYNAMIC_ARCH build reads the variable).
+std::optional<std::string> coreToMend() {
   if (std::getenv("OPENBLAS_CORETYPE"))
-    return; // the user's choice, or ours already
+    return std::nullopt; // the user's choice, or ours already
   if (const char *keep = std::getenv("CHAINJIT_KEEP_BLAS_CORE"); keep && std::strcmp(keep, "1") == 0)
-    return;
-  // Only a DYNAMIC_ARCH build has other kernels to choose (and reads the
-  // variable at all).
+    return std::nullopt;
   if (!std::strstr(openblas_get_config(), "DYNAMIC_ARCH"))
+    return std::nullopt;
+  return betterBlasCoreHere();
+}
+
+} // namespace
+
+void rerunWithBlasSettings(char **argv) {
+  const std::optional<std::string> core = coreToMend();
+  const char *timeout = blasThreadTimeoutToSet();
+  if (!core && !timeout)
     return;
   // /proc/self/exe is this program unless it was started through the
   // dynamic loader (ld.so ./chainjit ...), where rerunning it would read
@@ -69,15 +84,20 @@ void rerunWithBetterBlasCore(char **argv) {
   char startedReal[4096];
   if (!realpath(started, startedReal) || std::strcmp(startedReal, self) != 0)
     return;
-  std::optional<std::string> core = betterBlasCoreHere();
-  if (!core)
-    return;
-  setenv("CHAINJIT_BLAS_CORE_MENDED", openblas_get_corename(), 1);
-  setenv("OPENBLAS_CORETYPE", core->c_str(), 1);
+  if (core) {
+    setenv("CHAINJIT_BLAS_CORE_MENDED", openblas_get_corename(), 1);
+    setenv("OPENBLAS_CORETYPE", core->c_str(), 1);
+  }
+  if (timeout)
+    setenv("OPENBLAS_THREAD_TIMEOUT", timeout, 1);
   execv(self, argv);
-  // The exec failed: run on OpenBLAS's own choice, as if nothing happened.
-  unsetenv("CHAINJIT_BLAS_CORE_MENDED");
-  unsetenv("OPENBLAS_CORETYPE");
+  // The exec failed: run on OpenBLAS's settings, as if nothing happened.
+  if (core) {
+    unsetenv("CHAINJIT_BLAS_CORE_MENDED");
+    unsetenv("OPENBLAS_CORETYPE");
+  }
+  if (timeout)
+    unsetenv("OPENBLAS_THREAD_TIMEOUT");
 }
 
 std::string blasCoreText() {

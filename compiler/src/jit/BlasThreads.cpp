@@ -19,24 +19,35 @@ int cpusHere() {
   return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
 }
 
+bool takingOver() {
+  const char *e = std::getenv("CHAINJIT_BLAS_THREADS");
+  return !(e && std::strcmp(e, "openblas") == 0) && cpusHere() > 1;
+}
+
 } // namespace
 
 int openBlasThreads() { return openblas_get_num_threads(); }
 void setOpenBlasThreads(int threads) { openblas_set_num_threads(threads); }
 
 void takeOverBlasThreads() {
-  if (const char *e = std::getenv("CHAINJIT_BLAS_THREADS"); e && std::strcmp(e, "openblas") == 0)
-    return;
-  if (cpusHere() > 1)
+  if (takingOver())
     openblas_set_num_threads(1);
+}
+
+const char *blasThreadTimeoutToSet() {
+  return takingOver() && !std::getenv("OPENBLAS_THREAD_TIMEOUT") ? "4" : nullptr;
 }
 
 std::string blasThreadsText() {
   const int threads = openblas_get_num_threads(), cpus = cpusHere();
-  if (threads == 1 && cpus > 1)
-    return "OpenBLAS on 1 thread, products split over " + std::to_string(cpus) +
-           " CPUs by chainjit";
-  return "OpenBLAS on " + std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+  std::string text =
+      threads == 1 && cpus > 1
+          ? "OpenBLAS on 1 thread, products split over " + std::to_string(cpus) +
+                " CPUs by chainjit"
+          : "OpenBLAS on " + std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+  if (const char *timeout = std::getenv("OPENBLAS_THREAD_TIMEOUT"))
+    text += std::string(" (OPENBLAS_THREAD_TIMEOUT=") + timeout + ")";
+  return text;
 }
 
 } // namespace chainjit::compiler

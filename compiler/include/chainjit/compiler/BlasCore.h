@@ -27,17 +27,19 @@ std::optional<std::string> betterBlasCore(const std::string &chosen,
 // betterBlasCore() for this process's OpenBLAS and this CPU.
 std::optional<std::string> betterBlasCoreHere();
 
-// For a program's main(): when betterBlasCoreHere() names a core and
-// neither $OPENBLAS_CORETYPE (the user's choice) nor
-// $CHAINJIT_KEEP_BLAS_CORE=1 is set, sets OPENBLAS_CORETYPE to it (and
-// CHAINJIT_BLAS_CORE_MENDED to OpenBLAS's own choice, for blasCoreText())
-// and executes the program again with the same arguments (/proc/self/exe).
-// Returns only when nothing is to be done or the exec failed (then the
-// program runs on OpenBLAS's choice).
-void rerunWithBetterBlasCore(char **argv);
+// For a program's main(): OpenBLAS reads its settings from the environment
+// when it loads, before main(), so a program that wants other settings sets
+// them and executes itself again with the same arguments (/proc/self/exe).
+// Two settings: OPENBLAS_CORETYPE, to the core betterBlasCoreHere() names,
+// unless $OPENBLAS_CORETYPE (the user's choice) or $CHAINJIT_KEEP_BLAS_CORE=1
+// is set (then also CHAINJIT_BLAS_CORE_MENDED to OpenBLAS's own choice, for
+// blasCoreText()); and OPENBLAS_THREAD_TIMEOUT, as blasThreadTimeoutToSet()
+// says (BlasThreads.h). Returns only when nothing is to be done or the exec
+// failed (then the program runs on OpenBLAS's settings).
+void rerunWithBlasSettings(char **argv);
 
 // OpenBLAS's build ("OpenBLAS 0.3.21 ... DYNAMIC_ARCH ...") and ", core
-// <core>", and when rerunWithBetterBlasCore()
+// <core>", and when rerunWithBlasSettings()
 // changed it, "(OpenBLAS chose <core> for this CPU)".
 std::string blasCoreText();
 

@@ -16,10 +16,20 @@
 
 namespace chainjit::compiler {
 
-// For a program's main(): unless $CHAINJIT_BLAS_THREADS=openblas, or the
-// process may run on one CPU only (its affinity), sets OpenBLAS to one
-// thread so that chainjit's kernel threads split the products.
+// For a program's main(), after rerunWithBlasSettings() (BlasCore.h):
+// unless $CHAINJIT_BLAS_THREADS=openblas, or the process may run on one CPU
+// only (its affinity), sets OpenBLAS to one thread so that chainjit's
+// kernel threads split the products.
 void takeOverBlasThreads();
+
+// The OPENBLAS_THREAD_TIMEOUT a program taking over the threads runs with,
+// or null (the user set one, or there is no taking over). OpenBLAS's
+// threads spin after each call for 2^timeout cycles (by default 2^28,
+// about 0.1 s) on the CPUs chainjit's threads need. Once taken over, they
+// run only the products measured faster on them (milliseconds long, their
+// wake-up included in the measurement), so "4", OpenBLAS's least: they
+// sleep as soon as they are done.
+const char *blasThreadTimeoutToSet();
 
 // OpenBLAS's thread count, and setting it (what takeOverBlasThreads()
 // does, for a program that decides for itself, and for tests).
