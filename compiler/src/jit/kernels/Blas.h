@@ -38,10 +38,6 @@ inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k
   cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
 }
 
-// C [m, n] = op(A) op(B), all dense row-major: op(A) is A [m, k] or, with
-// transA, A [k, m] transposed; likewise op(B) from [k, n] or [n, k]. BLAS
-// rejects leading dimensions of 0, so empty products are done here: no
-// output, or k = 0 (a sum of nothing, zeros).
 // Rows [i0, i1) and columns [j0, j1) of C = op(A) op(B), one BLAS call.
 template <typename T> struct GemmOperands {
   bool transA, transB;
@@ -88,6 +84,10 @@ template <typename T> bool splitGemm(WorkerPool &pool, const GemmOperands<T> &g,
       &split);
 }
 
+// C [m, n] = op(A) op(B), all dense row-major: op(A) is A [m, k] or, with
+// transA, A [k, m] transposed; likewise op(B) from [k, n] or [n, k]. BLAS
+// rejects leading dimensions of 0, so empty products are done here: no
+// output, or k = 0 (a sum of nothing, zeros).
 template <typename T>
 void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
                   const T *a, const T *b, T *c) {
@@ -98,14 +98,14 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
     return;
   }
   const GemmOperands<T> g{transA, transB, m, n, k, a, b, c};
-  WorkerPool *pool = m * n * k >= kMinSplitMultiplyAdds && openblas_get_num_threads &&
-                             openblas_get_num_threads() == 1
+  const SplitMode mode = splitMode(); // Never: no pool is started
+  WorkerPool *pool = mode != SplitMode::Never && m * n * k >= kMinSplitMultiplyAdds &&
+                             openblas_get_num_threads && openblas_get_num_threads() == 1
                          ? WorkerPool::get()
                          : nullptr;
   if (!pool)
     return g.block(0, m, 0, n);
-  const SplitMode mode = splitMode();
-  const int forced = mode == SplitMode::Never ? 0 : mode == SplitMode::Always ? 1 : -1;
+  const int forced = mode == SplitMode::Always ? 1 : -1;
   // The shape's key (a collision would only share a measurement); the top
   // bits keep it apart from the rank-k kernel's keys.
   const uint64_t key = (uint64_t(m) << 42) ^ (uint64_t(n) << 21) ^ uint64_t(k) ^
