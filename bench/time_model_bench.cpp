@@ -358,7 +358,8 @@ int main(int argc, char **argv) {
         Sampled{forced("rank-k")},
         Sampled{[&] { std::memcpy(to.data(), from.data(), to.size()); }},
         Sampled{[&] { // a thread started per copy (tens of µs) counts against it
-          std::thread other([&] { std::memcpy(to.data() + half, from.data() + half, to.size() - half); });
+          std::thread other(
+              [&] { std::memcpy(to.data() + half, from.data() + half, to.size() - half); });
           std::memcpy(to.data(), from.data(), half);
           other.join();
         }}};

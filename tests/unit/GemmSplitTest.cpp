@@ -55,8 +55,8 @@ template <typename T> void checkSplit(bool transA, bool transB, int64_t m, int64
                 (transB ? b[size_t(j * k + q)] : b[size_t(q * n + j)]);
       if (std::fabs(double(c[size_t(i * n + j)] - want)) > tol * std::max(1.0L, std::fabs(want))) {
         ++wrong;
-        CHECK_MESSAGE(false, "C(" << i << ", " << j << ") = " << c[size_t(i * n + j)]
-                                  << ", want " << double(want));
+        CHECK_MESSAGE(false, "C(" << i << ", " << j << ") = " << c[size_t(i * n + j)] << ", want "
+                                  << double(want));
       }
     }
 }
@@ -70,12 +70,12 @@ TEST_CASE("split products: every block gives the plain product, transposed or no
     ScopedEnv env("CHAINJIT_KERNEL_THREADS", threads);
     for (bool tA : {false, true})
       for (bool tB : {false, true}) {
-        checkSplit<float>(tA, tB, 64, 256, 784);  // split by columns (n > m)
-        checkSplit<float>(tA, tB, 784, 256, 64);  // by rows
-        checkSplit<double>(tA, tB, 97, 131, 61);  // column runs with a tail
-        checkSplit<double>(tA, tB, 1, 4099, 70);  // one row
-        checkSplit<float>(tA, tB, 4099, 1, 70);   // one column
-        checkSplit<float>(tA, tB, 300, 9, 200);   // fewer 64-byte runs than parts can be
+        checkSplit<float>(tA, tB, 64, 256, 784); // split by columns (n > m)
+        checkSplit<float>(tA, tB, 784, 256, 64); // by rows
+        checkSplit<double>(tA, tB, 97, 131, 61); // column runs with a tail
+        checkSplit<double>(tA, tB, 1, 4099, 70); // one row
+        checkSplit<float>(tA, tB, 4099, 1, 70);  // one column
+        checkSplit<float>(tA, tB, 300, 9, 200);  // fewer 64-byte runs than parts can be
       }
   }
 }

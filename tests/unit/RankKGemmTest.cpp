@@ -6,8 +6,8 @@
 // plain stores, split over threads or not, and write nothing outside C; the
 // choice must settle on the faster way and obey $CHAINJIT_GEMM_KERNEL; and
 // compiled graphs must give the interpreter's values on either kernel.
-#include "../../compiler/src/jit/kernels/MeasuredChoice.h"
 #include "../../compiler/src/jit/kernels/RankKGemm.h"
+#include "../../compiler/src/jit/kernels/MeasuredChoice.h"
 
 #include "GradCheck.h"
 #include "JitTesting.h"
@@ -50,8 +50,8 @@ template <typename T> void checkShapes(kernels::rankk::Stores stores) {
   };
   // Rows: a whole number of tiles, a tail of 1-3 rows, fewer rows than a
   // tile; columns: whole vectors of both widths, tails, fewer than a vector.
-  const Shape shapes[] = {{8, 64, 20},  {5, 37, 1},  {3, 2000, 7}, {17, 96, 128},
-                          {1, 5, 3},    {4, 48, 33}, {9, 130, 20}, {2, 16, 2}};
+  const Shape shapes[] = {{8, 64, 20}, {5, 37, 1},  {3, 2000, 7}, {17, 96, 128},
+                          {1, 5, 3},   {4, 48, 33}, {9, 130, 20}, {2, 16, 2}};
   const int64_t guard = 16;
   for (const Shape &s : shapes)
     for (bool transA : {false, true})
@@ -76,9 +76,11 @@ template <typename T> void checkShapes(kernels::rankk::Stores stores) {
         std::vector<long double> want = plainProduct(transA, s.m, s.n, s.k, a, b);
         int wrong = 0;
         for (int64_t e = 0; e < s.m * s.n && wrong < 3; ++e)
-          if (std::fabs(double(c[e] - want[size_t(e)])) > tol * std::max(1.0L, std::fabs(want[size_t(e)]))) {
+          if (std::fabs(double(c[e] - want[size_t(e)])) >
+              tol * std::max(1.0L, std::fabs(want[size_t(e)]))) {
             ++wrong;
-            CHECK_MESSAGE(false, "element " << e << ": " << c[e] << " want " << double(want[size_t(e)]));
+            CHECK_MESSAGE(false,
+                          "element " << e << ": " << c[e] << " want " << double(want[size_t(e)]));
           }
         for (T *p = base; p < c; ++p)
           REQUIRE(*p == T(-7)); // nothing written before C
@@ -116,7 +118,8 @@ TEST_CASE("rank-k gemm: taken only for short inner dimensions, B as it is, large
   CHECK_FALSE(applies<double>(false, 2000, 2000, 0));
 }
 
-TEST_CASE("measured choice: the fastest way runs once all are measured, and the variable forces one") {
+TEST_CASE(
+    "measured choice: the fastest way runs once all are measured, and the variable forces one") {
   auto spin = [](double seconds) {
     const double until = kernels::monotonicSeconds() + seconds;
     while (kernels::monotonicSeconds() < until) {
@@ -126,13 +129,8 @@ TEST_CASE("measured choice: the fastest way runs once all are measured, and the 
   auto runBoth = [&](uint64_t key, int calls, bool slowIsFirst) {
     for (int i = 0; i < calls; ++i)
       kernels::runMeasured(
-          key, kernels::forcedGemmWay(),
-          [&] {
-            slowIsFirst ? (++slow, spin(2e-3)) : (void)++fast;
-          },
-          [&] {
-            slowIsFirst ? (void)++fast : (++slow, spin(2e-3));
-          });
+          key, kernels::forcedGemmWay(), [&] { slowIsFirst ? (++slow, spin(2e-3)) : (void)++fast; },
+          [&] { slowIsFirst ? (void)++fast : (++slow, spin(2e-3)); });
   };
   {
     ScopedEnv env("CHAINJIT_GEMM_KERNEL", nullptr);
@@ -165,8 +163,8 @@ TEST_CASE("measured choice: the fastest way runs once all are measured, and the 
     ScopedEnv env("CHAINJIT_GEMM_KERNEL", forced);
     int first = 0, second = 0;
     for (int i = 0; i < 10; ++i)
-      kernels::runMeasured(0x5eed0003, kernels::forcedGemmWay(), [&] { ++first; },
-                           [&] { ++second; });
+      kernels::runMeasured(
+          0x5eed0003, kernels::forcedGemmWay(), [&] { ++first; }, [&] { ++second; });
     CHECK(first == (std::string(forced) == "blas" ? 10 : 0));
     CHECK(second == 10 - first);
   }

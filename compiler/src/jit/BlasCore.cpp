@@ -58,7 +58,8 @@ namespace {
 std::optional<std::string> coreToMend() {
   if (std::getenv("OPENBLAS_CORETYPE"))
     return std::nullopt; // the user's choice, or ours already
-  if (const char *keep = std::getenv("CHAINJIT_KEEP_BLAS_CORE"); keep && std::strcmp(keep, "1") == 0)
+  const char *keep = std::getenv("CHAINJIT_KEEP_BLAS_CORE");
+  if (keep && std::strcmp(keep, "1") == 0)
     return std::nullopt;
   if (!std::strstr(openblas_get_config(), "DYNAMIC_ARCH"))
     return std::nullopt;

@@ -40,11 +40,10 @@ const char *blasThreadTimeoutToSet() {
 
 std::string blasThreadsText() {
   const int threads = openblas_get_num_threads(), cpus = cpusHere();
-  std::string text =
-      threads == 1 && cpus > 1
-          ? "OpenBLAS on 1 thread, products split over " + std::to_string(cpus) +
-                " CPUs by chainjit"
-          : "OpenBLAS on " + std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+  std::string text = threads == 1 && cpus > 1 ? "OpenBLAS on 1 thread, products split over " +
+                                                    std::to_string(cpus) + " CPUs by chainjit"
+                                              : "OpenBLAS on " + std::to_string(threads) +
+                                                    (threads == 1 ? " thread" : " threads");
   if (const char *timeout = std::getenv("OPENBLAS_THREAD_TIMEOUT"))
     text += std::string(" (OPENBLAS_THREAD_TIMEOUT=") + timeout + ")";
   return text;

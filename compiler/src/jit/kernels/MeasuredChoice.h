@@ -1,13 +1,13 @@
 // Internal to the library kernels: which of two or three ways to run one
-// shape of a kernel is faster on this machine, measured while the program runs rather
-// than decided by a constant from another machine (issue 14). Each way runs
-// twice first (in turn, each way's best time counts, so the first call's
-// page faults and cold caches count for none); then the fastest way runs,
-// and about one call in 64 runs another (in rotation) to follow what else
-// the machine does (rarer than ParallelItems.h's 1 in 16: the ways of a
-// kernel can differ by 2x, where running a slower one costs more than a
-// split that does not pay). After the first two times, each way's time is a moving
-// average.
+// shape of a kernel is faster on this machine, measured while the program
+// runs rather than decided by a constant from another machine (issue 14).
+// Each way runs twice first (in turn, each way's best time counts, so the
+// first call's page faults and cold caches count for none); then the
+// fastest way runs, and about one call in 64 runs another (in rotation) to
+// follow what else the machine does (rarer than ParallelItems.h's 1 in 16:
+// the ways of a kernel can differ by 2x, where running a slower one costs
+// more than a split that does not pay). After the first two times, each
+// way's time is a moving average.
 //
 // Shapes are kept per process in a fixed table (libc only: AOT bundles carry
 // the kernels into C programs); when it is full, new shapes run way 0

@@ -112,8 +112,8 @@ template <typename T, int V, int R, int NV, bool stream>
 // no vector one element at a time, the rest in tiles starting at `head`
 // (where the rows are aligned to the vector, when streaming).
 template <typename T, int V, int R, bool stream>
-[[gnu::always_inline]] inline void rowBlock(const Lhs<T> &a, const T *b, int64_t n, int64_t k,
-                                            T *c, int64_t i, int64_t head) {
+[[gnu::always_inline]] inline void rowBlock(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
+                                            int64_t i, int64_t head) {
   scalarColumns(a, b, n, k, c, i, i + R, 0, head);
   int64_t j = head;
   for (; j + V * kVecs <= n; j += V * kVecs)
@@ -131,8 +131,10 @@ template <typename T, int V, bool stream>
     rowBlock<T, V, kRows, stream>(a, b, n, k, c, i, head);
   for (; i < i1; ++i)
     rowBlock<T, V, 1, stream>(a, b, n, k, c, i, head);
-  if constexpr (stream) // streaming stores are weakly ordered: drain them
-    __asm__ volatile("sfence" ::: "memory"); // before another thread reads C
+  // Streaming stores are weakly ordered: drain them before another thread
+  // reads C.
+  if constexpr (stream)
+    __asm__ volatile("sfence" ::: "memory");
 }
 
 #if defined(__x86_64__)
@@ -143,9 +145,8 @@ rowsAvx512(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i0, 
   rows<T, int(64 / sizeof(T)), stream>(a, b, n, k, c, i0, i1, head);
 }
 template <typename T, bool stream>
-__attribute__((target("avx2,fma"))) void rowsAvx2(const Lhs<T> &a, const T *b, int64_t n,
-                                                   int64_t k, T *c, int64_t i0, int64_t i1,
-                                                   int64_t head) {
+__attribute__((target("avx2,fma"))) void rowsAvx2(const Lhs<T> &a, const T *b, int64_t n, int64_t k,
+                                                  T *c, int64_t i0, int64_t i1, int64_t head) {
   rows<T, int(32 / sizeof(T)), stream>(a, b, n, k, c, i0, i1, head);
 }
 #endif
@@ -195,7 +196,8 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
              : rowsAvx2<T, false>(lhs, b, n, k, c, i0, i1, head);
   });
 #else
-  (void)transA, (void)m, (void)n, (void)k, (void)a, (void)b, (void)c, (void)stores; // applies() is false
+  (void)transA, (void)m, (void)n, (void)k, (void)a, (void)b, (void)c,
+      (void)stores; // applies() is false
 #endif
 }
 
