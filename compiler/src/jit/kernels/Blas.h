@@ -84,13 +84,30 @@ template <typename T> bool splitGemm(WorkerPool &pool, const GemmOperands<T> &g,
       &split);
 }
 
+// No other kernel: gemmRowMajor's ways are BLAS's alone.
+struct NoOtherKernel {
+  bool offered() const { return false; }
+  void operator()() const {}
+};
+
 // C [m, n] = op(A) op(B), all dense row-major: op(A) is A [m, k] or, with
 // transA, A [k, m] transposed; likewise op(B) from [k, n] or [n, k]. BLAS
 // rejects leading dimensions of 0, so empty products are done here: no
 // output, or k = 0 (a sum of nothing, zeros).
-template <typename T>
-void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-                  const T *a, const T *b, T *c) {
+//
+// The ways a product can run, one measured choice per shape: one BLAS call
+// on this thread; split over the pool; one call on OpenBLAS's own threads
+// for this product alone (large square-ish products, where its threads
+// share the packed operands and gained 20% over two halves inside a
+// training step, docs/performance.md); and `other`, a kernel of the
+// caller's, where other.offered() (the rank-k kernel, LinAlg.cpp). One
+// choice among all of them, not a choice nested in another: the outer one
+// would time the inner one's first tries. $CHAINJIT_GEMM_KERNEL=blas leaves
+// `other` out and =rank-k runs it; $CHAINJIT_KERNEL_THREADS=1 leaves the
+// pool's ways out (no pool is started) and =force splits.
+template <typename T, typename Other = NoOtherKernel>
+void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
+                  const T *b, T *c, const Other &other = Other{}) {
   if (m == 0 || n == 0)
     return;
   if (k == 0) {
@@ -98,31 +115,47 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
     return;
   }
   const GemmOperands<T> g{transA, transB, m, n, k, a, b, c};
-  const SplitMode mode = splitMode(); // Never: no pool is started
+  const int forcedKernel = other.offered() ? forcedGemmWay() : 0;
+  if (forcedKernel == 1)
+    return other();
+  const SplitMode mode = splitMode();
   WorkerPool *pool = mode != SplitMode::Never && m * n * k >= kMinSplitMultiplyAdds &&
                              openblas_get_num_threads && openblas_get_num_threads() == 1
                          ? WorkerPool::get()
                          : nullptr;
-  if (!pool)
+  enum Way { OneCall, Split, OpenBlasThreads, OtherKernel };
+  Way ways[4];
+  int count = 0;
+  ways[count++] = OneCall;
+  if (pool) {
+    ways[count++] = Split;
+    if (openblas_set_num_threads)
+      ways[count++] = OpenBlasThreads;
+  }
+  if (other.offered() && forcedKernel < 0)
+    ways[count++] = OtherKernel;
+  if (count == 1)
     return g.block(0, m, 0, n);
-  const int forced = mode == SplitMode::Always ? 1 : -1;
-  // The shape's key (a collision would only share a measurement); the top
-  // bits keep it apart from the rank-k kernel's keys.
+  const int forced = pool && mode == SplitMode::Always ? 1 : -1; // ways[1] is Split
+  // The shape's key (a collision would only share a measurement).
   const uint64_t key = (uint64_t(m) << 42) ^ (uint64_t(n) << 21) ^ uint64_t(k) ^
                        (uint64_t(transA) << 61) ^ (uint64_t(transB) << 60) ^
-                       (uint64_t(sizeof(T) == 8) << 59) ^ (3ull << 62);
-  // Three ways: one call on this thread; split over the pool; or one call
-  // on OpenBLAS's own threads for this product alone (large square-ish
-  // products, where its threads share the packed operands and gained 20%
-  // over two halves inside a training step, docs/performance.md).
-  runMeasured(key, forced, openblas_set_num_threads ? 3 : 2, [&](int way) {
-    if (way == 1 && splitGemm(*pool, g, pool->workers() + 1))
-      return;
-    if (way == 2) {
+                       (uint64_t(sizeof(T) == 8) << 59) ^ (uint64_t(count) << 62);
+  runMeasured(key, forced, count, [&](int w) {
+    switch (ways[w]) {
+    case Split:
+      if (splitGemm(*pool, g, pool->workers() + 1))
+        return;
+      break; // the pool is in use: one call
+    case OpenBlasThreads:
       openblas_set_num_threads(int(pool->workers() + 1));
       g.block(0, m, 0, n);
       openblas_set_num_threads(1);
       return;
+    case OtherKernel:
+      return other();
+    case OneCall:
+      break;
     }
     g.block(0, m, 0, n);
   });

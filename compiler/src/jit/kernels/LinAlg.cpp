@@ -56,21 +56,24 @@ void loopGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
   }
 }
 
-// C = op(A) op(B) at or above the BLAS threshold: BLAS, or the rank-k
-// kernel for the shapes it takes, whichever this process has measured
-// faster for the shape.
+// C = op(A) op(B) at or above the BLAS threshold: BLAS's ways, and the
+// rank-k kernel for the shapes it takes, whichever this process has
+// measured fastest for the shape (Blas.h).
+template <typename T> struct RankKWay {
+  bool transA;
+  int64_t m, n, k;
+  const T *a, *b;
+  T *c;
+  bool takes;
+  bool offered() const { return takes; }
+  void operator()() const { rankk::gemm(transA, m, n, k, a, b, c); }
+};
+
 template <typename T>
 void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
                const T *b, T *c) {
-  if (!rankk::applies<T>(transB, m, n, k))
-    return gemmRowMajor(transA, transB, m, n, k, a, b, c);
-  // The shape's key: m, n, k, transA and the element size (two shapes
-  // that collide would share one measurement, nothing worse).
-  const uint64_t key = (uint64_t(m) << 40) ^ (uint64_t(n) << 16) ^ (uint64_t(k) << 4) ^
-                       (transA ? 2u : 0u) ^ (sizeof(T) == 8 ? 1u : 0u) ^ (1ull << 63);
-  runMeasured(
-      key, forcedGemmWay(), [&] { gemmRowMajor(transA, transB, m, n, k, a, b, c); },
-      [&] { rankk::gemm(transA, m, n, k, a, b, c); });
+  gemmRowMajor(transA, transB, m, n, k, a, b, c,
+               RankKWay<T>{transA, m, n, k, a, b, c, rankk::applies<T>(transB, m, n, k)});
 }
 
 template <typename T>
