@@ -6,8 +6,12 @@
 // fastest way runs, and about one call in 64 runs another (in rotation) to
 // follow what else the machine does (rarer than ParallelItems.h's 1 in 16:
 // the ways of a kernel can differ by 2x, where running a slower one costs
-// more than a split that does not pay). After the first two times, each
-// way's time is a moving average.
+// more than a split that does not pay). A way's time is the least it has
+// taken, aged by 5% per new sample: other work on the machine only ever
+// adds time to a call, so the least is the way's own cost, and a mean would
+// let one preempted call turn the choice; the ageing lets a way whose cost
+// has grown for good (data no longer in cache) lose its place within a few
+// calls.
 //
 // Shapes are kept per process in a fixed table (libc only: AOT bundles carry
 // the kernels into C programs); when it is full, new shapes run way 0
@@ -48,6 +52,7 @@ struct ChoiceRecord {
 
 inline constexpr int kChoiceSlots = 256;
 inline constexpr uint32_t kFirstSamples = 2; // per way, before choosing
+inline constexpr double kAgeing = 1.05;      // a way's least time, per later sample
 
 // The record of `key` (never 0), made on first use; null when the table is
 // full.
@@ -104,7 +109,7 @@ template <typename Run> void runMeasured(uint64_t key, int forced, int ways, con
   const double t = monotonicSeconds() - t0;
   const uint32_t n = r->samples[way].fetch_add(1, std::memory_order_relaxed);
   const double old = r->seconds[way].load(std::memory_order_relaxed);
-  const double now = n == 0 ? t : n < kFirstSamples ? std::min(old, t) : 0.5 * (old + t);
+  const double now = n == 0 ? t : std::min(t, n < kFirstSamples ? old : old * kAgeing);
   r->seconds[way].store(now, std::memory_order_relaxed);
 }
 
