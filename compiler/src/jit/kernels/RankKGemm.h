@@ -66,13 +66,17 @@ inline void scalarColumns(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *
 }
 
 // One vector of C to memory: streamed (the address is aligned to the
-// vector) or a plain unaligned store. The streaming store is written as
-// assembly: its intrinsic needs the ISA enabled in every function it is
-// inlined through, and these templates are compiled for the baseline.
+// vector) or a plain unaligned store. Not the streaming store's intrinsic:
+// it needs the ISA enabled in every function it is inlined through, and
+// these templates are compiled for the baseline.
 template <typename Vec, bool stream> [[gnu::always_inline]] inline void put(void *to, Vec v) {
-  if constexpr (stream)
+  if constexpr (stream) {
+#if defined(__clang__) // its generic builtin; it rejects the asm's operand outside the ISA
+    __builtin_nontemporal_store(v, static_cast<Vec *>(to));
+#else // GCC has no such builtin
     __asm__ volatile("vmovntps %1, %0" : "=m"(*static_cast<Vec *>(to)) : "v"(v));
-  else
+#endif
+  } else
     std::memcpy(to, &v, sizeof(Vec));
 }
 
