@@ -41,17 +41,29 @@ std::vector<long double> plainProduct(bool transA, int64_t m, int64_t n, int64_t
   return c;
 }
 
-template <typename T> void checkShapes(kernels::rankk::Stores stores) {
+// The AVX2 tile on a CPU with AVX-512, whose gemm() would never take it:
+// its rows are run directly (plain stores).
+template <typename T>
+void avx2Rows(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, T *c) {
+#if defined(__x86_64__)
+  const kernels::rankk::Lhs<T> lhs{a, transA ? 1 : k, transA ? m : 1};
+  kernels::rankk::rowsAvx2<T, false>(lhs, b, n, k, c, 0, m, 0);
+#endif
+}
+
+// kernel: 0 = gemm() as this CPU runs it, 1 = the AVX2 tile's rows.
+template <typename T> void checkShapes(kernels::rankk::Stores stores, int kernel = 0) {
   const double tol = sizeof(T) == 4 ? 1e-5 : 1e-13;
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> u(-1, 1);
   struct Shape {
     int64_t m, n, k;
   };
-  // Rows: a whole number of tiles, a tail of 1-3 rows, fewer rows than a
-  // tile; columns: whole vectors of both widths, tails, fewer than a vector.
-  const Shape shapes[] = {{8, 64, 20}, {5, 37, 1},  {3, 2000, 7}, {17, 96, 128},
-                          {1, 5, 3},   {4, 48, 33}, {9, 130, 20}, {2, 16, 2}};
+  // Rows: whole numbers of tiles (8 and 4 rows), tails of 1-7 rows, fewer
+  // rows than a tile; columns: whole tiles (3 or 2 vectors of either
+  // width), single vectors, tails, fewer than a vector.
+  const Shape shapes[] = {{8, 64, 20}, {5, 37, 1},   {3, 2000, 7}, {17, 96, 128}, {1, 5, 3},
+                          {4, 48, 33}, {9, 130, 20}, {2, 16, 2},   {24, 49, 9},   {15, 200, 4}};
   const int64_t guard = 16;
   for (const Shape &s : shapes)
     for (bool transA : {false, true})
@@ -72,7 +84,10 @@ template <typename T> void checkShapes(kernels::rankk::Stores stores) {
         while (reinterpret_cast<uintptr_t>(base) % 64)
           ++base;
         T *c = base + guard + offset;
-        kernels::rankk::gemm(transA, s.m, s.n, s.k, a.data(), b.data(), c, stores);
+        if (kernel == 0)
+          kernels::rankk::gemm(transA, s.m, s.n, s.k, a.data(), b.data(), c, stores);
+        else
+          avx2Rows(transA, s.m, s.n, s.k, a.data(), b.data(), c);
         std::vector<long double> want = plainProduct(transA, s.m, s.n, s.k, a, b);
         int wrong = 0;
         for (int64_t e = 0; e < s.m * s.n && wrong < 3; ++e)
@@ -105,6 +120,10 @@ TEST_CASE("rank-k gemm: the plain product on tails, misaligned outputs and trans
       checkShapes<float>(stores);
       checkShapes<double>(stores);
     }
+  if (kernels::simdLevel() == 2) { // the AVX2 tile, which gemm() leaves out here
+    checkShapes<float>(kernels::rankk::Stores::Plain, 1);
+    checkShapes<double>(kernels::rankk::Stores::Plain, 1);
+  }
 }
 
 TEST_CASE("rank-k gemm: taken only for short inner dimensions, B as it is, large outputs") {

@@ -11,9 +11,10 @@
 // line first; a smaller one with plain stores, so that the op reading it
 // next finds it in the cache.
 //
-// Each tile of kRows rows by kVecs vectors of C is accumulated in registers
-// over all of k: per step of k, kVecs vector loads of B's row and kRows
-// broadcasts of A. B's panel of k rows stays in L1 for k up to kMaxInner.
+// Each tile of R rows by NV vectors of C is accumulated in registers over
+// all of k: per step of k, NV vector loads of B's row and R broadcasts of
+// A. The tile is as large as the ISA's registers allow (Tile below). B's
+// panel of k rows stays in L1 for k up to kMaxInner.
 // Which of this and BLAS runs a shape is measured (MeasuredChoice.h); this
 // header only computes. Header-only, libc only, like DirectConv.h: the AOT
 // kernel object carries it.
@@ -29,11 +30,18 @@
 
 namespace chainjit::compiler::jit::kernels::rankk {
 
-constexpr int kRows = 4; // rows of C per register tile
-constexpr int kVecs = 2; // vectors of C per row of a tile
-// Longest k this kernel takes: B's panel for one tile (k rows of kVecs
-// 64-byte vectors) within 16 KiB, so it stays in any L1 data cache. Longer
-// products have enough work per element for BLAS's blocking.
+// The register tile per ISA: rows of C and vectors per row. AVX-512 has 32
+// vector registers: 8 x 3 accumulators, 3 of B and a broadcast; AVX2 has
+// 16: 4 x 2, 2 and 1. On the Jacobian's 2000 x 20 x 20 x 2000 product (f64,
+// both CPUs) the 8 x 3 tile took 1.4-2.2 ms against 2.7-3.1 ms for 4 x 2
+// (docs/performance.md).
+template <int Rows, int Vecs> struct Tile { static constexpr int rows = Rows, vecs = Vecs; };
+using Avx512Tile = Tile<8, 3>;
+using Avx2Tile = Tile<4, 2>;
+// Longest k this kernel takes: B's panel for one tile (k rows of 3 64-byte
+// vectors) within 24 KiB, so it stays in the L1 data cache of the CPUs with
+// AVX-512 (32 KiB or more). Longer products have enough work per element
+// for BLAS's blocking.
 constexpr int64_t kMaxInner = 128;
 // Smallest output it takes: 64 KiB, so that one call lasts long enough
 // (microseconds) for the measured choice to time it reliably.
@@ -115,26 +123,26 @@ template <typename T, int V, int R, int NV, bool stream>
 // Rows [i, i + R) of C, all columns: [0, head) and the last ones that fill
 // no vector one element at a time, the rest in tiles starting at `head`
 // (where the rows are aligned to the vector, when streaming).
-template <typename T, int V, int R, bool stream>
+template <typename T, int V, int R, int NV, bool stream>
 [[gnu::always_inline]] inline void rowBlock(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
                                             int64_t i, int64_t head) {
   scalarColumns(a, b, n, k, c, i, i + R, 0, head);
   int64_t j = head;
-  for (; j + V * kVecs <= n; j += V * kVecs)
-    tile<T, V, R, kVecs, stream>(a, b, n, k, c, i, j);
+  for (; j + V * NV <= n; j += V * NV)
+    tile<T, V, R, NV, stream>(a, b, n, k, c, i, j);
   for (; j + V <= n; j += V)
     tile<T, V, R, 1, stream>(a, b, n, k, c, i, j);
   scalarColumns(a, b, n, k, c, i, i + R, j, n);
 }
 
-template <typename T, int V, bool stream>
+template <typename T, int V, typename Tile, bool stream>
 [[gnu::always_inline]] inline void rows(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
                                         int64_t i0, int64_t i1, int64_t head) {
   int64_t i = i0;
-  for (; i + kRows <= i1; i += kRows)
-    rowBlock<T, V, kRows, stream>(a, b, n, k, c, i, head);
+  for (; i + Tile::rows <= i1; i += Tile::rows)
+    rowBlock<T, V, Tile::rows, Tile::vecs, stream>(a, b, n, k, c, i, head);
   for (; i < i1; ++i)
-    rowBlock<T, V, 1, stream>(a, b, n, k, c, i, head);
+    rowBlock<T, V, 1, Tile::vecs, stream>(a, b, n, k, c, i, head);
   // Streaming stores are weakly ordered: drain them before another thread
   // reads C.
   if constexpr (stream)
@@ -146,12 +154,12 @@ template <typename T, bool stream>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) void
 rowsAvx512(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i0, int64_t i1,
            int64_t head) {
-  rows<T, int(64 / sizeof(T)), stream>(a, b, n, k, c, i0, i1, head);
+  rows<T, int(64 / sizeof(T)), Avx512Tile, stream>(a, b, n, k, c, i0, i1, head);
 }
 template <typename T, bool stream>
 __attribute__((target("avx2,fma"))) void rowsAvx2(const Lhs<T> &a, const T *b, int64_t n, int64_t k,
                                                   T *c, int64_t i0, int64_t i1, int64_t head) {
-  rows<T, int(32 / sizeof(T)), stream>(a, b, n, k, c, i0, i1, head);
+  rows<T, int(32 / sizeof(T)), Avx2Tile, stream>(a, b, n, k, c, i0, i1, head);
 }
 #endif
 
@@ -189,9 +197,10 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
   const int64_t head =
       stream ? std::min(n, (vectorBytes - misalign) % vectorBytes / int64_t(sizeof(T))) : 0;
   const Lhs<T> lhs{a, transA ? 1 : k, transA ? m : 1};
-  const int64_t blocks = (m + kRows - 1) / kRows;
+  const int64_t tileRows = level == 2 ? Avx512Tile::rows : Avx2Tile::rows;
+  const int64_t blocks = (m + tileRows - 1) / tileRows;
   forItems(blocks, [&](int64_t begin, int64_t end) {
-    const int64_t i0 = begin * kRows, i1 = std::min(m, end * kRows);
+    const int64_t i0 = begin * tileRows, i1 = std::min(m, end * tileRows);
     if (level == 2)
       stream ? rowsAvx512<T, true>(lhs, b, n, k, c, i0, i1, head)
              : rowsAvx512<T, false>(lhs, b, n, k, c, i0, i1, head);
