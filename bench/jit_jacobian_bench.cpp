@@ -273,8 +273,7 @@ int main(int argc, char **argv) {
   benchsupport::ResultsFile results(resultsPath);
   bool ok = true;
 
-  fmt::print("chainjit full Jacobians dy/dx (f64) of tanh(W v) chains; OpenBLAS {} threads\n",
-             openblas_get_num_threads());
+  fmt::print("chainjit full Jacobians dy/dx (f64) of tanh(W v) chains\n"); // threads: below
   benchsupport::printMachine();
   fmt::print("times: medians of interleaved samples; predicted: the cost model's fused "
              "multiply-adds (ChainPlanner)\n");

@@ -414,8 +414,7 @@ int main(int argc, char **argv) {
   benchsupport::ResultsFile results(resultsPath);
 
   fmt::print("chainjit compiled training step (forward + gradient + SGD update in one function), "
-             "f32; OpenBLAS {} threads ({})\n",
-             openblas_get_num_threads(), openblas_get_corename());
+             "f32\n"); // BLAS core and threads: printMachine
   benchsupport::printMachine();
   printMachineProbe();
   fmt::print("step and GEMMs: medians of interleaved samples (best sample in brackets); GEMMs "

@@ -46,8 +46,6 @@
 using namespace chainjit;
 using benchsupport::fmtTime;
 
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
-
 namespace {
 
 std::string chainName(const std::vector<int64_t> &w) {
@@ -209,10 +207,10 @@ std::vector<std::pair<std::string, compiler::PlannerOptions>> planKinds() {
 int main(int argc, char **argv) {
   benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  // One BLAS thread: its helper threads would spin on a loaded machine and
-  // count as CPU time (the calibration's rates are the machine's either way).
-  if (openblas_set_num_threads)
-    openblas_set_num_threads(1);
+  // One BLAS thread even with CHAINJIT_BLAS_THREADS=openblas: its helper
+  // threads would spin on a loaded machine and count as CPU time (the
+  // calibration's rates are the machine's either way).
+  openblas_set_num_threads(1);
   bool quick = false;
   std::string dumpDir; // --dump DIR: write each plan's Jacobian graph there
   for (int i = 1; i < argc; ++i) {
@@ -231,7 +229,6 @@ int main(int argc, char **argv) {
   benchsupport::printMachine();
   compiler::JitOptions jo;
   const compiler::TimeModel model = compiler::hostTimeModel(8, jo);
-  const compiler::CopyBandwidth bw = compiler::hostCopyBandwidth(jo);
   fmt::print("time model: {}\n", model.description);
   fmt::print("predicted: the plan's steps plus the forward pass (one direction through every "
              "factor); measured: medians of interleaved samples, CPU time of the process (ranked) "

@@ -7,6 +7,7 @@
 // choice must settle on the faster way and obey $CHAINJIT_GEMM_KERNEL; and
 // compiled graphs must give the interpreter's values on either kernel.
 #include "../../compiler/src/jit/kernels/RankKGemm.h"
+#include "../../compiler/src/jit/kernels/Blas.h" // forcedGemmWay
 #include "../../compiler/src/jit/kernels/MeasuredChoice.h"
 
 #include "GradCheck.h"
@@ -147,9 +148,14 @@ TEST_CASE(
   int slow = 0, fast = 0;
   auto runBoth = [&](uint64_t key, int calls, bool slowIsFirst) {
     for (int i = 0; i < calls; ++i)
-      kernels::runMeasured(
-          key, kernels::forcedGemmWay(), [&] { slowIsFirst ? (++slow, spin(2e-3)) : (void)++fast; },
-          [&] { slowIsFirst ? (void)++fast : (++slow, spin(2e-3)); });
+      kernels::runMeasured(key, kernels::forcedGemmWay(), 2, [&](int way) {
+        if ((way == 0) == slowIsFirst) {
+          ++slow;
+          spin(2e-3);
+        } else {
+          ++fast;
+        }
+      });
   };
   {
     ScopedEnv env("CHAINJIT_GEMM_KERNEL", nullptr);
@@ -182,8 +188,8 @@ TEST_CASE(
     ScopedEnv env("CHAINJIT_GEMM_KERNEL", forced);
     int first = 0, second = 0;
     for (int i = 0; i < 10; ++i)
-      kernels::runMeasured(
-          0x5eed0003, kernels::forcedGemmWay(), [&] { ++first; }, [&] { ++second; });
+      kernels::runMeasured(0x5eed0003, kernels::forcedGemmWay(), 2,
+                           [&](int way) { ++(way == 1 ? second : first); });
     CHECK(first == (std::string(forced) == "blas" ? 10 : 0));
     CHECK(second == 10 - first);
   }

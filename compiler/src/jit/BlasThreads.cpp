@@ -1,6 +1,6 @@
 #include "chainjit/compiler/BlasThreads.h"
 
-#include <sched.h>
+#include "jit/kernels/ParallelItems.h" // onlineCpus: the CPUs the kernel pool uses
 
 #include <cstdlib>
 #include <cstring>
@@ -11,17 +11,13 @@ extern "C" int openblas_get_num_threads(void);
 
 namespace chainjit::compiler {
 
-namespace {
+namespace kernels = jit::kernels;
 
-int cpusHere() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-}
+namespace {
 
 bool takingOver() {
   const char *e = std::getenv("CHAINJIT_BLAS_THREADS");
-  return !(e && std::strcmp(e, "openblas") == 0) && cpusHere() > 1;
+  return !(e && std::strcmp(e, "openblas") == 0) && int(kernels::onlineCpus()) > 1;
 }
 
 } // namespace
@@ -39,7 +35,7 @@ const char *blasThreadTimeoutToSet() {
 }
 
 std::string blasThreadsText() {
-  const int threads = openblas_get_num_threads(), cpus = cpusHere();
+  const int threads = openblas_get_num_threads(), cpus = int(kernels::onlineCpus());
   std::string text = threads == 1 && cpus > 1 ? "OpenBLAS on 1 thread, products split over " +
                                                     std::to_string(cpus) + " CPUs by chainjit"
                                               : "OpenBLAS on " + std::to_string(threads) +

@@ -21,6 +21,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 // OpenBLAS's thread count; weak, so that a bundle linked with another BLAS
 // still links (and never splits).
@@ -28,6 +30,17 @@ extern "C" int openblas_get_num_threads(void) __attribute__((weak));
 extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace chainjit::compiler::jit::kernels {
+
+// $CHAINJIT_GEMM_KERNEL: 0 (=blas) leaves a product's other kernel out, 1
+// (=rank-k) runs it; -1 (unset) measures.
+inline int forcedGemmWay() {
+  const char *e = std::getenv("CHAINJIT_GEMM_KERNEL");
+  if (e && std::strcmp(e, "blas") == 0)
+    return 0;
+  if (e && std::strcmp(e, "rank-k") == 0)
+    return 1;
+  return -1;
+}
 
 inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k,
                      const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
@@ -118,11 +131,12 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
   const int forcedKernel = other.offered() ? forcedGemmWay() : 0;
   if (forcedKernel == 1)
     return other();
-  const SplitMode mode = splitMode();
-  WorkerPool *pool = mode != SplitMode::Never && m * n * k >= kMinSplitMultiplyAdds &&
-                             openblas_get_num_threads && openblas_get_num_threads() == 1
-                         ? WorkerPool::get()
-                         : nullptr;
+  // The cheap tests first: the environment is read only for products that
+  // could split.
+  const bool splittable = m * n * k >= kMinSplitMultiplyAdds && openblas_get_num_threads &&
+                          openblas_get_num_threads() == 1;
+  const SplitMode mode = splittable ? splitMode() : SplitMode::Never;
+  WorkerPool *pool = mode != SplitMode::Never ? WorkerPool::get() : nullptr;
   enum Way { OneCall, Split, OpenBlasThreads, OtherKernel };
   Way ways[4];
   int count = 0;

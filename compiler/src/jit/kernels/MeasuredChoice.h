@@ -16,8 +16,8 @@
 // Shapes are kept per process in a fixed table (libc only: AOT bundles carry
 // the kernels into C programs); when it is full, new shapes run way 0
 // unmeasured. A caller may force a way (tests, which must not depend on
-// timing; benchmarks): $CHAINJIT_GEMM_KERNEL=blas or =rank-k for the rank-k
-// kernel, $CHAINJIT_KERNEL_THREADS=1 or =force for splitting a product.
+// timing; benchmarks): Blas.h reads $CHAINJIT_GEMM_KERNEL and
+// $CHAINJIT_KERNEL_THREADS for the ways of a product.
 #pragma once
 
 #include "ParallelItems.h"
@@ -26,20 +26,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
 namespace chainjit::compiler::jit::kernels {
-
-// The forced way of $CHAINJIT_GEMM_KERNEL, or -1 to measure.
-inline int forcedGemmWay() {
-  const char *e = std::getenv("CHAINJIT_GEMM_KERNEL");
-  if (e && std::strcmp(e, "blas") == 0)
-    return 0;
-  if (e && std::strcmp(e, "rank-k") == 0)
-    return 1;
-  return -1;
-}
 
 inline constexpr int kMaxWays = 4;
 
@@ -101,7 +89,7 @@ template <typename Run> void runMeasured(uint64_t key, int forced, int ways, con
         fastest = w;
     const uint32_t call = r->calls.fetch_add(1, std::memory_order_relaxed);
     way = fastest;
-    if ((call * 2654435761u) >> 26 == 0) // hashed as exploreNow, 1 in 64
+    if (exploreNow(call, 6)) // 1 in 64, the other ways in rotation
       way = (fastest + 1 + int(call >> 6) % (ways - 1)) % ways;
   }
   const double t0 = monotonicSeconds();
@@ -111,12 +99,6 @@ template <typename Run> void runMeasured(uint64_t key, int forced, int ways, con
   const double old = r->seconds[way].load(std::memory_order_relaxed);
   const double now = n == 0 ? t : std::min(t, n < kFirstSamples ? old : old * kAgeing);
   r->seconds[way].store(now, std::memory_order_relaxed);
-}
-
-// Two ways: way0() or way1().
-template <typename Way0, typename Way1>
-void runMeasured(uint64_t key, int forced, const Way0 &way0, const Way1 &way1) {
-  runMeasured(key, forced, 2, [&](int way) { way == 1 ? way1() : way0(); });
 }
 
 } // namespace chainjit::compiler::jit::kernels

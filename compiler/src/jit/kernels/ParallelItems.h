@@ -308,11 +308,13 @@ struct SplitHistory {
 // below it the difference is within what one measurement varies.
 inline constexpr double kSplitMargin = 1.1;
 
-// Whether this call of a site tries the way it does not prefer: about one
-// call in 16, spread by a multiplicative hash of the call count so that a
-// site called a fixed number of times per training step does not always
-// retry on the same one of them.
-inline bool exploreNow(uint32_t call) { return (call * 2654435761u) >> 28 == 0; }
+// Whether this call of a site tries a way it does not prefer: about one
+// call in 2^log2Period (16 by default), spread by a multiplicative hash of
+// the call count so that a site called a fixed number of times per training
+// step does not always retry on the same one of them.
+inline bool exploreNow(uint32_t call, int log2Period = 4) {
+  return (call * 2654435761u) >> (32 - log2Period) == 0;
+}
 
 // Runs body(begin, end) over [0, items) in contiguous blocks; bodies of
 // different blocks must not write the same memory. `history` is the call
