@@ -195,15 +195,19 @@ int main(int argc, char **argv) {
   const std::vector<Layer> layers = {{"conv1 1->8 5x5 pad 2 @28x28", {64, 1, 28, 28}, {8, 1, 5, 5}, {2, 2}},
                                      {"conv2 8->16 3x3 pad 1 @14x14", {64, 8, 14, 14}, {16, 8, 3, 3}, {1, 1}}};
   fmt::print("one image, the kernel alone (the measurement the choice makes):\n");
+  namespace k = compiler::jit::kernels;
   for (const Layer &l : layers) {
-    const auto p = compiler::jit::kernels::windowParams(l.x, {l.w[2], l.w[3]}, {1, 1}, l.padding,
-                                                         {1, 1});
-    const auto win = compiler::jit::kernels::readWindow(p.data());
-    const auto t = compiler::jit::kernels::measureConvKernels(win, l.w[0], ir::DType::f32);
-    const auto choice = compiler::jit::kernels::chooseConvKernel(win, l.w[0], ir::DType::f32);
-    fmt::print("  {:<30} GEMM {:>11}  direct {:>11}  ({:.2f}x)  chosen: {}\n", l.name,
-               fmtTime(t.gemm), fmtTime(t.direct), t.gemm / t.direct,
-               choice == compiler::jit::kernels::ConvKernel::Direct ? "direct" : "GEMM");
+    const auto p = k::windowParams(l.x, {l.w[2], l.w[3]}, {1, 1}, l.padding, {1, 1});
+    const auto win = k::readWindow(p.data());
+    for (auto [pass, name] : {std::pair{k::ConvPass::Forward, "forward"},
+                              std::pair{k::ConvPass::InputGrad, "input adjoint"},
+                              std::pair{k::ConvPass::WeightGrad, "weight adjoint"}}) {
+      const auto t = k::measureConvKernels(pass, win, l.w[0], ir::DType::f32);
+      const auto choice = k::chooseConvKernel(pass, win, l.w[0], ir::DType::f32);
+      fmt::print("  {:<30} {:<15} GEMM {:>11}  direct {:>11}  ({:.2f}x)  chosen: {}\n", l.name,
+                 name, fmtTime(t.gemm), fmtTime(t.direct), t.gemm / t.direct,
+                 choice == k::ConvKernel::Direct ? "direct" : "GEMM");
+    }
   }
 
   fmt::print("\n{:<50} {:>21} {:>35} {:>35}\n", "compiled graph (batch 64)", "GEMM: wall, cpu",

@@ -87,8 +87,9 @@ Value unbroadcastDirections(Value dirs, const Shape &shape) {
 }
 
 Value repeatDirections(Value primal, int64_t k) {
+  const Shape s = primal.shape(); // by value: begin and end of one copy
   Shape t{k};
-  t.insert(t.end(), primal.shape().begin(), primal.shape().end());
+  t.insert(t.end(), s.begin(), s.end());
   return broadcastTo(primal, t);
 }
 

@@ -81,6 +81,88 @@ static TensorType conv2dRule(std::span<const TensorType> in, const Attrs &a) {
            outputExtent(x[3], w[3], s[1], p[1], d[1], "width")}};
 }
 
+// conv2d's adjoint in its input: [N, O, OH, OW] with weight [O, C, KH, KW]
+// -> [N, C, H, W], H = (OH-1)*stride - 2*padding + dilation*(KH-1) +
+// output_padding + 1: the one H (with output_padding < stride) on which
+// conv2d with these attributes gives OH windows again.
+static TensorType convTranspose2dRule(std::span<const TensorType> in, const Attrs &a) {
+  requireFloat(in[0], "input");
+  requireSameDType(in[0], in[1]);
+  requireRank(in[0], 4, "input (NCHW)");
+  requireRank(in[1], 4, "weight (OIHW: input channels, output channels, KH, KW)");
+  const Ints &s = a.getInts("stride"), &p = a.getInts("padding"),
+             &d = a.getInts("dilation"), &op = a.getInts("output_padding");
+  requirePositiveList(s, 2, "stride");
+  requirePositiveList(p, 2, "padding", /*allowZero=*/true);
+  requirePositiveList(d, 2, "dilation");
+  requirePositiveList(op, 2, "output_padding", /*allowZero=*/true);
+  const Shape &x = in[0].shape, &w = in[1].shape;
+  if (x[1] != w[0])
+    throw Error("input has " + std::to_string(x[1]) +
+                " channels but the weight expects " + std::to_string(w[0]) +
+                " (weight dim 0)");
+  Shape out{x[0], w[1], 0, 0};
+  static const char *axes[] = {"height", "width"};
+  for (int i = 0; i < 2; ++i) {
+    const std::string axis = axes[i];
+    if (op[i] >= s[i])
+      throw Error("output_padding " + shapeStr(op) + " must be smaller than the stride " +
+                  shapeStr(s));
+    if (x[2 + i] == 0)
+      throw Error("input has no windows along the " + axis);
+    // (OH-1)*s + d*(KH-1) + op + 1 - 2p, each step checked.
+    int64_t e = checkedMul(x[2 + i] - 1, s[i], "the strided " + axis);
+    e = checkedAdd(e, checkedMul(d[i], w[2 + i] - 1, "the dilated window " + axis),
+                   "the output " + axis);
+    e = checkedAdd(e, op[i] + 1, "the output " + axis);
+    const int64_t cut = checkedMul(2, p[i], "the padding of the " + axis);
+    if (e <= cut)
+      throw Error("the padding " + shapeStr(p) + " leaves no output " + axis + " (" +
+                  std::to_string(e) + " - " + std::to_string(cut) + ")");
+    out[2 + i] = e - cut;
+  }
+  return {in[0].dtype, out};
+}
+
+// conv2d's adjoint in its weight: input [N, C, H, W] and output_grad
+// [N, O, OH, OW] (OH * OW the windows of `kernel` on the input) ->
+// [O, C, KH, KW].
+static TensorType conv2dWeightGradRule(std::span<const TensorType> in, const Attrs &a) {
+  requireFloat(in[0], "input");
+  requireSameDType(in[0], in[1]);
+  requireRank(in[0], 4, "input (NCHW)");
+  requireRank(in[1], 4, "output_grad (NCHW)");
+  const Ints &k = a.getInts("kernel"), &s = a.getInts("stride"), &p = a.getInts("padding"),
+             &d = a.getInts("dilation");
+  requirePositiveList(k, 2, "kernel");
+  requirePositiveList(s, 2, "stride");
+  requirePositiveList(p, 2, "padding", /*allowZero=*/true);
+  requirePositiveList(d, 2, "dilation");
+  const Shape &x = in[0].shape, &g = in[1].shape;
+  if (x[0] != g[0])
+    throw Error("input has batch " + std::to_string(x[0]) + " but output_grad has " +
+                std::to_string(g[0]));
+  const int64_t oh = outputExtent(x[2], k[0], s[0], p[0], d[0], "height");
+  const int64_t ow = outputExtent(x[3], k[1], s[1], p[1], d[1], "width");
+  if (g[2] != oh || g[3] != ow)
+    throw Error("output_grad has " + std::to_string(g[2]) + "x" + std::to_string(g[3]) +
+                " windows but conv2d of the input " + shapeStr(x) + " gives " +
+                std::to_string(oh) + "x" + std::to_string(ow));
+  return {in[0].dtype, {g[1], x[1], k[0], k[1]}};
+}
+
+// max_pool2d's adjoint: input [N, C, H, W] and output_grad of max_pool2d's
+// result shape -> the input's type.
+static TensorType pool2dRule(std::span<const TensorType> in, const Attrs &a);
+static TensorType maxPool2dGradRule(std::span<const TensorType> in, const Attrs &a) {
+  const TensorType pooled = pool2dRule(in.first(1), a);
+  requireSameDType(in[0], in[1]);
+  if (in[1].shape != pooled.shape)
+    throw Error("output_grad " + in[1].str() + " must have the pooled shape " +
+                shapeStr(pooled.shape));
+  return in[0];
+}
+
 static TensorType pool2dRule(std::span<const TensorType> in, const Attrs &a) {
   requireFloat(in[0], "input");
   requireRank(in[0], 4, "input (NCHW)");
@@ -212,11 +294,31 @@ std::vector<OpDef> nnOps() {
         {"dilation", AttrKind::Ints, Ints{1, 1}}},
        conv2dRule,
        "2-D cross-correlation, NCHW input and OIHW weight, zero padding"},
+      {OpKind::ConvTranspose2d, F::NN, 2, 2, {"input", "weight"},
+       {{"stride", AttrKind::Ints, Ints{1, 1}},
+        {"padding", AttrKind::Ints, Ints{0, 0}},
+        {"dilation", AttrKind::Ints, Ints{1, 1}},
+        {"output_padding", AttrKind::Ints, Ints{0, 0}}},
+       convTranspose2dRule,
+       "transposed convolution (conv2d's adjoint in its input): [N, O, OH, OW] and weight [O, C, KH, KW] -> [N, C, H, W]"},
+      {OpKind::Conv2dWeightGrad, F::NN, 2, 2, {"input", "output_grad"},
+       {{"kernel", AttrKind::Ints, std::nullopt},
+        {"stride", AttrKind::Ints, Ints{1, 1}},
+        {"padding", AttrKind::Ints, Ints{0, 0}},
+        {"dilation", AttrKind::Ints, Ints{1, 1}}},
+       conv2dWeightGradRule,
+       "conv2d's adjoint in its weight: input [N, C, H, W] and output_grad [N, O, OH, OW] -> [O, C, KH, KW]"},
       {OpKind::MaxPool2d, F::NN, 1, 1, {"input"},
        {{"kernel", AttrKind::Ints, std::nullopt},
         {"stride", AttrKind::Ints, Ints{}},
         {"padding", AttrKind::Ints, Ints{0, 0}}},
        pool2dRule, "max over windows (padding never wins; default stride = kernel)"},
+      {OpKind::MaxPool2dGrad, F::NN, 2, 2, {"input", "output_grad"},
+       {{"kernel", AttrKind::Ints, std::nullopt},
+        {"stride", AttrKind::Ints, Ints{}},
+        {"padding", AttrKind::Ints, Ints{0, 0}}},
+       maxPool2dGradRule,
+       "max_pool2d's adjoint: each window's output_grad shared equally by the input taps that are its maximum (all of them NaN if the window holds a NaN)"},
       {OpKind::AvgPool2d, F::NN, 1, 1, {"input"},
        {{"kernel", AttrKind::Ints, std::nullopt},
         {"stride", AttrKind::Ints, Ints{}},

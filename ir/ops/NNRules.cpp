@@ -1,17 +1,28 @@
-// Derivative rules of the layers. unfold2d (im2col) and fold2d (col2im) are
-// linear and each other's adjoint; conv2d and the pools are written with them:
+// Derivative rules of the layers. conv2d's two adjoints are ops of their own
+// (conv_transpose2d, conv2d_weight_grad), like PyTorch's convolution
+// backward, so that the compiler can run them as direct kernels; each of the
+// three is linear in each operand and their rules are written with each
+// other. unfold2d (im2col) and fold2d (col2im) are linear and each other's
+// adjoint; the pools are written with them:
 //
-//   conv2d:     dy = conv(dx, W) + conv(x, dW)
-//               x_bar = fold(W^T y_bar), W_bar = sum over n of y_bar unfold(x)^T
-//   max_pool2d: each tap of a window weighs hit / hits (hit: it equals the max)
-//               dy = sum over the window of unfold(dx) * weight
-//               x_bar = fold(y_bar * weight)
-//   avg_pool2d: dy = avg_pool(dx), x_bar = fold(y_bar / (KH*KW)) over every tap
+//   conv2d:      dy = conv(dx, W) + conv(x, dW)
+//                x_bar = conv_transpose(y_bar, W), W_bar = weight_grad(x, y_bar)
+//   conv_transpose2d: x = CT(y, W): dx = CT(dy, W) + CT(y, dW)
+//                y_bar = conv(x_bar, W), W_bar = weight_grad(x_bar, y)
+//   conv2d_weight_grad: r = WG(x, g): dr = WG(dx, g) + WG(x, dg)
+//                x_bar = CT(g, r_bar), g_bar = conv(x, r_bar)
+//   max_pool2d:  each tap of a window weighs hit / hits (hit: it equals the max)
+//                dy = sum over the window of unfold(dx) * weight
+//                x_bar = max_pool2d_grad(x, y_bar), fold(y_bar * weight) as one op
+//   max_pool2d_grad: r = MG(x, g): dr = MG(x, dg), g_bar = the shares of r_bar
+//   avg_pool2d:  dy = avg_pool(dx), x_bar = fold(y_bar / (KH*KW)) over every tap
 //
-// The k directions fold into the batch axis ([k, N, ...] -> [k*N, ...]), so
-// each layer op runs once for all of them. Every rule emits only ops with
-// rules (reshape, transpose, matmul, sum, mul, div, equal, cast, unfold2d,
-// fold2d, conv2d, avg_pool2d), so second derivatives work.
+// The k directions fold into the batch axis ([k, N, ...] -> [k*N, ...]) or,
+// where the batch is summed over (a weight), into a channel axis, so each
+// layer op runs once for all of them. Every rule emits only ops with rules
+// (reshape, transpose, broadcast_to, sum, mul, div, equal, cast, unfold2d,
+// fold2d, the three convolutions, the pools and max_pool2d_grad), so second
+// derivatives work.
 //
 // bernoulli masks are constant; dropout and batch_norm have no rules of their
 // own: their train and eval expansions (passes expand-train / expand-eval)
@@ -87,6 +98,59 @@ std::vector<MaybeValue> fold2dVjp(const RuleContext &c, Value adj, Wanted) {
                   directionShape(c.directions, c.operands[0].shape()))};
 }
 
+// The adjoints of conv2d are ops of their own (PyTorch's convolution
+// backward): x_bar = conv_transpose2d(y_bar, W), W_bar =
+// conv2d_weight_grad(x, y_bar). The output_padding makes the transposed
+// convolution's result exactly x's height and width.
+Ints outputPadding(const Shape &image, const Shape &windows, const Window &w) {
+  Ints op(2);
+  for (int i = 0; i < 2; ++i)
+    op[i] = image[2 + i] + 2 * w.padding[i] - w.dilation[i] * (w.kernel[i] - 1) - 1 -
+            (windows[2 + i] - 1) * w.stride[i];
+  return op;
+}
+// conv_transpose2d of windows [.., O, OH, OW] by weight [O, C, KH, KW] back
+// onto images of `image`'s height and width.
+Value transposeWith(Value windows, Value weight, const Shape &image, const Window &w) {
+  return convTranspose2d(windows, weight, w.stride, w.padding, w.dilation,
+                         outputPadding(image, windows.shape(), w));
+}
+Value weightGradWith(Value x, Value windows, const Window &w) {
+  return conv2dWeightGrad(x, windows, w.kernel, w.stride, w.padding, w.dilation);
+}
+
+// Directions and channels. A layer op takes one batch and one channel
+// axis; k directions [k, A, B, ...] either fold into the batch (
+// foldDirections) or into axis 1 of a primal [A, B, ...]: intoChannels
+// makes [A, k*B, ...], fromChannels turns [A, k*B, ...] back into [k, A,
+// B, ...].
+Value intoChannels(Value dirs) {
+  Shape s = dirs.shape(); // [k, A, B, ...]
+  const int64_t k = s[0];
+  Ints perm{1, 0};
+  for (size_t i = 2; i < s.size(); ++i)
+    perm.push_back(int64_t(i));
+  Shape t{s[1], k * s[2]};
+  t.insert(t.end(), s.begin() + 3, s.end());
+  return reshape(transpose(dirs, perm), t);
+}
+Value fromChannels(Value v, int64_t k) {
+  Shape s = v.shape(); // [A, k*B, ...]
+  Shape t{s[0], k, s[1] / k};
+  t.insert(t.end(), s.begin() + 2, s.end());
+  Ints perm{1, 0};
+  for (size_t i = 2; i < t.size(); ++i)
+    perm.push_back(int64_t(i));
+  return transpose(reshape(v, t), perm);
+}
+// [k*A, ...] -> [k, A, ...].
+Value splitDirections(Value v, int64_t k) {
+  Shape s = v.shape();
+  s[0] /= k;
+  s.insert(s.begin(), k);
+  return reshape(v, s);
+}
+
 // --- conv2d(x [N, C, H, W], W [O, C, KH, KW]) -> y [N, O, OH, OW] ---
 
 MaybeValue conv2dJvp(const RuleContext &c, Tangents t) {
@@ -99,29 +163,84 @@ MaybeValue conv2dJvp(const RuleContext &c, Tangents t) {
     dy = reshape(conv2d(foldDirections(*t[0]), c.operands[1], s, p, d), directionShape(k, y));
   if (t[1]) { // conv(x, dW), the directions as output channels: [N, k*O, OH, OW]
     Value byW = conv2d(c.operands[0], foldDirections(*t[1]), s, p, d);
-    dy = addMaybe(dy, transpose(reshape(byW, {y[0], k, y[1], y[2], y[3]}), {1, 0, 2, 3, 4}));
+    dy = addMaybe(dy, fromChannels(byW, k));
   }
   return dy;
 }
 
-// With cols = unfold(x) [N, CKK, L] and Wm = W as [O, CKK], y = Wm cols:
-// x_bar = fold(Wm^T Y) and W_bar = sum over n of Y cols^T, Y = y_bar as
-// [k, N, O, L].
 std::vector<MaybeValue> conv2dVjp(const RuleContext &c, Value adj, Wanted w) {
-  const Shape xs = c.operands[0].shape(), ws = c.operands[1].shape(), y = c.node.type.shape;
-  const int64_t k = c.directions, n = xs[0], o = ws[0], ckk = ws[1] * ws[2] * ws[3],
-                l = y[2] * y[3];
+  const Shape xs = c.operands[0].shape();
+  const int64_t k = c.directions;
   const Window win = convWindow(c);
-  Value ybar = reshape(adj, {k, n, o, l});
   std::vector<MaybeValue> r(2);
-  if (w[0]) {
-    Value colsBar = matmul(transpose(reshape(c.operands[1], {o, ckk})), ybar); // [k, N, CKK, L]
-    r[0] = reshape(foldWith(reshape(colsBar, {k * n, ckk, l}), xs, win), directionShape(k, xs));
-  }
-  if (w[1]) {
-    Value colsT = transpose(unfoldWith(c.operands[0], win), {0, 2, 1}); // [N, L, CKK]
-    r[1] = reshape(sum(matmul(ybar, colsT), {1}), directionShape(k, ws));        // [k, O, CKK]
-  }
+  if (w[0]) // the directions as images
+    r[0] = splitDirections(transposeWith(foldDirections(adj), c.operands[1], xs, win), k);
+  if (w[1]) // the directions as output channels: [N, k*O, OH, OW] -> [k*O, C, KH, KW]
+    r[1] = splitDirections(weightGradWith(c.operands[0], intoChannels(adj), win), k);
+  return r;
+}
+
+// --- conv_transpose2d(y [N, O, OH, OW], W [O, C, KH, KW]) -> x [N, C, H, W] ---
+// Linear in each operand: dx = CT(dy, W) + CT(y, dW); with A = x_bar,
+// y_bar = conv2d(A, W) and W_bar = conv2d_weight_grad(A, y).
+
+MaybeValue convTranspose2dJvp(const RuleContext &c, Tangents t) {
+  const Shape x = c.node.type.shape;
+  const int64_t k = c.directions;
+  const Window win = convWindow(c);
+  MaybeValue dx;
+  if (t[0])
+    dx = splitDirections(transposeWith(foldDirections(*t[0]), c.operands[1], x, win), k);
+  if (t[1]) // dW's directions as result channels: W [O, k*C, KH, KW] -> [N, k*C, H, W]
+    dx = addMaybe(dx,
+                  fromChannels(transposeWith(c.operands[0], intoChannels(*t[1]), x, win), k));
+  return dx;
+}
+std::vector<MaybeValue> convTranspose2dVjp(const RuleContext &c, Value adj, Wanted w) {
+  const Attrs &a = c.attrs();
+  const int64_t k = c.directions;
+  const Window win = convWindow(c);
+  std::vector<MaybeValue> r(2);
+  if (w[0])
+    r[0] = splitDirections(conv2d(foldDirections(adj), c.operands[1], a.getInts("stride"),
+                                   a.getInts("padding"), a.getInts("dilation")),
+                            k);
+  if (w[1]) // A's directions as input channels: [O, k*C, KH, KW]
+    r[1] = fromChannels(weightGradWith(intoChannels(adj), c.operands[0], win), k);
+  return r;
+}
+
+// --- conv2d_weight_grad(x [N, C, H, W], g [N, O, OH, OW]) -> [O, C, KH, KW] ---
+// Linear in each operand: d = WG(dx, g) + WG(x, dg); with A = the adjoint
+// [O, C, KH, KW], x_bar = CT(g, A) and g_bar = conv2d(x, A).
+
+Window weightGradWindow(const RuleContext &c) {
+  const Attrs &a = c.attrs();
+  return {a.getInts("kernel"), a.getInts("stride"), a.getInts("padding"),
+          a.getInts("dilation")};
+}
+
+MaybeValue conv2dWeightGradJvp(const RuleContext &c, Tangents t) {
+  const int64_t k = c.directions;
+  const Window win = weightGradWindow(c);
+  MaybeValue d;
+  if (t[0]) // dx's directions as input channels: [O, k*C, KH, KW]
+    d = fromChannels(weightGradWith(intoChannels(*t[0]), c.operands[1], win), k);
+  if (t[1]) // dg's directions as output channels: [k*O, C, KH, KW]
+    d = addMaybe(d, splitDirections(weightGradWith(c.operands[0], intoChannels(*t[1]), win), k));
+  return d;
+}
+std::vector<MaybeValue> conv2dWeightGradVjp(const RuleContext &c, Value adj, Wanted w) {
+  const Shape xs = c.operands[0].shape();
+  const int64_t k = c.directions;
+  const Window win = weightGradWindow(c);
+  std::vector<MaybeValue> r(2);
+  if (w[0]) // A's directions as result channels: weight [O, k*C, KH, KW]
+    r[0] = fromChannels(transposeWith(c.operands[1], intoChannels(adj), xs, win), k);
+  if (w[1]) // A's directions as output channels: conv2d(x, [k*O, C, KH, KW])
+    r[1] = fromChannels(conv2d(c.operands[0], foldDirections(adj), win.stride, win.padding,
+                               win.dilation),
+                        k);
   return r;
 }
 
@@ -129,33 +248,58 @@ std::vector<MaybeValue> conv2dVjp(const RuleContext &c, Value adj, Wanted w) {
 
 // Each tap's share of the derivative of its window's max: 1 / (number of
 // maximal taps) where the tap is maximal, else 0. The padding reads -inf, so
-// it is never maximal (every window holds a real element).
-Value maxPoolWeights(const RuleContext &c, const Window &win) {
-  const Shape xs = c.operands[0].shape(), y = c.node.type.shape;
+// it is never maximal (every window holds a real element). x is the pool's
+// input [N, C, H, W], y its result.
+Value maxPoolWeights(Value x, Value y, const Window &win) {
+  const Shape xs = x.shape(), ys = y.shape();
   const int64_t nc = xs[0] * xs[1];
-  Value planes = reshape(c.operands[0], {nc, 1, xs[2], xs[3]});
+  Value planes = reshape(x, {nc, 1, xs[2], xs[3]});
   Value cols = unfoldWith(planes, win, -std::numeric_limits<double>::infinity());
-  Value hits = cast(equal(cols, reshape(c.result, {nc, 1, y[2] * y[3]})), c.result.dtype());
+  Value hits = cast(equal(cols, reshape(y, {nc, 1, ys[2] * ys[3]})), y.dtype());
   return hits / sum(hits, {1}, /*keepdims=*/true);
 }
+// Directions dirs [k, N, C, H, W] pooled by the max's shares: each window's
+// sum of its taps weighted as maxPoolWeights -> [k, N, C, OH, OW].
+Value sharesOfMax(Value x, Value y, Value dirs, const Window &win, int64_t k) {
+  const Shape xs = x.shape(), ys = y.shape();
+  const int64_t nc = xs[0] * xs[1];
+  Value taps = unfoldWith(reshape(dirs, {k * nc, 1, xs[2], xs[3]}), win);
+  taps = reshape(taps, {k, nc, win.kernel[0] * win.kernel[1], ys[2] * ys[3]});
+  return reshape(sum(taps * maxPoolWeights(x, y, win), {2}), directionShape(k, ys));
+}
 
+// max_pool2d: dy = the shares of dx; x_bar = max_pool2d_grad(x, y_bar), an
+// op of its own so that the compiler runs it as one pass (the shares as
+// unfold, compare, sum, divide and fold were a fifth of a CNN's step).
 MaybeValue maxPool2dJvp(const RuleContext &c, Tangents t) {
   if (!t[0])
     return std::nullopt;
-  const Shape xs = c.operands[0].shape(), y = c.node.type.shape;
-  const int64_t k = c.directions, nc = xs[0] * xs[1];
-  const Window win = poolWindow(c);
-  Value taps = unfoldWith(reshape(*t[0], {k * nc, 1, xs[2], xs[3]}), win);
-  taps = reshape(taps, {k, nc, win.kernel[0] * win.kernel[1], y[2] * y[3]});
-  return reshape(sum(taps * maxPoolWeights(c, win), {2}), directionShape(k, y));
+  return sharesOfMax(c.operands[0], c.result, *t[0], poolWindow(c), c.directions);
 }
 std::vector<MaybeValue> maxPool2dVjp(const RuleContext &c, Value adj, Wanted) {
-  const Shape xs = c.operands[0].shape(), y = c.node.type.shape;
-  const int64_t k = c.directions, nc = xs[0] * xs[1], l = y[2] * y[3];
   const Window win = poolWindow(c);
-  Value shares = reshape(adj, {k, nc, 1, l}) * maxPoolWeights(c, win); // [k, N*C, KK, L]
-  Value cols = reshape(shares, {k * nc, win.kernel[0] * win.kernel[1], l});
-  return {reshape(foldWith(cols, xs, win), directionShape(k, xs))};
+  const int64_t k = c.directions;
+  Value x = foldDirections(repeatDirections(c.operands[0], k)); // [k*N, C, H, W]
+  return {splitDirections(
+      maxPool2dGrad(x, foldDirections(adj), win.kernel, win.stride, win.padding), k)};
+}
+
+// max_pool2d_grad(x, g): linear in g, piecewise constant in x (the shares
+// change only where a window's maximum moves): dr = max_pool2d_grad(x, dg),
+// g_bar = the shares of r_bar.
+MaybeValue maxPool2dGradJvp(const RuleContext &c, Tangents t) {
+  if (!t[1])
+    return std::nullopt;
+  const Window win = poolWindow(c);
+  const int64_t k = c.directions;
+  Value x = foldDirections(repeatDirections(c.operands[0], k));
+  return splitDirections(
+      maxPool2dGrad(x, foldDirections(*t[1]), win.kernel, win.stride, win.padding), k);
+}
+std::vector<MaybeValue> maxPool2dGradVjp(const RuleContext &c, Value adj, Wanted) {
+  const Window win = poolWindow(c);
+  Value y = maxPool2d(c.operands[0], win.kernel, win.stride, win.padding);
+  return {std::nullopt, sharesOfMax(c.operands[0], y, adj, win, c.directions)};
 }
 
 // --- avg_pool2d: linear; every tap (padding included) weighs 1 / (KH*KW) ---
@@ -258,10 +402,15 @@ std::vector<MaybeValue> noVjp(const RuleContext &, Value, Wanted) { return {std:
 std::vector<DerivativeRules> nnRules() {
   return {
       {OpKind::Conv2d, conv2dJvp, conv2dVjp},
+      {OpKind::ConvTranspose2d, convTranspose2dJvp, convTranspose2dVjp},
+      {OpKind::Conv2dWeightGrad, conv2dWeightGradJvp, conv2dWeightGradVjp},
       {OpKind::LayerNorm, layerNormJvp, layerNormVjp},
       {OpKind::MaxPool2d, maxPool2dJvp, maxPool2dVjp, {}, false,
        "at ties the derivative is shared equally by the maximal elements of a window; "
        "the padding never receives any"},
+      {OpKind::MaxPool2dGrad, maxPool2dGradJvp, maxPool2dGradVjp, {false, true}, false,
+       "piecewise constant in the input (the shares move only where a window's maximum "
+       "does): no derivative flows into it"},
       {OpKind::AvgPool2d, avgPool2dJvp, avgPool2dVjp, {}, false,
        "padded positions count as zeros: their share of the derivative is dropped"},
       {OpKind::Unfold2d, unfold2dJvp, unfold2dVjp, {}, false,

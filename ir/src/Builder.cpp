@@ -161,12 +161,28 @@ Value conv2d(Value x, Value w, Ints stride, Ints padding, Ints dilation) {
   return apply(OpKind::Conv2d, {x, w},
                {{"stride", stride}, {"padding", padding}, {"dilation", dilation}});
 }
+Value convTranspose2d(Value x, Value w, Ints stride, Ints padding, Ints dilation,
+                      Ints outputPadding) {
+  return apply(OpKind::ConvTranspose2d, {x, w},
+               {{"stride", stride},
+                {"padding", padding},
+                {"dilation", dilation},
+                {"output_padding", outputPadding}});
+}
+Value conv2dWeightGrad(Value x, Value outputGrad, Ints kernel, Ints stride, Ints padding,
+                       Ints dilation) {
+  return apply(OpKind::Conv2dWeightGrad, {x, outputGrad},
+               {{"kernel", kernel}, {"stride", stride}, {"padding", padding}, {"dilation", dilation}});
+}
 static Attrs poolAttrs(Ints kernel, Ints stride, Ints padding) {
   return {{"kernel", std::move(kernel)}, {"stride", std::move(stride)},
           {"padding", std::move(padding)}};
 }
 Value maxPool2d(Value x, Ints k, Ints s, Ints p) {
   return apply(OpKind::MaxPool2d, {x}, poolAttrs(k, s, p));
+}
+Value maxPool2dGrad(Value x, Value outputGrad, Ints k, Ints s, Ints p) {
+  return apply(OpKind::MaxPool2dGrad, {x, outputGrad}, poolAttrs(k, s, p));
 }
 Value avgPool2d(Value x, Ints k, Ints s, Ints p) {
   return apply(OpKind::AvgPool2d, {x}, poolAttrs(k, s, p));

@@ -51,7 +51,8 @@ struct RandomGraphOptions {
   bool shapes = true;      // reshape, transpose, broadcast_to, concat, slice, pad
   bool linalg = true;      // matmul, solve, spmm, sddmm
   bool losses = true;      // mse, cross_entropy
-  bool nn = false;         // conv2d, pools, unfold2d/fold2d, batch_norm, dropout, bernoulli
+  bool nn =
+      false; // conv2d and its adjoints, pools, unfold2d/fold2d, batch_norm, dropout, bernoulli
   bool comparisons = true; // comparisons + where, cast, bool and i32 consts
   bool indexing = true;    // gather, scatter_add, iota, one_hot (indices in range)
   bool normalization = true; // erf, gelu (both forms), variance, layer_norm
@@ -624,7 +625,19 @@ private:
         return true;
       }
       Value wgt = newParam({uniform(1, 3), 1, kh, kw});
-      addToPool(maybeNamed(flatten(ir::conv2d(img, wgt, {uniform(1, 2), uniform(1, 2)}, pad, dil))));
+      const Ints stride{uniform(1, 2), uniform(1, 2)};
+      Value y = ir::conv2d(img, wgt, stride, pad, dil);
+      if (chance(0.3)) { // the adjoints: conv2d's output back onto the image, and its weight
+        Ints outPad(2);
+        for (int i = 0; i < 2; ++i)
+          outPad[i] = img.shape()[2 + i] + 2 * pad[i] - dil[i] * (wgt.shape()[2 + i] - 1) - 1 -
+                      (y.shape()[2 + i] - 1) * stride[i];
+        Value back = ir::convTranspose2d(y, wgt, stride, pad, dil, outPad);
+        addToPool(maybeNamed(flatten(
+            chance(0.5) ? back : ir::conv2dWeightGrad(back, y, {kh, kw}, stride, pad, dil))));
+        return true;
+      }
+      addToPool(maybeNamed(flatten(y)));
       return true;
     }
     case 1: {
@@ -647,6 +660,8 @@ private:
       Ints stride = chance(0.5) ? Ints{} : Ints{uniform(1, 2), uniform(1, 2)};
       Value y = o_.smoothOnly || chance(0.5) ? ir::avgPool2d(img, k, stride, pad)
                                              : ir::maxPool2d(img, k, stride, pad);
+      if (!o_.smoothOnly && chance(0.2)) // max_pool2d's adjoint, with y as the windows' shares
+        y = ir::maxPool2dGrad(img, y, k, stride, pad);
       addToPool(maybeNamed(flatten(y)));
       return true;
     }

@@ -1,8 +1,8 @@
-// The layers' tangent and adjoint rules (conv2d, max_pool2d, avg_pool2d,
-// unfold2d, fold2d) against central finite differences of the interpreter
-// (f64, relative error <= 1e-6, two directions at once); a small CNN loss
-// with respect to all its weights; and Hessians of conv/pool functions
-// against finite differences of their gradients (the rules are closed).
+// The layers' tangent and adjoint rules (conv2d and its two adjoint ops,
+// max_pool2d and its adjoint op, avg_pool2d, unfold2d, fold2d) against central finite differences
+// of the interpreter (f64, relative error <= 1e-6, two directions at once); a small CNN loss with
+// respect to all its weights; and Hessians of conv/pool functions against finite differences of
+// their gradients (the rules are closed).
 #include "GradCheck.h"
 
 #include "chainjit/ir/Builder.h"
@@ -56,6 +56,76 @@ TEST_CASE("nn rules: conv2d with respect to both operands") {
   // One operand at a time (the other's adjoint is not built).
   check({{{2, 2, 4, 5}, {3, 2, 3, 2}}, conv({1, 2}, {1, 0}, {1, 1}), {"a"}});
   check({{{2, 2, 4, 5}, {3, 2, 3, 2}}, conv({1, 2}, {1, 0}, {1, 1}), {"b"}});
+}
+
+// output_padding that gives back an image of `image`'s size (the rule's).
+Ints outPadding(const Shape &image, const Shape &w, const Shape &y, Ints s, Ints p, Ints d) {
+  Ints op(2);
+  for (int i = 0; i < 2; ++i)
+    op[i] = image[2 + i] + 2 * p[i] - d[i] * (w[2 + i] - 1) - 1 - (y[2 + i] - 1) * s[i];
+  return op;
+}
+
+TEST_CASE("nn rules: conv_transpose2d and conv2d_weight_grad with respect to both operands") {
+  struct Geometry {
+    Shape x, w;
+    Ints s, p, d;
+  };
+  const Geometry geometries[] = {
+      {{2, 2, 4, 4}, {3, 2, 2, 2}, {1, 1}, {0, 0}, {1, 1}},
+      {{1, 2, 5, 6}, {2, 2, 3, 2}, {2, 1}, {1, 2}, {1, 2}}, // output_padding 1 in height
+      {{2, 1, 6, 5}, {2, 1, 3, 3}, {2, 2}, {1, 1}, {1, 1}},
+      {{2, 2, 3, 7}, {1, 2, 1, 3}, {1, 2}, {0, 1}, {1, 1}},
+  };
+  for (const Geometry &c : geometries) {
+    Graph probe("probe");
+    const Shape y =
+        conv2d(input(probe, "x", f64(c.x)), input(probe, "w", f64(c.w)), c.s, c.p, c.d).shape();
+    const Ints op = outPadding(c.x, c.w, y, c.s, c.p, c.d);
+    INFO("x " << shapeStr(c.x) << ", output_padding " << shapeStr(op));
+    // conv_transpose2d(dy [N, O, OH, OW], w) -> [N, C, H, W]
+    check({{y, c.w}, [&](auto &v) { return convTranspose2d(v[0], v[1], c.s, c.p, c.d, op); }});
+    // conv2d_weight_grad(x, dy) -> [O, C, KH, KW]
+    check({{c.x, y}, [&](auto &v) {
+             return conv2dWeightGrad(v[0], v[1], {c.w[2], c.w[3]}, c.s, c.p, c.d);
+           }});
+  }
+  // One operand at a time.
+  const Shape x{2, 2, 4, 5}, w{3, 2, 3, 2}, y{2, 3, 4, 2};
+  check({{y, w},
+         [](auto &v) {
+           return convTranspose2d(v[0], v[1], {1, 2}, {1, 0}, {1, 1}, {0, 1});
+         },
+         {"a"}});
+  check({{y, w},
+         [](auto &v) {
+           return convTranspose2d(v[0], v[1], {1, 2}, {1, 0}, {1, 1}, {0, 1});
+         },
+         {"b"}});
+  check({{x, y},
+         [](auto &v) {
+           return conv2dWeightGrad(v[0], v[1], {3, 2}, {1, 2}, {1, 0});
+         },
+         {"a"}});
+  check({{x, y},
+         [](auto &v) {
+           return conv2dWeightGrad(v[0], v[1], {3, 2}, {1, 2}, {1, 0});
+         },
+         {"b"}});
+}
+
+TEST_CASE("nn rules: max_pool2d_grad is linear in its output_grad") {
+  // With respect to output_grad only: in the input it is piecewise constant.
+  check({{{2, 2, 6, 5}, {2, 2, 3, 2}},
+         [](auto &v) {
+           return maxPool2dGrad(v[0], v[1], {2, 2});
+         },
+         {"b"}});
+  check({{{1, 2, 5, 5}, {1, 2, 3, 3}},
+         [](auto &v) {
+           return maxPool2dGrad(v[0], v[1], {3, 3}, {2, 2}, {1, 1});
+         },
+         {"b"}});
 }
 
 TEST_CASE("nn rules: max_pool2d and avg_pool2d") {

@@ -205,11 +205,14 @@ TEST_CASE("JitConvKernel: the direct convolution equals im2col + GEMM") {
 TEST_CASE("JitConvKernel: unset, the choice is measured and remembered per shape") {
   ConvKernelEnv env(nullptr);
   const jit::kernels::Window layer1{1, 1, 28, 28, 5, 5, 28, 28, 1, 1, 2, 2, 1, 1};
-  const auto first = jit::kernels::chooseConvKernel(layer1, 8, DType::f32);
+  const auto first =
+      jit::kernels::chooseConvKernel(jit::kernels::ConvPass::Forward, layer1, 8, DType::f32);
   CHECK((first == jit::kernels::ConvKernel::Gemm || first == jit::kernels::ConvKernel::Direct));
   for (int i = 0; i < 3; ++i) // cached: the same answer however the machine's load moves
-    CHECK(jit::kernels::chooseConvKernel(layer1, 8, DType::f32) == first);
-  const jit::kernels::ConvTiming t = jit::kernels::measureConvKernels(layer1, 8, DType::f32);
+    CHECK(jit::kernels::chooseConvKernel(jit::kernels::ConvPass::Forward, layer1, 8, DType::f32) ==
+          first);
+  const jit::kernels::ConvTiming t =
+      jit::kernels::measureConvKernels(jit::kernels::ConvPass::Forward, layer1, 8, DType::f32);
   CHECK(t.gemm > 0);
   CHECK(t.direct > 0);
 }
@@ -220,22 +223,26 @@ TEST_CASE("JitConvKernel: the measured choice is stored per machine and read bac
   fs::remove_all(dir);
   const jit::kernels::Window layer2{1, 8, 14, 14, 3, 3, 14, 14, 1, 1, 1, 1, 1, 1};
   const jit::ObjectCache cache(dir.string());
-  const std::string key = jit::kernels::convChoiceKey(layer2, 16, DType::f32);
-  CHECK(key != jit::kernels::convChoiceKey(layer2, 16, DType::f64)); // per dtype
-  CHECK(key != jit::kernels::convChoiceKey(layer2, 8, DType::f32));  // per shape
+  const std::string key =
+      jit::kernels::convChoiceKey(jit::kernels::ConvPass::Forward, layer2, 16, DType::f32);
+  CHECK(key != jit::kernels::convChoiceKey(jit::kernels::ConvPass::Forward, layer2, 16,
+                                           DType::f64)); // per dtype
+  CHECK(key != jit::kernels::convChoiceKey(jit::kernels::ConvPass::Forward, layer2, 8,
+                                           DType::f32)); // per shape
   // A miss measures and stores.
-  const auto measured = jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32);
+  const auto measured = jit::kernels::loadOrMeasureConvKernel(
+      dir.string(), jit::kernels::ConvPass::Forward, layer2, 16, DType::f32);
   REQUIRE(fs::exists(cache.entryPath(key)));
   CHECK(cache.load(key).object == std::string(measured == jit::kernels::ConvKernel::Direct
                                                   ? "direct"
                                                   : "gemm"));
   // A stored choice is used as it is, either way.
   cache.store(key, "gemm");
-  CHECK(jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32) ==
-        jit::kernels::ConvKernel::Gemm);
+  CHECK(jit::kernels::loadOrMeasureConvKernel(dir.string(), jit::kernels::ConvPass::Forward, layer2,
+                                              16, DType::f32) == jit::kernels::ConvKernel::Gemm);
   cache.store(key, "direct");
-  CHECK(jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32) ==
-        jit::kernels::ConvKernel::Direct);
+  CHECK(jit::kernels::loadOrMeasureConvKernel(dir.string(), jit::kernels::ConvPass::Forward, layer2,
+                                              16, DType::f32) == jit::kernels::ConvKernel::Direct);
   // A damaged entry, or a sound one that holds no choice, is measured again
   // and replaced.
   for (const char *bad : {"", "neither"}) {
@@ -243,7 +250,8 @@ TEST_CASE("JitConvKernel: the measured choice is stored per machine and read bac
       cache.store(key, bad);
     else
       std::ofstream(cache.entryPath(key), std::ios::binary | std::ios::trunc) << "CJCACHE1 junk";
-    const auto k = jit::kernels::loadOrMeasureConvKernel(dir.string(), layer2, 16, DType::f32);
+    const auto k = jit::kernels::loadOrMeasureConvKernel(
+        dir.string(), jit::kernels::ConvPass::Forward, layer2, 16, DType::f32);
     CHECK(cache.load(key).object ==
           std::string(k == jit::kernels::ConvKernel::Direct ? "direct" : "gemm"));
   }

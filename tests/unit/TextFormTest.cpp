@@ -204,6 +204,9 @@ static Graph everyOpGraph() {
   // Layers.
   Value conv = conv2d(img, k, {2, 1}, {1, 0}, {1, 2});
   Value mp = maxPool2d(img, {2, 2});
+  Value mpg = maxPool2dGrad(img, mp, {2, 2});
+  Value convT = convTranspose2d(conv, k, {2, 1}, {1, 0}, {1, 2}, {1, 0});
+  Value convW = conv2dWeightGrad(img, conv, {3, 3}, {2, 1}, {1, 0}, {1, 2});
   Value ap = avgPool2d(img, {3, 3}, {1, 2}, {1, 1});
   Value cols = unfold2d(img, {2, 3}, {1, 2}, {1, 0}, {2, 1},
                         -std::numeric_limits<double>::infinity());
@@ -223,8 +226,8 @@ static Graph everyOpGraph() {
   Value spT = spmm({rowPtr, colIdx, spv, 3}, x, true);              // [3, 3]
   Value sdd = sddmm(rowPtr, colIdx, sp, slice(spT, {0, 0}, {3, 2})); // [3]
 
-  for (Value o : {sol, am, sm, ce, ce2, l2, conv, mp, ap, folded, mask2, drop, bn, intsSum,
-                  special, pd, sdd})
+  for (Value o : {sol,   am, sm,     ce,    ce2,  l2, conv,    mp,      mpg, convT,
+                  convW, ap, folded, mask2, drop, bn, intsSum, special, pd,  sdd})
     output(o);
   // Normalization and activations.
   output(erf(x) + gelu(x) + gelu(y, true) + layerNorm(x, gamma, beta, -1, 1e-3));

@@ -132,7 +132,8 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
     return {2 * double(operandType(0).numel()), 2 * double(operandType(0).numel()),
             resultTape(), S::Dense};
   case OpKind::Max:
-  case OpKind::MaxPool2d: // where the maxima were
+  case OpKind::MaxPool2d:     // where the maxima were
+  case OpKind::MaxPool2dGrad: // linear in its output_grad, the maxima found again
     return {2 * double(operandType(0).numel()), 2 * double(operandType(0).numel()),
             operandTape(0) + resultTape(), S::Dense};
   case OpKind::AvgPool2d:
@@ -141,9 +142,17 @@ OpCost opCost(const Graph &g, NodeId id, const std::vector<bool> &active) {
   case OpKind::Mse:
     return {2 * double(operandType(0).numel()), 2 * double(operandType(0).numel()),
             operandTape(0) + operandTape(1), S::Dense};
-  case OpKind::Conv2d: {
-    TensorType w = operandType(1);
-    double perOperand = out * double(w.shape[1] * w.shape[2] * w.shape[3]);
+  case OpKind::Conv2d:
+  case OpKind::ConvTranspose2d:
+  case OpKind::Conv2dWeightGrad: {
+    // Bilinear, like matmul: one multiply-add per (window, tap, output
+    // channel), whichever of the three (forward, input or weight adjoint).
+    const Shape w = n.kind == OpKind::Conv2dWeightGrad ? n.type.shape : operandType(1).shape;
+    const Shape windows = n.kind == OpKind::Conv2d            ? n.type.shape
+                          : n.kind == OpKind::ConvTranspose2d ? operandType(0).shape
+                                                              : operandType(1).shape;
+    double perOperand =
+        double(windows[0] * windows[2] * windows[3]) * double(w[0] * w[1] * w[2] * w[3]);
     return {perOperand * activeCount(active), perOperand * activeCount(active),
             otherOperandsTape(), S::Dense};
   }

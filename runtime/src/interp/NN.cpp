@@ -1,10 +1,11 @@
-// Neural-network layer kernels: conv2d, max/avg pooling, unfold2d/fold2d
-// (im2col and col2im), layer_norm and the bernoulli mask. dropout and batch_norm have no meaning of their own until a mode is
-// chosen; their kernels only say how to expand them.
+// Neural-network layer kernels: conv2d and its two adjoints, max/avg pooling, unfold2d/fold2d
+// (im2col and col2im), layer_norm and the bernoulli mask. dropout and batch_norm have no meaning of
+// their own until a mode is chosen; their kernels only say how to expand them.
 #include "interp/Kernels.h"
 
 #include "chainjit/ir/CounterRng.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -21,22 +22,17 @@ int64_t nchw(const ir::Shape &s, int64_t n, int64_t c, int64_t h, int64_t w) {
   return ((n * s[1] + c) * s[2] + h) * s[3] + w;
 }
 
-// out[n, o, y, x] = sum over c, i, j of
-//   input[n, c, y*sh - ph + i*dh, x*sw - pw + j*dw] * weight[o, c, i, j],
-// reading zero outside the input: cross-correlation, as PyTorch's conv2d.
-Tensor conv2dKernel(const KernelArgs &a) {
-  const Tensor &x = a.in(0), &w = a.in(1);
-  const ir::Ints &stride = a.attrs().getInts("stride");
-  const ir::Ints &pad = a.attrs().getInts("padding");
-  const ir::Ints &dil = a.attrs().getInts("dilation");
-  const ir::Shape &xs = x.shape(), &ws = w.shape();
-  Tensor r(a.resultType());
-  const ir::Shape &rs = r.shape();
-  for (int64_t n = 0; n < rs[0]; ++n)
-    for (int64_t o = 0; o < rs[1]; ++o)
-      for (int64_t oy = 0; oy < rs[2]; ++oy)
-        for (int64_t ox = 0; ox < rs[3]; ++ox) {
-          double acc = 0;
+// conv2d and its adjoints share one index map: tap (c, i,
+// j) of window (n, o, oy, ox) pairs x[n, c, oy*sh - ph + i*dh, ox*sw - pw +
+// j*dw] with weight[o, c, i, j]. forEachConvTap calls tap(xIndex, wIndex,
+// yIndex) for the pairs that lie inside x (flat NCHW / OIHW indices).
+template <typename Tap>
+void forEachConvTap(const ir::Shape &xs, const ir::Shape &ws, const ir::Shape &ys,
+                    const ir::Ints &stride, const ir::Ints &pad, const ir::Ints &dil, Tap tap) {
+  for (int64_t n = 0; n < ys[0]; ++n)
+    for (int64_t o = 0; o < ys[1]; ++o)
+      for (int64_t oy = 0; oy < ys[2]; ++oy)
+        for (int64_t ox = 0; ox < ys[3]; ++ox)
           for (int64_t c = 0; c < ws[1]; ++c)
             for (int64_t i = 0; i < ws[2]; ++i)
               for (int64_t j = 0; j < ws[3]; ++j) {
@@ -44,11 +40,56 @@ Tensor conv2dKernel(const KernelArgs &a) {
                 int64_t ix = ox * stride[1] - pad[1] + j * dil[1];
                 if (iy < 0 || iy >= xs[2] || ix < 0 || ix >= xs[3])
                   continue; // zero padding
-                acc += x.at(nchw(xs, n, c, iy, ix)) * w.at(nchw(ws, o, c, i, j));
+                tap(nchw(xs, n, c, iy, ix), nchw(ws, o, c, i, j), nchw(ys, n, o, oy, ox));
               }
-          r.set(nchw(rs, n, o, oy, ox), acc);
-        }
+}
+
+Tensor sumsAsTensor(const ir::TensorType &t, const std::vector<double> &acc) {
+  Tensor r(t);
+  for (int64_t i = 0; i < r.numel(); ++i)
+    r.set(i, acc[static_cast<size_t>(i)]);
   return r;
+}
+
+// out[n, o, y, x] = sum over c, i, j of
+//   input[n, c, y*sh - ph + i*dh, x*sw - pw + j*dw] * weight[o, c, i, j],
+// reading zero outside the input: cross-correlation, as PyTorch's conv2d.
+Tensor conv2dKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0), &w = a.in(1);
+  std::vector<double> acc(static_cast<size_t>(a.resultType().numel()), 0.0);
+  forEachConvTap(x.shape(), w.shape(), a.resultType().shape, a.attrs().getInts("stride"),
+                 a.attrs().getInts("padding"), a.attrs().getInts("dilation"),
+                 [&](int64_t xi, int64_t wi, int64_t yi) {
+                   acc[static_cast<size_t>(yi)] += x.at(xi) * w.at(wi);
+                 });
+  return sumsAsTensor(a.resultType(), acc);
+}
+
+// conv_transpose2d: input [N, O, OH, OW] is conv2d's output, the result
+// [N, C, H, W] its input: every input element adds itself times weight[o, c,
+// i, j] at the position tap (i, j) of its window reads.
+Tensor convTranspose2dKernel(const KernelArgs &a) {
+  const Tensor &y = a.in(0), &w = a.in(1);
+  std::vector<double> acc(static_cast<size_t>(a.resultType().numel()), 0.0);
+  forEachConvTap(a.resultType().shape, w.shape(), y.shape(), a.attrs().getInts("stride"),
+                 a.attrs().getInts("padding"), a.attrs().getInts("dilation"),
+                 [&](int64_t xi, int64_t wi, int64_t yi) {
+                   acc[static_cast<size_t>(xi)] += y.at(yi) * w.at(wi);
+                 });
+  return sumsAsTensor(a.resultType(), acc);
+}
+
+// conv2d_weight_grad: result[o, c, i, j] = sum over n, oy, ox of
+// output_grad[n, o, oy, ox] * input[n, c, oy*sh - ph + i*dh, ...].
+Tensor conv2dWeightGradKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0), &g = a.in(1);
+  std::vector<double> acc(static_cast<size_t>(a.resultType().numel()), 0.0);
+  forEachConvTap(x.shape(), a.resultType().shape, g.shape(), a.attrs().getInts("stride"),
+                 a.attrs().getInts("padding"), a.attrs().getInts("dilation"),
+                 [&](int64_t xi, int64_t wi, int64_t yi) {
+                   acc[static_cast<size_t>(wi)] += g.at(yi) * x.at(xi);
+                 });
+  return sumsAsTensor(a.resultType(), acc);
 }
 
 // Pooling over kernel windows placed every `stride` (default: the kernel)
@@ -89,6 +130,49 @@ Tensor poolKernel(const KernelArgs &a) {
           r.set(nchw(rs, n, c, oy, ox), Max ? acc : acc / double(k[0] * k[1]));
         }
   return r;
+}
+
+// max_pool2d_grad: each window's output_grad, shared equally by the taps
+// inside the input that equal the window's maximum (max_pool2d's rule: NaN
+// wins); a window holding a NaN gives NaN to all its taps.
+Tensor maxPool2dGradKernel(const KernelArgs &a) {
+  const Tensor &x = a.in(0), &dy = a.in(1);
+  const ir::Ints &k = a.attrs().getInts("kernel");
+  const ir::Ints &pad = a.attrs().getInts("padding");
+  ir::Ints stride = a.attrs().getInts("stride");
+  if (stride.empty())
+    stride = k;
+  const ir::Shape &xs = x.shape(), &ys = dy.shape();
+  std::vector<double> acc(static_cast<size_t>(x.numel()), 0.0);
+  std::vector<int64_t> taps;
+  for (int64_t n = 0; n < ys[0]; ++n)
+    for (int64_t c = 0; c < ys[1]; ++c)
+      for (int64_t oy = 0; oy < ys[2]; ++oy)
+        for (int64_t ox = 0; ox < ys[3]; ++ox) {
+          taps.clear();
+          for (int64_t i = 0; i < k[0]; ++i)
+            for (int64_t j = 0; j < k[1]; ++j) {
+              int64_t iy = oy * stride[0] - pad[0] + i, ix = ox * stride[1] - pad[1] + j;
+              if (iy >= 0 && iy < xs[2] && ix >= 0 && ix < xs[3])
+                taps.push_back(nchw(xs, n, c, iy, ix));
+            }
+          double max = -std::numeric_limits<double>::infinity();
+          bool nan = false;
+          for (int64_t t : taps) {
+            max = std::max(max, x.at(t));
+            nan |= std::isnan(x.at(t));
+          }
+          int64_t hits = 0;
+          for (int64_t t : taps)
+            hits += x.at(t) == max;
+          const double g = dy.at(nchw(ys, n, c, oy, ox));
+          for (int64_t t : taps)
+            if (nan)
+              acc[static_cast<size_t>(t)] += std::numeric_limits<double>::quiet_NaN();
+            else if (x.at(t) == max)
+              acc[static_cast<size_t>(t)] += g / double(hits);
+        }
+  return sumsAsTensor(a.resultType(), acc);
 }
 
 // The window geometry of unfold2d and fold2d: tap (i, j) of window (oy, ox)
@@ -153,10 +237,7 @@ Tensor fold2dKernel(const KernelArgs &a) {
     if (image >= 0)
       acc[static_cast<size_t>(image)] += cols.at(column);
   });
-  Tensor r(a.resultType());
-  for (int64_t i = 0; i < r.numel(); ++i)
-    r.set(i, acc[static_cast<size_t>(i)]);
-  return r;
+  return sumsAsTensor(a.resultType(), acc);
 }
 
 // Element i is 1 when counterUniform(seed, counter, i) < p, else 0. The
@@ -220,8 +301,11 @@ Tensor unexpandedKernel(const KernelArgs &a) {
 std::vector<KernelEntry> nnKernels() {
   return {
       {OpKind::Conv2d, conv2dKernel},
+      {OpKind::ConvTranspose2d, convTranspose2dKernel},
+      {OpKind::Conv2dWeightGrad, conv2dWeightGradKernel},
       {OpKind::LayerNorm, layerNormKernel},
       {OpKind::MaxPool2d, poolKernel<true>},
+      {OpKind::MaxPool2dGrad, maxPool2dGradKernel},
       {OpKind::AvgPool2d, poolKernel<false>},
       {OpKind::Unfold2d, unfold2dKernel},
       {OpKind::Fold2d, fold2dKernel},

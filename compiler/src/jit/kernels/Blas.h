@@ -42,13 +42,14 @@ inline int forcedGemmWay() {
   return -1;
 }
 
-inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k,
-                     const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+// C = op(A) op(B) + beta C.
+inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float *a,
+                     int lda, const float *b, int ldb, float *c, int ldc, float beta = 0) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
-inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k,
-                     const double *a, int lda, const double *b, int ldb, double *c, int ldc) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const double *a,
+                     int lda, const double *b, int ldb, double *c, int ldc, double beta = 0) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
 // Rows [i0, i1) and columns [j0, j1) of C = op(A) op(B), one BLAS call.
@@ -57,12 +58,12 @@ template <typename T> struct GemmOperands {
   int64_t m, n, k;
   const T *a, *b;
   T *c;
-  void block(int64_t i0, int64_t i1, int64_t j0, int64_t j1) const {
+  void block(int64_t i0, int64_t i1, int64_t j0, int64_t j1, T beta = 0) const {
     const int lda = static_cast<int>(transA ? m : k), ldb = static_cast<int>(transB ? k : n);
     blasGemm(transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
              static_cast<int>(i1 - i0), static_cast<int>(j1 - j0), static_cast<int>(k),
              a + (transA ? i0 : i0 * k), lda, b + (transB ? j0 * k : j0), ldb, c + i0 * n + j0,
-             static_cast<int>(n));
+             static_cast<int>(n), beta);
   }
 };
 
@@ -173,6 +174,17 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
     }
     g.block(0, m, 0, n);
   });
+}
+
+// C [m, n] += op(A) op(B), one BLAS call on this thread (sums of per-image
+// products: the weight gradient of a convolution, Conv.cpp). k = 0 adds
+// nothing.
+template <typename T>
+void gemmAccumulate(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
+                    const T *b, T *c) {
+  if (m == 0 || n == 0 || k == 0)
+    return;
+  GemmOperands<T>{transA, transB, m, n, k, a, b, c}.block(0, m, 0, n, T(1));
 }
 
 } // namespace chainjit::compiler::jit::kernels

@@ -1,11 +1,13 @@
-// conv2d, unfold2d and fold2d: im2col, col2im, and convolution as im2col
-// followed by one GEMM per image (OpenBLAS), the way Caffe and PyTorch's CPU
-// path do it, or as a direct convolution (DirectConv.h) where that measures
-// faster on the machine (ConvChoice.h). Window geometry and the column
-// layout: WindowGeometry.h.
+// conv2d and its two adjoints (conv_transpose2d, conv2d_weight_grad),
+// unfold2d and fold2d: im2col, col2im, and each pass of a convolution as
+// im2col/col2im around one GEMM per image (OpenBLAS), the way Caffe and
+// PyTorch's CPU path do it, or as a direct kernel (DirectConv.h,
+// DirectWeightGrad.h) where that measures faster on the machine
+// (ConvChoice.h). Params, slots and scratch of the three passes:
+// ConvPlan.h; window geometry and the column layout: WindowGeometry.h.
 #include "jit/kernels/Blas.h"
 #include "jit/kernels/ConvChoice.h"
-#include "jit/kernels/DirectConv.h"
+#include "jit/kernels/ConvPlan.h"
 #include "jit/kernels/KernelSupport.h"
 #include "jit/kernels/ParallelItems.h"
 #include "jit/kernels/WindowGeometry.h"
@@ -46,19 +48,11 @@ void col2im(const T *columns, const Window &g, T *image) {
   });
 }
 
-// A 1x1 kernel with unit stride and no padding reads the image itself as
-// its column matrix: no im2col, no scratch.
-bool columnsAreImage(const Window &g) {
-  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
-}
+// The three passes' kernels take ConvPlan.h's params. scratch: GEMM, one
+// image's columns (none when columnsAreImage); direct, the kernel's own.
 
-// params of cj_conv2d_{f32,f64}: the window (WindowGeometry.h), then [14] O
-// output channels, [15] the kernel (ConvKernel), [16] the direct kernel's
-// image slots (direct::slotsFor; 1 for GEMM). operands: {input [N, C, H,
-// W], weight [O, C, KH, KW]}; result [N, O, OH, OW]. scratch (GEMM):
-// C*KH*KW*OH*OW elements (one image's columns), none when columnsAreImage;
-// out[n] = weight [O, C*KH*KW] x columns(input[n]) [C*KH*KW, OH*OW].
-// scratch (direct): direct::scratchElements.
+// cj_conv2d: operands {input [N, C, H, W], weight [O, C, KH, KW]}; result
+// [N, O, OH, OW]; out[n] = weight [O, C*KH*KW] x columns(input[n]).
 template <typename T>
 int32_t conv2d(void *const *operands, void *result, const int64_t *p, void *scratch) {
   const Window g = readWindow(p);
@@ -79,6 +73,70 @@ int32_t conv2d(void *const *operands, void *result, const int64_t *p, void *scra
     }
     gemmRowMajor(false, false, outChannels, windows, rows, weight, columns,
                  y + n * outChannels * windows);
+  }
+  return kJitOk;
+}
+
+// cj_conv_transpose2d: operands {dy [N, O, OH, OW], weight [O, C, KH, KW]};
+// result dx [N, C, H, W]. GEMM: dx[n] = col2im(weight^T x dy[n]). Direct
+// (unit strides, inputGradIsConv): a conv2d of dy with the weight flipped
+// and transposed, which the scratch holds first.
+template <typename T>
+int32_t convTranspose2d(void *const *operands, void *result, const int64_t *p, void *scratch) {
+  const Window g = readWindow(p);
+  const int64_t outChannels = p[kWindowParams], taps = g.c * g.kh * g.kw;
+  const T *dy = static_cast<const T *>(operands[0]);
+  const T *weight = static_cast<const T *>(operands[1]);
+  T *dx = static_cast<T *>(result), *s = static_cast<T *>(scratch);
+  if (p[kWindowParams + 1] == int64_t(ConvKernel::Direct)) {
+    for (int64_t o = 0; o < outChannels; ++o) // s[c, o, KH-1-i, KW-1-j] = weight[o, c, i, j]
+      for (int64_t c = 0; c < g.c; ++c)
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j)
+            s[((c * outChannels + o) * g.kh + g.kh - 1 - i) * g.kw + g.kw - 1 - j] =
+                weight[((o * g.c + c) * g.kh + i) * g.kw + j];
+    direct::conv2d(dy, s, inputGradWindow(g, outChannels), g.c, p[kWindowParams + 2],
+                   s + outChannels * taps, dx);
+    return kJitOk;
+  }
+  const int64_t windows = g.oh * g.ow, plane = g.c * g.h * g.w;
+  for (int64_t n = 0; n < g.n; ++n) {
+    T *image = dx + n * plane;
+    T *columns = columnsAreImage(g) ? image : s;
+    gemmRowMajor(true, false, taps, windows, outChannels, weight, dy + n * outChannels * windows,
+                 columns);
+    if (!columnsAreImage(g)) {
+      std::fill(image, image + plane, T(0));
+      col2im(columns, g, image);
+    }
+  }
+  return kJitOk;
+}
+
+// cj_conv2d_weight_grad: operands {input [N, C, H, W], dy [N, O, OH, OW]};
+// result dw [O, C, KH, KW]. GEMM: dw = sum over n of dy[n] x
+// columns(input[n])^T; direct: DirectWeightGrad.h.
+template <typename T>
+int32_t conv2dWeightGrad(void *const *operands, void *result, const int64_t *p, void *scratch) {
+  const Window g = readWindow(p);
+  const int64_t outChannels = p[kWindowParams], taps = g.c * g.kh * g.kw;
+  const T *x = static_cast<const T *>(operands[0]);
+  const T *dy = static_cast<const T *>(operands[1]);
+  T *dw = static_cast<T *>(result), *s = static_cast<T *>(scratch);
+  if (p[kWindowParams + 1] == int64_t(ConvKernel::Direct)) {
+    wgrad::weightGrad(x, dy, g, outChannels, p[kWindowParams + 2], s, dw);
+    return kJitOk;
+  }
+  const int64_t windows = g.oh * g.ow, plane = g.c * g.h * g.w;
+  std::fill(dw, dw + outChannels * taps, T(0));
+  for (int64_t n = 0; n < g.n; ++n) {
+    const T *columns = x + n * plane;
+    if (!columnsAreImage(g)) {
+      im2col(x + n * plane, g, T(0), s);
+      columns = s;
+    }
+    gemmAccumulate(false, true, outChannels, taps, windows, dy + n * outChannels * windows, columns,
+                   dw);
   }
   return kJitOk;
 }
@@ -125,31 +183,45 @@ std::vector<int64_t> attrWindow(const ir::Node &n, const ir::Shape &image) {
                       n.attrs.getInts("padding"), n.attrs.getInts("dilation"));
 }
 
-LibraryCall lowerConv2d(const Graph &g, NodeId id) {
+// The call of one pass of a layer whose forward conv2d has input `image`
+// [N, C, H, W], weight taps `kernel` and `outChannels` output channels.
+LibraryCall lowerConvPass(const Graph &g, NodeId id, ConvPass pass, const char *name,
+                          const ir::Shape &image, const ir::Ints &kernel, int64_t outChannels) {
+  const ir::Node &n = g.node(id);
+  LibraryCall call{typedSymbol(name, n.type.dtype),
+                   windowParams(image, kernel, n.attrs.getInts("stride"),
+                                n.attrs.getInts("padding"), n.attrs.getInts("dilation")),
+                   0};
+  const Window win = readWindow(call.params.data());
+  const ConvKernel kernelWay = chooseConvKernel(pass, win, outChannels, n.type.dtype);
+  const bool f32 = n.type.dtype == ir::DType::f32;
+  const int64_t slots = f32 ? convSlots<float>(pass, kernelWay, win, outChannels)
+                            : convSlots<double>(pass, kernelWay, win, outChannels);
+  call.params.insert(call.params.end(), {outChannels, int64_t(kernelWay), slots});
+  call.scratchBytes =
+      (f32 ? convScratchElements<float>(pass, kernelWay, win, outChannels, slots)
+           : convScratchElements<double>(pass, kernelWay, win, outChannels, slots)) *
+      static_cast<int64_t>(ir::dtypeSize(n.type.dtype));
+  return call;
+}
+
+LibraryCall lowerConv2d(const Graph &g, NodeId id) { // conv2d(x, w)
   const ir::Node &n = g.node(id);
   const ir::Shape &w = g.type(n.operands[1]).shape;
-  LibraryCall call{typedSymbol("conv2d", n.type.dtype),
-                   windowParams(g.type(n.operands[0]).shape, {w[2], w[3]},
-                                n.attrs.getInts("stride"), n.attrs.getInts("padding"),
-                                n.attrs.getInts("dilation")),
-                   0};
-  call.params.push_back(w[0]);
-  const Window win = readWindow(call.params.data());
-  const ConvKernel kernel = chooseConvKernel(win, w[0], n.type.dtype);
-  call.params.push_back(int64_t(kernel));
-  const bool f32 = n.type.dtype == ir::DType::f32;
-  const int64_t slots = kernel == ConvKernel::Gemm ? 1
-                        : f32                      ? direct::slotsFor<float>(win)
-                                                   : direct::slotsFor<double>(win);
-  call.params.push_back(slots);
-  if (kernel == ConvKernel::Direct)
-    call.scratchBytes = (f32 ? direct::scratchElements<float>(win, w[0], slots)
-                             : direct::scratchElements<double>(win, w[0], slots)) *
-                        static_cast<int64_t>(ir::dtypeSize(n.type.dtype));
-  else if (!columnsAreImage(win))
-    call.scratchBytes = win.c * win.kh * win.kw * win.oh * win.ow *
-                        static_cast<int64_t>(ir::dtypeSize(n.type.dtype));
-  return call;
+  return lowerConvPass(g, id, ConvPass::Forward, "conv2d", g.type(n.operands[0]).shape,
+                       {w[2], w[3]}, w[0]);
+}
+LibraryCall lowerConvTranspose2d(const Graph &g, NodeId id) { // (dy, w) -> dx
+  const ir::Node &n = g.node(id);
+  const ir::Shape &w = g.type(n.operands[1]).shape;
+  return lowerConvPass(g, id, ConvPass::InputGrad, "conv_transpose2d", n.type.shape, {w[2], w[3]},
+                       w[0]);
+}
+LibraryCall lowerConv2dWeightGrad(const Graph &g, NodeId id) { // (x, dy) -> dw
+  const ir::Node &n = g.node(id);
+  return lowerConvPass(g, id, ConvPass::WeightGrad, "conv2d_weight_grad",
+                       g.type(n.operands[0]).shape, n.attrs.getInts("kernel"),
+                       g.type(n.operands[1]).shape[1]);
 }
 
 LibraryCall lowerUnfold2d(const Graph &g, NodeId id) {
@@ -170,6 +242,8 @@ LibraryCall lowerFold2d(const Graph &g, NodeId id) {
 std::vector<LibraryKernel> convKernels() {
   return {
       {ir::OpKind::Conv2d, lowerConv2d},
+      {ir::OpKind::ConvTranspose2d, lowerConvTranspose2d},
+      {ir::OpKind::Conv2dWeightGrad, lowerConv2dWeightGrad},
       {ir::OpKind::Unfold2d, lowerUnfold2d},
       {ir::OpKind::Fold2d, lowerFold2d},
   };
@@ -178,11 +252,14 @@ std::vector<LibraryKernel> convKernels() {
 } // namespace chainjit::compiler::jit::kernels
 
 CJ_DEFINE_FLOAT_KERNELS(cj_conv2d, conv2d)
+CJ_DEFINE_FLOAT_KERNELS(cj_conv_transpose2d, convTranspose2d)
+CJ_DEFINE_FLOAT_KERNELS(cj_conv2d_weight_grad, conv2dWeightGrad)
 CJ_DEFINE_FLOAT_KERNELS(cj_unfold2d, unfold2d)
 CJ_DEFINE_FLOAT_KERNELS(cj_fold2d, fold2d)
 
 chainjit::compiler::jit::kernels::SymbolList
 chainjit::compiler::jit::kernels::convSymbols() {
-  return {CJ_FLOAT_SYMBOLS(cj_conv2d), CJ_FLOAT_SYMBOLS(cj_unfold2d),
+  return {CJ_FLOAT_SYMBOLS(cj_conv2d), CJ_FLOAT_SYMBOLS(cj_conv_transpose2d),
+          CJ_FLOAT_SYMBOLS(cj_conv2d_weight_grad), CJ_FLOAT_SYMBOLS(cj_unfold2d),
           CJ_FLOAT_SYMBOLS(cj_fold2d)};
 }

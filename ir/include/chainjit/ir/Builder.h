@@ -125,7 +125,21 @@ Value mse(Value prediction, Value target);
 // --- layers ---
 Value conv2d(Value x, Value w, Ints stride = {1, 1}, Ints padding = {0, 0},
              Ints dilation = {1, 1});
+// conv2d's two adjoints, as ops of their own (the rules of conv2d use them).
+// convTranspose2d: [N, O, OH, OW] with w [O, C, KH, KW] -> [N, C, H, W],
+// H = (OH-1)*stride - 2*padding + dilation*(KH-1) + outputPadding + 1, each
+// input element scattering w times itself (PyTorch's conv_transpose2d).
+// conv2dWeightGrad: input [N, C, H, W] and outputGrad [N, O, OH, OW] ->
+// [O, C, KH, KW], the gradient of sum(outputGrad * conv2d(input, W)) in W.
+Value convTranspose2d(Value x, Value w, Ints stride = {1, 1}, Ints padding = {0, 0},
+                      Ints dilation = {1, 1}, Ints outputPadding = {0, 0});
+Value conv2dWeightGrad(Value x, Value outputGrad, Ints kernel, Ints stride = {1, 1},
+                       Ints padding = {0, 0}, Ints dilation = {1, 1});
 Value maxPool2d(Value x, Ints kernel, Ints stride = {}, Ints padding = {0, 0});
+// max_pool2d's adjoint: outputGrad (the pooled shape) shared equally by the
+// taps of each window of x that equal its maximum.
+Value maxPool2dGrad(Value x, Value outputGrad, Ints kernel, Ints stride = {},
+                    Ints padding = {0, 0});
 Value avgPool2d(Value x, Ints kernel, Ints stride = {}, Ints padding = {0, 0});
 // im2col: [N, C, H, W] -> [N, C*KH*KW, OH*OW]; positions in the padding read
 // padValue. fold2d is its adjoint: [N, C*KH*KW, L] -> [N, C, output[0],

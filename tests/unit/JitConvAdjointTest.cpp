@@ -1,0 +1,299 @@
+// conv2d's adjoint ops (conv_transpose2d, conv2d_weight_grad) and
+// max_pool2d's (max_pool2d_grad): the interpreter's definitions are the
+// adjoints (dot-product identities), and the JIT's kernels, im2col/col2im +
+// GEMM and direct (compiler/src/jit/kernels/ConvPlan.h), agree with the
+// interpreter on strides, padding, dilation, odd widths, more channels than a
+// register block and one image per slot, in f32 and f64. The direct weight
+// gradient gives the same bits on one thread and on several (its slots are
+// summed in order), and at the vector widths this CPU would not pick. The
+// pooling adjoint is checked on ties, NaN, infinities, odd sizes, row tails
+// and overlapping padded windows.
+#include "../../compiler/src/jit/LibraryKernels.h"
+#include "../../compiler/src/jit/kernels/ConvChoice.h"
+#include "../../compiler/src/jit/kernels/ConvPlan.h"
+
+#include "GradCheck.h"
+#include "JitTesting.h"
+#include "ScopedEnv.h"
+
+#include "chainjit/ir/Builder.h"
+#include "chainjit/runtime/Executable.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+
+using namespace chainjit;
+using namespace chainjit::ir;
+namespace jit = chainjit::compiler::jit;
+namespace kernels = chainjit::compiler::jit::kernels;
+using chainjit::testing::ScopedEnv;
+
+namespace {
+
+struct Case {
+  Shape x, w;
+  Ints stride, padding, dilation;
+};
+const Case kCases[] = {
+    {{3, 1, 28, 28}, {8, 1, 5, 5}, {1, 1}, {2, 2}, {1, 1}},  // examples/fashion_cnn.cj layer 1
+    {{3, 8, 14, 14}, {16, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}}, // and layer 2
+    {{2, 3, 7, 6}, {4, 3, 3, 2}, {1, 1}, {0, 0}, {1, 1}},    // odd widths, O < the block
+    {{2, 3, 7, 6}, {4, 3, 3, 2}, {2, 1}, {1, 2}, {2, 1}},    // stride, padding, dilation
+    {{1, 2, 9, 37}, {11, 2, 3, 3}, {2, 3}, {1, 0}, {1, 1}},  // strided rows, O > the block
+    {{3, 5, 4, 19}, {9, 5, 1, 1}, {1, 1}, {0, 0}, {1, 1}},   // 1x1 (GEMM reads the image)
+    {{1, 2, 5, 5}, {3, 2, 5, 5}, {1, 1}, {4, 4}, {1, 1}},    // more padding than image
+    {{7, 2, 9, 10}, {3, 2, 3, 3}, {1, 1}, {1, 1}, {1, 1}},   // 7 images over several slots
+    {{2, 2, 8, 9}, {3, 2, 2, 2}, {1, 1}, {1, 1}, {1, 1}},    // padding > dilation*(K-1)/2
+};
+
+Tensor random(const TensorType &t, std::mt19937 &rng) {
+  Tensor v(t);
+  std::uniform_real_distribution<double> u(-1, 1);
+  for (int64_t i = 0; i < v.numel(); ++i)
+    v.set(i, u(rng));
+  return v;
+}
+
+double dot(const Tensor &a, const Tensor &b) {
+  double s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    s += a.at(i) * b.at(i);
+  return s;
+}
+
+// The graph of a case's layer: inputs x, w and dy (conv2d's output shape);
+// outputs conv_transpose2d(dy, w) (x's shape), conv2d_weight_grad(x, dy)
+// (w's shape) and conv2d(x, w).
+Graph adjointsGraph(const Case &c, DType dt) {
+  Graph g("adjoints");
+  Value x = input(g, "x", {dt, c.x}), w = input(g, "w", {dt, c.w});
+  Graph probe;
+  const Shape y = conv2d(input(probe, "x", {dt, c.x}), input(probe, "w", {dt, c.w}), c.stride,
+                         c.padding, c.dilation)
+                      .shape();
+  Value dy = input(g, "dy", {dt, y});
+  Ints op(2);
+  for (int i = 0; i < 2; ++i)
+    op[i] = c.x[2 + i] + 2 * c.padding[i] - c.dilation[i] * (c.w[2 + i] - 1) - 1 -
+            (y[2 + i] - 1) * c.stride[i];
+  output(convTranspose2d(dy, w, c.stride, c.padding, c.dilation, op).named("dx"));
+  output(conv2dWeightGrad(x, dy, {c.w[2], c.w[3]}, c.stride, c.padding, c.dilation).named("dw"));
+  output(conv2d(x, w, c.stride, c.padding, c.dilation).named("y"));
+  return g;
+}
+
+runtime::Bindings randomInputs(const Graph &g, uint32_t seed) {
+  std::mt19937 rng(seed);
+  runtime::Bindings b;
+  for (NodeId id : g.inputs())
+    b[g.node(id).name] = random(g.type(id), rng);
+  return b;
+}
+
+std::vector<Tensor> runJit(const Graph &g, const runtime::Bindings &b) {
+  compiler::JitOptions options;
+  options.useCache = false;
+  return runtime::makeExecutable(g, runtime::Backend::Jit, options)->run(b).outputs;
+}
+
+// The library call of g's (first) node of this kind.
+jit::LibraryCall lowerNode(const Graph &g, OpKind kind) {
+  for (const jit::LibraryKernel &k : jit::libraryKernels())
+    if (k.kind == kind)
+      for (NodeId id = 0; id < NodeId(g.size()); ++id)
+        if (g.node(id).kind == kind)
+          return k.lower(g, id);
+  FAIL("no lowering");
+  return {};
+}
+
+double sumOf(const Tensor &t) {
+  double s = 0;
+  for (int64_t i = 0; i < t.numel(); ++i)
+    s += t.at(i);
+  return s;
+}
+
+} // namespace
+
+TEST_CASE("conv adjoints: the interpreter's conv_transpose2d and conv2d_weight_grad are conv2d's "
+          "adjoints") {
+  // <conv2d(x, w), dy> = <x, conv_transpose2d(dy, w)> = <w, conv2d_weight_grad(x, dy)>.
+  for (const Case &c : kCases) {
+    INFO("x " << shapeStr(c.x) << ", w " << shapeStr(c.w));
+    const Graph g = adjointsGraph(c, DType::f64);
+    const runtime::Bindings b = randomInputs(g, 3);
+    const runtime::EvalResult r = runtime::interpret(g, b);
+    const double forward = dot(r.outputs[2], b.at("dy"));
+    CHECK(std::fabs(dot(b.at("x"), r.outputs[0]) - forward) <=
+          1e-12 * std::max(1.0, std::fabs(forward)) * double(r.outputs[2].numel()));
+    CHECK(std::fabs(dot(b.at("w"), r.outputs[1]) - forward) <=
+          1e-12 * std::max(1.0, std::fabs(forward)) * double(r.outputs[2].numel()));
+  }
+}
+
+TEST_CASE("conv adjoints: both kernels of each adjoint match the interpreter") {
+  for (const char *kernel : {"gemm", "direct"})
+    for (DType dt : {DType::f32, DType::f64})
+      for (const Case &c : kCases) {
+        INFO("kernel " << kernel << ", " << dtypeName(dt) << ", x " << shapeStr(c.x) << ", w "
+                       << shapeStr(c.w) << ", stride " << shapeStr(c.stride));
+        ScopedEnv env("CHAINJIT_CONV_KERNEL", kernel);
+        const Graph g = adjointsGraph(c, dt);
+        testing::checkJitMatchesInterpreter(g, randomInputs(g, 7));
+      }
+}
+
+TEST_CASE("conv adjoints: the lowering runs the direct kernel where it applies") {
+  ScopedEnv env("CHAINJIT_CONV_KERNEL", "direct");
+  for (const Case &c : kCases) {
+    INFO("x " << shapeStr(c.x) << ", stride " << shapeStr(c.stride) << ", padding "
+              << shapeStr(c.padding));
+    const Graph g = adjointsGraph(c, DType::f32);
+    const jit::LibraryCall weight = lowerNode(g, OpKind::Conv2dWeightGrad);
+    CHECK(weight.params[kernels::kWindowParams + 1] == int64_t(kernels::ConvKernel::Direct));
+    CHECK(weight.params[kernels::kWindowParams + 2] >= 1); // slots
+    CHECK(weight.params[kernels::kWindowParams + 2] <= c.x[0]);
+    // The input adjoint's direct kernel is a conv2d: unit strides and
+    // padding at most dilation * (K - 1).
+    const jit::LibraryCall call = lowerNode(g, OpKind::ConvTranspose2d);
+    const bool applies = c.stride == Ints{1, 1} && c.dilation[0] * (c.w[2] - 1) >= c.padding[0] &&
+                         c.dilation[1] * (c.w[3] - 1) >= c.padding[1];
+    CHECK(call.params[kernels::kWindowParams + 1] ==
+          int64_t(applies ? kernels::ConvKernel::Direct : kernels::ConvKernel::Gemm));
+  }
+  // The measured choice is stored per pass: the keys differ.
+  const kernels::Window layer{1, 8, 14, 14, 3, 3, 14, 14, 1, 1, 1, 1, 1, 1};
+  CHECK(kernels::convChoiceKey(kernels::ConvPass::Forward, layer, 16, DType::f32) !=
+        kernels::convChoiceKey(kernels::ConvPass::InputGrad, layer, 16, DType::f32));
+  CHECK(kernels::convChoiceKey(kernels::ConvPass::InputGrad, layer, 16, DType::f32) !=
+        kernels::convChoiceKey(kernels::ConvPass::WeightGrad, layer, 16, DType::f32));
+  const kernels::ConvTiming t =
+      kernels::measureConvKernels(kernels::ConvPass::WeightGrad, layer, 16, DType::f32);
+  CHECK(t.gemm > 0);
+  CHECK(t.direct > 0);
+  const kernels::Window strided{1, 8, 14, 14, 3, 3, 7, 7, 2, 2, 1, 1, 1, 1};
+  CHECK(kernels::measureConvKernels(kernels::ConvPass::InputGrad, strided, 16, DType::f32).direct ==
+        0); // not applicable: not timed
+  CHECK(kernels::chooseConvKernel(kernels::ConvPass::InputGrad, strided, 16, DType::f32) ==
+        kernels::ConvKernel::Gemm);
+}
+
+TEST_CASE("conv adjoints: the direct weight gradient gives the same bits on any thread count") {
+  ScopedEnv env("CHAINJIT_CONV_KERNEL", "direct");
+  for (const Case &c : {kCases[1], kCases[7]}) {
+    const Graph g = adjointsGraph(c, DType::f32);
+    const runtime::Bindings b = randomInputs(g, 11);
+    std::vector<Tensor> serial, split;
+    {
+      ScopedEnv one("CHAINJIT_KERNEL_THREADS", "1");
+      serial = runJit(g, b);
+    }
+    {
+      ScopedEnv force("CHAINJIT_KERNEL_THREADS", "force");
+      split = runJit(g, b);
+    }
+    REQUIRE(serial.size() == 3);
+    CHECK(std::memcmp(serial[1].data(), split[1].data(), serial[1].byteSize()) == 0);
+    CHECK(std::memcmp(serial[0].data(), split[0].data(), serial[0].byteSize()) == 0);
+  }
+}
+
+namespace {
+
+// The direct weight gradient's slot at V lanes over all images of a case,
+// whatever the CPU would pick, against the interpreter.
+template <typename T, int V> void checkWeightGradAtWidth(const Case &c) {
+  const DType dt = sizeof(T) == 4 ? DType::f32 : DType::f64;
+  const Graph g = adjointsGraph(c, dt);
+  const runtime::Bindings b = randomInputs(g, 5);
+  const Tensor want = runtime::interpret(g, b).outputs[1];
+  const jit::LibraryCall call = lowerNode(g, OpKind::Conv2dWeightGrad);
+  const kernels::Window win = kernels::readWindow(call.params.data());
+  const int64_t o = c.w[0];
+  const auto layout = kernels::wgrad::slotLayout<T>(win, o);
+  std::vector<T> slot(size_t(layout.total()), T(7)); // garbage the kernel must overwrite
+  kernels::wgrad::slotImages<T, V>(static_cast<const T *>(b.at("x").data()),
+                                   static_cast<const T *>(b.at("dy").data()), win, o, slot.data());
+  const T *sums = slot.data() + layout.accumulator + layout.image + layout.dy;
+  Tensor got(want.type());
+  for (int64_t i = 0; i < got.numel(); ++i)
+    got.set(i, double(sums[i]));
+  testing::checkSameTensor(got, want, "weight gradient at " + std::to_string(V) + " lanes");
+}
+
+} // namespace
+
+TEST_CASE("conv adjoints: the direct weight gradient at every vector width") {
+  for (const Case &c : kCases) {
+    INFO("x " << shapeStr(c.x) << ", w " << shapeStr(c.w));
+    checkWeightGradAtWidth<float, 4>(c);
+    checkWeightGradAtWidth<float, 8>(c);
+    checkWeightGradAtWidth<float, 16>(c);
+    checkWeightGradAtWidth<double, 2>(c);
+    checkWeightGradAtWidth<double, 4>(c);
+    checkWeightGradAtWidth<double, 8>(c);
+  }
+}
+
+namespace {
+
+Graph poolGradGraph(DType dt, Shape x, Ints kernel, Ints stride, Ints padding) {
+  Graph g("pool_grad");
+  Value xs = input(g, "x", {dt, x});
+  Graph probe;
+  const Shape y = maxPool2d(input(probe, "x", {dt, x}), kernel, stride, padding).shape();
+  output(maxPool2dGrad(xs, input(g, "dy", {dt, y}), kernel, stride, padding));
+  return g;
+}
+
+} // namespace
+
+TEST_CASE("conv adjoints: max_pool2d_grad matches the interpreter on ties, NaN and odd sizes") {
+  struct PoolCase {
+    Shape x;
+    Ints kernel, stride, padding;
+  };
+  const PoolCase cases[] = {
+      {{2, 3, 28, 28}, {2, 2}, {}, {0, 0}},    // a row of 14 windows: a vector and a tail
+      {{2, 3, 7, 9}, {2, 2}, {}, {0, 0}},      // the row and column past the last window
+      {{1, 2, 6, 34}, {2, 2}, {2, 2}, {0, 0}}, // 17 windows: two vectors and a tail
+      {{2, 2, 7, 7}, {3, 3}, {2, 2}, {1, 1}},  // overlapping padded windows
+      {{1, 2, 5, 6}, {2, 3}, {1, 1}, {1, 1}},  // stride 1
+  };
+  for (DType dt : {DType::f32, DType::f64})
+    for (const PoolCase &c : cases) {
+      INFO(dtypeName(dt) << ", x " << shapeStr(c.x) << ", kernel " << shapeStr(c.kernel));
+      const Graph g = poolGradGraph(dt, c.x, c.kernel, c.stride, c.padding);
+      std::mt19937 rng(13);
+      runtime::Bindings b = randomInputs(g, 17);
+      Tensor &x = b.at("x");
+      std::uniform_int_distribution<int> small(-2, 2), pick(0, 40);
+      for (int64_t i = 0; i < x.numel(); ++i) { // few values: many ties
+        const int v = small(rng);
+        x.set(i, v);
+        const int r = pick(rng);
+        if (r == 0)
+          x.set(i, std::numeric_limits<double>::quiet_NaN());
+        else if (r == 1)
+          x.set(i, std::numeric_limits<double>::infinity());
+        else if (r == 2)
+          x.set(i, -std::numeric_limits<double>::infinity());
+      }
+      testing::checkJitMatchesInterpreter(g, b);
+      // The interpreter's shares: every window's output_grad is handed out in
+      // full to its maxima (no NaN in this check, no padding, no overlap).
+      if (c.padding == Ints{0, 0} && c.stride.empty()) {
+        for (int64_t i = 0; i < x.numel(); ++i)
+          if (std::isnan(x.at(i)))
+            x.set(i, 0);
+        const Tensor dx = runtime::interpret(g, b).outputs[0];
+        CHECK(sumOf(dx) ==
+              doctest::Approx(sumOf(b.at("dy"))).epsilon(dt == DType::f32 ? 1e-5 : 1e-12));
+      }
+    }
+}
