@@ -16,6 +16,7 @@
 #include "JitTesting.h"
 #include "ScopedEnv.h"
 
+#include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/runtime/Executable.h"
 
@@ -261,6 +262,8 @@ TEST_CASE("conv adjoints: max_pool2d_grad matches the interpreter on ties, NaN a
   const PoolCase cases[] = {
       {{2, 3, 28, 28}, {2, 2}, {}, {0, 0}},    // a row of 14 windows: a vector and a tail
       {{2, 3, 7, 9}, {2, 2}, {}, {0, 0}},      // the row and column past the last window
+      {{3, 2, 6, 8}, {2, 2}, {}, {0, 0}},      // rows narrower than a vector of windows
+      {{2, 2, 8, 18}, {2, 2}, {}, {0, 0}},     // a vector and one window per row
       {{1, 2, 6, 34}, {2, 2}, {2, 2}, {0, 0}}, // 17 windows: two vectors and a tail
       {{2, 2, 7, 7}, {3, 3}, {2, 2}, {1, 1}},  // overlapping padded windows
       {{1, 2, 5, 6}, {2, 3}, {1, 1}, {1, 1}},  // stride 1
@@ -296,4 +299,20 @@ TEST_CASE("conv adjoints: max_pool2d_grad matches the interpreter on ties, NaN a
               doctest::Approx(sumOf(b.at("dy"))).epsilon(dt == DType::f32 ? 1e-5 : 1e-12));
       }
     }
+}
+
+TEST_CASE("conv adjoints: the chain cost model charges the three passes of a layer alike") {
+  // One multiply-add per window, tap and output channel of the layer's
+  // conv2d, per active operand, whichever pass: 2*5*3 windows (x [2, 2, 5, 6]
+  // under a 3x2 kernel, stride [1, 2], padding [1, 0]) times 3*2*3*2.
+  const Case c{{2, 2, 5, 6}, {3, 2, 3, 2}, {1, 2}, {1, 0}, {1, 1}};
+  const Graph g = adjointsGraph(c, DType::f64);
+  const double fmas = 2.0 * 5 * 3 * (3 * 2 * 3 * 2);
+  for (OpKind kind : {OpKind::Conv2d, OpKind::ConvTranspose2d, OpKind::Conv2dWeightGrad})
+    for (NodeId id = 0; id < NodeId(g.size()); ++id)
+      if (g.node(id).kind == kind) {
+        INFO(opName(kind));
+        CHECK(compiler::opCost(g, id, {true, false}).tangent == fmas);
+        CHECK(compiler::opCost(g, id, {true, true}).adjoint == 2 * fmas);
+      }
 }

@@ -8,6 +8,7 @@
 // same way and shares the window's output_grad among the taps equal to it.
 // The planes are split over the kernel pool's threads where that pays.
 #include "jit/kernels/KernelSupport.h"
+#include "jit/kernels/MaxPool2x2.h"
 #include "jit/kernels/ParallelItems.h"
 #include "jit/kernels/SimdLevel.h"
 #include "jit/kernels/WindowGeometry.h"
@@ -85,6 +86,17 @@ template <typename T> bool maxPool2x2Plane(const T *image, T *out, const Window 
   return !nan;
 }
 
+// 2x2 windows with stride 2 and no padding on AVX2 vectors (MaxPool2x2.h),
+// where the CPU has them (SimdLevel.h).
+inline bool vectorTwoByTwo(const Window &g) {
+#if defined(__x86_64__)
+  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 &&
+         simdLevel() >= 1;
+#else
+  return false;
+#endif
+}
+
 // params of cj_max_pool2d_{f32,f64} and cj_avg_pool2d_{f32,f64}: the window
 // (WindowGeometry.h, dilation 1). operands: {input [N, C, H, W]}; result
 // [N, C, OH, OW].
@@ -94,10 +106,17 @@ int32_t pool2d(void *const *operands, void *result, const int64_t *p, void *) {
   const T *x = static_cast<const T *>(operands[0]);
   T *y = static_cast<T *>(result);
   const bool twoByTwo = Max && g.kh == 2 && g.kw == 2 && g.ph == 0 && g.pw == 0;
+  const bool vectors = Max && vectorTwoByTwo(g);
   forItems(g.n * g.c, [&](int64_t begin, int64_t end) { // planes are independent
     for (int64_t plane = begin; plane < end; ++plane) {
       const T *image = x + plane * g.h * g.w;
       T *out = y + plane * g.oh * g.ow;
+#if defined(__x86_64__)
+      if (vectors) {
+        pool2x2::forward(image, out, g);
+        continue;
+      }
+#endif
       if (!twoByTwo || !maxPool2x2Plane(image, out, g))
         poolPlane<T, Max>(image, out, g);
     }
@@ -138,80 +157,12 @@ template <typename T> void maxPoolGradPlane(const T *x, const T *dy, T *dx, cons
   }
 }
 
-#if defined(__x86_64__)
-// maxPoolGradPlane for 2x2 windows with stride 2 and no padding (the pooling
-// of most CNNs): each tap in one window, so dx is written, not added to; the
-// row and column past the last window (odd H or W) stay zero. 8 windows at
-// a time as vectors, the taps de-interleaved from the two image rows and the
-// shares interleaved back: as scalars, which tap wins is data, and the
-// branches the compiler made mispredicted (the pass took a quarter of the
-// Fashion CNN's step). The body is written inside the function that carries
-// the ISA: GCC turned the same vector code into scalars when it sat in an
-// inlined helper compiled for the baseline ISA. 8 lanes of AVX2 (two
-// halves for double) on AVX2 and AVX-512 CPUs alike; others run
-// maxPoolGradPlane.
-template <typename T>
-__attribute__((target("avx2,fma"))) void maxPoolGrad2x2Avx2(const T *x, const T *dy, T *dx,
-                                                            const Window &g) {
-  constexpr int L = 8;
-  typedef T Vec __attribute__((vector_size(L * sizeof(T))));
-  if (2 * g.oh < g.h || 2 * g.ow < g.w)
-    std::fill(dx, dx + g.h * g.w, T(0));
-  const Vec zero = {}, nanValue = zero + std::numeric_limits<T>::quiet_NaN();
-  for (int64_t oy = 0; oy < g.oh; ++oy) {
-    const T *r0 = x + 2 * oy * g.w, *r1 = r0 + g.w;
-    T *d0 = dx + 2 * oy * g.w, *d1 = d0 + g.w;
-    for (int64_t ox0 = 0; ox0 < g.ow; ox0 += L) {
-      const int64_t n = std::min<int64_t>(L, g.ow - ox0); // windows in this vector
-      // The last windows of a row through zero-padded copies.
-      T in[3][2 * L], out[2][2 * L];
-      const T *x0 = r0 + 2 * ox0, *x1 = r1 + 2 * ox0, *gy = dy + oy * g.ow + ox0;
-      T *o0 = d0 + 2 * ox0, *o1 = d1 + 2 * ox0;
-      if (n < L) {
-        std::fill(&in[0][0], &in[0][0] + 3 * 2 * L, T(0));
-        std::copy(x0, x0 + 2 * n, in[0]), std::copy(x1, x1 + 2 * n, in[1]);
-        std::copy(gy, gy + n, in[2]);
-        x0 = in[0], x1 = in[1], gy = in[2], o0 = out[0], o1 = out[1];
-      }
-      Vec lo0, hi0, lo1, hi1, gv;
-      std::memcpy(&lo0, x0, sizeof(Vec)), std::memcpy(&hi0, x0 + L, sizeof(Vec));
-      std::memcpy(&lo1, x1, sizeof(Vec)), std::memcpy(&hi1, x1 + L, sizeof(Vec));
-      std::memcpy(&gv, gy, sizeof(Vec));
-      const Vec a = __builtin_shufflevector(lo0, hi0, 0, 2, 4, 6, 8, 10, 12, 14);
-      const Vec b = __builtin_shufflevector(lo0, hi0, 1, 3, 5, 7, 9, 11, 13, 15);
-      const Vec c = __builtin_shufflevector(lo1, hi1, 0, 2, 4, 6, 8, 10, 12, 14);
-      const Vec d = __builtin_shufflevector(lo1, hi1, 1, 3, 5, 7, 9, 11, 13, 15);
-      Vec m = a; // compared in poolPlane's order
-      m = b > m ? b : m;
-      m = c > m ? c : m;
-      m = d > m ? d : m;
-      const auto nan = (a != a) | (b != b) | (c != c) | (d != d); // lanes of -1 or 0
-      const auto hits = -((a == m) + (b == m) + (c == m) + (d == m));
-      const Vec share = nan ? nanValue : gv / __builtin_convertvector(hits, Vec);
-      const Vec sa = (nan | (a == m)) ? share : zero, sb = (nan | (b == m)) ? share : zero;
-      const Vec sc = (nan | (c == m)) ? share : zero, sd = (nan | (d == m)) ? share : zero;
-      const Vec w0 = __builtin_shufflevector(sa, sb, 0, 8, 1, 9, 2, 10, 3, 11);
-      const Vec w1 = __builtin_shufflevector(sa, sb, 4, 12, 5, 13, 6, 14, 7, 15);
-      const Vec w2 = __builtin_shufflevector(sc, sd, 0, 8, 1, 9, 2, 10, 3, 11);
-      const Vec w3 = __builtin_shufflevector(sc, sd, 4, 12, 5, 13, 6, 14, 7, 15);
-      std::memcpy(o0, &w0, sizeof(Vec)), std::memcpy(o0 + L, &w1, sizeof(Vec));
-      std::memcpy(o1, &w2, sizeof(Vec)), std::memcpy(o1 + L, &w3, sizeof(Vec));
-      if (n < L) {
-        std::copy(out[0], out[0] + 2 * n, d0 + 2 * ox0);
-        std::copy(out[1], out[1] + 2 * n, d1 + 2 * ox0);
-      }
-    }
-  }
-}
-#endif
-
-// One plane of max_pool2d_grad: 2x2 windows on AVX2 vectors where the CPU
-// has them (SimdLevel.h).
+// One plane of max_pool2d_grad.
 template <typename T>
 void maxPoolGradOnThisCpu(const T *x, const T *dy, T *dx, const Window &g, bool twoByTwo) {
 #if defined(__x86_64__)
-  if (twoByTwo && simdLevel() >= 1)
-    return maxPoolGrad2x2Avx2(x, dy, dx, g);
+  if (twoByTwo)
+    return pool2x2::adjoint(x, dy, dx, g);
 #endif
   maxPoolGradPlane(x, dy, dx, g);
 }
@@ -224,7 +175,7 @@ int32_t maxPool2dGrad(void *const *operands, void *result, const int64_t *p, voi
   const T *x = static_cast<const T *>(operands[0]);
   const T *dy = static_cast<const T *>(operands[1]);
   T *dx = static_cast<T *>(result);
-  const bool twoByTwo = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+  const bool twoByTwo = vectorTwoByTwo(g);
   forItems(g.n * g.c, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const T *xp = x + plane * g.h * g.w, *dyp = dy + plane * g.oh * g.ow;
