@@ -48,7 +48,7 @@ struct Window {
   Ints kernel, stride, padding, dilation;
 };
 
-Window windowOf(const RuleContext &c) { // unfold2d, fold2d
+Window windowOf(const RuleContext &c) { // unfold2d, fold2d, conv2d_weight_grad
   const Attrs &a = c.attrs();
   return {a.getInts("kernel"), a.getInts("stride"), a.getInts("padding"),
           a.getInts("dilation")};
@@ -214,15 +214,9 @@ std::vector<MaybeValue> convTranspose2dVjp(const RuleContext &c, Value adj, Want
 // Linear in each operand: d = WG(dx, g) + WG(x, dg); with A = the adjoint
 // [O, C, KH, KW], x_bar = CT(g, A) and g_bar = conv2d(x, A).
 
-Window weightGradWindow(const RuleContext &c) {
-  const Attrs &a = c.attrs();
-  return {a.getInts("kernel"), a.getInts("stride"), a.getInts("padding"),
-          a.getInts("dilation")};
-}
-
 MaybeValue conv2dWeightGradJvp(const RuleContext &c, Tangents t) {
   const int64_t k = c.directions;
-  const Window win = weightGradWindow(c);
+  const Window win = windowOf(c);
   MaybeValue d;
   if (t[0]) // dx's directions as input channels: [O, k*C, KH, KW]
     d = fromChannels(weightGradWith(intoChannels(*t[0]), c.operands[1], win), k);
@@ -233,7 +227,7 @@ MaybeValue conv2dWeightGradJvp(const RuleContext &c, Tangents t) {
 std::vector<MaybeValue> conv2dWeightGradVjp(const RuleContext &c, Value adj, Wanted w) {
   const Shape xs = c.operands[0].shape();
   const int64_t k = c.directions;
-  const Window win = weightGradWindow(c);
+  const Window win = windowOf(c);
   std::vector<MaybeValue> r(2);
   if (w[0]) // A's directions as result channels: weight [O, k*C, KH, KW]
     r[0] = fromChannels(transposeWith(c.operands[1], intoChannels(adj), xs, win), k);
@@ -277,11 +271,12 @@ MaybeValue maxPool2dJvp(const RuleContext &c, Tangents t) {
   return sharesOfMax(c.operands[0], c.result, *t[0], poolWindow(c), c.directions);
 }
 std::vector<MaybeValue> maxPool2dVjp(const RuleContext &c, Value adj, Wanted) {
-  const Window win = poolWindow(c);
-  const int64_t k = c.directions;
+  const Attrs &a = c.attrs(); // as they are (a default stride stays []), so that
+  const int64_t k = c.directions; // a max_pool2d rebuilt from them is the same node
   Value x = foldDirections(repeatDirections(c.operands[0], k)); // [k*N, C, H, W]
-  return {splitDirections(
-      maxPool2dGrad(x, foldDirections(adj), win.kernel, win.stride, win.padding), k)};
+  return {splitDirections(maxPool2dGrad(x, foldDirections(adj), a.getInts("kernel"),
+                                        a.getInts("stride"), a.getInts("padding")),
+                          k)};
 }
 
 // max_pool2d_grad(x, g): linear in g, piecewise constant in x (the shares

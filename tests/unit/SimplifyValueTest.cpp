@@ -307,3 +307,39 @@ TEST_CASE("simplify: vjp and jvp keep every named result") {
     CHECK(t.find(name).has_value());
   testing::checkDerivatives(f, randomBindings(f, 2), "logits", {"W1", "b2"});
 }
+
+TEST_CASE("simplify: the backward of relu then max_pool2d masks the pooled values") {
+  // max_pool2d_grad(relu(s), g) * cast(s > 0) -> max_pool2d_grad(relu(s), g *
+  // cast(max_pool2d(relu(s)) > 0)): the same values, bit for bit, on inputs
+  // with many zeros and ties (small integers), on disjoint and on overlapping
+  // padded windows; afterwards no comparison is left on the image's shape.
+  struct Pool {
+    Ints kernel, stride, padding;
+    Shape pooled;
+  };
+  for (const Pool &p :
+       {Pool{{2, 2}, {}, {0, 0}, {2, 3, 3, 3}}, Pool{{3, 3}, {2, 2}, {1, 1}, {2, 3, 3, 3}}}) {
+    Graph f("relu_pool");
+    Value x = input(f, "x", f64({2, 3, 6, 6}));
+    Value q = input(f, "q", f64(p.pooled));
+    Value w = param(f, "W", f64({3, 3, 3, 3}), {{"init", "normal"}, {"seed", 2}});
+    Value s = conv2d(x, w, {1, 1}, {1, 1});
+    Value pooled = maxPool2d(relu(s), p.kernel, p.stride, p.padding);
+    output(sum(pooled * q).named("loss"));
+    runtime::Bindings b = randomBindings(f, 3);
+    for (const char *name : {"x", "q"}) // small integers: zeros and ties
+      for (int64_t i = 0; i < b.at(name).numel(); ++i)
+        b.at(name).set(i, std::round(2 * b.at(name).at(i)));
+    Graph raw = compiler::grad(f, "loss", {"x", "W"}, /*simplify=*/false);
+    Graph simplified = compiler::grad(f, "loss", {"x", "W"});
+    checkSameValues(raw, simplified, b);
+    int comparisons = 0;
+    for (NodeId id = 0; id < simplified.size(); ++id)
+      if (simplified.node(id).kind == OpKind::Greater) {
+        ++comparisons;
+        CHECK(simplified.type(id).shape == p.pooled);
+      }
+    CHECK(comparisons == 1);
+    testing::checkDerivatives(f, b, "loss", {"W"});
+  }
+}
