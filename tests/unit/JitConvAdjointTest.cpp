@@ -316,3 +316,29 @@ TEST_CASE("conv adjoints: the chain cost model charges the three passes of a lay
         CHECK(compiler::opCost(g, id, {true, true}).adjoint == 2 * fmas);
       }
 }
+
+TEST_CASE("conv adjoints: a measurement's choice counts the threads each way would use") {
+  using kernels::ConvKernel;
+  using kernels::ConvPass;
+  const kernels::Window small{64, 8, 14, 14, 3, 3, 14, 14, 1, 1, 1, 1, 1, 1}; // 16*72*196 < 2^18
+  const kernels::Window large{64, 64, 28, 28, 3, 3, 28, 28, 1, 1, 1, 1, 1, 1};
+  const kernels::ConvTiming tie{10e-6, 10e-6}, directSlower{10e-6, 15e-6};
+  // One CPU: the faster way (a tie stays GEMM).
+  CHECK(kernels::chooseByTiming(ConvPass::Forward, small, 16, tie, 1) == ConvKernel::Gemm);
+  CHECK(kernels::chooseByTiming(ConvPass::Forward, small, 16, {10e-6, 9e-6}, 1) ==
+        ConvKernel::Direct);
+  // Two CPUs: GEMM's small per-image products run on one, the direct kernel's
+  // images on both.
+  CHECK(kernels::chooseByTiming(ConvPass::Forward, small, 16, tie, 2) == ConvKernel::Direct);
+  CHECK(kernels::chooseByTiming(ConvPass::InputGrad, small, 16, directSlower, 2) ==
+        ConvKernel::Direct);
+  CHECK(kernels::chooseByTiming(ConvPass::Forward, small, 16, {10e-6, 25e-6}, 2) ==
+        ConvKernel::Gemm);
+  // A large layer's products split too: the plain comparison again, except
+  // for the weight adjoint, whose per-image sums never split.
+  CHECK(kernels::chooseByTiming(ConvPass::Forward, large, 64, directSlower, 2) == ConvKernel::Gemm);
+  CHECK(kernels::chooseByTiming(ConvPass::WeightGrad, large, 64, directSlower, 2) ==
+        ConvKernel::Direct);
+  // No direct time (it does not apply): GEMM.
+  CHECK(kernels::chooseByTiming(ConvPass::InputGrad, small, 16, {10e-6, 0}, 2) == ConvKernel::Gemm);
+}

@@ -6,6 +6,7 @@
 #include "jit/kernels/ConvChoice.h"
 #include "jit/KernelChoice.h" // calibrationTarget
 #include "jit/ObjectCache.h"
+#include "jit/kernels/Blas.h"          // kMinSplitMultiplyAdds
 #include "jit/kernels/ParallelItems.h" // monotonicSeconds
 
 #include <algorithm>
@@ -145,7 +146,7 @@ ConvTiming timeBoth(ConvPass pass, const Window &g, int64_t outChannels, bool bo
 
 using Key = std::tuple<ConvPass, std::vector<int64_t>, ir::DType>;
 
-constexpr const char *kFormat = "chainjit-conv-choice 2";
+constexpr const char *kFormat = "chainjit-conv-choice 3";
 const char *passName(ConvPass pass) {
   switch (pass) {
   case ConvPass::Forward:
@@ -161,10 +162,20 @@ const char *passName(ConvPass pass) {
 ConvKernel measureChoice(ConvPass pass, const Window &g, int64_t outChannels, ir::DType dt) {
   const ConvTiming t = dt == ir::DType::f32 ? timeBoth<float>(pass, g, outChannels, false)
                                             : timeBoth<double>(pass, g, outChannels, false);
-  return t.direct > 0 && t.direct < t.gemm ? ConvKernel::Direct : ConvKernel::Gemm;
+  return chooseByTiming(pass, g, outChannels, t, onlineCpus());
 }
 
 } // namespace
+
+ConvKernel chooseByTiming(ConvPass pass, const Window &g, int64_t outChannels, const ConvTiming &t,
+                          int64_t threads) {
+  if (!(t.direct > 0))
+    return ConvKernel::Gemm;
+  const bool gemmSplits = pass != ConvPass::WeightGrad &&
+                          outChannels * g.c * g.kh * g.kw * g.oh * g.ow >= kMinSplitMultiplyAdds;
+  const double n = double(std::max<int64_t>(threads, 1));
+  return t.direct / n < t.gemm / (gemmSplits ? n : 1.0) ? ConvKernel::Direct : ConvKernel::Gemm;
+}
 
 std::string convChoiceKey(ConvPass pass, const Window &g, int64_t outChannels, ir::DType dt) {
   static const std::string target = calibrationTarget();

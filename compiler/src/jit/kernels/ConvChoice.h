@@ -7,7 +7,8 @@
 // crossing lies depends on the CPU and the BLAS build, so it is measured,
 // never a constant: the first time the machine lowers a pass of a given
 // geometry and dtype, one image is run both ways (alternating, the
-// least of a few runs each) and the faster kernel is remembered, in the
+// least of a few runs each) and the faster kernel for a batch on this
+// machine's CPUs (chooseByTiming) is remembered, in the
 // process and on disk: an entry conv-choice-<hash> in the default compile
 // cache directory (ObjectCache's rules and checksum), keyed by the pass,
 // the shape, the dtype and calibrationTarget() (CPU, features, LLVM, OpenBLAS build),
@@ -48,6 +49,17 @@ struct ConvTiming {
   double gemm = 0, direct = 0;
 };
 ConvTiming measureConvKernels(ConvPass pass, const Window &g, int64_t outChannels, ir::DType dt);
+
+// The choice from a measurement (both ways timed on one thread) for a batch
+// on `threads` CPUs: the direct kernels split their images over the kernel
+// pool's threads, while the GEMM path runs image after image, its products
+// split over the pool only from kMinSplitMultiplyAdds (Blas.h) on and never
+// the weight adjoint's sums; so each time is divided by the threads its way
+// would use. (The Fashion CNN's second layer tied on one image, while with 64
+// images its direct input adjoint took half the time.) Assumes a batch of at
+// least one image per CPU.
+ConvKernel chooseByTiming(ConvPass pass, const Window &g, int64_t outChannels, const ConvTiming &t,
+                          int64_t threads);
 
 // The disk half of chooseConvKernel, in cache directory `dir` (tests): the
 // stored choice of this shape, or a measurement that is then stored.
