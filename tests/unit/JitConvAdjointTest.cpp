@@ -12,6 +12,7 @@
 #include "../../compiler/src/jit/kernels/ConvChoice.h"
 #include "../../compiler/src/jit/kernels/ConvPlan.h"
 
+#include "ConvCases.h"
 #include "GradCheck.h"
 #include "JitTesting.h"
 #include "ScopedEnv.h"
@@ -35,29 +36,8 @@ using chainjit::testing::ScopedEnv;
 
 namespace {
 
-struct Case {
-  Shape x, w;
-  Ints stride, padding, dilation;
-};
-const Case kCases[] = {
-    {{3, 1, 28, 28}, {8, 1, 5, 5}, {1, 1}, {2, 2}, {1, 1}},  // examples/fashion_cnn.cj layer 1
-    {{3, 8, 14, 14}, {16, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}}, // and layer 2
-    {{2, 3, 7, 6}, {4, 3, 3, 2}, {1, 1}, {0, 0}, {1, 1}},    // odd widths, O < the block
-    {{2, 3, 7, 6}, {4, 3, 3, 2}, {2, 1}, {1, 2}, {2, 1}},    // stride, padding, dilation
-    {{1, 2, 9, 37}, {11, 2, 3, 3}, {2, 3}, {1, 0}, {1, 1}},  // strided rows, O > the block
-    {{3, 5, 4, 19}, {9, 5, 1, 1}, {1, 1}, {0, 0}, {1, 1}},   // 1x1 (GEMM reads the image)
-    {{1, 2, 5, 5}, {3, 2, 5, 5}, {1, 1}, {4, 4}, {1, 1}},    // more padding than image
-    {{7, 2, 9, 10}, {3, 2, 3, 3}, {1, 1}, {1, 1}, {1, 1}},   // 7 images over several slots
-    {{2, 2, 8, 9}, {3, 2, 2, 2}, {1, 1}, {1, 1}, {1, 1}},    // padding > dilation*(K-1)/2
-};
-
-Tensor random(const TensorType &t, std::mt19937 &rng) {
-  Tensor v(t);
-  std::uniform_real_distribution<double> u(-1, 1);
-  for (int64_t i = 0; i < v.numel(); ++i)
-    v.set(i, u(rng));
-  return v;
-}
+using Case = testing::ConvCase;
+constexpr const auto &kCases = testing::kConvCases;
 
 double dot(const Tensor &a, const Tensor &b) {
   double s = 0;
@@ -85,14 +65,6 @@ Graph adjointsGraph(const Case &c, DType dt) {
   output(conv2dWeightGrad(x, dy, {c.w[2], c.w[3]}, c.stride, c.padding, c.dilation).named("dw"));
   output(conv2d(x, w, c.stride, c.padding, c.dilation).named("y"));
   return g;
-}
-
-runtime::Bindings randomInputs(const Graph &g, uint32_t seed) {
-  std::mt19937 rng(seed);
-  runtime::Bindings b;
-  for (NodeId id : g.inputs())
-    b[g.node(id).name] = random(g.type(id), rng);
-  return b;
 }
 
 std::vector<Tensor> runJit(const Graph &g, const runtime::Bindings &b) {
@@ -127,7 +99,7 @@ TEST_CASE("conv adjoints: the interpreter's conv_transpose2d and conv2d_weight_g
   for (const Case &c : kCases) {
     INFO("x " << shapeStr(c.x) << ", w " << shapeStr(c.w));
     const Graph g = adjointsGraph(c, DType::f64);
-    const runtime::Bindings b = randomInputs(g, 3);
+    const runtime::Bindings b = testing::randomBindings(g, 3);
     const runtime::EvalResult r = runtime::interpret(g, b);
     const double forward = dot(r.outputs[2], b.at("dy"));
     CHECK(std::fabs(dot(b.at("x"), r.outputs[0]) - forward) <=
@@ -145,7 +117,7 @@ TEST_CASE("conv adjoints: both kernels of each adjoint match the interpreter") {
                        << shapeStr(c.w) << ", stride " << shapeStr(c.stride));
         ScopedEnv env("CHAINJIT_CONV_KERNEL", kernel);
         const Graph g = adjointsGraph(c, dt);
-        testing::checkJitMatchesInterpreter(g, randomInputs(g, 7));
+        testing::checkJitMatchesInterpreter(g, testing::randomBindings(g, 7));
       }
 }
 
@@ -188,7 +160,7 @@ TEST_CASE("conv adjoints: the direct weight gradient gives the same bits on any 
   ScopedEnv env("CHAINJIT_CONV_KERNEL", "direct");
   for (const Case &c : {kCases[1], kCases[7]}) {
     const Graph g = adjointsGraph(c, DType::f32);
-    const runtime::Bindings b = randomInputs(g, 11);
+    const runtime::Bindings b = testing::randomBindings(g, 11);
     std::vector<Tensor> serial, split;
     {
       ScopedEnv one("CHAINJIT_KERNEL_THREADS", "1");
@@ -211,7 +183,7 @@ namespace {
 template <typename T, int V> void checkWeightGradAtWidth(const Case &c) {
   const DType dt = sizeof(T) == 4 ? DType::f32 : DType::f64;
   const Graph g = adjointsGraph(c, dt);
-  const runtime::Bindings b = randomInputs(g, 5);
+  const runtime::Bindings b = testing::randomBindings(g, 5);
   const Tensor want = runtime::interpret(g, b).outputs[1];
   const jit::LibraryCall call = lowerNode(g, OpKind::Conv2dWeightGrad);
   const kernels::Window win = kernels::readWindow(call.params.data());
@@ -273,7 +245,7 @@ TEST_CASE("conv adjoints: max_pool2d_grad matches the interpreter on ties, NaN a
       INFO(dtypeName(dt) << ", x " << shapeStr(c.x) << ", kernel " << shapeStr(c.kernel));
       const Graph g = poolGradGraph(dt, c.x, c.kernel, c.stride, c.padding);
       std::mt19937 rng(13);
-      runtime::Bindings b = randomInputs(g, 17);
+      runtime::Bindings b = testing::randomBindings(g, 17);
       Tensor &x = b.at("x");
       std::uniform_int_distribution<int> small(-2, 2), pick(0, 40);
       for (int64_t i = 0; i < x.numel(); ++i) { // few values: many ties

@@ -12,6 +12,7 @@
 #include "../../compiler/src/jit/kernels/DirectConv.h"
 #include "../../compiler/src/jit/ObjectCache.h"
 
+#include "ConvCases.h"
 #include "GradCheck.h"
 #include "JitTesting.h"
 
@@ -117,20 +118,8 @@ Tensor random(const TensorType &t, std::mt19937 &rng) {
   return v;
 }
 
-struct Case {
-  Shape x, w;
-  Ints stride, padding, dilation;
-};
-const Case kCases[] = {
-    {{2, 1, 28, 28}, {8, 1, 5, 5}, {1, 1}, {2, 2}, {1, 1}},   // examples/fashion_cnn.cj layer 1
-    {{2, 8, 14, 14}, {16, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}},  // and layer 2
-    {{2, 3, 7, 6}, {4, 3, 3, 2}, {1, 1}, {0, 0}, {1, 1}},     // odd widths, O < the block
-    {{2, 3, 7, 6}, {4, 3, 3, 2}, {2, 1}, {1, 2}, {2, 1}},     // stride, padding, dilation
-    {{1, 2, 9, 37}, {11, 2, 3, 3}, {2, 3}, {1, 0}, {1, 1}},   // strided rows, O > the block
-    {{3, 5, 4, 19}, {9, 5, 1, 1}, {1, 1}, {0, 0}, {1, 1}},    // 1x1 (GEMM reads the image)
-    {{1, 2, 5, 5}, {3, 2, 5, 5}, {1, 1}, {4, 4}, {1, 1}},     // more padding than image
-    {{7, 2, 9, 10}, {3, 2, 3, 3}, {1, 1}, {1, 1}, {1, 1}},    // 7 images over several slots
-};
+using Case = testing::ConvCase;
+constexpr const auto &kCases = testing::kConvCases;
 
 // The direct kernel at V lanes, whatever the CPU would pick.
 template <typename T, int V>

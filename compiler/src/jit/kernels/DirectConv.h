@@ -182,10 +182,26 @@ void convOnThisCpu(const T *x, const T *packed, const Window &g, int64_t outChan
   convImages<T, int(16 / sizeof(T))>(x, packed, g, outChannels, buf, y); // SSE2 / NEON width
 }
 
+// Runs slot(s, n0, part) for the slots of g's images, slot s taking images
+// [n0, n0 + part.n) = [N*s/slots, N*(s+1)/slots) (part is g with that
+// batch); slots run on threads where ParallelItems' model says that pays.
+// Returns the slot count used (clamped to [1, N]).
+template <typename Slot> int64_t forSlots(const Window &g, int64_t slots, const Slot &slot) {
+  slots = std::clamp<int64_t>(slots, 1, std::max<int64_t>(1, g.n));
+  forItems(slots, [&](int64_t begin, int64_t end) {
+    for (int64_t s = begin; s < end; ++s) {
+      Window part = g;
+      const int64_t n0 = g.n * s / slots, n1 = g.n * (s + 1) / slots;
+      part.n = n1 - n0;
+      slot(s, n0, part);
+    }
+  });
+  return slots;
+}
+
 // y [N, O, OH, OW] = conv2d(x [N, C, H, W], w [O, C, KH, KW]); scratch of
-// scratchElements<T>(g, outChannels, slots). Slot s convolves images
-// [N*s/slots, N*(s+1)/slots) with its own padded buffer; slots run on
-// threads where ParallelItems' model says that pays.
+// scratchElements<T>(g, outChannels, slots). Each slot convolves its images
+// with its own padded buffer.
 template <typename T>
 void conv2d(const T *x, const T *w, const Window &g, int64_t outChannels, int64_t slots,
             T *scratch, T *y) {
@@ -193,15 +209,9 @@ void conv2d(const T *x, const T *w, const Window &g, int64_t outChannels, int64_
   packWeights(w, outChannels, taps, scratch);
   const Padded p = paddedExtent<T>(g);
   T *buffers = scratch + paddedOut(outChannels) * taps;
-  slots = std::clamp<int64_t>(slots, 1, std::max<int64_t>(1, g.n));
-  forItems(slots, [&](int64_t begin, int64_t end) {
-    for (int64_t s = begin; s < end; ++s) {
-      Window part = g;
-      const int64_t n0 = g.n * s / slots, n1 = g.n * (s + 1) / slots;
-      part.n = n1 - n0;
-      convOnThisCpu(x + n0 * g.c * g.h * g.w, scratch, part, outChannels,
-                    buffers + s * g.c * p.rows * p.cols, y + n0 * outChannels * g.oh * g.ow);
-    }
+  forSlots(g, slots, [&](int64_t s, int64_t n0, const Window &part) {
+    convOnThisCpu(x + n0 * g.c * g.h * g.w, scratch, part, outChannels,
+                  buffers + s * g.c * p.rows * p.cols, y + n0 * outChannels * g.oh * g.ow);
   });
 }
 

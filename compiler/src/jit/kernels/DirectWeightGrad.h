@@ -168,22 +168,15 @@ void slotOnThisCpu(const T *x, const T *dy, const Window &g, int64_t outChannels
 }
 
 // dw [O, C, KH, KW] = conv2d_weight_grad(x [N, C, H, W], dy [N, O, OH, OW]);
-// scratch of scratchElements<T>(g, outChannels, slots). Slot s sums images
-// [N*s/slots, N*(s+1)/slots); slots run on threads where ParallelItems'
-// model says that pays.
+// scratch of scratchElements<T>(g, outChannels, slots). Each slot sums its
+// images (direct::forSlots); then the slots' sums are added.
 template <typename T>
 void weightGrad(const T *x, const T *dy, const Window &g, int64_t outChannels, int64_t slots,
                 T *scratch, T *dw) {
   const int64_t taps = g.c * g.kh * g.kw, perSlot = slotLayout<T>(g, outChannels).total();
-  slots = std::clamp<int64_t>(slots, 1, std::max<int64_t>(1, g.n));
-  forItems(slots, [&](int64_t begin, int64_t end) {
-    for (int64_t s = begin; s < end; ++s) {
-      Window part = g;
-      const int64_t n0 = g.n * s / slots, n1 = g.n * (s + 1) / slots;
-      part.n = n1 - n0;
-      slotOnThisCpu(x + n0 * g.c * g.h * g.w, dy + n0 * outChannels * g.oh * g.ow, part,
-                    outChannels, scratch + s * perSlot);
-    }
+  slots = direct::forSlots(g, slots, [&](int64_t s, int64_t n0, const Window &part) {
+    slotOnThisCpu(x + n0 * g.c * g.h * g.w, dy + n0 * outChannels * g.oh * g.ow, part, outChannels,
+                  scratch + s * perSlot);
   });
   const SlotLayout<T> l = slotLayout<T>(g, outChannels);
   const int64_t offset = l.accumulator + l.image + l.dy; // the sums within a slot

@@ -22,45 +22,60 @@ namespace chainjit::compiler::jit::kernels {
 
 namespace {
 
-// One plane [H, W] -> [OH, OW], any window.
-template <typename T, bool Max>
-void poolPlane(const T *image, T *out, const Window &g) {
-  const T area = static_cast<T>(g.kh * g.kw);
+// The taps of one window inside the image: rows top + [i0, i1) and columns
+// left + [j0, j1), computed once per window so the tap loops test no bounds.
+struct WindowTaps {
+  int64_t top, left, i0, i1, j0, j1;
+  template <typename Tap> void forEach(const Window &g, const Tap &tap) const {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t j = j0; j < j1; ++j)
+        tap((top + i) * g.w + left + j); // the tap's index in the plane
+  }
+};
+
+// window(oy, ox, taps) for every window of a plane.
+template <typename Fn> void forEachWindow(const Window &g, const Fn &window) {
   for (int64_t oy = 0; oy < g.oh; ++oy) {
     const int64_t top = oy * g.sh - g.ph;
     const int64_t i0 = std::max<int64_t>(0, -top), i1 = std::min(g.kh, g.h - top);
     for (int64_t ox = 0; ox < g.ow; ++ox) {
       const int64_t left = ox * g.sw - g.pw;
-      const int64_t j0 = std::max<int64_t>(0, -left), j1 = std::min(g.kw, g.w - left);
-      T acc = Max ? -std::numeric_limits<T>::infinity() : T(0);
-      bool nan = false;
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t row = (top + i) * g.w + left;
-        for (int64_t j = j0; j < j1; ++j) {
-          const T v = image[row + j];
-          if constexpr (Max) {
-            // Without branches: which tap wins is data, and a branch on it
-            // mispredicted about every other window (measured: the pools
-            // were 16% of the Fashion CNN's step).
-            acc = v > acc ? v : acc;
-            nan |= v != v;
-          } else {
-            acc += v;
-          }
-        }
-      }
-      if constexpr (Max) {
-        if (nan) // rare: the window's last NaN, as before
-          for (int64_t i = i0; i < i1; ++i)
-            for (int64_t j = j0; j < j1; ++j)
-              if (const T v = image[(top + i) * g.w + left + j]; v != v)
-                acc = v;
-        out[oy * g.ow + ox] = acc;
-      } else {
-        out[oy * g.ow + ox] = acc / area;
-      }
+      window(
+          oy, ox,
+          WindowTaps{top, left, i0, i1, std::max<int64_t>(0, -left), std::min(g.kw, g.w - left)});
     }
   }
+}
+
+// One plane [H, W] -> [OH, OW], any window.
+template <typename T, bool Max> void poolPlane(const T *image, T *out, const Window &g) {
+  const T area = static_cast<T>(g.kh * g.kw);
+  forEachWindow(g, [&](int64_t oy, int64_t ox, const WindowTaps &w) {
+    T acc = Max ? -std::numeric_limits<T>::infinity() : T(0);
+    bool nan = false;
+    w.forEach(g, [&](int64_t at) {
+      const T v = image[at];
+      if constexpr (Max) {
+        // Without branches: which tap wins is data, and a branch on it
+        // mispredicted about every other window (measured: the pools were
+        // 16% of the Fashion CNN's step).
+        acc = v > acc ? v : acc;
+        nan |= v != v;
+      } else {
+        acc += v;
+      }
+    });
+    if constexpr (Max) {
+      if (nan) // rare: the window's last NaN, as before
+        w.forEach(g, [&](int64_t at) {
+          if (image[at] != image[at])
+            acc = image[at];
+        });
+      out[oy * g.ow + ox] = acc;
+    } else {
+      out[oy * g.ow + ox] = acc / area;
+    }
+  });
 }
 
 // The max of every 2x2 window of an unpadded plane (the pooling of most
@@ -128,33 +143,19 @@ int32_t pool2d(void *const *operands, void *result, const int64_t *p, void *) {
 // Windows may overlap, so each adds its shares.
 template <typename T> void maxPoolGradPlane(const T *x, const T *dy, T *dx, const Window &g) {
   std::fill(dx, dx + g.h * g.w, T(0));
-  for (int64_t oy = 0; oy < g.oh; ++oy) {
-    const int64_t top = oy * g.sh - g.ph;
-    const int64_t i0 = std::max<int64_t>(0, -top), i1 = std::min(g.kh, g.h - top);
-    for (int64_t ox = 0; ox < g.ow; ++ox) {
-      const int64_t left = ox * g.sw - g.pw;
-      const int64_t j0 = std::max<int64_t>(0, -left), j1 = std::min(g.kw, g.w - left);
-      T max = -std::numeric_limits<T>::infinity();
-      bool nan = false;
-      for (int64_t i = i0; i < i1; ++i)
-        for (int64_t j = j0; j < j1; ++j) {
-          const T v = x[(top + i) * g.w + left + j];
-          max = v > max ? v : max; // without branches, as poolPlane
-          nan |= v != v;
-        }
-      int64_t hits = 0;
-      for (int64_t i = i0; i < i1; ++i)
-        for (int64_t j = j0; j < j1; ++j)
-          hits += x[(top + i) * g.w + left + j] == max;
-      // A window holding a NaN gives NaN to every tap (its max is NaN).
-      const T share = nan ? std::numeric_limits<T>::quiet_NaN() : dy[oy * g.ow + ox] / T(hits);
-      for (int64_t i = i0; i < i1; ++i)
-        for (int64_t j = j0; j < j1; ++j) {
-          const int64_t at = (top + i) * g.w + left + j;
-          dx[at] += nan || x[at] == max ? share : T(0);
-        }
-    }
-  }
+  forEachWindow(g, [&](int64_t oy, int64_t ox, const WindowTaps &w) {
+    T max = -std::numeric_limits<T>::infinity();
+    bool nan = false;
+    w.forEach(g, [&](int64_t at) {
+      max = x[at] > max ? x[at] : max; // without branches, as poolPlane
+      nan |= x[at] != x[at];
+    });
+    int64_t hits = 0;
+    w.forEach(g, [&](int64_t at) { hits += x[at] == max; });
+    // A window holding a NaN gives NaN to every tap (its max is NaN).
+    const T share = nan ? std::numeric_limits<T>::quiet_NaN() : dy[oy * g.ow + ox] / T(hits);
+    w.forEach(g, [&](int64_t at) { dx[at] += nan || x[at] == max ? share : T(0); });
+  });
 }
 
 // One plane of max_pool2d_grad.
