@@ -40,18 +40,22 @@ static int64_t outputExtent(int64_t in, int64_t kernel, int64_t stride,
   return (padded - span) / stride + 1;
 }
 
-// The kernel, stride, padding and dilation attributes of unfold2d and
-// fold2d, checked.
+// A window's kernel, stride, padding and dilation. windowAttrs: all four
+// from the attributes, checked (unfold2d, fold2d, conv2d_weight_grad);
+// convWindow: the kernel from a weight's taps (conv2d, conv_transpose2d).
 struct Window {
   Ints kernel, stride, padding, dilation;
 };
-static Window windowAttrs(const Attrs &a) {
-  Window w{a.getInts("kernel"), a.getInts("stride"), a.getInts("padding"),
-           a.getInts("dilation")};
-  requirePositiveList(w.kernel, 2, "kernel");
+static Window convWindow(const Attrs &a, Ints kernel) {
+  Window w{std::move(kernel), a.getInts("stride"), a.getInts("padding"), a.getInts("dilation")};
   requirePositiveList(w.stride, 2, "stride");
   requirePositiveList(w.padding, 2, "padding", /*allowZero=*/true);
   requirePositiveList(w.dilation, 2, "dilation");
+  return w;
+}
+static Window windowAttrs(const Attrs &a) {
+  Window w = convWindow(a, a.getInts("kernel"));
+  requirePositiveList(w.kernel, 2, "kernel");
   return w;
 }
 // OH * OW: how many windows fit an [h, w] plane.
@@ -67,18 +71,13 @@ static TensorType conv2dRule(std::span<const TensorType> in, const Attrs &a) {
   requireSameDType(in[0], in[1]);
   requireRank(in[0], 4, "input (NCHW)");
   requireRank(in[1], 4, "weight (OIHW)");
-  const Ints &s = a.getInts("stride"), &p = a.getInts("padding"),
-             &d = a.getInts("dilation");
-  requirePositiveList(s, 2, "stride");
-  requirePositiveList(p, 2, "padding", /*allowZero=*/true);
-  requirePositiveList(d, 2, "dilation");
   const Shape &x = in[0].shape, &w = in[1].shape;
+  const Window win = convWindow(a, {w[2], w[3]});
   if (x[1] != w[1])
     throw Error("input has " + std::to_string(x[1]) +
                 " channels but the weight expects " + std::to_string(w[1]));
-  return {in[0].dtype,
-          {x[0], w[0], outputExtent(x[2], w[2], s[0], p[0], d[0], "height"),
-           outputExtent(x[3], w[3], s[1], p[1], d[1], "width")}};
+  auto [oh, ow] = windowGrid(x[2], x[3], win);
+  return {in[0].dtype, {x[0], w[0], oh, ow}};
 }
 
 // conv2d's adjoint in its input: [N, O, OH, OW] with weight [O, C, KH, KW]
@@ -90,13 +89,11 @@ static TensorType convTranspose2dRule(std::span<const TensorType> in, const Attr
   requireSameDType(in[0], in[1]);
   requireRank(in[0], 4, "input (NCHW)");
   requireRank(in[1], 4, "weight (OIHW: input channels, output channels, KH, KW)");
-  const Ints &s = a.getInts("stride"), &p = a.getInts("padding"),
-             &d = a.getInts("dilation"), &op = a.getInts("output_padding");
-  requirePositiveList(s, 2, "stride");
-  requirePositiveList(p, 2, "padding", /*allowZero=*/true);
-  requirePositiveList(d, 2, "dilation");
-  requirePositiveList(op, 2, "output_padding", /*allowZero=*/true);
   const Shape &x = in[0].shape, &w = in[1].shape;
+  const Window win = convWindow(a, {w[2], w[3]});
+  const Ints &s = win.stride, &p = win.padding, &d = win.dilation,
+             &op = a.getInts("output_padding");
+  requirePositiveList(op, 2, "output_padding", /*allowZero=*/true);
   if (x[1] != w[0])
     throw Error("input has " + std::to_string(x[1]) +
                 " channels but the weight expects " + std::to_string(w[0]) +
@@ -132,18 +129,13 @@ static TensorType conv2dWeightGradRule(std::span<const TensorType> in, const Att
   requireSameDType(in[0], in[1]);
   requireRank(in[0], 4, "input (NCHW)");
   requireRank(in[1], 4, "output_grad (NCHW)");
-  const Ints &k = a.getInts("kernel"), &s = a.getInts("stride"), &p = a.getInts("padding"),
-             &d = a.getInts("dilation");
-  requirePositiveList(k, 2, "kernel");
-  requirePositiveList(s, 2, "stride");
-  requirePositiveList(p, 2, "padding", /*allowZero=*/true);
-  requirePositiveList(d, 2, "dilation");
+  const Window win = windowAttrs(a);
+  const Ints &k = win.kernel;
   const Shape &x = in[0].shape, &g = in[1].shape;
   if (x[0] != g[0])
     throw Error("input has batch " + std::to_string(x[0]) + " but output_grad has " +
                 std::to_string(g[0]));
-  const int64_t oh = outputExtent(x[2], k[0], s[0], p[0], d[0], "height");
-  const int64_t ow = outputExtent(x[3], k[1], s[1], p[1], d[1], "width");
+  auto [oh, ow] = windowGrid(x[2], x[3], win);
   if (g[2] != oh || g[3] != ow)
     throw Error("output_grad has " + std::to_string(g[2]) + "x" + std::to_string(g[3]) +
                 " windows but conv2d of the input " + shapeStr(x) + " gives " +

@@ -1,6 +1,7 @@
 // Convolution geometries that the kernel tests run (JitConvKernelTest,
 // JitConvAdjointTest): the Fashion CNN's two layers and the edges of the
-// direct and GEMM kernels.
+// direct and GEMM kernels; and the output_padding that takes a layer's
+// windows back onto its input's size (as conv2d's rule computes it).
 #pragma once
 
 #include "chainjit/ir/Attr.h"
@@ -24,5 +25,17 @@ inline const ConvCase kConvCases[] = {
     {{7, 2, 9, 10}, {3, 2, 3, 3}, {1, 1}, {1, 1}, {1, 1}},   // 7 images over several slots
     {{2, 2, 8, 9}, {3, 2, 2, 2}, {1, 1}, {1, 1}, {1, 1}},    // padding > dilation*(K-1)/2
 };
+
+// conv_transpose2d's output_padding from windows [N, O, OH, OW] back onto an
+// image [N, C, H, W] under a weight [O, C, KH, KW].
+inline ir::Ints outputPaddingFor(const ir::Shape &image, const ir::Shape &weight,
+                                 const ir::Shape &windows, const ir::Ints &stride,
+                                 const ir::Ints &padding, const ir::Ints &dilation) {
+  ir::Ints op(2);
+  for (int i = 0; i < 2; ++i)
+    op[i] = image[2 + i] + 2 * padding[i] - dilation[i] * (weight[2 + i] - 1) - 1 -
+            (windows[2 + i] - 1) * stride[i];
+  return op;
+}
 
 } // namespace chainjit::testing

@@ -16,6 +16,8 @@
 // differs between standard libraries).
 #pragma once
 
+#include "ConvCases.h"
+
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Scan.h"
 #include "chainjit/ir/Verifier.h"
@@ -628,11 +630,9 @@ private:
       const Ints stride{uniform(1, 2), uniform(1, 2)};
       Value y = ir::conv2d(img, wgt, stride, pad, dil);
       if (chance(0.3)) { // the adjoints: conv2d's output back onto the image, and its weight
-        Ints outPad(2);
-        for (int i = 0; i < 2; ++i)
-          outPad[i] = img.shape()[2 + i] + 2 * pad[i] - dil[i] * (wgt.shape()[2 + i] - 1) - 1 -
-                      (y.shape()[2 + i] - 1) * stride[i];
-        Value back = ir::convTranspose2d(y, wgt, stride, pad, dil, outPad);
+        Value back = ir::convTranspose2d(
+            y, wgt, stride, pad, dil,
+            outputPaddingFor(img.shape(), wgt.shape(), y.shape(), stride, pad, dil));
         addToPool(maybeNamed(flatten(
             chance(0.5) ? back : ir::conv2dWeightGrad(back, y, {kh, kw}, stride, pad, dil))));
         return true;

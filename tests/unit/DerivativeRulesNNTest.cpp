@@ -3,6 +3,7 @@
 // of the interpreter (f64, relative error <= 1e-6, two directions at once); a small CNN loss with
 // respect to all its weights; and Hessians of conv/pool functions against finite differences of
 // their gradients (the rules are closed).
+#include "ConvCases.h"
 #include "GradCheck.h"
 
 #include "chainjit/ir/Builder.h"
@@ -58,14 +59,6 @@ TEST_CASE("nn rules: conv2d with respect to both operands") {
   check({{{2, 2, 4, 5}, {3, 2, 3, 2}}, conv({1, 2}, {1, 0}, {1, 1}), {"b"}});
 }
 
-// output_padding that gives back an image of `image`'s size (the rule's).
-Ints outPadding(const Shape &image, const Shape &w, const Shape &y, Ints s, Ints p, Ints d) {
-  Ints op(2);
-  for (int i = 0; i < 2; ++i)
-    op[i] = image[2 + i] + 2 * p[i] - d[i] * (w[2 + i] - 1) - 1 - (y[2 + i] - 1) * s[i];
-  return op;
-}
-
 TEST_CASE("nn rules: conv_transpose2d and conv2d_weight_grad with respect to both operands") {
   struct Geometry {
     Shape x, w;
@@ -81,7 +74,7 @@ TEST_CASE("nn rules: conv_transpose2d and conv2d_weight_grad with respect to bot
     Graph probe("probe");
     const Shape y =
         conv2d(input(probe, "x", f64(c.x)), input(probe, "w", f64(c.w)), c.s, c.p, c.d).shape();
-    const Ints op = outPadding(c.x, c.w, y, c.s, c.p, c.d);
+    const Ints op = testing::outputPaddingFor(c.x, c.w, y, c.s, c.p, c.d);
     INFO("x " << shapeStr(c.x) << ", output_padding " << shapeStr(op));
     // conv_transpose2d(dy [N, O, OH, OW], w) -> [N, C, H, W]
     check({{y, c.w}, [&](auto &v) { return convTranspose2d(v[0], v[1], c.s, c.p, c.d, op); }});

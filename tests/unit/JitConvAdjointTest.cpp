@@ -57,10 +57,7 @@ Graph adjointsGraph(const Case &c, DType dt) {
                          c.padding, c.dilation)
                       .shape();
   Value dy = input(g, "dy", {dt, y});
-  Ints op(2);
-  for (int i = 0; i < 2; ++i)
-    op[i] = c.x[2 + i] + 2 * c.padding[i] - c.dilation[i] * (c.w[2 + i] - 1) - 1 -
-            (y[2 + i] - 1) * c.stride[i];
+  const Ints op = testing::outputPaddingFor(c.x, c.w, y, c.stride, c.padding, c.dilation);
   output(convTranspose2d(dy, w, c.stride, c.padding, c.dilation, op).named("dx"));
   output(conv2dWeightGrad(x, dy, {c.w[2], c.w[3]}, c.stride, c.padding, c.dilation).named("dw"));
   output(conv2d(x, w, c.stride, c.padding, c.dilation).named("y"));
@@ -192,7 +189,7 @@ template <typename T, int V> void checkWeightGradAtWidth(const Case &c) {
   std::vector<T> slot(size_t(layout.total()), T(7)); // garbage the kernel must overwrite
   kernels::wgrad::slotImages<T, V>(static_cast<const T *>(b.at("x").data()),
                                    static_cast<const T *>(b.at("dy").data()), win, o, slot.data());
-  const T *sums = slot.data() + layout.accumulator + layout.image + layout.dy;
+  const T *sums = slot.data() + layout.sumsAt();
   Tensor got(want.type());
   for (int64_t i = 0; i < got.numel(); ++i)
     got.set(i, double(sums[i]));

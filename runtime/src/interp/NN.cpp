@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace chainjit::runtime::interp {
@@ -22,9 +23,9 @@ int64_t nchw(const ir::Shape &s, int64_t n, int64_t c, int64_t h, int64_t w) {
   return ((n * s[1] + c) * s[2] + h) * s[3] + w;
 }
 
-// conv2d and its adjoints share one index map: tap (c, i,
-// j) of window (n, o, oy, ox) pairs x[n, c, oy*sh - ph + i*dh, ox*sw - pw +
-// j*dw] with weight[o, c, i, j]. forEachConvTap calls tap(xIndex, wIndex,
+// conv2d and its adjoints share one index map: tap (c, i, j) of window
+// (n, o, oy, ox) pairs x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw] with
+// weight[o, c, i, j]. forEachConvTap calls tap(xIndex, wIndex,
 // yIndex) for the pairs that lie inside x (flat NCHW / OIHW indices).
 template <typename Tap>
 void forEachConvTap(const ir::Shape &xs, const ir::Shape &ws, const ir::Shape &ys,
@@ -51,18 +52,30 @@ Tensor sumsAsTensor(const ir::TensorType &t, const std::vector<double> &acc) {
   return r;
 }
 
+// One of conv2d and its adjoints: its result sums, over forEachConvTap of
+// the layer with input xs, weight ws and output ys (the node's stride,
+// padding and dilation), term(xIndex, wIndex, yIndex) into the result
+// element it names.
+template <typename Term>
+Tensor convSums(const KernelArgs &a, const ir::Shape &xs, const ir::Shape &ws, const ir::Shape &ys,
+                Term term) {
+  std::vector<double> acc(static_cast<size_t>(a.resultType().numel()), 0.0);
+  forEachConvTap(xs, ws, ys, a.attrs().getInts("stride"), a.attrs().getInts("padding"),
+                 a.attrs().getInts("dilation"), [&](int64_t xi, int64_t wi, int64_t yi) {
+                   auto [at, value] = term(xi, wi, yi);
+                   acc[static_cast<size_t>(at)] += value;
+                 });
+  return sumsAsTensor(a.resultType(), acc);
+}
+
 // out[n, o, y, x] = sum over c, i, j of
 //   input[n, c, y*sh - ph + i*dh, x*sw - pw + j*dw] * weight[o, c, i, j],
 // reading zero outside the input: cross-correlation, as PyTorch's conv2d.
 Tensor conv2dKernel(const KernelArgs &a) {
   const Tensor &x = a.in(0), &w = a.in(1);
-  std::vector<double> acc(static_cast<size_t>(a.resultType().numel()), 0.0);
-  forEachConvTap(x.shape(), w.shape(), a.resultType().shape, a.attrs().getInts("stride"),
-                 a.attrs().getInts("padding"), a.attrs().getInts("dilation"),
-                 [&](int64_t xi, int64_t wi, int64_t yi) {
-                   acc[static_cast<size_t>(yi)] += x.at(xi) * w.at(wi);
-                 });
-  return sumsAsTensor(a.resultType(), acc);
+  return convSums(a, x.shape(), w.shape(), a.resultType().shape, [&](auto xi, auto wi, auto yi) {
+    return std::pair{yi, x.at(xi) * w.at(wi)};
+  });
 }
 
 // conv_transpose2d: input [N, O, OH, OW] is conv2d's output, the result
@@ -70,26 +83,18 @@ Tensor conv2dKernel(const KernelArgs &a) {
 // i, j] at the position tap (i, j) of its window reads.
 Tensor convTranspose2dKernel(const KernelArgs &a) {
   const Tensor &y = a.in(0), &w = a.in(1);
-  std::vector<double> acc(static_cast<size_t>(a.resultType().numel()), 0.0);
-  forEachConvTap(a.resultType().shape, w.shape(), y.shape(), a.attrs().getInts("stride"),
-                 a.attrs().getInts("padding"), a.attrs().getInts("dilation"),
-                 [&](int64_t xi, int64_t wi, int64_t yi) {
-                   acc[static_cast<size_t>(xi)] += y.at(yi) * w.at(wi);
-                 });
-  return sumsAsTensor(a.resultType(), acc);
+  return convSums(a, a.resultType().shape, w.shape(), y.shape(), [&](auto xi, auto wi, auto yi) {
+    return std::pair{xi, y.at(yi) * w.at(wi)};
+  });
 }
 
 // conv2d_weight_grad: result[o, c, i, j] = sum over n, oy, ox of
 // output_grad[n, o, oy, ox] * input[n, c, oy*sh - ph + i*dh, ...].
 Tensor conv2dWeightGradKernel(const KernelArgs &a) {
   const Tensor &x = a.in(0), &g = a.in(1);
-  std::vector<double> acc(static_cast<size_t>(a.resultType().numel()), 0.0);
-  forEachConvTap(x.shape(), a.resultType().shape, g.shape(), a.attrs().getInts("stride"),
-                 a.attrs().getInts("padding"), a.attrs().getInts("dilation"),
-                 [&](int64_t xi, int64_t wi, int64_t yi) {
-                   acc[static_cast<size_t>(wi)] += g.at(yi) * x.at(xi);
-                 });
-  return sumsAsTensor(a.resultType(), acc);
+  return convSums(a, x.shape(), a.resultType().shape, g.shape(), [&](auto xi, auto wi, auto yi) {
+    return std::pair{wi, g.at(yi) * x.at(xi)};
+  });
 }
 
 // Pooling over kernel windows placed every `stride` (default: the kernel)

@@ -46,8 +46,10 @@ int64_t measuredImages(ConvPass pass, const Window &g) {
   return pass == ConvPass::WeightGrad ? std::clamp<int64_t>(g.n, 1, kWeightGradImages) : 1;
 }
 
+// The kernel's params (ConvPlan.h) for the measured images, in one slot.
 std::vector<int64_t> measuredParams(ConvPass pass, const Window &g, int64_t outChannels,
                                     ConvKernel k) {
+  const int64_t slots = 1;
   return {measuredImages(pass, g),
           g.c,
           g.h,
@@ -64,7 +66,7 @@ std::vector<int64_t> measuredParams(ConvPass pass, const Window &g, int64_t outC
           g.dw,
           outChannels,
           int64_t(k),
-          1}; // 1 slot
+          slots};
 }
 
 using Kernel = int32_t (*)(void *const *, void *, const int64_t *, void *);

@@ -28,8 +28,6 @@ namespace chainjit::compiler::jit::kernels {
 enum class ConvPass : int64_t { Forward = 0, InputGrad = 1, WeightGrad = 2 };
 enum class ConvKernel : int64_t { Gemm = 0, Direct = 1 };
 
-constexpr int64_t kConvParams = kWindowParams + 3;
-
 // A 1x1 kernel with unit stride and no padding reads the image itself as
 // its column matrix: no im2col, no scratch.
 inline bool columnsAreImage(const Window &g) {
@@ -45,20 +43,12 @@ inline bool inputGradIsConv(const Window &g) {
 }
 // The window of that convolution: dy as the image, dx's H x W as windows.
 inline Window inputGradWindow(const Window &g, int64_t outChannels) {
-  return {g.n,
-          outChannels,
-          g.oh,
-          g.ow,
-          g.kh,
-          g.kw,
-          g.h,
-          g.w,
-          1,
-          1,
-          g.dh * (g.kh - 1) - g.ph,
-          g.dw * (g.kw - 1) - g.pw,
-          g.dh,
-          g.dw};
+  Window t = g;
+  t.c = outChannels, t.h = g.oh, t.w = g.ow; // the image: dy
+  t.oh = g.h, t.ow = g.w;                    // the windows: dx
+  t.sh = t.sw = 1;
+  t.ph = g.dh * (g.kh - 1) - g.ph, t.pw = g.dw * (g.kw - 1) - g.pw;
+  return t;
 }
 
 inline bool directApplies(ConvPass pass, const Window &g) {

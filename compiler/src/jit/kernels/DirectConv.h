@@ -54,12 +54,12 @@ constexpr int64_t kMaxSlots = 16; // ParallelItems' most threads
 // CPU and one: forItems times the first slot alone before it splits the
 // rest, so with few slots the other CPUs idle (the Fashion CNN's second
 // layer had 6 slots, and its step took 13% longer than with 9).
+inline int64_t minSlots() { return 4 * onlineCpus() + 1; } // also the weight adjoint's
 template <typename T> int64_t slotsFor(const Window &g) {
   const Padded p = paddedExtent<T>(g);
   const int64_t image = std::max<int64_t>(1, g.c * p.rows * p.cols);
   const int64_t columns = g.c * g.kh * g.kw * g.oh * g.ow;
-  return std::clamp<int64_t>(std::max(columns / image, 4 * onlineCpus() + 1), 1,
-                             std::min(g.n, kMaxSlots));
+  return std::clamp<int64_t>(std::max(columns / image, minSlots()), 1, std::min(g.n, kMaxSlots));
 }
 
 // Scratch elements: the packed weights, then one padded image per slot.

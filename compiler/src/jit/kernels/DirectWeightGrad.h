@@ -43,11 +43,12 @@ inline int64_t paddedRow(int64_t ow, int64_t lanes) { return (ow + lanes - 1) / 
 // [O][C*KH*KW], each region a whole number of 64-byte lines, so that on the
 // arena's 64-byte alignment the accumulator and dy's rows are vector-aligned
 // (loads that cross a cache line cost the kernel about a third of its speed).
-template <typename T> struct SlotLayout {
+struct SlotLayout { // element counts of the four regions, in this order
   int64_t accumulator, image, dy, sums;
-  int64_t total() const { return accumulator + image + dy + sums; }
+  int64_t sumsAt() const { return accumulator + image + dy; }
+  int64_t total() const { return sumsAt() + sums; }
 };
-template <typename T> SlotLayout<T> slotLayout(const Window &g, int64_t outChannels) {
+template <typename T> SlotLayout slotLayout(const Window &g, int64_t outChannels) {
   const int64_t taps = g.c * g.kh * g.kw;
   const Padded p = paddedExtent<T>(g);
   auto lines = [](int64_t elements) { return paddedRow(elements, kMaxLanes<T>); };
@@ -58,7 +59,7 @@ template <typename T> SlotLayout<T> slotLayout(const Window &g, int64_t outChann
 // Slots: enough that threads share the images evenly after forItems has
 // timed the first slot alone (ParallelItems.h), at most one per image.
 inline int64_t slotsFor(const Window &g) {
-  return std::clamp<int64_t>(4 * onlineCpus() + 1, 1, std::min(g.n, direct::kMaxSlots));
+  return std::clamp<int64_t>(direct::minSlots(), 1, std::min(g.n, direct::kMaxSlots));
 }
 
 template <typename T> int64_t scratchElements(const Window &g, int64_t outChannels, int64_t slots) {
@@ -112,10 +113,11 @@ template <typename T, int V, bool unit>
 template <typename T, int V>
 [[gnu::always_inline]] inline void slotImages(const T *x, const T *dy, const Window &g,
                                               int64_t outChannels, T *slot) {
-  const SlotLayout<T> l = slotLayout<T>(g, outChannels);
+  const SlotLayout l = slotLayout<T>(g, outChannels);
   const Padded p = paddedExtent<T>(g);
   const int64_t taps = g.c * g.kh * g.kw, row = paddedRow(g.ow, kMaxLanes<T>);
-  T *accumulator = slot, *buf = slot + l.accumulator, *dyb = buf + l.image, *sums = dyb + l.dy;
+  T *accumulator = slot, *buf = slot + l.accumulator, *dyb = buf + l.image,
+    *sums = slot + l.sumsAt();
   std::fill(accumulator, accumulator + l.accumulator, T(0));
   std::fill(dyb, dyb + l.dy, T(0)); // the lanes past OW and the rows past O stay zero
   for (int64_t n = 0; n < g.n; ++n) {
@@ -173,17 +175,16 @@ void slotOnThisCpu(const T *x, const T *dy, const Window &g, int64_t outChannels
 template <typename T>
 void weightGrad(const T *x, const T *dy, const Window &g, int64_t outChannels, int64_t slots,
                 T *scratch, T *dw) {
-  const int64_t taps = g.c * g.kh * g.kw, perSlot = slotLayout<T>(g, outChannels).total();
+  const SlotLayout l = slotLayout<T>(g, outChannels);
+  const int64_t taps = g.c * g.kh * g.kw, perSlot = l.total();
   slots = direct::forSlots(g, slots, [&](int64_t s, int64_t n0, const Window &part) {
     slotOnThisCpu(x + n0 * g.c * g.h * g.w, dy + n0 * outChannels * g.oh * g.ow, part, outChannels,
                   scratch + s * perSlot);
   });
-  const SlotLayout<T> l = slotLayout<T>(g, outChannels);
-  const int64_t offset = l.accumulator + l.image + l.dy; // the sums within a slot
   std::fill(dw, dw + outChannels * taps, T(0));
   for (int64_t s = 0; s < slots; ++s) // in slot order: the same bits on any thread count
     for (int64_t e = 0; e < outChannels * taps; ++e)
-      dw[e] += scratch[s * perSlot + offset + e];
+      dw[e] += scratch[s * perSlot + l.sumsAt() + e];
 }
 
 } // namespace chainjit::compiler::jit::kernels::wgrad

@@ -39,9 +39,10 @@ constexpr int kLanes = 8;
 
 template <typename T> struct Taps {
   typedef T Vec __attribute__((vector_size(kLanes * sizeof(T))));
+  typedef decltype(Vec{} != Vec{}) Mask; // integer lanes: -1 true, 0 false
   Vec a, b, c, d; // the windows' taps: row 0 left, right; row 1 left, right
   Vec max;        // compared in poolPlane's order; NaN where a tap is NaN
-  Vec nan;        // lanes of all-ones bits where a tap is NaN (as T)
+  Mask nan;       // where a tap is NaN
 };
 
 // The 8 windows whose row-0 taps start at x0 and row-1 taps at x1.
@@ -59,11 +60,10 @@ template <typename T> CJ_AVX2 Taps<T> loadTaps(const T *x0, const T *x1) {
   m = t.b > m ? t.b : m;
   m = t.c > m ? t.c : m;
   m = t.d > m ? t.d : m;
-  const auto nan = (t.a != t.a) | (t.b != t.b) | (t.c != t.c) | (t.d != t.d);
+  t.nan = (t.a != t.a) | (t.b != t.b) | (t.c != t.c) | (t.d != t.d);
   // A window holding a NaN gives its last NaN, as poolPlane.
   const Vec lastNan = t.d != t.d ? t.d : t.c != t.c ? t.c : t.b != t.b ? t.b : t.a;
-  t.max = nan ? lastNan : m;
-  std::memcpy(&t.nan, &nan, sizeof(Vec));
+  t.max = t.nan ? lastNan : m;
   return t;
 }
 
@@ -123,7 +123,7 @@ __attribute__((target("avx2,fma"))) void adjoint(const T *x, const T *dy, T *dx,
       const Taps<T> t = loadTaps(x0, x1);
       Vec gv;
       std::memcpy(&gv, gy, sizeof(Vec));
-      const auto nan = t.nan != zero; // NaN bit patterns compare unequal to zero
+      const auto nan = t.nan;
       const auto hits = -((t.a == t.max) + (t.b == t.max) + (t.c == t.max) + (t.d == t.max));
       const Vec share = nan ? nanValue : gv / __builtin_convertvector(hits, Vec);
       const Vec sa = (nan | (t.a == t.max)) ? share : zero;

@@ -112,6 +112,18 @@ inline bool vectorTwoByTwo(const Window &g) {
 #endif
 }
 
+// One plane of a pool: 2x2 max windows on vectors, or without a loop per
+// window, where they can.
+template <typename T, bool Max>
+void poolOnThisCpu(const T *image, T *out, const Window &g, bool twoByTwo, bool vectors) {
+#if defined(__x86_64__)
+  if (vectors)
+    return pool2x2::forward(image, out, g);
+#endif
+  if (!twoByTwo || !maxPool2x2Plane(image, out, g))
+    poolPlane<T, Max>(image, out, g);
+}
+
 // params of cj_max_pool2d_{f32,f64} and cj_avg_pool2d_{f32,f64}: the window
 // (WindowGeometry.h, dilation 1). operands: {input [N, C, H, W]}; result
 // [N, C, OH, OW].
@@ -123,18 +135,8 @@ int32_t pool2d(void *const *operands, void *result, const int64_t *p, void *) {
   const bool twoByTwo = Max && g.kh == 2 && g.kw == 2 && g.ph == 0 && g.pw == 0;
   const bool vectors = Max && vectorTwoByTwo(g);
   forItems(g.n * g.c, [&](int64_t begin, int64_t end) { // planes are independent
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const T *image = x + plane * g.h * g.w;
-      T *out = y + plane * g.oh * g.ow;
-#if defined(__x86_64__)
-      if (vectors) {
-        pool2x2::forward(image, out, g);
-        continue;
-      }
-#endif
-      if (!twoByTwo || !maxPool2x2Plane(image, out, g))
-        poolPlane<T, Max>(image, out, g);
-    }
+    for (int64_t plane = begin; plane < end; ++plane)
+      poolOnThisCpu<T, Max>(x + plane * g.h * g.w, y + plane * g.oh * g.ow, g, twoByTwo, vectors);
   });
   return kJitOk;
 }
@@ -160,9 +162,9 @@ template <typename T> void maxPoolGradPlane(const T *x, const T *dy, T *dx, cons
 
 // One plane of max_pool2d_grad.
 template <typename T>
-void maxPoolGradOnThisCpu(const T *x, const T *dy, T *dx, const Window &g, bool twoByTwo) {
+void maxPoolGradOnThisCpu(const T *x, const T *dy, T *dx, const Window &g, bool vectors) {
 #if defined(__x86_64__)
-  if (twoByTwo)
+  if (vectors)
     return pool2x2::adjoint(x, dy, dx, g);
 #endif
   maxPoolGradPlane(x, dy, dx, g);
@@ -176,13 +178,11 @@ int32_t maxPool2dGrad(void *const *operands, void *result, const int64_t *p, voi
   const T *x = static_cast<const T *>(operands[0]);
   const T *dy = static_cast<const T *>(operands[1]);
   T *dx = static_cast<T *>(result);
-  const bool twoByTwo = vectorTwoByTwo(g);
+  const bool vectors = vectorTwoByTwo(g);
   forItems(g.n * g.c, [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const T *xp = x + plane * g.h * g.w, *dyp = dy + plane * g.oh * g.ow;
-      T *dxp = dx + plane * g.h * g.w;
-      maxPoolGradOnThisCpu(xp, dyp, dxp, g, twoByTwo);
-    }
+    for (int64_t plane = begin; plane < end; ++plane)
+      maxPoolGradOnThisCpu(x + plane * g.h * g.w, dy + plane * g.oh * g.ow, dx + plane * g.h * g.w,
+                           g, vectors);
   });
   return kJitOk;
 }
