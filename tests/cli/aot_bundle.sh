@@ -67,8 +67,14 @@ grep -qx chainjit_linalg.o <<<"$members" || fail "the matmul kernel was not link
 mkdir members
 (cd members && ar x ../bundle/libdigits_mlp.a $members) || fail "ar x"
 "$nm" --defined-only members/*.o | awk 'NF == 3 { print $3 }' | sort -u >defined.txt
-"$nm" -u members/*.o | awk 'NF == 2 { print $2 }' | sort -u | comm -23 - defined.txt >undefined.txt
+"$nm" -u members/*.o | awk 'NF == 2 && $1 == "U" { print $2 }' | sort -u | comm -23 - defined.txt >undefined.txt
 [ -s undefined.txt ] || fail "no undefined symbols at all?"
+# Weak references are null in a program without their library: only
+# OpenBLAS's thread count (Blas.h) and glibc's vector math (libmvec's e^x,
+# used where the program links -lmvec, VectorExp.h).
+"$nm" -u members/*.o | awk 'NF == 2 && $1 != "U" { print $2 }' | sort -u >weak.txt
+grep -Ev '^(_ZGV[bcde]N[0-9]+v_expf|openblas_[gs]et_num_threads)$' weak.txt >foreign.txt && { cat foreign.txt; fail "weak references beyond libmvec"; }
+grep -q '^_ZGVeN16v_expf$' weak.txt || fail "the softmax kernels do not refer to libmvec (weakly)?"
 # libc's threads (a pool: mutex, condition variables, atfork), the CPU
 # affinity, clock, getenv and malloc: kernels and generated loops that split
 # their items over threads when that pays (compiler/src/jit/kernels/ParallelItems.h).

@@ -7,7 +7,7 @@
 
 #include "GradCheck.h"
 #include "JitTesting.h"
-#include "ScopedEnv.h"
+#include "ScopedSplitMode.h"
 
 #include "chainjit/compiler/BlasThreads.h"
 #include "chainjit/ir/Builder.h"
@@ -20,7 +20,6 @@
 
 using namespace chainjit;
 namespace kernels = chainjit::compiler::jit::kernels;
-using chainjit::testing::ScopedEnv;
 
 namespace {
 
@@ -67,7 +66,7 @@ TEST_CASE("split products: every block gives the plain product, transposed or no
   OneBlasThread one;
   for (const char *threads : {"force", "1"}) {
     CAPTURE(threads);
-    ScopedEnv env("CHAINJIT_KERNEL_THREADS", threads);
+    testing::ScopedSplitMode env(threads);
     for (bool tA : {false, true})
       for (bool tB : {false, true}) {
         checkSplit<float>(tA, tB, 64, 256, 784); // split by columns (n > m)
@@ -91,7 +90,7 @@ TEST_CASE("split products: compiled products give the interpreter's values") {
   runtime::Bindings bindings = testing::randomBindings(g, 5);
   for (const char *threads : {"force", "1", static_cast<const char *>(nullptr)}) {
     CAPTURE((threads ? threads : "measured"));
-    ScopedEnv env("CHAINJIT_KERNEL_THREADS", threads);
+    testing::ScopedSplitMode env(threads);
     for (int call = 0; call < 3; ++call)
       testing::checkJitMatchesInterpreter(g, bindings);
   }

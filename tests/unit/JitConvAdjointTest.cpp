@@ -9,6 +9,7 @@
 // pooling adjoint is checked on ties, NaN, infinities, odd sizes, row tails
 // and overlapping padded windows.
 #include "../../compiler/src/jit/LibraryKernels.h"
+
 #include "../../compiler/src/jit/kernels/ConvChoice.h"
 #include "../../compiler/src/jit/kernels/ConvPlan.h"
 
@@ -16,6 +17,7 @@
 #include "GradCheck.h"
 #include "JitTesting.h"
 #include "ScopedEnv.h"
+#include "ScopedSplitMode.h"
 
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/ir/Builder.h"
@@ -160,11 +162,11 @@ TEST_CASE("conv adjoints: the direct weight gradient gives the same bits on any 
     const runtime::Bindings b = testing::randomBindings(g, 11);
     std::vector<Tensor> serial, split;
     {
-      ScopedEnv one("CHAINJIT_KERNEL_THREADS", "1");
+      testing::ScopedSplitMode one("1");
       serial = runJit(g, b);
     }
     {
-      ScopedEnv force("CHAINJIT_KERNEL_THREADS", "force");
+      testing::ScopedSplitMode force("force");
       split = runJit(g, b);
     }
     REQUIRE(serial.size() == 3);

@@ -15,6 +15,7 @@
 #include "ConvCases.h"
 #include "GradCheck.h"
 #include "JitTesting.h"
+#include "ScopedSplitMode.h"
 
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/ir/Builder.h"
@@ -76,23 +77,6 @@ jit::LibraryFn symbol(const std::string &name) {
 struct Lowered {
   Tensor y;
   int64_t kernel, slots; // the ConvKernel param, the direct kernel's image slots
-};
-
-// Sets $CHAINJIT_KERNEL_THREADS for one scope: "1" never splits the image
-// slots over threads, "force" always does (ParallelItems.h).
-struct ThreadsEnv {
-  std::optional<std::string> saved;
-  explicit ThreadsEnv(const char *value) {
-    if (const char *e = std::getenv("CHAINJIT_KERNEL_THREADS"))
-      saved = e;
-    setenv("CHAINJIT_KERNEL_THREADS", value, 1);
-  }
-  ~ThreadsEnv() {
-    if (saved)
-      setenv("CHAINJIT_KERNEL_THREADS", saved->c_str(), 1);
-    else
-      unsetenv("CHAINJIT_KERNEL_THREADS");
-  }
 };
 
 // Lowers the conv2d of g (its last node) under $CHAINJIT_CONV_KERNEL=kernel
@@ -169,9 +153,9 @@ TEST_CASE("JitConvKernel: the direct convolution equals im2col + GEMM") {
       if (c.x[0] == 7)
         CHECK(direct.slots > 1);
       { // the slots on threads give the same bits as on the calling thread
-        ThreadsEnv one("1");
+        testing::ScopedSplitMode one("1");
         Lowered serial = runConv(g, "direct", x, w);
-        ThreadsEnv force("force");
+        testing::ScopedSplitMode force("force");
         Lowered split = runConv(g, "direct", x, w);
         CHECK(split.y == serial.y);
         CHECK(serial.y == direct.y);

@@ -6,6 +6,7 @@
 
 #include "GradCheck.h"
 #include "JitTesting.h"
+#include "ScopedSplitMode.h"
 #include "chainjit/compiler/Jit.h"
 #include "chainjit/ir/Builder.h"
 
@@ -22,7 +23,7 @@ using namespace chainjit;
 using namespace chainjit::ir;
 
 TEST_CASE("parallel items: every item runs once, forced splits use threads") {
-  ::setenv("CHAINJIT_KERNEL_THREADS", "force", 1);
+  compiler::jit::kernels::setSplitMode("force");
   std::vector<std::atomic<int>> seen(37);
   std::mutex m;
   std::set<std::thread::id> threads;
@@ -38,11 +39,11 @@ TEST_CASE("parallel items: every item runs once, forced splits use threads") {
     CHECK(s == 1);
   if (std::thread::hardware_concurrency() > 1)
     CHECK(threads.size() > 1);
-  ::setenv("CHAINJIT_KERNEL_THREADS", "1", 1);
+  compiler::jit::kernels::setSplitMode("1");
   threads.clear();
   compiler::jit::kernels::forItems(5, [&](int64_t, int64_t) { threads.insert(std::this_thread::get_id()); });
   CHECK(threads.size() == 1);
-  ::unsetenv("CHAINJIT_KERNEL_THREADS");
+  compiler::jit::kernels::setSplitMode(nullptr);
   auto *pool = compiler::jit::kernels::WorkerPool::get();
   if (std::thread::hardware_concurrency() > 1) {
     REQUIRE(pool != nullptr);
@@ -59,10 +60,10 @@ TEST_CASE("parallel items: im2col and col2im split over images equal the interpr
   runtime::Bindings b = testing::randomBindings(g, 5);
   for (const char *mode : {"force", "1"}) {
     INFO(mode);
-    ::setenv("CHAINJIT_KERNEL_THREADS", mode, 1);
+    compiler::jit::kernels::setSplitMode(mode);
     testing::checkJitMatchesInterpreter(g, b);
   }
-  ::unsetenv("CHAINJIT_KERNEL_THREADS");
+  compiler::jit::kernels::setSplitMode(nullptr);
 }
 
 // Generated loops of at least 4096 elements are outlined and run through
@@ -89,10 +90,10 @@ TEST_CASE("parallel items: generated elementwise loops split over threads equal 
   runtime::Bindings bind = testing::randomBindings(g, 11);
   for (const char *mode : {"force", "1"}) {
     INFO(mode);
-    ::setenv("CHAINJIT_KERNEL_THREADS", mode, 1);
+    compiler::jit::kernels::setSplitMode(mode);
     testing::checkJitMatchesInterpreter(g, bind);
   }
-  ::unsetenv("CHAINJIT_KERNEL_THREADS");
+  compiler::jit::kernels::setSplitMode(nullptr);
 }
 
 // A call site that the model would split runs once split and once on its
@@ -101,7 +102,7 @@ TEST_CASE("parallel items: generated elementwise loops split over threads equal 
 TEST_CASE("parallel items: a site measures both ways before it settles") {
   if (std::thread::hardware_concurrency() < 2)
     return;
-  ::unsetenv("CHAINJIT_KERNEL_THREADS");
+  compiler::jit::kernels::setSplitMode(nullptr);
   compiler::jit::kernels::SplitHistory history;
   for (int call = 0; call < 2; ++call) {
     std::vector<std::atomic<int>> seen(8);

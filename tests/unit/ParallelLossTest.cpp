@@ -7,6 +7,7 @@
 
 #include "GradCheck.h"
 #include "JitTesting.h"
+#include "ScopedSplitMode.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Error.h"
 
@@ -21,12 +22,12 @@ namespace {
 
 // The outputs of `g` under `b` with kernel threads in `mode`.
 std::vector<Tensor> runWith(const char *mode, const Graph &g, const runtime::Bindings &b) {
-  ::setenv("CHAINJIT_KERNEL_THREADS", mode, 1);
+  compiler::jit::kernels::setSplitMode(mode);
   compiler::JitOptions o;
   o.useCache = false;
   auto exec = runtime::makeExecutable(g, runtime::Backend::Jit, o);
   std::vector<Tensor> out = exec->run(b).outputs;
-  ::unsetenv("CHAINJIT_KERNEL_THREADS");
+  compiler::jit::kernels::setSplitMode(nullptr);
   return out;
 }
 
@@ -45,11 +46,11 @@ TEST_CASE("parallel losses: a deterministic sum has the same bits on any number 
       return s;
     });
   };
-  ::setenv("CHAINJIT_KERNEL_THREADS", "1", 1);
+  compiler::jit::kernels::setSplitMode("1");
   double one = sum();
-  ::setenv("CHAINJIT_KERNEL_THREADS", "force", 1);
+  compiler::jit::kernels::setSplitMode("force");
   double many = sum();
-  ::unsetenv("CHAINJIT_KERNEL_THREADS");
+  compiler::jit::kernels::setSplitMode(nullptr);
   CHECK(one == many);
   CHECK(one == doctest::Approx(12.0901).epsilon(1e-4)); // H(100003)
   // Up to 2 * perChunk - 1 entries are one plain loop.
@@ -79,9 +80,9 @@ TEST_CASE("parallel losses: cross_entropy, mse and (log_)softmax split over thre
       CAPTURE(i);
       CHECK(one[i] == many[i]); // bit for bit
     }
-    ::setenv("CHAINJIT_KERNEL_THREADS", "force", 1);
+    compiler::jit::kernels::setSplitMode("force");
     testing::checkJitMatchesInterpreter(g, b);
-    ::unsetenv("CHAINJIT_KERNEL_THREADS");
+    compiler::jit::kernels::setSplitMode(nullptr);
   }
 }
 
@@ -95,7 +96,7 @@ TEST_CASE("parallel losses: a bad label in a later chunk is reported by its row,
   b["labels"].set(1900, -1);
   for (const char *mode : {"1", "force"}) {
     CAPTURE(mode);
-    ::setenv("CHAINJIT_KERNEL_THREADS", mode, 1);
+    compiler::jit::kernels::setSplitMode(mode);
     auto exec = runtime::makeExecutable(g, runtime::Backend::Jit);
     std::string message;
     try {
@@ -103,7 +104,7 @@ TEST_CASE("parallel losses: a bad label in a later chunk is reported by its row,
     } catch (const Error &e) {
       message = e.what();
     }
-    ::unsetenv("CHAINJIT_KERNEL_THREADS");
+    compiler::jit::kernels::setSplitMode(nullptr);
     CHECK(message.find("label 7 of row 1500 is out of range [0, 5)") != std::string::npos);
   }
 }

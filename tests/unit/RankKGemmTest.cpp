@@ -7,12 +7,14 @@
 // choice must settle on the faster way and obey $CHAINJIT_GEMM_KERNEL; and
 // compiled graphs must give the interpreter's values on either kernel.
 #include "../../compiler/src/jit/kernels/RankKGemm.h"
+
 #include "../../compiler/src/jit/kernels/Blas.h" // forcedGemmWay
 #include "../../compiler/src/jit/kernels/MeasuredChoice.h"
 
 #include "GradCheck.h"
 #include "JitTesting.h"
 #include "ScopedEnv.h"
+#include "ScopedSplitMode.h"
 
 #include "chainjit/ir/Builder.h"
 
@@ -117,7 +119,7 @@ TEST_CASE("rank-k gemm: the plain product on tails, misaligned outputs and trans
     for (Stores stores : {Stores::Streaming, Stores::Plain, Stores::ByCache}) {
       CAPTURE(threads);
       CAPTURE(int(stores));
-      ScopedEnv env("CHAINJIT_KERNEL_THREADS", threads);
+      testing::ScopedSplitMode env(threads);
       checkShapes<float>(stores);
       checkShapes<double>(stores);
     }

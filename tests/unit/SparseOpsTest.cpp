@@ -6,6 +6,7 @@
 #include "GradCheck.h"
 #include "InterpTesting.h"
 #include "JitTesting.h"
+#include "ScopedSplitMode.h"
 
 #include "chainjit/compiler/Autodiff.h"
 #include "chainjit/compiler/ChainExtraction.h"
@@ -100,10 +101,10 @@ TEST_CASE("sparse: the JIT equals the interpreter in f32 and f64, small and thre
       INFO("rows " << rows << ", nnz " << nnz << (dt == DType::f32 ? " f32" : " f64"));
       for (const char *mode : {"force", "1"}) {
         INFO(mode);
-        ::setenv("CHAINJIT_KERNEL_THREADS", mode, 1);
+        compiler::jit::kernels::setSplitMode(mode);
         checkJitMatchesInterpreter(g, randomBindings(g, 3));
       }
-      ::unsetenv("CHAINJIT_KERNEL_THREADS");
+      compiler::jit::kernels::setSplitMode(nullptr);
     }
 }
 

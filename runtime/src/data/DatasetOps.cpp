@@ -75,7 +75,8 @@ namespace {
 template <typename F> void transformFeatures(ir::Tensor &features, F f) {
   auto run = [&](auto *v) {
     using T = std::remove_pointer_t<decltype(v)>;
-    for (int64_t i = 0; i < features.numel(); ++i)
+    const int64_t n = features.numel(); // once: it multiplies the shape out
+    for (int64_t i = 0; i < n; ++i)
       v[i] = static_cast<T>(f(static_cast<double>(v[i]), i));
   };
   if (features.dtype() == ir::DType::f32)

@@ -25,7 +25,8 @@
 // split call computes exactly as an unsplit one.
 //
 // $CHAINJIT_KERNEL_THREADS=1 never splits, =force always splits (for tests,
-// which must not depend on timing); unset or anything else: the model.
+// which must not depend on timing, and benchmarks); unset or anything else:
+// the model. It is read once per process (splitMode below).
 #pragma once
 
 #include <pthread.h>
@@ -271,13 +272,42 @@ private:
 
 enum class SplitMode { Model, Never, Always };
 
-inline SplitMode splitMode() {
-  const char *e = std::getenv("CHAINJIT_KERNEL_THREADS");
+inline SplitMode parseSplitMode(const char *e) {
   if (e && std::strcmp(e, "1") == 0)
     return SplitMode::Never;
   if (e && std::strcmp(e, "force") == 0)
     return SplitMode::Always;
   return SplitMode::Model;
+}
+
+// The mode as a SplitMode's value, or -1 before $CHAINJIT_KERNEL_THREADS is
+// read. One per process (an inline function's static is one object across
+// the libraries); constant-initialized, so no guard (AOT bundles: libc only).
+inline std::atomic<int> &splitModeSetting() {
+  static std::atomic<int> setting{-1};
+  return setting;
+}
+
+// $CHAINJIT_KERNEL_THREADS ("1": never split, "force": always, else the
+// model), read on first use: a getenv on every kernel call took 1.5% of a
+// 64-128-10 training step at batch 32 (perf).
+inline SplitMode splitMode() {
+  int s = splitModeSetting().load(std::memory_order_relaxed);
+  if (s < 0) {
+    int unread = -1; // a racing setSplitMode wins
+    splitModeSetting().compare_exchange_strong(
+        unread, static_cast<int>(parseSplitMode(std::getenv("CHAINJIT_KERNEL_THREADS"))),
+        std::memory_order_relaxed);
+    s = splitModeSetting().load(std::memory_order_relaxed);
+  }
+  return static_cast<SplitMode>(s);
+}
+
+// Sets the mode as $CHAINJIT_KERNEL_THREADS = `value` would (tests, which
+// switch it within one process); null: read the environment again.
+inline void setSplitMode(const char *value) {
+  splitModeSetting().store(value ? static_cast<int>(parseSplitMode(value)) : -1,
+                           std::memory_order_relaxed);
 }
 
 template <typename Body> struct ItemBlocks {
