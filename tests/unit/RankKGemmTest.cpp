@@ -45,17 +45,24 @@ std::vector<long double> plainProduct(bool transA, int64_t m, int64_t n, int64_t
 }
 
 // The AVX2 tile on a CPU with AVX-512, whose gemm() would never take it:
-// its rows are run directly (plain stores).
+// its rows are run directly (plain stores, or accumulating with `sc`).
 template <typename T>
-void avx2Rows(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, T *c) {
+void avx2Rows(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, T *c,
+              const kernels::rankk::Scaling<T> *sc) {
 #if defined(__x86_64__)
+  using kernels::rankk::Write;
   const kernels::rankk::Lhs<T> lhs{a, transA ? 1 : k, transA ? m : 1};
-  kernels::rankk::rowsAvx2<T, false>(lhs, b, n, k, c, 0, m, 0);
+  if (sc)
+    kernels::rankk::rowsAvx2<T, Write::Accumulate>(lhs, b, n, k, c, 0, m, 0, *sc);
+  else
+    kernels::rankk::rowsAvx2<T, Write::Plain>(lhs, b, n, k, c, 0, m, 0, {});
 #endif
 }
 
 // kernel: 0 = gemm() as this CPU runs it, 1 = the AVX2 tile's rows.
-template <typename T> void checkShapes(kernels::rankk::Stores stores, int kernel = 0) {
+// accumulate: C = -0.75 op(A) B + 0.5 C0 over a C0 of random values.
+template <typename T>
+void checkShapes(kernels::rankk::Stores stores, int kernel = 0, bool accumulate = false) {
   const double tol = sizeof(T) == 4 ? 1e-5 : 1e-13;
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> u(-1, 1);
@@ -87,11 +94,21 @@ template <typename T> void checkShapes(kernels::rankk::Stores stores, int kernel
         while (reinterpret_cast<uintptr_t>(base) % 64)
           ++base;
         T *c = base + guard + offset;
+        const kernels::rankk::Scaling<T> scaling{T(-0.75), T(0.5)};
+        std::vector<T> c0(size_t(s.m * s.n));
+        for (T &x : c0)
+          x = T(u(rng));
+        if (accumulate)
+          std::copy(c0.begin(), c0.end(), c);
+        const kernels::rankk::Scaling<T> *sc = accumulate ? &scaling : nullptr;
         if (kernel == 0)
-          kernels::rankk::gemm(transA, s.m, s.n, s.k, a.data(), b.data(), c, stores);
+          kernels::rankk::gemm(transA, s.m, s.n, s.k, a.data(), b.data(), c, stores, sc);
         else
-          avx2Rows(transA, s.m, s.n, s.k, a.data(), b.data(), c);
+          avx2Rows(transA, s.m, s.n, s.k, a.data(), b.data(), c, sc);
         std::vector<long double> want = plainProduct(transA, s.m, s.n, s.k, a, b);
+        if (accumulate)
+          for (size_t e = 0; e < want.size(); ++e)
+            want[e] = -0.75L * want[e] + 0.5L * c0[e];
         int wrong = 0;
         for (int64_t e = 0; e < s.m * s.n && wrong < 3; ++e)
           if (std::fabs(double(c[e] - want[size_t(e)])) >
@@ -126,6 +143,24 @@ TEST_CASE("rank-k gemm: the plain product on tails, misaligned outputs and trans
   if (kernels::simdLevel() == 2) { // the AVX2 tile, which gemm() leaves out here
     checkShapes<float>(kernels::rankk::Stores::Plain, 1);
     checkShapes<double>(kernels::rankk::Stores::Plain, 1);
+  }
+}
+
+TEST_CASE("rank-k gemm: accumulating C = alpha op(A) B + beta C, with every store choice") {
+  if (kernels::simdLevel() < 1)
+    return; // never runs (above)
+  using kernels::rankk::Stores;
+  for (const char *threads : {"1", "force"})
+    for (Stores stores : {Stores::Streaming, Stores::Plain, Stores::ByCache}) {
+      CAPTURE(threads);
+      CAPTURE(int(stores)); // accumulating never streams: it reads C
+      testing::ScopedSplitMode env(threads);
+      checkShapes<float>(stores, 0, true);
+      checkShapes<double>(stores, 0, true);
+    }
+  if (kernels::simdLevel() == 2) {
+    checkShapes<float>(Stores::Plain, 1, true);
+    checkShapes<double>(Stores::Plain, 1, true);
   }
 }
 

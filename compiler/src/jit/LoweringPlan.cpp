@@ -95,6 +95,7 @@ public:
     effectiveOperands();
     markNeeded();
     decideInlining();
+    fuseAccumulations();
     createKernels();
     assignStorage();
     planArena();
@@ -110,6 +111,13 @@ private:
   std::vector<bool> transA_, transB_;      // matmul / solve flags per node
   std::vector<int> argOf_;                 // input/param node -> argument
   std::vector<int> outputArg_;             // node -> its direct output argument, or -1
+  // Elementwise nodes computed by their product's GEMM (fuseAccumulations).
+  struct Accumulation {
+    NodeId product; // the matmul
+    std::optional<NodeId> addend, addendScale, productScale;
+    bool negate = false;
+  };
+  std::map<NodeId, Accumulation> accumulations_;
 
   bool fuse() const { return o_.fuse && !o_.checkNumerics; }
 
@@ -241,31 +249,22 @@ private:
           n.kind == OpKind::Reshape)
         continue;
       Kernel k{KernelKind::Library, id};
-      if (isFusibleElementwise(n.kind)) {
+      if (auto acc = accumulations_.find(id); acc != accumulations_.end()) {
+        k = productKernel(acc->second.product);
+        k.node = id;
+        k.addend = acc->second.addend;
+        k.addendScale = acc->second.addendScale;
+        k.productScale = acc->second.productScale;
+        k.negateProduct = acc->second.negate;
+        k.call.symbol = std::string("cj_matmul_acc_") + dtypeSuffix(n.type.dtype);
+        k.call.params.push_back(k.negateProduct ? 1 : 0);
+        k.call.scratchBytes = bytesOf(n.type); // the product, where BLAS cannot scale it
+      } else if (isFusibleElementwise(n.kind)) {
         k.kind = KernelKind::Elementwise;
       } else if (isReduction(n.kind)) {
         k.kind = KernelKind::Reduction;
       } else if (n.kind == OpKind::MatMul) {
-        k.kind = KernelKind::MatMul;
-        k.lhs = reads_[id][0];
-        k.rhs = reads_[id][1];
-        k.transA = transA_[id];
-        k.transB = transB_[id];
-        k.call = matmulCall(k);
-        collapseBatch(k);
-        const auto &mp = k.call.params; // [P, m, n, k, ...]
-        int64_t work = mp[1] * mp[2] * mp[3];
-        // Generated loops or BLAS: measured on this machine (KernelChoice.h).
-        // A batch of them runs the micro-kernel per product (floats only:
-        // other dtypes have no micro-kernel, and their library loops are
-        // what the choice measured for them).
-        const MatMulDims dims{mp[1], mp[2], mp[3], k.transA, k.transB};
-        bool single = mp[0] == 1 && mp[7] == 0 && mp[8] == 0;
-        bool batchedMicro = (n.type.dtype == ir::DType::f32 || n.type.dtype == ir::DType::f64) &&
-                            microKernelSupports(dims);
-        k.generatedLoops = (single || batchedMicro) && work > 0 &&
-                           matmulKernel(n.type.dtype, mp[1], mp[2], mp[3], k.transA, k.transB) ==
-                               MatMulKernel::GeneratedLoops;
+        k = productKernel(id);
       } else if (n.kind == OpKind::Scan) {
         k.kind = KernelKind::Scan;
         auto body = std::make_shared<const ScanBody>(planScanBody(g_, id, o_, bodyBase));
@@ -300,6 +299,111 @@ private:
                   {nn, b.rank() == 1 ? 1 : b.shape[1], k.transposed ? 1 : 0,
                    k.factorized ? 1 : 0},
                   lu.bytes};
+      }
+    }
+  }
+
+  // The GEMM kernel of matmul `id`: its operands with transposes folded, its
+  // call, and generated loops or BLAS.
+  Kernel productKernel(NodeId id) {
+    const ir::Node &n = g_.node(id);
+    Kernel k{KernelKind::MatMul, id};
+    k.lhs = reads_[id][0];
+    k.rhs = reads_[id][1];
+    k.transA = transA_[id];
+    k.transB = transB_[id];
+    k.call = matmulCall(k);
+    collapseBatch(k);
+    const auto &mp = k.call.params; // [P, m, n, k, ...]
+    int64_t work = mp[1] * mp[2] * mp[3];
+    // Generated loops or BLAS: measured on this machine (KernelChoice.h).
+    // A batch of them runs the micro-kernel per product (floats only:
+    // other dtypes have no micro-kernel, and their library loops are
+    // what the choice measured for them).
+    const MatMulDims dims{mp[1], mp[2], mp[3], k.transA, k.transB};
+    bool single = mp[0] == 1 && mp[7] == 0 && mp[8] == 0;
+    bool batchedMicro = (n.type.dtype == ir::DType::f32 || n.type.dtype == ir::DType::f64) &&
+                        microKernelSupports(dims);
+    k.generatedLoops = (single || batchedMicro) && work > 0 &&
+                       matmulKernel(n.type.dtype, mp[1], mp[2], mp[3], k.transA, k.transB) ==
+                           MatMulKernel::GeneratedLoops;
+    return k;
+  }
+
+  // A training step's update of a weight, `w - lr * g` (SGD) or
+  // `mu * v + g` (momentum's velocity), where g is a GEMM's product read by
+  // nothing else, is computed by that GEMM: C = beta C0 + alpha op(A) op(B)
+  // (cj_matmul_acc; BLAS's own alpha and beta, or the rank-k kernel's).
+  // The product is then never stored and read back, nor the update's loop
+  // run (about 2.4 MB per step of a 784 x 256 layer; perf on the Fashion
+  // MLP, issue 14). Matched: an add or sub of two terms, each a value or a
+  // scalar times one; the product's term reaches the matmul through
+  // reshapes alone; the matmul is one product through BLAS's ways (not the
+  // generated micro-kernel), with the update's elements in its order; the
+  // other term has the update's shape (no broadcast).
+  void fuseAccumulations() {
+    if (!fuse())
+      return;
+    std::vector<int> users(g_.size(), 0);
+    std::vector<bool> escapes(g_.size(), false);
+    for (NodeId id = 0; id < g_.size(); ++id)
+      if (needed_[id])
+        for (NodeId r : reads_[id])
+          ++users[r];
+    for (NodeId id : g_.outputs())
+      escapes[id] = true;
+    for (const ir::ParamUpdate &u : g_.updates())
+      escapes[u.value] = true;
+    auto isScalar = [&](NodeId id, ir::DType t) {
+      return g_.type(id).rank() == 0 && g_.type(id).dtype == t;
+    };
+    // `id` as [scale *] base: a mul by a scalar that is inlined here.
+    struct Term {
+      NodeId base;
+      std::optional<NodeId> scale;
+    };
+    auto term = [&](NodeId id, ir::DType t) {
+      const ir::Node &n = g_.node(id);
+      if (n.kind == OpKind::Mul && p_.inlined[id] && users[id] == 1)
+        for (int s = 0; s < 2; ++s)
+          if (isScalar(n.operands[s], t) && !isScalar(n.operands[1 - s], t))
+            return Term{n.operands[1 - s], n.operands[s]};
+      return Term{id, std::nullopt};
+    };
+    for (NodeId id = 0; id < g_.size(); ++id) {
+      const ir::Node &n = g_.node(id);
+      const ir::DType t = n.type.dtype;
+      if (!needed_[id] || p_.inlined[id] || (n.kind != OpKind::Add && n.kind != OpKind::Sub) ||
+          (t != ir::DType::f32 && t != ir::DType::f64))
+        continue;
+      for (int side = 0; side < (n.kind == OpKind::Add ? 2 : 1); ++side) {
+        // The product's term: sub's second operand, either of add's.
+        NodeId productTerm = n.operands[1 - side], other = n.operands[side];
+        Term p = term(productTerm, t), c = term(other, t);
+        std::vector<NodeId> chain; // reshapes down to the matmul
+        NodeId m = p.base;
+        bool single = users[productTerm] == 1 && !escapes[productTerm];
+        while (single && g_.node(m).kind == OpKind::Reshape) {
+          single = users[m] == 1 && !escapes[m];
+          chain.push_back(m);
+          m = g_.node(m).operands[0];
+        }
+        // The kernel reads the addend and the scales from memory: values of
+        // their own, not expressions inlined into a loop.
+        auto stored = [&](std::optional<NodeId> v) { return !v || !p_.inlined[aliasRoot(g_, *v)]; };
+        if (!single || g_.node(m).kind != OpKind::MatMul || users[m] != 1 || escapes[m] ||
+            g_.type(m).dtype != t || !sameElements(g_.type(m).shape, n.type.shape) ||
+            g_.type(c.base).shape != n.type.shape || !stored(c.base) || !stored(c.scale) ||
+            !stored(p.scale))
+          continue;
+        Kernel k = productKernel(m);
+        if (k.generatedLoops || k.call.params[0] != 1 || k.call.params[6] != 0)
+          continue; // the micro-kernel or plain loops: no alpha or beta there
+        accumulations_[id] = {m, c.base, c.scale, p.scale, n.kind == OpKind::Sub};
+        p_.inlined[m] = true; // read through the accumulating kernel (kernelReads)
+        for (NodeId r : chain)
+          p_.inlined[r] = true;
+        break;
       }
     }
   }
@@ -506,7 +610,8 @@ private:
 
   // For each node, the update buffer its kernel may write directly (or -1),
   // sparing the final copy: the new value of a param computed by an
-  // elementwise kernel (an SGD step `w - lr * g`) that runs after every
+  // elementwise kernel (an SGD step `w - lr * g`) or an accumulating GEMM
+  // (the same step fused into the gradient's product) that runs after every
   // other reader of the param and reads the param only at the element it
   // writes. Then even when the caller passes the param's own buffer as the
   // update buffer (in-place training), no reader sees the new value early.
@@ -525,8 +630,14 @@ private:
     for (size_t i = 0; i < g_.updates().size(); ++i) {
       auto [param, v] = g_.updates()[i];
       int at = position[v];
-      if (uses[v] != 1 || outputArg_[v] >= 0 || at < 0 ||
-          p_.kernels[at].kind != KernelKind::Elementwise)
+      if (uses[v] != 1 || outputArg_[v] >= 0 || at < 0)
+        continue;
+      const Kernel &k = p_.kernels[at];
+      // An accumulating GEMM reads its addend at the element it writes, and
+      // its factors anywhere.
+      const bool accumulates = k.kind == KernelKind::MatMul && k.addend;
+      if (k.kind != KernelKind::Elementwise &&
+          !(accumulates && aliasRoot(g_, k.lhs) != param && aliasRoot(g_, k.rhs) != param))
         continue;
       bool safe = std::none_of(copied.begin(), copied.end(),
                                [&](NodeId c) { return aliasRoot(g_, c) == param; });
@@ -606,6 +717,8 @@ void describeInto(std::ostringstream &os, const ir::Graph &g, const LoweringPlan
       os << " -> generated loops";
     else if (!k.call.symbol.empty())
       os << " -> " << k.call.symbol;
+    if (k.addend)
+      os << " (accumulating into " << g.node(*k.addend).label(*k.addend) << ")";
     if (k.kind == KernelKind::MatMul && k.call.params[0] > 1)
       os << " (" << k.call.params[0] << " batched products)";
     if (k.transA || k.transB || k.transposed)

@@ -40,6 +40,11 @@ struct Kernel {
   bool transA = false, transB = false;
   // MatMul below the BLAS threshold (one matrix product): generated loops.
   bool generatedLoops = false;
+  // MatMul accumulating (cj_matmul_acc): `node` = [addendScale *] addend
+  // +- [productScale *] op(lhs) op(rhs), the elementwise node that consumed
+  // the product (a training step's update, Planner::fuseAccumulations).
+  std::optional<ir::NodeId> addend, addendScale, productScale;
+  bool negateProduct = false;
   // Solve: read A^T through the LU of `lhs`; reuse the factors in scratch.
   bool transposed = false, factorized = false;
   LibraryCall call;       // Library, MatMul and Solve: symbol and params

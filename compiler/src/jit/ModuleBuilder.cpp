@@ -596,14 +596,19 @@ private:
   void emitCall(const Kernel &k) {
     if (k.generatedLoops)
       return emitSmallMatMul(k);
-    std::vector<NodeId> operands = g_.node(k.node).operands;
+    std::vector<std::optional<NodeId>> operands(g_.node(k.node).operands.begin(),
+                                                g_.node(k.node).operands.end());
     if (k.kind == KernelKind::MatMul || k.kind == KernelKind::Solve)
       operands = {k.lhs, k.rhs};
+    if (k.addend) // cj_matmul_acc: C0 and the two scales (null: 1)
+      operands.insert(operands.end(), {k.addend, k.addendScale, k.productScale});
     llvm::Type *ptr = b_.getPtrTy();
     llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
     auto *array = entry.CreateAlloca(ptr, b_.getInt32(std::max<size_t>(operands.size(), 1)));
     for (size_t i = 0; i < operands.size(); ++i)
-      b_.CreateStore(pointerOf(operands[i]), b_.CreateConstGEP1_64(ptr, array, i));
+      b_.CreateStore(operands[i] ? pointerOf(*operands[i])
+                                 : llvm::ConstantPointerNull::get(b_.getPtrTy()),
+                     b_.CreateConstGEP1_64(ptr, array, i));
     auto *paramsInit = llvm::ConstantDataArray::get(ctx_, llvm::ArrayRef<uint64_t>(
         reinterpret_cast<const uint64_t *>(k.call.params.data()), k.call.params.size()));
     auto *params = new llvm::GlobalVariable(*m_, paramsInit->getType(), true,

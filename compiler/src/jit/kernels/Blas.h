@@ -42,28 +42,32 @@ inline int forcedGemmWay() {
   return -1;
 }
 
-// C = op(A) op(B) + beta C.
-inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float *a,
-                     int lda, const float *b, int ldb, float *c, int ldc, float beta = 0) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+// C = alpha op(A) op(B) + beta C.
+inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
+                     const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                     int ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
-inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const double *a,
-                     int lda, const double *b, int ldb, double *c, int ldc, double beta = 0) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, double alpha,
+                     const double *a, int lda, const double *b, int ldb, double beta, double *c,
+                     int ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-// Rows [i0, i1) and columns [j0, j1) of C = op(A) op(B), one BLAS call.
+// Rows [i0, i1) and columns [j0, j1) of C = alpha op(A) op(B) + beta C, one
+// BLAS call (beta = 0: C is not read).
 template <typename T> struct GemmOperands {
   bool transA, transB;
   int64_t m, n, k;
   const T *a, *b;
   T *c;
-  void block(int64_t i0, int64_t i1, int64_t j0, int64_t j1, T beta = 0) const {
+  T alpha = 1, beta = 0;
+  void block(int64_t i0, int64_t i1, int64_t j0, int64_t j1) const {
     const int lda = static_cast<int>(transA ? m : k), ldb = static_cast<int>(transB ? k : n);
     blasGemm(transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-             static_cast<int>(i1 - i0), static_cast<int>(j1 - j0), static_cast<int>(k),
-             a + (transA ? i0 : i0 * k), lda, b + (transB ? j0 * k : j0), ldb, c + i0 * n + j0,
-             static_cast<int>(n), beta);
+             static_cast<int>(i1 - i0), static_cast<int>(j1 - j0), static_cast<int>(k), alpha,
+             a + (transA ? i0 : i0 * k), lda, b + (transB ? j0 * k : j0), ldb, beta,
+             c + i0 * n + j0, static_cast<int>(n));
   }
 };
 
@@ -104,10 +108,11 @@ struct NoOtherKernel {
   void operator()() const {}
 };
 
-// C [m, n] = op(A) op(B), all dense row-major: op(A) is A [m, k] or, with
-// transA, A [k, m] transposed; likewise op(B) from [k, n] or [n, k]. BLAS
-// rejects leading dimensions of 0, so empty products are done here: no
-// output, or k = 0 (a sum of nothing, zeros).
+// C [m, n] = alpha op(A) op(B) + beta C, all dense row-major: op(A) is
+// A [m, k] or, with transA, A [k, m] transposed; likewise op(B) from [k, n]
+// or [n, k]; beta = 0 does not read C (BLAS's convention). BLAS rejects
+// leading dimensions of 0, so empty products are done here: no output, or
+// k = 0 (a sum of nothing: beta C).
 //
 // The ways a product can run, one measured choice per shape: one BLAS call
 // on this thread; split over the pool; one call on OpenBLAS's own threads
@@ -120,15 +125,16 @@ struct NoOtherKernel {
 // `other` out and =rank-k runs it; $CHAINJIT_KERNEL_THREADS=1 leaves the
 // pool's ways out (no pool is started) and =force splits.
 template <typename T, typename Other = NoOtherKernel>
-void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
-                  const T *b, T *c, const Other &other = Other{}) {
+void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a, const T *b,
+                  T *c, const Other &other = Other{}, T alpha = 1, T beta = 0) {
   if (m == 0 || n == 0)
     return;
   if (k == 0) {
-    std::fill(c, c + m * n, T(0));
+    for (int64_t i = 0; i < m * n; ++i)
+      c[i] = beta == T(0) ? T(0) : beta * c[i];
     return;
   }
-  const GemmOperands<T> g{transA, transB, m, n, k, a, b, c};
+  const GemmOperands<T> g{transA, transB, m, n, k, a, b, c, alpha, beta};
   const int forcedKernel = other.offered() ? forcedGemmWay() : 0;
   if (forcedKernel == 1)
     return other();
@@ -155,7 +161,8 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
   // The shape's key (a collision would only share a measurement).
   const uint64_t key = (uint64_t(m) << 42) ^ (uint64_t(n) << 21) ^ uint64_t(k) ^
                        (uint64_t(transA) << 61) ^ (uint64_t(transB) << 60) ^
-                       (uint64_t(sizeof(T) == 8) << 59) ^ (uint64_t(count) << 62);
+                       (uint64_t(sizeof(T) == 8) << 59) ^ (uint64_t(count) << 62) ^
+                       (uint64_t(beta != T(0)) << 58); // reading C changes the ways' costs
   runMeasured(key, forced, count, [&](int w) {
     switch (ways[w]) {
     case Split:
@@ -184,7 +191,7 @@ void gemmAccumulate(bool transA, bool transB, int64_t m, int64_t n, int64_t k, c
                     const T *b, T *c) {
   if (m == 0 || n == 0 || k == 0)
     return;
-  GemmOperands<T>{transA, transB, m, n, k, a, b, c}.block(0, m, 0, n, T(1));
+  GemmOperands<T>{transA, transB, m, n, k, a, b, c, T(1), T(1)}.block(0, m, 0, n);
 }
 
 } // namespace chainjit::compiler::jit::kernels

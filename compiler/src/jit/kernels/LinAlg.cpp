@@ -10,6 +10,7 @@
 #include "jit/kernels/RankKGemm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 // LAPACK (OpenBLAS provides it): the LU factorization with partial pivoting
@@ -56,24 +57,31 @@ void loopGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
   }
 }
 
-// C = op(A) op(B) at or above the BLAS threshold: BLAS's ways, and the
-// rank-k kernel for the shapes it takes, whichever this process has
-// measured fastest for the shape (Blas.h).
+// C = alpha op(A) op(B) + beta C at or above the BLAS threshold (beta = 0:
+// C not read): BLAS's ways, and the rank-k kernel for the shapes it takes,
+// whichever this process has measured fastest for the shape (Blas.h).
 template <typename T> struct RankKWay {
   bool transA;
   int64_t m, n, k;
   const T *a, *b;
   T *c;
   bool takes;
+  rankk::Scaling<T> scaling;
   bool offered() const { return takes; }
-  void operator()() const { rankk::gemm(transA, m, n, k, a, b, c); }
+  void operator()() const {
+    const bool accumulates = scaling.alpha != T(1) || scaling.beta != T(0);
+    rankk::gemm(transA, m, n, k, a, b, c, rankk::Stores::ByCache, accumulates ? &scaling : nullptr);
+  }
 };
 
 template <typename T>
-void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
-               const T *b, T *c) {
+void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a, const T *b,
+               T *c, T alpha = 1, T beta = 0) {
+  // The rank-k kernel reads C for any beta but 0 without reading it (BLAS's
+  // convention), so it is offered for accumulating products with beta != 0.
+  const bool rankK = rankk::applies<T>(transB, m, n, k) && (beta != T(0) || alpha == T(1));
   gemmRowMajor(transA, transB, m, n, k, a, b, c,
-               RankKWay<T>{transA, m, n, k, a, b, c, rankk::applies<T>(transB, m, n, k)});
+               RankKWay<T>{transA, m, n, k, a, b, c, rankK, {alpha, beta}}, alpha, beta);
 }
 
 template <typename T>
@@ -92,6 +100,40 @@ int32_t matmul(void *const *operands, void *result, const int64_t *p, void *) {
       }
     loopGemm(transA, transB, m, n, k, a + offA[q], b + offB[q], c + q * m * n);
   }
+  return kJitOk;
+}
+
+// params of cj_matmul_acc_{f32,f64}: those of cj_matmul for one product
+// through BLAS's ways ([0] = 1, [6] = 0, [7], [8] = 0), and [9] 1 to negate
+// the product. operands: {A, B, C0, c, p} with c and p scalars, or null for 1.
+// result = c * C0 + (+-p) * op(A) op(B): a training step's update written
+// by its weight gradient's GEMM (`w - lr * g`, `mu * v + g`;
+// LoweringPlan.cpp, fusedUpdate), C0 possibly the result's own buffer.
+// scratch: m * n elements, for what BLAS's scaling cannot give exactly.
+template <typename T>
+int32_t matmulAccumulate(void *const *operands, void *result, const int64_t *p, void *scratch) {
+  const int64_t m = p[1], n = p[2], k = p[3];
+  const bool transA = p[4] != 0, transB = p[5] != 0, negate = p[9] != 0;
+  const T *a = static_cast<const T *>(operands[0]);
+  const T *b = static_cast<const T *>(operands[1]);
+  const T *c0 = static_cast<const T *>(operands[2]);
+  const T cs = operands[3] ? *static_cast<const T *>(operands[3]) : T(1);
+  const T ps = operands[4] ? *static_cast<const T *>(operands[4]) : T(1);
+  T *c = static_cast<T *>(result);
+  const int64_t size = m * n;
+  // BLAS skips the product for alpha = 0 and C for beta = 0, where
+  // c * C0 + p * G keeps a NaN or infinity of the other: then the product
+  // goes to scratch and the two are combined as the unfused loop would.
+  if (cs == T(0) || ps == T(0) || !std::isfinite(cs) || !std::isfinite(ps)) {
+    T *g = static_cast<T *>(scratch);
+    largeGemm(transA, transB, m, n, k, a, b, g);
+    for (int64_t i = 0; i < size; ++i)
+      c[i] = cs * c0[i] + (negate ? -(ps * g[i]) : ps * g[i]);
+    return kJitOk;
+  }
+  if (c != c0)
+    std::copy_n(c0, size, c);
+  largeGemm(transA, transB, m, n, k, a, b, c, negate ? -ps : ps, cs);
   return kJitOk;
 }
 
@@ -168,8 +210,10 @@ int32_t solve(void *const *operands, void *result, const int64_t *p, void *scrat
 CJ_DEFINE_FLOAT_KERNELS(cj_matmul, matmul)
 CJ_DEFINE_KERNEL(cj_matmul_i32, matmul<int32_t>)
 CJ_DEFINE_FLOAT_KERNELS(cj_solve, solve)
+CJ_DEFINE_FLOAT_KERNELS(cj_matmul_acc, matmulAccumulate)
 
 chainjit::compiler::jit::kernels::SymbolList
 chainjit::compiler::jit::kernels::linalgSymbols() {
-  return {CJ_FLOAT_SYMBOLS(cj_matmul), CJ_SYMBOL(cj_matmul_i32), CJ_FLOAT_SYMBOLS(cj_solve)};
+  return {CJ_FLOAT_SYMBOLS(cj_matmul), CJ_SYMBOL(cj_matmul_i32), CJ_FLOAT_SYMBOLS(cj_solve),
+          CJ_FLOAT_SYMBOLS(cj_matmul_acc)};
 }

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <unistd.h>
 
 namespace chainjit::compiler::jit::kernels::rankk {
@@ -61,15 +62,22 @@ template <typename T> struct Lhs {
   T at(int64_t i, int64_t q) const { return a[i * row + q * col]; }
 };
 
+// How a finished tile goes to C: written (plain or streamed), or
+// accumulated as C = alpha * tile + beta * C (a training step's update
+// fused into its weight gradient, LinAlg.cpp).
+enum class Write { Plain, Stream, Accumulate };
+template <typename T> struct Scaling { T alpha = 1, beta = 0; };
+
 template <typename T>
 inline void scalarColumns(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i0,
-                          int64_t i1, int64_t j0, int64_t j1) {
+                          int64_t i1, int64_t j0, int64_t j1, Write write, Scaling<T> sc) {
   for (int64_t i = i0; i < i1; ++i)
     for (int64_t j = j0; j < j1; ++j) {
       T s = 0;
       for (int64_t q = 0; q < k; ++q)
         s += a.at(i, q) * b[q * n + j];
-      c[i * n + j] = s;
+      T &out = c[i * n + j];
+      out = write == Write::Accumulate ? sc.alpha * s + sc.beta * out : s;
     }
 }
 
@@ -77,7 +85,7 @@ inline void scalarColumns(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *
 // vector) or a plain unaligned store. Not the streaming store's intrinsic:
 // it needs the ISA enabled in every function it is inlined through, and
 // these templates are compiled for the baseline.
-template <typename Vec, bool stream> [[gnu::always_inline]] inline void put(void *to, Vec v) {
+template <typename Vec, bool stream> [[gnu::always_inline]] inline void put(void *to, const Vec &v) {
   if constexpr (stream) {
 #if defined(__clang__) // its generic builtin; it rejects the asm's operand outside the ISA
     __builtin_nontemporal_store(v, static_cast<Vec *>(to));
@@ -90,9 +98,9 @@ template <typename Vec, bool stream> [[gnu::always_inline]] inline void put(void
 
 // Rows [i, i + R) of C, columns [j, j + V * NV): accumulated over all of k in
 // registers, then written.
-template <typename T, int V, int R, int NV, bool stream>
+template <typename T, int V, int R, int NV, Write write>
 [[gnu::always_inline]] inline void tile(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
-                                        int64_t i, int64_t j) {
+                                        int64_t i, int64_t j, Scaling<T> sc) {
   typedef T Vec __attribute__((vector_size(V * sizeof(T))));
   Vec acc[R][NV];
 #pragma GCC unroll 16
@@ -116,50 +124,58 @@ template <typename T, int V, int R, int NV, bool stream>
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v)
-      put<Vec, stream>(c + (i + r) * n + j + v * V, acc[r][v]);
+    for (int v = 0; v < NV; ++v) {
+      T *to = c + (i + r) * n + j + v * V;
+      if constexpr (write == Write::Accumulate) {
+        Vec old;
+        std::memcpy(&old, to, sizeof(Vec));
+        acc[r][v] = sc.alpha * acc[r][v] + sc.beta * old;
+      }
+      put<Vec, write == Write::Stream>(to, acc[r][v]);
+    }
 }
 
 // Rows [i, i + R) of C, all columns: [0, head) and the last ones that fill
 // no vector one element at a time, the rest in tiles starting at `head`
 // (where the rows are aligned to the vector, when streaming).
-template <typename T, int V, int R, int NV, bool stream>
+template <typename T, int V, int R, int NV, Write write>
 [[gnu::always_inline]] inline void rowBlock(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
-                                            int64_t i, int64_t head) {
-  scalarColumns(a, b, n, k, c, i, i + R, 0, head);
+                                            int64_t i, int64_t head, Scaling<T> sc) {
+  scalarColumns(a, b, n, k, c, i, i + R, 0, head, write, sc);
   int64_t j = head;
   for (; j + V * NV <= n; j += V * NV)
-    tile<T, V, R, NV, stream>(a, b, n, k, c, i, j);
+    tile<T, V, R, NV, write>(a, b, n, k, c, i, j, sc);
   for (; j + V <= n; j += V)
-    tile<T, V, R, 1, stream>(a, b, n, k, c, i, j);
-  scalarColumns(a, b, n, k, c, i, i + R, j, n);
+    tile<T, V, R, 1, write>(a, b, n, k, c, i, j, sc);
+  scalarColumns(a, b, n, k, c, i, i + R, j, n, write, sc);
 }
 
-template <typename T, int V, typename Tile, bool stream>
+template <typename T, int V, typename Tile, Write write>
 [[gnu::always_inline]] inline void rows(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
-                                        int64_t i0, int64_t i1, int64_t head) {
+                                        int64_t i0, int64_t i1, int64_t head, Scaling<T> sc) {
   int64_t i = i0;
   for (; i + Tile::rows <= i1; i += Tile::rows)
-    rowBlock<T, V, Tile::rows, Tile::vecs, stream>(a, b, n, k, c, i, head);
+    rowBlock<T, V, Tile::rows, Tile::vecs, write>(a, b, n, k, c, i, head, sc);
   for (; i < i1; ++i)
-    rowBlock<T, V, 1, Tile::vecs, stream>(a, b, n, k, c, i, head);
+    rowBlock<T, V, 1, Tile::vecs, write>(a, b, n, k, c, i, head, sc);
   // Streaming stores are weakly ordered: drain them before another thread
   // reads C.
-  if constexpr (stream)
+  if constexpr (write == Write::Stream)
     __asm__ volatile("sfence" ::: "memory");
 }
 
 #if defined(__x86_64__)
-template <typename T, bool stream>
+template <typename T, Write write>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) void
 rowsAvx512(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i0, int64_t i1,
-           int64_t head) {
-  rows<T, int(64 / sizeof(T)), Avx512Tile, stream>(a, b, n, k, c, i0, i1, head);
+           int64_t head, Scaling<T> sc) {
+  rows<T, int(64 / sizeof(T)), Avx512Tile, write>(a, b, n, k, c, i0, i1, head, sc);
 }
-template <typename T, bool stream>
+template <typename T, Write write>
 __attribute__((target("avx2,fma"))) void rowsAvx2(const Lhs<T> &a, const T *b, int64_t n, int64_t k,
-                                                  T *c, int64_t i0, int64_t i1, int64_t head) {
-  rows<T, int(32 / sizeof(T)), Avx2Tile, stream>(a, b, n, k, c, i0, i1, head);
+                                                  T *c, int64_t i0, int64_t i1, int64_t head,
+                                                  Scaling<T> sc) {
+  rows<T, int(32 / sizeof(T)), Avx2Tile, write>(a, b, n, k, c, i0, i1, head, sc);
 }
 #endif
 
@@ -178,21 +194,26 @@ inline int64_t lastLevelCacheBytes() {
 
 enum class Stores { ByCache, Streaming, Plain };
 
-// C [m, n] = op(A) B where applies<T>(false, m, n, k). ByCache streams an
-// output larger than the last-level cache (a cache of unknown size: never);
-// the others are for tests. Streaming needs every row of C to start at the
-// same offset from a vector boundary, so a row must be a whole number of
-// vectors; the columns from the first boundary on are then streamed.
+// C [m, n] = op(A) B where applies<T>(false, m, n, k), or with `sc` given,
+// C = alpha op(A) B + beta C (C read; beta = 0 reads it too, unlike BLAS).
+// ByCache streams an output larger than the last-level cache (a cache of
+// unknown size: never), unless it accumulates; the others are for tests.
+// Streaming needs every row of C to start at the same offset from a vector
+// boundary, so a row must be a whole number of vectors; the columns from the
+// first boundary on are then streamed.
 template <typename T>
 void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, T *c,
-          Stores stores = Stores::ByCache) {
+          Stores stores = Stores::ByCache, const Scaling<T> *sc = nullptr) {
 #if defined(__x86_64__)
   const int level = simdLevel();
   const int64_t vectorBytes = level == 2 ? 64 : 32;
   const int64_t cache = lastLevelCacheBytes();
   const bool large = cache > 0 && m * n * int64_t(sizeof(T)) > cache;
-  const bool stream = (stores == Stores::Streaming || (stores == Stores::ByCache && large)) &&
+  const bool stream = !sc &&
+                      (stores == Stores::Streaming || (stores == Stores::ByCache && large)) &&
                       (n * int64_t(sizeof(T))) % vectorBytes == 0;
+  const Write write = sc ? Write::Accumulate : stream ? Write::Stream : Write::Plain;
+  const Scaling<T> scaling = sc ? *sc : Scaling<T>{};
   const int64_t misalign = int64_t(reinterpret_cast<uintptr_t>(c) % uintptr_t(vectorBytes));
   const int64_t head =
       stream ? std::min(n, (vectorBytes - misalign) % vectorBytes / int64_t(sizeof(T))) : 0;
@@ -201,16 +222,23 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
   const int64_t blocks = (m + tileRows - 1) / tileRows;
   forItems(blocks, [&](int64_t begin, int64_t end) {
     const int64_t i0 = begin * tileRows, i1 = std::min(m, end * tileRows);
-    if (level == 2)
-      stream ? rowsAvx512<T, true>(lhs, b, n, k, c, i0, i1, head)
-             : rowsAvx512<T, false>(lhs, b, n, k, c, i0, i1, head);
-    else
-      stream ? rowsAvx2<T, true>(lhs, b, n, k, c, i0, i1, head)
-             : rowsAvx2<T, false>(lhs, b, n, k, c, i0, i1, head);
+    auto run = [&](auto w) {
+      constexpr Write kWrite = decltype(w)::value;
+      level == 2 ? rowsAvx512<T, kWrite>(lhs, b, n, k, c, i0, i1, head, scaling)
+                 : rowsAvx2<T, kWrite>(lhs, b, n, k, c, i0, i1, head, scaling);
+    };
+    switch (write) {
+    case Write::Plain:
+      return run(std::integral_constant<Write, Write::Plain>{});
+    case Write::Stream:
+      return run(std::integral_constant<Write, Write::Stream>{});
+    case Write::Accumulate:
+      return run(std::integral_constant<Write, Write::Accumulate>{});
+    }
   });
 #else
-  (void)transA, (void)m, (void)n, (void)k, (void)a, (void)b, (void)c,
-      (void)stores; // applies() is false
+  (void)transA, (void)m, (void)n, (void)k, (void)a, (void)b, (void)c, (void)stores,
+      (void)sc; // applies() is false
 #endif
 }
 
