@@ -99,6 +99,12 @@ zcat "$data" >digits.csv
 run predict "$model" --params digits.npz --data digits.csv -o from_jit.csv
 [ "$(wc -l <from_bundle.csv)" -eq 1798 ] || fail "classify_digits: not 1797 rows"
 same_predictions from_bundle.csv from_jit.csv
+# With glibc's vector math linked, softmax's e^x runs on its vectors: the
+# same classes.
+"$cc" -O2 -I bundle "$examples/aot/classify_digits.c" bundle/libdigits_mlp.a \
+  -lopenblas -lmvec -lm -o classify_mvec >out 2>err || fail "cc: classify_digits -lmvec"
+./classify_mvec digits.csv >from_mvec.csv 2>err || fail "classify_mvec: exit code $?"
+same_predictions from_mvec.csv from_jit.csv
 # Another batch size (1797 = 224 * 8 + 5: a last, padded batch) and a
 # generic CPU give the same.
 run compile "$model" --aot -o generic --params digits.ckpt --outputs predicted,logits \
