@@ -12,14 +12,24 @@ always-zero pixels into subnormal numbers, which are slow); the speed-up is
 against the faster of the two.
 
   /usr/bin/python3 bench/epoch_torch.py --jit epochs.tsv [--data DIR] [--epochs N]
+  /usr/bin/python3 bench/epoch_torch.py --rounds R --epoch-bench PATH --examples DIR [--data DIR]
 
 DIR as for epoch_bench (the Fashion-MNIST IDX files; synthetic data of the
 same shape without them). Exits 0 with a note when torch is missing.
+
+With --rounds, the two sides alternate: each round runs epoch_bench for one
+model (a process of its own: one epoch after the one that compiles), then
+PyTorch's epochs of that model, and the speed-up is the median of the
+rounds' ratios. This host's speed drifts by tens of percent within
+minutes; measured one after the other, the two sides of a ratio see the
+same machine, where a whole run of each can fall into different phases.
 """
 import argparse
 import gzip
 import os
 import platform
+import subprocess
+import tempfile
 import time
 
 import numpy as np
@@ -84,20 +94,67 @@ def epoch_seconds(model, x, y, epochs):
     return float(np.median(times[1:]))  # the first epoch warms up
 
 
+def read_results(path):
+    jit = {}
+    for line in open(path):
+        kind, key, value = line.rstrip("\n").split("\t")
+        jit[(kind, key)] = float(value) if kind != "data" else key
+    return jit
+
+
+def torch_epoch(make, x, y, epochs):
+    """PyTorch's epoch as it comes and with flush-to-zero, and the faster."""
+    torch.set_flush_denormal(False)
+    plain_s = epoch_seconds(make(), x, y, max(2, epochs))
+    torch.set_flush_denormal(True)
+    ftz_s = epoch_seconds(make(), x, y, max(2, epochs))
+    torch.set_flush_denormal(False)
+    return plain_s, ftz_s, min(plain_s, ftz_s)
+
+
+def rounds(a, x, y, source):
+    print(f"PyTorch {torch.__version__}, 1 thread, {platform.processor() or platform.machine()}; "
+          f"data: {source}; {a.rounds} rounds, each: chainjit's epoch (epoch_bench, one epoch "
+          f"after the compiling one), then PyTorch's (one after a warm-up, plain and FTZ)")
+    print(f"{'model':<6} {'round':>5} {'chainjit':>10} {'PyTorch':>10} {'PyTorch FTZ':>12} "
+          f"{'speed-up':>9} {'FLOP limit':>11} {'chainjit/limit':>15}")
+    for key, make in (("mlp", mlp), ("cnn", cnn)):
+        ratios, limits = [], []
+        for r in range(a.rounds):
+            with tempfile.NamedTemporaryFile(suffix=".tsv") as f:
+                subprocess.run([a.epoch_bench, "--data", a.data, "--examples", a.examples,
+                                "--epochs", "2", "--general-epochs", "0", "--models", key,
+                                "--results", f.name], check=True, stdout=subprocess.DEVNULL)
+                jit = read_results(f.name)
+            cj, limit = jit[("epoch", key)], jit[("limit", key)]
+            plain_s, ftz_s, torch_s = torch_epoch(make, x, y, 2)
+            ratios.append(torch_s / cj)
+            limits.append(cj / limit)
+            print(f"{key:<6} {r + 1:>5} {cj:9.3f}s {plain_s:9.3f}s {ftz_s:11.3f}s "
+                  f"{torch_s / cj:8.2f}x {limit:10.3f}s {cj / limit:14.2f}x")
+        print(f"{key:<6} {'median':>5} {'':>10} {'':>10} {'':>12} {np.median(ratios):8.2f}x "
+              f"{'':>11} {np.median(limits):14.2f}x   (target: >= 2x; rounds "
+              f"{min(ratios):.2f}-{max(ratios):.2f}x)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--jit", help="epoch_bench --results file")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="alternate with epoch_bench this many times per model")
+    ap.add_argument("--epoch-bench", help="the epoch_bench program (with --rounds)")
+    ap.add_argument("--examples", help="the examples directory (with --rounds)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     x, y, source = load(a.data)
-    jit = {}
-    if a.jit and os.path.exists(a.jit):
-        for line in open(a.jit):
-            kind, key, value = line.rstrip("\n").split("\t")
-            jit[(kind, key)] = float(value) if kind != "data" else key
+    if a.rounds > 0:
+        if not a.epoch_bench or not a.examples:
+            ap.error("--rounds needs --epoch-bench and --examples")
+        return rounds(a, x, y, source)
+    jit = read_results(a.jit) if a.jit and os.path.exists(a.jit) else {}
     print(f"PyTorch {torch.__version__}, 1 thread, {platform.processor() or platform.machine()}; "
           f"data: {source}; median of {a.epochs - 1} epochs after one warm-up")
     print(f"{'model':<6} {'chainjit':>10} {'PyTorch':>10} {'PyTorch FTZ':>12} {'speed-up':>9} "
@@ -105,12 +162,7 @@ def main():
     for key, make in (("mlp", mlp), ("cnn", cnn)):
         if ("epoch", key) not in jit and jit:
             continue
-        torch.set_flush_denormal(False)
-        plain_s = epoch_seconds(make(), x, y, max(2, a.epochs))
-        torch.set_flush_denormal(True)
-        ftz_s = epoch_seconds(make(), x, y, max(2, a.epochs))
-        torch.set_flush_denormal(False)
-        torch_s = min(plain_s, ftz_s)
+        plain_s, ftz_s, torch_s = torch_epoch(make, x, y, a.epochs)
         cj = jit.get(("epoch", key))
         limit = jit.get(("limit", key))
         cj_text = f"{cj:9.3f}s" if cj else f"{'-':>10}"

@@ -6,7 +6,8 @@
 #   4. bench/sparse_layer_bench    (issue 10: a CSR graph-convolution layer, time vs bandwidth, memory vs edges)
 #   5. bench/time_model_bench      (issue 14: Jacobian plans predicted in time vs measured, rank correlation)
 #   6. bench/epoch_bench + bench/epoch_torch.py (issue 14: whole Fashion-MNIST epochs, the share
-#      outside the compiled steps, PyTorch's epoch; $FASHION_MNIST_DIR, default Debian's
+#      outside the compiled steps; then PyTorch's epoch alternating with chainjit's, 3 rounds
+#      per model, the median ratio; $FASHION_MNIST_DIR, default Debian's
 #      /usr/share/datasets/fashion-mnist, else synthetic data of its shape)
 #   7. bench/jit_compile_bench     (issue 14: cold and cached compile of the benchmark models)
 #   8. bench/conv_layer_bench      (issue 14: the CNN's convolutions, GEMM vs direct, and its step)
@@ -61,7 +62,10 @@ mkdir -p "$out"
   echo
   "$build/bench/epoch_bench" --data "$fashion" --examples "$here/examples" --results "$out/epochs.tsv"
   if [[ -x /usr/bin/python3 ]]; then
-    /usr/bin/python3 "$here/bench/epoch_torch.py" --data "$fashion" --jit "$out/epochs.tsv"
+    # Side by side: 3 rounds per model of chainjit's epoch, then PyTorch's
+    # (the ratio of each round, and their median).
+    /usr/bin/python3 "$here/bench/epoch_torch.py" --data "$fashion" --rounds 3 \
+      --epoch-bench "$build/bench/epoch_bench" --examples "$here/examples"
   fi
   echo
   "$build/bench/jit_compile_bench" --examples "$here/examples"
