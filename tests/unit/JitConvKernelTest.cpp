@@ -27,10 +27,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <unistd.h>
 
 using namespace chainjit;
@@ -105,9 +107,11 @@ Tensor random(const TensorType &t, std::mt19937 &rng) {
 using Case = testing::ConvCase;
 constexpr const auto &kCases = testing::kConvCases;
 
-// The direct kernel at V lanes, whatever the CPU would pick.
+// The direct kernel at V lanes, whatever the CPU would pick; with a bias
+// [O], its BiasRelu epilogue.
 template <typename T, int V>
-Tensor directAtWidth(const Graph &g, const Tensor &x, const Tensor &w) {
+Tensor directAtWidth(const Graph &g, const Tensor &x, const Tensor &w,
+                     const Tensor *bias = nullptr) {
   const NodeId id = NodeId(g.size() - 1);
   const jit::LibraryCall call = convLowering().lower(g, id);
   const jit::kernels::Window win = jit::kernels::readWindow(call.params.data());
@@ -120,7 +124,7 @@ Tensor directAtWidth(const Graph &g, const Tensor &x, const Tensor &w) {
   jit::kernels::direct::convImages<T, V>(
       static_cast<const T *>(x.data()), packed, win, o,
       packed + jit::kernels::direct::paddedOut(o) * win.c * win.kh * win.kw,
-      static_cast<T *>(y.data()));
+      static_cast<T *>(y.data()), bias ? static_cast<const T *>(bias->data()) : nullptr);
   return y;
 }
 
@@ -249,4 +253,118 @@ TEST_CASE("JitConvKernel: forward, gradient and tangent graphs match the interpr
       Graph tangent = compiler::jvp(f, "loss", {"x", "w"}, 2);
       testing::checkJitMatchesInterpreter(tangent, testing::randomBindings(tangent, 9));
     }
+}
+
+namespace {
+
+// relu(conv2d(x, w) + b) with b [1, O, 1, 1]; with alsoConv the conv2d is an
+// output too, which keeps the plan from fusing it.
+Graph biasReluLayer(DType dt, const Case &c, bool alsoConv) {
+  Graph g("layer");
+  Value y =
+      conv2d(input(g, "x", {dt, c.x}), input(g, "w", {dt, c.w}), c.stride, c.padding, c.dilation)
+          .named("y");
+  Value a = relu(y + input(g, "b", {dt, {1, c.w[0], 1, 1}})).named("a");
+  output(a);
+  if (alsoConv)
+    output(y);
+  return g;
+}
+
+bool sameBits(const Tensor &a, const Tensor &b) {
+  return a.type() == b.type() && std::memcmp(a.data(), b.data(), a.byteSize()) == 0;
+}
+
+} // namespace
+
+TEST_CASE("JitConvKernel: the bias and relu epilogue gives the add and relu loop's bits") {
+  std::mt19937 rng(9);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (DType dt : {DType::f32, DType::f64})
+    for (const Case &c : kCases) {
+      CAPTURE(dtypeName(dt));
+      CAPTURE(c.x[1]);
+      CAPTURE(c.x[2]);
+      CAPTURE(c.w[0]);
+      const Graph fused = biasReluLayer(dt, c, false), apart = biasReluLayer(dt, c, true);
+      compiler::JitOptions o;
+      o.useCache = false;
+      const std::string plan = compiler::emitGraph(fused, compiler::EmitKind::Plan, o);
+      INFO(plan);
+      CHECK(plan.find("%a = relu fusing add conv2d -> cj_conv2d") != std::string::npos);
+      CHECK(plan.find("(bias %b and relu)") != std::string::npos);
+      CHECK(compiler::emitGraph(apart, compiler::EmitKind::Plan, o).find("and relu)") ==
+            std::string::npos);
+      // Channel 0's bias NaN (relu passes it), channel 1's large and
+      // negative (zeros, from negative sums), an input NaN and infinity.
+      runtime::Bindings b{{"x", random({dt, c.x}, rng)},
+                          {"w", random({dt, c.w}, rng)},
+                          {"b", random({dt, {1, c.w[0], 1, 1}}, rng)}};
+      if (c.w[0] > 1) {
+        b.at("b").set(0, nan);
+        b.at("b").set(1, -1e3);
+      }
+      b.at("x").set(0, nan);
+      b.at("x").set(b.at("x").numel() - 1, std::numeric_limits<double>::infinity());
+      for (const char *kernel : {"gemm", "direct"}) {
+        CAPTURE(kernel);
+        ConvKernelEnv env(kernel);
+        const Tensor got =
+            runtime::makeExecutable(fused, runtime::Backend::Jit, o)->run(b).outputs[0];
+        const Tensor want =
+            runtime::makeExecutable(apart, runtime::Backend::Jit, o)->run(b).outputs[0];
+        CHECK(sameBits(got, want));
+      }
+      // The direct kernel's epilogue at each vector width: its output equals
+      // the plain kernel's with relu(y + b) applied after.
+      const NodeId conv = *fused.find("y");
+      Graph alone;
+      conv2d(input(alone, "x", {dt, c.x}), input(alone, "w", {dt, c.w}), c.stride, c.padding,
+             c.dilation);
+      REQUIRE(alone.type(NodeId(alone.size() - 1)) == fused.type(conv));
+      auto check = [&](auto zero, auto lanes) {
+        using T = decltype(zero);
+        constexpr int V = decltype(lanes)::value;
+        const Tensor &bias = b.at("b");
+        Tensor plain = directAtWidth<T, V>(alone, b.at("x"), b.at("w"));
+        const Tensor withBias = directAtWidth<T, V>(alone, b.at("x"), b.at("w"), &bias);
+        const int64_t plane = c.x[0] > 0 ? plain.numel() / (c.x[0] * c.w[0]) : 1;
+        T *p = static_cast<T *>(plain.data());
+        for (int64_t i = 0; i < plain.numel(); ++i)
+          jit::kernels::direct::biasRelu(p[i],
+                                         static_cast<const T *>(bias.data())[(i / plane) % c.w[0]]);
+        CHECK_MESSAGE(sameBits(withBias, plain), V << " lanes");
+      };
+      if (dt == DType::f32) {
+        check(float(0), std::integral_constant<int, 4>{});
+        check(float(0), std::integral_constant<int, 8>{});
+      } else {
+        check(double(0), std::integral_constant<int, 2>{});
+        check(double(0), std::integral_constant<int, 4>{});
+      }
+    }
+}
+
+TEST_CASE("JitConvKernel: no epilogue where the add or the conv2d is read elsewhere") {
+  const Case &c = kCases[0];
+  compiler::JitOptions o;
+  o.useCache = false;
+  { // the relu's derivative reads the add: greater(add, 0)
+    Graph g("mask");
+    Value s =
+        conv2d(input(g, "x", f32(c.x)), input(g, "w", f32(c.w)), c.stride, c.padding, c.dilation) +
+        input(g, "b", f32({1, c.w[0], 1, 1}));
+    output(relu(s).named("a"));
+    output(cast(greater(s, constant(g, Tensor(f32({}), {0.0}))), DType::f32).named("mask"));
+    CHECK(compiler::emitGraph(g, compiler::EmitKind::Plan, o).find("and relu)") ==
+          std::string::npos);
+  }
+  { // a bias along the last axis ([W]) is not one per channel
+    Graph g("rows");
+    Value y =
+        conv2d(input(g, "x", f32(c.x)), input(g, "w", f32(c.w)), c.stride, c.padding, c.dilation);
+    output(relu(y + input(g, "b", f32({y.type().shape[3]}))).named("a"));
+    CHECK(compiler::emitGraph(g, compiler::EmitKind::Plan, o).find("and relu)") ==
+          std::string::npos);
+  }
 }

@@ -45,6 +45,9 @@ struct Kernel {
   // the product (a training step's update, Planner::fuseAccumulations).
   std::optional<ir::NodeId> addend, addendScale, productScale;
   bool negateProduct = false;
+  // Library: the call's operands when they are not the node's own (a
+  // convolution with its bias add and relu fused, fuseConvEpilogues).
+  std::vector<ir::NodeId> operands;
   // Solve: read A^T through the LU of `lhs`; reuse the factors in scratch.
   bool transposed = false, factorized = false;
   LibraryCall call;       // Library, MatMul and Solve: symbol and params

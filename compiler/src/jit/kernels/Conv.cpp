@@ -51,17 +51,22 @@ void col2im(const T *columns, const Window &g, T *image) {
 // The three passes' kernels take ConvPlan.h's params. scratch: GEMM, one
 // image's columns (none when columnsAreImage); direct, the kernel's own.
 
-// cj_conv2d: operands {input [N, C, H, W], weight [O, C, KH, KW]}; result
-// [N, O, OH, OW]; out[n] = weight [O, C*KH*KW] x columns(input[n]).
+// cj_conv2d: operands {input [N, C, H, W], weight [O, C, KH, KW]}, and with
+// the BiasRelu epilogue the bias [O]; result [N, O, OH, OW]; out[n] =
+// weight [O, C*KH*KW] x columns(input[n]), then the epilogue.
 template <typename T>
 int32_t conv2d(void *const *operands, void *result, const int64_t *p, void *scratch) {
   const Window g = readWindow(p);
   const int64_t outChannels = p[kWindowParams];
   const T *x = static_cast<const T *>(operands[0]);
   const T *weight = static_cast<const T *>(operands[1]);
+  const T *bias = p[kConvEpilogueParam] == int64_t(ConvEpilogue::BiasRelu)
+                      ? static_cast<const T *>(operands[2])
+                      : nullptr;
   T *y = static_cast<T *>(result);
   if (p[kWindowParams + 1] == int64_t(ConvKernel::Direct)) {
-    direct::conv2d(x, weight, g, outChannels, p[kWindowParams + 2], static_cast<T *>(scratch), y);
+    direct::conv2d(x, weight, g, outChannels, p[kWindowParams + 2], static_cast<T *>(scratch), y,
+                   bias);
     return kJitOk;
   }
   const int64_t rows = g.c * g.kh * g.kw, windows = g.oh * g.ow, plane = g.c * g.h * g.w;
@@ -71,8 +76,12 @@ int32_t conv2d(void *const *operands, void *result, const int64_t *p, void *scra
       im2col(x + n * plane, g, T(0), static_cast<T *>(scratch));
       columns = static_cast<const T *>(scratch);
     }
-    gemmRowMajor(false, false, outChannels, windows, rows, weight, columns,
-                 y + n * outChannels * windows);
+    T *yn = y + n * outChannels * windows;
+    gemmRowMajor(false, false, outChannels, windows, rows, weight, columns, yn);
+    if (bias) // while the image's output is in cache
+      for (int64_t o = 0; o < outChannels; ++o)
+        for (int64_t i = 0; i < windows; ++i)
+          direct::biasRelu(yn[o * windows + i], bias[o]);
   }
   return kJitOk;
 }
@@ -197,7 +206,8 @@ LibraryCall lowerConvPass(const Graph &g, NodeId id, ConvPass pass, const char *
   const bool f32 = n.type.dtype == ir::DType::f32;
   const int64_t slots = f32 ? convSlots<float>(pass, kernelWay, win, outChannels)
                             : convSlots<double>(pass, kernelWay, win, outChannels);
-  call.params.insert(call.params.end(), {outChannels, int64_t(kernelWay), slots});
+  call.params.insert(call.params.end(),
+                     {outChannels, int64_t(kernelWay), slots, int64_t(ConvEpilogue::None)});
   call.scratchBytes =
       (f32 ? convScratchElements<float>(pass, kernelWay, win, outChannels, slots)
            : convScratchElements<double>(pass, kernelWay, win, outChannels, slots)) *

@@ -66,7 +66,8 @@ std::vector<int64_t> measuredParams(ConvPass pass, const Window &g, int64_t outC
           g.dw,
           outChannels,
           int64_t(k),
-          slots};
+          slots,
+          int64_t(ConvEpilogue::None)};
 }
 
 using Kernel = int32_t (*)(void *const *, void *, const int64_t *, void *);

@@ -14,7 +14,8 @@
 // params: [0, kWindowParams) the window of the layer's forward conv2d
 // (WindowGeometry.h: its input [N, C, H, W], kernel, OH x OW windows,
 // stride, padding, dilation), [14] O output channels, [15] the ConvKernel,
-// [16] the direct kernel's slots (1 for GEMM).
+// [16] the direct kernel's slots (1 for GEMM), [17] the forward's
+// ConvEpilogue (the adjoints': None).
 #pragma once
 
 #include "DirectConv.h"
@@ -27,6 +28,12 @@ namespace chainjit::compiler::jit::kernels {
 
 enum class ConvPass : int64_t { Forward = 0, InputGrad = 1, WeightGrad = 2 };
 enum class ConvKernel : int64_t { Gemm = 0, Direct = 1 };
+// What the forward does to each output before writing it: nothing, or
+// relu(y + b[o]) with b the per-channel bias (operands[2]; the layer's bias
+// add and activation, LoweringPlan.cpp's fuseConvEpilogues), computed as
+// the add and relu loop would (direct::biasRelu).
+enum class ConvEpilogue : int64_t { None = 0, BiasRelu = 1 };
+inline constexpr int kConvEpilogueParam = kWindowParams + 3;
 
 // A 1x1 kernel with unit stride and no padding reads the image itself as
 // its column matrix: no im2col, no scratch.

@@ -28,6 +28,15 @@ namespace chainjit::compiler::jit::kernels::direct {
 
 constexpr int64_t kBlockO = 8; // output channels held in registers at once
 
+// v := relu(v + bias) as the add and relu ops compute it
+// (ConvEpilogue::BiasRelu, ConvPlan.h): v + bias unless that is <= 0, so
+// NaN passes and -0 becomes +0. By reference: a vector passed by value
+// would take the baseline ISA's calling convention.
+template <typename V, typename T> [[gnu::always_inline]] inline void biasRelu(V &v, T bias) {
+  v = v + bias;
+  v = v <= V{} ? V{} : v;
+}
+
 // The widest vector the kernel pads the image's rows for (64 bytes).
 template <typename T> constexpr int64_t kMaxLanes = 64 / int64_t(sizeof(T));
 
@@ -95,9 +104,11 @@ template <typename T> void padImage(const T *x, const Window &g, const Padded &p
 
 // One image: buf as padImage wrote it, packed weights, y [O, OH, OW]. V lanes
 // of T per vector; unit: the stride along the row is 1 (plain vector loads).
+// bias (or null): y = relu(sum + bias[o]) (ConvEpilogue::BiasRelu).
 template <typename T, int V, bool unit>
 [[gnu::always_inline]] inline void convImage(const T *buf, const T *packed, const Window &g,
-                                             const Padded &p, int64_t outChannels, T *y) {
+                                             const Padded &p, int64_t outChannels, T *y,
+                                             const T *bias) {
   typedef T Vec __attribute__((vector_size(V * sizeof(T))));
   const int64_t taps = g.c * g.kh * g.kw, blocks = paddedOut(outChannels) / kBlockO;
   for (int64_t b = 0; b < blocks; ++b)
@@ -129,6 +140,8 @@ template <typename T, int V, bool unit>
           if (o >= outChannels)
             break;
           T *out = y + (o * g.oh + oy) * g.ow + ox0;
+          if (bias)
+            biasRelu(acc[q], bias[o]);
           if (lanes == V) {
             std::memcpy(out, &acc[q], sizeof(Vec));
           } else {
@@ -142,15 +155,15 @@ template <typename T, int V, bool unit>
 
 template <typename T, int V>
 [[gnu::always_inline]] inline void convImages(const T *x, const T *packed, const Window &g,
-                                              int64_t outChannels, T *buf, T *y) {
+                                              int64_t outChannels, T *buf, T *y, const T *bias) {
   const Padded p = paddedExtent<T>(g);
   for (int64_t n = 0; n < g.n; ++n) {
     padImage(x + n * g.c * g.h * g.w, g, p, buf);
     T *yn = y + n * outChannels * g.oh * g.ow;
     if (g.sw == 1)
-      convImage<T, V, true>(buf, packed, g, p, outChannels, yn);
+      convImage<T, V, true>(buf, packed, g, p, outChannels, yn, bias);
     else
-      convImage<T, V, false>(buf, packed, g, p, outChannels, yn);
+      convImage<T, V, false>(buf, packed, g, p, outChannels, yn, bias);
   }
 }
 
@@ -158,28 +171,30 @@ template <typename T, int V>
 // One entry point per ISA, each compiled for its own vector width.
 template <typename T>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) void
-convAvx512(const T *x, const T *packed, const Window &g, int64_t o, T *buf, T *y) {
-  convImages<T, int(64 / sizeof(T))>(x, packed, g, o, buf, y);
+convAvx512(const T *x, const T *packed, const Window &g, int64_t o, T *buf, T *y, const T *bias) {
+  convImages<T, int(64 / sizeof(T))>(x, packed, g, o, buf, y, bias);
 }
 template <typename T>
 __attribute__((target("avx2,fma"))) void convAvx2(const T *x, const T *packed, const Window &g,
-                                                   int64_t o, T *buf, T *y) {
-  convImages<T, int(32 / sizeof(T))>(x, packed, g, o, buf, y);
+                                                  int64_t o, T *buf, T *y, const T *bias) {
+  convImages<T, int(32 / sizeof(T))>(x, packed, g, o, buf, y, bias);
 }
 #endif
 
 // The images [0, g.n) of x into y, on the widest vectors this CPU has.
 template <typename T>
-void convOnThisCpu(const T *x, const T *packed, const Window &g, int64_t outChannels, T *buf,
-                   T *y) {
+void convOnThisCpu(const T *x, const T *packed, const Window &g, int64_t outChannels, T *buf, T *y,
+                   const T *bias) {
 #if defined(__x86_64__)
   switch (simdLevel()) {
-  case 2: return convAvx512(x, packed, g, outChannels, buf, y);
-  case 1: return convAvx2(x, packed, g, outChannels, buf, y);
+  case 2:
+    return convAvx512(x, packed, g, outChannels, buf, y, bias);
+  case 1:
+    return convAvx2(x, packed, g, outChannels, buf, y, bias);
   default: break;
   }
 #endif
-  convImages<T, int(16 / sizeof(T))>(x, packed, g, outChannels, buf, y); // SSE2 / NEON width
+  convImages<T, int(16 / sizeof(T))>(x, packed, g, outChannels, buf, y, bias); // SSE2 / NEON
 }
 
 // Runs slot(s, n0, part) for the slots of g's images, slot s taking images
@@ -199,19 +214,20 @@ template <typename Slot> int64_t forSlots(const Window &g, int64_t slots, const 
   return slots;
 }
 
-// y [N, O, OH, OW] = conv2d(x [N, C, H, W], w [O, C, KH, KW]); scratch of
-// scratchElements<T>(g, outChannels, slots). Each slot convolves its images
-// with its own padded buffer.
+// y [N, O, OH, OW] = conv2d(x [N, C, H, W], w [O, C, KH, KW]), with bias
+// (or null) relu(conv2d + bias[o]); scratch of scratchElements<T>(g,
+// outChannels, slots). Each slot convolves its images with its own padded
+// buffer.
 template <typename T>
-void conv2d(const T *x, const T *w, const Window &g, int64_t outChannels, int64_t slots,
-            T *scratch, T *y) {
+void conv2d(const T *x, const T *w, const Window &g, int64_t outChannels, int64_t slots, T *scratch,
+            T *y, const T *bias = nullptr) {
   const int64_t taps = g.c * g.kh * g.kw;
   packWeights(w, outChannels, taps, scratch);
   const Padded p = paddedExtent<T>(g);
   T *buffers = scratch + paddedOut(outChannels) * taps;
   forSlots(g, slots, [&](int64_t s, int64_t n0, const Window &part) {
     convOnThisCpu(x + n0 * g.c * g.h * g.w, scratch, part, outChannels,
-                  buffers + s * g.c * p.rows * p.cols, y + n0 * outChannels * g.oh * g.ow);
+                  buffers + s * g.c * p.rows * p.cols, y + n0 * outChannels * g.oh * g.ow, bias);
   });
 }
 
