@@ -110,6 +110,8 @@ private:
   LoweringPlan p_;
   std::vector<std::vector<NodeId>> reads_; // per node: what its kernel reads
   std::vector<bool> needed_;
+  std::vector<std::vector<NodeId>> users_; // per node: the needed nodes reading it
+  std::vector<bool> escapes_;              // outputs and new param values
   std::vector<bool> transA_, transB_;      // matmul / solve flags per node
   std::vector<int> argOf_;                 // input/param node -> argument
   std::vector<int> outputArg_;             // node -> its direct output argument, or -1
@@ -177,6 +179,16 @@ private:
       if (needed_[id])
         for (NodeId r : reads_[id])
           needed_[r] = true;
+    users_.assign(g_.size(), {});
+    for (NodeId id = 0; id < g_.size(); ++id)
+      if (needed_[id])
+        for (NodeId r : reads_[id])
+          users_[r].push_back(id);
+    escapes_.assign(g_.size(), false);
+    for (NodeId id : g_.outputs())
+      escapes_[id] = true;
+    for (const ir::ParamUpdate &u : g_.updates())
+      escapes_[u.value] = true;
   }
 
   // Same elements in the same order: shapes equal up to leading unit axes
@@ -210,16 +222,8 @@ private:
     p_.inlined.assign(g_.size(), false);
     if (!fuse())
       return;
-    std::vector<std::vector<NodeId>> users(g_.size());
-    for (NodeId id = 0; id < g_.size(); ++id)
-      if (needed_[id])
-        for (NodeId r : reads_[id])
-          users[r].push_back(id);
-    std::vector<bool> escapes(g_.size(), false);
-    for (NodeId id : g_.outputs())
-      escapes[id] = true;
-    for (const ir::ParamUpdate &u : g_.updates())
-      escapes[u.value] = true;
+    const auto &users = users_;
+    const auto &escapes = escapes_;
     for (NodeId id = 0; id < g_.size(); ++id) {
       const ir::Node &n = g_.node(id);
       if (!needed_[id] || escapes[id] || users[id].empty() || !isFusibleElementwise(n.kind))
@@ -354,16 +358,8 @@ private:
   void fuseAccumulations() {
     if (!fuse())
       return;
-    std::vector<int> users(g_.size(), 0);
-    std::vector<bool> escapes(g_.size(), false);
-    for (NodeId id = 0; id < g_.size(); ++id)
-      if (needed_[id])
-        for (NodeId r : reads_[id])
-          ++users[r];
-    for (NodeId id : g_.outputs())
-      escapes[id] = true;
-    for (const ir::ParamUpdate &u : g_.updates())
-      escapes[u.value] = true;
+    auto users = [&](NodeId id) { return users_[id].size(); };
+    const auto &escapes = escapes_;
     auto isScalar = [&](NodeId id, ir::DType t) {
       return g_.type(id).rank() == 0 && g_.type(id).dtype == t;
     };
@@ -374,7 +370,7 @@ private:
     };
     auto term = [&](NodeId id, ir::DType t) {
       const ir::Node &n = g_.node(id);
-      if (n.kind == OpKind::Mul && p_.inlined[id] && users[id] == 1)
+      if (n.kind == OpKind::Mul && p_.inlined[id] && users(id) == 1)
         for (int s = 0; s < 2; ++s)
           if (isScalar(n.operands[s], t) && !isScalar(n.operands[1 - s], t))
             return Term{n.operands[1 - s], n.operands[s]};
@@ -392,16 +388,16 @@ private:
         Term p = term(productTerm, t), c = term(other, t);
         std::vector<NodeId> chain; // reshapes down to the matmul
         NodeId m = p.base;
-        bool single = users[productTerm] == 1 && !escapes[productTerm];
+        bool single = users(productTerm) == 1 && !escapes[productTerm];
         while (single && g_.node(m).kind == OpKind::Reshape) {
-          single = users[m] == 1 && !escapes[m];
+          single = users(m) == 1 && !escapes[m];
           chain.push_back(m);
           m = g_.node(m).operands[0];
         }
         // The kernel reads the addend and the scales from memory: values of
         // their own, not expressions inlined into a loop.
         auto stored = [&](std::optional<NodeId> v) { return !v || !p_.inlined[aliasRoot(g_, *v)]; };
-        if (!single || g_.node(m).kind != OpKind::MatMul || users[m] != 1 || escapes[m] ||
+        if (!single || g_.node(m).kind != OpKind::MatMul || users(m) != 1 || escapes[m] ||
             g_.type(m).dtype != t || !sameElements(g_.type(m).shape, n.type.shape) ||
             g_.type(c.base).shape != n.type.shape || !stored(c.base) || !stored(c.scale) ||
             !stored(p.scale))
@@ -428,27 +424,19 @@ private:
   void fuseConvEpilogues() {
     if (!fuse())
       return;
-    std::vector<int> users(g_.size(), 0);
-    for (NodeId id = 0; id < g_.size(); ++id)
-      if (needed_[id])
-        for (NodeId r : reads_[id])
-          ++users[r];
-    std::vector<bool> escapes(g_.size(), false);
-    for (NodeId id : g_.outputs())
-      escapes[id] = true;
-    for (const ir::ParamUpdate &u : g_.updates())
-      escapes[u.value] = true;
+    auto users = [&](NodeId id) { return users_[id].size(); };
+    const auto &escapes = escapes_;
     for (NodeId id = 0; id < g_.size(); ++id) {
       const ir::Node &n = g_.node(id);
       if (!needed_[id] || p_.inlined[id] || n.kind != OpKind::Relu ||
           (n.type.dtype != ir::DType::f32 && n.type.dtype != ir::DType::f64))
         continue;
       const NodeId add = n.operands[0];
-      if (g_.node(add).kind != OpKind::Add || !p_.inlined[add] || users[add] != 1)
+      if (g_.node(add).kind != OpKind::Add || !p_.inlined[add] || users(add) != 1)
         continue;
       for (int side = 0; side < 2; ++side) {
         const NodeId conv = g_.node(add).operands[side], bias = g_.node(add).operands[1 - side];
-        if (g_.node(conv).kind != OpKind::Conv2d || users[conv] != 1 || escapes[conv] ||
+        if (g_.node(conv).kind != OpKind::Conv2d || users(conv) != 1 || escapes[conv] ||
             p_.inlined[aliasRoot(g_, bias)] || g_.type(conv).shape != n.type.shape ||
             g_.type(bias).dtype != n.type.dtype)
           continue;
