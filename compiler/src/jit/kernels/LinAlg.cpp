@@ -77,8 +77,9 @@ template <typename T> struct RankKWay {
 template <typename T>
 void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a, const T *b,
                T *c, T alpha = 1, T beta = 0) {
-  // The rank-k kernel reads C for any beta but 0 without reading it (BLAS's
-  // convention), so it is offered for accumulating products with beta != 0.
+  // The rank-k kernel's accumulating tiles read C whatever beta is, where
+  // BLAS does not read it for beta = 0: it is offered for plain products and
+  // for accumulating ones with beta != 0.
   const bool rankK = rankk::applies<T>(transB, m, n, k) && (beta != T(0) || alpha == T(1));
   gemmRowMajor(transA, transB, m, n, k, a, b, c,
                RankKWay<T>{transA, m, n, k, a, b, c, rankK, {alpha, beta}}, alpha, beta);
@@ -108,7 +109,7 @@ int32_t matmul(void *const *operands, void *result, const int64_t *p, void *) {
 // the product. operands: {A, B, C0, c, p} with c and p scalars, or null for 1.
 // result = c * C0 + (+-p) * op(A) op(B): a training step's update written
 // by its weight gradient's GEMM (`w - lr * g`, `mu * v + g`;
-// LoweringPlan.cpp, fusedUpdate), C0 possibly the result's own buffer.
+// LoweringPlan.cpp, fuseAccumulations), C0 possibly the result's own buffer.
 // scratch: m * n elements, for what BLAS's scaling cannot give exactly.
 template <typename T>
 int32_t matmulAccumulate(void *const *operands, void *result, const int64_t *p, void *scratch) {
