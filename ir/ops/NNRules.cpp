@@ -118,6 +118,9 @@ Value transposeWith(Value windows, Value weight, const Shape &image, const Windo
 Value weightGradWith(Value x, Value windows, const Window &w) {
   return conv2dWeightGrad(x, windows, w.kernel, w.stride, w.padding, w.dilation);
 }
+Value convWith(Value x, Value weight, const Window &w) {
+  return conv2d(x, weight, w.stride, w.padding, w.dilation);
+}
 
 // Directions and channels. A layer op takes one batch and one channel
 // axis; k directions [k, A, B, ...] either fold into the batch (
@@ -154,15 +157,14 @@ Value splitDirections(Value v, int64_t k) {
 // --- conv2d(x [N, C, H, W], W [O, C, KH, KW]) -> y [N, O, OH, OW] ---
 
 MaybeValue conv2dJvp(const RuleContext &c, Tangents t) {
-  const Attrs &a = c.attrs();
-  const Ints &s = a.getInts("stride"), &p = a.getInts("padding"), &d = a.getInts("dilation");
+  const Window win = convWindow(c);
   const int64_t k = c.directions;
   const Shape y = c.node.type.shape;
   MaybeValue dy;
   if (t[0]) // conv(dx, W), the directions as images
-    dy = reshape(conv2d(foldDirections(*t[0]), c.operands[1], s, p, d), directionShape(k, y));
+    dy = reshape(convWith(foldDirections(*t[0]), c.operands[1], win), directionShape(k, y));
   if (t[1]) { // conv(x, dW), the directions as output channels: [N, k*O, OH, OW]
-    Value byW = conv2d(c.operands[0], foldDirections(*t[1]), s, p, d);
+    Value byW = convWith(c.operands[0], foldDirections(*t[1]), win);
     dy = addMaybe(dy, fromChannels(byW, k));
   }
   return dy;
@@ -197,14 +199,11 @@ MaybeValue convTranspose2dJvp(const RuleContext &c, Tangents t) {
   return dx;
 }
 std::vector<MaybeValue> convTranspose2dVjp(const RuleContext &c, Value adj, Wanted w) {
-  const Attrs &a = c.attrs();
   const int64_t k = c.directions;
   const Window win = convWindow(c);
   std::vector<MaybeValue> r(2);
   if (w[0])
-    r[0] = splitDirections(conv2d(foldDirections(adj), c.operands[1], a.getInts("stride"),
-                                   a.getInts("padding"), a.getInts("dilation")),
-                            k);
+    r[0] = splitDirections(convWith(foldDirections(adj), c.operands[1], win), k);
   if (w[1]) // A's directions as input channels: [O, k*C, KH, KW]
     r[1] = fromChannels(weightGradWith(intoChannels(adj), c.operands[0], win), k);
   return r;
@@ -232,9 +231,7 @@ std::vector<MaybeValue> conv2dWeightGradVjp(const RuleContext &c, Value adj, Wan
   if (w[0]) // A's directions as result channels: weight [O, k*C, KH, KW]
     r[0] = fromChannels(transposeWith(c.operands[1], intoChannels(adj), xs, win), k);
   if (w[1]) // A's directions as output channels: conv2d(x, [k*O, C, KH, KW])
-    r[1] = fromChannels(conv2d(c.operands[0], foldDirections(adj), win.stride, win.padding,
-                               win.dilation),
-                        k);
+    r[1] = fromChannels(convWith(c.operands[0], foldDirections(adj), win), k);
   return r;
 }
 

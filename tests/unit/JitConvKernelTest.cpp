@@ -15,6 +15,7 @@
 #include "ConvCases.h"
 #include "GradCheck.h"
 #include "JitTesting.h"
+#include "ScopedEnv.h"
 #include "ScopedSplitMode.h"
 
 #include "chainjit/compiler/Autodiff.h"
@@ -41,25 +42,6 @@ namespace jit = chainjit::compiler::jit;
 
 namespace {
 
-// Sets $CHAINJIT_CONV_KERNEL for one scope (unset: the measured choice).
-struct ConvKernelEnv {
-  std::optional<std::string> saved;
-  explicit ConvKernelEnv(const char *value) {
-    if (const char *e = std::getenv("CHAINJIT_CONV_KERNEL"))
-      saved = e;
-    if (value)
-      setenv("CHAINJIT_CONV_KERNEL", value, 1);
-    else
-      unsetenv("CHAINJIT_CONV_KERNEL");
-  }
-  ~ConvKernelEnv() {
-    if (saved)
-      setenv("CHAINJIT_CONV_KERNEL", saved->c_str(), 1);
-    else
-      unsetenv("CHAINJIT_CONV_KERNEL");
-  }
-};
-
 jit::LibraryKernel convLowering() {
   for (const jit::LibraryKernel &k : jit::libraryKernels())
     if (k.kind == OpKind::Conv2d)
@@ -84,7 +66,7 @@ struct Lowered {
 // Lowers the conv2d of g (its last node) under $CHAINJIT_CONV_KERNEL=kernel
 // and runs it on x and w, with a scratch area full of garbage.
 Lowered runConv(const Graph &g, const char *kernel, const Tensor &x, const Tensor &w) {
-  ConvKernelEnv env(kernel);
+  testing::ScopedEnv env("CHAINJIT_CONV_KERNEL", kernel);
   const NodeId id = NodeId(g.size() - 1);
   jit::LibraryCall call = convLowering().lower(g, id);
   std::vector<unsigned char> scratch(size_t(call.scratchBytes) + 64, 0xA5);
@@ -180,7 +162,7 @@ TEST_CASE("JitConvKernel: the direct convolution equals im2col + GEMM") {
 }
 
 TEST_CASE("JitConvKernel: unset, the choice is measured and remembered per shape") {
-  ConvKernelEnv env(nullptr);
+  testing::ScopedEnv env("CHAINJIT_CONV_KERNEL", nullptr);
   const jit::kernels::Window layer1{1, 1, 28, 28, 5, 5, 28, 28, 1, 1, 2, 2, 1, 1};
   const auto first =
       jit::kernels::chooseConvKernel(jit::kernels::ConvPass::Forward, layer1, 8, DType::f32);
@@ -240,7 +222,7 @@ TEST_CASE("JitConvKernel: forward, gradient and tangent graphs match the interpr
   for (const char *kernel : {"gemm", "direct"})
     for (DType dt : {DType::f32, DType::f64}) {
       INFO("kernel " << kernel << ", dtype " << dtypeName(dt));
-      ConvKernelEnv env(kernel);
+      testing::ScopedEnv env("CHAINJIT_CONV_KERNEL", kernel);
       Graph f("conv");
       Value x = input(f, "x", {dt, {2, 3, 9, 7}});
       Value w = input(f, "w", {dt, {5, 3, 3, 3}});
@@ -308,7 +290,7 @@ TEST_CASE("JitConvKernel: the bias and relu epilogue gives the add and relu loop
       b.at("x").set(b.at("x").numel() - 1, std::numeric_limits<double>::infinity());
       for (const char *kernel : {"gemm", "direct"}) {
         CAPTURE(kernel);
-        ConvKernelEnv env(kernel);
+        testing::ScopedEnv env("CHAINJIT_CONV_KERNEL", kernel);
         const Tensor got =
             runtime::makeExecutable(fused, runtime::Backend::Jit, o)->run(b).outputs[0];
         const Tensor want =

@@ -259,14 +259,13 @@ private:
         continue;
       Kernel k{KernelKind::Library, id};
       if (auto acc = accumulations_.find(id); acc != accumulations_.end()) {
-        k = productKernel(acc->second.product);
+        const Accumulation &a = acc->second;
+        k = productKernel(a.product);
         k.node = id;
-        k.addend = acc->second.addend;
-        k.addendScale = acc->second.addendScale;
-        k.productScale = acc->second.productScale;
-        k.negateProduct = acc->second.negate;
+        k.addend = a.addend;
+        k.operands = {k.lhs, k.rhs, a.addend, a.addendScale, a.productScale};
         k.call.symbol = std::string("cj_matmul_acc_") + dtypeSuffix(n.type.dtype);
-        k.call.params.push_back(k.negateProduct ? 1 : 0);
+        k.call.params.push_back(a.negate ? 1 : 0);
         k.call.scratchBytes = bytesOf(n.type); // the product, where BLAS cannot scale it
       } else if (auto ep = convEpilogues_.find(id); ep != convEpilogues_.end()) {
         const auto [conv, bias] = ep->second;
@@ -764,8 +763,8 @@ void describeInto(std::ostringstream &os, const ir::Graph &g, const LoweringPlan
       os << " -> " << k.call.symbol;
     if (k.addend)
       os << " (accumulating into " << g.node(*k.addend).label(*k.addend) << ")";
-    if (!k.operands.empty()) // a convolution's epilogue (fuseConvEpilogues)
-      os << " (bias " << g.node(k.operands.back()).label(k.operands.back()) << " and relu)";
+    if (k.kind == KernelKind::Library && !k.operands.empty()) // fuseConvEpilogues
+      os << " (bias " << g.node(*k.operands.back()).label(*k.operands.back()) << " and relu)";
     if (k.kind == KernelKind::MatMul && k.call.params[0] > 1)
       os << " (" << k.call.params[0] << " batched products)";
     if (k.transA || k.transB || k.transposed)

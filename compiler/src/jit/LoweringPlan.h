@@ -40,14 +40,14 @@ struct Kernel {
   bool transA = false, transB = false;
   // MatMul below the BLAS threshold (one matrix product): generated loops.
   bool generatedLoops = false;
-  // MatMul accumulating (cj_matmul_acc): `node` = [addendScale *] addend
-  // +- [productScale *] op(lhs) op(rhs), the elementwise node that consumed
-  // the product (a training step's update, Planner::fuseAccumulations).
-  std::optional<ir::NodeId> addend, addendScale, productScale;
-  bool negateProduct = false;
-  // Library: the call's operands when they are not the node's own (a
-  // convolution with its bias add and relu fused, fuseConvEpilogues).
-  std::vector<ir::NodeId> operands;
+  // MatMul accumulating (cj_matmul_acc): `node` = [scale *] addend +-
+  // [scale *] op(lhs) op(rhs), the elementwise node that consumed the
+  // product (a training step's update, Planner::fuseAccumulations).
+  std::optional<ir::NodeId> addend;
+  // The call's operands where they are not the node's own, null for a null
+  // pointer: cj_matmul_acc's {lhs, rhs, addend, its scale, the product's},
+  // a convolution with its bias add and relu fused (fuseConvEpilogues).
+  std::vector<std::optional<ir::NodeId>> operands;
   // Solve: read A^T through the LU of `lhs`; reuse the factors in scratch.
   bool transposed = false, factorized = false;
   LibraryCall call;       // Library, MatMul and Solve: symbol and params

@@ -600,10 +600,8 @@ private:
                                                 g_.node(k.node).operands.end());
     if (k.kind == KernelKind::MatMul || k.kind == KernelKind::Solve)
       operands = {k.lhs, k.rhs};
-    if (!k.operands.empty())
-      operands.assign(k.operands.begin(), k.operands.end());
-    if (k.addend) // cj_matmul_acc: C0 and the two scales (null: 1)
-      operands.insert(operands.end(), {k.addend, k.addendScale, k.productScale});
+    if (!k.operands.empty()) // cj_matmul_acc, a convolution's epilogue
+      operands = k.operands;
     llvm::Type *ptr = b_.getPtrTy();
     llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
     auto *array = entry.CreateAlloca(ptr, b_.getInt32(std::max<size_t>(operands.size(), 1)));
