@@ -119,6 +119,8 @@ def rounds(a, x, y, source):
     print(f"{'model':<6} {'round':>5} {'chainjit':>10} {'PyTorch':>10} {'PyTorch FTZ':>12} "
           f"{'speed-up':>9} {'FLOP limit':>11} {'chainjit/limit':>15}")
     for key, make in (("mlp", mlp), ("cnn", cnn)):
+        if key not in a.models.split(","):
+            continue
         ratios, limits = [], []
         for r in range(a.rounds):
             with tempfile.NamedTemporaryFile(suffix=".tsv") as f:
@@ -146,6 +148,7 @@ def main():
                     help="alternate with epoch_bench this many times per model")
     ap.add_argument("--epoch-bench", help="the epoch_bench program (with --rounds)")
     ap.add_argument("--examples", help="the examples directory (with --rounds)")
+    ap.add_argument("--models", default="mlp,cnn", help="with --rounds: which models (mlp,cnn)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)

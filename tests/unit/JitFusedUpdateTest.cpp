@@ -2,9 +2,12 @@
 // fuseAccumulations; cj_matmul_acc in LinAlg.cpp): `w - lr * g` (SGD) and
 // `mu * v + g` (momentum's velocity), with g a product read by nothing
 // else, are one GEMM with alpha and beta that writes the update buffer.
+// Momentum's weight step `w - lr * v'` is then written by the same GEMM from
+// the velocity v' it computes (chainUpdates, ChainedUpdate.h).
 // The plan shows it; the values are the interpreter's on BLAS's ways and on
 // the rank-k kernel, with the update written into the param's own buffer or
-// into another, and where BLAS's scaling would drop a NaN (mu = 0, lr = 0).
+// into another, and where BLAS's scaling would drop a NaN (mu = 0, lr = 0);
+// the chained step is the unfused loop's value from v', bit for bit.
 #include "JitTesting.h"
 #include "ScopedEnv.h"
 #include "ScopedSplitMode.h"
@@ -30,8 +33,11 @@ enum class Rule { Sgd, Momentum };
 
 // A layer y = x w, its weight gradient g = x^T y (the gradient of
 // sum(y^2) / 2) and the update of `rule`; lr and mu are inputs.
+// stepShown: the new w an output as well, or read by another output.
+enum class StepShown { No, AsOutput, ReadElsewhere };
+
 Graph stepGraph(DType t, int64_t batch, int64_t in, int64_t out, Rule rule,
-                bool gradientIsOutput = false) {
+                bool gradientIsOutput = false, StepShown stepShown = StepShown::No) {
   Graph g(rule == Rule::Sgd ? "sgd" : "momentum");
   Value x = input(g, "x", {t, {batch, in}});
   Value lr = input(g, "lr", {t, {}});
@@ -48,7 +54,12 @@ Graph stepGraph(DType t, int64_t batch, int64_t in, int64_t out, Rule rule,
     Value v = param(g, "v", {t, {in, out}});
     Value nv = (mu * v + grad).named("new_v");
     update(v, nv);
-    update(w, (w - lr * nv).named("new_w"));
+    Value nw = (w - lr * nv).named("new_w");
+    update(w, nw);
+    if (stepShown == StepShown::AsOutput)
+      output(nw);
+    else if (stepShown == StepShown::ReadElsewhere)
+      output(sum(nw).named("sum_w"));
   }
   return g;
 }
@@ -124,6 +135,23 @@ std::map<std::string, Tensor> runStep(const Graph &g, const runtime::Bindings &b
   return results;
 }
 
+// The momentum step's new w is w - lr * v' from the step's own v', as the
+// unfused loop rounds it (the product rounded, then the difference).
+template <typename T>
+void checkChainedStep(const runtime::Bindings &b, const std::map<std::string, Tensor> &got) {
+  const Tensor &w = b.at("w"), &nv = got.at("new v"), &nw = got.at("new w");
+  const T lr = static_cast<const T *>(b.at("lr").data())[0];
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    const T product = lr * static_cast<const T *>(nv.data())[i];
+    const T want = static_cast<const T *>(w.data())[i] - product;
+    const T have = static_cast<const T *>(nw.data())[i];
+    if (!(have == want || (std::isnan(have) && std::isnan(want)))) {
+      CHECK_MESSAGE(false, "new w element " << i << ": " << have << " want " << want);
+      return;
+    }
+  }
+}
+
 void checkStep(const Graph &g, const runtime::Bindings &b, const compiler::JitOptions &o) {
   runtime::EvalResult want = runtime::interpret(g, b);
   for (bool inPlace : {true, false}) {
@@ -132,6 +160,9 @@ void checkStep(const Graph &g, const runtime::Bindings &b, const compiler::JitOp
     testing::checkSameTensor(got.at("loss"), want.outputs[0], "loss");
     for (const auto &[name, value] : want.updatedParams)
       testing::checkSameTensor(got.at("new " + name), value, "new " + name);
+    if (got.count("new v"))
+      b.at("w").dtype() == DType::f32 ? checkChainedStep<float>(b, got)
+                                      : checkChainedStep<double>(b, got);
   }
 }
 
@@ -161,6 +192,26 @@ TEST_CASE("fused updates: the plan computes w - lr g and mu v + g in the gradien
     Graph shown = stepGraph(DType::f32, 16, 64, 48, rule, /*gradientIsOutput=*/true);
     CHECK(compiler::emitGraph(shown, compiler::EmitKind::Plan, blasEverywhere())
               .find("cj_matmul_acc") == std::string::npos);
+  }
+}
+
+TEST_CASE("fused updates: momentum's w - lr v' is written by the GEMM that computes v'") {
+  Graph g = stepGraph(DType::f32, 16, 64, 48, Rule::Momentum);
+  std::string plan = compiler::emitGraph(g, compiler::EmitKind::Plan, blasEverywhere());
+  INFO(plan);
+  auto line = plan.find("%new_v = add");
+  REQUIRE(line != std::string::npos);
+  std::string text = plan.substr(line, plan.find('\n', line) - line);
+  CHECK(text.find("(then %new_w = sub from it @arg") != std::string::npos); // no final copy
+  CHECK(plan.find("%new_w = sub fusing") == std::string::npos);             // no loop of its own
+  // Not where the new w is read again: as an output, or by another node.
+  for (StepShown shown : {StepShown::AsOutput, StepShown::ReadElsewhere}) {
+    CAPTURE(int(shown));
+    Graph read = stepGraph(DType::f32, 16, 64, 48, Rule::Momentum, false, shown);
+    std::string other = compiler::emitGraph(read, compiler::EmitKind::Plan, blasEverywhere());
+    CHECK(other.find("cj_matmul_acc") != std::string::npos);
+    CHECK(other.find("(then ") == std::string::npos);
+    CHECK(other.find("%new_w = sub") != std::string::npos);
   }
 }
 

@@ -52,17 +52,22 @@ void avx2Rows(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T 
 #if defined(__x86_64__)
   using kernels::rankk::Write;
   const kernels::rankk::Lhs<T> lhs{a, transA ? 1 : k, transA ? m : 1};
-  if (sc)
+  if (sc && (sc->alpha != T(1) || sc->beta != T(0)))
     kernels::rankk::rowsAvx2<T, Write::Accumulate>(lhs, b, n, k, c, 0, m, 0, *sc);
   else
-    kernels::rankk::rowsAvx2<T, Write::Plain>(lhs, b, n, k, c, 0, m, 0, {});
+    kernels::rankk::rowsAvx2<T, Write::Plain>(lhs, b, n, k, c, 0, m, 0,
+                                              sc ? *sc : kernels::rankk::Scaling<T>{});
 #endif
 }
 
 // kernel: 0 = gemm() as this CPU runs it, 1 = the AVX2 tile's rows.
 // accumulate: C = -0.75 op(A) B + 0.5 C0 over a C0 of random values.
+// chained: W' = W - 0.3 C from each element of C as written, W' in W's own
+// storage for even offsets and in storage of its own for odd ones; it must
+// be that sum's value bit for bit (the unfused loop's).
 template <typename T>
-void checkShapes(kernels::rankk::Stores stores, int kernel = 0, bool accumulate = false) {
+void checkShapes(kernels::rankk::Stores stores, int kernel = 0, bool accumulate = false,
+                 bool chained = false) {
   const double tol = sizeof(T) == 4 ? 1e-5 : 1e-13;
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> u(-1, 1);
@@ -94,13 +99,21 @@ void checkShapes(kernels::rankk::Stores stores, int kernel = 0, bool accumulate 
         while (reinterpret_cast<uintptr_t>(base) % 64)
           ++base;
         T *c = base + guard + offset;
-        const kernels::rankk::Scaling<T> scaling{T(-0.75), T(0.5)};
-        std::vector<T> c0(size_t(s.m * s.n));
+        kernels::rankk::Scaling<T> scaling{T(-0.75), T(0.5)};
+        if (!accumulate)
+          scaling = {};
+        std::vector<T> c0(size_t(s.m * s.n)), w(size_t(s.m * s.n)), wOut(w.size() + guard, T(-7));
         for (T &x : c0)
           x = T(u(rng));
+        for (T &x : w)
+          x = T(u(rng));
+        const std::vector<T> w0 = w;
+        T *out = offset % 2 == 0 ? w.data() : wOut.data();
+        if (chained)
+          scaling.then = {w.data(), out, T(-0.3)};
         if (accumulate)
           std::copy(c0.begin(), c0.end(), c);
-        const kernels::rankk::Scaling<T> *sc = accumulate ? &scaling : nullptr;
+        const kernels::rankk::Scaling<T> *sc = accumulate || chained ? &scaling : nullptr;
         if (kernel == 0)
           kernels::rankk::gemm(transA, s.m, s.n, s.k, a.data(), b.data(), c, stores, sc);
         else
@@ -117,6 +130,18 @@ void checkShapes(kernels::rankk::Stores stores, int kernel = 0, bool accumulate 
             CHECK_MESSAGE(false,
                           "element " << e << ": " << c[e] << " want " << double(want[size_t(e)]));
           }
+        if (chained) {
+          for (int64_t e = 0; e < s.m * s.n; ++e) {
+            const T product = T(-0.3) * c[e];
+            const T next = w0[size_t(e)] + product;
+            if (!(out[e] == next)) {
+              CHECK_MESSAGE(false, "chained element " << e << ": " << out[e] << " want " << next);
+              break;
+            }
+          }
+          for (size_t e = w.size(); e < wOut.size(); ++e)
+            REQUIRE(wOut[e] == T(-7)); // nothing written past W'
+        }
         for (T *p = base; p < c; ++p)
           REQUIRE(*p == T(-7)); // nothing written before C
         for (T *p = c + s.m * s.n; p < c + s.m * s.n + guard; ++p)
@@ -162,6 +187,27 @@ TEST_CASE("rank-k gemm: accumulating C = alpha op(A) B + beta C, with every stor
     checkShapes<float>(Stores::Plain, 1, true);
     checkShapes<double>(Stores::Plain, 1, true);
   }
+}
+
+TEST_CASE("rank-k gemm: a chained update W + s C written from each finished element") {
+  if (kernels::simdLevel() < 1)
+    return; // never runs (above)
+  using kernels::rankk::Stores;
+  for (const char *threads : {"1", "force"})
+    for (Stores stores : {Stores::Streaming, Stores::Plain, Stores::ByCache})
+      for (bool accumulate : {false, true}) {
+        CAPTURE(threads);
+        CAPTURE(int(stores)); // a chained update never streams
+        CAPTURE(accumulate);
+        testing::ScopedSplitMode env(threads);
+        checkShapes<float>(stores, 0, accumulate, true);
+        checkShapes<double>(stores, 0, accumulate, true);
+      }
+  if (kernels::simdLevel() == 2)
+    for (bool accumulate : {false, true}) {
+      checkShapes<float>(Stores::Plain, 1, accumulate, true);
+      checkShapes<double>(Stores::Plain, 1, accumulate, true);
+    }
 }
 
 TEST_CASE("rank-k gemm: taken only for short inner dimensions, B as it is, large outputs") {

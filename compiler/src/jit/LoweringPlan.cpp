@@ -97,6 +97,7 @@ public:
     markNeeded();
     decideInlining();
     fuseAccumulations();
+    chainUpdates();
     fuseConvEpilogues();
     createKernels();
     assignStorage();
@@ -120,8 +121,17 @@ private:
     NodeId product; // the matmul
     std::optional<NodeId> addend, addendScale, productScale;
     bool negate = false;
+    // A second update written from this one's elements (chainUpdates):
+    // `node` = base +- [scale *] this.
+    struct Chained {
+      NodeId node, base;
+      std::optional<NodeId> scale;
+      bool negate;
+    };
+    std::optional<Chained> then;
   };
   std::map<NodeId, Accumulation> accumulations_;
+  std::vector<bool> chained_; // nodes written by another node's kernel
   // relu nodes computed by their convolution (fuseConvEpilogues): the
   // conv2d and the per-channel bias.
   std::map<NodeId, std::pair<NodeId, NodeId>> convEpilogues_;
@@ -254,7 +264,7 @@ private:
       int64_t bodyBase = nextBody;
       if (n.kind == OpKind::Scan)
         nextBody += flatNodeCount(scanBodyGraph(g_, id));
-      if (!needed_[id] || p_.inlined[id] || ir::isSource(n.kind) ||
+      if (!needed_[id] || p_.inlined[id] || chained_[id] || ir::isSource(n.kind) ||
           n.kind == OpKind::Reshape)
         continue;
       Kernel k{KernelKind::Library, id};
@@ -266,6 +276,11 @@ private:
         k.operands = {k.lhs, k.rhs, a.addend, a.addendScale, a.productScale};
         k.call.symbol = std::string("cj_matmul_acc_") + dtypeSuffix(n.type.dtype);
         k.call.params.push_back(a.negate ? 1 : 0);
+        k.call.params.push_back(a.then ? int64_t(a.then->negate) : -1);
+        if (a.then) {
+          k.chained = a.then->node;
+          k.operands.insert(k.operands.end(), {a.then->base, a.then->scale, a.then->node});
+        }
         k.call.scratchBytes = bytesOf(n.type); // the product, where BLAS cannot scale it
       } else if (auto ep = convEpilogues_.find(id); ep != convEpilogues_.end()) {
         const auto [conv, bias] = ep->second;
@@ -409,6 +424,61 @@ private:
         for (NodeId r : chain)
           p_.inlined[r] = true;
         break;
+      }
+    }
+  }
+
+  // Momentum's weight step `w - lr * v'` from the velocity v' that a GEMM
+  // accumulates (fuseAccumulations) is written by that GEMM too, from each
+  // element of v' as it is finished (ChainedUpdate.h): v' is not read back
+  // by a loop of its own, and the step is split over threads as the GEMM
+  // is. Matched: an add or sub of w and v' or a scalar times v' (inlined),
+  // w and v' of one shape, read by nothing but the final copies; w and the
+  // scalar stored values computed before the GEMM runs (sources, or nodes
+  // before it), so that its kernel can read them where it stands.
+  void chainUpdates() {
+    chained_.assign(g_.size(), false);
+    if (!fuse())
+      return;
+    auto before = [&](std::optional<NodeId> v, NodeId at) {
+      if (!v)
+        return true;
+      const NodeId root = aliasRoot(g_, *v);
+      return !p_.inlined[root] && root < at;
+    };
+    std::vector<bool> isOutput(g_.size(), false);
+    for (NodeId id : g_.outputs())
+      isOutput[id] = true;
+    for (auto &[vNew, acc] : accumulations_) {
+      const ir::DType t = g_.type(vNew).dtype;
+      for (NodeId u : users_[vNew]) {
+        // u is the step or, inlined into it, the scalar times v'.
+        std::optional<NodeId> scale;
+        NodeId term = vNew, f = u;
+        const ir::Node &un = g_.node(u);
+        if (un.kind == OpKind::Mul && p_.inlined[u] && users_[u].size() == 1)
+          for (int s = 0; s < 2; ++s)
+            if (un.operands[1 - s] == vNew && un.operands[s] != vNew &&
+                g_.type(un.operands[s]).rank() == 0 && g_.type(un.operands[s]).dtype == t) {
+              scale = un.operands[s];
+              term = u;
+              f = users_[u][0];
+            }
+        const ir::Node &n = g_.node(f);
+        if (p_.inlined[f] || !users_[f].empty() || isOutput[f] || accumulations_.count(f) ||
+            (n.kind != OpKind::Add && n.kind != OpKind::Sub) || n.type != g_.type(vNew) ||
+            !before(scale, vNew))
+          continue;
+        for (int side = 0; side < (n.kind == OpKind::Add ? 2 : 1) && !acc.then; ++side) {
+          const NodeId base = n.operands[side];
+          if (n.operands[1 - side] == term && base != term && g_.type(base) == n.type &&
+              before(base, vNew))
+            acc.then = Accumulation::Chained{f, base, scale, n.kind == OpKind::Sub};
+        }
+        if (acc.then) {
+          chained_[f] = true;
+          break;
+        }
       }
     }
   }
@@ -587,7 +657,8 @@ private:
     }
     std::vector<int> position(g_.size(), -1);
     for (size_t i = 0; i < p_.kernels.size(); ++i)
-      position[p_.kernels[i].node] = static_cast<int>(i);
+      for (NodeId id : written(p_.kernels[i]))
+        position[id] = static_cast<int>(i);
     // An output that reshapes a kernel's result (a gradient named by a
     // reshape): the kernel writes the caller's buffer, so the result does not
     // hold arena bytes until the final copies.
@@ -602,14 +673,15 @@ private:
     // else in the arena.
     for (size_t i = 0; i < p_.kernels.size(); ++i) {
       Kernel &k = p_.kernels[i];
-      if (outputArg_[k.node] >= 0) {
-        p_.storage[k.node] = {Storage::Argument, outputArg_[k.node]};
-      } else if (updateArg[k.node] >= 0) {
-        p_.storage[k.node] = {Storage::Argument, updateArg[k.node]};
-      } else {
-        p_.bufferOf[k.node] = static_cast<int>(p_.buffers.size());
-        p_.buffers.push_back({bytesOf(g_.type(k.node)), static_cast<int>(i),
-                              static_cast<int>(i)});
+      for (NodeId id : written(k)) {
+        if (outputArg_[id] >= 0) {
+          p_.storage[id] = {Storage::Argument, outputArg_[id]};
+        } else if (updateArg[id] >= 0) {
+          p_.storage[id] = {Storage::Argument, updateArg[id]};
+        } else {
+          p_.bufferOf[id] = static_cast<int>(p_.buffers.size());
+          p_.buffers.push_back({bytesOf(g_.type(id)), static_cast<int>(i), static_cast<int>(i)});
+        }
       }
       if (k.call.scratchBytes > 0 && k.scratchBuffer < 0) {
         k.scratchBuffer = static_cast<int>(p_.buffers.size());
@@ -625,7 +697,7 @@ private:
         p_.buffers[b].last = std::max(p_.buffers[b].last, at);
     };
     for (size_t i = 0; i < p_.kernels.size(); ++i)
-      for (NodeId r : kernelReads(p_.kernels[i].node))
+      for (NodeId r : kernelReads(p_.kernels[i]))
         touch(r, static_cast<int>(i));
     for (size_t i = 0; i < g_.outputs().size(); ++i) {
       NodeId id = g_.outputs()[i];
@@ -686,7 +758,7 @@ private:
       bool safe = std::none_of(copied.begin(), copied.end(),
                                [&](NodeId c) { return aliasRoot(g_, c) == param; });
       for (size_t j = 0; safe && j < p_.kernels.size(); ++j)
-        for (NodeId r : kernelReads(p_.kernels[j].node)) {
+        for (NodeId r : kernelReads(p_.kernels[j])) {
           if (aliasRoot(g_, r) != param)
             continue;
           if (static_cast<int>(j) == at)
@@ -700,11 +772,21 @@ private:
     return result;
   }
 
-  // The materialized values a kernel for `id` reads: its effective operands,
-  // looking through the nodes inlined into its loop.
-  std::vector<NodeId> kernelReads(NodeId id) const {
+  // The nodes a kernel writes: its own and the one it chains.
+  static std::vector<NodeId> written(const Kernel &k) {
+    std::vector<NodeId> nodes{k.node};
+    if (k.chained)
+      nodes.push_back(*k.chained);
+    return nodes;
+  }
+
+  // The materialized values a kernel reads: the effective operands of the
+  // nodes it writes, looking through the nodes inlined into its loop.
+  std::vector<NodeId> kernelReads(const Kernel &k) const {
     std::vector<NodeId> out;
-    std::vector<NodeId> work = reads_[id];
+    std::vector<NodeId> work;
+    for (NodeId id : written(k))
+      work.insert(work.end(), reads_[id].begin(), reads_[id].end());
     while (!work.empty()) {
       NodeId r = work.back();
       work.pop_back();
@@ -763,6 +845,12 @@ void describeInto(std::ostringstream &os, const ir::Graph &g, const LoweringPlan
       os << " -> " << k.call.symbol;
     if (k.addend)
       os << " (accumulating into " << g.node(*k.addend).label(*k.addend) << ")";
+    if (k.chained) {
+      const Storage &s = plan.storage[*k.chained];
+      os << " (then " << g.node(*k.chained).label(*k.chained) << " = "
+         << ir::opName(g.node(*k.chained).kind) << " from it"
+         << (s.kind == Storage::Argument ? " @arg" + std::to_string(s.index) : "") << ")";
+    }
     if (k.kind == KernelKind::Library && !k.operands.empty()) // fuseConvEpilogues
       os << " (bias " << g.node(*k.operands.back()).label(*k.operands.back()) << " and relu)";
     if (k.kind == KernelKind::MatMul && k.call.params[0] > 1)

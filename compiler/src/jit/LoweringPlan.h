@@ -44,8 +44,13 @@ struct Kernel {
   // [scale *] op(lhs) op(rhs), the elementwise node that consumed the
   // product (a training step's update, Planner::fuseAccumulations).
   std::optional<ir::NodeId> addend;
+  // A second node the kernel writes (cj_matmul_acc's chained update,
+  // momentum's `w - lr * v'` from the velocity v' it computes; its storage
+  // is its own, live from this kernel on).
+  std::optional<ir::NodeId> chained;
   // The call's operands where they are not the node's own, null for a null
-  // pointer: cj_matmul_acc's {lhs, rhs, addend, its scale, the product's},
+  // pointer: cj_matmul_acc's {lhs, rhs, addend, its scale, the product's}
+  // and with a chained update {its base, its scale, the chained node},
   // a convolution with its bias add and relu fused (fuseConvEpilogues).
   std::vector<std::optional<ir::NodeId>> operands;
   // Solve: read A^T through the LU of `lhs`; reuse the factors in scratch.

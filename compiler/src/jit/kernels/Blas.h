@@ -14,6 +14,7 @@
 // (docs/performance.md).
 #pragma once
 
+#include "ChainedUpdate.h"
 #include "MeasuredChoice.h"
 #include "ParallelItems.h"
 
@@ -55,19 +56,22 @@ inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k
 }
 
 // Rows [i0, i1) and columns [j0, j1) of C = alpha op(A) op(B) + beta C, one
-// BLAS call (beta = 0: C is not read).
+// BLAS call (beta = 0: C is not read), then of `then`'s value from them.
 template <typename T> struct GemmOperands {
   bool transA, transB;
   int64_t m, n, k;
   const T *a, *b;
   T *c;
   T alpha = 1, beta = 0;
+  ChainedUpdate<T> then{};
   void block(int64_t i0, int64_t i1, int64_t j0, int64_t j1) const {
     const int lda = static_cast<int>(transA ? m : k), ldb = static_cast<int>(transB ? k : n);
     blasGemm(transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
              static_cast<int>(i1 - i0), static_cast<int>(j1 - j0), static_cast<int>(k), alpha,
              a + (transA ? i0 : i0 * k), lda, b + (transB ? j0 * k : j0), ldb, beta,
              c + i0 * n + j0, static_cast<int>(n));
+    if (then)
+      then.apply(c, n, i0, i1, j0, j1);
   }
 };
 
@@ -112,7 +116,9 @@ struct NoOtherKernel {
 // A [m, k] or, with transA, A [k, m] transposed; likewise op(B) from [k, n]
 // or [n, k]; beta = 0 does not read C (BLAS's convention). BLAS rejects
 // leading dimensions of 0, so empty products are done here: no output, or
-// k = 0 (a sum of nothing: beta C).
+// k = 0 (a sum of nothing: beta C). `then`'s value is written from C's
+// finished elements, by each way inside its own timing (a split's threads
+// each from their part of C); `other` writes it too.
 //
 // The ways a product can run, one measured choice per shape: one BLAS call
 // on this thread; split over the pool; one call on OpenBLAS's own threads
@@ -126,15 +132,18 @@ struct NoOtherKernel {
 // pool's ways out (no pool is started) and =force splits.
 template <typename T, typename Other = NoOtherKernel>
 void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a, const T *b,
-                  T *c, const Other &other = Other{}, T alpha = 1, T beta = 0) {
+                  T *c, const Other &other = Other{}, T alpha = 1, T beta = 0,
+                  ChainedUpdate<T> then = {}) {
   if (m == 0 || n == 0)
     return;
   if (k == 0) {
     for (int64_t i = 0; i < m * n; ++i)
       c[i] = beta == T(0) ? T(0) : beta * c[i];
+    if (then)
+      then.apply(c, n, 0, m, 0, n);
     return;
   }
-  const GemmOperands<T> g{transA, transB, m, n, k, a, b, c, alpha, beta};
+  const GemmOperands<T> g{transA, transB, m, n, k, a, b, c, alpha, beta, then};
   const int forcedKernel = other.offered() ? forcedGemmWay() : 0;
   if (forcedKernel == 1)
     return other();
@@ -162,7 +171,8 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
   const uint64_t key = (uint64_t(m) << 42) ^ (uint64_t(n) << 21) ^ uint64_t(k) ^
                        (uint64_t(transA) << 61) ^ (uint64_t(transB) << 60) ^
                        (uint64_t(sizeof(T) == 8) << 59) ^ (uint64_t(count) << 62) ^
-                       (uint64_t(beta != T(0)) << 58); // reading C changes the ways' costs
+                       (uint64_t(beta != T(0)) << 58) ^ // reading C changes the ways' costs
+                       (uint64_t(bool(then)) << 57);    // and so does a chained update
   runMeasured(key, forced, count, [&](int w) {
     switch (ways[w]) {
     case Split:

@@ -69,20 +69,21 @@ template <typename T> struct RankKWay {
   rankk::Scaling<T> scaling;
   bool offered() const { return takes; }
   void operator()() const {
-    const bool accumulates = scaling.alpha != T(1) || scaling.beta != T(0);
-    rankk::gemm(transA, m, n, k, a, b, c, rankk::Stores::ByCache, accumulates ? &scaling : nullptr);
+    const bool scaled = scaling.alpha != T(1) || scaling.beta != T(0) || scaling.then;
+    rankk::gemm(transA, m, n, k, a, b, c, rankk::Stores::ByCache, scaled ? &scaling : nullptr);
   }
 };
 
 template <typename T>
 void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a, const T *b,
-               T *c, T alpha = 1, T beta = 0) {
+               T *c, T alpha = 1, T beta = 0, ChainedUpdate<T> then = {}) {
   // The rank-k kernel's accumulating tiles read C whatever beta is, where
   // BLAS does not read it for beta = 0: it is offered for plain products and
   // for accumulating ones with beta != 0.
   const bool rankK = rankk::applies<T>(transB, m, n, k) && (beta != T(0) || alpha == T(1));
   gemmRowMajor(transA, transB, m, n, k, a, b, c,
-               RankKWay<T>{transA, m, n, k, a, b, c, rankK, {alpha, beta}}, alpha, beta);
+               RankKWay<T>{transA, m, n, k, a, b, c, rankK, {alpha, beta, then}}, alpha, beta,
+               then);
 }
 
 template <typename T>
@@ -105,11 +106,15 @@ int32_t matmul(void *const *operands, void *result, const int64_t *p, void *) {
 }
 
 // params of cj_matmul_acc_{f32,f64}: those of cj_matmul for one product
-// through BLAS's ways ([0] = 1, [6] = 0, [7], [8] = 0), and [9] 1 to negate
-// the product. operands: {A, B, C0, c, p} with c and p scalars, or null for 1.
+// through BLAS's ways ([0] = 1, [6] = 0, [7], [8] = 0), [9] 1 to negate
+// the product, [10] -1 for no chained update, else 1 to subtract its term
+// and 0 to add it. operands: {A, B, C0, c, p} with c and p scalars, or null
+// for 1, then with a chained update {W, s, W'}, s a scalar or null for 1.
 // result = c * C0 + (+-p) * op(A) op(B): a training step's update written
 // by its weight gradient's GEMM (`w - lr * g`, `mu * v + g`;
-// LoweringPlan.cpp, fuseAccumulations), C0 possibly the result's own buffer.
+// LoweringPlan.cpp, fuseAccumulations), C0 possibly the result's own buffer;
+// W' = W +- s * result from each element as it is finished (momentum's
+// `w - lr * v'`, ChainedUpdate.h), W' possibly W's own buffer.
 // scratch: m * n elements, for what BLAS's scaling cannot give exactly.
 template <typename T>
 int32_t matmulAccumulate(void *const *operands, void *result, const int64_t *p, void *scratch) {
@@ -120,6 +125,12 @@ int32_t matmulAccumulate(void *const *operands, void *result, const int64_t *p, 
   const T *c0 = static_cast<const T *>(operands[2]);
   const T cs = operands[3] ? *static_cast<const T *>(operands[3]) : T(1);
   const T ps = operands[4] ? *static_cast<const T *>(operands[4]) : T(1);
+  ChainedUpdate<T> then{};
+  if (p[10] >= 0) {
+    const T s = operands[6] ? *static_cast<const T *>(operands[6]) : T(1);
+    then = {static_cast<const T *>(operands[5]), static_cast<T *>(operands[7]),
+            p[10] != 0 ? -s : s};
+  }
   T *c = static_cast<T *>(result);
   const int64_t size = m * n;
   // BLAS skips the product for alpha = 0 and C for beta = 0, where
@@ -130,11 +141,13 @@ int32_t matmulAccumulate(void *const *operands, void *result, const int64_t *p, 
     largeGemm(transA, transB, m, n, k, a, b, g);
     for (int64_t i = 0; i < size; ++i)
       c[i] = cs * c0[i] + (negate ? -(ps * g[i]) : ps * g[i]);
+    if (then)
+      then.apply(c, n, 0, m, 0, n);
     return kJitOk;
   }
   if (c != c0)
     std::copy_n(c0, size, c);
-  largeGemm(transA, transB, m, n, k, a, b, c, negate ? -ps : ps, cs);
+  largeGemm(transA, transB, m, n, k, a, b, c, negate ? -ps : ps, cs, then);
   return kJitOk;
 }
 

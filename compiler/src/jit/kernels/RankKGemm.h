@@ -20,6 +20,7 @@
 // kernel object carries it.
 #pragma once
 
+#include "ChainedUpdate.h"
 #include "ParallelItems.h"
 #include "SimdLevel.h"
 
@@ -66,7 +67,12 @@ template <typename T> struct Lhs {
 // accumulated as C = alpha * tile + beta * C (a training step's update
 // fused into its weight gradient, LinAlg.cpp).
 enum class Write { Plain, Stream, Accumulate };
-template <typename T> struct Scaling { T alpha = 1, beta = 0; };
+// alpha and beta for Write::Accumulate; `then`, a second value written from
+// C's finished elements (momentum's weight step; any write but Stream).
+template <typename T> struct Scaling {
+  T alpha = 1, beta = 0;
+  ChainedUpdate<T> then{};
+};
 
 template <typename T>
 inline void scalarColumns(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i0,
@@ -78,6 +84,8 @@ inline void scalarColumns(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *
         s += a.at(i, q) * b[q * n + j];
       T &out = c[i * n + j];
       out = write == Write::Accumulate ? sc.alpha * s + sc.beta * out : s;
+      if (sc.then)
+        ChainedUpdate<T>::step(sc.then.w[i * n + j], sc.then.scale, out, sc.then.out[i * n + j]);
     }
 }
 
@@ -132,6 +140,22 @@ template <typename T, int V, int R, int NV, Write write>
         acc[r][v] = sc.alpha * acc[r][v] + sc.beta * old;
       }
       put<Vec, write == Write::Stream>(to, acc[r][v]);
+    }
+  // The chained update from the tile's finished values, still in registers
+  // (a loop of its own: a branch inside the one above kept GCC from
+  // unrolling it, and the accumulators went to the stack).
+  if constexpr (write != Write::Stream)
+    if (sc.then) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) {
+          const int64_t at = (i + r) * n + j + v * V;
+          Vec w, next;
+          std::memcpy(&w, sc.then.w + at, sizeof(Vec));
+          ChainedUpdate<T>::step(w, sc.then.scale, acc[r][v], next);
+          put<Vec, false>(sc.then.out + at, next);
+        }
     }
 }
 
@@ -195,9 +219,11 @@ inline int64_t lastLevelCacheBytes() {
 enum class Stores { ByCache, Streaming, Plain };
 
 // C [m, n] = op(A) B where applies<T>(false, m, n, k), or with `sc` given,
-// C = alpha op(A) B + beta C (C read; beta = 0 reads it too, unlike BLAS).
+// C = alpha op(A) B + beta C (C read unless alpha = 1 and beta = 0; beta = 0
+// with another alpha reads it too, unlike BLAS) and sc->then's value.
 // ByCache streams an output larger than the last-level cache (a cache of
-// unknown size: never), unless it accumulates; the others are for tests.
+// unknown size: never), unless it accumulates or has a chained update; the
+// others are for tests.
 // Streaming needs every row of C to start at the same offset from a vector
 // boundary, so a row must be a whole number of vectors; the columns from the
 // first boundary on are then streamed.
@@ -209,10 +235,11 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
   const int64_t vectorBytes = level == 2 ? 64 : 32;
   const int64_t cache = lastLevelCacheBytes();
   const bool large = cache > 0 && m * n * int64_t(sizeof(T)) > cache;
-  const bool stream = !sc &&
+  const bool accumulate = sc && (sc->alpha != T(1) || sc->beta != T(0));
+  const bool stream = !accumulate && !(sc && sc->then) &&
                       (stores == Stores::Streaming || (stores == Stores::ByCache && large)) &&
                       (n * int64_t(sizeof(T))) % vectorBytes == 0;
-  const Write write = sc ? Write::Accumulate : stream ? Write::Stream : Write::Plain;
+  const Write write = accumulate ? Write::Accumulate : stream ? Write::Stream : Write::Plain;
   const Scaling<T> scaling = sc ? *sc : Scaling<T>{};
   const int64_t misalign = int64_t(reinterpret_cast<uintptr_t>(c) % uintptr_t(vectorBytes));
   const int64_t head =
