@@ -20,7 +20,9 @@ namespace {
 
 // params of cj_cross_entropy_{f32,f64}: [0] rows N, [1] classes C,
 // [2] 1 when the target is i32 labels [N], 0 for probabilities [N, C] of the
-// logits' type. operands: {logits [N, C], target}; result: a scalar.
+// logits' type, [3] 1 when it also writes softmax(logits) (the gradient's
+// probabilities, LoweringPlan.cpp chainSoftmax) to operands[2].
+// operands: {logits [N, C], target[, softmax [N, C]]}; result: a scalar.
 // loss = mean over rows of -sum_j target[n, j] * log_softmax(logits[n])_j
 // (or -log_softmax(logits[n])[label[n]]), the row max subtracted first. A
 // label outside [0, C) makes the loss NaN and returns kJitLabelOutOfRange,
@@ -36,8 +38,12 @@ constexpr int64_t kExpChunk = 1024;
 constexpr int64_t kRowsAtOnce = 64;
 
 // For rows [0, count) of `logits` (count <= kRowsAtOnce): the max m[r]
-// (skipping NaN) and s[r] = sum_j e^(x[r, j] - m[r]), added in j order.
-template <typename T> void rowExpSums(const T *logits, int64_t count, int64_t classes, T *m, T *s) {
+// (skipping NaN) and s[r] = sum_j e^(x[r, j] - m[r]), added in j order;
+// with `probs`, also its rows of softmax, e^(x - m) / s, the values of the
+// softmax kernel (Reduce.cpp) bit for bit: the same max, the same e^x of
+// each element wherever it falls in a call (VectorExp.h), the same sums.
+template <typename T>
+void rowExpSums(const T *logits, int64_t count, int64_t classes, T *m, T *s, T *probs) {
   for (int64_t r = 0; r < count; ++r) {
     m[r] = -std::numeric_limits<T>::infinity();
     s[r] = 0;
@@ -52,15 +58,21 @@ template <typename T> void rowExpSums(const T *logits, int64_t count, int64_t cl
     const int64_t r1 = std::min(count, r0 + rows);
     for (int64_t j0 = 0; j0 < classes; j0 += piece) {
       const int64_t width = std::min(piece, classes - j0);
+      // Whole rows or one row's piece: contiguous in `probs` too.
+      T *e = probs ? probs + r0 * classes + j0 : shifted;
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t j = 0; j < width; ++j)
-          shifted[(r - r0) * width + j] = logits[r * classes + j0 + j] - m[r];
-      expInPlace(shifted, (r1 - r0) * width);
+          e[(r - r0) * width + j] = logits[r * classes + j0 + j] - m[r];
+      expInPlace(e, (r1 - r0) * width);
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t j = 0; j < width; ++j)
-          s[r] += shifted[(r - r0) * width + j];
+          s[r] += e[(r - r0) * width + j];
     }
   }
+  if (probs)
+    for (int64_t r = 0; r < count; ++r)
+      for (int64_t j = 0; j < classes; ++j)
+        probs[r * classes + j] /= s[r];
 }
 
 template <typename T>
@@ -68,6 +80,7 @@ int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void
   const T *logits = static_cast<const T *>(operands[0]);
   const int64_t rows = p[0], classes = p[1];
   const bool labels = p[2] != 0;
+  T *probs = p[3] != 0 ? static_cast<T *>(operands[2]) : nullptr;
   T *loss = static_cast<T *>(result);
   // The first bad label of each chunk (row -1: none); the lowest is reported.
   IndexFault faults[kMaxSumChunks];
@@ -77,7 +90,8 @@ int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void
     T rowMax[kRowsAtOnce], rowSum[kRowsAtOnce];
     for (int64_t n = begin; n < end; ++n) {
       if ((n - begin) % kRowsAtOnce == 0)
-        rowExpSums(logits + n * classes, std::min(kRowsAtOnce, end - n), classes, rowMax, rowSum);
+        rowExpSums(logits + n * classes, std::min(kRowsAtOnce, end - n), classes, rowMax, rowSum,
+                   probs ? probs + n * classes : nullptr);
       const T *row = logits + n * classes;
       const T m = rowMax[(n - begin) % kRowsAtOnce], s = rowSum[(n - begin) % kRowsAtOnce];
       const T logS = std::log(s);
@@ -133,8 +147,7 @@ LibraryCall lowerCrossEntropy(const Graph &g, NodeId id) {
   const ir::Node &n = g.node(id);
   const ir::Shape &logits = g.type(n.operands[0]).shape;
   bool labels = g.type(n.operands[1]).dtype == ir::DType::i32;
-  return {typedSymbol("cross_entropy", n.type.dtype),
-          {logits[0], logits[1], labels ? 1 : 0}, 0};
+  return {typedSymbol("cross_entropy", n.type.dtype), {logits[0], logits[1], labels ? 1 : 0, 0}, 0};
 }
 
 LibraryCall lowerMse(const Graph &g, NodeId id) {
