@@ -442,7 +442,8 @@ private:
   // is. Matched: an add or sub of w and v' or a scalar times v' (inlined),
   // w and v' of one shape, read by nothing but the final copies; w and the
   // scalar stored values computed before the GEMM runs (sources, or nodes
-  // before it), so that its kernel can read them where it stands.
+  // before it), so that its kernel can read them where it stands, and w
+  // not the param that v' updates.
   void chainUpdates() {
     chained_.assign(g_.size(), false);
     if (!fuse())
@@ -476,10 +477,17 @@ private:
             (n.kind != OpKind::Add && n.kind != OpKind::Sub) || n.type != g_.type(vNew) ||
             !before(scale, vNew))
           continue;
+        // Not from a param that v' updates: written in place, v' would be
+        // in its buffer by the time the step reads it.
+        auto overwritten = [&](NodeId base) {
+          return std::any_of(g_.updates().begin(), g_.updates().end(), [&](const auto &up) {
+            return up.value == vNew && up.param == aliasRoot(g_, base);
+          });
+        };
         for (int side = 0; side < (n.kind == OpKind::Add ? 2 : 1) && !acc.then; ++side) {
           const NodeId base = n.operands[side];
           if (n.operands[1 - side] == term && base != term && g_.type(base) == n.type &&
-              before(base, vNew))
+              before(base, vNew) && !overwritten(base))
             acc.then = Accumulation::Chained{f, base, scale, n.kind == OpKind::Sub};
         }
         if (acc.then) {
