@@ -21,14 +21,19 @@ template <typename T> struct ChainedUpdate {
   explicit operator bool() const { return w != nullptr; }
 
   // The product rounded on its own before the sum, as the unfused loop
-  // rounds it: GCC 12 fuses a multiply and an add into one multiply-add in
-  // C++ whatever the statements (-ffp-contract=fast), and the empty asm
-  // makes the product a value in a register first. V: T or a vector of T
-  // (by reference: the vector types' ABI depends on the caller's ISA).
+  // rounds it. GCC 12 fuses a multiply and an add into one multiply-add in
+  // C++ whatever the statements (-ffp-contract=fast): the empty asm makes
+  // the product a value in a register first (GCC checks its operand where
+  // the call is inlined, into the functions with the vectors' ISA). Clang
+  // fuses only within one expression, and is told not to here. V: T or a
+  // vector of T (by reference: the vector types' ABI depends on the ISA).
   template <typename V>
   [[gnu::always_inline]] static void step(const V &w, T scale, const V &c, V &out) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
     V product = scale * c;
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__clang__)
     __asm__("" : "+v"(product));
 #endif
     out = w + product;
