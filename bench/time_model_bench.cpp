@@ -17,6 +17,7 @@
 // `chainjit run FILE --backend jit --emit plan`).
 //
 // Timings of a loaded machine are noisy: compare ratios within one run.
+#include "../compiler/src/jit/kernels/GemmWay.h"
 #include "BenchSupport.h"
 
 #include <cblas.h>
@@ -335,7 +336,7 @@ int main(int argc, char **argv) {
     opts.timeModel = &model;
     Compiled jac(compiler::plannedJacobian(full, "y", "x", opts));
     // The product three ways (the measured choice, and each kernel forced
-    // through $CHAINJIT_GEMM_KERNEL, read per call), and copies of as many
+    // as $CHAINJIT_GEMM_KERNEL would, GemmWay.h), and copies of as many
     // bytes (half read, half written) on one thread and split in two, all
     // timed in turn. Wall time: the product runs on both CPUs when that pays
     // (ParallelItems.h), so its CPU time counts them twice.
@@ -343,10 +344,9 @@ int main(int argc, char **argv) {
     std::vector<char> from(size_t(bytes / 2), 1), to(size_t(bytes / 2), 2);
     auto forced = [&](const char *kernel) {
       return [&product, kernel] {
-        if (kernel)
-          setenv("CHAINJIT_GEMM_KERNEL", kernel, 1);
+        compiler::jit::kernels::setGemmWay(kernel ? kernel : "measure");
         product.run();
-        unsetenv("CHAINJIT_GEMM_KERNEL");
+        compiler::jit::kernels::setGemmWay("measure");
       };
     };
     const size_t half = to.size() / 2;

@@ -1,8 +1,8 @@
 // Sets (or, with a null value, unsets) one environment variable for a
 // scope and restores what it was after: tests that force a kernel's choice
-// ($CHAINJIT_GEMM_KERNEL, $CHAINJIT_CONV_KERNEL) must not leak it into the
-// next test of the same process. ($CHAINJIT_KERNEL_THREADS is read once per
-// process: ScopedSplitMode.h.)
+// ($CHAINJIT_CONV_KERNEL) must not leak it into the next test of the same
+// process. ($CHAINJIT_KERNEL_THREADS and $CHAINJIT_GEMM_KERNEL are read once
+// per process: ScopedSplitMode.h, ScopedGemmWay.h.)
 #pragma once
 
 #include <cstdlib>

@@ -9,7 +9,7 @@
 // into another, and where BLAS's scaling would drop a NaN (mu = 0, lr = 0);
 // the chained step is the unfused loop's value from v', bit for bit.
 #include "JitTesting.h"
-#include "ScopedEnv.h"
+#include "ScopedGemmWay.h"
 #include "ScopedSplitMode.h"
 
 #include "chainjit/compiler/Jit.h"
@@ -232,7 +232,7 @@ TEST_CASE("fused updates: the interpreter's values on every way of the product")
             CAPTURE(int(rule));
             CAPTURE(kernel);
             CAPTURE(threads);
-            testing::ScopedEnv env("CHAINJIT_GEMM_KERNEL", kernel);
+            testing::ScopedGemmWay way(kernel);
             testing::ScopedSplitMode split(threads);
             Graph g = stepGraph(t, s.batch, s.in, s.out, rule);
             checkStep(g, stepInputs(g, 0.05, 0.9, 3), blasEverywhere());
@@ -260,7 +260,7 @@ TEST_CASE("fused updates: no chained step from the velocity's old value, which v
     CHECK(plan.find("(then ") == std::string::npos);
     for (const char *kernel : {"blas", "rank-k"}) {
       CAPTURE(kernel);
-      testing::ScopedEnv env("CHAINJIT_GEMM_KERNEL", kernel);
+      testing::ScopedGemmWay way(kernel);
       checkStep(g, stepInputs(g, 0.05, 0.9, 6), blasEverywhere());
     }
   }

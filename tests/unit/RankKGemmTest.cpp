@@ -13,7 +13,7 @@
 
 #include "GradCheck.h"
 #include "JitTesting.h"
-#include "ScopedEnv.h"
+#include "ScopedGemmWay.h"
 #include "ScopedSplitMode.h"
 
 #include "chainjit/ir/Builder.h"
@@ -26,7 +26,7 @@
 
 using namespace chainjit;
 namespace kernels = chainjit::compiler::jit::kernels;
-using chainjit::testing::ScopedEnv;
+using chainjit::testing::ScopedGemmWay;
 
 namespace {
 
@@ -241,7 +241,7 @@ TEST_CASE(
       });
   };
   {
-    ScopedEnv env("CHAINJIT_GEMM_KERNEL", nullptr);
+    ScopedGemmWay way("measure");
     runBoth(0x5eed0001, 200, true);
     // 2 first samples, about 1 in 64 to explore: a few more if a fast call
     // was preempted on a loaded machine, far from 200.
@@ -254,7 +254,7 @@ TEST_CASE(
   {
     // Three ways, the last the fastest (as products choose among one call,
     // a split and OpenBLAS's threads).
-    ScopedEnv env("CHAINJIT_GEMM_KERNEL", nullptr);
+    ScopedGemmWay way("measure");
     int runs[3] = {0, 0, 0};
     for (int i = 0; i < 200; ++i)
       kernels::runMeasured(0x5eed0004, -1, 3, [&](int way) {
@@ -268,7 +268,7 @@ TEST_CASE(
     CHECK(runs[1] >= 2);
   }
   for (const char *forced : {"blas", "rank-k"}) {
-    ScopedEnv env("CHAINJIT_GEMM_KERNEL", forced);
+    ScopedGemmWay way(forced);
     int first = 0, second = 0;
     for (int i = 0; i < 10; ++i)
       kernels::runMeasured(0x5eed0003, kernels::forcedGemmWay(), 2,
@@ -306,7 +306,7 @@ TEST_CASE("rank-k gemm: compiled products give the interpreter's values on eithe
   }
   for (const char *kernel : {"blas", "rank-k", static_cast<const char *>(nullptr)}) {
     CAPTURE((kernel ? kernel : "measured"));
-    ScopedEnv env("CHAINJIT_GEMM_KERNEL", kernel);
+    ScopedGemmWay way(kernel);
     for (const ir::Graph &g : graphs) {
       CAPTURE(g.name());
       runtime::Bindings bindings = testing::randomBindings(g, 11);

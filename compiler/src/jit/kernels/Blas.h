@@ -15,6 +15,7 @@
 #pragma once
 
 #include "ChainedUpdate.h"
+#include "GemmWay.h"
 #include "MeasuredChoice.h"
 #include "ParallelItems.h"
 
@@ -31,17 +32,6 @@ extern "C" int openblas_get_num_threads(void) __attribute__((weak));
 extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace chainjit::compiler::jit::kernels {
-
-// $CHAINJIT_GEMM_KERNEL: 0 (=blas) leaves a product's other kernel out, 1
-// (=rank-k) runs it; -1 (unset) measures.
-inline int forcedGemmWay() {
-  const char *e = std::getenv("CHAINJIT_GEMM_KERNEL");
-  if (e && std::strcmp(e, "blas") == 0)
-    return 0;
-  if (e && std::strcmp(e, "rank-k") == 0)
-    return 1;
-  return -1;
-}
 
 // C = alpha op(A) op(B) + beta C.
 inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,

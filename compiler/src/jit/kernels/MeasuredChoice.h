@@ -16,8 +16,8 @@
 // Shapes are kept per process in a fixed table (libc only: AOT bundles carry
 // the kernels into C programs); when it is full, new shapes run way 0
 // unmeasured. A caller may force a way (tests, which must not depend on
-// timing; benchmarks): Blas.h reads $CHAINJIT_GEMM_KERNEL and
-// $CHAINJIT_KERNEL_THREADS for the ways of a product.
+// timing; benchmarks): Blas.h reads $CHAINJIT_GEMM_KERNEL (GemmWay.h) and
+// $CHAINJIT_KERNEL_THREADS (ParallelItems.h), each once per process.
 #pragma once
 
 #include "ParallelItems.h"

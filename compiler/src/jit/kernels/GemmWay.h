@@ -1,0 +1,48 @@
+// Internal to the library kernels: $CHAINJIT_GEMM_KERNEL, which forces one
+// of a product's kernels (tests, which must not depend on timing;
+// benchmarks): "blas" leaves the product's other kernel (the rank-k kernel)
+// out, "rank-k" runs it, anything else measures (Blas.h). Read once per
+// process, as $CHAINJIT_KERNEL_THREADS is (ParallelItems.h), not with a
+// getenv on every product; setGemmWay switches it within one process.
+// A constant-initialized atomic, no guard: the AOT kernel object carries it.
+#pragma once
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace chainjit::compiler::jit::kernels {
+
+// -1: measure, 0: BLAS's ways alone, 1: the other kernel.
+inline int parseGemmWay(const char *value) {
+  if (value && std::strcmp(value, "blas") == 0)
+    return 0;
+  if (value && std::strcmp(value, "rank-k") == 0)
+    return 1;
+  return -1;
+}
+
+// The setting, -2 while the environment is unread.
+inline std::atomic<int> &gemmWaySetting() {
+  static std::atomic<int> setting{-2};
+  return setting;
+}
+
+inline int forcedGemmWay() {
+  int way = gemmWaySetting().load(std::memory_order_relaxed);
+  if (way == -2) {
+    int unread = -2; // a racing setGemmWay wins
+    gemmWaySetting().compare_exchange_strong(
+        unread, parseGemmWay(std::getenv("CHAINJIT_GEMM_KERNEL")), std::memory_order_relaxed);
+    way = gemmWaySetting().load(std::memory_order_relaxed);
+  }
+  return way;
+}
+
+// As $CHAINJIT_GEMM_KERNEL = `value` would; null: read the environment
+// again on the next product.
+inline void setGemmWay(const char *value) {
+  gemmWaySetting().store(value ? parseGemmWay(value) : -2, std::memory_order_relaxed);
+}
+
+} // namespace chainjit::compiler::jit::kernels
