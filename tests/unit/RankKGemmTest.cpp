@@ -132,7 +132,7 @@ void checkShapes(kernels::rankk::Stores stores, int kernel = 0, bool accumulate 
           }
         if (chained) {
           for (int64_t e = 0; e < s.m * s.n; ++e) {
-            const T product = T(-0.3) * c[e];
+            volatile T product = T(-0.3) * c[e]; // rounded on its own
             const T next = w0[size_t(e)] + product;
             if (!(out[e] == next)) {
               CHECK_MESSAGE(false, "chained element " << e << ": " << out[e] << " want " << next);

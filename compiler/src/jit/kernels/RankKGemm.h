@@ -142,8 +142,8 @@ template <typename T, int V, int R, int NV, Write write>
       put<Vec, write == Write::Stream>(to, acc[r][v]);
     }
   // The chained update from the tile's finished values, still in registers
-  // (a loop of its own: a branch inside the one above kept GCC from
-  // unrolling it, and the accumulators went to the stack).
+  // (a loop of its own: with the branch inside the store loop above, the
+  // Fashion MLP's weight gradient measured about twice as slow).
   if constexpr (write != Write::Stream)
     if (sc.then) {
 #pragma GCC unroll 16
