@@ -8,7 +8,7 @@
 #include "jit/kernels/IndexFault.h"
 #include "jit/kernels/KernelSupport.h"
 #include "jit/kernels/ParallelItems.h"
-#include "jit/kernels/VectorExp.h"
+#include "jit/kernels/SoftmaxRows.h"
 
 #include <algorithm>
 #include <cmath>
@@ -31,50 +31,6 @@ namespace {
 // a batch of up to twice this many rows is summed in one loop.
 constexpr int64_t kLossRowsPerChunk = 256;
 constexpr int64_t kMseEntriesPerChunk = 16384;
-// Logits exponentiated in one call (VectorExp.h), on the stack: many short
-// rows at once (a call per row of 10 classes cost more than the vector exp
-// saved), a long row in pieces.
-constexpr int64_t kExpChunk = 1024;
-constexpr int64_t kRowsAtOnce = 64;
-
-// For rows [0, count) of `logits` (count <= kRowsAtOnce): the max m[r]
-// (skipping NaN) and s[r] = sum_j e^(x[r, j] - m[r]), added in j order;
-// with `probs`, also its rows of softmax, e^(x - m) / s, the values of the
-// softmax kernel (Reduce.cpp) bit for bit: the same max, the same e^x of
-// each element wherever it falls in a call (VectorExp.h), the same sums.
-template <typename T>
-void rowExpSums(const T *logits, int64_t count, int64_t classes, T *m, T *s, T *probs) {
-  for (int64_t r = 0; r < count; ++r) {
-    m[r] = -std::numeric_limits<T>::infinity();
-    s[r] = 0;
-    for (int64_t j = 0; j < classes; ++j)
-      m[r] = maxSkippingNan(m[r], logits[r * classes + j]);
-  }
-  T shifted[kExpChunk];
-  // Whole rows while they fit: `rows` at a time, else one row in pieces.
-  const int64_t rows = std::max<int64_t>(kExpChunk / std::max<int64_t>(classes, 1), 1);
-  const int64_t piece = std::min(classes, kExpChunk);
-  for (int64_t r0 = 0; r0 < count; r0 += rows) {
-    const int64_t r1 = std::min(count, r0 + rows);
-    for (int64_t j0 = 0; j0 < classes; j0 += piece) {
-      const int64_t width = std::min(piece, classes - j0);
-      // Whole rows or one row's piece: contiguous in `probs` too.
-      T *e = probs ? probs + r0 * classes + j0 : shifted;
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t j = 0; j < width; ++j)
-          e[(r - r0) * width + j] = logits[r * classes + j0 + j] - m[r];
-      expInPlace(e, (r1 - r0) * width);
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t j = 0; j < width; ++j)
-          s[r] += e[(r - r0) * width + j];
-    }
-  }
-  if (probs)
-    for (int64_t r = 0; r < count; ++r)
-      for (int64_t j = 0; j < classes; ++j)
-        probs[r * classes + j] /= s[r];
-}
-
 template <typename T>
 int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void *) {
   const T *logits = static_cast<const T *>(operands[0]);
@@ -87,13 +43,14 @@ int32_t crossEntropy(void *const *operands, void *result, const int64_t *p, void
   double total = deterministicSum(rows, kLossRowsPerChunk, [&](int64_t c, int64_t begin, int64_t end) {
     double chunk = 0;
     faults[c] = {0, -1};
-    T rowMax[kRowsAtOnce], rowSum[kRowsAtOnce];
+    T rowMax[kSoftmaxRowsAtOnce], rowSum[kSoftmaxRowsAtOnce];
     for (int64_t n = begin; n < end; ++n) {
-      if ((n - begin) % kRowsAtOnce == 0)
-        rowExpSums(logits + n * classes, std::min(kRowsAtOnce, end - n), classes, rowMax, rowSum,
-                   probs ? probs + n * classes : nullptr);
+      if ((n - begin) % kSoftmaxRowsAtOnce == 0)
+        softmaxRows(logits + n * classes, std::min(kSoftmaxRowsAtOnce, end - n), classes, rowMax,
+                    rowSum, probs ? probs + n * classes : nullptr);
       const T *row = logits + n * classes;
-      const T m = rowMax[(n - begin) % kRowsAtOnce], s = rowSum[(n - begin) % kRowsAtOnce];
+      const T m = rowMax[(n - begin) % kSoftmaxRowsAtOnce],
+              s = rowSum[(n - begin) % kSoftmaxRowsAtOnce];
       const T logS = std::log(s);
       if (labels) {
         int32_t label = static_cast<const int32_t *>(operands[1])[n];

@@ -11,7 +11,7 @@
 // loops stay contiguous instead of striding over the axis.
 #include "jit/kernels/KernelSupport.h"
 #include "jit/kernels/ParallelItems.h"
-#include "jit/kernels/VectorExp.h"
+#include "jit/kernels/SoftmaxRows.h"
 
 #include <algorithm>
 #include <cmath>
@@ -63,46 +63,24 @@ int32_t argmax(void *const *operands, void *result, const int64_t *p, void *scra
 // elements when inner > 1 (running max and sum per inner index), else none.
 // softmax = e^(x - m) / s, log_softmax = x - m - log s, with m the max along
 // the axis and s = sum e^(x - m) >= 1.
-// Rows exponentiated per call of expInPlace.
-constexpr int64_t kSoftmaxRowsAtOnce = 64;
-
 template <typename T, bool Log>
 int32_t softmax(void *const *operands, void *result, const int64_t *p, void *scratch) {
   const T *x = static_cast<const T *>(operands[0]);
   T *y = static_cast<T *>(result);
   const int64_t outer = p[0], len = p[1], inner = p[2];
   const T lowest = -std::numeric_limits<T>::infinity();
-  if (inner == 1) { // the axis is contiguous: one row at a time, rows over threads
+  if (inner == 1) { // the axis is contiguous: groups of rows (SoftmaxRows.h), over threads
     forItems(outer, [&](int64_t first, int64_t last) {
-      // e^(x - m) of a group of rows in one call (VectorExp.h: a call per
-      // row of 10 classes cost more than the vectors saved).
-      T m[kSoftmaxRowsAtOnce];
+      T m[kSoftmaxRowsAtOnce], s[kSoftmaxRowsAtOnce];
       for (int64_t o0 = first; o0 < last; o0 += kSoftmaxRowsAtOnce) {
-        const int64_t o1 = std::min(last, o0 + kSoftmaxRowsAtOnce);
-        for (int64_t o = o0; o < o1; ++o) {
-          const T *row = x + o * len;
-          T &mo = m[o - o0];
-          mo = lowest;
-          for (int64_t j = 0; j < len; ++j)
-            mo = maxSkippingNan(mo, row[j]);
-          for (int64_t j = 0; j < len; ++j)
-            y[o * len + j] = row[j] - mo;
-        }
-        expInPlace(y + o0 * len, (o1 - o0) * len);
-        for (int64_t o = o0; o < o1; ++o) {
-          const T *row = x + o * len;
-          T *out = y + o * len, s = 0;
-          for (int64_t j = 0; j < len; ++j)
-            s += out[j];
-          if constexpr (Log) {
-            T logS = std::log(s); // x - m is exact near the max: subtract it first
+        const int64_t count = std::min(last - o0, kSoftmaxRowsAtOnce);
+        softmaxRows(x + o0 * len, count, len, m, s, Log ? nullptr : y + o0 * len);
+        if constexpr (Log)
+          for (int64_t o = o0; o < o0 + count; ++o) {
+            const T logS = std::log(s[o - o0]); // x - m is exact near the max: subtract it first
             for (int64_t j = 0; j < len; ++j)
-              out[j] = (row[j] - m[o - o0]) - logS;
-          } else {
-            for (int64_t j = 0; j < len; ++j)
-              out[j] /= s;
+              y[o * len + j] = (x[o * len + j] - m[o - o0]) - logS;
           }
-        }
       }
     });
     return kJitOk;
