@@ -365,6 +365,22 @@ private:
     return k;
   }
 
+  // A term of an update, [scale *] base: a mul by a scalar of type t that
+  // is inlined into its one reader, or the value itself.
+  struct Term {
+    NodeId base;
+    std::optional<NodeId> scale;
+  };
+  Term scaledTerm(NodeId id, ir::DType t) const {
+    auto isScalar = [&](NodeId v) { return g_.type(v).rank() == 0 && g_.type(v).dtype == t; };
+    const ir::Node &n = g_.node(id);
+    if (n.kind == OpKind::Mul && p_.inlined[id] && users_[id].size() == 1)
+      for (int s = 0; s < 2; ++s)
+        if (isScalar(n.operands[s]) && !isScalar(n.operands[1 - s]))
+          return Term{n.operands[1 - s], n.operands[s]};
+    return Term{id, std::nullopt};
+  }
+
   // A training step's update of a weight, `w - lr * g` (SGD) or
   // `mu * v + g` (momentum's velocity), where g is a GEMM's product read by
   // nothing else, is computed by that GEMM: C = beta C0 + alpha op(A) op(B)
@@ -381,22 +397,6 @@ private:
       return;
     auto users = [&](NodeId id) { return users_[id].size(); };
     const auto &escapes = escapes_;
-    auto isScalar = [&](NodeId id, ir::DType t) {
-      return g_.type(id).rank() == 0 && g_.type(id).dtype == t;
-    };
-    // `id` as [scale *] base: a mul by a scalar that is inlined here.
-    struct Term {
-      NodeId base;
-      std::optional<NodeId> scale;
-    };
-    auto term = [&](NodeId id, ir::DType t) {
-      const ir::Node &n = g_.node(id);
-      if (n.kind == OpKind::Mul && p_.inlined[id] && users(id) == 1)
-        for (int s = 0; s < 2; ++s)
-          if (isScalar(n.operands[s], t) && !isScalar(n.operands[1 - s], t))
-            return Term{n.operands[1 - s], n.operands[s]};
-      return Term{id, std::nullopt};
-    };
     for (NodeId id = 0; id < g_.size(); ++id) {
       const ir::Node &n = g_.node(id);
       const ir::DType t = n.type.dtype;
@@ -406,7 +406,7 @@ private:
       for (int side = 0; side < (n.kind == OpKind::Add ? 2 : 1); ++side) {
         // The product's term: sub's second operand, either of add's.
         NodeId productTerm = n.operands[1 - side], other = n.operands[side];
-        Term p = term(productTerm, t), c = term(other, t);
+        Term p = scaledTerm(productTerm, t), c = scaledTerm(other, t);
         std::vector<NodeId> chain; // reshapes down to the matmul
         NodeId m = p.base;
         bool single = users(productTerm) == 1 && !escapes[productTerm];
@@ -458,37 +458,28 @@ private:
     for (NodeId id : g_.outputs())
       isOutput[id] = true;
     for (auto &[vNew, acc] : accumulations_) {
+      // Not from a param that v' updates: written in place, v' would be in
+      // its buffer by the time the step reads it.
+      auto overwritten = [&](NodeId base) {
+        return std::any_of(g_.updates().begin(), g_.updates().end(), [&](const auto &up) {
+          return up.value == vNew && up.param == aliasRoot(g_, base);
+        });
+      };
       const ir::DType t = g_.type(vNew).dtype;
       for (NodeId u : users_[vNew]) {
         // u is the step or, inlined into it, the scalar times v'.
-        std::optional<NodeId> scale;
-        NodeId term = vNew, f = u;
-        const ir::Node &un = g_.node(u);
-        if (un.kind == OpKind::Mul && p_.inlined[u] && users_[u].size() == 1)
-          for (int s = 0; s < 2; ++s)
-            if (un.operands[1 - s] == vNew && un.operands[s] != vNew &&
-                g_.type(un.operands[s]).rank() == 0 && g_.type(un.operands[s]).dtype == t) {
-              scale = un.operands[s];
-              term = u;
-              f = users_[u][0];
-            }
+        const bool scaled = g_.node(u).kind == OpKind::Mul && p_.inlined[u] && users_[u].size() == 1;
+        const NodeId f = scaled ? users_[u][0] : u;
         const ir::Node &n = g_.node(f);
         if (p_.inlined[f] || !users_[f].empty() || isOutput[f] || accumulations_.count(f) ||
-            (n.kind != OpKind::Add && n.kind != OpKind::Sub) || n.type != g_.type(vNew) ||
-            !before(scale, vNew))
+            (n.kind != OpKind::Add && n.kind != OpKind::Sub) || n.type != g_.type(vNew))
           continue;
-        // Not from a param that v' updates: written in place, v' would be
-        // in its buffer by the time the step reads it.
-        auto overwritten = [&](NodeId base) {
-          return std::any_of(g_.updates().begin(), g_.updates().end(), [&](const auto &up) {
-            return up.value == vNew && up.param == aliasRoot(g_, base);
-          });
-        };
         for (int side = 0; side < (n.kind == OpKind::Add ? 2 : 1) && !acc.then; ++side) {
           const NodeId base = n.operands[side];
-          if (n.operands[1 - side] == term && base != term && g_.type(base) == n.type &&
-              before(base, vNew) && !overwritten(base))
-            acc.then = Accumulation::Chained{f, base, scale, n.kind == OpKind::Sub};
+          const Term v = scaledTerm(n.operands[1 - side], t);
+          if (v.base == vNew && base != n.operands[1 - side] && g_.type(base) == n.type &&
+              before(base, vNew) && before(v.scale, vNew) && !overwritten(base))
+            acc.then = Accumulation::Chained{f, base, v.scale, n.kind == OpKind::Sub};
         }
         if (acc.then) {
           chained_[f] = true;
