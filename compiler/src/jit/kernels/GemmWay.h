@@ -2,13 +2,13 @@
 // of a product's kernels (tests, which must not depend on timing;
 // benchmarks): "blas" leaves the product's other kernel (the rank-k kernel)
 // out, "rank-k" runs it, anything else measures (Blas.h). Read once per
-// process, as $CHAINJIT_KERNEL_THREADS is (ParallelItems.h), not with a
-// getenv on every product; setGemmWay switches it within one process.
-// A constant-initialized atomic, no guard: the AOT kernel object carries it.
+// process (EnvironmentSetting.h), not with a getenv on every product;
+// setGemmWay switches it within one process.
 #pragma once
 
+#include "EnvironmentSetting.h"
+
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 
 namespace chainjit::compiler::jit::kernels {
@@ -29,14 +29,7 @@ inline std::atomic<int> &gemmWaySetting() {
 }
 
 inline int forcedGemmWay() {
-  int way = gemmWaySetting().load(std::memory_order_relaxed);
-  if (way == -2) {
-    int unread = -2; // a racing setGemmWay wins
-    gemmWaySetting().compare_exchange_strong(
-        unread, parseGemmWay(std::getenv("CHAINJIT_GEMM_KERNEL")), std::memory_order_relaxed);
-    way = gemmWaySetting().load(std::memory_order_relaxed);
-  }
-  return way;
+  return readOnce(gemmWaySetting(), -2, "CHAINJIT_GEMM_KERNEL", parseGemmWay);
 }
 
 // As $CHAINJIT_GEMM_KERNEL = `value` would; null: read the environment

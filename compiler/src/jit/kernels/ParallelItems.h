@@ -29,6 +29,8 @@
 // the model. It is read once per process (splitMode below).
 #pragma once
 
+#include "EnvironmentSetting.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -281,8 +283,7 @@ inline SplitMode parseSplitMode(const char *e) {
 }
 
 // The mode as a SplitMode's value, or -1 before $CHAINJIT_KERNEL_THREADS is
-// read. One per process (an inline function's static is one object across
-// the libraries); constant-initialized, so no guard (AOT bundles: libc only).
+// read (EnvironmentSetting.h).
 inline std::atomic<int> &splitModeSetting() {
   static std::atomic<int> setting{-1};
   return setting;
@@ -292,15 +293,9 @@ inline std::atomic<int> &splitModeSetting() {
 // model), read on first use: a getenv on every kernel call took 1.5% of a
 // 64-128-10 training step at batch 32 (perf).
 inline SplitMode splitMode() {
-  int s = splitModeSetting().load(std::memory_order_relaxed);
-  if (s < 0) {
-    int unread = -1; // a racing setSplitMode wins
-    splitModeSetting().compare_exchange_strong(
-        unread, static_cast<int>(parseSplitMode(std::getenv("CHAINJIT_KERNEL_THREADS"))),
-        std::memory_order_relaxed);
-    s = splitModeSetting().load(std::memory_order_relaxed);
-  }
-  return static_cast<SplitMode>(s);
+  return static_cast<SplitMode>(
+      readOnce(splitModeSetting(), -1, "CHAINJIT_KERNEL_THREADS",
+               [](const char *e) { return static_cast<int>(parseSplitMode(e)); }));
 }
 
 // Sets the mode as $CHAINJIT_KERNEL_THREADS = `value` would (tests, which
