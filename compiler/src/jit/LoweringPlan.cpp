@@ -234,18 +234,16 @@ private:
     p_.inlined.assign(g_.size(), false);
     if (!fuse())
       return;
-    const auto &users = users_;
-    const auto &escapes = escapes_;
     for (NodeId id = 0; id < g_.size(); ++id) {
       const ir::Node &n = g_.node(id);
-      if (!needed_[id] || escapes[id] || users[id].empty() || !isFusibleElementwise(n.kind))
+      if (!needed_[id] || escapes_[id] || users_[id].empty() || !isFusibleElementwise(n.kind))
         continue;
-      if (users[id].size() > 1 && !cheapToRecompute(n.kind))
+      if (users_[id].size() > 1 && !cheapToRecompute(n.kind))
         continue;
       // Inlined nodes share the loop nest of their consumer, so they must
       // have its elements: a broadcast would recompute them.
       bool sameLoop = true;
-      for (NodeId u : users[id]) {
+      for (NodeId u : users_[id]) {
         const ir::Node &user = g_.node(u);
         sameLoop = sameLoop && (isFusibleElementwise(user.kind)
                                     ? sameElements(user.type.shape, n.type.shape)
@@ -357,13 +355,16 @@ private:
     // what the choice measured for them).
     const MatMulDims dims{mp[1], mp[2], mp[3], k.transA, k.transB};
     bool single = mp[0] == 1 && mp[7] == 0 && mp[8] == 0;
-    bool batchedMicro = (n.type.dtype == ir::DType::f32 || n.type.dtype == ir::DType::f64) &&
+    bool batchedMicro = ir::isFloat(n.type.dtype) &&
                         microKernelSupports(dims);
     k.generatedLoops = (single || batchedMicro) && work > 0 &&
                        matmulKernel(n.type.dtype, mp[1], mp[2], mp[3], k.transA, k.transB) ==
                            MatMulKernel::GeneratedLoops;
     return k;
   }
+
+  // How many needed nodes read `id`.
+  size_t readers(NodeId id) const { return users_[id].size(); }
 
   // A term of an update, [scale *] base: a mul by a scalar of type t that
   // is inlined into its one reader, or the value itself.
@@ -395,13 +396,11 @@ private:
   void fuseAccumulations() {
     if (!fuse())
       return;
-    auto users = [&](NodeId id) { return users_[id].size(); };
-    const auto &escapes = escapes_;
     for (NodeId id = 0; id < g_.size(); ++id) {
       const ir::Node &n = g_.node(id);
       const ir::DType t = n.type.dtype;
       if (!needed_[id] || p_.inlined[id] || (n.kind != OpKind::Add && n.kind != OpKind::Sub) ||
-          (t != ir::DType::f32 && t != ir::DType::f64))
+          !ir::isFloat(t))
         continue;
       for (int side = 0; side < (n.kind == OpKind::Add ? 2 : 1); ++side) {
         // The product's term: sub's second operand, either of add's.
@@ -409,16 +408,16 @@ private:
         Term p = scaledTerm(productTerm, t), c = scaledTerm(other, t);
         std::vector<NodeId> chain; // reshapes down to the matmul
         NodeId m = p.base;
-        bool single = users(productTerm) == 1 && !escapes[productTerm];
+        bool single = readers(productTerm) == 1 && !escapes_[productTerm];
         while (single && g_.node(m).kind == OpKind::Reshape) {
-          single = users(m) == 1 && !escapes[m];
+          single = readers(m) == 1 && !escapes_[m];
           chain.push_back(m);
           m = g_.node(m).operands[0];
         }
         // The kernel reads the addend and the scales from memory: values of
         // their own, not expressions inlined into a loop.
         auto stored = [&](std::optional<NodeId> v) { return !v || !p_.inlined[aliasRoot(g_, *v)]; };
-        if (!single || g_.node(m).kind != OpKind::MatMul || users(m) != 1 || escapes[m] ||
+        if (!single || g_.node(m).kind != OpKind::MatMul || readers(m) != 1 || escapes_[m] ||
             g_.type(m).dtype != t || !sameElements(g_.type(m).shape, n.type.shape) ||
             g_.type(c.base).shape != n.type.shape || !stored(c.base) || !stored(c.scale) ||
             !stored(p.scale))
@@ -506,7 +505,7 @@ private:
         continue;
       const NodeId logits = reads_[ce][0];
       const ir::TensorType &lt = g_.type(logits);
-      if (lt.rank() != 2 || (lt.dtype != ir::DType::f32 && lt.dtype != ir::DType::f64))
+      if (lt.rank() != 2 || !ir::isFloat(lt.dtype))
         continue;
       for (NodeId sm : users_[logits]) {
         if (sm <= ce || p_.inlined[sm] || chained_[sm] || g_.node(sm).kind != OpKind::Softmax ||
@@ -532,19 +531,17 @@ private:
   void fuseConvEpilogues() {
     if (!fuse())
       return;
-    auto users = [&](NodeId id) { return users_[id].size(); };
-    const auto &escapes = escapes_;
     for (NodeId id = 0; id < g_.size(); ++id) {
       const ir::Node &n = g_.node(id);
       if (!needed_[id] || p_.inlined[id] || n.kind != OpKind::Relu ||
-          (n.type.dtype != ir::DType::f32 && n.type.dtype != ir::DType::f64))
+          !ir::isFloat(n.type.dtype))
         continue;
       const NodeId add = n.operands[0];
-      if (g_.node(add).kind != OpKind::Add || !p_.inlined[add] || users(add) != 1)
+      if (g_.node(add).kind != OpKind::Add || !p_.inlined[add] || readers(add) != 1)
         continue;
       for (int side = 0; side < 2; ++side) {
         const NodeId conv = g_.node(add).operands[side], bias = g_.node(add).operands[1 - side];
-        if (g_.node(conv).kind != OpKind::Conv2d || users(conv) != 1 || escapes[conv] ||
+        if (g_.node(conv).kind != OpKind::Conv2d || readers(conv) != 1 || escapes_[conv] ||
             p_.inlined[aliasRoot(g_, bias)] || g_.type(conv).shape != n.type.shape ||
             g_.type(bias).dtype != n.type.dtype)
           continue;
@@ -574,7 +571,7 @@ private:
 
   // Which kernel one product runs (its per-batch threshold param follows it).
   MatMulKernel matmulKernel(ir::DType t, int64_t m, int64_t n, int64_t kk, bool tA, bool tB) {
-    if (t != ir::DType::f32 && t != ir::DType::f64) { // plain loops either way
+    if (!ir::isFloat(t)) { // plain loops either way
       int64_t fixed = fixedBlasThreshold(o_);
       return m * n * kk < (fixed >= 0 ? fixed : 8192) ? MatMulKernel::GeneratedLoops
                                                       : MatMulKernel::Blas;
