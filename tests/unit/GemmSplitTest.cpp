@@ -2,11 +2,15 @@
 // with OpenBLAS on one thread (as the CLI sets it, BlasThreads.h) and the
 // split forced through $CHAINJIT_KERNEL_THREADS, every block of rows or of
 // 64-byte column runs must give the plain product's values (transposes,
-// tails, more CPUs than columns), and compiled graphs the interpreter's.
+// tails, more CPUs than columns); a split of the inner dimension, its parts
+// on BLAS or the rank-k kernel, their sum; and compiled graphs the
+// interpreter's on every way.
 #include "../../compiler/src/jit/kernels/Blas.h"
+#include "../../compiler/src/jit/kernels/RankKGemm.h"
 
 #include "GradCheck.h"
 #include "JitTesting.h"
+#include "ScopedGemmWay.h"
 #include "ScopedSplitMode.h"
 
 #include "chainjit/compiler/BlasThreads.h"
@@ -30,7 +34,11 @@ struct OneBlasThread {
   ~OneBlasThread() { compiler::setOpenBlasThreads(was); }
 };
 
-template <typename T> void checkSplit(bool transA, bool transB, int64_t m, int64_t n, int64_t k) {
+// C = op(A) op(B) by `product` (gemmRowMajor unless given), checked against
+// the sum in long double: every element written and within rounding.
+template <typename T, typename Product>
+void checkProduct(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                  const Product &product) {
   CAPTURE(m);
   CAPTURE(n);
   CAPTURE(k);
@@ -43,7 +51,7 @@ template <typename T> void checkSplit(bool transA, bool transB, int64_t m, int64
     x = T(u(rng));
   for (T &x : b)
     x = T(u(rng));
-  kernels::gemmRowMajor(transA, transB, m, n, k, a.data(), b.data(), c.data());
+  product(a.data(), b.data(), c.data());
   const double tol = sizeof(T) == 4 ? 1e-4 : 1e-12;
   int wrong = 0;
   for (int64_t i = 0; i < m && wrong < 3; ++i)
@@ -58,6 +66,31 @@ template <typename T> void checkSplit(bool transA, bool transB, int64_t m, int64
                                   << double(want));
       }
     }
+}
+
+template <typename T> void checkSplit(bool transA, bool transB, int64_t m, int64_t n, int64_t k) {
+  checkProduct<T>(transA, transB, m, n, k, [&](const T *a, const T *b, T *c) {
+    kernels::gemmRowMajor(transA, transB, m, n, k, a, b, c);
+  });
+}
+
+// The inner split run directly over the pool's threads, each part one BLAS
+// call (rankK false) or the rank-k kernel's innerPart.
+template <typename T>
+void checkInnerSplit(kernels::WorkerPool &pool, bool rankK, bool transA, bool transB, int64_t m,
+                     int64_t n, int64_t k) {
+  CAPTURE(rankK);
+  checkProduct<T>(transA, transB, m, n, k, [&](const T *a, const T *b, T *c) {
+    const kernels::GemmOperands<T> g{transA, transB, m, n, k, a, b, c};
+    const bool ran =
+        kernels::splitInnerGemm(pool, g, pool.workers() + 1, [&](int64_t q0, int64_t q1, T *out) {
+          if (rankK)
+            kernels::rankk::innerPart(transA, m, n, k, q0, q1, a, b, out);
+          else
+            g.innerPart(q0, q1, out);
+        });
+    REQUIRE(ran); // the pool is free and the scratch small
+  });
 }
 
 } // namespace
@@ -79,6 +112,55 @@ TEST_CASE("split products: every block gives the plain product, transposed or no
   }
 }
 
+TEST_CASE("inner split: the parts' sum is the product, on BLAS's parts and the rank-k kernel's") {
+  OneBlasThread one;
+  kernels::WorkerPool *pool = kernels::WorkerPool::get();
+  if (!pool) {
+    MESSAGE("one CPU: no pool, products never split");
+    return;
+  }
+  const bool rankKParts = kernels::rankk::partsApply<float>(false);
+  // The Fashion MLP's first product, ranges that do not divide k, a tail
+  // of rows and columns for every tile, one row; the scratch grows and is
+  // used again.
+  struct Shape {
+    int64_t m, n, k;
+  };
+  const Shape shapes[] = {
+      {64, 256, 784}, {5, 37, 301}, {3, 2000, 257}, {1, 17, 1000}, {9, 50, 400}};
+  for (const Shape &s : shapes)
+    for (bool tA : {false, true}) {
+      for (bool tB : {false, true}) {
+        checkInnerSplit<float>(*pool, false, tA, tB, s.m, s.n, s.k);
+        checkInnerSplit<double>(*pool, false, tA, tB, s.m, s.n, s.k);
+      }
+      if (rankKParts) { // B as it is
+        checkInnerSplit<float>(*pool, true, tA, false, s.m, s.n, s.k);
+        checkInnerSplit<double>(*pool, true, tA, false, s.m, s.n, s.k);
+      }
+    }
+  // One buffer per thread, kept: no allocation once it is large enough.
+  float *scratch = kernels::threadScratch<float>(1000);
+  CHECK(scratch != nullptr);
+  CHECK(kernels::threadScratch<float>(10) == scratch);
+}
+
+TEST_CASE("inner split: offered for B larger than C, long ranges and plain products") {
+  std::vector<float> w(16); // a chained update's weights
+  using G = kernels::GemmOperands<float>;
+  const float *a = nullptr, *b = nullptr;
+  float *c = nullptr;
+  CHECK(kernels::innerSplitFits(G{false, false, 64, 256, 784, a, b, c}, 2));
+  CHECK(kernels::innerSplitFits(G{true, true, 64, 256, 784, a, b, c}, 2));
+  CHECK_FALSE(kernels::innerSplitFits(G{false, false, 64, 256, 784, a, b, c}, 1)); // one CPU
+  CHECK_FALSE(kernels::innerSplitFits(G{false, false, 784, 256, 64, a, b, c}, 2)); // k < m
+  CHECK_FALSE(kernels::innerSplitFits(G{false, false, 64, 256, 784, a, b, c}, 7)); // 112 < 128
+  CHECK(kernels::innerSplitFits(G{false, false, 64, 256, 784, a, b, c}, 6));
+  CHECK_FALSE(kernels::innerSplitFits(G{false, false, 64, 256, 784, a, b, c, 1, 0.5f}, 2)); // beta
+  kernels::ChainedUpdate<float> then{w.data(), w.data(), -0.1f};
+  CHECK_FALSE(kernels::innerSplitFits(G{false, false, 64, 256, 784, a, b, c, 1, 0, then}, 2));
+}
+
 TEST_CASE("split products: compiled products give the interpreter's values") {
   OneBlasThread one;
   ir::Graph g("wide");
@@ -88,12 +170,22 @@ TEST_CASE("split products: compiled products give the interpreter's values") {
   ir::output(ir::matmul(x, w).named("y"));
   ir::output(ir::matmul(ir::transpose(x), dy).named("dw"));
   runtime::Bindings bindings = testing::randomBindings(g, 5);
+  // Every product through the library's GEMM, whatever this machine's
+  // calibrated threshold says.
+  compiler::JitOptions options;
+  options.blasThreshold = 0;
   for (const char *threads : {"force", "1", static_cast<const char *>(nullptr)}) {
     CAPTURE((threads ? threads : "measured"));
     testing::ScopedSplitMode env(threads);
-    for (int call = 0; call < 3; ++call)
-      testing::checkJitMatchesInterpreter(g, bindings);
+    // Measured: each of up to six ways runs twice first, whatever the times.
+    for (int call = 0; call < (threads ? 3 : 13); ++call)
+      testing::checkJitMatchesInterpreter(g, bindings, options);
   }
+  // The rank-k kernel forced: y's inner split on its parts (it does not
+  // take the whole of y: k = 784), dw on the kernel.
+  testing::ScopedSplitMode env("force");
+  testing::ScopedGemmWay way("rank-k");
+  testing::checkJitMatchesInterpreter(g, bindings, options);
 }
 
 TEST_CASE("BLAS threads: the text says whose threads run the products") {

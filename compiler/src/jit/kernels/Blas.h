@@ -63,6 +63,15 @@ template <typename T> struct GemmOperands {
     if (then)
       then.apply(c, n, i0, i1, j0, j1);
   }
+  // out [m, n] = alpha op(A) op(B) over the inner range [q0, q1), one BLAS
+  // call (beta and `then` are the caller's).
+  void innerPart(int64_t q0, int64_t q1, T *out) const {
+    blasGemm(transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+             static_cast<int>(m), static_cast<int>(n), static_cast<int>(q1 - q0), alpha,
+             a + (transA ? q0 * m : q0), static_cast<int>(transA ? m : k),
+             b + (transB ? q0 : q0 * n), static_cast<int>(transB ? k : n), T(0), out,
+             static_cast<int>(n));
+  }
 };
 
 // Products with fewer multiply-adds are never split: a few microseconds,
@@ -96,10 +105,86 @@ template <typename T> bool splitGemm(WorkerPool &pool, const GemmOperands<T> &g,
       &split);
 }
 
-// No other kernel: gemmRowMajor's ways are BLAS's alone.
+// A buffer of at least `count` T's for the calling thread, kept for its
+// next call (a product called every training step allocates nothing after
+// its first call); null when memory runs out. Never freed: a thread's
+// buffer lives as long as the thread (libc only: no destructor).
+template <typename T> T *threadScratch(int64_t count) {
+  static thread_local T *buffer = nullptr;
+  static thread_local int64_t capacity = 0;
+  if (count > capacity) { // its contents need not be kept
+    std::free(buffer);
+    buffer = static_cast<T *>(std::malloc(size_t(count) * sizeof(T)));
+    capacity = buffer ? count : 0;
+  }
+  return buffer;
+}
+
+// Inner ranges are at least this long: shorter ones leave too little work
+// per part for the sum of the parts to pay.
+inline constexpr int64_t kMinInnerPart = 128;
+
+// Whether the inner split is offered: B larger than C (k > m; the columns'
+// and rows' splits then each read B on every CPU, or most of it) and
+// ranges of kMinInnerPart or more; a plain product (beta = 0, no chained
+// update: the parts are added into C).
+template <typename T> bool innerSplitFits(const GemmOperands<T> &g, int64_t parts) {
+  return parts > 1 && g.k > g.m && g.k >= parts * kMinInnerPart && g.beta == T(0) && !g.then;
+}
+
+// C = alpha op(A) op(B) with the inner dimension k cut into `parts`
+// contiguous ranges, part t's product over range t on thread t (part 0
+// into C, the others into a scratch buffer) by part(k0, k1, out), then the
+// parts added into C in order. For the first layer's forward product of a
+// training step (64 x 784 times 784 x 256): range t is the rows of the
+// weights B that the weight gradient's row split (the rank-k kernel's and
+// splitGemm's parts, contiguous row ranges in thread order) updated on the
+// same thread in the step before, so the weights stay in that CPU's cache
+// instead of crossing to the other CPU on every step (docs/performance.md).
+// The sum's order differs from one call's (as the other ways' blocking
+// may): the result agrees within rounding. False, having done nothing,
+// when the pool is in use or no scratch could be had.
+template <typename T, typename Part>
+bool splitInnerGemm(WorkerPool &pool, const GemmOperands<T> &g, int64_t parts, const Part &part) {
+  const int64_t size = g.m * g.n;
+  T *scratch = threadScratch<T>((parts - 1) * size);
+  if (!scratch)
+    return false;
+  struct Split {
+    const GemmOperands<T> *g;
+    const Part *part;
+    int64_t parts;
+    T *scratch;
+  };
+  Split split{&g, &part, parts, scratch};
+  const bool ran = pool.run(
+      parts,
+      +[](void *context, int64_t t) {
+        const Split &s = *static_cast<const Split *>(context);
+        const int64_t k = s.g->k, size = s.g->m * s.g->n;
+        (*s.part)(k * t / s.parts, k * (t + 1) / s.parts,
+                  t == 0 ? s.g->c : s.scratch + (t - 1) * size);
+      },
+      &split);
+  if (!ran)
+    return false;
+  for (int64_t t = 1; t < parts; ++t) {
+    const T *from = scratch + (t - 1) * size;
+    for (int64_t e = 0; e < size; ++e)
+      g.c[e] += from[e];
+  }
+  return true;
+}
+
+// No other kernel: gemmRowMajor's ways are BLAS's alone. An other kernel
+// runs the whole product (operator()) and, where partsOffered(), the inner
+// split's parts on the calling thread (part(q0, q1, out) as
+// GemmOperands::innerPart).
 struct NoOtherKernel {
   bool offered() const { return false; }
   void operator()() const {}
+  bool partsOffered() const { return false; }
+  template <typename T> void part(int64_t, int64_t, T *) const {}
 };
 
 // C [m, n] = alpha op(A) op(B) + beta C, all dense row-major: op(A) is
@@ -114,11 +199,14 @@ struct NoOtherKernel {
 // on this thread; split over the pool; one call on OpenBLAS's own threads
 // for this product alone (large square-ish products, where its threads
 // share the packed operands and gained 20% over two halves inside a
-// training step, docs/performance.md); and `other`, a kernel of the
+// training step, docs/performance.md); split over the pool along the inner
+// dimension (innerSplitFits), each part one BLAS call or, where
+// other.partsOffered(), the other kernel's; and `other`, a kernel of the
 // caller's, where other.offered() (the rank-k kernel, LinAlg.cpp). One
 // choice among all of them, not a choice nested in another: the outer one
 // would time the inner one's first tries. $CHAINJIT_GEMM_KERNEL=blas leaves
-// `other` out and =rank-k runs it; $CHAINJIT_KERNEL_THREADS=1 leaves the
+// `other` out and =rank-k runs it (its parts of the inner split where it
+// does not take the whole product); $CHAINJIT_KERNEL_THREADS=1 leaves the
 // pool's ways out (no pool is started) and =force splits.
 template <typename T, typename Other = NoOtherKernel>
 void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a, const T *b,
@@ -134,8 +222,8 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
     return;
   }
   const GemmOperands<T> g{transA, transB, m, n, k, a, b, c, alpha, beta, then};
-  const int forcedKernel = other.offered() ? forcedGemmWay() : 0;
-  if (forcedKernel == 1)
+  const int forcedKernel = other.offered() || other.partsOffered() ? forcedGemmWay() : 0;
+  if (forcedKernel == 1 && other.offered())
     return other();
   // The cheap tests first: the environment is read only for products that
   // could split.
@@ -143,20 +231,29 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
                           openblas_get_num_threads() == 1;
   const SplitMode mode = splittable ? splitMode() : SplitMode::Never;
   WorkerPool *pool = mode != SplitMode::Never ? WorkerPool::get() : nullptr;
-  enum Way { OneCall, Split, OpenBlasThreads, OtherKernel };
-  Way ways[4];
+  enum Way { OneCall, Split, OpenBlasThreads, SplitInner, SplitInnerOther, OtherKernel };
+  Way ways[kMaxWays];
   int count = 0;
   ways[count++] = OneCall;
+  const bool innerSplit = pool && innerSplitFits(g, pool->workers() + 1);
   if (pool) {
     ways[count++] = Split;
     if (openblas_set_num_threads)
       ways[count++] = OpenBlasThreads;
+    if (innerSplit)
+      ways[count++] = SplitInner;
   }
   if (other.offered() && forcedKernel < 0)
     ways[count++] = OtherKernel;
+  if (innerSplit && other.partsOffered() && forcedKernel != 0)
+    ways[count++] = SplitInnerOther;
   if (count == 1)
     return g.block(0, m, 0, n);
-  const int forced = pool && mode == SplitMode::Always ? 1 : -1; // ways[1] is Split
+  // Forced: the other kernel's parts where it runs only those (the whole
+  // product is not its), else a split (ways[1] is Split).
+  const int forced = forcedKernel == 1 && ways[count - 1] == SplitInnerOther ? count - 1
+                     : pool && mode == SplitMode::Always                     ? 1
+                                                                             : -1;
   // The shape's key (a collision would only share a measurement).
   const uint64_t key = (uint64_t(m) << 42) ^ (uint64_t(n) << 21) ^ uint64_t(k) ^
                        (uint64_t(transA) << 61) ^ (uint64_t(transB) << 60) ^
@@ -169,6 +266,16 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
       if (splitGemm(*pool, g, pool->workers() + 1))
         return;
       break; // the pool is in use: one call
+    case SplitInner:
+      if (splitInnerGemm(*pool, g, pool->workers() + 1,
+                         [&](int64_t q0, int64_t q1, T *out) { g.innerPart(q0, q1, out); }))
+        return;
+      break; // the pool is in use or no scratch: one call
+    case SplitInnerOther:
+      if (splitInnerGemm(*pool, g, pool->workers() + 1,
+                         [&](int64_t q0, int64_t q1, T *out) { other.part(q0, q1, out); }))
+        return;
+      break;
     case OpenBlasThreads:
       openblas_set_num_threads(int(pool->workers() + 1));
       g.block(0, m, 0, n);

@@ -65,12 +65,16 @@ template <typename T> struct RankKWay {
   int64_t m, n, k;
   const T *a, *b;
   T *c;
-  bool takes;
+  bool takes, takesParts;
   rankk::Scaling<T> scaling;
   bool offered() const { return takes; }
   void operator()() const {
     const bool scaled = scaling.alpha != T(1) || scaling.beta != T(0) || scaling.then;
     rankk::gemm(transA, m, n, k, a, b, c, rankk::Stores::ByCache, scaled ? &scaling : nullptr);
+  }
+  bool partsOffered() const { return takesParts; }
+  void part(int64_t q0, int64_t q1, T *out) const {
+    rankk::innerPart(transA, m, n, k, q0, q1, a, b, out);
   }
 };
 
@@ -81,9 +85,12 @@ void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const 
   // BLAS does not read it for beta = 0: it is offered for plain products and
   // for accumulating ones with beta != 0.
   const bool rankK = rankk::applies<T>(transB, m, n, k) && (beta != T(0) || alpha == T(1));
+  // Its parts of the inner split write plain products (the split's own
+  // condition asks for beta = 0 and no chained update).
+  const bool parts = rankk::partsApply<T>(transB) && alpha == T(1);
   gemmRowMajor(transA, transB, m, n, k, a, b, c,
-               RankKWay<T>{transA, m, n, k, a, b, c, rankK, {alpha, beta, then}}, alpha, beta,
-               then);
+               RankKWay<T>{transA, m, n, k, a, b, c, rankK, parts, {alpha, beta, then}}, alpha,
+               beta, then);
 }
 
 template <typename T>

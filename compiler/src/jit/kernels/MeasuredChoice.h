@@ -1,4 +1,4 @@
-// Internal to the library kernels: which of two to four ways to run one
+// Internal to the library kernels: which of two to six ways to run one
 // shape of a kernel is faster on this machine, measured while the program
 // runs rather than decided by a constant from another machine (issue 14).
 // Each way runs twice first (in turn, each way's best time counts, so the
@@ -29,12 +29,12 @@
 
 namespace chainjit::compiler::jit::kernels {
 
-inline constexpr int kMaxWays = 4;
+inline constexpr int kMaxWays = 6;
 
 struct ChoiceRecord {
   std::atomic<uint64_t> key{0}; // 0: free
-  std::atomic<double> seconds[kMaxWays] = {0.0, 0.0, 0.0, 0.0};
-  std::atomic<uint32_t> samples[kMaxWays] = {0, 0, 0, 0};
+  std::atomic<double> seconds[kMaxWays] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+  std::atomic<uint32_t> samples[kMaxWays] = {0, 0, 0, 0, 0, 0};
   std::atomic<uint32_t> calls{0};
 };
 

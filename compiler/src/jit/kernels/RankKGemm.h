@@ -269,4 +269,29 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
 #endif
 }
 
+// Whether innerPart runs on this CPU (B not transposed; AVX2 + FMA or
+// AVX-512). Any k: a part's B panel is read again for each block of rows
+// from L2 rather than L1, which the products split over their inner
+// dimension (few rows, Blas.h) can afford.
+template <typename T> bool partsApply(bool transB) { return !transB && simdLevel() >= 1; }
+
+// C [m, n] = op(A)[:, q0:q1) B[q0:q1, :) on the calling thread, every element
+// finished in registers and stored once: one part of a product split over
+// its inner dimension (Blas.h's splitInnerGemm), where BLAS would pack its
+// share of B first. A is [m, k] or, transposed, [k, m]; B is [k, n].
+template <typename T>
+void innerPart(bool transA, int64_t m, int64_t n, int64_t k, int64_t q0, int64_t q1, const T *a,
+               const T *b, T *c) {
+#if defined(__x86_64__)
+  const Lhs<T> lhs{transA ? a + q0 * m : a + q0, transA ? 1 : k, transA ? m : 1};
+  if (simdLevel() == 2)
+    rowsAvx512<T, Write::Plain>(lhs, b + q0 * n, n, q1 - q0, c, 0, m, 0, {});
+  else
+    rowsAvx2<T, Write::Plain>(lhs, b + q0 * n, n, q1 - q0, c, 0, m, 0, {});
+#else
+  (void)transA, (void)m, (void)n, (void)k, (void)q0, (void)q1, (void)a, (void)b,
+      (void)c; // partsApply() is false
+#endif
+}
+
 } // namespace chainjit::compiler::jit::kernels::rankk
