@@ -7,11 +7,17 @@
 // follow what else the machine does (rarer than ParallelItems.h's 1 in 16:
 // the ways of a kernel can differ by 2x, where running a slower one costs
 // more than a split that does not pay). A way's time is the least it has
-// taken, aged by 5% per new sample: other work on the machine only ever
-// adds time to a call, so the least is the way's own cost, and a mean would
-// let one preempted call turn the choice; the ageing lets a way whose cost
-// has grown for good (data no longer in cache) lose its place within a few
-// calls.
+// taken, aged by 5% of it per call of the shape since that way last ran:
+// other work on the machine only ever adds time to a call, so the least is
+// the way's own cost, and a mean would let one preempted call turn the
+// choice; the ageing lets a way whose cost has grown for good (data no
+// longer in cache) lose its place within a few calls. Ageing by calls, not
+// by the way's own samples, compares every way as of the same recent
+// calls: the way that runs keeps a least time of the last few calls, while
+// one that runs once in hundreds would keep the least of an earlier, faster
+// phase of the machine and take the choice back on that alone (seen on the
+// Fashion MLP's weight gradient: BLAS's split, slower, ran 200 of 4000
+// calls, where the explorations alone run it about 20 times).
 //
 // Shapes are kept per process in a fixed table (libc only: AOT bundles carry
 // the kernels into C programs); when it is full, new shapes run way 0
@@ -35,12 +41,15 @@ struct ChoiceRecord {
   std::atomic<uint64_t> key{0}; // 0: free
   std::atomic<double> seconds[kMaxWays] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
   std::atomic<uint32_t> samples[kMaxWays] = {0, 0, 0, 0, 0, 0};
+  std::atomic<uint32_t> lastCall[kMaxWays] = {0, 0, 0, 0, 0, 0}; // the call that last ran it
   std::atomic<uint32_t> calls{0};
+  std::atomic<uint32_t> measured{0}; // the call that took the last first sample
 };
 
 inline constexpr int kChoiceSlots = 256;
 inline constexpr uint32_t kFirstSamples = 2; // per way, before choosing
-inline constexpr double kAgeing = 1.05;      // a way's least time, per later sample
+inline constexpr double kAgeing = 1.05;      // a way's least time, per later call
+inline constexpr uint32_t kMaxAgeingCalls = 1000;
 
 // The record of `key` (never 0), made on first use; null when the table is
 // full.
@@ -78,16 +87,25 @@ template <typename Run> void runMeasured(uint64_t key, int forced, int ways, con
   ChoiceRecord *r = forced < 0 ? choiceRecord(key) : nullptr;
   if (!r)
     return run(std::max(forced, 0));
+  const uint32_t call = r->calls.fetch_add(1, std::memory_order_relaxed) + 1;
+  // A way's least time, aged by kAgeing - 1 of it for each call of the shape
+  // since that way last ran, or since the first samples were all taken
+  // (linearly, at most kMaxAgeingCalls).
+  auto aged = [&](int w) {
+    const uint32_t from = std::max(r->lastCall[w].load(std::memory_order_relaxed),
+                                   r->measured.load(std::memory_order_relaxed));
+    const uint32_t since = std::min<uint32_t>(call - std::min(from, call), kMaxAgeingCalls);
+    return r->seconds[w].load(std::memory_order_relaxed) * (1 + (kAgeing - 1) * double(since));
+  };
   int way = -1, fastest = 0;
   for (int w = 0; w < ways && way < 0; ++w)
     if (r->samples[w].load(std::memory_order_relaxed) < kFirstSamples)
       way = w;
   if (way < 0) {
+    double best = aged(0);
     for (int w = 1; w < ways; ++w)
-      if (r->seconds[w].load(std::memory_order_relaxed) <
-          r->seconds[fastest].load(std::memory_order_relaxed))
-        fastest = w;
-    const uint32_t call = r->calls.fetch_add(1, std::memory_order_relaxed);
+      if (const double a = aged(w); a < best)
+        best = a, fastest = w;
     way = fastest;
     if (exploreNow(call, 6)) // 1 in 64, the other ways in rotation
       way = (fastest + 1 + int(call >> 6) % (ways - 1)) % ways;
@@ -96,9 +114,14 @@ template <typename Run> void runMeasured(uint64_t key, int forced, int ways, con
   run(way);
   const double t = monotonicSeconds() - t0;
   const uint32_t n = r->samples[way].fetch_add(1, std::memory_order_relaxed);
-  const double old = r->seconds[way].load(std::memory_order_relaxed);
-  const double now = n == 0 ? t : std::min(t, n < kFirstSamples ? old : old * kAgeing);
+  const double now =
+      n == 0 ? t
+             : std::min(t, n < kFirstSamples ? r->seconds[way].load(std::memory_order_relaxed)
+                                             : aged(way));
   r->seconds[way].store(now, std::memory_order_relaxed);
+  r->lastCall[way].store(call, std::memory_order_relaxed);
+  if (n + 1 == kFirstSamples && way == ways - 1) // the first samples are in
+    r->measured.store(call, std::memory_order_relaxed);
 }
 
 } // namespace chainjit::compiler::jit::kernels
