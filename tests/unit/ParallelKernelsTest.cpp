@@ -121,3 +121,31 @@ TEST_CASE("parallel items: a site measures both ways before it settles") {
   CHECK(history.split.load() > 0);
   CHECK(history.serial.load() > 0);
 }
+
+// A site whose split pays about 2x retries the calling thread alone about 1
+// call in 64, not 1 in 16: each retry costs as much as the split gains.
+TEST_CASE("parallel items: a split that pays well is rarely retried against one thread") {
+  if (std::thread::hardware_concurrency() < 2)
+    return;
+  compiler::jit::kernels::setSplitMode(nullptr);
+  compiler::jit::kernels::SplitHistory history;
+  int serialCalls = 0;
+  for (int call = 0; call < 128; ++call) {
+    const std::thread::id caller = std::this_thread::get_id();
+    std::atomic<bool> elsewhere{false};
+    compiler::jit::kernels::forItems(
+        9,
+        [&](int64_t begin, int64_t end) {
+          if (std::this_thread::get_id() != caller)
+            elsewhere = true;
+          for (int64_t i = begin; i < end; ++i)
+            std::this_thread::sleep_for(std::chrono::microseconds(300));
+        },
+        history);
+    serialCalls += elsewhere ? 0 : 1;
+  }
+  CAPTURE(history.split.load());
+  CAPTURE(history.serial.load());
+  CHECK(serialCalls >= 1); // measured once
+  CHECK(serialCalls <= 5); // and then about 128 / 64 times; 1 in 16 would be 8
+}
