@@ -125,12 +125,22 @@ TEST_CASE("parallel items: a site measures both ways before it settles") {
 // A site whose split pays about 2x retries the calling thread alone about 1
 // call in 64, not 1 in 16: each retry costs as much as the split gains.
 TEST_CASE("parallel items: a split that pays well is rarely retried against one thread") {
+  using compiler::jit::kernels::retryLog2Period;
+  CHECK(retryLog2Period(2.0, 1.0) == 6);
+  CHECK(retryLog2Period(1.5, 1.0) == 6);
+  CHECK(retryLog2Period(1.4, 1.0) == 4);
+  CHECK(retryLog2Period(1.0, 1.4) == 4); // one thread preferred: the split retried as before
   if (std::thread::hardware_concurrency() < 2)
     return;
   compiler::jit::kernels::setSplitMode(nullptr);
   compiler::jit::kernels::SplitHistory history;
-  int serialCalls = 0;
-  for (int call = 0; call < 128; ++call) {
+  // Counted over the calls that began with the split measured 1.5x faster
+  // (on a loaded machine the measured speed-up may dip below it, and then
+  // 1 in 16 is right): how many of them ran on the calling thread alone.
+  int eligible = 0, serialCalls = 0;
+  for (int call = 0; call < 256; ++call) {
+    const bool paysWell =
+        history.serial.load() > 0 && history.split.load() >= 1.5 * history.serial.load();
     const std::thread::id caller = std::this_thread::get_id();
     std::atomic<bool> elsewhere{false};
     compiler::jit::kernels::forItems(
@@ -142,10 +152,16 @@ TEST_CASE("parallel items: a split that pays well is rarely retried against one 
             std::this_thread::sleep_for(std::chrono::microseconds(300));
         },
         history);
-    serialCalls += elsewhere ? 0 : 1;
+    eligible += paysWell ? 1 : 0;
+    serialCalls += paysWell && !elsewhere ? 1 : 0;
   }
   CAPTURE(history.split.load());
   CAPTURE(history.serial.load());
-  CHECK(serialCalls >= 1); // measured once
-  CHECK(serialCalls <= 5); // and then about 128 / 64 times; 1 in 16 would be 8
+  CAPTURE(eligible);
+  if (eligible < 128) {
+    MESSAGE("the split measured below 1.5x for most calls (a loaded machine): not checked");
+    return;
+  }
+  // About eligible / 64; 1 in 16 would be about eligible / 16 (16 of 256).
+  CHECK(serialCalls <= eligible / 64 + 6);
 }

@@ -268,22 +268,24 @@ TEST_CASE(
     CHECK(runs[1] >= 2);
   }
   {
-    // The machine slows down fourfold after the first samples, both ways
+    // The machine slows down twelvefold after the first samples, both ways
     // alike: the faster way keeps the choice. Ageing a way's least time by
     // its own samples only, the slower one kept its time from the fast phase
-    // and took the choice back for a dozen calls or more at a time.
+    // and took the choice back for a dozen calls or more at a time. (The
+    // ways are 4x apart: a preempted call of the faster one does not turn
+    // the choice on a loaded machine.)
     ScopedGemmWay way("measure");
     int runs[2] = {0, 0};
     double scale = 1;
     auto call = [&] {
       kernels::runMeasured(0x5eed0005, -1, 2, [&](int way) {
         ++runs[way];
-        spin(scale * (way == 0 ? 4e-4 : 2e-4));
+        spin(scale * (way == 0 ? 4e-4 : 1e-4));
       });
     };
     for (int i = 0; i < 20; ++i)
       call();
-    scale = 4;
+    scale = 12;
     runs[0] = runs[1] = 0;
     for (int i = 0; i < 200; ++i)
       call();

@@ -344,6 +344,16 @@ inline bool exploreNow(uint32_t call, int log2Period = 4) {
   return (call * 2654435761u) >> (32 - log2Period) == 0;
 }
 
+// How rarely forItems retries the way it does not prefer, as exploreNow's
+// log2Period, from the speed-ups measured split and on the calling thread
+// alone: retrying costs what the preferred way gains, so where a split pays
+// kRareRetryGain or more (the Fashion MLP's weight gradient on the rank-k
+// kernel: about 2x, 300 µs a call) one thread is retried 1 call in 64, else
+// 1 in 16.
+inline int retryLog2Period(double split, double serial) {
+  return split >= kRareRetryGain * serial ? 6 : 4;
+}
+
 // Runs body(begin, end) over [0, items) in contiguous blocks; bodies of
 // different blocks must not write the same memory. `history` is the call
 // site's.
@@ -376,14 +386,9 @@ void forItems(int64_t items, const Body &body, SplitHistory &history) {
     else if (serial == 0)
       trySplit = false;
     else {
-      // Retrying the other way costs what the preferred one gains: where a
-      // split pays kRareRetryGain or more (the Fashion MLP's weight
-      // gradient on the rank-k kernel: about 2x, 300 µs a call), the calling
-      // thread alone is retried 1 call in 64, not 16.
       const bool prefer = split > kSplitMargin * serial;
-      const int period = prefer && split >= kRareRetryGain * serial ? 6 : 4;
-      trySplit =
-          prefer != exploreNow(history.calls.fetch_add(1, std::memory_order_relaxed), period);
+      trySplit = prefer != exploreNow(history.calls.fetch_add(1, std::memory_order_relaxed),
+                                      retryLog2Period(split, serial));
     }
     const double t1 = monotonicSeconds();
     ItemBlocks<Body> blocks{&body, 1, rest, threads};
