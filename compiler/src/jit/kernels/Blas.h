@@ -55,22 +55,24 @@ template <typename T> struct GemmOperands {
   T alpha = 1, beta = 0;
   ChainedUpdate<T> then{};
   void block(int64_t i0, int64_t i1, int64_t j0, int64_t j1) const {
-    const int lda = static_cast<int>(transA ? m : k), ldb = static_cast<int>(transB ? k : n);
-    blasGemm(transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-             static_cast<int>(i1 - i0), static_cast<int>(j1 - j0), static_cast<int>(k), alpha,
-             a + (transA ? i0 : i0 * k), lda, b + (transB ? j0 * k : j0), ldb, beta,
-             c + i0 * n + j0, static_cast<int>(n));
+    call(i0, i1, j0, j1, 0, k, beta, c + i0 * n + j0);
     if (then)
       then.apply(c, n, i0, i1, j0, j1);
   }
   // out [m, n] = alpha op(A) op(B) over the inner range [q0, q1), one BLAS
   // call (beta and `then` are the caller's).
-  void innerPart(int64_t q0, int64_t q1, T *out) const {
+  void innerPart(int64_t q0, int64_t q1, T *out) const { call(0, m, 0, n, q0, q1, T(0), out); }
+
+private:
+  // out = alpha op(A)[i0:i1, q0:q1) op(B)[q0:q1, j0:j1) + outBeta out, one
+  // BLAS call; out's rows are n elements apart.
+  void call(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t q0, int64_t q1, T outBeta,
+            T *out) const {
     blasGemm(transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-             static_cast<int>(m), static_cast<int>(n), static_cast<int>(q1 - q0), alpha,
-             a + (transA ? q0 * m : q0), static_cast<int>(transA ? m : k),
-             b + (transB ? q0 : q0 * n), static_cast<int>(transB ? k : n), T(0), out,
-             static_cast<int>(n));
+             static_cast<int>(i1 - i0), static_cast<int>(j1 - j0), static_cast<int>(q1 - q0), alpha,
+             a + (transA ? q0 * m + i0 : i0 * k + q0), static_cast<int>(transA ? m : k),
+             b + (transB ? j0 * k + q0 : q0 * n + j0), static_cast<int>(transB ? k : n), outBeta,
+             out, static_cast<int>(n));
   }
 };
 

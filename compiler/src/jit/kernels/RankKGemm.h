@@ -201,6 +201,13 @@ __attribute__((target("avx2,fma"))) void rowsAvx2(const Lhs<T> &a, const T *b, i
                                                   Scaling<T> sc) {
   rows<T, int(32 / sizeof(T)), Avx2Tile, write>(a, b, n, k, c, i0, i1, head, sc);
 }
+// The rows on this CPU's tile (simdLevel(): 2 AVX-512, else AVX2).
+template <typename T, Write write>
+void rowsOnThisCpu(int level, const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i0,
+                   int64_t i1, int64_t head, Scaling<T> sc) {
+  level == 2 ? rowsAvx512<T, write>(a, b, n, k, c, i0, i1, head, sc)
+             : rowsAvx2<T, write>(a, b, n, k, c, i0, i1, head, sc);
+}
 #endif
 
 // The last-level cache's size in bytes as the C library reports it (L3,
@@ -250,9 +257,7 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
   forItems(blocks, [&](int64_t begin, int64_t end) {
     const int64_t i0 = begin * tileRows, i1 = std::min(m, end * tileRows);
     auto run = [&](auto w) {
-      constexpr Write kWrite = decltype(w)::value;
-      level == 2 ? rowsAvx512<T, kWrite>(lhs, b, n, k, c, i0, i1, head, scaling)
-                 : rowsAvx2<T, kWrite>(lhs, b, n, k, c, i0, i1, head, scaling);
+      rowsOnThisCpu<T, decltype(w)::value>(level, lhs, b, n, k, c, i0, i1, head, scaling);
     };
     switch (write) {
     case Write::Plain:
@@ -284,10 +289,7 @@ void innerPart(bool transA, int64_t m, int64_t n, int64_t k, int64_t q0, int64_t
                const T *b, T *c) {
 #if defined(__x86_64__)
   const Lhs<T> lhs{transA ? a + q0 * m : a + q0, transA ? 1 : k, transA ? m : 1};
-  if (simdLevel() == 2)
-    rowsAvx512<T, Write::Plain>(lhs, b + q0 * n, n, q1 - q0, c, 0, m, 0, {});
-  else
-    rowsAvx2<T, Write::Plain>(lhs, b + q0 * n, n, q1 - q0, c, 0, m, 0, {});
+  rowsOnThisCpu<T, Write::Plain>(simdLevel(), lhs, b + q0 * n, n, q1 - q0, c, 0, m, 0, {});
 #else
   (void)transA, (void)m, (void)n, (void)k, (void)q0, (void)q1, (void)a, (void)b,
       (void)c; // partsApply() is false
