@@ -8,7 +8,8 @@
 // thread (set to one thread, as the chainjit CLI does: BlasThreads.h). Its
 // own threads then never spin on the CPUs the pool's threads need, and one
 // product is cut into a part per CPU along its longer side, each a BLAS
-// call of its own. Whether a shape splits is measured (MeasuredChoice.h):
+// call of its own, or along its inner dimension with the parts added
+// (splitInnerGemm). Whether and how a shape splits is measured (MeasuredChoice.h):
 // on the Fashion MLP's products with 64 rows, OpenBLAS's own two threads
 // gained nothing over one, while two halves took about half the time
 // (docs/performance.md).
