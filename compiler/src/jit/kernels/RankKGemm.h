@@ -159,47 +159,79 @@ template <typename T, int V, int R, int NV, Write write>
     }
 }
 
+#if defined(__x86_64__)
+// The ISAs: the register tile, the vector, and one tile as a function of
+// its own compiled for the ISA. Inlined into the loops over rows and
+// columns, the tile shared the registers with those loops' values (row and
+// column indices, bounds, the chained update's pointers and scale): GCC kept
+// some of them in vector registers and spilled two of B's vectors to the
+// stack on every step of k, and the Jacobian's last product ran at half
+// the rate the tile reaches alone (docs/performance.md). A call per tile
+// costs a few cycles against its R * NV * k vector multiply-adds.
+struct Avx512 {
+  using Shape = Avx512Tile;
+  static constexpr int vectorBytes = 64;
+  template <typename T, int R, int NV, Write write>
+  [[gnu::noinline]] __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) static void
+  tileAt(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i, int64_t j,
+         const Scaling<T> &sc) {
+    tile<T, int(64 / sizeof(T)), R, NV, write>(a, b, n, k, c, i, j, sc);
+  }
+};
+struct Avx2 {
+  using Shape = Avx2Tile;
+  static constexpr int vectorBytes = 32;
+  template <typename T, int R, int NV, Write write>
+  [[gnu::noinline]] __attribute__((target("avx2,fma"))) static void
+  tileAt(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i, int64_t j,
+         const Scaling<T> &sc) {
+    tile<T, int(32 / sizeof(T)), R, NV, write>(a, b, n, k, c, i, j, sc);
+  }
+};
+
 // Rows [i, i + R) of C, all columns: [0, head) and the last ones that fill
 // no vector one element at a time, the rest in tiles starting at `head`
 // (where the rows are aligned to the vector, when streaming).
-template <typename T, int V, int R, int NV, Write write>
+template <typename T, typename Isa, int R, Write write>
 [[gnu::always_inline]] inline void rowBlock(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
-                                            int64_t i, int64_t head, Scaling<T> sc) {
+                                            int64_t i, int64_t head, const Scaling<T> &sc) {
+  constexpr int V = int(Isa::vectorBytes / sizeof(T)), NV = Isa::Shape::vecs;
   scalarColumns(a, b, n, k, c, i, i + R, 0, head, write, sc);
   int64_t j = head;
   for (; j + V * NV <= n; j += V * NV)
-    tile<T, V, R, NV, write>(a, b, n, k, c, i, j, sc);
+    Isa::template tileAt<T, R, NV, write>(a, b, n, k, c, i, j, sc);
   for (; j + V <= n; j += V)
-    tile<T, V, R, 1, write>(a, b, n, k, c, i, j, sc);
+    Isa::template tileAt<T, R, 1, write>(a, b, n, k, c, i, j, sc);
   scalarColumns(a, b, n, k, c, i, i + R, j, n, write, sc);
 }
 
-template <typename T, int V, typename Tile, Write write>
+template <typename T, typename Isa, Write write>
 [[gnu::always_inline]] inline void rows(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
-                                        int64_t i0, int64_t i1, int64_t head, Scaling<T> sc) {
+                                        int64_t i0, int64_t i1, int64_t head,
+                                        const Scaling<T> &sc) {
+  constexpr int R = Isa::Shape::rows;
   int64_t i = i0;
-  for (; i + Tile::rows <= i1; i += Tile::rows)
-    rowBlock<T, V, Tile::rows, Tile::vecs, write>(a, b, n, k, c, i, head, sc);
+  for (; i + R <= i1; i += R)
+    rowBlock<T, Isa, R, write>(a, b, n, k, c, i, head, sc);
   for (; i < i1; ++i)
-    rowBlock<T, V, 1, Tile::vecs, write>(a, b, n, k, c, i, head, sc);
+    rowBlock<T, Isa, 1, write>(a, b, n, k, c, i, head, sc);
   // Streaming stores are weakly ordered: drain them before another thread
   // reads C.
   if constexpr (write == Write::Stream)
     __asm__ volatile("sfence" ::: "memory");
 }
 
-#if defined(__x86_64__)
 template <typename T, Write write>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) void
 rowsAvx512(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i0, int64_t i1,
            int64_t head, Scaling<T> sc) {
-  rows<T, int(64 / sizeof(T)), Avx512Tile, write>(a, b, n, k, c, i0, i1, head, sc);
+  rows<T, Avx512, write>(a, b, n, k, c, i0, i1, head, sc);
 }
 template <typename T, Write write>
 __attribute__((target("avx2,fma"))) void rowsAvx2(const Lhs<T> &a, const T *b, int64_t n, int64_t k,
                                                   T *c, int64_t i0, int64_t i1, int64_t head,
                                                   Scaling<T> sc) {
-  rows<T, int(32 / sizeof(T)), Avx2Tile, write>(a, b, n, k, c, i0, i1, head, sc);
+  rows<T, Avx2, write>(a, b, n, k, c, i0, i1, head, sc);
 }
 // The rows on this CPU's tile (simdLevel(): 2 AVX-512, else AVX2).
 template <typename T, Write write>
