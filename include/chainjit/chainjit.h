@@ -30,6 +30,7 @@
 #include "chainjit/ir/Suggest.h"
 #include "chainjit/ir/Sweeps.h"
 #include "chainjit/ir/Tensor.h"
+#include "chainjit/ir/TensorStorage.h"
 #include "chainjit/ir/Types.h"
 #include "chainjit/ir/Verifier.h"
 

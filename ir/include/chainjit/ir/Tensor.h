@@ -2,6 +2,7 @@
 // callers pass to and get from the interpreter and the JIT.
 #pragma once
 
+#include "chainjit/ir/TensorStorage.h"
 #include "chainjit/ir/Types.h"
 
 #include <cstddef>
@@ -59,7 +60,7 @@ public:
 
 private:
   TensorType type_;
-  std::vector<std::byte> bytes_;
+  std::vector<std::byte, TensorAllocator<std::byte>> bytes_;
 };
 
 } // namespace chainjit::ir
