@@ -4,9 +4,10 @@
 // Each way runs twice first (in turn, each way's best time counts, so the
 // first call's page faults and cold caches count for none); then the
 // fastest way runs, and about one call in 64 runs another (in rotation) to
-// follow what else the machine does (rarer than ParallelItems.h's 1 in 16:
-// the ways of a kernel can differ by 2x, where running a slower one costs
-// more than a split that does not pay). A way's time is the least it has
+// follow what else the machine does (as rarely as ParallelItems.h retries
+// a split that pays well, and rarer than its 1 in 16 otherwise: the ways of
+// a kernel can differ by 2x, where running a slower one costs more than a
+// split that does not pay). A way's time is the least it has
 // taken, aged by 5% of it per call of the shape since that way last ran:
 // other work on the machine only ever adds time to a call, so the least is
 // the way's own cost, and a mean would let one preempted call turn the

@@ -167,7 +167,9 @@ template <typename T, int V, int R, int NV, Write write>
 // some of them in vector registers and spilled two of B's vectors to the
 // stack on every step of k, and the Jacobian's last product ran at half
 // the rate the tile reaches alone (docs/performance.md). A call per tile
-// costs a few cycles against its R * NV * k vector multiply-adds.
+// costs a few cycles against its R * NV * k vector multiply-adds. The two
+// differ in their target attribute, which GCC takes only as a string
+// literal on each function, so one template cannot carry both.
 struct Avx512 {
   using Shape = Avx512Tile;
   static constexpr int vectorBytes = 64;
@@ -175,7 +177,7 @@ struct Avx512 {
   [[gnu::noinline]] __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) static void
   tileAt(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i, int64_t j,
          const Scaling<T> &sc) {
-    tile<T, int(64 / sizeof(T)), R, NV, write>(a, b, n, k, c, i, j, sc);
+    tile<T, int(vectorBytes / sizeof(T)), R, NV, write>(a, b, n, k, c, i, j, sc);
   }
 };
 struct Avx2 {
@@ -185,7 +187,7 @@ struct Avx2 {
   [[gnu::noinline]] __attribute__((target("avx2,fma"))) static void
   tileAt(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i, int64_t j,
          const Scaling<T> &sc) {
-    tile<T, int(32 / sizeof(T)), R, NV, write>(a, b, n, k, c, i, j, sc);
+    tile<T, int(vectorBytes / sizeof(T)), R, NV, write>(a, b, n, k, c, i, j, sc);
   }
 };
 
