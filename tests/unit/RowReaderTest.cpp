@@ -19,11 +19,18 @@ using namespace chainjit::runtime;
 
 namespace {
 
-std::filesystem::path tempDir() {
-  auto d = std::filesystem::temp_directory_path() /
-           ("chainjit_rowreader_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(d);
-  return d;
+// One scratch directory per test process, removed when the process exits.
+const std::filesystem::path &tempDir() {
+  static const struct ScratchDir {
+    std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                 ("chainjit_rowreader_" + std::to_string(::getpid()));
+    ScratchDir() { std::filesystem::create_directories(path); }
+    ~ScratchDir() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } dir;
+  return dir.path;
 }
 
 void writeBytes(const std::filesystem::path &p, const std::string &bytes) {
