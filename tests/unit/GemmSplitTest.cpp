@@ -74,20 +74,22 @@ template <typename T> void checkSplit(bool transA, bool transB, int64_t m, int64
   });
 }
 
-// The inner split run directly over the pool's threads, each part one BLAS
-// call (rankK false) or the rank-k kernel's innerPart.
+// The inner split run directly over the pool's threads, k cut into
+// `ranges` ranges, each one BLAS call (rankK false) or the rank-k kernel's
+// innerPart.
 template <typename T>
 void checkInnerSplit(kernels::WorkerPool &pool, bool rankK, bool transA, bool transB, int64_t m,
-                     int64_t n, int64_t k) {
+                     int64_t n, int64_t k, int64_t ranges) {
   CAPTURE(rankK);
+  CAPTURE(ranges);
   checkProduct<T>(transA, transB, m, n, k, [&](const T *a, const T *b, T *c) {
     const kernels::GemmOperands<T> g{transA, transB, m, n, k, a, b, c};
-    const bool ran =
-        kernels::splitInnerGemm(pool, g, pool.workers() + 1, [&](int64_t q0, int64_t q1, T *out) {
+    const bool ran = kernels::splitInnerGemm(
+        pool, g, ranges, [&](int64_t q0, int64_t q1, T *out, bool accumulate) {
           if (rankK)
-            kernels::rankk::innerPart(transA, m, n, k, q0, q1, a, b, out);
+            kernels::rankk::innerPart(transA, m, n, k, q0, q1, a, b, out, accumulate);
           else
-            g.innerPart(q0, q1, out);
+            g.innerPart(q0, q1, out, accumulate);
         });
     REQUIRE(ran); // the pool is free and the scratch small
   });
@@ -128,17 +130,21 @@ TEST_CASE("inner split: the parts' sum is the product, on BLAS's parts and the r
   };
   const Shape shapes[] = {
       {64, 256, 784}, {5, 37, 301}, {3, 2000, 257}, {1, 17, 1000}, {9, 50, 400}};
+  // A range per thread (as products run), and more ranges than threads: a
+  // thread then adds its second range into its buffer, or another's last.
+  const int64_t threads = pool->workers() + 1;
   for (const Shape &s : shapes)
-    for (bool tA : {false, true}) {
-      for (bool tB : {false, true}) {
-        checkInnerSplit<float>(*pool, false, tA, tB, s.m, s.n, s.k);
-        checkInnerSplit<double>(*pool, false, tA, tB, s.m, s.n, s.k);
+    for (int64_t ranges : {threads, threads + 1, 2 * threads + 1})
+      for (bool tA : {false, true}) {
+        for (bool tB : {false, true}) {
+          checkInnerSplit<float>(*pool, false, tA, tB, s.m, s.n, s.k, ranges);
+          checkInnerSplit<double>(*pool, false, tA, tB, s.m, s.n, s.k, ranges);
+        }
+        if (rankKParts) { // B as it is
+          checkInnerSplit<float>(*pool, true, tA, false, s.m, s.n, s.k, ranges);
+          checkInnerSplit<double>(*pool, true, tA, false, s.m, s.n, s.k, ranges);
+        }
       }
-      if (rankKParts) { // B as it is
-        checkInnerSplit<float>(*pool, true, tA, false, s.m, s.n, s.k);
-        checkInnerSplit<double>(*pool, true, tA, false, s.m, s.n, s.k);
-      }
-    }
   // One buffer per thread, kept: no allocation once it is large enough.
   float *scratch = kernels::threadScratch<float>(1000);
   CHECK(scratch != nullptr);

@@ -22,22 +22,43 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 
+// Waits (up to 10 s) until `want` threads have called arrive().
+struct Rendezvous {
+  std::atomic<int> arrived{0};
+  bool arrive(int want) {
+    ++arrived;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (arrived < want && std::chrono::steady_clock::now() < until)
+      std::this_thread::yield();
+    return arrived >= want;
+  }
+};
+
 TEST_CASE("parallel items: every item runs once, forced splits use threads") {
   compiler::jit::kernels::setSplitMode("force");
+  const bool severalCpus = compiler::jit::kernels::WorkerPool::get() != nullptr;
   std::vector<std::atomic<int>> seen(37);
   std::mutex m;
   std::set<std::thread::id> threads;
+  Rendezvous both;
   compiler::jit::kernels::forItems(37, [&](int64_t begin, int64_t end) {
+    bool first;
     {
       std::lock_guard<std::mutex> lock(m);
-      threads.insert(std::this_thread::get_id());
+      first = begin >= 1 && threads.insert(std::this_thread::get_id()).second;
     }
+    // Each thread's first block after the caller's timed first item waits
+    // for a second thread: a thread that finishes its share takes the
+    // others' (SharedUnits), and these items are too short for the pool's
+    // thread to get one otherwise.
+    if (first && severalCpus)
+      both.arrive(2);
     for (int64_t i = begin; i < end; ++i)
       ++seen[size_t(i)];
   });
   for (auto &s : seen)
     CHECK(s == 1);
-  if (std::thread::hardware_concurrency() > 1)
+  if (severalCpus)
     CHECK(threads.size() > 1);
   compiler::jit::kernels::setSplitMode("1");
   threads.clear();
@@ -49,6 +70,65 @@ TEST_CASE("parallel items: every item runs once, forced splits use threads") {
     REQUIRE(pool != nullptr);
     CHECK(pool->dispatchCost() > 0);
   }
+}
+
+TEST_CASE("parallel items: a thread's share in order, then the others' last units") {
+  using compiler::jit::kernels::SharedUnits;
+  // One thread alone: its share front to back, then thread 1's from the
+  // back, then thread 2's.
+  SharedUnits units(10, 3); // shares [0, 3), [3, 6), [6, 10)
+  std::vector<int64_t> order;
+  units.runAs(0, [&](int64_t u) { order.push_back(u); });
+  CHECK(order == std::vector<int64_t>{0, 1, 2, 5, 4, 3, 9, 8, 7, 6});
+  order.clear();
+  units.runAs(1, [&](int64_t u) { order.push_back(u); });
+  CHECK(order.empty());
+
+  // Over the pool: thread 0 waits on its first unit for thread 1 to start
+  // its first, which waits for thread 0 to take one of thread 1's share: so
+  // thread 0 does its own and thread 1's last.
+  auto *pool = compiler::jit::kernels::WorkerPool::get();
+  if (!pool || pool->workers() != 1)
+    return; // the hold-up below is for exactly two threads
+  struct Run {
+    SharedUnits units{20, 2};
+    std::atomic<int> doneBy[20] = {};
+    std::atomic<int> count[20] = {};
+    std::atomic<bool> started{false}, stolen{false};
+  } run;
+  REQUIRE(pool->run(
+      2,
+      +[](void *context, int64_t t) {
+        Run &r = *static_cast<Run *>(context);
+        bool first = true;
+        auto waitFor = [](const std::atomic<bool> &flag) {
+          const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (!flag && std::chrono::steady_clock::now() < until)
+            std::this_thread::yield();
+        };
+        r.units.runAs(t, [&](int64_t u) {
+          if (first && t == 0)
+            waitFor(r.started);
+          if (first && t == 1) {
+            r.started = true;
+            waitFor(r.stolen);
+          }
+          first = false;
+          if (t == 0 && u >= 10)
+            r.stolen = true;
+          r.doneBy[u] = int(t);
+          ++r.count[u];
+        });
+      },
+      &run));
+  for (int u = 0; u < 20; ++u) {
+    CAPTURE(u);
+    CHECK(run.count[u] == 1);
+  }
+  for (int u = 0; u < 10; ++u)
+    CHECK(run.doneBy[u] == 0);
+  CHECK(run.doneBy[10] == 1); // thread 1's first, taken before the hold-up
+  CHECK(run.doneBy[19] == 0); // its last, taken by thread 0
 }
 
 TEST_CASE("parallel items: im2col and col2im split over images equal the interpreter") {

@@ -60,9 +60,12 @@ template <typename T> struct GemmOperands {
     if (then)
       then.apply(c, n, i0, i1, j0, j1);
   }
-  // out [m, n] = alpha op(A) op(B) over the inner range [q0, q1), one BLAS
-  // call (beta and `then` are the caller's).
-  void innerPart(int64_t q0, int64_t q1, T *out) const { call(0, m, 0, n, q0, q1, T(0), out); }
+  // out [m, n] = alpha op(A) op(B) over the inner range [q0, q1), or that
+  // added to out (accumulate), one BLAS call (beta and `then` are the
+  // caller's).
+  void innerPart(int64_t q0, int64_t q1, T *out, bool accumulate) const {
+    call(0, m, 0, n, q0, q1, accumulate ? T(1) : T(0), out);
+  }
 
 private:
   // out = alpha op(A)[i0:i1, q0:q1) op(B)[q0:q1, j0:j1) + outBeta out, one
@@ -135,59 +138,81 @@ template <typename T> bool innerSplitFits(const GemmOperands<T> &g, int64_t part
   return parts > 1 && g.k > g.m && g.k >= parts * kMinInnerPart && g.beta == T(0) && !g.then;
 }
 
-// C = alpha op(A) op(B) with the inner dimension k cut into `parts`
-// contiguous ranges, part t's product over range t on thread t (part 0
-// into C, the others into a scratch buffer) by part(k0, k1, out), then the
-// parts added into C in order. For the first layer's forward product of a
-// training step (64 x 784 times 784 x 256): range t is the rows of the
-// weights B that the weight gradient's row split (the rank-k kernel's and
-// splitGemm's parts, contiguous row ranges in thread order) updated on the
-// same thread in the step before, so the weights stay in that CPU's cache
-// instead of crossing to the other CPU on every step (docs/performance.md).
-// The sum's order differs from one call's (as the other ways' blocking
-// may): the result agrees within rounding. False, having done nothing,
-// when the pool is in use or no scratch could be had.
+// C = alpha op(A) op(B) with the inner dimension k cut into `ranges`
+// contiguous ranges, their products on the pool's threads by
+// part(q0, q1, out, accumulate) as GemmOperands::innerPart: thread t's into
+// its own buffer (C for the calling thread, a scratch buffer for the
+// others), then the buffers added into C. For the first layer's forward
+// product of a training step (64 x 784 times 784 x 256, a range per CPU):
+// range t is the rows of the weights B that the weight gradient's row
+// split (the rank-k kernel's and splitGemm's parts, contiguous row ranges
+// in thread order) updated on the same thread in the step before, so the
+// weights stay in that CPU's cache instead of crossing to the other CPU on
+// every step (docs/performance.md). The ranges are shared as SharedUnits:
+// a thread that finds another's range not yet begun when it has finished
+// its own does it, adding it into its buffer, rather than wait for a thread
+// that has not woken. Not in smaller pieces: a piece of another thread's
+// range needs that range's rows of B from the other CPU's cache (chunks of
+// 8 of the 64 rows, tried: the product took 5% longer). The sum's order
+// differs from one call's (as the other ways' blocking may): the result
+// agrees within rounding. False, having done nothing, when the pool is in
+// use or no scratch could be had.
 template <typename T, typename Part>
-bool splitInnerGemm(WorkerPool &pool, const GemmOperands<T> &g, int64_t parts, const Part &part) {
-  const int64_t size = g.m * g.n;
-  T *scratch = threadScratch<T>((parts - 1) * size);
+bool splitInnerGemm(WorkerPool &pool, const GemmOperands<T> &g, int64_t ranges, const Part &part) {
+  const int64_t size = g.m * g.n, threads = std::min(ranges, pool.workers() + 1);
+  T *scratch = threadScratch<T>((threads - 1) * size);
   if (!scratch)
     return false;
+  struct alignas(64) Written { // a thread's own line: whether its buffer holds a sum
+    bool any = false;
+  };
   struct Split {
     const GemmOperands<T> *g;
     const Part *part;
-    int64_t parts;
+    int64_t ranges;
     T *scratch;
+    SharedUnits shared;
+    Written written[kMaxThreads];
   };
-  Split split{&g, &part, parts, scratch};
+  Split split{&g, &part, ranges, scratch, SharedUnits(ranges, threads), {}};
   const bool ran = pool.run(
-      parts,
+      threads,
       +[](void *context, int64_t t) {
-        const Split &s = *static_cast<const Split *>(context);
-        const int64_t k = s.g->k, size = s.g->m * s.g->n;
-        (*s.part)(k * t / s.parts, k * (t + 1) / s.parts,
-                  t == 0 ? s.g->c : s.scratch + (t - 1) * size);
+        Split &s = *static_cast<Split *>(context);
+        T *out = t == 0 ? s.g->c : s.scratch + (t - 1) * s.g->m * s.g->n;
+        s.shared.runAs(t, [&](int64_t range) {
+          const int64_t k = s.g->k;
+          (*s.part)(k * range / s.ranges, k * (range + 1) / s.ranges, out, s.written[t].any);
+          s.written[t].any = true;
+        });
       },
       &split);
   if (!ran)
     return false;
-  for (int64_t t = 1; t < parts; ++t) {
+  bool summed = split.written[0].any;
+  for (int64_t t = 1; t < threads; ++t) {
+    if (!split.written[t].any)
+      continue;
     const T *from = scratch + (t - 1) * size;
-    for (int64_t e = 0; e < size; ++e)
-      g.c[e] += from[e];
+    if (!summed)
+      std::memcpy(g.c, from, size_t(size) * sizeof(T));
+    else
+      for (int64_t e = 0; e < size; ++e)
+        g.c[e] += from[e];
+    summed = true;
   }
   return true;
 }
 
 // No other kernel: gemmRowMajor's ways are BLAS's alone. An other kernel
 // runs the whole product (operator()) and, where partsOffered(), the inner
-// split's parts on the calling thread (part(q0, q1, out) as
+// split's parts on the calling thread (part(q0, q1, out, accumulate) as
 // GemmOperands::innerPart).
 struct NoOtherKernel {
   bool offered() const { return false; }
   void operator()() const {}
   bool partsOffered() const { return false; }
-  template <typename T> void part(int64_t, int64_t, T *) const {}
+  template <typename T> void part(int64_t, int64_t, T *, bool) const {}
 };
 
 // C [m, n] = alpha op(A) op(B) + beta C, all dense row-major: op(A) is
@@ -271,12 +296,16 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
       break; // the pool is in use: one call
     case SplitInner:
       if (splitInnerGemm(*pool, g, pool->workers() + 1,
-                         [&](int64_t q0, int64_t q1, T *out) { g.innerPart(q0, q1, out); }))
+                         [&](int64_t q0, int64_t q1, T *out, bool accumulate) {
+                           g.innerPart(q0, q1, out, accumulate);
+                         }))
         return;
       break; // the pool is in use or no scratch: one call
     case SplitInnerOther:
       if (splitInnerGemm(*pool, g, pool->workers() + 1,
-                         [&](int64_t q0, int64_t q1, T *out) { other.part(q0, q1, out); }))
+                         [&](int64_t q0, int64_t q1, T *out, bool accumulate) {
+                           other.part(q0, q1, out, accumulate);
+                         }))
         return;
       break;
     case OpenBlasThreads:

@@ -73,8 +73,8 @@ template <typename T> struct RankKWay {
     rankk::gemm(transA, m, n, k, a, b, c, rankk::Stores::ByCache, scaled ? &scaling : nullptr);
   }
   bool partsOffered() const { return takesParts; }
-  void part(int64_t q0, int64_t q1, T *out) const {
-    rankk::innerPart(transA, m, n, k, q0, q1, a, b, out);
+  void part(int64_t q0, int64_t q1, T *out, bool accumulate) const {
+    rankk::innerPart(transA, m, n, k, q0, q1, a, b, out, accumulate);
   }
 };
 

@@ -314,19 +314,24 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
 // dimension (few rows, Blas.h) can afford.
 template <typename T> bool partsApply(bool transB) { return !transB && simdLevel() >= 1; }
 
-// C [m, n] = op(A)[:, q0:q1) B[q0:q1, :) on the calling thread, every element
-// finished in registers and stored once: one part of a product split over
-// its inner dimension (Blas.h's splitInnerGemm), where BLAS would pack its
-// share of B first. A is [m, k] or, transposed, [k, m]; B is [k, n].
+// C [m, n] = op(A)[:, q0:q1) B[q0:q1, :), or that added to C (accumulate),
+// on the calling thread, every element finished in registers and stored
+// once: one part of a product split over its inner dimension (Blas.h's
+// splitInnerGemm), where BLAS would pack its share of B first. A is [m, k]
+// or, transposed, [k, m]; B is [k, n].
 template <typename T>
 void innerPart(bool transA, int64_t m, int64_t n, int64_t k, int64_t q0, int64_t q1, const T *a,
-               const T *b, T *c) {
+               const T *b, T *c, bool accumulate) {
 #if defined(__x86_64__)
   const Lhs<T> lhs{transA ? a + q0 * m : a + q0, transA ? 1 : k, transA ? m : 1};
-  rowsOnThisCpu<T, Write::Plain>(simdLevel(), lhs, b + q0 * n, n, q1 - q0, c, 0, m, 0, {});
+  if (accumulate)
+    rowsOnThisCpu<T, Write::Accumulate>(simdLevel(), lhs, b + q0 * n, n, q1 - q0, c, 0, m, 0,
+                                        Scaling<T>{T(1), T(1), {}});
+  else
+    rowsOnThisCpu<T, Write::Plain>(simdLevel(), lhs, b + q0 * n, n, q1 - q0, c, 0, m, 0, {});
 #else
-  (void)transA, (void)m, (void)n, (void)k, (void)q0, (void)q1, (void)a, (void)b,
-      (void)c; // partsApply() is false
+  (void)transA, (void)m, (void)n, (void)k, (void)q0, (void)q1, (void)a, (void)b, (void)c,
+      (void)accumulate; // partsApply() is false
 #endif
 }
 
