@@ -131,6 +131,28 @@ TEST_CASE("parallel items: a thread's share in order, then the others' last unit
   CHECK(run.doneBy[19] == 0); // its last, taken by thread 0
 }
 
+// The workers' spin budget follows the rhythm of the calls: calls 200 µs
+// apart keep them spinning at least that long; once the calls stop coming
+// within kMaxSpinSeconds of each other it falls back to the sleep's cost.
+TEST_CASE("worker pool: the spin budget learns the gaps between calls, within its bounds") {
+  using namespace compiler::jit::kernels;
+  WorkerPool *pool = WorkerPool::get();
+  if (!pool)
+    return;
+  auto empty = +[](void *, int64_t) {};
+  auto callsApart = [&](std::chrono::microseconds gap) {
+    for (int i = 0; i <= kGapHistory; ++i) {
+      std::this_thread::sleep_for(gap);
+      REQUIRE(pool->run(pool->workers() + 1, empty, nullptr));
+    }
+  };
+  callsApart(std::chrono::microseconds(200));
+  CHECK(pool->spinBudget() >= 200e-6); // sleep_for sleeps at least that long
+  CHECK(pool->spinBudget() <= std::max(kMaxSpinSeconds, pool->dispatchCost()));
+  callsApart(std::chrono::microseconds(2000)); // longer than any spin
+  CHECK(pool->spinBudget() == pool->dispatchCost());
+}
+
 TEST_CASE("parallel items: im2col and col2im split over images equal the interpreter") {
   Graph g("unfold_fold");
   Value x = input(g, "x", f32({7, 3, 9, 8}));

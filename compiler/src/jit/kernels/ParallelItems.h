@@ -11,13 +11,19 @@
 // The threads are a pool started on first use and kept: creating and
 // joining threads on every call, as this did first, cost more than it saved
 // on the Fashion CNN's step (a fifth of its time in clone/futex/mmap system
-// calls, docs/performance.md). Between calls a worker first spins, for as
-// long as putting it to sleep on a condition variable and waking it costs
-// on this machine (measured when the pool starts), then sleeps: waiting
-// that long before paying for a sleep costs at most twice what knowing when
-// the next call comes would (the classic spin-then-block bound), and calls
-// that follow each other closely (a training step's products and loops)
-// find the workers awake. The caller waits for the workers the same way.
+// calls, docs/performance.md). Between calls a worker first spins, then
+// sleeps on a condition variable. It spins for as long as the recent gaps
+// between calls (the longest of the last kGapHistory that were at most
+// kMaxSpinSeconds, with a quarter added), and at least as long as putting
+// it to sleep and waking it costs on this machine (measured when the pool
+// starts: the classic spin-then-block bound). Spinning for the sleep's cost
+// alone, the pool's thread slept between every two of the Fashion MLP
+// step's products and started each about 10 µs after the caller (a wake-up
+// on this VM), on the critical path of every product; calls that come in a
+// rhythm (a training step's products and loops, step after step) now find
+// the workers awake, and a process whose calls stop or come rarely spins
+// only the sleep's cost after each. The caller waits for the workers the
+// same way.
 // One call uses the pool at a time; a call that finds it busy (another
 // thread's kernel, or a kernel called from inside a pool thread) runs its
 // items on its own thread. The pool's threads take the caller's
@@ -72,6 +78,13 @@ inline int64_t onlineCpus() {
 }
 
 inline constexpr int64_t kMaxThreads = 16;
+
+// The longest a worker spins after a call before it sleeps: a bound on the
+// CPU time spent waiting for a next call that does not come, not a speed
+// of any machine (GNU OpenMP's threads spin about as long by default).
+inline constexpr double kMaxSpinSeconds = 500e-6;
+// The gaps between calls that the spin budget is learned from.
+inline constexpr int kGapHistory = 32;
 
 // The parts a range of work is cut into for splitting (generated loops, CSR
 // row blocks): enough that the first part, timed, predicts the rest, and
@@ -145,6 +158,7 @@ public:
   bool run(int64_t parts, Part part, void *context) {
     if (busy_.exchange(true, std::memory_order_acquire))
       return false;
+    learnRhythm(monotonicSeconds());
     pthread_mutex_lock(&m_);
     part_ = part;
     context_ = context;
@@ -160,9 +174,13 @@ public:
     while (pending_.load(std::memory_order_acquire) > 0)
       pthread_cond_wait(&done_, &m_);
     pthread_mutex_unlock(&m_);
+    lastEnd_ = monotonicSeconds();
     busy_.store(false, std::memory_order_release);
     return true;
   }
+
+  // Seconds a worker spins after a call before it sleeps (see the top).
+  double spinBudget() const { return spin_.load(std::memory_order_relaxed); }
 
   // Seconds to hand an empty call to every worker and wait for it: the
   // least of a few tries, measured on first use (again later if the pool
@@ -185,6 +203,21 @@ public:
   }
 
 private:
+  // Records the gap since the last call ended (one the workers could have
+  // spun through, else none) and sets the spin budget from the recent ones.
+  // Only the call holding busy_ writes the history.
+  void learnRhythm(double now) {
+    const double gap = lastEnd_ > 0 ? now - lastEnd_ : 0;
+    gaps_[nextGap_] = gap <= kMaxSpinSeconds ? gap : 0;
+    nextGap_ = (nextGap_ + 1) % kGapHistory;
+    double longest = 0;
+    for (double g : gaps_)
+      longest = std::max(longest, g);
+    spin_.store(
+        std::max(std::min(1.25 * longest, kMaxSpinSeconds), cost_.load(std::memory_order_relaxed)),
+        std::memory_order_relaxed);
+  }
+
   // Spins while waiting() holds, for at most spin_ seconds.
   template <typename Waiting> void spinWhile(const Waiting &waiting) const {
     const double budget = spin_.load(std::memory_order_relaxed);
@@ -270,6 +303,9 @@ private:
   std::atomic<double> spin_{0};     // seconds to spin before sleeping
   FloatControl csr_ = 0;
   std::atomic<double> cost_{0};
+  double lastEnd_ = 0;            // when the last call ended (0: none yet)
+  double gaps_[kGapHistory] = {}; // the recent gaps, 0 for one too long to spin through
+  int nextGap_ = 0;
 };
 
 enum class SplitMode { Model, Never, Always };
