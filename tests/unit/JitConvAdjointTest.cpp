@@ -234,6 +234,9 @@ TEST_CASE("conv adjoints: max_pool2d_grad matches the interpreter on ties, NaN a
       {{2, 3, 28, 28}, {2, 2}, {}, {0, 0}},    // a row of 14 windows: a vector and a tail
       {{2, 3, 7, 9}, {2, 2}, {}, {0, 0}},      // the row and column past the last window
       {{3, 2, 6, 8}, {2, 2}, {}, {0, 0}},      // rows narrower than a vector of windows
+      {{2, 3, 14, 14}, {2, 2}, {}, {0, 0}},    // 7 windows a row: past it into the next row
+      {{2, 2, 10, 10}, {2, 2}, {}, {0, 0}},    // 5 windows a row
+      {{2, 2, 6, 6}, {2, 2}, {}, {0, 0}},      // 3: more than the next row, copied
       {{2, 2, 8, 18}, {2, 2}, {}, {0, 0}},     // a vector and one window per row
       {{1, 2, 6, 34}, {2, 2}, {2, 2}, {0, 0}}, // 17 windows: two vectors and a tail
       {{2, 2, 7, 7}, {3, 3}, {2, 2}, {1, 1}},  // overlapping padded windows

@@ -437,6 +437,18 @@ TEST_CASE("JitKernels: max_pool2d and avg_pool2d") {
       checkOp(g, {{"x", Tensor(f64({1, 1, 3, 3}), {-1, -2, -3, -4, nan, -6, -7, -8, -9})}});
   CHECK(r.result.at(0) == -1);
   CHECK(std::isnan(r.result.at(3)));
+  // 2x2 windows without padding on vectors of 8 windows: rows of 7, 5, 4
+  // and 3 windows (a vector reaching into the next row of windows, or
+  // copied), 14 (a vector and a tail), 17 (two and a tail), odd sizes.
+  for (DType dt : kFloats)
+    for (const Shape &s :
+         {Shape{2, 3, 14, 14}, Shape{1, 2, 10, 10}, Shape{2, 1, 8, 8}, Shape{1, 2, 6, 6},
+          Shape{1, 2, 28, 28}, Shape{1, 1, 6, 34}, Shape{1, 2, 15, 9}}) {
+      INFO(shapeStr(s));
+      Graph g2;
+      maxPool2d(input(g2, "x", {dt, s}), {2, 2}, {}, {0, 0});
+      checkOp(g2);
+    }
   // 2x2 windows without padding have a loop of their own; a NaN there too.
   for (DType dt : kFloats) {
     Graph g2;

@@ -17,9 +17,10 @@
 // lands on elements that the loop writes again later (the forward pass: the
 // next row of y; the adjoint: the start of the second image row, whose
 // vectors it writes after the row's last one, and the next row of windows),
-// when a row holds at least one vector of windows, so only narrower planes,
-// the plane's last row of windows, and planes of odd width (whose last
-// column no window writes) go through zero-padded copies.
+// when what it writes past the row fits in the next row of windows, so only
+// planes of fewer than 4 windows a row, the plane's last row of windows,
+// and planes of odd width (whose last column no window writes) go through
+// zero-padded copies.
 #pragma once
 
 #if defined(__x86_64__)
@@ -68,9 +69,11 @@ template <typename T> CJ_AVX2 Taps<T> loadTaps(const T *x0, const T *x1) {
 }
 
 // Whether the vector of windows at column ox0 of window row oy may read and
-// write whole vectors in place (see the file comment).
+// write whole vectors in place (see the file comment): inside the row, or
+// past it into the next row of windows only (at most a row: planes of 4 to
+// 7 windows a row too, the Fashion CNN's second pool's 7).
 inline bool inPlace(const Window &g, int64_t oy, int64_t ox0) {
-  return ox0 + kLanes <= g.ow || (g.ow >= kLanes && oy + 1 < g.oh && 2 * g.ow == g.w);
+  return ox0 + kLanes <= g.ow || (ox0 + kLanes <= 2 * g.ow && oy + 1 < g.oh && 2 * g.ow == g.w);
 }
 
 // y [OH, OW] of one plane x [H, W].
