@@ -22,15 +22,21 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 
-// Waits (up to 10 s) until `want` threads have called arrive().
+// Yields until done() holds or 10 s have passed (a test that would hang
+// fails its checks instead); returns done().
+template <typename Done> bool waitUntil(const Done &done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done() && std::chrono::steady_clock::now() < until)
+    std::this_thread::yield();
+  return done();
+}
+
+// Waits until `want` threads have called arrive().
 struct Rendezvous {
   std::atomic<int> arrived{0};
   bool arrive(int want) {
     ++arrived;
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (arrived < want && std::chrono::steady_clock::now() < until)
-      std::this_thread::yield();
-    return arrived >= want;
+    return waitUntil([&] { return arrived >= want; });
   }
 };
 
@@ -101,17 +107,12 @@ TEST_CASE("parallel items: a thread's share in order, then the others' last unit
       +[](void *context, int64_t t) {
         Run &r = *static_cast<Run *>(context);
         bool first = true;
-        auto waitFor = [](const std::atomic<bool> &flag) {
-          const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-          while (!flag && std::chrono::steady_clock::now() < until)
-            std::this_thread::yield();
-        };
         r.units.runAs(t, [&](int64_t u) {
           if (first && t == 0)
-            waitFor(r.started);
+            waitUntil([&] { return r.started.load(); });
           if (first && t == 1) {
             r.started = true;
-            waitFor(r.stolen);
+            waitUntil([&] { return r.stolen.load(); });
           }
           first = false;
           if (t == 0 && u >= 10)

@@ -378,10 +378,11 @@ private:
 // does the same units call after call and finds their data in its cache),
 // each unit done by exactly one thread. A thread does its own share's
 // units in order, then takes the others' last ones while any are left:
-// a thread that started late or runs slower (on a shared host the pool's
-// thread on the Fashion MLP's step started 11 µs after the caller and ran
-// its half of a product 20% slower, while the caller waited for it) leaves
-// its last units to one that has finished instead of making it wait.
+// a thread that started late or runs slower (on this shared host the
+// pool's thread ran its half of the Fashion MLP's products about 20%
+// slower than the caller, and while it slept between calls it also
+// started about 11 µs late) leaves its last units to one that has finished
+// instead of making it wait.
 // Fewer than 2^32 units.
 struct SharedUnits {
   UnitShare shares[kMaxThreads];
