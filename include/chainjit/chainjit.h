@@ -50,6 +50,7 @@
 #include "chainjit/compiler/ChainExtraction.h"
 #include "chainjit/compiler/ChainPlanner.h"
 #include "chainjit/compiler/CostReport.h"
+#include "chainjit/compiler/IdleWork.h"
 #include "chainjit/compiler/JacobianByPlan.h"
 #include "chainjit/compiler/JacobianChain.h"
 #include "chainjit/compiler/Jit.h"

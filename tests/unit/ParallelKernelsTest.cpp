@@ -7,6 +7,7 @@
 #include "GradCheck.h"
 #include "JitTesting.h"
 #include "ScopedSplitMode.h"
+#include "chainjit/compiler/IdleWork.h"
 #include "chainjit/compiler/Jit.h"
 #include "chainjit/ir/Builder.h"
 
@@ -152,6 +153,105 @@ TEST_CASE("worker pool: the spin budget learns the gaps between calls, within it
   CHECK(pool->spinBudget() <= std::max(kMaxSpinSeconds, pool->dispatchCost()));
   callsApart(std::chrono::microseconds(2000)); // longer than any spin
   CHECK(pool->spinBudget() == pool->dispatchCost());
+}
+
+// Idle work (WorkerPool::postIdle, compiler/IdleWork.h): a worker that has
+// gone to sleep wakes for it, a call waits for the unit in progress and
+// then runs on every thread, the poster runs what is left and waits for a
+// worker's unit in progress, and every unit runs exactly once.
+TEST_CASE("worker pool: idle work runs each unit once, between calls and on the poster") {
+  using namespace compiler::jit::kernels;
+  WorkerPool *pool = WorkerPool::get();
+  if (!pool)
+    return;
+  // A worker's units wait for `release`; the poster's do not.
+  struct Job {
+    std::thread::id poster = std::this_thread::get_id();
+    std::atomic<int> count[64] = {};
+    std::atomic<int> byWorkers{0};
+    std::atomic<bool> release{false};
+  };
+  auto unit = +[](void *context, int64_t u) {
+    Job &j = *static_cast<Job *>(context);
+    if (std::this_thread::get_id() != j.poster) {
+      ++j.byWorkers;
+      waitUntil([&] { return j.release.load(); });
+    }
+    ++j.count[u];
+  };
+  auto releaseLater = [](Job &j) {
+    return std::thread([&j] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      j.release = true;
+    });
+  };
+  auto eachOnce = [](const Job &j) {
+    for (int u = 0; u < 64; ++u) {
+      CAPTURE(u);
+      CHECK(j.count[u] == 1);
+    }
+  };
+
+  // Longer than any spin budget: the workers are asleep when it is posted.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Job first;
+  WorkerPool::IdleJob idle;
+  REQUIRE(pool->postIdle(idle, 64, unit, &first));
+  WorkerPool::IdleJob other;
+  CHECK_FALSE(pool->postIdle(other, 1, unit, &first)); // one job at a time
+  CHECK(waitUntil([&] { return first.byWorkers.load() >= 1; }));
+  // A call while a worker holds a unit: its part waits for the unit.
+  std::thread releaser = releaseLater(first);
+  std::atomic<int> parts{0};
+  REQUIRE(pool->run(
+      pool->workers() + 1, +[](void *c, int64_t) { ++*static_cast<std::atomic<int> *>(c); },
+      &parts));
+  CHECK(first.release); // the call ended after the held unit
+  CHECK(parts == pool->workers() + 1);
+  releaser.join();
+  pool->finishIdle(idle);
+  eachOnce(first);
+
+  // finishIdle with a worker's unit in progress: the poster does the rest
+  // and returns only once that unit is done.
+  Job second;
+  REQUIRE(pool->postIdle(idle, 64, unit, &second));
+  CHECK(waitUntil([&] { return second.byWorkers.load() >= 1; }));
+  releaser = releaseLater(second);
+  pool->finishIdle(idle);
+  CHECK(second.release);
+  releaser.join();
+  eachOnce(second);
+  CHECK(second.byWorkers >= 1); // each worker holds at most one unit: the rest are the poster's
+  CHECK(second.byWorkers <= pool->workers());
+}
+
+TEST_CASE("idle work: handed to the pool's threads unless there is no pool, finish() runs the "
+          "rest") {
+  struct Counts {
+    std::atomic<int> count[32] = {};
+  } counts;
+  auto unit = +[](void *context, int64_t u) { ++static_cast<Counts *>(context)->count[u]; };
+  compiler::IdleWork work;
+  work.finish(); // nothing started: nothing to do
+  CHECK_FALSE(work.started());
+  const bool pool = compiler::jit::kernels::WorkerPool::get() != nullptr;
+  CHECK(work.start(32, unit, &counts) == pool);
+  CHECK(work.started() == pool);
+  work.finish();
+  CHECK_FALSE(work.started());
+  for (int u = 0; u < 32; ++u)
+    CHECK(counts.count[u] == (pool ? 1 : 0));
+  {
+    testing::ScopedSplitMode never("1"); // as $CHAINJIT_KERNEL_THREADS=1: no pool's threads
+    CHECK_FALSE(work.start(32, unit, &counts));
+  }
+  {
+    compiler::IdleWork scoped;
+    CHECK(scoped.start(32, unit, &counts) == pool);
+  } // the destructor finishes
+  for (int u = 0; u < 32; ++u)
+    CHECK(counts.count[u] == (pool ? 2 : 0));
 }
 
 TEST_CASE("parallel items: im2col and col2im split over images equal the interpreter") {

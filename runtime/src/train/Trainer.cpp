@@ -232,11 +232,11 @@ Bindings Trainer::Impl::bindingsFor(const ir::Graph &g, const Bindings &source) 
 // `rows` is the global batch; a data-parallel rank computes its shard of
 // it, and what it reports (loss, samples, hits) is the whole batch's.
 StepOutcome Trainer::Impl::step(const Dataset &train, const std::vector<int64_t> &globalRows,
-                                int64_t epoch) {
+                                int64_t epoch, const std::vector<int64_t> *next) {
   if (comm->rank() == config.failRank && globalStep == config.failStep)
     throw Error("injected failure at step " + std::to_string(globalStep) + " on rank " +
                 std::to_string(comm->rank()) + " (TrainConfig::failRank)");
-  if (std::optional<StepOutcome> bound = boundStep(train, globalRows, epoch))
+  if (std::optional<StepOutcome> bound = boundStep(train, globalRows, epoch, next))
     return *bound; // the common case, on buffers bound once (TrainerBoundStep.cpp)
   int64_t total = static_cast<int64_t>(globalRows.size());
   std::vector<int64_t> rows =
@@ -469,14 +469,28 @@ History Trainer::fit(const Dataset &train, const Dataset *validation, TrainObser
   int64_t stepsThisRun = 0;
   auto runStart = std::chrono::steady_clock::now();
   m.history.stopped.reset();
-  std::vector<int64_t> rows; // reused: the loop allocates nothing per step
+  // Reused: the loop allocates nothing per step. `next` holds the rows of
+  // the step after this one, which the step may gather while it runs; the
+  // gathering reads `train`, so it is waited for before fit() returns.
+  std::vector<int64_t> rows, next;
+  bool haveNext = false;
+  struct DropNextBatches {
+    Impl &m;
+    ~DropNextBatches() { m.dropNextBatches(); }
+  } dropNextBatches{m};
   for (int64_t epoch = m.epochsDone; epoch < config_.epochs; ++epoch) {
     EpochProgress &e = m.unfinished; // starts where a mid-epoch checkpoint left off
     auto epochStart = std::chrono::steady_clock::now();
     double secondsBefore = e.seconds;
     for (int64_t s = e.stepsDone; s < steps; ++s) {
-      sampler.indices(epoch, s, rows);
-      StepOutcome o = m.step(train, rows, epoch);
+      if (haveNext)
+        std::swap(rows, next);
+      else
+        sampler.indices(epoch, s, rows);
+      haveNext = s + 1 < steps || epoch + 1 < config_.epochs;
+      if (haveNext)
+        sampler.indices(s + 1 < steps ? epoch : epoch + 1, s + 1 < steps ? s + 1 : 0, next);
+      StepOutcome o = m.step(train, rows, epoch, haveNext ? &next : nullptr);
       e.lossSum += o.loss * static_cast<double>(o.samples);
       e.samples += o.samples;
       e.sqErr += o.sqErr;

@@ -121,10 +121,56 @@ inline void cpuRelax() {
 #endif
 }
 
-// Worker threads 1..workers that run part t of a call's work.
+// One thread's share of a split call's units of work, [front, back) in one
+// atomic word: its owner takes units from the front, a thread that has
+// finished its own share takes them from the back. On its own cache line:
+// the owner's takes stay on its CPU until a thief comes.
+class alignas(64) UnitShare {
+public:
+  void assign(int64_t front, int64_t back) {
+    bounds_.store(pack(uint64_t(front), uint64_t(back)), std::memory_order_relaxed);
+  }
+  bool takeFront(int64_t &unit) { return take(unit, true); }
+  bool takeBack(int64_t &unit) { return take(unit, false); }
+
+private:
+  static uint64_t pack(uint64_t front, uint64_t back) { return front | back << 32; }
+  bool take(int64_t &unit, bool fromFront) {
+    uint64_t v = bounds_.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t front = v & 0xffffffffu, back = v >> 32;
+      if (front >= back)
+        return false;
+      const uint64_t next = fromFront ? pack(front + 1, back) : pack(front, back - 1);
+      if (bounds_.compare_exchange_weak(v, next, std::memory_order_acq_rel,
+                                        std::memory_order_relaxed)) {
+        unit = int64_t(fromFront ? front : back - 1);
+        return true;
+      }
+    }
+  }
+  std::atomic<uint64_t> bounds_{0};
+};
+
+// Worker threads 1..workers that run part t of a call's work, and in the
+// gaps between calls, units of idle work that a thread has handed them
+// (postIdle below).
 class WorkerPool {
 public:
   using Part = void (*)(void *context, int64_t part);
+
+  // Units [0, units) of work for the workers' gaps between calls: a
+  // training step's next batch gathered while the step runs, on a CPU that
+  // otherwise spins between the step's split products (IdleWork.h). Each
+  // unit runs once: on a worker, one unit at a time between calls (a call
+  // waits for at most the unit in progress), or on the thread that posted
+  // the job, in finishIdle. A unit must not call the pool (no kernels).
+  struct IdleJob {
+    Part unit = nullptr;
+    void *context = nullptr;
+    UnitShare units;
+    FloatControl csr = 0; // the poster's, as for a call
+  };
 
   // The process's pool (CPUs - 1 workers, at most kMaxThreads - 1), or null
   // on one CPU or when no thread could be started. A forked child, which
@@ -183,6 +229,38 @@ public:
   // Seconds a worker spins after a call before it sleeps (see the top).
   double spinBudget() const { return spin_.load(std::memory_order_relaxed); }
 
+  // Hands `job` (units [0, units) of `unit`) to the workers' gaps; false,
+  // having handed nothing, while another job is posted. The job must stay
+  // where it is until finishIdle(job) returns.
+  bool postIdle(IdleJob &job, int64_t units, Part unit, void *context) {
+    job.unit = unit;
+    job.context = context;
+    job.units.assign(0, units);
+    job.csr = readFloatControl();
+    IdleJob *none = nullptr;
+    if (!idle_.compare_exchange_strong(none, &job, std::memory_order_seq_cst))
+      return false;
+    pthread_mutex_lock(&m_); // a sleeping worker wakes for it
+    pthread_cond_broadcast(&wake_);
+    pthread_mutex_unlock(&m_);
+    return true;
+  }
+
+  // Runs the units of `job` that no worker has taken on this thread, then
+  // waits for the ones a worker is running; the job is then the caller's
+  // again, with every unit's writes visible.
+  void finishIdle(IdleJob &job) {
+    int64_t u;
+    while (job.units.takeBack(u))
+      job.unit(job.context, u);
+    IdleJob *posted = &job; // a worker that found no unit left may have withdrawn it
+    idle_.compare_exchange_strong(posted, nullptr, std::memory_order_seq_cst);
+    // A worker counts itself in idleRunning_ before it reads idle_ (both
+    // sequentially consistent): one that read &job is counted here.
+    while (idleRunning_.load(std::memory_order_seq_cst) > 0)
+      cpuRelax();
+  }
+
   // Seconds to hand an empty call to every worker and wait for it: the
   // least of a few tries, measured on first use (again later if the pool
   // was busy for every try).
@@ -217,6 +295,29 @@ private:
     spin_.store(
         std::max(std::min(1.25 * longest, kMaxSpinSeconds), cost_.load(std::memory_order_relaxed)),
         std::memory_order_relaxed);
+  }
+
+  bool idleWaiting() const { return idle_.load(std::memory_order_acquire) != nullptr; }
+
+  // On a worker: runs one unit of the posted idle job, if it has one left
+  // (false otherwise, and a job with none left is withdrawn, so that the
+  // worker stops looking at it). See finishIdle for the counting.
+  bool runIdleUnit() {
+    if (!idleWaiting())
+      return false;
+    idleRunning_.fetch_add(1, std::memory_order_seq_cst);
+    IdleJob *job = idle_.load(std::memory_order_seq_cst);
+    bool ran = false;
+    int64_t u;
+    if (job && job->units.takeFront(u)) {
+      writeFloatControl(job->csr);
+      job->unit(job->context, u);
+      ran = true;
+    } else if (job) {
+      idle_.compare_exchange_strong(job, nullptr, std::memory_order_seq_cst);
+    }
+    idleRunning_.fetch_sub(1, std::memory_order_seq_cst);
+    return ran;
   }
 
   // Spins while waiting() holds, for at most spin_ seconds.
@@ -258,15 +359,20 @@ private:
     std::free(arg);
     WorkerPool &p = *start.pool;
     uint64_t seen = 0;
+    auto noCall = [&] { return p.generation_.load(std::memory_order_acquire) == seen; };
     pthread_mutex_lock(&p.m_);
     for (;;) {
-      if (p.generation_.load(std::memory_order_acquire) == seen) {
+      if (noCall()) {
         pthread_mutex_unlock(&p.m_);
-        p.spinWhile([&] { return p.generation_.load(std::memory_order_acquire) == seen; });
+        while (noCall() && p.runIdleUnit()) {
+        }
+        p.spinWhile([&] { return noCall() && !p.idleWaiting(); });
         pthread_mutex_lock(&p.m_);
       }
-      while (p.generation_.load(std::memory_order_acquire) == seen)
+      while (noCall() && !p.idleWaiting())
         pthread_cond_wait(&p.wake_, &p.m_);
+      if (noCall())
+        continue; // idle work was posted: its units first
       seen = p.generation_.load(std::memory_order_relaxed);
       if (start.index >= p.parts_)
         continue;
@@ -307,6 +413,8 @@ private:
   double lastEnd_ = 0;            // when the last call ended (0: none yet)
   double gaps_[kGapHistory] = {}; // the recent gaps, 0 for one too long to spin through
   int nextGap_ = 0;
+  std::atomic<IdleJob *> idle_{nullptr}; // the posted idle job, if any
+  std::atomic<int> idleRunning_{0};      // workers inside runIdleUnit
 };
 
 enum class SplitMode { Model, Never, Always };
@@ -341,37 +449,6 @@ inline void setSplitMode(const char *value) {
   splitModeSetting().store(value ? static_cast<int>(parseSplitMode(value)) : -1,
                            std::memory_order_relaxed);
 }
-
-// One thread's share of a split call's units of work, [front, back) in one
-// atomic word: its owner takes units from the front, a thread that has
-// finished its own share takes them from the back. On its own cache line:
-// the owner's takes stay on its CPU until a thief comes.
-class alignas(64) UnitShare {
-public:
-  void assign(int64_t front, int64_t back) {
-    bounds_.store(pack(uint64_t(front), uint64_t(back)), std::memory_order_relaxed);
-  }
-  bool takeFront(int64_t &unit) { return take(unit, true); }
-  bool takeBack(int64_t &unit) { return take(unit, false); }
-
-private:
-  static uint64_t pack(uint64_t front, uint64_t back) { return front | back << 32; }
-  bool take(int64_t &unit, bool fromFront) {
-    uint64_t v = bounds_.load(std::memory_order_relaxed);
-    for (;;) {
-      const uint64_t front = v & 0xffffffffu, back = v >> 32;
-      if (front >= back)
-        return false;
-      const uint64_t next = fromFront ? pack(front + 1, back) : pack(front, back - 1);
-      if (bounds_.compare_exchange_weak(v, next, std::memory_order_acq_rel,
-                                        std::memory_order_relaxed)) {
-        unit = int64_t(fromFront ? front : back - 1);
-        return true;
-      }
-    }
-  }
-  std::atomic<uint64_t> bounds_{0};
-};
 
 // Units [0, units) of one split call, cut into `threads` contiguous shares
 // (share t: [units*t/threads, units*(t+1)/threads), so the same thread
