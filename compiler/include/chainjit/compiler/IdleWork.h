@@ -37,7 +37,9 @@ public:
   bool started() const { return started_; }
   // Runs on this thread the units no pool thread has taken and waits for
   // the ones in progress; their writes are then visible here. Nothing
-  // when not started.
+  // when not started. (A child forked while units are handed out has none
+  // of its parent's threads: its finish() runs the units not yet taken,
+  // and a unit a parent's thread was running is left as the fork found it.)
   void finish();
 
 private:
