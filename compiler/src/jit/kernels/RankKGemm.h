@@ -159,6 +159,23 @@ template <typename T, int V, int R, int NV, Write write>
     }
 }
 
+// Rows [i, i + R) of C, the tiles of NV vectors from column j on while they
+// fit, written plainly or streamed, with no chained update; returns where
+// they end. One call of the ISA's tilesAt per row block rather than one
+// per tile: the Jacobian's last product (k = 20, 240 cycles of
+// multiply-adds a tile) spent about 15% of one CPU's time on the calls'
+// setup (saving registers, the 8 rows' addresses; docs/performance.md).
+template <typename T, int V, int R, int NV, Write write>
+[[gnu::always_inline]] inline int64_t tileRun(const Lhs<T> &a, const T *b, int64_t n, int64_t k,
+                                              T *c, int64_t i, int64_t j) {
+  static_assert(write != Write::Accumulate);
+  // An empty Scaling known here: the tile's chained-update loop is compiled
+  // out, and with it the registers it would hold across the loop.
+  for (; j + V * NV <= n; j += V * NV)
+    tile<T, V, R, NV, write>(a, b, n, k, c, i, j, Scaling<T>{});
+  return j;
+}
+
 #if defined(__x86_64__)
 // The ISAs: the register tile, the vector, and one tile as a function of
 // its own compiled for the ISA. Inlined into the loops over rows and
@@ -179,6 +196,11 @@ struct Avx512 {
          const Scaling<T> &sc) {
     tile<T, int(vectorBytes / sizeof(T)), R, NV, write>(a, b, n, k, c, i, j, sc);
   }
+  template <typename T, int R, int NV, Write write>
+  [[gnu::noinline]] __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) static int64_t
+  tilesAt(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i, int64_t j) {
+    return tileRun<T, int(vectorBytes / sizeof(T)), R, NV, write>(a, b, n, k, c, i, j);
+  }
 };
 struct Avx2 {
   using Shape = Avx2Tile;
@@ -188,6 +210,11 @@ struct Avx2 {
   tileAt(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i, int64_t j,
          const Scaling<T> &sc) {
     tile<T, int(vectorBytes / sizeof(T)), R, NV, write>(a, b, n, k, c, i, j, sc);
+  }
+  template <typename T, int R, int NV, Write write>
+  [[gnu::noinline]] __attribute__((target("avx2,fma"))) static int64_t
+  tilesAt(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c, int64_t i, int64_t j) {
+    return tileRun<T, int(vectorBytes / sizeof(T)), R, NV, write>(a, b, n, k, c, i, j);
   }
 };
 
@@ -200,7 +227,10 @@ template <typename T, typename Isa, int R, Write write>
   constexpr int V = int(Isa::vectorBytes / sizeof(T)), NV = Isa::Shape::vecs;
   scalarColumns(a, b, n, k, c, i, i + R, 0, head, write, sc);
   int64_t j = head;
-  for (; j + V * NV <= n; j += V * NV)
+  if constexpr (write != Write::Accumulate)
+    if (!sc.then)
+      j = Isa::template tilesAt<T, R, NV, write>(a, b, n, k, c, i, j);
+  for (; j + V * NV <= n; j += V * NV) // accumulating, or a chained update
     Isa::template tileAt<T, R, NV, write>(a, b, n, k, c, i, j, sc);
   for (; j + V <= n; j += V)
     Isa::template tileAt<T, R, 1, write>(a, b, n, k, c, i, j, sc);
