@@ -43,13 +43,6 @@ struct EpochProgress {
   double stepSeconds = 0; // of it, inside bound steps' compiled calls (not checkpointed)
 };
 
-// TrainerBoundStep.cpp: the step of the common case (the JIT, an update
-// compiled into the step graph, one process, rows of a data set held in
-// memory) run on buffers bound once per batch size. The batch's rows are
-// copied straight into the input buffers, the params are updated in place
-// (the update buffer is the param's own), and the loss and prediction are
-// written to buffers kept from step to step: no tensor is copied or
-// allocated per step.
 // The copies that gather a batch's rows of a data set into a step's data
 // buffers: row rows[r] of each source to row r of its buffer.
 struct RowGather {
@@ -69,6 +62,13 @@ struct RowGather {
   static void unit(void *self, int64_t u);
 };
 
+// TrainerBoundStep.cpp: the step of the common case (the JIT, an update
+// compiled into the step graph, one process, rows of a data set held in
+// memory) run on buffers bound once per batch size. The batch's rows are
+// copied straight into the input buffers, the params are updated in place
+// (the update buffer is the param's own), and the loss and prediction are
+// written to buffers kept from step to step: no tensor is copied or
+// allocated per step.
 struct BoundStep {
   const compiler::CompiledGraph *compiled = nullptr;
   enum class Source { Data, LearningRate, Momentum, Counter, Param, Output };
