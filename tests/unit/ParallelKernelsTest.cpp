@@ -232,6 +232,9 @@ TEST_CASE("idle work: handed to the pool's threads unless there is no pool, fini
     std::atomic<int> count[32] = {};
   } counts;
   auto unit = +[](void *context, int64_t u) { ++static_cast<Counts *>(context)->count[u]; };
+  // Handed out whatever $CHAINJIT_KERNEL_THREADS says (its "1" is checked
+  // below), wherever there is a pool.
+  testing::ScopedSplitMode splitting("force");
   compiler::IdleWork work;
   work.finish(); // nothing started: nothing to do
   CHECK_FALSE(work.started());

@@ -230,8 +230,9 @@ public:
   double spinBudget() const { return spin_.load(std::memory_order_relaxed); }
 
   // Hands `job` (units [0, units) of `unit`) to the workers' gaps; false,
-  // having handed nothing, while another job is posted. The job must stay
-  // where it is until finishIdle(job) returns.
+  // having handed nothing, while another job is posted. `job` must not be
+  // posted already (never, or finished since: its fields are rewritten
+  // here) and must stay where it is until finishIdle(job) returns.
   bool postIdle(IdleJob &job, int64_t units, Part unit, void *context) {
     job.unit = unit;
     job.context = context;
