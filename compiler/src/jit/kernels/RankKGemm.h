@@ -116,7 +116,7 @@ template <typename T, int V, int R, int NV, Write write>
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v)
       acc[r][v] = Vec{};
-  for (int64_t q = 0; q < k; ++q) {
+  auto step = [&](int64_t q) __attribute__((always_inline)) {
     Vec bv[NV];
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v)
@@ -128,7 +128,26 @@ template <typename T, int V, int R, int NV, Write write>
       for (int v = 0; v < NV; ++v)
         acc[r][v] += s * bv[v];
     }
-  }
+  };
+  // The lines the tile's end reads (C when accumulating, the chained
+  // update's w), requested during the first R steps of k, a row a step, so
+  // that they arrive while the multiply-adds run: read at the end from L2,
+  // they stalled the Fashion MLP's weight gradient with momentum (k = 64),
+  // which took 10-33% longer without this (docs/performance.md).
+  int64_t q = 0;
+  if (write == Write::Accumulate || sc.then)
+    for (; q < std::min<int64_t>(k, R); ++q) {
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) {
+        if constexpr (write == Write::Accumulate)
+          __builtin_prefetch(c + (i + q) * n + j + v * V, 1);
+        if (sc.then)
+          __builtin_prefetch(sc.then.w + (i + q) * n + j + v * V, 1);
+      }
+      step(q);
+    }
+  for (; q < k; ++q)
+    step(q);
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
