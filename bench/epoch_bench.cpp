@@ -8,7 +8,8 @@
 // (sampling, gathering the batch, metrics, the loop).
 //
 // Also printed: the FLOP limit of an epoch (its GEMM and convolution
-// multiply-adds at the rate cblas_sgemm 1024^3 reaches now) and the machine.
+// multiply-adds at the rate cblas_sgemm 1024^3 reaches on either side of
+// each epoch, probed between epochs) and the machine.
 // bench/epoch_torch.py reads the results file and times PyTorch's epoch of
 // the same models in the same run (bench/run_all.sh).
 //
@@ -91,14 +92,14 @@ cj::runtime::Dataset loadData(const std::string &dir, bool &real) {
 }
 
 // The machine's GEMM rate: sgemm 1024^3 on OpenBLAS's own threads (all
-// CPUs), the best of 15 calls (the limit is what the machine can do; a
+// CPUs), the best of `calls` calls (the limit is what the machine can do; a
 // median moved by a third between runs on a shared host).
-double sgemmRate() {
+double sgemmRate(int calls = 15) {
   const int n = 1024;
   std::vector<float> a(size_t(n) * n, 1.0f), b(size_t(n) * n, 0.5f), c(size_t(n) * n);
   double best = 0;
   benchsupport::withOpenBlasThreads([&] {
-    for (int i = 0; i < 15; ++i) {
+    for (int i = 0; i < calls; ++i) {
       double t0 = now();
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n,
                   b.data(), n, 0.0f, c.data(), n);
@@ -108,13 +109,20 @@ double sgemmRate() {
   return best;
 }
 
-// The epochs' wall times and the time inside their compiled step calls.
+// The epochs' wall times, the time inside their compiled step calls, and
+// the GEMM rate probed between epochs (rates[i] before epoch i, rates[i + 1]
+// after it): this host's rate moved by half within minutes (sgemm 1024^3 on
+// both CPUs from 127 to 264 GFLOP/s in one hour), so each epoch's limit is
+// taken from the probes on either side of it rather than from one probe at
+// the start. The probe runs after the trainer has taken the epoch's time.
 struct Epochs : train::TrainObserver {
-  std::vector<double> seconds, inSteps;
+  std::vector<double> seconds, inSteps, rates;
   void onEpoch(const train::EpochMetrics &m, int64_t) override {
     seconds.push_back(m.seconds);
     inSteps.push_back(m.stepSeconds);
+    rates.push_back(sgemmRate(kProbeCalls));
   }
+  static constexpr int kProbeCalls = 9;
 };
 
 } // namespace
@@ -155,8 +163,8 @@ int main(int argc, char **argv) {
   fmt::print("epoch: SGD momentum 0.9, lr 0.05, batch {}, {} steps; the first of {} epochs (compiling the "
              "last batch's graph) is left out; medians of the rest\n\n",
              batch, (n + batch - 1) / batch, epochs);
-  fmt::print("{:<6} {:>10} {:>12} {:>10} {:>14} {:>12} {:>10}\n", "model", "epoch", "sum of steps",
-             "outside", "general path", "FLOP limit", "epoch/limit");
+  fmt::print("{:<6} {:>10} {:>12} {:>10} {:>14} {:>12} {:>10}   {}\n", "model", "epoch", "sum of steps",
+             "outside", "general path", "FLOP limit", "epoch/limit", "epochs     sgemm probes (GFLOP/s)");
   std::ofstream tsv;
   if (!results.empty())
     tsv.open(results);
@@ -173,6 +181,7 @@ int main(int argc, char **argv) {
     config.epochs = epochs;
     train::Trainer trainer(model, config);
     Epochs seen;
+    seen.rates.push_back(sgemmRate(Epochs::kProbeCalls));
     trainer.fit(data, nullptr, &seen);
     std::vector<double> e(seen.seconds.begin() + 1, seen.seconds.end()),
         s(seen.inSteps.begin() + 1, seen.inSteps.end());
@@ -194,16 +203,26 @@ int main(int argc, char **argv) {
       generalEpoch = benchsupport::median(
           std::vector<double>(seenGeneral.seconds.begin() + 1, seenGeneral.seconds.end()));
     }
-    double limit = m.flopsPerSample * double(n) / rate;
-    fmt::print("{:<6} {:>10} {:>12} {:>9.1f}% {:>14} {:>12} {:>9.2f}x\n", m.key,
-               benchsupport::fmtTime(epoch), benchsupport::fmtTime(steps), 100.0 * outside,
+    // Each epoch against the limit at the faster of the probes on its two
+    // sides (the machine's best then); the median of those ratios.
+    std::vector<double> limits, ratios;
+    for (size_t i = 1; i < seen.seconds.size(); ++i) {
+      limits.push_back(m.flopsPerSample * double(n) / std::max(seen.rates[i], seen.rates[i + 1]));
+      ratios.push_back(seen.seconds[i] / limits.back());
+    }
+    const double limit = benchsupport::median(limits), ratio = benchsupport::median(ratios);
+    const auto [lo, hi] = std::minmax_element(seen.rates.begin() + 1, seen.rates.end());
+    const auto [rlo, rhi] = std::minmax_element(ratios.begin(), ratios.end());
+    fmt::print("{:<6} {:>10} {:>12} {:>9.1f}% {:>14} {:>12} {:>9.2f}x   {:.2f}-{:.2f}x   {:.0f}-{:.0f}\n",
+               m.key, benchsupport::fmtTime(epoch), benchsupport::fmtTime(steps), 100.0 * outside,
                generalEpoch > 0 ? benchsupport::fmtTime(generalEpoch) : std::string("-"),
-               benchsupport::fmtTime(limit), epoch / limit);
+               benchsupport::fmtTime(limit), ratio, *rlo, *rhi, *lo / 1e9, *hi / 1e9);
     if (tsv)
       tsv << "epoch\t" << m.key << "\t" << epoch << "\n"
           << "steps\t" << m.key << "\t" << steps << "\n"
           << "general\t" << m.key << "\t" << generalEpoch << "\n"
-          << "limit\t" << m.key << "\t" << limit << "\n";
+          << "limit\t" << m.key << "\t" << limit << "\n"
+          << "ratio\t" << m.key << "\t" << ratio << "\n";
   }
   if (tsv)
     tsv << "data\t" << (real ? dir : "synthetic") << "\t0\n";
@@ -211,6 +230,9 @@ int main(int argc, char **argv) {
              "outside = (epoch - sum of steps) / epoch, the loop, sampling, "
              "gathering and metrics (issue 14's target: at most 10%), median over the epochs; general path = "
              "the epoch with every step through Executable::run (CHAINJIT_TRAINER_BOUND_STEPS=0), as "
-             "before the bound steps\n");
+             "before the bound steps; FLOP limit = the epoch's GEMM and convolution FLOPs at the "
+             "faster of the sgemm 1024^3 probes (best of {} calls, all CPUs) taken just before and just "
+             "after that epoch, median over the epochs; epoch/limit = the median of each epoch's "
+             "ratio to its own limit, the epochs' range beside it, then the probes' range\n", Epochs::kProbeCalls);
   return 0;
 }
