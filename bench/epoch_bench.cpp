@@ -163,8 +163,9 @@ int main(int argc, char **argv) {
   fmt::print("epoch: SGD momentum 0.9, lr 0.05, batch {}, {} steps; the first of {} epochs (compiling the "
              "last batch's graph) is left out; medians of the rest\n\n",
              batch, (n + batch - 1) / batch, epochs);
-  fmt::print("{:<6} {:>10} {:>12} {:>10} {:>14} {:>12} {:>10}   {}\n", "model", "epoch", "sum of steps",
-             "outside", "general path", "FLOP limit", "epoch/limit", "epochs     sgemm probes (GFLOP/s)");
+  fmt::print("{:<6} {:>10} {:>12} {:>10} {:>14} {:>12} {:>10}   {}\n", "model", "epoch",
+             "sum of steps", "outside", "general path", "FLOP limit", "epoch/limit",
+             "epochs     sgemm probes (GFLOP/s)");
   std::ofstream tsv;
   if (!results.empty())
     tsv.open(results);
@@ -213,10 +214,11 @@ int main(int argc, char **argv) {
     const double limit = benchsupport::median(limits), ratio = benchsupport::median(ratios);
     const auto [lo, hi] = std::minmax_element(seen.rates.begin() + 1, seen.rates.end());
     const auto [rlo, rhi] = std::minmax_element(ratios.begin(), ratios.end());
-    fmt::print("{:<6} {:>10} {:>12} {:>9.1f}% {:>14} {:>12} {:>9.2f}x   {:.2f}-{:.2f}x   {:.0f}-{:.0f}\n",
-               m.key, benchsupport::fmtTime(epoch), benchsupport::fmtTime(steps), 100.0 * outside,
-               generalEpoch > 0 ? benchsupport::fmtTime(generalEpoch) : std::string("-"),
-               benchsupport::fmtTime(limit), ratio, *rlo, *rhi, *lo / 1e9, *hi / 1e9);
+    fmt::print(
+        "{:<6} {:>10} {:>12} {:>9.1f}% {:>14} {:>12} {:>9.2f}x   {:.2f}-{:.2f}x   {:.0f}-{:.0f}\n",
+        m.key, benchsupport::fmtTime(epoch), benchsupport::fmtTime(steps), 100.0 * outside,
+        generalEpoch > 0 ? benchsupport::fmtTime(generalEpoch) : std::string("-"),
+        benchsupport::fmtTime(limit), ratio, *rlo, *rhi, *lo / 1e9, *hi / 1e9);
     if (tsv)
       tsv << "epoch\t" << m.key << "\t" << epoch << "\n"
           << "steps\t" << m.key << "\t" << steps << "\n"
@@ -226,13 +228,16 @@ int main(int argc, char **argv) {
   }
   if (tsv)
     tsv << "data\t" << (real ? dir : "synthetic") << "\t0\n";
-  fmt::print("\nsum of steps = the time inside the compiled step calls (the trainer's own timing); "
-             "outside = (epoch - sum of steps) / epoch, the loop, sampling, "
-             "gathering and metrics (issue 14's target: at most 10%), median over the epochs; general path = "
-             "the epoch with every step through Executable::run (CHAINJIT_TRAINER_BOUND_STEPS=0), as "
-             "before the bound steps; FLOP limit = the epoch's GEMM and convolution FLOPs at the "
-             "faster of the sgemm 1024^3 probes (best of {} calls, all CPUs) taken just before and just "
-             "after that epoch, median over the epochs; epoch/limit = the median of each epoch's "
-             "ratio to its own limit, the epochs' range beside it, then the probes' range\n", Epochs::kProbeCalls);
+  fmt::print(
+      "\nsum of steps = the time inside the compiled step calls (the trainer's own timing); "
+      "outside = (epoch - sum of steps) / epoch, the loop, sampling, "
+      "gathering and metrics (issue 14's target: at most 10%), median over the epochs; general "
+      "path = "
+      "the epoch with every step through Executable::run (CHAINJIT_TRAINER_BOUND_STEPS=0), as "
+      "before the bound steps; FLOP limit = the epoch's GEMM and convolution FLOPs at the "
+      "faster of the sgemm 1024^3 probes (best of {} calls, all CPUs) taken just before and just "
+      "after that epoch, median over the epochs; epoch/limit = the median of each epoch's "
+      "ratio to its own limit, the epochs' range beside it, then the probes' range\n",
+      Epochs::kProbeCalls);
   return 0;
 }
