@@ -8,7 +8,7 @@
 // (sampling, gathering the batch, metrics, the loop).
 //
 // Also printed: the FLOP limit of an epoch (its GEMM and convolution
-// multiply-adds at the rate cblas_sgemm 1024^3 reaches on either side of
+// multiply-adds at the rate cblas_sgemm 1024^3 sustains on either side of
 // each epoch, probed between epochs) and the machine.
 // bench/epoch_torch.py reads the results file and times PyTorch's epoch of
 // the same models in the same run (bench/run_all.sh).
@@ -121,6 +121,12 @@ GemmRate sgemmRate(int calls = 15) {
 // both CPUs from 127 to 264 GFLOP/s in one hour), so each epoch's limit is
 // taken from the probes on either side of it rather than from one probe at
 // the start. The probe runs after the trainer has taken the epoch's time.
+// The limit is at the rate the probe's calls sustained together, the
+// statistic of the epoch itself (its time is every step's, not its fastest
+// step's): on this shared host single calls vary by half (the MLP's forward
+// half alone: fastest 91 us, median 98-140 us in one process), so the best
+// call measures a quiet moment that an epoch of 938 steps never has
+// throughout; the ratio to the best call is printed beside it.
 struct Epochs : train::TrainObserver {
   std::vector<double> seconds, inSteps;
   std::vector<GemmRate> rates;
@@ -250,9 +256,11 @@ int main(int argc, char **argv) {
       "path = "
       "the epoch with every step through Executable::run (CHAINJIT_TRAINER_BOUND_STEPS=0), as "
       "before the bound steps; FLOP limit = the epoch's GEMM and convolution FLOPs at the "
-      "faster of the sgemm 1024^3 probes (best of {} calls, all CPUs) taken just before and just "
-      "after that epoch, median over the epochs; epoch/limit = the median of each epoch's "
-      "ratio to its own limit, the epochs' range beside it, then the probes' range\n",
+      "rate sgemm 1024^3 sustained over {} calls (all CPUs) just before or just after that "
+      "epoch, the faster of the two, median over the epochs; epoch/limit = the median of each "
+      "epoch's ratio to its own limit, the epochs' range beside it; vs best = the same against "
+      "the best single call of the two probes (stricter); then the probes' range, from the "
+      "slowest sustained rate to the best call\n",
       Epochs::kProbeCalls);
   return 0;
 }
