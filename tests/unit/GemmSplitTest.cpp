@@ -151,6 +151,27 @@ TEST_CASE("inner split: the parts' sum is the product, on BLAS's parts and the r
   CHECK(kernels::threadScratch<float>(10) == scratch);
 }
 
+// The parts' sum in the CPU's widest vectors: every length up to a few
+// vectors of either type (tails of every size), against the scalar sum.
+template <typename T> void checkAddInto() {
+  for (int64_t count = 0; count <= 41; ++count) {
+    CAPTURE(count);
+    std::vector<T> to(size_t(count) + 1), from(size_t(count) + 1), want(size_t(count) + 1);
+    for (int64_t e = 0; e <= count; ++e) {
+      to[size_t(e)] = T(0.25) * T(e) - T(3);
+      from[size_t(e)] = T(1) / T(e + 3);
+      want[size_t(e)] = e < count ? to[size_t(e)] + from[size_t(e)] : to[size_t(e)];
+    }
+    kernels::addInto(to.data(), from.data(), count);
+    CHECK(to == want); // the same sum per element: exact; the element past the end untouched
+  }
+}
+
+TEST_CASE("inner split: the parts are added element by element, every tail") {
+  checkAddInto<float>();
+  checkAddInto<double>();
+}
+
 TEST_CASE("inner split: offered for B larger than C, long ranges and plain products") {
   std::vector<float> w(16); // a chained update's weights
   using G = kernels::GemmOperands<float>;
