@@ -118,7 +118,7 @@ GemmRate sgemmRate(int calls = 15) {
 // The epochs' wall times, the time inside their compiled step calls, and
 // the GEMM rate probed between epochs (rates[i] before epoch i, rates[i + 1]
 // after it): this host's rate moved by half within minutes (sgemm 1024^3 on
-// both CPUs from 127 to 264 GFLOP/s in one hour), so each epoch's limit is
+// both CPUs from 123 to 264 GFLOP/s in one hour), so each epoch's limit is
 // taken from the probes on either side of it rather than from one probe at
 // the start. The probe runs after the trainer has taken the epoch's time.
 // The limit is at the rate the probe's calls sustained together, the
