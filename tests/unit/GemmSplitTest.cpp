@@ -151,9 +151,9 @@ TEST_CASE("inner split: the parts' sum is the product, on BLAS's parts and the r
   CHECK(kernels::threadScratch<float>(10) == scratch);
 }
 
-// The parts' sum in the CPU's widest vectors: every length up to a few
-// vectors of either type (tails of every size), against the scalar sum.
-template <typename T> void checkAddInto() {
+// The parts' sum: every length up to a few vectors of either type (tails
+// of every size), against the scalar sum, by `add` (addInto or one width).
+template <typename T, typename Add> void checkAddInto(const Add &add) {
   for (int64_t count = 0; count <= 41; ++count) {
     CAPTURE(count);
     std::vector<T> to(size_t(count) + 1), from(size_t(count) + 1), want(size_t(count) + 1);
@@ -162,14 +162,25 @@ template <typename T> void checkAddInto() {
       from[size_t(e)] = T(1) / T(e + 3);
       want[size_t(e)] = e < count ? to[size_t(e)] + from[size_t(e)] : to[size_t(e)];
     }
-    kernels::addInto(to.data(), from.data(), count);
+    add(to.data(), from.data(), count);
     CHECK(to == want); // the same sum per element: exact; the element past the end untouched
   }
 }
 
+template <typename T> void checkAddIntoWidths() {
+  checkAddInto<T>(kernels::addInto<T>); // the CPU's widest
+  checkAddInto<T>(kernels::addIntoVectors<T, 16>);
+#if defined(__x86_64__)
+  if (kernels::simdLevel() >= 1)
+    checkAddInto<T>(kernels::addIntoAvx2<T>);
+  if (kernels::simdLevel() >= 2)
+    checkAddInto<T>(kernels::addIntoAvx512<T>);
+#endif
+}
+
 TEST_CASE("inner split: the parts are added element by element, every tail") {
-  checkAddInto<float>();
-  checkAddInto<double>();
+  checkAddIntoWidths<float>();
+  checkAddIntoWidths<double>();
 }
 
 TEST_CASE("inner split: offered for B larger than C, long ranges and plain products") {
