@@ -503,18 +503,57 @@ template <typename Body> struct ItemBlocks {
   }
 };
 
+// The speed-ups one way of running a call site's items took on its last
+// kGainSamples calls, and their median (0 before the first). A median, not
+// the running mean this was (half the old value, half the new): on a
+// shared host a call now and then has a thread preempted for a while, and
+// one such call could turn a site to the way it does not prefer until the
+// next retry, 16 calls later. On the Fashion MLP's weight gradient (the
+// rank-k kernel's rows, about 2x faster split) the mean left 0, 6 and 19
+// of about 2,500 calls in three epoch_bench runs on one thread, the median
+// 0, 0 and 2 (docs/performance.md): small there, but no single call
+// decides any more. An odd count, so that the median is a sample; few, so
+// that a way that is only retried (1 call in 16 or 64) follows a lasting
+// change within a few retries.
+inline constexpr int kGainSamples = 5;
+
+struct GainSamples {
+  std::atomic<double> recent[kGainSamples] = {}; // a ring, in the order taken
+  std::atomic<uint32_t> taken{0};
+
+  void add(double gain) {
+    const uint32_t at = taken.fetch_add(1, std::memory_order_relaxed);
+    recent[at % kGainSamples].store(gain, std::memory_order_relaxed);
+  }
+  // The median of the samples taken (of the middle two for an even count).
+  double median() const {
+    const int count =
+        int(std::min<uint32_t>(taken.load(std::memory_order_relaxed), uint32_t(kGainSamples)));
+    double v[kGainSamples];
+    for (int i = 0; i < count; ++i) { // insertion into the sorted v[0, i)
+      const double x = recent[i].load(std::memory_order_relaxed);
+      int j = i;
+      for (; j > 0 && v[j - 1] > x; --j)
+        v[j] = v[j - 1];
+      v[j] = x;
+    }
+    return count == 0 ? 0 : count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]);
+  }
+};
+
 // What splitting has measured at one call site: the speed-up over the
 // first item's prediction (that item's time times the items left, divided
 // by the time they took) with the items split over the pool and on the
-// calling thread alone, as moving averages (0 until measured). A ratio, not
-// a time, so a site that runs several shapes (im2col for each layer)
-// compares like with like. The model of forItems can only predict that a
-// split pays; whether it does depends on what else the machine runs (on 2
-// CPUs, OpenBLAS's own thread spins on the second one for a while after
-// every call, and a pool thread there gets half of it), so a site that the
-// model would split runs both ways and keeps the faster.
+// calling thread alone (GainSamples). A ratio, not a time, so a site that
+// runs several shapes (im2col for each layer) compares like with like. The
+// model of forItems can only predict that a split pays; whether it does
+// depends on what else the machine runs (on 2 CPUs, OpenBLAS's own thread
+// spins on the second one for a while after every call, and a pool thread
+// there gets half of it), so a site that the model would split runs both
+// ways and keeps the faster. Zeroed memory is a history with nothing
+// measured (generated code reserves it, RuntimeSupport.h).
 struct SplitHistory {
-  std::atomic<double> split{0}, serial{0};
+  GainSamples split, serial;
   std::atomic<uint32_t> calls{0};
 };
 
@@ -567,8 +606,7 @@ void forItems(int64_t items, const Body &body, SplitHistory &history) {
         int64_t(perItem * double(rest) / (kPayback * pool->dispatchCost())), 1, threads);
     if (threads <= 1)
       return body(int64_t{1}, items);
-    const double split = history.split.load(std::memory_order_relaxed);
-    const double serial = history.serial.load(std::memory_order_relaxed);
+    const double split = history.split.median(), serial = history.serial.median();
     bool trySplit;
     if (split == 0)
       trySplit = true; // measure each way once
@@ -585,9 +623,7 @@ void forItems(int64_t items, const Body &body, SplitHistory &history) {
     if (!splitRan)
       body(int64_t{1}, items);
     const double gain = perItem * double(rest) / std::max(monotonicSeconds() - t1, 1e-9);
-    std::atomic<double> &slot = splitRan ? history.split : history.serial;
-    const double old = slot.load(std::memory_order_relaxed);
-    slot.store(old == 0 ? gain : 0.5 * (old + gain), std::memory_order_relaxed);
+    (splitRan ? history.split : history.serial).add(gain);
     return;
   }
   ItemBlocks<Body> blocks(&body, 1, rest, threads);
