@@ -291,6 +291,37 @@ TEST_CASE(
       call();
     CHECK(runs[0] <= 10); // about 3 explorations
   }
+  {
+    // A way that is slower on its first call after another way's (its data
+    // where the other left it), as the rank-k kernel after BLAS's split:
+    // chosen against in the first samples, it is explored on first calls
+    // only. Close enough, it runs again on the next call (kSecondLook),
+    // and its own pace takes the choice; judged on first calls it never
+    // did (about 5 of the 300 calls).
+    ScopedGemmWay way("measure");
+    int runs[2] = {0, 0};
+    bool early = true;
+    int last = -1;
+    auto call = [&] {
+      kernels::runMeasured(0x5eed0006, -1, 2, [&](int way) {
+        ++runs[way];
+        if (way == 0)
+          spin(2e-4);
+        else
+          spin(early ? 4e-4 : last == 0 ? 2.5e-4 : 0.5e-4);
+        last = way;
+      });
+    };
+    for (int i = 0; i < 10; ++i)
+      call();
+    CHECK(runs[0] == 8); // first samples: way 1 slower then, way 0 chosen
+    early = false;
+    runs[0] = runs[1] = 0;
+    for (int i = 0; i < 300; ++i)
+      call();
+    CAPTURE(runs[0]);
+    CHECK(runs[1] >= 100);
+  }
   for (const char *forced : {"blas", "rank-k"}) {
     ScopedGemmWay way(forced);
     int first = 0, second = 0;
