@@ -56,8 +56,8 @@ inline constexpr uint32_t kMaxAgeingCalls = 1000;
 // An explored way that took less than this times the fastest way's time
 // runs again on the next call, and the least of its two calls counts: a
 // way's first call after another way's finds the data where the other left
-// it. The Fashion MLP's weight gradient on the rank-k kernel took 220-550
-// us on its first call after BLAS's split (explored) and 150-200 us a call
+// it. The Fashion MLP's weight gradient on the rank-k kernel took 200-550
+// us on its first call after BLAS's split (explored) and 120-210 us a call
 // when it ran call after call; judged on first calls alone, a choice of the
 // split made in the first samples held for 270-470 calls (about 80 us more
 // each) in half the epoch_bench runs tried; with second looks the rank-k
