@@ -349,7 +349,7 @@ TEST_CASE("parallel items: a way's speed-up is the median of its recent calls") 
   // The way has become slower for good.
   for (double later : {0.9, 0.8, 1.0})
     g.add(later);
-  CHECK(g.median() == 0.9); // {0.9, 0.8, 1.0, 0.1, 2.1}: the oldest two replaced
+  CHECK(g.median() == 0.9); // {0.9, 0.8, 1.0, 0.1, 2.1}: the oldest three replaced
   g.add(0.95);
   g.add(0.7);
   CHECK(g.median() == 0.9); // only the last five count: {0.9, 0.8, 1.0, 0.95, 0.7}
