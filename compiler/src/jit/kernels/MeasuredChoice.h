@@ -1,8 +1,9 @@
 // Internal to the library kernels: which of two to six ways to run one
 // shape of a kernel is faster on this machine, measured while the program
 // runs rather than decided by a constant from another machine (issue 14).
-// Each way runs twice first (in turn, each way's best time counts, so the
-// first call's page faults and cold caches count for none); then the
+// Each way runs three times first (in turn, each way's best time counts,
+// so the first call's page faults and cold caches, and its data where the
+// way before left it, count for none; kFirstSamples); then the
 // fastest way runs, and about one call in 64 runs another (in rotation) to
 // follow what else the machine does (as rarely as ParallelItems.h retries
 // a split that pays well, and rarer than its 1 in 16 otherwise: the ways of
@@ -50,7 +51,13 @@ struct ChoiceRecord {
 };
 
 inline constexpr int kChoiceSlots = 256;
-inline constexpr uint32_t kFirstSamples = 2; // per way, before choosing
+// Calls per way before choosing: the first of them comes after another
+// way's call (kSecondLook), so only the others run at the way's own pace;
+// with two, on the Fashion MLP's weight gradient BLAS's split won the first
+// samples (and then held 275-414 calls) in 4 of 8 epoch_bench runs, with
+// three in 1 of 8 (and held 272; 54-97 in five others): 756 calls of the
+// split in the eight runs against 1,332 (docs/performance.md).
+inline constexpr uint32_t kFirstSamples = 3;
 inline constexpr double kAgeing = 1.05;      // a way's least time, per later call
 inline constexpr uint32_t kMaxAgeingCalls = 1000;
 // An explored way that took less than this times the fastest way's time
