@@ -324,8 +324,8 @@ TEST_CASE("parallel items: a site measures both ways before it settles") {
     for (auto &s : seen)
       CHECK(s == 1);
   }
-  CHECK(history.split.median() > 0);
-  CHECK(history.serial.median() > 0);
+  CHECK(history.split.median.load() > 0);
+  CHECK(history.serial.median.load() > 0);
 }
 
 // A way's speed-up is the median of its last kGainSamples: one call slowed
@@ -336,23 +336,23 @@ TEST_CASE("parallel items: a way's speed-up is the median of its recent calls") 
   using compiler::jit::kernels::kGainSamples;
   static_assert(kGainSamples == 5);
   GainSamples g;
-  CHECK(g.median() == 0); // nothing measured
+  CHECK(g.median.load() == 0); // nothing measured
   g.add(2.0);
-  CHECK(g.median() == 2.0);
+  CHECK(g.median.load() == 2.0);
   g.add(1.0);
-  CHECK(g.median() == 1.5); // the middle two of an even count
+  CHECK(g.median.load() == 1.5); // the middle two of an even count
   g.add(1.9);
-  CHECK(g.median() == 1.9);
+  CHECK(g.median.load() == 1.9);
   g.add(0.1); // a stalled call
   g.add(2.1);
-  CHECK(g.median() == 1.9); // {2.0, 1.0, 1.9, 0.1, 2.1}
+  CHECK(g.median.load() == 1.9); // {2.0, 1.0, 1.9, 0.1, 2.1}
   // The way has become slower for good.
   for (double later : {0.9, 0.8, 1.0})
     g.add(later);
-  CHECK(g.median() == 0.9); // {0.9, 0.8, 1.0, 0.1, 2.1}: the oldest three replaced
+  CHECK(g.median.load() == 0.9); // {0.9, 0.8, 1.0, 0.1, 2.1}: the oldest three replaced
   g.add(0.95);
   g.add(0.7);
-  CHECK(g.median() == 0.9); // only the last five count: {0.9, 0.8, 1.0, 0.95, 0.7}
+  CHECK(g.median.load() == 0.9); // only the last five count: {0.9, 0.8, 1.0, 0.95, 0.7}
 }
 
 // A site whose split pays about 2x retries the calling thread alone about 1
@@ -372,8 +372,8 @@ TEST_CASE("parallel items: a split that pays well is rarely retried against one 
   // 1 in 16 is right): how many of them ran on the calling thread alone.
   int eligible = 0, serialCalls = 0;
   for (int call = 0; call < 256; ++call) {
-    const bool paysWell =
-        history.serial.median() > 0 && history.split.median() >= 1.5 * history.serial.median();
+    const bool paysWell = history.serial.median.load() > 0 &&
+                          history.split.median.load() >= 1.5 * history.serial.median.load();
     const std::thread::id caller = std::this_thread::get_id();
     std::atomic<bool> elsewhere{false};
     compiler::jit::kernels::forItems(
@@ -388,8 +388,8 @@ TEST_CASE("parallel items: a split that pays well is rarely retried against one 
     eligible += paysWell ? 1 : 0;
     serialCalls += paysWell && !elsewhere ? 1 : 0;
   }
-  CAPTURE(history.split.median());
-  CAPTURE(history.serial.median());
+  CAPTURE(history.split.median.load());
+  CAPTURE(history.serial.median.load());
   CAPTURE(eligible);
   if (eligible < 128) {
     MESSAGE("the split measured below 1.5x for most calls (a loaded machine): not checked");

@@ -27,7 +27,7 @@ namespace chainjit::compiler::jit {
 
 // The bytes of a SplitHistory, which generated code reserves (zeroed, 8-byte
 // aligned) for each split loop.
-inline constexpr uint64_t kSplitHistoryBytes = 104;
+inline constexpr uint64_t kSplitHistoryBytes = 120;
 
 // Every helper above with its address, for the JIT's symbol table.
 std::vector<std::pair<std::string, void *>> runtimeSupportSymbols();

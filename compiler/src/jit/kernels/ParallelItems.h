@@ -520,15 +520,16 @@ inline constexpr int kGainSamples = 5;
 struct GainSamples {
   std::atomic<double> recent[kGainSamples] = {}; // a ring, in the order taken
   std::atomic<uint32_t> taken{0};
+  // The median of the samples taken (of the middle two for an even count;
+  // 0 before the first), kept as each is added: it is read on every call
+  // of the site, for both ways, and a sample is added once a call.
+  std::atomic<double> median{0};
 
   void add(double gain) {
     const uint32_t at = taken.fetch_add(1, std::memory_order_relaxed);
     recent[at % kGainSamples].store(gain, std::memory_order_relaxed);
-  }
-  // The median of the samples taken (of the middle two for an even count).
-  double median() const {
-    const int count =
-        int(std::min<uint32_t>(taken.load(std::memory_order_relaxed), uint32_t(kGainSamples)));
+    // 1 to kGainSamples (the count wraps after 2^32 calls: never 0 here).
+    const int count = int(std::min<uint32_t>(at, uint32_t(kGainSamples - 1))) + 1;
     double v[kGainSamples];
     for (int i = 0; i < count; ++i) { // insertion into the sorted v[0, i)
       const double x = recent[i].load(std::memory_order_relaxed);
@@ -537,7 +538,8 @@ struct GainSamples {
         v[j] = v[j - 1];
       v[j] = x;
     }
-    return count == 0 ? 0 : count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]);
+    median.store(count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]),
+                 std::memory_order_relaxed);
   }
 };
 
@@ -606,7 +608,8 @@ void forItems(int64_t items, const Body &body, SplitHistory &history) {
         int64_t(perItem * double(rest) / (kPayback * pool->dispatchCost())), 1, threads);
     if (threads <= 1)
       return body(int64_t{1}, items);
-    const double split = history.split.median(), serial = history.serial.median();
+    const double split = history.split.median.load(std::memory_order_relaxed),
+                 serial = history.serial.median.load(std::memory_order_relaxed);
     bool trySplit;
     if (split == 0)
       trySplit = true; // measure each way once
