@@ -245,6 +245,7 @@ int main(int argc, char **argv) {
     if (tsv)
       tsv << "epoch\t" << m.key << "\t" << epoch << "\n"
           << "steps\t" << m.key << "\t" << steps << "\n"
+          << "outside\t" << m.key << "\t" << outside << "\n"
           << "general\t" << m.key << "\t" << generalEpoch << "\n"
           << "limit\t" << m.key << "\t" << limit << "\n"
           << "ratio\t" << m.key << "\t" << ratio << "\n"

@@ -13,6 +13,7 @@ against the faster of the two.
 
   /usr/bin/python3 bench/epoch_torch.py --jit epochs.tsv [--data DIR] [--epochs N]
   /usr/bin/python3 bench/epoch_torch.py --rounds R --epoch-bench PATH --examples DIR [--data DIR]
+                                        [--results FILE]
 
 DIR as for epoch_bench (the Fashion-MNIST IDX files; synthetic data of the
 same shape without them). Exits 0 with a note when torch is missing.
@@ -23,6 +24,8 @@ PyTorch's epochs of that model, and the speed-up is the median of the
 rounds' ratios. This host's speed drifts by tens of percent within
 minutes; measured one after the other, the two sides of a ratio see the
 same machine, where a whole run of each can fall into different phases.
+--results FILE writes each model's medians over the rounds (speed-up,
+chainjit/limit, vs best call) for bench/issue14_targets.py.
 """
 import argparse
 import gzip
@@ -118,6 +121,7 @@ def rounds(a, x, y, source):
           f"after the compiling one), then PyTorch's (one after a warm-up, plain and FTZ)")
     print(f"{'model':<6} {'round':>5} {'chainjit':>10} {'PyTorch':>10} {'PyTorch FTZ':>12} "
           f"{'speed-up':>9} {'FLOP limit':>11} {'chainjit/limit':>15} {'vs best call':>13}")
+    out = open(a.results, "w") if a.results else None
     for key, make in (("mlp", mlp), ("cnn", cnn)):
         if key not in a.models.split(","):
             continue
@@ -142,6 +146,12 @@ def rounds(a, x, y, source):
         print(f"{key:<6} {'median':>5} {'':>10} {'':>10} {'':>12} {np.median(ratios):8.2f}x "
               f"{'':>11} {np.median(limits):14.2f}x {np.median(stricts):12.2f}x   (target: >= 2x; "
               f"rounds {min(ratios):.2f}-{max(ratios):.2f}x)")
+        if out:
+            out.write(f"speedup\t{key}\t{np.median(ratios):.9g}\n"
+                      f"limit_ratio\t{key}\t{np.median(limits):.9g}\n"
+                      f"strict_ratio\t{key}\t{np.median(stricts):.9g}\n")
+    if out:
+        out.close()
 
 
 def main():
@@ -154,6 +164,7 @@ def main():
     ap.add_argument("--epoch-bench", help="the epoch_bench program (with --rounds)")
     ap.add_argument("--examples", help="the examples directory (with --rounds)")
     ap.add_argument("--models", default="mlp,cnn", help="with --rounds: which models (mlp,cnn)")
+    ap.add_argument("--results", help="with --rounds: write the medians of the rounds here")
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)

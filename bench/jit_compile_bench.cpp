@@ -13,11 +13,12 @@
 // the generic kernels' object, loading it from the cache, measuring the
 // kernel calibration.
 //
-//   build/bench/jit_compile_bench [--examples DIR] [--quick]
+//   build/bench/jit_compile_bench [--examples DIR] [--quick] [--results FILE]
 //
 // DIR holds mlp.cj, fashion_mlp.cj and fashion_cnn.cj (default: examples,
 // run from the repository root). --quick: one cold and one cached compile,
-// shorter timing.
+// shorter timing. --results FILE: each model's and way's cold and cached
+// compile CPU times, for bench/issue14_targets.py.
 #include "../compiler/src/jit/KernelChoice.h" // the per-machine one-offs
 #include "../compiler/src/jit/ObjectCache.h"
 #include "BenchSupport.h"
@@ -171,6 +172,7 @@ std::string mark(bool ok) { return ok ? "yes" : "NO"; }
 int main(int argc, char **argv) {
   benchsupport::startLikeTheCli(argv); // the kernels and threads the CLI runs
   std::string examples = "examples";
+  std::string resultsPath;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -178,12 +180,15 @@ int main(int argc, char **argv) {
       examples = argv[++i];
     else if (a == "--quick")
       quick = true;
+    else if (a == "--results" && i + 1 < argc)
+      resultsPath = argv[++i];
     else {
-      fmt::print(stderr, "usage: {} [--examples DIR] [--quick]\n", argv[0]);
+      fmt::print(stderr, "usage: {} [--examples DIR] [--quick] [--results FILE]\n", argv[0]);
       return 2;
     }
   }
   const int colds = quick ? 1 : 3, cacheds = quick ? 1 : 5;
+  benchsupport::ResultsFile results(resultsPath);
   benchsupport::printMachine();
   double load = 0;
   if (std::FILE *f = std::fopen("/proc/loadavg", "r")) {
@@ -232,13 +237,16 @@ int main(int argc, char **argv) {
     Timed s2{[&] { r[2].step->call(b2.args.data()); }};
     benchsupport::timeInterleaved({&s0, &s1, &s2}, quick ? 0.2 : 0.6, quick ? 7 : 15);
     const Timed *s[3] = {&s0, &s1, &s2};
-    for (int w = 0; w < 3; ++w)
+    for (int w = 0; w < 3; ++w) {
+      results.add("compile_cold_cpu", m.name + "/" + kWays[w].name, r[w].coldCpu);
+      results.add("compile_cached_cpu", m.name + "/" + kWays[w].name, r[w].cachedCpu);
       fmt::print("{:<20} {:<9} | {:>10} {:>10} {:>10} {:>10} {:>4} | {:>10} {:>10} {:>4} | {:>10} "
                  "{:>10}\n",
                  w ? "" : m.name, kWays[w].name, fmtTime(r[w].optimize), fmtTime(r[w].codegen),
                  fmtTime(r[w].cold), fmtTime(r[w].coldCpu), mark(r[w].coldCpu <= kCold),
                  fmtTime(r[w].cached), fmtTime(r[w].cachedCpu), mark(r[w].cachedCpu <= kCached),
                  fmtTime(s[w]->median()), fmtTime(s[w]->min()));
+    }
     fmt::print("{:<20} {:<9} | {:>10} {:>10} {:>9.2f}x {:>9.2f}x {:>4} | {:>9.2f}x {:>9.2f}x {:>4} | "
                "{:>9.2f}x\n",
                "", "ratio", "", "", r[1].cold / r[0].cold, r[1].coldCpu / r[0].coldCpu, "",

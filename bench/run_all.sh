@@ -11,6 +11,8 @@
 #      /usr/share/datasets/fashion-mnist, else synthetic data of its shape)
 #   7. bench/jit_compile_bench     (issue 14: cold and cached compile of the benchmark models)
 #   8. bench/conv_layer_bench      (issue 14: the CNN's convolutions, GEMM vs direct, and its step)
+#   9. bench/issue14_targets.py    (issue 14's targets, one line each, from the results files
+#      the programs above wrote: value, bound, met)
 # The matmul kernel choice is measured per machine on first use (cached in the
 # cache directory); the step benchmark prints it beside the measured winners.
 #
@@ -39,6 +41,7 @@ fi
 fashion="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 out="$build/bench/results"
 mkdir -p "$out"
+rm -f "$out"/*.tsv # a program that does not run this time leaves no old numbers behind
 {
   echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) CPUs), load: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "== git $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -51,24 +54,30 @@ mkdir -p "$out"
   "$build/bench/jit_jacobian_bench" --results "$out/jacobians.tsv"
   echo
   if [[ -x /usr/bin/python3 ]]; then
-    /usr/bin/python3 "$here/bench/torch_compare.py" --jit "$out/steps.tsv" "$out/jacobians.tsv"
+    /usr/bin/python3 "$here/bench/torch_compare.py" --jit "$out/steps.tsv" "$out/jacobians.tsv" \
+      --results "$out/torch.tsv"
   else
     echo "no /usr/bin/python3: skipping the PyTorch comparison"
   fi
   echo
   "$build/bench/sparse_layer_bench" --results "$out/sparse.tsv"
   echo
-  "$build/bench/time_model_bench"
+  "$build/bench/time_model_bench" --results "$out/last_product.tsv"
   echo
   "$build/bench/epoch_bench" --data "$fashion" --examples "$here/examples" --results "$out/epochs.tsv"
   if [[ -x /usr/bin/python3 ]]; then
     # Side by side: 3 rounds per model of chainjit's epoch, then PyTorch's
     # (the ratio of each round, and their median).
     /usr/bin/python3 "$here/bench/epoch_torch.py" --data "$fashion" --rounds 3 \
-      --epoch-bench "$build/bench/epoch_bench" --examples "$here/examples"
+      --epoch-bench "$build/bench/epoch_bench" --examples "$here/examples" \
+      --results "$out/epoch_rounds.tsv"
   fi
   echo
-  "$build/bench/jit_compile_bench" --examples "$here/examples"
+  "$build/bench/jit_compile_bench" --examples "$here/examples" --results "$out/compile.tsv"
   echo
   "$build/bench/conv_layer_bench" "$here/examples/fashion_cnn.cj"
+  echo
+  if [[ -x /usr/bin/python3 ]]; then
+    /usr/bin/python3 "$here/bench/issue14_targets.py" "$out"
+  fi
 } 2>&1 | tee "$out/run_all.txt"

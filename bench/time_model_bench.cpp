@@ -10,11 +10,13 @@
 // 2000-20-2000 the bandwidth its final product achieves against the
 // machine's measured copy bandwidth.
 //
-//   ./build/bench/time_model_bench [--quick] [--dump DIR]
+//   ./build/bench/time_model_bench [--quick] [--dump DIR] [--results FILE]
 //
 // --quick: three chains, shorter timing; --dump DIR: also write each plan's
 // Jacobian graph as DIR/<chain>_<plan>.cj (to look at its kernels with
-// `chainjit run FILE --backend jit --emit plan`).
+// `chainjit run FILE --backend jit --emit plan`); --results FILE: the final
+// product's and the copies' wall times and dgemm's rate, for
+// bench/issue14_targets.py.
 //
 // Timings of a loaded machine are noisy: compare ratios within one run.
 #include "../compiler/src/jit/kernels/GemmWay.h"
@@ -214,14 +216,17 @@ int main(int argc, char **argv) {
   openblas_set_num_threads(1);
   bool quick = false;
   std::string dumpDir; // --dump DIR: write each plan's Jacobian graph there
+  std::string resultsPath;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--quick") {
       quick = true;
     } else if (arg == "--dump" && i + 1 < argc) {
       dumpDir = argv[++i];
+    } else if (arg == "--results" && i + 1 < argc) {
+      resultsPath = argv[++i];
     } else {
-      fmt::print(stderr, "usage: {} [--quick] [--dump DIR]\n", argv[0]);
+      fmt::print(stderr, "usage: {} [--quick] [--dump DIR] [--results FILE]\n", argv[0]);
       return 2;
     }
   }
@@ -408,6 +413,11 @@ int main(int argc, char **argv) {
                "CPUs) (issue target: the product at >= 70% of the copy bandwidth)\n",
                fma * 1e-6, fmaPerSecond * 1e-9, cpus, fmtTime(fma / fmaPerSecond),
                fmtTime(wall(4) / 0.7), fmtTime(wall(5) / 0.7));
+    benchsupport::ResultsFile results(resultsPath);
+    const char *keys[] = {"measured", "blas", "rank-k", "copy-1cpu", "copy-2cpus"};
+    for (size_t i = 1; i <= 5; ++i)
+      results.add("last_product", keys[i - 1], wall(i));
+    results.add("last_product", "fma-at-dgemm-rate", fma / fmaPerSecond);
   }
   return 0;
 }

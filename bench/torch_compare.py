@@ -15,6 +15,7 @@ worker process under three settings and the better one is reported:
 
   /usr/bin/python3 bench/torch_compare.py                       # PyTorch times only
   /usr/bin/python3 bench/torch_compare.py --jit steps.tsv jac.tsv   # plus the ratio table
+  ... --results torch.tsv   # also PyTorch's best time of each (bench/issue14_targets.py)
 
 The .tsv files are what the C++ benchmarks write with --results. Exits 0
 with a note when PyTorch is not installed (Debian: apt-get install python3-torch).
@@ -157,6 +158,7 @@ def main():
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--jit", nargs=2, metavar=("STEPS_TSV", "JACOBIANS_TSV"),
                     help="results files of the C++ benchmarks (--results)")
+    ap.add_argument("--results", help="write PyTorch's best time of each step and Jacobian here")
     a = ap.parse_args()
     if a.worker:
         worker()
@@ -175,6 +177,16 @@ def main():
 
     def best(section, key):
         return min(((results[n][section][key], n) for n in SETTINGS), key=lambda t: t[0])
+
+    if a.results:
+        with open(a.results, "w") as out:
+            for widths, batch, _, _ in STEPS:
+                k = step_key(widths, batch)
+                out.write(f"torch_step\t{k}\t{best('steps', k)[0]:.9g}\n")
+            for widths in CHAINS:
+                ck = chain_key(widths)
+                t = min(best("jacobians", ck + "/" + s)[0] for s in ("reverse-mode", "forward-mode"))
+                out.write(f"torch_jacobian\t{ck}\t{t:.9g}\n")
 
     jit = {}
     if a.jit:
