@@ -152,7 +152,17 @@ double kendall(const std::vector<double> &a, const std::vector<double> &b) {
 
 // Wall and process CPU seconds per call of several functions, sampled in
 // turn (round robin) until each has `minSamples` samples and `minSeconds`
-// have passed. On a shared machine the CPU time of the process (all its
+// have passed, after a warm-up of each (page faults, caches, and each
+// product's measured choice past its first samples, which it takes once
+// per shape and process: at least 2 calls and 20 ms). Each round runs
+// them in an order of its own (shuffled, the same seed every run), so
+// that no function always follows the same other. Both matter for the final product's
+// table (docs/performance.md): with 2 warm-up calls and a fixed order, the
+// measured choice's median included some of its first samples (BLAS's
+// ways, 1.5-4x slower; the full Jacobian's last product shares its record)
+// and the way right after the full Jacobian (which writes 32 MB of its
+// own) measured 5-9% slower than the same way after another, whichever
+// way it was. On a shared machine the CPU time of the process (all its
 // threads, not the time others ran) is the steadier measure of the two.
 struct Sampled {
   std::function<void()> fn;
@@ -166,21 +176,28 @@ double cpuNow() {
 }
 void sampleInTurn(std::vector<Sampled> &fns, double minSeconds, int minSamples) {
   for (Sampled &f : fns) {
-    for (int i = 0; i < 2; ++i) // warm-up: page faults, caches
+    const double warm = benchsupport::now();
+    for (int i = 0; i < 2 || benchsupport::now() - warm < 20e-3; ++i)
       f.fn();
     double t0 = cpuNow();
     f.fn();
     f.inner = std::max(1, int(2e-3 / std::max(cpuNow() - t0, 1e-9)));
   }
   double start = benchsupport::now();
-  for (int round = 0; round < minSamples || benchsupport::now() - start < minSeconds; ++round)
-    for (Sampled &f : fns) {
+  std::vector<size_t> order(fns.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::mt19937 shuffler(14);
+  for (int round = 0; round < minSamples || benchsupport::now() - start < minSeconds; ++round) {
+    std::shuffle(order.begin(), order.end(), shuffler);
+    for (size_t i : order) {
+      Sampled &f = fns[i];
       double w = benchsupport::now(), c = cpuNow();
       for (int i = 0; i < f.inner; ++i)
         f.fn();
       f.cpu.push_back((cpuNow() - c) / f.inner);
       f.wall.push_back((benchsupport::now() - w) / f.inner);
     }
+  }
 }
 
 struct PlanRun {
