@@ -3,8 +3,11 @@
 
 Reads the results files the benchmarks wrote into one directory (run_all.sh
 passes --results to each; tab-separated lines `kind  key  value`) and prints
-each target with the measured value, the bound, the limit it is measured
-against where there is one, and whether it was met; then how many were met.
+each target with the value measured, the bound, whether it was met and a
+note (the MLP's ratio against the best probe call; the final product with
+the rank-k kernel forced, and the share of the allowed time its
+multiply-adds alone take at dgemm's rate of the moment); then how many
+were met.
 A target whose numbers are missing (PyTorch not installed, a program not
 run) shows "-" and is listed as not measured.
 

@@ -156,14 +156,15 @@ double kendall(const std::vector<double> &a, const std::vector<double> &b) {
 // product's measured choice past its first samples, which it takes once
 // per shape and process: at least 2 calls and 20 ms). Each round runs
 // them in an order of its own (shuffled, the same seed every run), so
-// that no function always follows the same other. Both matter for the final product's
-// table (docs/performance.md): with 2 warm-up calls and a fixed order, the
-// measured choice's median included some of its first samples (BLAS's
-// ways, 1.5-4x slower; the full Jacobian's last product shares its record)
-// and the way right after the full Jacobian (which writes 32 MB of its
-// own) measured 5-9% slower than the same way after another, whichever
-// way it was. On a shared machine the CPU time of the process (all its
-// threads, not the time others ran) is the steadier measure of the two.
+// that no function always follows the same other. Both matter for the
+// final product's table (docs/performance.md): with 2 warm-up calls and a
+// fixed order, the measured choice's median included some of its first
+// samples (BLAS's ways, 1.5-4x slower; the full Jacobian's last product
+// shares its record) and the way right after the full Jacobian (which
+// writes 32 MB of its own) measured 5-9% slower than the same way after
+// another, whichever way it was. On a shared machine the CPU time of the
+// process (all its threads, not the time others ran) is the steadier
+// measure of the two.
 struct Sampled {
   std::function<void()> fn;
   int inner = 1;
@@ -189,8 +190,8 @@ void sampleInTurn(std::vector<Sampled> &fns, double minSeconds, int minSamples) 
   std::mt19937 shuffler(14);
   for (int round = 0; round < minSamples || benchsupport::now() - start < minSeconds; ++round) {
     std::shuffle(order.begin(), order.end(), shuffler);
-    for (size_t i : order) {
-      Sampled &f = fns[i];
+    for (size_t which : order) {
+      Sampled &f = fns[which];
       double w = benchsupport::now(), c = cpuNow();
       for (int i = 0; i < f.inner; ++i)
         f.fn();
