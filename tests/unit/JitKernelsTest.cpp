@@ -289,6 +289,20 @@ TEST_CASE("JitKernels: argmax finds the first maximum, and the first NaN") {
   double nan = std::numeric_limits<double>::quiet_NaN();
   KernelRun r = checkOp(g, {{"x", Tensor(f64({2, 4}), {1, nan, 5, nan, 3, 2, 7, 1})}});
   CHECK(r.result.toDoubles() == std::vector<double>{1, 2});
+  // Ties along contiguous rows (the kernel's path for them finds the
+  // maximum first, then its first element): the first of equal maxima,
+  // -0 and +0 one maximum, a NaN first or last, a row of one maximum at
+  // its end; each row against the interpreter and as written here.
+  Graph rows;
+  argmax(input(rows, "x", f32({6, 4})), 1);
+  float fnan = std::numeric_limits<float>::quiet_NaN();
+  KernelRun t = checkOp(rows, {{"x", Tensor(f32({6, 4}), {2,     3,     3,  1,     //
+                                                          -0.0f, 0.0f,  -1, -0.0f, //
+                                                          0.0f,  -0.0f, -2, -3,    //
+                                                          fnan,  9,     9,  1,     //
+                                                          1,     2,     3,  fnan,  //
+                                                          -4,    -3,    -2, -1})}});
+  CHECK(t.result.toDoubles() == std::vector<double>{1, 0, 0, 0, 3, 3});
 }
 
 TEST_CASE("JitKernels: argmax over an empty axis is a lowering error") {

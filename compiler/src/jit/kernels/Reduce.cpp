@@ -40,6 +40,31 @@ int32_t argmax(void *const *operands, void *result, const int64_t *p, void *scra
   auto *best = static_cast<int32_t *>(result);
   T *bestValue = static_cast<T *>(scratch);
   const int64_t outer = p[0], len = p[1], inner = p[2];
+  if (inner == 1) { // along contiguous rows (a classifier's prediction)
+    // The row's maximum first, then the first element equal to it (or the
+    // first NaN). The running comparison below branches on every element,
+    // and on a classifier's scores whether an element is a new maximum is
+    // a coin toss: on fresh random 64 x 10 scores (the Fashion MLP's) it
+    // took 3.5 us a call, 1.1 us on the same scores again; this 2.4 us.
+    for (int64_t o = 0; o < outer; ++o) {
+      const T *row = x + o * len;
+      T top = row[0];
+      bool nan = isNan(top);
+      for (int64_t j = 1; j < len; ++j) {
+        top = row[j] > top ? row[j] : top;
+        nan |= isNan(row[j]);
+      }
+      int64_t at = 0;
+      if (nan)
+        while (!isNan(row[at]))
+          ++at;
+      else
+        while (!(row[at] == top)) // == : -0 and +0 are one maximum, the first wins
+          ++at;
+      best[o] = static_cast<int32_t>(at);
+    }
+    return kJitOk;
+  }
   for (int64_t o = 0; o < outer; ++o, best += inner) {
     const T *block = x + o * len * inner;
     for (int64_t i = 0; i < inner; ++i) {
