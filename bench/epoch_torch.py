@@ -37,6 +37,8 @@ import time
 
 import numpy as np
 
+import results_tsv
+
 try:
     import torch
     import torch.nn as nn
@@ -97,14 +99,6 @@ def epoch_seconds(model, x, y, epochs):
     return float(np.median(times[1:]))  # the first epoch warms up
 
 
-def read_results(path):
-    jit = {}
-    for line in open(path):
-        kind, key, value = line.rstrip("\n").split("\t")
-        jit[(kind, key)] = float(value) if kind != "data" else key
-    return jit
-
-
 def torch_epoch(make, x, y, epochs):
     """PyTorch's epoch as it comes and with flush-to-zero, and the faster."""
     torch.set_flush_denormal(False)
@@ -121,7 +115,7 @@ def rounds(a, x, y, source):
           f"after the compiling one), then PyTorch's (one after a warm-up, plain and FTZ)")
     print(f"{'model':<6} {'round':>5} {'chainjit':>10} {'PyTorch':>10} {'PyTorch FTZ':>12} "
           f"{'speed-up':>9} {'FLOP limit':>11} {'chainjit/limit':>15} {'vs best call':>13}")
-    out = open(a.results, "w") if a.results else None
+    medians = []  # results lines, written at the end
     for key, make in (("mlp", mlp), ("cnn", cnn)):
         if key not in a.models.split(","):
             continue
@@ -131,7 +125,7 @@ def rounds(a, x, y, source):
                 subprocess.run([a.epoch_bench, "--data", a.data, "--examples", a.examples,
                                 "--epochs", "2", "--general-epochs", "0", "--models", key,
                                 "--results", f.name], check=True, stdout=subprocess.DEVNULL)
-                jit = read_results(f.name)
+                jit = results_tsv.read(f.name)
             # The limit at the GEMM rate sustained just before and just
             # after the epoch (epoch_bench's "ratio"), and the ratio to the
             # best single call there ("strict").
@@ -146,12 +140,12 @@ def rounds(a, x, y, source):
         print(f"{key:<6} {'median':>5} {'':>10} {'':>10} {'':>12} {np.median(ratios):8.2f}x "
               f"{'':>11} {np.median(limits):14.2f}x {np.median(stricts):12.2f}x   (target: >= 2x; "
               f"rounds {min(ratios):.2f}-{max(ratios):.2f}x)")
-        if out:
-            out.write(f"speedup\t{key}\t{np.median(ratios):.9g}\n"
-                      f"limit_ratio\t{key}\t{np.median(limits):.9g}\n"
-                      f"strict_ratio\t{key}\t{np.median(stricts):.9g}\n")
-    if out:
-        out.close()
+        medians += [f"speedup\t{key}\t{np.median(ratios):.9g}\n",
+                    f"limit_ratio\t{key}\t{np.median(limits):.9g}\n",
+                    f"strict_ratio\t{key}\t{np.median(stricts):.9g}\n"]
+    if a.results:
+        with open(a.results, "w") as out:
+            out.writelines(medians)
 
 
 def main():
@@ -173,7 +167,7 @@ def main():
         if not a.epoch_bench or not a.examples:
             ap.error("--rounds needs --epoch-bench and --examples")
         return rounds(a, x, y, source)
-    jit = read_results(a.jit) if a.jit and os.path.exists(a.jit) else {}
+    jit = results_tsv.read(a.jit) if a.jit and os.path.exists(a.jit) else {}
     print(f"PyTorch {torch.__version__}, 1 thread, {platform.processor() or platform.machine()}; "
           f"data: {source}; median of {a.epochs - 1} epochs after one warm-up")
     print(f"{'model':<6} {'chainjit':>10} {'PyTorch':>10} {'PyTorch FTZ':>12} {'speed-up':>9} "

@@ -23,6 +23,8 @@ these, docs/performance.md).
 import os
 import sys
 
+import results_tsv
+
 FILES = ("steps", "jacobians", "torch", "last_product", "epochs", "epoch_rounds", "compile")
 BATCH_32, BATCH_1, JACOBIAN = "64-128-10@32", "64-32-32-32-32-10@1", "2000-20-2000"
 COMPILE_WAY = "generic"  # the default way of emitting the micro-kernels
@@ -32,18 +34,8 @@ def read_results(directory):
     values = {}
     for name in FILES:
         path = os.path.join(directory, name + ".tsv")
-        if not os.path.exists(path):
-            continue
-        with open(path) as f:
-            for number, line in enumerate(f, 1):
-                fields = line.rstrip("\n").split("\t")
-                if len(fields) != 3:
-                    raise SystemExit(f"{path}:{number}: expected 3 tab-separated fields, "
-                                     f"found {len(fields)}")
-                try:
-                    values[(fields[0], fields[1])] = float(fields[2])
-                except ValueError:
-                    raise SystemExit(f"{path}:{number}: '{fields[2]}' is not a number")
+        if os.path.exists(path):
+            values.update(results_tsv.read(path))
     return values
 
 

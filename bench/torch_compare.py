@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+import results_tsv
+
 STEPS = [  # (widths, batch, issue's PyTorch 1.13 time in s, target speedup torch/chainjit)
     ((64, 128, 10), 32, 0.37e-3, 20.0),
     ((784, 256, 256, 10), 128, 3.8e-3, 1.8),
@@ -138,15 +140,6 @@ def run_setting(name):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def read_tsv(path):
-    d = {}
-    if path and os.path.exists(path):
-        for line in open(path):
-            kind, key, secs = line.rstrip("\n").split("\t")
-            d[(kind, key)] = float(secs)
-    return d
-
-
 def fmt_time(s):
     if s is None:
         return "-"
@@ -190,8 +183,9 @@ def main():
 
     jit = {}
     if a.jit:
-        jit.update(read_tsv(a.jit[0]))
-        jit.update(read_tsv(a.jit[1]))
+        for path in a.jit:
+            if os.path.exists(path):
+                jit.update(results_tsv.read(path))
 
     print("\nTraining step (f32): PyTorch (better setting) vs chainjit; speedup = torch / chainjit")
     cols = " ".join(f"{n:>11}" for n in SETTINGS)
