@@ -18,8 +18,13 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <vector>
 
 using namespace chainjit;
@@ -149,6 +154,77 @@ TEST_CASE("inner split: the parts' sum is the product, on BLAS's parts and the r
   float *scratch = kernels::threadScratch<float>(1000);
   CHECK(scratch != nullptr);
   CHECK(kernels::threadScratch<float>(10) == scratch);
+}
+
+// Where the model splits, a product's parts follow the threads' speeds
+// (ThreadSpeeds in ParallelItems.h): a thread that was slow gets less of
+// the next call, and the product is the same; with the split forced the
+// parts are equal whatever was measured.
+TEST_CASE("split products: parts by the threads' measured speeds, equal when forced") {
+  OneBlasThread one;
+  kernels::WorkerPool *pool = kernels::WorkerPool::get();
+  if (!pool) {
+    MESSAGE("one CPU: no pool, products never split");
+    return;
+  }
+  const int64_t threads = pool->workers() + 1, m = 64, n = 256, k = 784;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> a(size_t(m * k)), b(size_t(k * n)), c(size_t(m * n));
+  for (float &x : a)
+    x = u(rng);
+  for (float &x : b)
+    x = u(rng);
+  const kernels::GemmOperands<float> g{false, false, m, n, k, a.data(), b.data(), c.data()};
+  // The inner ranges one call ran, by their start.
+  std::mutex seen;
+  std::map<int64_t, int64_t> ranges;
+  auto recorded = [&](int64_t q0, int64_t q1, float *out, bool accumulate) {
+    {
+      std::lock_guard<std::mutex> lock(seen);
+      ranges[q0] = q1;
+    }
+    g.innerPart(q0, q1, out, accumulate);
+  };
+  {
+    testing::ScopedSplitMode model("model");
+    pool->speeds().reset();
+    // Every thread but the caller takes 20 ms more for its range: slower
+    // by far, and long enough a call to be timed (SplitTally). The caller
+    // waits for another thread to begin, so that it does not take that
+    // thread's range while the thread wakes up.
+    std::atomic<bool> begun{false};
+    REQUIRE(kernels::splitInnerGemm(
+        *pool, g, threads, [&](int64_t q0, int64_t q1, float *out, bool accumulate) {
+          if (out != c.data()) {
+            begun = true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          } else {
+            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (!begun && std::chrono::steady_clock::now() < until)
+              std::this_thread::yield();
+          }
+          g.innerPart(q0, q1, out, accumulate);
+        }));
+    CHECK(pool->speeds().speed(0) > pool->speeds().speed(1));
+    REQUIRE(kernels::splitInnerGemm(*pool, g, threads, recorded));
+    REQUIRE(!ranges.empty());
+    CHECK(ranges.begin()->first == 0);
+    CHECK(ranges.begin()->second > k / threads); // the caller's range is the longer
+    // The product, and a split by rows, by the same uneven parts.
+    checkInnerSplit<float>(*pool, false, false, false, m, n, k, threads);
+    checkProduct<float>(false, false, 784, 256, 64, [&](const float *x, const float *y, float *z) {
+      REQUIRE(kernels::splitGemm(
+          *pool, kernels::GemmOperands<float>{false, false, 784, 256, 64, x, y, z}, threads));
+    });
+  }
+  testing::ScopedSplitMode force("force");
+  ranges.clear();
+  REQUIRE(kernels::splitInnerGemm(*pool, g, threads, recorded));
+  REQUIRE(ranges.size() == size_t(threads));
+  for (int64_t t = 0; t < threads; ++t)
+    CHECK(ranges[k * t / threads] == k * (t + 1) / threads);
+  pool->speeds().reset();
 }
 
 // The parts' sum: every length up to a few vectors of either type (tails

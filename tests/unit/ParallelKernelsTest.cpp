@@ -133,6 +133,80 @@ TEST_CASE("parallel items: a thread's share in order, then the others' last unit
   CHECK(run.doneBy[19] == 0); // its last, taken by thread 0
 }
 
+// The shares of a split call follow the speeds its threads were measured
+// at (ThreadSpeeds): a fraction of the way per call, each call's measure
+// bounded, the bounds covering the work in thread order.
+TEST_CASE("thread speeds: shares follow the measured speeds, a step per call, within bounds") {
+  using compiler::jit::kernels::ThreadSpeeds;
+  ThreadSpeeds speeds;
+  int64_t b[compiler::jit::kernels::kMaxThreads + 1];
+  speeds.bounds(100, 2, b);
+  CHECK(b[0] == 0);
+  CHECK(b[1] == 50);
+  CHECK(b[2] == 100);
+  // Thread 1 twice as slow: the same work in twice the time. Relative to
+  // the call's mean rate: 4/3 and 2/3; one call moves each speed
+  // kSpeedWeight of the way there.
+  const double work[] = {10, 10}, seconds[] = {1e-3, 2e-3};
+  speeds.record(2, work, seconds);
+  CHECK(speeds.speed(0) == doctest::Approx(1 + ThreadSpeeds::kSpeedWeight / 3));
+  CHECK(speeds.speed(1) == doctest::Approx(1 - ThreadSpeeds::kSpeedWeight / 3));
+  for (int i = 0; i < 200; ++i)
+    speeds.record(2, work, seconds);
+  speeds.bounds(300, 2, b);
+  CHECK(b[1] == 200); // two thirds of the work to the thread twice as fast
+  // A call in which a thread did nothing, or no time passed, says nothing.
+  const double none[] = {10, 0}, instant[] = {1e-3, 0};
+  speeds.record(2, none, seconds);
+  speeds.record(2, work, instant);
+  CHECK(speeds.speed(0) == doctest::Approx(4.0 / 3));
+  // A thread held up for most of a call counts as at most kMaxRelative
+  // times slower than the call's mean.
+  speeds.reset();
+  const double stalled[] = {1e-3, 1.0};
+  for (int i = 0; i < 200; ++i)
+    speeds.record(2, work, stalled);
+  CHECK(speeds.speed(1) == doctest::Approx(1 / ThreadSpeeds::kMaxRelative));
+  speeds.bounds(1000, 2, b);
+  CHECK(b[1] < 1000); // the slow thread keeps a share
+  // Many threads of uneven speeds: bounds in order, covering the total.
+  speeds.reset();
+  double manyWork[16], manySeconds[16];
+  for (int t = 0; t < 16; ++t)
+    manyWork[t] = 1, manySeconds[t] = 1e-3 * (1 + t % 5);
+  for (int i = 0; i < 50; ++i)
+    speeds.record(16, manyWork, manySeconds);
+  for (int64_t total : {0, 5, 16, 1000}) {
+    CAPTURE(total);
+    speeds.bounds(total, 16, b);
+    CHECK(b[0] == 0);
+    CHECK(b[16] == total);
+    for (int t = 0; t < 16; ++t)
+      CHECK(b[t] <= b[t + 1]);
+  }
+  speeds.bounds(1000, 16, b);
+  CHECK(b[1] - b[0] > b[5] - b[4]); // thread 0 five times as fast as thread 4
+}
+
+TEST_CASE("parallel items: shares in proportion to the threads' speeds, every unit once") {
+  using compiler::jit::kernels::SharedUnits;
+  using compiler::jit::kernels::ThreadSpeeds;
+  ThreadSpeeds speeds;
+  const double work[] = {10, 10}, seconds[] = {1e-3, 2e-3};
+  for (int i = 0; i < 200; ++i)
+    speeds.record(2, work, seconds); // thread 0 twice as fast
+  SharedUnits units(30, 2, &speeds); // shares [0, 20), [20, 30)
+  std::vector<int64_t> order;
+  CHECK(units.runAs(0, [&](int64_t u) { order.push_back(u); }) == 30);
+  std::vector<int64_t> want;
+  for (int64_t u = 0; u < 20; ++u)
+    want.push_back(u);
+  for (int64_t u = 29; u >= 20; --u)
+    want.push_back(u);
+  CHECK(order == want);
+  CHECK(units.runAs(1, [&](int64_t) {}) == 0);
+}
+
 // The workers' spin budget follows the rhythm of the calls: calls 200 µs
 // apart keep them spinning at least that long; once the calls stop coming
 // within kMaxSpinSeconds of each other it falls back to the sleep's cost.

@@ -85,31 +85,42 @@ private:
 // the order of handing work to a thread.
 inline constexpr int64_t kMinSplitMultiplyAdds = int64_t(1) << 18;
 
-// C split into `parts` blocks along its longer side, block t on thread t;
-// column blocks start on 64-byte boundaries of the row. False, having done
+// C split into `parts` blocks along its longer side, block t on thread t,
+// in proportion to the threads' recent speeds (ThreadSpeeds); column
+// blocks start on 64-byte boundaries of the row. False, having done
 // nothing, when the pool is in use.
 template <typename T> bool splitGemm(WorkerPool &pool, const GemmOperands<T> &g, int64_t parts) {
-  struct Split {
-    const GemmOperands<T> *g;
-    int64_t parts;
-    bool byRows;
-  };
   constexpr int64_t align = std::max<int64_t>(1, 64 / int64_t(sizeof(T)));
   const bool byRows = g.m >= g.n;
-  parts = std::min(parts, byRows ? g.m : (g.n + align - 1) / align);
-  Split split{&g, parts, byRows};
-  return pool.run(
+  const int64_t columnRuns = (g.n + align - 1) / align; // whole 64-byte column runs
+  parts = std::clamp<int64_t>(std::min(parts, byRows ? g.m : columnRuns), 1, kMaxThreads);
+  struct Split {
+    const GemmOperands<T> *g;
+    bool byRows;
+    int64_t bound[kMaxThreads + 1];
+    SplitTally tally;
+  };
+  Split split{&g, byRows, {}, {}};
+  splitBounds(modelSpeeds(pool), byRows ? g.m : columnRuns, parts, split.bound);
+  split.tally.start = monotonicSeconds();
+  const bool ran = pool.run(
       parts,
       +[](void *context, int64_t t) {
-        const Split &s = *static_cast<const Split *>(context);
+        Split &s = *static_cast<Split *>(context);
         const GemmOperands<T> &o = *s.g;
-        if (s.byRows)
-          return o.block(o.m * t / s.parts, o.m * (t + 1) / s.parts, 0, o.n);
-        const int64_t units = (o.n + align - 1) / align; // whole 64-byte column runs
-        o.block(0, o.m, std::min(o.n, units * t / s.parts * align),
-                std::min(o.n, units * (t + 1) / s.parts * align));
+        const int64_t from = s.bound[t], to = s.bound[t + 1];
+        if (to > from) {
+          if (s.byRows)
+            o.block(from, to, 0, o.n);
+          else
+            o.block(0, o.m, std::min(o.n, from * align), std::min(o.n, to * align));
+        }
+        s.tally.done(t, double(to - from));
       },
       &split);
+  if (ran)
+    split.tally.record(pool, parts);
+  return ran;
 }
 
 // A buffer of at least `count` T's for the calling thread, kept for its
@@ -200,6 +211,7 @@ template <typename T> bool innerSplitFits(const GemmOperands<T> &g, int64_t part
 // use or no scratch could be had.
 template <typename T, typename Part>
 bool splitInnerGemm(WorkerPool &pool, const GemmOperands<T> &g, int64_t ranges, const Part &part) {
+  ranges = std::clamp<int64_t>(ranges, 1, kMaxThreads);
   const int64_t size = g.m * g.n, threads = std::min(ranges, pool.workers() + 1);
   T *scratch = threadScratch<T>((threads - 1) * size);
   if (!scratch)
@@ -210,26 +222,37 @@ bool splitInnerGemm(WorkerPool &pool, const GemmOperands<T> &g, int64_t ranges, 
   struct Split {
     const GemmOperands<T> *g;
     const Part *part;
-    int64_t ranges;
     T *scratch;
     SharedUnits shared;
     Written written[kMaxThreads];
+    int64_t bound[kMaxThreads + 1]; // range r is [bound[r], bound[r + 1]) of k
   };
-  Split split{&g, &part, ranges, scratch, SharedUnits(ranges, threads), {}};
+  Split split{&g, &part, scratch, SharedUnits(ranges, threads), {}, {}};
+  // A range per thread: in proportion to the threads' speeds (ThreadSpeeds),
+  // as the weight gradient's rows are, so that range t is still the rows
+  // of B that thread t wrote.
+  splitBounds(ranges == threads ? modelSpeeds(pool) : nullptr, g.k, ranges, split.bound);
+  split.shared.tally.start = monotonicSeconds();
   const bool ran = pool.run(
       threads,
       +[](void *context, int64_t t) {
         Split &s = *static_cast<Split *>(context);
         T *out = t == 0 ? s.g->c : s.scratch + (t - 1) * s.g->m * s.g->n;
+        int64_t extent = 0;
         s.shared.runAs(t, [&](int64_t range) {
-          const int64_t k = s.g->k;
-          (*s.part)(k * range / s.ranges, k * (range + 1) / s.ranges, out, s.written[t].any);
+          const int64_t q0 = s.bound[range], q1 = s.bound[range + 1];
+          if (q1 <= q0)
+            return;
+          (*s.part)(q0, q1, out, s.written[t].any);
           s.written[t].any = true;
+          extent += q1 - q0;
         });
+        s.shared.tally.done(t, double(extent));
       },
       &split);
   if (!ran)
     return false;
+  split.shared.tally.record(pool, threads);
   bool summed = split.written[0].any;
   for (int64_t t = 1; t < threads; ++t) {
     if (!split.written[t].any)

@@ -121,6 +121,82 @@ inline void cpuRelax() {
 #endif
 }
 
+// How fast each thread of a split call (0: the caller, t: the pool's worker
+// t) has run its part of the recent calls, relative to the other threads
+// of the same calls, and the shares of a call's work that follow from it.
+// On a shared host one CPU runs for seconds at a time about 1.4 times
+// slower than the other (a part of the Fashion MLP's forward product, one
+// thread per CPU: 88-94 µs a call on one and 124-134 µs on the other in the
+// same run), and a call cut into equal parts then waits for the slower
+// one. Parts in proportion to the threads' recent speeds end together
+// (docs/performance.md). Nothing is assumed of a machine: every thread
+// starts at the same speed, and only calls that lasted long enough to be
+// timed (SplitTally::record) move the speeds, by a fraction of the way
+// (kSpeedWeight), so a call in which a thread was preempted moves them
+// little. Only the model splits by them (modelSpeeds below): with splitting
+// forced (tests, benchmarks) every thread gets an equal share, so results
+// do not depend on timing.
+class ThreadSpeeds {
+public:
+  // How far one call moves a thread's speed towards what it measured.
+  static constexpr double kSpeedWeight = 0.125;
+  // A call's measured speeds relative to the call's mean count within
+  // 1/kMaxRelative..kMaxRelative (a thread preempted for part of a call is
+  // not that slow), and so do the kept speeds.
+  static constexpr double kMaxRelative = 2.0;
+
+  ThreadSpeeds() { reset(); }
+
+  // Every thread at the same speed again (tests).
+  void reset() {
+    for (auto &s : speed_)
+      s.store(1.0, std::memory_order_relaxed);
+  }
+
+  // One call: thread t did work[t] (in units of the call's own kind) and
+  // finished seconds[t] after the call was posted (a late start counts).
+  // Ignored unless every thread did some work.
+  void record(int64_t threads, const double *work, const double *seconds) {
+    if (threads < 2 || threads > kMaxThreads)
+      return;
+    double rate[kMaxThreads], mean = 0;
+    for (int64_t t = 0; t < threads; ++t) {
+      if (!(work[t] > 0) || !(seconds[t] > 0))
+        return;
+      rate[t] = work[t] / seconds[t];
+      mean += rate[t] / double(threads);
+    }
+    for (int64_t t = 0; t < threads; ++t) {
+      const double measured = std::clamp(rate[t] / mean, 1 / kMaxRelative, kMaxRelative);
+      const double s = speed_[t].load(std::memory_order_relaxed);
+      speed_[t].store(s + kSpeedWeight * (measured - s), std::memory_order_relaxed);
+    }
+  }
+
+  // Thread t's share of `total` units is [bound[t], bound[t + 1]), in
+  // proportion to the threads' speeds (equal ones before any call was
+  // recorded); bound[0] = 0, bound[threads] = total, never decreasing.
+  void bounds(int64_t total, int64_t threads, int64_t *bound) const {
+    threads = std::clamp<int64_t>(threads, 1, kMaxThreads);
+    double sum = 0;
+    for (int64_t t = 0; t < threads; ++t)
+      sum += speed_[t].load(std::memory_order_relaxed);
+    double before = 0;
+    bound[0] = 0;
+    for (int64_t t = 0; t < threads; ++t) {
+      before += speed_[t].load(std::memory_order_relaxed);
+      bound[t + 1] =
+          std::clamp<int64_t>(int64_t(double(total) * before / sum + 0.5), bound[t], total);
+    }
+    bound[threads] = total;
+  }
+
+  double speed(int64_t t) const { return speed_[t].load(std::memory_order_relaxed); }
+
+private:
+  std::atomic<double> speed_[kMaxThreads];
+};
+
 // One thread's share of a split call's units of work, [front, back) in one
 // atomic word: its owner takes units from the front, a thread that has
 // finished its own share takes them from the back. On its own cache line:
@@ -198,6 +274,9 @@ public:
   }
 
   int64_t workers() const { return workers_; }
+
+  // The threads' recent speeds, which split calls share their work by.
+  ThreadSpeeds &speeds() { return speeds_; }
 
   // Runs part(context, t) for t = 0 .. parts-1 (parts <= workers + 1): part
   // 0 on the calling thread, the others on workers; returns when all are
@@ -416,6 +495,7 @@ private:
   int nextGap_ = 0;
   std::atomic<IdleJob *> idle_{nullptr}; // the posted idle job, if any
   std::atomic<int> idleRunning_{0};      // workers inside runIdleUnit
+  ThreadSpeeds speeds_;
 };
 
 enum class SplitMode { Model, Never, Always };
@@ -451,32 +531,85 @@ inline void setSplitMode(const char *value) {
                            std::memory_order_relaxed);
 }
 
+// The speeds a split call shares its work by: the pool's where the model
+// splits, none (equal shares) where splitting is forced.
+inline const ThreadSpeeds *modelSpeeds(WorkerPool &pool) {
+  return splitMode() == SplitMode::Model ? &pool.speeds() : nullptr;
+}
+
+// Thread t's share of `total` units, [bound[t], bound[t + 1]): by `speeds`,
+// or equal ones ([total*t/threads, total*(t+1)/threads)) without.
+inline void splitBounds(const ThreadSpeeds *speeds, int64_t total, int64_t threads,
+                        int64_t *bound) {
+  if (speeds)
+    return speeds->bounds(total, threads, bound);
+  for (int64_t t = 0; t <= threads; ++t)
+    bound[t] = total * t / threads;
+}
+
+// What each thread of one split call did, for ThreadSpeeds: the work it
+// did and when it finished, each thread's on a cache line of its own.
+struct SplitTally {
+  struct alignas(64) Entry {
+    double work = 0, end = 0;
+  };
+  Entry entry[kMaxThreads];
+  double start = 0; // when the call was posted
+
+  void done(int64_t t, double work) {
+    entry[t].work = work;
+    entry[t].end = monotonicSeconds();
+  }
+  // A call timed by a few dispatches of the pool says little about the
+  // threads' speeds: a thread's start alone takes about one.
+  static constexpr double kTimedDispatches = 4;
+  // Records the call (its `threads` threads have all returned) in the
+  // pool's speeds, where the model splits and the call lasted long enough.
+  void record(WorkerPool &pool, int64_t threads) const {
+    if (!modelSpeeds(pool) || threads < 2 || threads > kMaxThreads)
+      return;
+    double work[kMaxThreads], seconds[kMaxThreads], last = 0;
+    for (int64_t t = 0; t < threads; ++t) {
+      work[t] = entry[t].work;
+      seconds[t] = entry[t].end - start;
+      last = std::max(last, seconds[t]);
+    }
+    if (last >= kTimedDispatches * pool.dispatchCost())
+      pool.speeds().record(threads, work, seconds);
+  }
+};
+
 // Units [0, units) of one split call, cut into `threads` contiguous shares
-// (share t: [units*t/threads, units*(t+1)/threads), so the same thread
-// does the same units call after call and finds their data in its cache),
-// each unit done by exactly one thread. A thread does its own share's
-// units in order, then takes the others' last ones while any are left:
-// a thread that started late or runs slower (on this shared host the
-// pool's thread ran its half of the Fashion MLP's products about 20%
-// slower than the caller, and while it slept between calls it also
-// started about 11 µs late) leaves its last units to one that has finished
-// instead of making it wait.
+// (splitBounds: in proportion to the threads' recent speeds, or equal), so
+// the same thread does about the same units call after call and finds
+// their data in its cache; each unit done by exactly
+// one thread. A thread does its own share's units in order, then takes the
+// others' last ones while any are left: a thread that started late or runs
+// slower (on this shared host the pool's thread ran its half of the
+// Fashion MLP's products about 20% slower than the caller, and while it
+// slept between calls it also started about 11 µs late) leaves its last
+// units to one that has finished instead of making it wait.
 // Fewer than 2^32 units.
 struct SharedUnits {
   UnitShare shares[kMaxThreads];
   int64_t threads;
-  SharedUnits(int64_t units, int64_t threadCount) : threads(threadCount) {
+  SplitTally tally; // each thread's units done
+  SharedUnits(int64_t units, int64_t threadCount, const ThreadSpeeds *speeds = nullptr)
+      : threads(std::clamp<int64_t>(threadCount, 1, kMaxThreads)) {
+    int64_t bound[kMaxThreads + 1];
+    splitBounds(speeds, units, threads, bound);
     for (int64_t t = 0; t < threads; ++t)
-      shares[t].assign(units * t / threads, units * (t + 1) / threads);
+      shares[t].assign(bound[t], bound[t + 1]);
   }
-  // Runs unit(u) for each unit thread t gets.
-  template <typename Unit> void runAs(int64_t t, const Unit &unit) {
-    int64_t u;
+  // Runs unit(u) for each unit thread t gets; returns how many it ran.
+  template <typename Unit> int64_t runAs(int64_t t, const Unit &unit) {
+    int64_t u, count = 0;
     while (shares[t].takeFront(u))
-      unit(u);
+      unit(u), ++count;
     for (int64_t i = 1; i < threads; ++i)
       while (shares[(t + i) % threads].takeBack(u))
-        unit(u);
+        unit(u), ++count;
+    return count;
   }
 };
 
@@ -487,19 +620,21 @@ struct SharedUnits {
 inline constexpr int64_t kUnitsPerThread = 32;
 
 // Items [first, first + rest) as `units` units of contiguous items, shared
-// over `parts` threads (SharedUnits).
+// over `parts` threads (SharedUnits) by `speeds` (null: equally).
 template <typename Body> struct ItemBlocks {
   const Body *body;
   int64_t first, rest, units;
   SharedUnits shared;
-  ItemBlocks(const Body *b, int64_t first_, int64_t rest_, int64_t parts)
+  ItemBlocks(const Body *b, int64_t first_, int64_t rest_, int64_t parts,
+             const ThreadSpeeds *speeds = nullptr)
       : body(b), first(first_), rest(rest_), units(std::min(rest_, parts * kUnitsPerThread)),
-        shared(units, parts) {}
+        shared(units, parts, speeds) {}
   static void run(void *self, int64_t t) {
     auto *b = static_cast<ItemBlocks *>(self);
-    b->shared.runAs(t, [b](int64_t u) {
+    const int64_t count = b->shared.runAs(t, [b](int64_t u) {
       (*b->body)(b->first + b->rest * u / b->units, b->first + b->rest * (u + 1) / b->units);
     });
+    b->shared.tally.done(t, double(count));
   }
 };
 
@@ -621,9 +756,12 @@ void forItems(int64_t items, const Body &body, SplitHistory &history) {
                                       retryLog2Period(split, serial));
     }
     const double t1 = monotonicSeconds();
-    ItemBlocks<Body> blocks(&body, 1, rest, threads);
+    ItemBlocks<Body> blocks(&body, 1, rest, threads, modelSpeeds(*pool));
+    blocks.shared.tally.start = t1;
     bool splitRan = trySplit && pool->run(threads, &ItemBlocks<Body>::run, &blocks);
-    if (!splitRan)
+    if (splitRan)
+      blocks.shared.tally.record(*pool, threads);
+    else
       body(int64_t{1}, items);
     const double gain = perItem * double(rest) / std::max(monotonicSeconds() - t1, 1e-9);
     (splitRan ? history.split : history.serial).add(gain);
