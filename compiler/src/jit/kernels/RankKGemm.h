@@ -244,7 +244,16 @@ template <typename T, typename Isa, int R, Write write>
 [[gnu::always_inline]] inline void rowBlock(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
                                             int64_t i, int64_t head, const Scaling<T> &sc) {
   constexpr int V = int(Isa::vectorBytes / sizeof(T)), NV = Isa::Shape::vecs;
-  scalarColumns(a, b, n, k, c, i, i + R, 0, head, write, sc);
+  // Plain writes of a row of a vector or more: the columns before `head`
+  // and after the last whole vector by one vector each that overlaps its
+  // neighbour (each element of C is computed the same way in any tile, so
+  // the columns written twice get the same bits twice), not one element at
+  // a time.
+  const bool overlap = write == Write::Plain && !sc.then && n >= V;
+  if (overlap && head > 0)
+    Isa::template tileAt<T, R, 1, write>(a, b, n, k, c, i, 0, sc);
+  else
+    scalarColumns(a, b, n, k, c, i, i + R, 0, head, write, sc);
   int64_t j = head;
   if constexpr (write != Write::Accumulate)
     if (!sc.then)
@@ -253,7 +262,10 @@ template <typename T, typename Isa, int R, Write write>
     Isa::template tileAt<T, R, NV, write>(a, b, n, k, c, i, j, sc);
   for (; j + V <= n; j += V)
     Isa::template tileAt<T, R, 1, write>(a, b, n, k, c, i, j, sc);
-  scalarColumns(a, b, n, k, c, i, i + R, j, n, write, sc);
+  if (overlap && j < n)
+    Isa::template tileAt<T, R, 1, write>(a, b, n, k, c, i, n - V, sc);
+  else
+    scalarColumns(a, b, n, k, c, i, i + R, j, n, write, sc);
 }
 
 template <typename T, typename Isa, Write write>
@@ -331,9 +343,16 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
                       (n * int64_t(sizeof(T))) % vectorBytes == 0;
   const Write write = accumulate ? Write::Accumulate : stream ? Write::Stream : Write::Plain;
   const Scaling<T> scaling = sc ? *sc : Scaling<T>{};
+  // Plain stores start at the vector boundary too, where every row starts
+  // at the same offset from one and nothing else is written from C: a
+  // vector stored across two cache lines writes both. The Jacobian's last
+  // product into a buffer 16 bytes past a line (a std::vector's 32 MB) took
+  // 1.90 ms against 1.73 ms into an aligned one (docs/performance.md).
+  const bool aligned = (n * int64_t(sizeof(T))) % vectorBytes == 0 &&
+                       (stream || (write == Write::Plain && !scaling.then));
   const int64_t misalign = int64_t(reinterpret_cast<uintptr_t>(c) % uintptr_t(vectorBytes));
   const int64_t head =
-      stream ? std::min(n, (vectorBytes - misalign) % vectorBytes / int64_t(sizeof(T))) : 0;
+      aligned ? std::min(n, (vectorBytes - misalign) % vectorBytes / int64_t(sizeof(T))) : 0;
   const Lhs<T> lhs{a, transA ? 1 : k, transA ? m : 1};
   const int64_t tileRows = level == 2 ? Avx512Tile::rows : Avx2Tile::rows;
   const int64_t blocks = (m + tileRows - 1) / tileRows;
