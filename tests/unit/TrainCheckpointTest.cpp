@@ -4,6 +4,12 @@
 #include "DigitsTesting.h"
 #include "FileTesting.h"
 
+#include "ScopedEnv.h"
+#include "ScopedGemmWay.h"
+#include "ScopedSplitMode.h"
+
+#include "chainjit/compiler/BlasThreads.h"
+#include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Parser.h"
 #include "chainjit/runtime/Checkpoint.h"
 #include "chainjit/runtime/train/Trainer.h"
@@ -12,6 +18,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 using namespace chainjit;
 using namespace chainjit::runtime::train;
@@ -78,6 +85,55 @@ TEST_CASE("checkpoint: resuming equals uninterrupted training, bit for bit") {
       if (name != "history.seconds")
         CHECK(cb.at(name) == t);
   }
+}
+
+// training.md, "Reproducible results": with the kernels' ways fixed in the
+// environment, two trainings of a model whose products reach the measured
+// choices (the Fashion MLP: 64 x 784 x 256) give the same bits, whatever
+// the pool's threads were measured at (the split's parts are equal when
+// forced, not the threads' speeds).
+TEST_CASE("reproducible: with the kernels' ways fixed, trainings give the same bits") {
+  ir::Graph model = ir::parseGraphFile(examplePath("fashion_mlp.cj"));
+  runtime::Dataset data;
+  data.features = ir::Tensor(ir::f32({640, 784}));
+  data.labels = ir::Tensor(ir::i32({640}));
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> pixel(0, 1);
+  for (int64_t e = 0; e < 640 * 784; ++e)
+    data.features.set(e, pixel(rng));
+  for (int64_t i = 0; i < 640; ++i)
+    data.labels.set(i, double(i % 10));
+  TrainConfig c = config("momentum", "", 2);
+  c.batch = 64;
+  // Every product through the library's GEMM (not generated loops), and
+  // OpenBLAS on one thread, as the chainjit command sets it: only then do
+  // the products split over the kernels' threads.
+  chainjit::testing::ScopedEnv threshold("CHAINJIT_BLAS_THRESHOLD", "0");
+  const int blasThreads = compiler::openBlasThreads();
+  compiler::setOpenBlasThreads(1);
+  compiler::jit::kernels::WorkerPool *pool = compiler::jit::kernels::WorkerPool::get();
+  for (const char *way : {"blas", "rank-k"}) {
+    CAPTURE(way);
+    chainjit::testing::ScopedSplitMode threads("force");
+    chainjit::testing::ScopedGemmWay gemm(way);
+    std::vector<runtime::Bindings> params;
+    for (int run = 0; run < 2; ++run) {
+      if (pool) { // the second run after the caller was measured twice as fast
+        pool->speeds().reset();
+        const double work[] = {10, 10}, seconds[] = {1e-3, 2e-3};
+        for (int i = 0; run == 1 && i < 100; ++i)
+          pool->speeds().record(2, work, seconds);
+      }
+      Trainer t(model, c);
+      t.fit(data, nullptr);
+      params.push_back(t.modelParams());
+    }
+    for (const auto &[name, value] : params[0])
+      CHECK(params[1].at(name) == value);
+  }
+  if (pool)
+    pool->speeds().reset();
+  compiler::setOpenBlasThreads(blasThreads);
 }
 
 TEST_CASE("checkpoint: corrupt, mismatched or existing files are errors that change nothing") {
