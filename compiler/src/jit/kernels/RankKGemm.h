@@ -346,8 +346,9 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
   // Plain stores start at the vector boundary too, where every row starts
   // at the same offset from one and nothing else is written from C: a
   // vector stored across two cache lines writes both. The Jacobian's last
-  // product into a buffer 16 bytes past a line (a std::vector's 32 MB) took
-  // 1.90 ms against 1.73 ms into an aligned one (docs/performance.md).
+  // product into a buffer 16 bytes past a line (a std::vector's 32 MB):
+  // 1.76-1.86 ms with its stores across lines, 1.47-1.66 ms with them
+  // aligned (medians, in turns; docs/performance.md).
   const bool aligned = (n * int64_t(sizeof(T))) % vectorBytes == 0 &&
                        (stream || (write == Write::Plain && !scaling.then));
   const int64_t misalign = int64_t(reinterpret_cast<uintptr_t>(c) % uintptr_t(vectorBytes));
