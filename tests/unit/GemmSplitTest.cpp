@@ -10,10 +10,11 @@
 
 #include "GradCheck.h"
 #include "JitTesting.h"
+#include "OneBlasThread.h"
 #include "ScopedGemmWay.h"
 #include "ScopedSplitMode.h"
+#include "WaitUntil.h"
 
-#include "chainjit/compiler/BlasThreads.h"
 #include "chainjit/ir/Builder.h"
 
 #include <doctest/doctest.h>
@@ -29,15 +30,9 @@
 
 using namespace chainjit;
 namespace kernels = chainjit::compiler::jit::kernels;
+using chainjit::testing::OneBlasThread;
 
 namespace {
-
-// OpenBLAS on one thread for a scope.
-struct OneBlasThread {
-  int was = compiler::openBlasThreads();
-  OneBlasThread() { compiler::setOpenBlasThreads(1); }
-  ~OneBlasThread() { compiler::setOpenBlasThreads(was); }
-};
 
 // C = op(A) op(B) by `product` (gemmRowMajor unless given), checked against
 // the sum in long double: every element written and within rounding.
@@ -200,9 +195,7 @@ TEST_CASE("split products: parts by the threads' measured speeds, equal when for
             begun = true;
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
           } else {
-            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-            while (!begun && std::chrono::steady_clock::now() < until)
-              std::this_thread::yield();
+            testing::waitUntil([&] { return begun.load(); });
           }
           g.innerPart(q0, q1, out, accumulate);
         }));

@@ -7,6 +7,7 @@
 #include "GradCheck.h"
 #include "JitTesting.h"
 #include "ScopedSplitMode.h"
+#include "WaitUntil.h"
 #include "chainjit/compiler/IdleWork.h"
 #include "chainjit/compiler/Jit.h"
 #include "chainjit/ir/Builder.h"
@@ -23,14 +24,7 @@
 using namespace chainjit;
 using namespace chainjit::ir;
 
-// Yields until done() holds or 10 s have passed (a test that would hang
-// fails its checks instead); returns done().
-template <typename Done> bool waitUntil(const Done &done) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done() && std::chrono::steady_clock::now() < until)
-    std::this_thread::yield();
-  return done();
-}
+using chainjit::testing::waitUntil;
 
 // Waits until `want` threads have called arrive().
 struct Rendezvous {

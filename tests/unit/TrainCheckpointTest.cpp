@@ -4,11 +4,11 @@
 #include "DigitsTesting.h"
 #include "FileTesting.h"
 
+#include "OneBlasThread.h"
 #include "ScopedEnv.h"
 #include "ScopedGemmWay.h"
 #include "ScopedSplitMode.h"
 
-#include "chainjit/compiler/BlasThreads.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Parser.h"
 #include "chainjit/runtime/Checkpoint.h"
@@ -109,8 +109,7 @@ TEST_CASE("reproducible: with the kernels' ways fixed, trainings give the same b
   // OpenBLAS on one thread, as the chainjit command sets it: only then do
   // the products split over the kernels' threads.
   chainjit::testing::ScopedEnv threshold("CHAINJIT_BLAS_THRESHOLD", "0");
-  const int blasThreads = compiler::openBlasThreads();
-  compiler::setOpenBlasThreads(1);
+  chainjit::testing::OneBlasThread one;
   compiler::jit::kernels::WorkerPool *pool = compiler::jit::kernels::WorkerPool::get();
   for (const char *way : {"blas", "rank-k"}) {
     CAPTURE(way);
@@ -133,7 +132,6 @@ TEST_CASE("reproducible: with the kernels' ways fixed, trainings give the same b
   }
   if (pool)
     pool->speeds().reset();
-  compiler::setOpenBlasThreads(blasThreads);
 }
 
 TEST_CASE("checkpoint: corrupt, mismatched or existing files are errors that change nothing") {

@@ -126,8 +126,8 @@ inline void cpuRelax() {
 // of the same calls, and the shares of a call's work that follow from it.
 // On a shared host one CPU runs for seconds at a time about 1.4 times
 // slower than the other (a part of the Fashion MLP's forward product, one
-// thread per CPU: 88-94 µs a call on one and 124-134 µs on the other in the
-// same run), and a call cut into equal parts then waits for the slower
+// thread per CPU: 88-94 µs a call on one and 119-134 µs on the other in
+// the same run, best to median), and a call cut into equal parts then waits for the slower
 // one. Parts in proportion to the threads' recent speeds end together
 // (docs/performance.md). Nothing is assumed of a machine: every thread
 // starts at the same speed, and only calls that lasted long enough to be
@@ -582,13 +582,13 @@ struct SplitTally {
 // Units [0, units) of one split call, cut into `threads` contiguous shares
 // (splitBounds: in proportion to the threads' recent speeds, or equal), so
 // the same thread does about the same units call after call and finds
-// their data in its cache; each unit done by exactly
-// one thread. A thread does its own share's units in order, then takes the
-// others' last ones while any are left: a thread that started late or runs
-// slower (on this shared host the pool's thread ran its half of the
-// Fashion MLP's products about 20% slower than the caller, and while it
-// slept between calls it also started about 11 µs late) leaves its last
-// units to one that has finished instead of making it wait.
+// their data in its cache; each unit done by exactly one thread. A thread
+// does its own share's units in order, then takes the others' last ones
+// while any are left: a thread that started late or runs slower (on this
+// shared host the pool's thread ran its half of the Fashion MLP's products
+// about 20% slower than the caller, and while it slept between calls it
+// also started about 11 µs late) leaves its last units to one that has
+// finished instead of making it wait.
 // Fewer than 2^32 units.
 struct SharedUnits {
   UnitShare shares[kMaxThreads];

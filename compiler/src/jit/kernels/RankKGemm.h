@@ -349,11 +349,11 @@ void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, 
   // product into a buffer 16 bytes past a line (a std::vector's 32 MB):
   // 1.76-1.86 ms with its stores across lines, 1.47-1.66 ms with them
   // aligned (medians, in turns; docs/performance.md).
-  const bool aligned = (n * int64_t(sizeof(T))) % vectorBytes == 0 &&
-                       (stream || (write == Write::Plain && !scaling.then));
+  const bool alignStores = (n * int64_t(sizeof(T))) % vectorBytes == 0 &&
+                           (stream || (write == Write::Plain && !scaling.then));
   const int64_t misalign = int64_t(reinterpret_cast<uintptr_t>(c) % uintptr_t(vectorBytes));
   const int64_t head =
-      aligned ? std::min(n, (vectorBytes - misalign) % vectorBytes / int64_t(sizeof(T))) : 0;
+      alignStores ? std::min(n, (vectorBytes - misalign) % vectorBytes / int64_t(sizeof(T))) : 0;
   const Lhs<T> lhs{a, transA ? 1 : k, transA ? m : 1};
   const int64_t tileRows = level == 2 ? Avx512Tile::rows : Avx2Tile::rows;
   const int64_t blocks = (m + tileRows - 1) / tileRows;
