@@ -11,6 +11,7 @@
 #include "MicroKernelLibrary.h"
 #include "ModuleBuilder.h"
 #include "ObjectCache.h"
+#include "RuntimeSupport.h"
 #include "ScanLowering.h"
 #include "chainjit/ir/AllocLimit.h"
 #include "chainjit/ir/Error.h"
@@ -20,6 +21,7 @@
 
 #include <llvm/Support/raw_ostream.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
@@ -46,11 +48,17 @@ class NativeGraph final : public CompiledGraph {
 public:
   // Takes over the loaded code: `dylib` is released with the graph, or here
   // when the first arena cannot be allocated.
-  NativeGraph(const ir::Graph &g, const jit::LoweringPlan &plan, CompileTimes times,
-              EntryFn entry, llvm::orc::JITDylib *dylib)
-      : entry_(entry), dylib_(dylib), arenas_(arenaPool(g, plan, dylib)) {
+  // `counters`: the module's profile counters (JitOptions::profile), else
+  // null.
+  NativeGraph(const ir::Graph &g, const jit::LoweringPlan &plan, CompileTimes times, EntryFn entry,
+              llvm::orc::JITDylib *dylib, int64_t *counters, bool profiled)
+      : entry_(entry), dylib_(dylib), arenas_(arenaPool(g, plan, dylib)), counters_(counters),
+        profiled_(profiled) {
     args_ = plan.arguments;
     times_ = times;
+    if (profiled_)
+      for (size_t i = 0; i < plan.kernels.size(); ++i)
+        kernels_.push_back(jit::describeKernel(g, plan, i));
     // The failed-node ids number g's nodes and then the scan bodies' nodes
     // (ScanLowering.h), so an error inside a body names the body's node.
     std::vector<jit::FlatNode> all = jit::flatNodes(g);
@@ -71,14 +79,32 @@ public:
   uint64_t arenaBytes() const override { return arenas_->bytes(); }
   size_t arenaCount() const override { return arenas_->count(); }
 
+  GraphProfile profile() const override {
+    GraphProfile p;
+    if (!profiled_)
+      return p;
+    p.calls = calls_.load(std::memory_order_relaxed);
+    p.seconds = 1e-9 * double(nanoseconds_.load(std::memory_order_relaxed));
+    for (size_t i = 0; i < kernels_.size(); ++i)
+      p.kernels.push_back(
+          {kernels_[i], uint64_t(__atomic_load_n(&counters_[2 * i], __ATOMIC_RELAXED)),
+           1e-9 * double(__atomic_load_n(&counters_[2 * i + 1], __ATOMIC_RELAXED))});
+    return p;
+  }
+
   void call(void *const *buffers) const override {
     int64_t failed = -1;
     int32_t code;
+    const int64_t start = profiled_ ? jit::profileNow() : 0;
     {
       // The arena is a call's only state besides its buffers: calls that
       // hold different arenas run in parallel.
       jit::ArenaPool::Lease arena = arenas_->take();
       code = jit::callJitCode(entry_, buffers, arena.get(), &failed);
+    }
+    if (profiled_) {
+      calls_.fetch_add(1, std::memory_order_relaxed);
+      nanoseconds_.fetch_add(jit::profileNow() - start, std::memory_order_relaxed);
     }
     if (code == jit::kJitOk)
       return;
@@ -133,6 +159,13 @@ private:
   std::vector<NodeInfo> nodes_;
   std::map<int64_t, ir::IndexBounds> indexBounds_; // of the nodes that check indices
   std::map<int64_t, int64_t> labelClasses_;        // of cross_entropy with i32 labels
+  // JitOptions::profile: the module's counters (two per kernel; null for a
+  // plan without kernels), each kernel's line of the plan, and the calls.
+  int64_t *counters_;
+  bool profiled_;
+  std::vector<std::string> kernels_;
+  mutable std::atomic<uint64_t> calls_{0};
+  mutable std::atomic<int64_t> nanoseconds_{0};
 };
 
 uint64_t saturatingAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
@@ -234,8 +267,17 @@ std::unique_ptr<CompiledGraph> compileGraph(const ir::Graph &g, const JitOptions
     loaded = engine.impl().load(*object, jit::kEntryName);
     times.codegen += secondsSince(t);
   }
-  return std::make_unique<NativeGraph>(g, b.plan, times,
-                                       reinterpret_cast<EntryFn>(loaded.first), loaded.second);
+  int64_t *counters = nullptr;
+  if (options.profile && !b.plan.kernels.empty()) {
+    try {
+      counters = static_cast<int64_t *>(engine.impl().symbol(loaded.second, jit::kProfileName));
+    } catch (...) {
+      engine.impl().unload(loaded.second);
+      throw;
+    }
+  }
+  return std::make_unique<NativeGraph>(g, b.plan, times, reinterpret_cast<EntryFn>(loaded.first),
+                                       loaded.second, counters, options.profile);
 }
 
 std::vector<ir::Tensor> CompiledGraph::run(

@@ -167,6 +167,13 @@ std::pair<void *, llvm::orc::JITDylib *> JitEngine::Impl::load(const std::string
   return {addr->toPtr<void *>(), &dylib};
 }
 
+void *JitEngine::Impl::symbol(llvm::orc::JITDylib *dylib, const std::string &name) {
+  auto addr = jit->lookup(*dylib, name);
+  if (!addr)
+    throw Error("looking up " + name + " in the compiled graph: " + message(addr.takeError()));
+  return addr->toPtr<void *>();
+}
+
 void JitEngine::Impl::unload(llvm::orc::JITDylib *dylib) {
   if (auto err = jit->getExecutionSession().removeJITDylib(*dylib))
     llvm::consumeError(std::move(err)); // nothing to do about it at teardown

@@ -44,6 +44,9 @@ struct JitEngine::Impl {
   std::pair<void *, llvm::orc::JITDylib *> load(const std::string &object,
                                                 const std::string &entry);
   void unload(llvm::orc::JITDylib *dylib);
+  // The address of `name` defined in a loaded dylib. Throws chainjit::Error
+  // when it is not there.
+  void *symbol(llvm::orc::JITDylib *dylib, const std::string &name);
 };
 
 // The O3 pipeline and the code generation of optimize() and codegen() for

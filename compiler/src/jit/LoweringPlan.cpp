@@ -848,62 +848,72 @@ LoweringPlan planLowering(const ir::Graph &g, const JitOptions &options, int64_t
   return Planner(g, options, nodeBase).run();
 }
 
+std::string describeKernel(const ir::Graph &g, const LoweringPlan &plan, size_t i) {
+  static const char *kinds[] = {"loop", "reduce", "gemm", "solve", "call", "scan"};
+  std::ostringstream os;
+  const Kernel &k = plan.kernels[i];
+  os << "#" << i << " " << kinds[static_cast<int>(k.kind)] << " " << g.node(k.node).label(k.node)
+     << " = " << ir::opName(g.node(k.node).kind);
+  // The inlined nodes fused into this loop.
+  std::vector<NodeId> fused;
+  std::vector<NodeId> work = g.node(k.node).operands;
+  while (!work.empty()) {
+    NodeId r = work.back();
+    work.pop_back();
+    if (plan.inlined[r]) {
+      fused.push_back(r);
+      work.insert(work.end(), g.node(r).operands.begin(), g.node(r).operands.end());
+    }
+  }
+  if (!fused.empty()) {
+    os << " fusing";
+    for (NodeId f : fused)
+      os << " " << ir::opName(g.node(f).kind);
+  }
+  if (k.generatedLoops)
+    os << " -> generated loops";
+  else if (!k.call.symbol.empty())
+    os << " -> " << k.call.symbol;
+  if (k.addend)
+    os << " (accumulating into " << g.node(*k.addend).label(*k.addend) << ")";
+  auto where = [&](NodeId id) {
+    const Storage &s = plan.storage[id];
+    return s.kind == Storage::Arena      ? " @arena+" + std::to_string(s.index)
+           : s.kind == Storage::Argument ? " @arg" + std::to_string(s.index)
+                                         : std::string();
+  };
+  if (k.chained)
+    os << " (then " << g.node(*k.chained).label(*k.chained) << " = "
+       << ir::opName(g.node(*k.chained).kind) << " from it" << where(*k.chained) << ")";
+  if (k.kind == KernelKind::Library && g.node(k.node).kind == OpKind::Relu) // fuseConvEpilogues
+    os << " (bias " << g.node(*k.operands.back()).label(*k.operands.back()) << " and relu)";
+  if (k.kind == KernelKind::MatMul && k.call.params[0] > 1)
+    os << " (" << k.call.params[0] << " batched products)";
+  if (k.transA || k.transB || k.transposed)
+    os << " (transposed operand)";
+  if (k.factorized)
+    os << " (reusing LU)";
+  os << where(k.node);
+  if (k.kind == KernelKind::Scan) {
+    const ScanBody &b = *plan.bodies[k.body];
+    os << " -> " << b.layout.length << (b.layout.length == 1 ? " step" : " steps")
+       << (b.layout.reverse ? " (reverse)" : "") << " of @" << b.function;
+  }
+  return os.str();
+}
+
 namespace {
 
 // One line per kernel, each prefixed by `indent`; a scan's body plan follows
 // its line, indented by two more spaces.
 void describeInto(std::ostringstream &os, const ir::Graph &g, const LoweringPlan &plan,
                   const std::string &indent) {
-  static const char *kinds[] = {"loop", "reduce", "gemm", "solve", "call", "scan"};
   for (size_t i = 0; i < plan.kernels.size(); ++i) {
+    os << indent << describeKernel(g, plan, i);
     const Kernel &k = plan.kernels[i];
-    os << indent << "#" << i << " " << kinds[static_cast<int>(k.kind)] << " "
-       << g.node(k.node).label(k.node) << " = " << ir::opName(g.node(k.node).kind);
-    // The inlined nodes fused into this loop.
-    std::vector<NodeId> fused;
-    std::vector<NodeId> work = g.node(k.node).operands;
-    while (!work.empty()) {
-      NodeId r = work.back();
-      work.pop_back();
-      if (plan.inlined[r]) {
-        fused.push_back(r);
-        work.insert(work.end(), g.node(r).operands.begin(), g.node(r).operands.end());
-      }
-    }
-    if (!fused.empty()) {
-      os << " fusing";
-      for (NodeId f : fused)
-        os << " " << ir::opName(g.node(f).kind);
-    }
-    if (k.generatedLoops)
-      os << " -> generated loops";
-    else if (!k.call.symbol.empty())
-      os << " -> " << k.call.symbol;
-    if (k.addend)
-      os << " (accumulating into " << g.node(*k.addend).label(*k.addend) << ")";
-    auto where = [&](NodeId id) {
-      const Storage &s = plan.storage[id];
-      return s.kind == Storage::Arena      ? " @arena+" + std::to_string(s.index)
-             : s.kind == Storage::Argument ? " @arg" + std::to_string(s.index)
-                                           : std::string();
-    };
-    if (k.chained)
-      os << " (then " << g.node(*k.chained).label(*k.chained) << " = "
-         << ir::opName(g.node(*k.chained).kind) << " from it" << where(*k.chained) << ")";
-    if (k.kind == KernelKind::Library && g.node(k.node).kind == OpKind::Relu) // fuseConvEpilogues
-      os << " (bias " << g.node(*k.operands.back()).label(*k.operands.back()) << " and relu)";
-    if (k.kind == KernelKind::MatMul && k.call.params[0] > 1)
-      os << " (" << k.call.params[0] << " batched products)";
-    if (k.transA || k.transB || k.transposed)
-      os << " (transposed operand)";
-    if (k.factorized)
-      os << " (reusing LU)";
-    os << where(k.node);
     if (k.kind == KernelKind::Scan) {
-      const ScanBody &b = *plan.bodies[k.body];
-      os << " -> " << b.layout.length << (b.layout.length == 1 ? " step" : " steps")
-         << (b.layout.reverse ? " (reverse)" : "") << " of @" << b.function << ":\n";
-      describeInto(os, *b.graph, b.plan, indent + "  ");
+      os << ":\n";
+      describeInto(os, *plan.bodies[k.body]->graph, plan.bodies[k.body]->plan, indent + "  ");
       continue;
     }
     os << "\n";

@@ -100,5 +100,7 @@ LoweringPlan planLowering(const ir::Graph &g, const JitOptions &options, int64_t
 // A human-readable listing of the plan (kernels, fusion, arena offsets) for
 // --emit plan and for tests.
 std::string describePlan(const ir::Graph &g, const LoweringPlan &plan);
+// Kernel i's line of describePlan (without a scan's body).
+std::string describeKernel(const ir::Graph &g, const LoweringPlan &plan, size_t i);
 
 } // namespace chainjit::compiler::jit

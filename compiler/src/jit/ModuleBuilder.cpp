@@ -112,7 +112,13 @@ public:
         if (p_.arguments[i].role == ArgumentRole::Input ||
             p_.arguments[i].role == ArgumentRole::Param)
           checkFinite(p_.arguments[i].node, args_[i], p_.arguments[i].type);
-    for (const Kernel &k : p_.kernels) {
+    // A scan's body runs inside its scan's kernel, which is timed as one.
+    llvm::GlobalVariable *profile =
+        o_.profile && !isBody && !p_.kernels.empty() ? profileCounters() : nullptr;
+    for (size_t i = 0; i < p_.kernels.size(); ++i) {
+      const Kernel &k = p_.kernels[i];
+      Value *start =
+          profile ? b_.CreateCall(runtimeHelper("cj_profile_now", b_.getInt64Ty(), {})) : nullptr;
       switch (k.kind) {
       case KernelKind::Elementwise: emitElementwise(k); break;
       case KernelKind::Reduction: emitReduction(k); break;
@@ -121,6 +127,9 @@ public:
       }
       if (o_.checkNumerics)
         checkFinite(k.node, pointerOf(k.node), g_.type(k.node));
+      if (profile)
+        b_.CreateCall(runtimeHelper("cj_profile_add", b_.getVoidTy(), {ptr, b_.getInt64Ty()}),
+                      {b_.CreateConstGEP2_64(profile->getValueType(), profile, 0, 2 * i), start});
     }
     for (const FinalCopy &c : p_.copies) {
       const ir::TensorType &t = g_.type(c.from);
@@ -148,6 +157,21 @@ private:
   std::vector<llvm::MDNode *> scopes_; // per argument, then the arena, then constants
 
   llvm::Type *elemTy(NodeId id) { return elementType(ctx_, g_.type(id).dtype); }
+
+  // The profile's counters (RuntimeSupport.h): zeroed, two per kernel, with
+  // external linkage so that the loaded graph can find them by name.
+  llvm::GlobalVariable *profileCounters() {
+    auto *type = llvm::ArrayType::get(b_.getInt64Ty(), 2 * p_.kernels.size());
+    auto *counters = new llvm::GlobalVariable(*m_, type, false, llvm::GlobalValue::ExternalLinkage,
+                                              llvm::ConstantAggregateZero::get(type), kProfileName);
+    counters->setAlignment(llvm::Align(8));
+    return counters;
+  }
+
+  llvm::FunctionCallee runtimeHelper(const char *name, llvm::Type *result,
+                                     llvm::ArrayRef<llvm::Type *> params) {
+    return m_->getOrInsertFunction(name, llvm::FunctionType::get(result, params, false));
+  }
 
   // Alias scopes: the caller's buffers do not overlap each other (an update
   // may be its param's buffer, but updates are only written by the final

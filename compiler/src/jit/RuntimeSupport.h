@@ -1,6 +1,6 @@
 // Small C-ABI helpers that generated code calls besides the library kernels:
-// the NaN/Inf scan of --check-numerics, and the split of a large generated
-// loop over threads.
+// the NaN/Inf scan of --check-numerics, the split of a large generated loop
+// over threads, and the clock of JitOptions::profile.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,11 @@ int32_t cj_has_nonfinite_f64(const double *data, int64_t n);
 // split.
 void cj_parallel_loop(int64_t count, void (*part)(void *pointers, int64_t first, int64_t last),
                       void *pointers, void *history);
+// A monotonic clock in nanoseconds (a profiled kernel's start).
+int64_t cj_profile_now();
+// Adds one call and the nanoseconds since `start` to a kernel's counters
+// (slot[0] calls, slot[1] nanoseconds; atomic: calls may run at once).
+void cj_profile_add(int64_t *slot, int64_t start);
 }
 
 namespace chainjit::compiler::jit {
@@ -28,6 +33,12 @@ namespace chainjit::compiler::jit {
 // The bytes of a SplitHistory, which generated code reserves (zeroed, 8-byte
 // aligned) for each split loop.
 inline constexpr uint64_t kSplitHistoryBytes = 120;
+
+// The counters of a profiled module (JitOptions::profile): a global of two
+// int64 per kernel (calls, nanoseconds), in plan order, named so.
+inline constexpr const char *kProfileName = "cj_profile";
+// Nanoseconds of cj_profile_now's clock.
+int64_t profileNow();
 
 // Every helper above with its address, for the JIT's symbol table.
 std::vector<std::pair<std::string, void *>> runtimeSupportSymbols();

@@ -56,7 +56,29 @@ struct JitOptions {
   // the default cache directory whatever cacheDir and useCache say: they
   // describe the machine, not a graph. docs/performance.md.
   int64_t blasThreshold = -1;
+  // Time every kernel of the plan (each a line of `chainjit run --emit
+  // plan`) on every call: two clock reads per kernel per call, added to
+  // counters the compiled code holds. CompiledGraph::profile() reads them.
+  bool profile = false;
 };
+
+// Where a compiled graph's calls spent their time (JitOptions::profile).
+// Times are wall time on the calling thread: a kernel split over threads
+// counts once, with its wait for the slowest part.
+struct KernelTime {
+  std::string kernel; // its line of the plan, e.g. "#0 gemm %z1 = matmul -> cj_matmul_f32 @arena+0"
+  uint64_t calls = 0;
+  double seconds = 0;
+};
+struct GraphProfile {
+  uint64_t calls = 0;              // calls of the graph
+  double seconds = 0;              // their wall time, from entering call() to its return
+  std::vector<KernelTime> kernels; // in plan order; empty when not profiled
+};
+// The profile as a table: per kernel its share of the calls' time, its
+// total and its mean per call, then what the kernels leave (the call's own
+// work: taking an arena, the copies of outputs and updates).
+std::string formatProfile(const GraphProfile &p);
 
 enum class ArgumentRole { Input, Param, Output, Update };
 
@@ -99,6 +121,10 @@ public:
   // the pool holds: the most calls that have run at the same time.
   virtual uint64_t arenaBytes() const = 0;
   virtual size_t arenaCount() const = 0;
+  // The calls so far, their time and each kernel's, with
+  // JitOptions::profile; empty otherwise (nothing is timed then). Thread-safe;
+  // calls running at the same time are all counted.
+  virtual GraphProfile profile() const = 0;
 
 protected:
   std::vector<ArgumentSpec> args_;
