@@ -116,7 +116,7 @@ TEST_CASE("jit profile: every kernel of the plan counted and timed on every call
   CHECK(table.find("the rest of the call") != std::string::npos);
 }
 
-TEST_CASE("jit profile: calls from several threads all counted; a failed call counted") {
+TEST_CASE("jit profile: calls from several threads all counted, and a failed call") {
   Graph g = smallMlp();
   Bindings b = randomBindings(g, 5);
   auto cg = compiler::compileGraph(g, profiled());
@@ -145,7 +145,7 @@ TEST_CASE("jit profile: calls from several threads all counted; a failed call co
   CHECK(reached < p.kernels.size());
 }
 
-TEST_CASE("jit profile: from the compile cache, counting from zero; a scan is one kernel") {
+TEST_CASE("jit profile: from the compile cache counting from zero, a scan as one kernel") {
   Graph g = smallMlp();
   Bindings b = randomBindings(g, 7);
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
