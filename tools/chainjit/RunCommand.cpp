@@ -4,12 +4,14 @@
 //                   [--output PATH [--output-format npy|csv]] [--full]
 //                   [--passes P,... --print-after P --print-after-all]
 //                   [--emit plan|llvm|llvm-opt|asm|obj] [--time-passes]
-//                   [--check-numerics] [--no-cache] [--cache-dir DIR]
+//                   [--check-numerics] [--profile N] [--no-cache] [--cache-dir DIR]
 // Expands the train or eval mode, runs the chosen graph passes, binds inputs
 // (and params) from CSV or .npy files, evaluates the graph on the chosen
 // backend and prints or writes its outputs. --outputs prunes the graph to
 // the chosen outputs (and the inputs they need); the batch size follows
 // --batch or the inputs' leading axis (withBatchSize, ModelGraphs.h).
+// --profile runs the compiled graph N times and prints the time of each
+// kernel of its plan (JitOptions::profile) to stderr.
 #include "Commands.h"
 #include "GraphOutput.h"
 #include "PhaseTimer.h"
@@ -55,6 +57,7 @@ struct RunOptions {
   std::string emit;
   bool timePasses = false;
   bool checkNumerics = false;
+  int64_t profile = 0; // --profile N: runs timed per kernel, 0 for none
   bool noCache = false;
   std::string cacheDir;
   std::string allocLimit;
@@ -309,6 +312,7 @@ int runRun(const RunOptions &o) {
   bool jit = o.backend == "jit";
   const std::pair<bool, const char *> jitOnly[] = {{!o.emit.empty(), "--emit"},
                                                    {o.checkNumerics, "--check-numerics"},
+                                                   {o.profile > 0, "--profile"},
                                                    {o.noCache, "--no-cache"},
                                                    {!o.cacheDir.empty(), "--cache-dir"}};
   for (const auto &[given, flag] : jitOnly)
@@ -348,6 +352,7 @@ int runRun(const RunOptions &o) {
   jitOptions.useCache = !o.noCache;
   jitOptions.cacheDir = o.cacheDir;
   jitOptions.checkNumerics = o.checkNumerics;
+  jitOptions.profile = o.profile > 0;
   if (!o.emit.empty()) {
     std::cout << compiler::emitGraph(g, emitKind(o.emit), jitOptions) << std::flush;
     return 0;
@@ -364,6 +369,12 @@ int runRun(const RunOptions &o) {
   }
   runtime::EvalResult result = timer.time("run", [&] { return exe->run(bindings); });
   timer.print();
+  if (o.profile > 0) {
+    // The same bindings each time: an update is returned, not fed back.
+    for (int64_t run = 1; run < o.profile; ++run)
+      exe->run(bindings);
+    std::cerr << compiler::formatProfile(exe->compiled()->profile()) << std::flush;
+  }
 
   // Outputs are named as in the file: mode expansion may have replaced the
   // node an output names (eval-mode dropout becomes its input).
@@ -423,6 +434,11 @@ Command addRunCommand(CLI::App &app) {
   cmd->add_flag("--check-numerics", o->checkNumerics,
                 "With --backend jit: stop at the first op whose result holds NaN or Inf and "
                 "name it");
+  cmd->add_option("--profile", o->profile,
+                  "With --backend jit: run the graph N times and print each kernel's share "
+                  "of the time, its total and its time per call to stderr (the kernels "
+                  "are the lines of --emit plan)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
   cmd->add_flag("--no-cache", o->noCache,
                 "With --backend jit: compile from scratch, neither reading nor writing "
                 "compiled graphs in the cache (the machine's matmul calibration and "
@@ -453,7 +469,9 @@ Command addRunCommand(CLI::App &app) {
               "-i labels=examples/data/cnn_labels.npy -o out/\n"
               "  chainjit run examples/digits_mlp.cj --params digits.npz "
               "--outputs predicted -i x=images.npy\n"
-              "  chainjit run examples/mlp.cj --backend jit --emit plan\n\n" +
+              "  chainjit run examples/mlp.cj --backend jit --emit plan\n"
+              "  chainjit run examples/mlp.cj --backend jit --profile 100 "
+              "-i x=examples/data/mlp_x.csv -i labels=examples/data/mlp_labels.csv\n\n" +
               passListHelp());
   return {cmd, [o] { return runRun(*o); }};
 }
