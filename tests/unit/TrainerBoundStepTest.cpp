@@ -81,9 +81,11 @@ unsigned readFloatControl() {
 struct Run {
   History history;
   runtime::Bindings params;
+  std::vector<std::pair<int64_t, compiler::GraphProfile>> profiles;
 };
 
-Run train(const std::string &model, const runtime::Dataset &data, bool bound, OptimizerKind kind) {
+Run train(const std::string &model, const runtime::Dataset &data, bool bound, OptimizerKind kind,
+          bool profile = false) {
   if (!bound)
     setenv("CHAINJIT_TRAINER_BOUND_STEPS", "0", 1);
   TrainConfig c;
@@ -91,11 +93,13 @@ Run train(const std::string &model, const runtime::Dataset &data, bool bound, Op
   c.optimizer.stepSize.base = 0.05;
   c.batch = 32;
   c.epochs = 2;
+  c.profileSteps = profile;
   Trainer t(ir::parseGraphFile(example(model)), c);
   unsetenv("CHAINJIT_TRAINER_BOUND_STEPS");
   Run r;
   r.history = t.fit(data);
   r.params = t.modelParams();
+  r.profiles = t.stepProfiles();
   return r;
 }
 
@@ -137,6 +141,42 @@ TEST_CASE("trainer: bound steps train exactly as the general path (MLP and CNN, 
         CHECK(bound.params.at(name) == value); // bit for bit
       }
     }
+}
+
+TEST_CASE("trainer: profiled steps count every step per batch size and train as unprofiled") {
+  runtime::Dataset data = digits(300); // per epoch 9 batches of 32 and one of 12
+  for (bool bound : {true, false}) {
+    CAPTURE(bound);
+    Run plain = train("digits_mlp.cj", data, bound, OptimizerKind::Momentum);
+    Run profiled = train("digits_mlp.cj", data, bound, OptimizerKind::Momentum, true);
+    CHECK(plain.profiles.empty());
+    REQUIRE(profiled.profiles.size() == 2);
+    CHECK(profiled.profiles[0].first == 12);
+    CHECK(profiled.profiles[0].second.calls == 2);
+    CHECK(profiled.profiles[1].first == 32);
+    CHECK(profiled.profiles[1].second.calls == 18);
+    double inSteps = 0;
+    for (const auto &[batch, p] : profiled.profiles) {
+      REQUIRE(!p.kernels.empty());
+      for (const compiler::KernelTime &k : p.kernels)
+        CHECK(k.calls == p.calls);
+      inSteps += p.seconds;
+    }
+    if (bound) { // the trainer times the same calls from outside
+      double stepSeconds = 0;
+      for (const EpochMetrics &e : profiled.history.epochs)
+        stepSeconds += e.stepSeconds;
+      CHECK(inSteps <= stepSeconds);
+    }
+    for (const auto &[name, value] : plain.params) {
+      CAPTURE(name);
+      CHECK(profiled.params.at(name) == value); // timed, not changed
+    }
+  }
+  TrainConfig interp;
+  interp.backend = runtime::Backend::Interp;
+  interp.profileSteps = true;
+  CHECK_THROWS_WITH_AS(interp.validate(), doctest::Contains("needs the JIT backend"), Error);
 }
 
 // A bound step gathers the next batch while it runs (TrainerBoundStep.cpp).

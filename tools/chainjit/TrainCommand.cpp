@@ -59,6 +59,7 @@ struct TrainOptions {
   std::optional<double> dropout;
   std::optional<double> memoryLimit; // bytes of forward values the gradient keeps
   bool keepDenormals = false;
+  bool profile = false; // --profile: the step graphs' kernel times after training
   int64_t kfold = 0;
   std::string lrGrid, l2Grid, l1Grid;
   std::string checkpoint;
@@ -166,6 +167,7 @@ rt::TrainConfig makeConfig(const TrainOptions &o) {
     c.dropout = o.dropout;
     c.memoryLimit = o.memoryLimit;
     c.flushDenormals = !o.keepDenormals;
+    c.profileSteps = o.profile;
     c.backend = runtime::parseBackend(o.backend);
     c.checkpointPath = o.checkpoint;
     c.resume = o.resume;
@@ -299,6 +301,8 @@ void reportStop(const rt::TrainingStop &stop, const StopSignals &signals, const 
 int runTrain(const TrainOptions &o,
              const std::shared_ptr<runtime::distributed::Communicator> &comm) {
   // Every flag is checked before any file is read.
+  if (o.profile && o.backend != "jit")
+    throw UsageError("--profile needs --backend jit: it times the compiled kernels");
   rt::TrainConfig config = makeConfig(o);
   config.communicator = comm;
   config.checkReplicas = o.checkReplicas;
@@ -470,6 +474,10 @@ int runTrain(const TrainOptions &o,
     printMetrics("train", h.epochs.back().train, data.train);
   printMetrics("test", trainer.evaluate(data.test), data.test);
   std::cout << "training time " << seconds << " s over " << h.epochs.size() << " epochs\n";
+  if (root)
+    for (const auto &[batch, profile] : trainer.stepProfiles())
+      std::cerr << "training step at batch " << batch << ", time per kernel:\n"
+                << compiler::formatProfile(profile);
   if (data.train.featureRows)
     std::cout << "rows read on demand: rank 0 read "
               << runtime::rowBytesRead({&data.train, &data.test,
@@ -597,6 +605,10 @@ Command addTrainCommand(CLI::App &app) {
                   "BYTES the gradient's forward values may take (e.g. 4e6): the rest is "
                   "recomputed from checkpoints, as the chain optimizer plans")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--profile", o->profile,
+                "After training, print each kernel of the compiled training step with its "
+                "share of the steps' time, its total and its time per step to stderr (the "
+                "JIT backend; docs/performance.md)");
   cmd->add_flag("--keep-denormals", o->keepDenormals,
                 "Compute with subnormal floats instead of flushing them to zero (slower: "
                 "docs/training.md)");

@@ -51,6 +51,8 @@ void TrainConfig::validate() const {
   if (memoryLimit && choosePath(optimizer) == StepPath::Objective)
     throw Error("a memory limit applies to the training step graph: not to line searches, "
                 "the inverse-Lipschitz step or Newton");
+  if (profileSteps && backend != Backend::Jit)
+    throw Error("profiling the steps times the compiled kernels: it needs the JIT backend");
   if (dropout && !(*dropout >= 0.0 && *dropout < 1.0))
     throw Error("dropout rate must lie in [0, 1), got " + std::to_string(*dropout));
   if ((resume || overwrite) && checkpointPath.empty())
@@ -174,9 +176,15 @@ const Executable &Trainer::Impl::stepExecutable(int64_t batch) {
   if (it == stepExecs.end())
     it = stepExecs
              .emplace(batch, makeExecutable(buildStepGraph(modelAt(batch), sig, stepOptions),
-                                            config.backend))
+                                            config.backend, stepJitOptions()))
              .first;
   return *it->second;
+}
+
+compiler::JitOptions Trainer::Impl::stepJitOptions() const {
+  compiler::JitOptions options;
+  options.profile = config.profileSteps;
+  return options;
 }
 
 const Executable &Trainer::Impl::evalExecutable(int64_t batch) {
@@ -429,6 +437,15 @@ Trainer::Trainer(const ir::Graph &model, TrainConfig config, const InspectOption
 Trainer::~Trainer() = default;
 
 Metrics Trainer::evaluate(const Dataset &data) { return impl_->evaluate(data); }
+
+std::vector<std::pair<int64_t, compiler::GraphProfile>> Trainer::stepProfiles() const {
+  std::vector<std::pair<int64_t, compiler::GraphProfile>> profiles;
+  if (config_.profileSteps)
+    for (const auto &[batch, exec] : impl_->stepExecs)
+      if (const compiler::CompiledGraph *compiled = exec->compiled())
+        profiles.emplace_back(batch, compiled->profile());
+  return profiles;
+}
 
 Bindings Trainer::modelParams() const {
   Bindings all = impl_->currentParams(), model;

@@ -100,6 +100,8 @@ struct Trainer::Impl {
 
   const ir::Graph &modelAt(int64_t batch);
   const Executable &stepExecutable(int64_t batch);
+  // The step graphs' JIT options (config.profileSteps).
+  compiler::JitOptions stepJitOptions() const;
   const Executable &evalExecutable(int64_t batch);
   GraphObjective &objectiveFor(Bindings data, int64_t batch);
 

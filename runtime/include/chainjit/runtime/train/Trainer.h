@@ -68,6 +68,10 @@ struct TrainConfig {
   // where arithmetic is some 100x slower on x86; flushing changes values
   // only below 2^-126 (f32) / 2^-1022 (f64). docs/training.md.
   bool flushDenormals = true;
+  // Time every kernel of the training step graphs on every step
+  // (compiler::JitOptions::profile; the JIT backend only): stepProfiles()
+  // reads the times, `train --profile` prints them after training.
+  bool profileSteps = false;
 
   // A checkpoint written atomically after every epoch ("" for none). An
   // existing file is never replaced unless `resume` (continue from it) or
@@ -214,6 +218,12 @@ public:
 
   // The model's params as evaluation sees them (trainable and state).
   Bindings modelParams() const;
+  // With config.profileSteps: each compiled step graph's calls and kernel
+  // times so far, by batch size (a last, smaller batch has a graph of its
+  // own; compiler::formatProfile prints one); empty otherwise. The steps of
+  // line searches, the inverse-Lipschitz step and Newton evaluate other
+  // graphs and are not timed.
+  std::vector<std::pair<int64_t, compiler::GraphProfile>> stepProfiles() const;
   const ModelSignature &signature() const { return sig_; }
   const TrainConfig &config() const { return config_; }
 
