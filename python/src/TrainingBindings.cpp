@@ -344,6 +344,11 @@ void bindTraining(py::module_ &m) {
   property(c, "flush_denormals", [](const TrainConfig &t) { return t.flushDenormals; },
            [](TrainConfig &t, bool v) { t.flushDenormals = v; },
            "flush subnormal floats to zero while training (default True; False is slower)");
+  property(
+      c, "profile_steps", [](const TrainConfig &t) { return t.profileSteps; },
+      [](TrainConfig &t, bool v) { t.profileSteps = v; },
+      "time every kernel of the compiled training step (the jit backend); "
+      "Trainer.step_profiles() reads the times");
   property(c, "eval_batch", [](const TrainConfig &t) { return t.evalBatch; },
            [](TrainConfig &t, int64_t v) { t.evalBatch = v; }, "evaluation batch size");
   property(c, "checkpoint", [](const TrainConfig &t) { return t.checkpointPath; },
@@ -405,6 +410,32 @@ void bindTraining(py::module_ &m) {
            "val_accuracy, seconds). on_epoch(dict) is called after each; returning False "
            "stops the run.")
       .def("evaluate", &PyTrainer::evaluate, py::arg("data"), "Eval-mode loss and accuracy.")
+      .def(
+          "step_profiles",
+          [](const PyTrainer &t) {
+            py::list r;
+            for (const auto &[batch, p] : t.trainer->stepProfiles()) {
+              py::list kernels;
+              for (const compiler::KernelTime &k : p.kernels) {
+                py::dict kd;
+                kd["kernel"] = k.kernel;
+                kd["calls"] = k.calls;
+                kd["seconds"] = k.seconds;
+                kernels.append(kd);
+              }
+              py::dict d;
+              d["batch"] = batch;
+              d["calls"] = p.calls;
+              d["seconds"] = p.seconds;
+              d["kernels"] = kernels;
+              d["table"] = compiler::formatProfile(p);
+              r.append(d);
+            }
+            return r;
+          },
+          "With TrainConfig.profile_steps: per batch size a dict (batch, calls, seconds, "
+          "kernels: a dict per kernel of the step's plan with its calls and seconds, table: "
+          "the text `chainjit train --profile` prints); an empty list otherwise.")
       .def("params", &PyTrainer::params, "The model's params (copies).")
       .def("save_weights", &PyTrainer::saveWeights, py::arg("path"),
            "Writes the params (and data preparation) as a NumPy .npz archive.")

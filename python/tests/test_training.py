@@ -214,3 +214,31 @@ def test_flush_denormals_is_on_by_default_and_can_be_turned_off(digits):
     b.fit(train)
     for name, w in a.params().items():
         np.testing.assert_array_equal(b.params()[name], w)
+
+
+def test_step_profiles_time_every_kernel_of_the_step(digits):
+    # TrainConfig.profile_steps (`chainjit train --profile`): every kernel of
+    # the compiled step timed on every step, by batch size; the training
+    # itself is that of an unprofiled run.
+    train, _ = digits
+    model = deep_classifier()
+    plain = cj.Trainer(model, cj.TrainConfig(optimizer="momentum", lr=0.05, batch=32,
+                                             epochs=1))
+    timed = cj.Trainer(model, cj.TrainConfig(optimizer="momentum", lr=0.05, batch=32,
+                                             epochs=1, profile_steps=True))
+    plain.fit(train)
+    timed.fit(train)
+    assert plain.step_profiles() == []
+    profiles = timed.step_profiles()
+    assert profiles and all(p["batch"] in (32, len(train) % 32) for p in profiles)
+    steps = sum(p["calls"] for p in profiles)
+    assert steps == -(-len(train) // 32)
+    for p in profiles:
+        assert p["kernels"] and all(k["calls"] == p["calls"] for k in p["kernels"])
+        assert p["kernels"][0]["kernel"].startswith("#0 gemm ")
+        assert sum(k["seconds"] for k in p["kernels"]) <= p["seconds"]
+        assert "the rest of the call" in p["table"]
+    for name, w in plain.params().items():
+        np.testing.assert_array_equal(timed.params()[name], w)
+    with pytest.raises(cj.Error, match="needs the JIT backend"):
+        cj.Trainer(model, cj.TrainConfig(backend="interp", profile_steps=True))
