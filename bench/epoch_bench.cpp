@@ -14,11 +14,15 @@
 // the same models in the same run (bench/run_all.sh).
 //
 //   epoch_bench [--data DIR] [--examples DIR] [--epochs N] [--general-epochs N]
-//               [--models mlp,cnn] [--results FILE]
+//               [--models mlp,cnn] [--results FILE] [--profile]
 //
 // --examples: the repository's examples/ (default: ./examples). --epochs:
 // epochs of the trainer (default 3; the first is left out), --general-epochs:
 // of the general path for comparison (default 2; 0 or 1: not run).
+// --profile: after the table, each model trained again for two epochs with
+// its step profiled (TrainConfig::profileSteps, `train --profile`): the
+// step's kernels with their times, and its GEMM and convolution kernels
+// against their FLOPs at the rate sgemm 1024^3 sustains just before.
 //
 // DIR holds Fashion-MNIST's IDX files (train-images-idx3-ubyte.gz,
 // train-labels-idx1-ubyte.gz; default /usr/share/datasets/fashion-mnist from
@@ -140,6 +144,45 @@ struct Epochs : train::TrainObserver {
   static constexpr int kProbeCalls = 9;
 };
 
+// The model trained for two epochs with its step profiled; the step at the
+// full batch size: its kernels, then its GEMM and convolution kernels
+// against their multiply-adds at the sgemm rate of the moment.
+void printStepProfile(const Model &m, const std::filesystem::path &examples,
+                      const cj::runtime::Dataset &data, int64_t batch) {
+  cj::ir::Graph model = cj::ir::parseGraphFile((examples / m.file).string());
+  train::TrainConfig config;
+  config.optimizer.kind = train::OptimizerKind::Momentum;
+  config.optimizer.stepSize.base = 0.05;
+  config.optimizer.momentum = 0.9;
+  config.batch = batch;
+  config.epochs = 2;
+  config.profileSteps = true;
+  train::Trainer trainer(model, config);
+  const GemmRate rate = sgemmRate(Epochs::kProbeCalls);
+  trainer.fit(data);
+  for (const auto &[b, p] : trainer.stepProfiles()) {
+    if (b != batch || p.calls == 0)
+      continue;
+    fmt::print("\n{}: the training step at batch {}, time per kernel (two epochs; "
+               "train --profile):\n{}",
+               m.key, b, cj::compiler::formatProfile(p));
+    double products = 0;
+    for (const cj::compiler::KernelTime &k : p.kernels)
+      if (k.kernel.find(" gemm ") != std::string::npos ||
+          k.kernel.find("cj_conv") != std::string::npos)
+        products += k.seconds;
+    const double calls = double(p.calls), perStep = p.seconds / calls;
+    const double limit = m.flopsPerSample * double(batch) / rate.sustained;
+    fmt::print("{}: per step {}; its GEMM and convolution kernels {} ({:.0f}%), their FLOPs at "
+               "sgemm 1024^3's sustained rate just before ({:.1f} GFLOP/s) {}: {:.2f}x that; "
+               "the other kernels and the call {} ({:.0f}%)\n",
+               m.key, benchsupport::fmtTime(perStep), benchsupport::fmtTime(products / calls),
+               100 * products / p.seconds, rate.sustained / 1e9, benchsupport::fmtTime(limit),
+               products / calls / limit, benchsupport::fmtTime(perStep - products / calls),
+               100 * (1 - products / p.seconds));
+  }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -147,6 +190,7 @@ int main(int argc, char **argv) {
   std::string dir = "/usr/share/datasets/fashion-mnist", results, only = "mlp,cnn";
   std::filesystem::path examples = "examples";
   int epochs = 3, generalEpochs = 2;
+  bool profile = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--data" && i + 1 < argc)
@@ -161,9 +205,13 @@ int main(int argc, char **argv) {
       only = argv[++i];
     else if (a == "--results" && i + 1 < argc)
       results = argv[++i];
+    else if (a == "--profile")
+      profile = true;
     else {
-      fmt::print(stderr, "usage: epoch_bench [--data DIR] [--examples DIR] [--epochs N] [--general-epochs N] "
-                          "[--models mlp,cnn] [--results FILE]\n");
+      fmt::print(
+          stderr,
+          "usage: epoch_bench [--data DIR] [--examples DIR] [--epochs N] [--general-epochs N] "
+          "[--models mlp,cnn] [--results FILE] [--profile]\n");
       return 2;
     }
   }
@@ -266,5 +314,9 @@ int main(int argc, char **argv) {
       "the best single call of the two probes (stricter); then the probes' range, from the "
       "slowest sustained rate to the best call\n",
       Epochs::kProbeCalls);
+  if (profile)
+    for (const Model &m : kModels)
+      if (only.find(m.key) != std::string::npos)
+        printStepProfile(m, examples, data, batch);
   return 0;
 }

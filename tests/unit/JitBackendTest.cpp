@@ -14,6 +14,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <unistd.h>
 
 using namespace chainjit;
@@ -325,4 +326,36 @@ TEST_CASE("jit: batched products that are one GEMM are computed as one") {
   CHECK(compiler::emitGraph(h, compiler::EmitKind::Plan).find("(4 batched products)") !=
         std::string::npos);
   checkJitMatchesInterpreter(h, randomBindings(h, 6));
+}
+
+TEST_CASE("jit: reductions over the innermost dims accumulate in registers, vectorized") {
+  // A convolution's bias gradient: sum over all axes but the channel's, the
+  // input fused into the loop (x * x), and mean and max alike; each with
+  // the interpreter's values.
+  for (DType dt : {DType::f32, DType::f64}) {
+    Graph g(dt == DType::f32 ? "bias_grad_f32" : "bias_grad_f64");
+    Value x = input(g, "x", TensorType(dt, {4, 3, 9, 11}));
+    output(sum(x, {0, 2, 3}).named("per_channel"));
+    output(sum(x * x, {2, 3}).named("fused"));
+    output(mean(x, {3}).named("rows"));
+    output(max(x, {1, 2, 3}).named("largest"));
+    output(sum(x).named("all"));
+    checkJitMatchesInterpreter(g, randomBindings(g, 11));
+  }
+  // The innermost run (here 784 elements per image and channel) is one
+  // register reduction the vectorizer splits: vector adds in the optimized
+  // module, not one scalar add and store per element. Input and result
+  // both in the arena (a convolution's output summed, the sum feeding a
+  // loop), as in a training step, where LLVM cannot tell them apart.
+  Graph g("bias_grad");
+  Value x = input(g, "x", f32({64, 1, 28, 28}));
+  Value k = input(g, "k", f32({8, 1, 5, 5}));
+  Value db = sum(conv2d(x, k, {1, 1}, {2, 2}), {0, 2, 3});
+  output((db * 0.5f).named("out"));
+  const std::string plan = compiler::emitGraph(g, compiler::EmitKind::Plan);
+  CAPTURE(plan);
+  REQUIRE(std::regex_search(plan, std::regex(R"(conv2d .*@arena\+0\n)")));
+  REQUIRE(std::regex_search(plan, std::regex(R"(reduce .* = sum @arena)")));
+  const std::string opt = compiler::emitGraph(g, compiler::EmitKind::LlvmOpt);
+  CHECK(std::regex_search(opt, std::regex(R"(fadd reassoc <[0-9]+ x float>)")));
 }
