@@ -6,7 +6,8 @@
 #   4. bench/sparse_layer_bench    (issue 10: a CSR graph-convolution layer, time vs bandwidth, memory vs edges)
 #   5. bench/time_model_bench      (issue 14: Jacobian plans predicted in time vs measured, rank correlation)
 #   6. bench/epoch_bench + bench/epoch_torch.py (issue 14: whole Fashion-MNIST epochs, the share
-#      outside the compiled steps; then PyTorch's epoch alternating with chainjit's, 3 rounds
+#      outside the compiled steps, each model's step profiled kernel by kernel (--profile);
+#      then PyTorch's epoch alternating with chainjit's, 3 rounds
 #      per model, the median ratio; $FASHION_MNIST_DIR, default Debian's
 #      /usr/share/datasets/fashion-mnist, else synthetic data of its shape)
 #   7. bench/jit_compile_bench     (issue 14: cold and cached compile of the benchmark models)
@@ -64,7 +65,8 @@ rm -f "$out"/*.tsv # a program that does not run this time leaves no old numbers
   echo
   "$build/bench/time_model_bench" --results "$out/last_product.tsv"
   echo
-  "$build/bench/epoch_bench" --data "$fashion" --examples "$here/examples" --results "$out/epochs.tsv"
+  "$build/bench/epoch_bench" --data "$fashion" --examples "$here/examples" --results "$out/epochs.tsv" \
+    --profile
   if [[ -x /usr/bin/python3 ]]; then
     # Side by side: 3 rounds per model of chainjit's epoch, then PyTorch's
     # (the ratio of each round, and their median).
