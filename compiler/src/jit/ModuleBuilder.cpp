@@ -4,12 +4,13 @@
 // and the final copies of outputs and param updates.
 #include "ModuleBuilder.h"
 
+#include "CountedLoop.h"
 #include "KernelChoice.h"
 #include "RuntimeSupport.h"
 #include "ScalarOps.h"
 #include "ScanLowering.h"
-#include "jit/kernels/gen/MatMulMicroKernel.h"
 #include "chainjit/ir/Error.h"
+#include "jit/kernels/gen/MatMulMicroKernel.h"
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/MDBuilder.h>
@@ -568,28 +569,19 @@ private:
                          const std::vector<Value *> &offsets,
                          const std::function<Value *(const std::vector<Value *> &)> &element) {
     const int64_t length = nest.dims.back();
-    llvm::BasicBlock *pre = b_.GetInsertBlock();
-    auto *loop = llvm::BasicBlock::Create(ctx_, "reduce", fn_);
-    auto *exit = llvm::BasicBlock::Create(ctx_, "reduce.end", fn_);
-    b_.CreateBr(loop);
-    b_.SetInsertPoint(loop);
-    llvm::PHINode *iv = b_.CreatePHI(b_.getInt64Ty(), 2, "r");
-    iv->addIncoming(b_.getInt64(0), pre);
-    Value *identity = reductionIdentity(b_, kind, t);
-    llvm::PHINode *acc = b_.CreatePHI(identity->getType(), 2, "acc");
-    acc->addIncoming(identity, pre);
-    std::vector<Value *> at;
-    for (size_t a = 0; a < nest.strides.size(); ++a)
-      at.push_back(b_.CreateAdd(offsets[a], b_.CreateMul(iv, b_.getInt64(nest.strides[a].back())),
-                                "", true, true));
-    Value *next = reductionCombine(b_, kind, t, acc, element(at));
-    Value *ivNext = b_.CreateAdd(iv, b_.getInt64(1), "", true, true);
-    iv->addIncoming(ivNext, b_.GetInsertBlock());
-    acc->addIncoming(next, b_.GetInsertBlock());
-    auto *latch = b_.CreateCondBr(b_.CreateICmpEQ(ivNext, b_.getInt64(length)), exit, loop);
+    llvm::BranchInst *latch = nullptr;
+    std::vector<Value *> sum = emitCountedLoop(
+        b_, fn_, length, {reductionIdentity(b_, kind, t)},
+        [&](Value *iv, std::vector<Value *> &acc) -> std::vector<Value *> {
+          std::vector<Value *> at;
+          for (size_t a = 0; a < nest.strides.size(); ++a)
+            at.push_back(b_.CreateAdd(
+                offsets[a], b_.CreateMul(iv, b_.getInt64(nest.strides[a].back())), "", true, true));
+          return {reductionCombine(b_, kind, t, acc[0], element(at))};
+        },
+        "reduce", latch);
     annotateLoop(latch, length, true);
-    b_.SetInsertPoint(exit);
-    return next;
+    return sum[0];
   }
 
   // --- small matmuls: generated loops ---

@@ -1,6 +1,7 @@
 #include "jit/kernels/gen/MatMulMicroKernel.h"
 
 #include "chainjit/ir/Error.h"
+#include "jit/CountedLoop.h"
 #include "jit/kernels/gen/GenericMicroKernel.h"
 
 #include <llvm/IR/Intrinsics.h>
@@ -106,27 +107,8 @@ private:
     if (count == 1)
       return body(b_.getInt64(0), init);
     llvm::LLVMContext &ctx = b_.getContext();
-    llvm::BasicBlock *pre = b_.GetInsertBlock();
-    auto *head = llvm::BasicBlock::Create(ctx, "mk.loop", fn_);
-    auto *exit = llvm::BasicBlock::Create(ctx, "mk.end", fn_);
-    b_.CreateBr(head);
-    b_.SetInsertPoint(head);
-    llvm::PHINode *iv = b_.CreatePHI(b_.getInt64Ty(), 2, "mk.i");
-    iv->addIncoming(b_.getInt64(0), pre);
-    std::vector<Value *> carried;
-    std::vector<llvm::PHINode *> phis;
-    for (Value *v : init) {
-      phis.push_back(b_.CreatePHI(v->getType(), 2));
-      phis.back()->addIncoming(v, pre);
-      carried.push_back(phis.back());
-    }
-    std::vector<Value *> next = body(iv, carried);
-    Value *ivNext = add(iv, 1);
-    llvm::BasicBlock *latch = b_.GetInsertBlock();
-    iv->addIncoming(ivNext, latch);
-    for (size_t i = 0; i < phis.size(); ++i)
-      phis[i]->addIncoming(next[i], latch);
-    auto *br = b_.CreateCondBr(b_.CreateICmpEQ(ivNext, b_.getInt64(count)), exit, head);
+    llvm::BranchInst *br = nullptr;
+    std::vector<Value *> next = emitCountedLoop(b_, fn_, count, init, body, "mk.loop", br);
     auto hint = [&](const char *name, llvm::Constant *value) -> llvm::Metadata * {
       return llvm::MDNode::get(
           ctx, {llvm::MDString::get(ctx, name), llvm::ConstantAsMetadata::get(value)});
@@ -137,14 +119,7 @@ private:
     llvm::MDNode *id = llvm::MDNode::getDistinct(ctx, md);
     id->replaceOperandWith(0, id);
     br->setMetadata(llvm::LLVMContext::MD_loop, id);
-    b_.SetInsertPoint(exit);
-    std::vector<Value *> out;
-    for (size_t i = 0; i < phis.size(); ++i) {
-      llvm::PHINode *p = b_.CreatePHI(next[i]->getType(), 1);
-      p->addIncoming(next[i], latch);
-      out.push_back(p);
-    }
-    return out;
+    return next;
   }
 
   // Rows i0 .. i0+mr of C: full column tiles, then the remainder.
