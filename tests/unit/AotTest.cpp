@@ -64,13 +64,17 @@ TEST_CASE("aot: a bundle with embedded weights: header and archive, params not a
   CHECK_FALSE(std::filesystem::exists(dir.path / "affine.h.tmp"));
 }
 
-TEST_CASE("aot: without weights the params are arguments, a chosen name and generic CPU") {
+TEST_CASE("aot: without weights the params are arguments, a chosen name and generic CPU, "
+          "unprofiled") {
   ir::Graph g = ir::parseGraph(kAffine);
   TempDir dir("arguments");
   compiler::AotOptions o;
   o.name = "scaled";
   o.targetCpu = "x86-64-v2";
+  o.jit.profile = true; // not for bundles: no counters in the object
   compiler::AotBundle b = compiler::writeAotBundle(g, {}, dir.str(), o);
+  const std::string archive = readBytes((dir.path / "libscaled.a").string());
+  CHECK(archive.find(std::string("cj_profile\0", 11)) == std::string::npos);
   CHECK(b.targetCpu == "x86-64-v2");
   CHECK(std::find(b.features.begin(), b.features.end(), "sse4.2") != b.features.end());
   CHECK(std::find(b.features.begin(), b.features.end(), "avx") == b.features.end());

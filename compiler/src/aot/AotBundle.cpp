@@ -192,6 +192,7 @@ AotBundle writeAotBundle(const ir::Graph &g, const aot::ParamValues &params,
                 "' is no C identifier (letters, digits and '_', not starting with a digit)");
   JitOptions jit = options.jit;
   jit.checkNumerics = false;
+  jit.profile = false; // a bundle has no way to read the counters back
   jit.useCache = false;
   jit::LoweringPlan plan = jit::planLowering(g, jit);
   bool embed = !params.empty();

@@ -35,8 +35,8 @@ struct AotOptions {
   // macros NAME_<key> with the given C value text.
   std::string headerComment;
   std::vector<std::pair<std::string, std::string>> headerDefines;
-  // The lowering's options (fusion, the BLAS threshold); the cache and
-  // checkNumerics are not used.
+  // The lowering's options (fusion, the BLAS threshold); the cache,
+  // checkNumerics and profile are not used.
   JitOptions jit;
 };
 
