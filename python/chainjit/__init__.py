@@ -270,7 +270,8 @@ def compile(graph, backend="jit", mode="eval", params=None, **options):
     by name. backend "jit" or "interp"; mode "eval" or "train" expands
     dropout and batch_norm (None: not at all); params a dict of arrays or a
     weights file (.npz or checkpoint). Options: cache, cache_dir, fuse,
-    check_numerics, blas_threshold (compiler::JitOptions)."""
+    check_numerics, blas_threshold, profile (compiler::JitOptions; with
+    profile=True, exe.profiles() gives each kernel's time)."""
     if params is not None and isinstance(params, _os.PathLike):
         params = _os.fspath(params)
     return Executable(graph, backend, mode, params, **options)

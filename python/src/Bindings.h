@@ -3,6 +3,7 @@
 // functions that add each group of bindings to the module.
 #pragma once
 
+#include "chainjit/compiler/Jit.h"
 #include "chainjit/ir/Builder.h"
 #include "chainjit/ir/Graph.h"
 #include "chainjit/ir/Tensor.h"
@@ -49,6 +50,11 @@ py::array arrayFromTensor(const ir::Tensor &t);
 // An ndarray of another dtype or shape is an error naming `what`.
 py::array bufferOfType(const py::handle &obj, const ir::TensorType &type,
                        const std::string &what);
+
+// A compiled graph's profile (JitOptions::profile) at one batch size as a
+// dict: batch, calls, seconds, kernels (a dict per kernel: kernel, calls,
+// seconds) and table (compiler::formatProfile's text).
+py::dict profileDict(int64_t batch, const compiler::GraphProfile &p);
 
 void bindErrors(py::module_ &m);
 void bindGraph(py::module_ &m);

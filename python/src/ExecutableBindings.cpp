@@ -127,6 +127,14 @@ public:
     return r;
   }
   const std::map<std::string, uintptr_t> &lastInputAddresses() const { return lastAddresses_; }
+  // Each compiled batch size's profile (compile(profile=True)).
+  py::list profiles() const {
+    py::list r;
+    for (const auto &[b, v] : variants_)
+      if (v->compiled && !v->compiled->profile().kernels.empty())
+        r.append(profileDict(b, v->compiled->profile()));
+    return r;
+  }
 
 private:
   struct Variant {
@@ -267,21 +275,23 @@ void bindExecutable(py::module_ &m) {
   py::class_<Program>(m, "Executable",
                       "A graph prepared for repeated runs on NumPy arrays (chainjit.compile).")
       .def(py::init([](const ir::Graph &g, const std::string &backend, const py::object &mode,
-                       const py::object &params, bool cache, const std::string &cacheDir,
-                       bool fuse, bool checkNumerics, int64_t blasThreshold) {
+                       const py::object &params, bool cache, const std::string &cacheDir, bool fuse,
+                       bool checkNumerics, int64_t blasThreshold, bool profile) {
              compiler::JitOptions o;
              o.useCache = cache;
              o.cacheDir = cacheDir;
              o.fuse = fuse;
              o.checkNumerics = checkNumerics;
              o.blasThreshold = blasThreshold;
+             o.profile = profile;
              return std::make_unique<Program>(
                  g, backend, mode.is_none() ? std::string() : mode.cast<std::string>(), o, params);
            }),
            py::arg("graph"), py::arg("backend") = "jit", py::arg("mode") = "eval",
            py::arg("params") = py::none(), py::arg("cache") = true, py::arg("cache_dir") = "",
            py::arg("fuse") = true, py::arg("check_numerics") = false,
-           py::arg("blas_threshold") = compiler::JitOptions{}.blasThreshold)
+           py::arg("blas_threshold") = compiler::JitOptions{}.blasThreshold,
+           py::arg("profile") = false)
       .def("__repr__",
            [](const Program &p) {
              return "<chainjit.Executable '" + p.graphName() + "' on " + p.backend() + ">";
@@ -292,6 +302,10 @@ void bindExecutable(py::module_ &m) {
       .def_property_readonly("params", &Program::params,
                              "The params by name: arrays the compiled code reads (and updates) "
                              "in place; write into them to change a param.")
+      .def("profiles", &Program::profiles,
+           "With compile(..., profile=True) on the jit backend: per batch size compiled so far a "
+           "dict (batch, calls, seconds, kernels: a dict per kernel of the plan with its "
+           "calls and seconds, table: the text `chainjit run --profile` prints); else [].")
       .def("set_params", &Program::setParams, py::arg("params"),
            "Copies params from a dict of arrays or a weights file (.npz or checkpoint).")
       .def("save_params", &Program::saveParams, py::arg("path"),

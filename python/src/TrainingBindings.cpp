@@ -414,23 +414,8 @@ void bindTraining(py::module_ &m) {
           "step_profiles",
           [](const PyTrainer &t) {
             py::list r;
-            for (const auto &[batch, p] : t.trainer->stepProfiles()) {
-              py::list kernels;
-              for (const compiler::KernelTime &k : p.kernels) {
-                py::dict kd;
-                kd["kernel"] = k.kernel;
-                kd["calls"] = k.calls;
-                kd["seconds"] = k.seconds;
-                kernels.append(kd);
-              }
-              py::dict d;
-              d["batch"] = batch;
-              d["calls"] = p.calls;
-              d["seconds"] = p.seconds;
-              d["kernels"] = kernels;
-              d["table"] = compiler::formatProfile(p);
-              r.append(d);
-            }
+            for (const auto &[batch, p] : t.trainer->stepProfiles())
+              r.append(profileDict(batch, p));
             return r;
           },
           "With TrainConfig.profile_steps: per batch size a dict (batch, calls, seconds, "

@@ -213,3 +213,25 @@ def test_modes_expand_batch_norm():
         np.testing.assert_allclose(evaluate(x=X)["y"], X / np.sqrt(1 + 1e-5), rtol=1e-12)
     with pytest.raises(cj.Error, match="unknown mode 'test'"):
         cj.compile(g, mode="test")
+
+
+def test_profile_times_every_kernel_per_batch_size(mlp64, mlp64_inputs):
+    # compile(..., profile=True) (`chainjit run --profile`): each kernel of
+    # the plan timed on every call, per batch size run; the outputs are
+    # those of an unprofiled compile.
+    exe = cj.compile(mlp64, profile=True, cache=False)
+    assert [(p["batch"], p["calls"]) for p in exe.profiles()] == [(5, 0)]  # compiled, not run
+    for _ in range(3):
+        out = exe(**mlp64_inputs)
+    bigger = {"x": np.ones((7, 4)), "labels": np.zeros(7, np.int32)}
+    exe(**bigger)
+    profiles = {p["batch"]: p for p in exe.profiles()}
+    assert sorted(profiles) == [5, 7]
+    assert profiles[5]["calls"] == 3 and profiles[7]["calls"] == 1
+    for p in profiles.values():
+        assert p["kernels"] and all(k["calls"] == p["calls"] for k in p["kernels"])
+        assert sum(k["seconds"] for k in p["kernels"]) <= p["seconds"]
+        assert p["table"].startswith(f"{p['calls']} call")
+    plain = cj.compile(mlp64, cache=False)
+    np.testing.assert_array_equal(plain(**mlp64_inputs)["loss"], out["loss"])
+    assert plain.profiles() == []
