@@ -144,18 +144,24 @@ struct Epochs : train::TrainObserver {
   static constexpr int kProbeCalls = 9;
 };
 
+// The epochs' training: SGD with momentum 0.9, lr 0.05.
+train::TrainConfig momentumConfig(int64_t batch, int epochs) {
+  train::TrainConfig config;
+  config.optimizer.kind = train::OptimizerKind::Momentum;
+  config.optimizer.stepSize.base = 0.05;
+  config.optimizer.momentum = 0.9;
+  config.batch = batch;
+  config.epochs = epochs;
+  return config;
+}
+
 // The model trained for two epochs with its step profiled; the step at the
 // full batch size: its kernels, then its GEMM and convolution kernels
 // against their multiply-adds at the sgemm rate of the moment.
 void printStepProfile(const Model &m, const std::filesystem::path &examples,
                       const cj::runtime::Dataset &data, int64_t batch) {
   cj::ir::Graph model = cj::ir::parseGraphFile((examples / m.file).string());
-  train::TrainConfig config;
-  config.optimizer.kind = train::OptimizerKind::Momentum;
-  config.optimizer.stepSize.base = 0.05;
-  config.optimizer.momentum = 0.9;
-  config.batch = batch;
-  config.epochs = 2;
+  train::TrainConfig config = momentumConfig(batch, 2);
   config.profileSteps = true;
   train::Trainer trainer(model, config);
   const GemmRate rate = sgemmRate(Epochs::kProbeCalls);
@@ -237,12 +243,7 @@ int main(int argc, char **argv) {
       continue;
     cj::ir::Graph model = cj::ir::parseGraphFile((examples / m.file).string());
     train::ModelSignature sig = train::inspectModel(model);
-    train::TrainConfig config;
-    config.optimizer.kind = train::OptimizerKind::Momentum;
-    config.optimizer.stepSize.base = 0.05;
-    config.optimizer.momentum = 0.9;
-    config.batch = batch;
-    config.epochs = epochs;
+    train::TrainConfig config = momentumConfig(batch, epochs);
     train::Trainer trainer(model, config);
     Epochs seen;
     seen.rates.push_back(sgemmRate(Epochs::kProbeCalls));

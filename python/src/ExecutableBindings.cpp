@@ -131,8 +131,9 @@ public:
   py::list profiles() const {
     py::list r;
     for (const auto &[b, v] : variants_)
-      if (v->compiled && !v->compiled->profile().kernels.empty())
-        r.append(profileDict(b, v->compiled->profile()));
+      if (v->compiled)
+        if (compiler::GraphProfile p = v->compiled->profile(); !p.kernels.empty())
+          r.append(profileDict(b, p));
     return r;
   }
 

@@ -119,7 +119,7 @@ public:
     for (size_t i = 0; i < p_.kernels.size(); ++i) {
       const Kernel &k = p_.kernels[i];
       Value *start =
-          profile ? b_.CreateCall(runtimeHelper("cj_profile_now", b_.getInt64Ty(), {})) : nullptr;
+          profile ? b_.CreateCall(declared("cj_profile_now", b_.getInt64Ty(), {})) : nullptr;
       switch (k.kind) {
       case KernelKind::Elementwise: emitElementwise(k); break;
       case KernelKind::Reduction: emitReduction(k); break;
@@ -129,7 +129,7 @@ public:
       if (o_.checkNumerics)
         checkFinite(k.node, pointerOf(k.node), g_.type(k.node));
       if (profile)
-        b_.CreateCall(runtimeHelper("cj_profile_add", b_.getVoidTy(), {ptr, b_.getInt64Ty()}),
+        b_.CreateCall(declared("cj_profile_add", b_.getVoidTy(), {ptr, b_.getInt64Ty()}),
                       {b_.CreateConstGEP2_64(profile->getValueType(), profile, 0, 2 * i), start});
     }
     for (const FinalCopy &c : p_.copies) {
@@ -169,8 +169,10 @@ private:
     return counters;
   }
 
-  llvm::FunctionCallee runtimeHelper(const char *name, llvm::Type *result,
-                                     llvm::ArrayRef<llvm::Type *> params) {
+  // The module's declaration of a function the JIT resolves (a library
+  // kernel, a runtime helper of RuntimeSupport.h).
+  llvm::FunctionCallee declared(llvm::StringRef name, llvm::Type *result,
+                                llvm::ArrayRef<llvm::Type *> params) {
     return m_->getOrInsertFunction(name, llvm::FunctionType::get(result, params, false));
   }
 
@@ -253,8 +255,7 @@ private:
     if ((t.dtype != ir::DType::f32 && t.dtype != ir::DType::f64) || t.numel() == 0)
       return;
     const char *fn = t.dtype == ir::DType::f32 ? "cj_has_nonfinite_f32" : "cj_has_nonfinite_f64";
-    auto callee = m_->getOrInsertFunction(
-        fn, llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getInt64Ty()}, false));
+    auto callee = declared(fn, b_.getInt32Ty(), {b_.getPtrTy(), b_.getInt64Ty()});
     Value *bad = b_.CreateCall(callee, {data, b_.getInt64(t.numel())});
     failIf(b_.CreateICmpNE(bad, b_.getInt32(0)), node, b_.getInt32(kJitNonFinite));
   }
@@ -387,8 +388,7 @@ private:
                                              llvm::ConstantAggregateZero::get(historyType),
                                              part->getName() + ".history");
     history->setAlignment(llvm::Align(8));
-    auto helper = m_->getOrInsertFunction(
-        "cj_parallel_loop", llvm::FunctionType::get(b_.getVoidTy(), {i64, ptr, ptr, ptr}, false));
+    auto helper = declared("cj_parallel_loop", b_.getVoidTy(), {i64, ptr, ptr, ptr});
     b_.CreateCall(helper, {b_.getInt64(nest.dims[0]), part, array, history});
   }
 
@@ -686,8 +686,7 @@ private:
                          ? b_.CreateConstGEP1_64(b_.getInt8Ty(), arena_,
                                                  p_.buffers[k.scratchBuffer].offset)
                          : llvm::ConstantPointerNull::get(b_.getPtrTy());
-    auto callee = m_->getOrInsertFunction(
-        k.call.symbol, llvm::FunctionType::get(b_.getInt32Ty(), {ptr, ptr, ptr, ptr}, false));
+    auto callee = declared(k.call.symbol, b_.getInt32Ty(), {ptr, ptr, ptr, ptr});
     Value *status = b_.CreateCall(callee, {array, pointerOf(k.node), params, scratch});
     // A kernel's failure (a singular matrix, a bad label) returns its code.
     failIf(b_.CreateICmpNE(status, b_.getInt32(kJitOk)), k.node, status);
