@@ -2,10 +2,10 @@
 // (compiler/src/jit/kernels/RankKGemm.h) and the measured choice between it
 // and BLAS (MeasuredChoice.h): the kernel must give the plain product's
 // values on row and column tails, every misalignment of C (streaming stores
-// start at a vector boundary), transposed A, f32 and f64, with streaming or
-// plain stores, split over threads or not, and write nothing outside C; the
-// choice must settle on the faster way and obey $CHAINJIT_GEMM_KERNEL; and
-// compiled graphs must give the interpreter's values on either kernel.
+// start at a vector boundary), transposed A, transposed B (packed first), f32 and f64, with
+// streaming or plain stores, split over threads or not, and write nothing outside C; the choice
+// must settle on the faster way and obey $CHAINJIT_GEMM_KERNEL; and compiled graphs must give the
+// interpreter's values on either kernel.
 #include "../../compiler/src/jit/kernels/RankKGemm.h"
 
 #include "../../compiler/src/jit/kernels/Blas.h" // forcedGemmWay
@@ -20,6 +20,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -255,15 +256,43 @@ TEST_CASE("rank-k gemm: a chained update W + s C written from each finished elem
     }
 }
 
-TEST_CASE("rank-k gemm: taken only for short inner dimensions, B as it is, large outputs") {
+TEST_CASE("rank-k gemm: taken only for short inner dimensions and large outputs") {
   using kernels::rankk::applies;
   const bool simd = kernels::simdLevel() >= 1;
-  CHECK(applies<double>(false, 2000, 2000, 20) == simd);
-  CHECK(applies<float>(false, 2000, 2000, kernels::rankk::kMaxInner) == simd);
-  CHECK_FALSE(applies<float>(false, 2000, 2000, kernels::rankk::kMaxInner + 1));
-  CHECK_FALSE(applies<double>(true, 2000, 2000, 20)); // B transposed
-  CHECK_FALSE(applies<double>(false, 64, 64, 20));    // 32 KiB of output
-  CHECK_FALSE(applies<double>(false, 2000, 2000, 0));
+  CHECK(applies<double>(2000, 2000, 20) == simd);
+  CHECK(applies<float>(2000, 2000, kernels::rankk::kMaxInner) == simd);
+  CHECK(applies<float>(64, 256, 10) == simd); // the MLP's dZ W^T: 64 KiB
+  CHECK_FALSE(applies<float>(2000, 2000, kernels::rankk::kMaxInner + 1));
+  CHECK_FALSE(applies<double>(64, 64, 20)); // 32 KiB of output
+  CHECK_FALSE(applies<double>(2000, 2000, 0));
+}
+
+TEST_CASE("rank-k gemm: a transposed B packed into B's layout gives the product with B^T") {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(-1, 1);
+  // Tails of the packing's blocks of 16 rows and of the kernel's tiles.
+  for (auto [m, n, k] : {std::array<int64_t, 3>{64, 256, 10}, {13, 37, 5}, {9, 16, 1}}) {
+    CAPTURE(m);
+    CAPTURE(n);
+    CAPTURE(k);
+    std::vector<double> a(size_t(m * k)), bt(size_t(n * k)), b(size_t(k * n));
+    for (double &x : a)
+      x = u(rng);
+    for (double &x : bt)
+      x = u(rng);
+    kernels::rankk::packTransposed(n, k, bt.data(), b.data());
+    for (int64_t q = 0; q < k; ++q)
+      for (int64_t j = 0; j < n; ++j)
+        REQUIRE(b[size_t(q * n + j)] == bt[size_t(j * k + q)]);
+    if (kernels::simdLevel() < 1)
+      continue;
+    std::vector<double> c(size_t(m * n));
+    kernels::rankk::gemm(false, m, n, k, a.data(), b.data(), c.data(),
+                         kernels::rankk::Stores::Plain);
+    const std::vector<long double> want = plainProduct(false, m, n, k, a, b);
+    for (size_t e = 0; e < c.size(); ++e)
+      CHECK(double(std::fabs(c[e] - want[e])) <= 1e-13);
+  }
 }
 
 TEST_CASE(
@@ -396,6 +425,21 @@ TEST_CASE("rank-k gemm: compiled products give the interpreter's values on eithe
     ir::Value a = ir::input(g, "a", ir::f64({20, 300}));
     ir::Value b = ir::input(g, "b", ir::f64({20, 304}));
     ir::output(ir::matmul(ir::transpose(a), b).named("c"));
+    graphs.push_back(std::move(g));
+  }
+  {
+    // B transposed (a backward pass's dZ W^T): packed for the rank-k kernel.
+    ir::Graph g("rank10_transposed_b_f32");
+    ir::Value a = ir::input(g, "a", ir::f32({64, 10}));
+    ir::Value b = ir::input(g, "b", ir::f32({256, 10}));
+    ir::output(ir::matmul(a, ir::transpose(b)).named("c"));
+    graphs.push_back(std::move(g));
+  }
+  {
+    ir::Graph g("rank12_transposed_b_f64");
+    ir::Value a = ir::input(g, "a", ir::f64({40, 12}));
+    ir::Value b = ir::input(g, "b", ir::f64({301, 12}));
+    ir::output(ir::matmul(a, ir::transpose(b)).named("c"));
     graphs.push_back(std::move(g));
   }
   {

@@ -123,11 +123,15 @@ template <typename T> bool splitGemm(WorkerPool &pool, const GemmOperands<T> &g,
   return ran;
 }
 
-// A buffer of at least `count` T's for the calling thread, kept for its
-// next call (a product called every training step allocates nothing after
-// its first call); null when memory runs out. Never freed: a thread's
-// buffer lives as long as the thread (libc only: no destructor).
-template <typename T> T *threadScratch(int64_t count) {
+// What a thread's scratch buffer holds: the inner split's parts, or an
+// operand copied into the layout a kernel reads (the rank-k kernel's B).
+enum class ScratchSlot { InnerParts, PackedOperand };
+
+// A buffer of at least `count` T's for the calling thread, one per slot,
+// kept for its next call (a product called every training step allocates
+// nothing after its first call); null when memory runs out. Never freed: a
+// thread's buffer lives as long as the thread (libc only: no destructor).
+template <typename T, ScratchSlot slot = ScratchSlot::InnerParts> T *threadScratch(int64_t count) {
   static thread_local T *buffer = nullptr;
   static thread_local int64_t capacity = 0;
   if (count > capacity) { // its contents need not be kept

@@ -61,7 +61,7 @@ void loopGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
 // C not read): BLAS's ways, and the rank-k kernel for the shapes it takes,
 // whichever this process has measured fastest for the shape (Blas.h).
 template <typename T> struct RankKWay {
-  bool transA;
+  bool transA, transB;
   int64_t m, n, k;
   const T *a, *b;
   T *c;
@@ -70,7 +70,17 @@ template <typename T> struct RankKWay {
   bool offered() const { return takes; }
   void operator()() const {
     const bool scaled = scaling.alpha != T(1) || scaling.beta != T(0) || scaling.then;
-    rankk::gemm(transA, m, n, k, a, b, c, rankk::Stores::ByCache, scaled ? &scaling : nullptr);
+    const T *rows = b;
+    if (transB) { // B [n, k] copied as [k, n], into a buffer the thread keeps
+      T *packed = threadScratch<T, ScratchSlot::PackedOperand>(n * k);
+      if (!packed) // no memory for it: BLAS reads B as it is
+        return GemmOperands<T>{transA,        transB,       m,           n, k, a, b, c,
+                               scaling.alpha, scaling.beta, scaling.then}
+            .block(0, m, 0, n);
+      rankk::packTransposed(n, k, b, packed);
+      rows = packed;
+    }
+    rankk::gemm(transA, m, n, k, a, rows, c, rankk::Stores::ByCache, scaled ? &scaling : nullptr);
   }
   bool partsOffered() const { return takesParts; }
   void part(int64_t q0, int64_t q1, T *out, bool accumulate) const {
@@ -84,13 +94,13 @@ void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const 
   // The rank-k kernel's accumulating tiles read C whatever beta is, where
   // BLAS does not read it for beta = 0: it is offered for plain products and
   // for accumulating ones with beta != 0.
-  const bool rankK = rankk::applies<T>(transB, m, n, k) && (beta != T(0) || alpha == T(1));
+  const bool rankK = rankk::applies<T>(m, n, k) && (beta != T(0) || alpha == T(1));
   // Its parts of the inner split write plain products (the split's own
   // condition asks for beta = 0 and no chained update).
   const bool parts = rankk::partsApply<T>(transB) && alpha == T(1);
   gemmRowMajor(transA, transB, m, n, k, a, b, c,
-               RankKWay<T>{transA, m, n, k, a, b, c, rankK, parts, {alpha, beta, then}}, alpha,
-               beta, then);
+               RankKWay<T>{transA, transB, m, n, k, a, b, c, rankK, parts, {alpha, beta, then}},
+               alpha, beta, then);
 }
 
 template <typename T>

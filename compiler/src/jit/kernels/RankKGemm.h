@@ -49,11 +49,26 @@ constexpr int64_t kMaxInner = 128;
 // (microseconds) for the measured choice to time it reliably.
 constexpr int64_t kMinOutputBytes = 64 << 10;
 
-// Whether the kernel can run C = op(A) B of this shape on this CPU (B not
-// transposed; an x86-64 with AVX2 + FMA or AVX-512).
-template <typename T> bool applies(bool transB, int64_t m, int64_t n, int64_t k) {
-  return !transB && k >= 1 && k <= kMaxInner && m >= 1 && n >= 1 &&
+// Whether the kernel can run C = op(A) op(B) of this shape on this CPU (an
+// x86-64 with AVX2 + FMA or AVX-512). A transposed B ([n, k], the backward
+// pass's dZ W^T) is first copied into B's own layout (packTransposed): k x n
+// elements against m x n x k multiply-adds.
+template <typename T> bool applies(int64_t m, int64_t n, int64_t k) {
+  return k >= 1 && k <= kMaxInner && m >= 1 && n >= 1 &&
          m * n * int64_t(sizeof(T)) >= kMinOutputBytes && simdLevel() >= 1;
+}
+
+// out [k, n] = B^T for B [n, k] row-major: the rank-k kernel reads B's rows
+// along n. In blocks of rows of B, so that a block's lines stay in L1 while
+// its columns are written out.
+template <typename T> void packTransposed(int64_t n, int64_t k, const T *b, T *out) {
+  constexpr int64_t block = 16;
+  for (int64_t j0 = 0; j0 < n; j0 += block) {
+    const int64_t j1 = std::min(n, j0 + block);
+    for (int64_t q = 0; q < k; ++q)
+      for (int64_t j = j0; j < j1; ++j)
+        out[q * n + j] = b[j * k + q];
+  }
 }
 
 // A(i, q) of op(A): A [m, k] or, transposed, [k, m].
