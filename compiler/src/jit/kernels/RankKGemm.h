@@ -1,6 +1,8 @@
 // Internal to LinAlg.cpp: the rank-k product C [m, n] = op(A) B for a short
 // inner dimension k, the shape of a Jacobian's last product (2000 x 20 times
-// 20 x 2000): a large output made from few multiply-adds per element. BLAS
+// 20 x 2000) and of a backward pass's dZ W^T through a classifier head (64
+// x 10 times 10 x 256; the caller packs the transposed B into B's layout,
+// packTransposed): a large output made from few multiply-adds per element. BLAS
 // spends much of such a product on C itself: OpenBLAS first writes C once
 // for beta = 0, then its kernel reads and writes it again (perf on the
 // 2000-20-2000 Jacobian: dgemm_beta 28 % of the time, docs/performance.md),
@@ -335,7 +337,7 @@ inline int64_t lastLevelCacheBytes() {
 
 enum class Stores { ByCache, Streaming, Plain };
 
-// C [m, n] = op(A) B where applies<T>(false, m, n, k), or with `sc` given,
+// C [m, n] = op(A) B where applies<T>(m, n, k), or with `sc` given,
 // C = alpha op(A) B + beta C (C read unless alpha = 1 and beta = 0; beta = 0
 // with another alpha reads it too, unlike BLAS) and sc->then's value.
 // ByCache streams an output larger than the last-level cache (a cache of
