@@ -5,10 +5,15 @@
 // line to the returned file (nullptr without a path) and closes it.
 #include "BenchSupport.h"
 
+#include <chainjit/chainjit.h>
+
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace benchsupport {
@@ -22,6 +27,43 @@ struct MemoryPoint {
   double step = 0;      // seconds
   std::string plan;     // what the plan chose, where the bench says it
 };
+
+// The points of a gradient whose full tape is `full` bytes and that works in
+// `least` bytes at the least: the full tape (no limit), 1/2, 1/4 and 1/8 of
+// it while above the least, then the least.
+inline std::vector<MemoryPoint> memoryPoints(double full, double least) {
+  std::vector<MemoryPoint> points = {{"full", 0}};
+  for (auto [name, d] : {std::pair{"1/2", 2.0}, {"1/4", 4.0}, {"1/8", 8.0}})
+    if (full / d > least)
+      points.push_back({name, full / d});
+  points.push_back({"least", least});
+  return points;
+}
+
+// The arguments a compiled gradient graph runs on: its inputs and params,
+// from `values`.
+inline std::vector<const chainjit::ir::Tensor *>
+inputsAndParams(const chainjit::compiler::CompiledGraph &exe,
+                const chainjit::runtime::Bindings &values) {
+  using chainjit::compiler::ArgumentRole;
+  std::vector<const chainjit::ir::Tensor *> args;
+  for (const chainjit::compiler::ArgumentSpec &a : exe.arguments())
+    if (a.role == ArgumentRole::Input || a.role == ArgumentRole::Param)
+      args.push_back(&values.at(a.name));
+  return args;
+}
+
+// The largest difference of `out` from `reference` (the full tape's
+// gradients), relative to max(1, |reference|).
+inline double worstDifference(const std::vector<chainjit::ir::Tensor> &out,
+                              const std::vector<chainjit::ir::Tensor> &reference) {
+  double worst = 0;
+  for (size_t k = 0; k < out.size(); ++k)
+    for (int64_t e = 0; e < out[k].numel(); ++e)
+      worst = std::max(worst, std::fabs(out[k].at(e) - reference[k].at(e)) /
+                                  std::max(1.0, std::fabs(reference[k].at(e))));
+  return worst;
+}
 
 // Fills each point's step from its timer (timed[i] belongs to points[i]).
 inline std::FILE *printMemoryPoints(std::vector<MemoryPoint> &points,

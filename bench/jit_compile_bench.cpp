@@ -21,6 +21,7 @@
 // compile CPU times, for bench/issue14_targets.py.
 #include "../compiler/src/jit/KernelChoice.h" // the per-machine one-offs
 #include "../compiler/src/jit/ObjectCache.h"
+#include "BenchModels.h"
 #include "BenchSupport.h"
 
 #include <chainjit/chainjit.h>
@@ -40,28 +41,13 @@
 #include <vector>
 
 using namespace chainjit;
+using benchsupport::buildMlp;
 using benchsupport::fmtTime;
 using benchsupport::Timed;
 
 namespace {
 
 constexpr double kCold = 0.150, kCached = 0.010;
-
-ir::Graph buildMlp(const std::vector<int64_t> &w, int64_t batch) {
-  ir::Graph g("mlp");
-  ir::Value h = ir::input(g, "x", ir::f32({batch, w[0]}));
-  ir::Value labels = ir::input(g, "labels", ir::i32({batch}));
-  for (size_t l = 1; l < w.size(); ++l) {
-    ir::Value W = ir::param(g, fmt::format("W{}", l), ir::f32({w[l - 1], w[l]}),
-                            {{"init", std::string("glorot")}, {"seed", int64_t(l)}});
-    ir::Value b = ir::param(g, fmt::format("b{}", l), ir::f32({w[l]}));
-    h = ir::matmul(h, W) + b;
-    if (l + 1 < w.size())
-      h = ir::relu(h);
-  }
-  ir::output(ir::crossEntropy(h, labels).named("loss"));
-  return g;
-}
 
 // Buffers for any training step of a 10-class model: inputs in [0, 1),
 // labels in [0, 10), small random params, lr 1e-4, updates in place.

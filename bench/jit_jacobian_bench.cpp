@@ -12,6 +12,7 @@
 //   ./build/bench/jit_jacobian_bench [--results FILE] [--profile CHAIN MODE SECONDS]
 //
 // Exit status 1 if a compiled Jacobian disagrees with the baseline.
+#include "BenchModels.h"
 #include "BenchSupport.h"
 
 #include <chainjit/chainjit.h>
@@ -28,31 +29,12 @@
 #include <vector>
 
 using namespace chainjit;
+using benchsupport::buildChain;
+using benchsupport::chainName;
 using benchsupport::fmtTime;
 using benchsupport::Timed;
 
 namespace {
-
-std::string chainName(const std::vector<int64_t> &w) {
-  std::string s;
-  for (size_t i = 0; i < w.size(); ++i)
-    s += (i ? "-" : "") + std::to_string(w[i]);
-  return s;
-}
-
-// y = tanh(W_L ... tanh(W_1 x)), W_l : [w_l, w_{l-1}].
-ir::Graph buildChain(const std::vector<int64_t> &w) {
-  ir::Graph g("tanh_chain");
-  ir::Value v = ir::input(g, "x", ir::f64({w[0]}));
-  for (size_t l = 1; l < w.size(); ++l) {
-    ir::Value W = ir::param(g, fmt::format("W{}", l), ir::f64({w[l], w[l - 1]}));
-    v = ir::tanh(ir::matmul(W, v));
-    if (l + 1 == w.size())
-      v = v.named("y");
-  }
-  ir::output(v);
-  return g;
-}
 
 struct Problem {
   std::vector<int64_t> widths;

@@ -15,9 +15,10 @@
 //
 // Exit status 1 if a step does not train (loss not lower after 50 steps), so
 // the benchmark cannot silently time nothing.
-#include "BenchSupport.h"
 #include "../compiler/src/jit/KernelChoice.h" // the calibrated choice, printed beside the measured winners
 #include "../compiler/src/jit/ObjectCache.h"
+#include "BenchModels.h"
+#include "BenchSupport.h"
 
 #include <chainjit/chainjit.h>
 #include <chainjit/runtime/train/ModelGraphs.h>
@@ -64,23 +65,6 @@ const std::vector<Config> kConfigs = {
 };
 constexpr double kLargeGemmRatio = 1.15;
 constexpr double kCompileCold = 0.150, kCompileWarm = 0.010;
-
-ir::Graph buildMlp(const Config &c) {
-  ir::Graph g("mlp");
-  const auto &w = c.widths;
-  ir::Value h = ir::input(g, "x", ir::f32({c.batch, w[0]}));
-  ir::Value labels = ir::input(g, "labels", ir::i32({c.batch}));
-  for (size_t l = 1; l < w.size(); ++l) {
-    ir::Value W = ir::param(g, fmt::format("W{}", l), ir::f32({w[l - 1], w[l]}),
-                            {{"init", std::string("glorot")}, {"seed", int64_t(l)}});
-    ir::Value b = ir::param(g, fmt::format("b{}", l), ir::f32({w[l]}));
-    h = ir::matmul(h, W) + b;
-    if (l + 1 < w.size())
-      h = ir::relu(h);
-  }
-  ir::output(ir::crossEntropy(h, labels).named("loss"));
-  return g;
-}
 
 // The buffers of one compiled step: inputs, params (glorot / zero), the
 // loss, and the updates pointing at the params (in place).
@@ -295,7 +279,7 @@ std::string mark(bool ok) { return ok ? "yes" : "NO"; }
 
 int runProfile(size_t index, double seconds) {
   const Config &c = kConfigs.at(index);
-  ir::Graph model = buildMlp(c);
+  ir::Graph model = benchsupport::buildMlp(c.widths, c.batch);
   auto sig = runtime::train::inspectModel(model);
   auto cg = compiler::compileGraph(
       runtime::train::buildStepGraph(model, sig, {runtime::train::InGraphUpdate::Gradient}));
@@ -436,7 +420,7 @@ int main(int argc, char **argv) {
   std::vector<Row> rows;
   for (size_t ci = 0; ci < kConfigs.size(); ++ci) {
     const Config &c = kConfigs[ci];
-    ir::Graph model = buildMlp(c);
+    ir::Graph model = benchsupport::buildMlp(c.widths, c.batch);
     CompileResult comp = measureCompile(model);
     auto sig = runtime::train::inspectModel(model);
     ir::Graph stepGraph =

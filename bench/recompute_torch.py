@@ -21,6 +21,8 @@ import statistics
 import sys
 import time
 
+import memory_points
+
 # As bench/torch_compare.py found best on this kind of machine: OpenMP threads
 # that sleep when idle (set before torch is imported).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -118,36 +120,13 @@ def main():
         rows.append((s, meter.peak, (s - 1) / s if s > 1 else 0.0, statistics.median(times)))
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads: "
           f"{layers} tanh layers of {width} units, batch {batch}")
-    print(f"{'segments':>9} {'saved peak (MiB)':>17} {'recompute/fwd':>14} {'step':>12} {'/ none':>8}")
-    for s, peak, rec, t in rows:
-        print(f"{('none' if s == 1 else s):>9} {peak / 2**20:>17.2f} {rec:>14.3f} "
-              f"{t * 1e3:>9.1f} ms {t / rows[0][3]:>7.2f}x")
+    memory_points.print_segments(rows, 2)
     if not a.jit:
         return
-    jit = []
-    with open(a.jit) as f:
-        for line in f:
-            p = line.rstrip("\n").split("\t")
-            if p[0] != "config":
-                jit.append((p[0], float(p[1]), float(p[2]), float(p[4]), float(p[5])))
-    full = jit[0][2]
-    print("\nSide by side: for each memory of chainjit, the fastest checkpoint_sequential "
-          "whose saved peak fits it")
-    print(f"{'memory':>7} {'limit MiB':>10} | {'chainjit peak':>13} {'recomp':>7} {'step':>10} "
-          f"{'+recomp':>9} | {'torch segs':>10} {'peak':>7} {'recomp':>7} {'step':>10} {'+recomp':>9}")
-    for name, limit, peak, rec, t in jit:
-        budget = limit if limit > 0 else full
-        fits = [rows[0]] if limit == 0 else [r for r in rows if r[1] <= budget]
-        j_extra = t - jit[0][4]
-        line = (f"{name:>7} {budget / 2**20:>10.2f} | {peak / 2**20:>13.2f} {rec:>7.3f} "
-                f"{t * 1e3:>7.1f} ms {j_extra * 1e3:>6.1f} ms | ")
-        if fits:
-            s, tpeak, trec, tt = min(fits, key=lambda r: r[3])
-            line += (f"{('none' if s == 1 else s):>10} {tpeak / 2**20:>7.2f} {trec:>7.3f} "
-                     f"{tt * 1e3:>7.1f} ms {(tt - rows[0][3]) * 1e3:>6.1f} ms")
-        else:
-            line += f"{'none fits':>10}"
-        print(line)
+    memory_points.print_side_by_side(
+        rows, memory_points.read_jit(a.jit), 2,
+        "the fastest checkpoint_sequential whose saved peak fits it",
+        lambda r: r[3], full_tape_row=True)
 
 
 class _Null:

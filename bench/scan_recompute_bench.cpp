@@ -132,11 +132,7 @@ int main(int argc, char **argv) {
              "least memory {:.3f} MiB\n\n",
              full / 1048576, least / 1048576);
 
-  std::vector<Point> points = {{"full", 0}};
-  for (auto [name, d] : {std::pair{"1/2", 2.0}, {"1/4", 4.0}, {"1/8", 8.0}})
-    if (full / d > least)
-      points.push_back({name, full / d});
-  points.push_back({"least", least});
+  std::vector<Point> points = benchsupport::memoryPoints(full, least);
   std::vector<std::unique_ptr<compiler::CompiledGraph>> exes;
   std::vector<std::vector<const ir::Tensor *>> argLists;
   argLists.reserve(points.size());
@@ -162,19 +158,11 @@ int main(int argc, char **argv) {
     p.peak = double(compiler::jitForwardValuePeakWithScanTapes(r.graph, primal));
     auto exe = compiler::compileGraph(r.graph);
     p.arena = double(exe->arenaBytes());
-    std::vector<const ir::Tensor *> args;
-    for (const compiler::ArgumentSpec &a : exe->arguments())
-      if (a.role == compiler::ArgumentRole::Input || a.role == compiler::ArgumentRole::Param)
-        args.push_back(&b.at(a.name));
-    argLists.push_back(args);
-    auto out = exe->run(args);
+    argLists.push_back(benchsupport::inputsAndParams(*exe, b));
+    auto out = exe->run(argLists.back());
     if (reference.empty())
       reference = out;
-    double worst = 0;
-    for (size_t k = 0; k < out.size(); ++k)
-      for (int64_t e = 0; e < out[k].numel(); ++e)
-        worst = std::max(worst, std::fabs(out[k].at(e) - reference[k].at(e)) /
-                                    std::max(1.0, std::fabs(reference[k].at(e))));
+    const double worst = benchsupport::worstDifference(out, reference);
     if (worst > 1e-4 || (p.limit > 0 && p.peak > p.limit)) {
       fmt::print("FAIL {}: peak {} limit {} worst gradient difference {}\n", p.name, p.peak,
                  p.limit, worst);

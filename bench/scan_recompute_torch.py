@@ -22,6 +22,8 @@ import statistics
 import sys
 import time
 
+import memory_points
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from recompute_torch import SavedBytes, _Null  # noqa: E402 (also sets OMP_WAIT_POLICY)
 
@@ -110,36 +112,13 @@ def main():
             for s in counts]
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads: LSTM over {T} "
           f"steps, {hidden} units, batch {batch}, {inputs} inputs a step")
-    print(f"{'segments':>9} {'saved peak (MiB)':>17} {'recompute/fwd':>14} {'step':>12} {'/ none':>8}")
-    for s, peak, rec, t in rows:
-        print(f"{('none' if s == 1 else s):>9} {peak / 2**20:>17.3f} {rec:>14.3f} "
-              f"{t * 1e3:>9.1f} ms {t / rows[0][3]:>7.2f}x")
+    memory_points.print_segments(rows, 3)
     if not a.jit:
         return
-    jit = []
-    with open(a.jit) as f:
-        for line in f:
-            p = line.rstrip("\n").split("\t")
-            if p[0] != "config":
-                jit.append((p[0], float(p[1]), float(p[2]), float(p[4]), float(p[5])))
-    full = jit[0][2]
-    print("\nSide by side: for each memory of chainjit, the checkpoint_sequential whose saved "
-          "peak fits it with the least recomputation")
-    print(f"{'memory':>7} {'limit MiB':>10} | {'chainjit peak':>13} {'recomp':>7} {'step':>10} "
-          f"{'+recomp':>9} | {'torch segs':>10} {'peak':>7} {'recomp':>7} {'step':>10} {'+recomp':>9}")
-    for name, limit, peak, rec, t in jit:
-        budget = limit if limit > 0 else full
-        fits = [r for r in rows if r[1] <= budget]
-        j_extra = t - jit[0][4]
-        line = (f"{name:>7} {budget / 2**20:>10.3f} | {peak / 2**20:>13.3f} {rec:>7.3f} "
-                f"{t * 1e3:>7.1f} ms {j_extra * 1e3:>6.1f} ms | ")
-        if fits:
-            s, tpeak, trec, tt = min(fits, key=lambda r: (r[2], r[1]))
-            line += (f"{('none' if s == 1 else s):>10} {tpeak / 2**20:>7.3f} {trec:>7.3f} "
-                     f"{tt * 1e3:>7.1f} ms {(tt - rows[0][3]) * 1e3:>6.1f} ms")
-        else:
-            line += f"{'none fits':>10}"
-        print(line)
+    memory_points.print_side_by_side(
+        rows, memory_points.read_jit(a.jit), 3,
+        "the checkpoint_sequential whose saved peak fits it with the least recomputation",
+        lambda r: (r[2], r[1]))
 
 
 if __name__ == "__main__":
