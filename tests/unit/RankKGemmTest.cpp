@@ -256,15 +256,19 @@ TEST_CASE("rank-k gemm: a chained update W + s C written from each finished elem
     }
 }
 
-TEST_CASE("rank-k gemm: taken only for short inner dimensions and large outputs") {
+TEST_CASE("rank-k gemm: taken only for short inner dimensions, large outputs, B packed if small") {
   using kernels::rankk::applies;
   const bool simd = kernels::simdLevel() >= 1;
-  CHECK(applies<double>(2000, 2000, 20) == simd);
-  CHECK(applies<float>(2000, 2000, kernels::rankk::kMaxInner) == simd);
-  CHECK(applies<float>(64, 256, 10) == simd); // the MLP's dZ W^T: 64 KiB
-  CHECK_FALSE(applies<float>(2000, 2000, kernels::rankk::kMaxInner + 1));
-  CHECK_FALSE(applies<double>(64, 64, 20)); // 32 KiB of output
-  CHECK_FALSE(applies<double>(2000, 2000, 0));
+  CHECK(applies<double>(false, 2000, 2000, 20) == simd);
+  CHECK(applies<float>(false, 2000, 2000, kernels::rankk::kMaxInner) == simd);
+  CHECK_FALSE(applies<float>(false, 2000, 2000, kernels::rankk::kMaxInner + 1));
+  CHECK_FALSE(applies<double>(false, 64, 64, 20)); // 32 KiB of output
+  CHECK_FALSE(applies<double>(false, 2000, 2000, 0));
+  // B transposed: copied into B's layout where the copy is small.
+  CHECK(applies<float>(true, 64, 256, 10) == simd); // the MLP's dZ W^T: 64 KiB
+  CHECK(applies<double>(true, 2000, 2000, 20) == simd);
+  CHECK_FALSE(applies<float>(true, 4, 1 << 20, 16));   // 4 rows: the copy is a quarter of the work
+  CHECK_FALSE(applies<double>(true, 64, 1 << 20, 16)); // a 128 MiB copy
 }
 
 TEST_CASE("rank-k gemm: a transposed B packed into B's layout gives the product with B^T") {

@@ -94,7 +94,7 @@ void largeGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const 
   // The rank-k kernel's accumulating tiles read C whatever beta is, where
   // BLAS does not read it for beta = 0: it is offered for plain products and
   // for accumulating ones with beta != 0.
-  const bool rankK = rankk::applies<T>(m, n, k) && (beta != T(0) || alpha == T(1));
+  const bool rankK = rankk::applies<T>(transB, m, n, k) && (beta != T(0) || alpha == T(1));
   // Its parts of the inner split write plain products (the split's own
   // condition asks for beta = 0 and no chained update).
   const bool parts = rankk::partsApply<T>(transB) && alpha == T(1);

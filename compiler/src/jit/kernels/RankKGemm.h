@@ -51,11 +51,19 @@ constexpr int64_t kMaxInner = 128;
 // (microseconds) for the measured choice to time it reliably.
 constexpr int64_t kMinOutputBytes = 64 << 10;
 
+// Largest transposed B the caller copies into B's layout: a copy of a
+// larger operand would add its size to the process's memory for one
+// product.
+constexpr int64_t kMaxPackedBytes = int64_t(8) << 20;
+
 // Whether the kernel can run C = op(A) op(B) of this shape on this CPU (an
 // x86-64 with AVX2 + FMA or AVX-512). A transposed B ([n, k], the backward
-// pass's dZ W^T) is first copied into B's own layout (packTransposed): k x n
-// elements against m x n x k multiply-adds.
-template <typename T> bool applies(int64_t m, int64_t n, int64_t k) {
+// pass's dZ W^T) is first copied into B's own layout (packTransposed): at
+// most kMaxPackedBytes, and for 8 rows of C or more, so that the copy's k x
+// n elements are at most an eighth of the m x n x k multiply-adds.
+template <typename T> bool applies(bool transB, int64_t m, int64_t n, int64_t k) {
+  if (transB && (m < 8 || n * k * int64_t(sizeof(T)) > kMaxPackedBytes))
+    return false;
   return k >= 1 && k <= kMaxInner && m >= 1 && n >= 1 &&
          m * n * int64_t(sizeof(T)) >= kMinOutputBytes && simdLevel() >= 1;
 }
@@ -337,7 +345,7 @@ inline int64_t lastLevelCacheBytes() {
 
 enum class Stores { ByCache, Streaming, Plain };
 
-// C [m, n] = op(A) B where applies<T>(m, n, k), or with `sc` given,
+// C [m, n] = op(A) B where applies<T>(false, m, n, k), or with `sc` given,
 // C = alpha op(A) B + beta C (C read unless alpha = 1 and beta = 0; beta = 0
 // with another alpha reads it too, unlike BLAS) and sc->then's value.
 // ByCache streams an output larger than the last-level cache (a cache of
