@@ -1,8 +1,11 @@
 #pragma once
-// The table of a recomputation benchmark (recompute_bench, scan_recompute_bench):
-// one row per memory point (full tape, 1/2, 1/4, ..., least), printed and,
-// with a results path, written as TSV rows; the caller appends its config
-// line to the returned file (nullptr without a path) and closes it.
+// The memory points of a recomputation benchmark (recompute_bench,
+// scan_recompute_bench): the points themselves (full tape, 1/2, 1/4, ...,
+// least), what each point's compiled gradient runs on and how far its
+// gradients are from the full tape's, and the table: one row per point,
+// printed and, with a results path, written as TSV rows; the caller appends
+// its config line to the returned file (nullptr without a path) and closes
+// it. The PyTorch side of the table is bench/memory_points.py.
 #include "BenchSupport.h"
 
 #include <chainjit/chainjit.h>
