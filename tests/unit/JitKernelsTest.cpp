@@ -303,6 +303,17 @@ TEST_CASE("JitKernels: argmax finds the first maximum, and the first NaN") {
                                                           1,     2,     3,  fnan,  //
                                                           -4,    -3,    -2, -1})}});
   CHECK(t.result.toDoubles() == std::vector<double>{1, 0, 0, 0, 3, 3});
+  // Rows longer than the kernel's blocks of 16: the first maximum in a
+  // later block (37, before an equal one at 39), and -0 at a block's start
+  // before +0 in the next block.
+  Graph longRows;
+  argmax(input(longRows, "x", f32({2, 40})), 1);
+  std::vector<double> values(80, -1.0);
+  values[37] = values[39] = 5;
+  values[40 + 16] = -0.0;
+  values[40 + 30] = 0.0;
+  KernelRun l = checkOp(longRows, {{"x", Tensor(f32({2, 40}), values)}});
+  CHECK(l.result.toDoubles() == std::vector<double>{37, 16});
 }
 
 TEST_CASE("JitKernels: argmax over an empty axis is a lowering error") {

@@ -73,10 +73,11 @@ template <typename T> struct RankKWay {
     const T *rows = b;
     if (transB) { // B [n, k] copied as [k, n], into a buffer the thread keeps
       T *packed = threadScratch<T, ScratchSlot::PackedOperand>(n * k);
-      if (!packed) // no memory for it: BLAS reads B as it is
-        return GemmOperands<T>{transA,        transB,       m,           n, k, a, b, c,
-                               scaling.alpha, scaling.beta, scaling.then}
-            .block(0, m, 0, n);
+      if (!packed) { // no memory for it: BLAS reads B as it is
+        const GemmOperands<T> blas{transA,        transB,       m,           n, k, a, b, c,
+                                   scaling.alpha, scaling.beta, scaling.then};
+        return blas.block(0, m, 0, n);
+      }
       rankk::packTransposed(n, k, b, packed);
       rows = packed;
     }
