@@ -14,6 +14,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -69,24 +70,55 @@ TEST_CASE("kernel choice: a fitted time line recovers overhead and rate") {
 }
 
 TEST_CASE("kernel choice: the choice follows the calibration data it is given") {
-  const MatMulDims tiny{8, 8, 8}, narrow{32, 10, 32}, big{256, 256, 256}, dot{1, 64, 32, false, true};
+  const MatMulDims tiny{8, 8, 8}, narrow{32, 10, 32}, mid{64, 64, 64}, dot{1, 64, 32, false, true};
   // Loops cheap everywhere: loops for every shape, both dtypes.
   MatMulCalibration loopsWin = madeUp(1e-8, 1e-10, 1e-6, 1e-9);
   for (bool f64 : {false, true})
-    for (const MatMulDims &d : {tiny, narrow, big, dot})
+    for (const MatMulDims &d : {tiny, narrow, mid, dot})
       CHECK(loopsWin.choose(f64, d) == MatMulKernel::GeneratedLoops);
   // BLAS cheap everywhere.
   MatMulCalibration blasWins = madeUp(1e-6, 1e-8, 1e-8, 1e-12);
   for (bool f64 : {false, true})
-    for (const MatMulDims &d : {tiny, narrow, big, dot})
+    for (const MatMulDims &d : {tiny, narrow, mid, dot})
       CHECK(blasWins.choose(f64, d) == MatMulKernel::Blas);
   // Loops without call overhead but slower per multiply-add: a crossover.
   MatMulCalibration crossing = madeUp(2e-8, 2e-10, 3e-7, 2e-12);
   CHECK(crossing.choose(false, tiny) == MatMulKernel::GeneratedLoops);
-  CHECK(crossing.choose(false, big) == MatMulKernel::Blas);
-  CHECK(crossing.predictLoops(false, big) > crossing.predictBlas(false, big));
+  CHECK(crossing.choose(false, mid) == MatMulKernel::Blas);
+  CHECK(crossing.predictLoops(false, mid) > crossing.predictBlas(false, mid));
   // Both operands transposed: no micro-kernel, BLAS whatever the data.
   CHECK(loopsWin.choose(false, {4, 4, 4, true, true}) == MatMulKernel::Blas);
+}
+
+TEST_CASE("kernel choice: the loops only up to the largest product calibrated, per orientation") {
+  // The largest samples (calibrationShapes): 96 x 128 x 64 with B row-wise,
+  // 64 x 64 x 64 with B^T. However cheap the loops' lines, a product with
+  // more multiply-adds goes to the library kernel: the lines describe one
+  // thread's small products, not one the library splits over the CPUs.
+  MatMulCalibration loopsWin = madeUp(1e-8, 1e-10, 1e-6, 1e-9);
+  for (bool f64 : {false, true}) {
+    CHECK(loopsWin.calibratedWork(f64, false) == 96.0 * 128 * 64);
+    CHECK(loopsWin.calibratedWork(f64, true) == 64.0 * 64 * 64);
+    CHECK(loopsWin.choose(f64, {96, 128, 64}) == MatMulKernel::GeneratedLoops);
+    CHECK(loopsWin.choose(f64, {97, 128, 64}) == MatMulKernel::Blas);
+    CHECK(loopsWin.choose(f64, {64, 64, 64, false, true}) == MatMulKernel::GeneratedLoops);
+    CHECK(loopsWin.choose(f64, {64, 65, 64, false, true}) == MatMulKernel::Blas);
+    // The Jacobian's last product (2000 x 20 times 20 x 2000): 80 M
+    // multiply-adds, where the extrapolated line chose one thread's loops.
+    CHECK(loopsWin.choose(f64, {2000, 2000, 20}) == MatMulKernel::Blas);
+    CHECK(loopsWin.predictLoops(f64, {2000, 2000, 20}) <
+          loopsWin.predictBlas(f64, {2000, 2000, 20}));
+  }
+  // Without a sample of an orientation nothing of it is known: BLAS.
+  MatMulCalibration rowWiseOnly = loopsWin;
+  for (auto *p : {&rowWiseOnly.f32, &rowWiseOnly.f64})
+    p->samples.erase(std::remove_if(p->samples.begin(), p->samples.end(),
+                                    [](const CalibrationSample &s) { return s.dims.transB; }),
+                     p->samples.end());
+  rowWiseOnly.fit();
+  CHECK(rowWiseOnly.calibratedWork(false, true) == 0);
+  CHECK(rowWiseOnly.choose(false, {1, 4, 4, false, true}) == MatMulKernel::Blas);
+  CHECK(rowWiseOnly.choose(false, {4, 4, 4}) == MatMulKernel::GeneratedLoops);
 }
 
 TEST_CASE("kernel choice: a calibration round-trips through text and crafted text is refused") {

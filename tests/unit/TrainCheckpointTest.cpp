@@ -3,6 +3,7 @@
 // clear error and the file stays as it was.
 #include "DigitsTesting.h"
 #include "FileTesting.h"
+#include "FixedKernelWays.h"
 
 #include "OneBlasThread.h"
 #include "ScopedEnv.h"
@@ -49,6 +50,7 @@ TrainConfig config(const std::string &optimizer, const std::string &path, int64_
 } // namespace
 
 TEST_CASE("checkpoint: resuming equals uninterrupted training, bit for bit") {
+  chainjit::testing::FixedKernelWays fixed; // the same bits need the same kernels
   ir::Graph model = ir::parseGraphFile(examplePath("digits_mlp.cj"));
   // momentum: the update and velocities in the step graph; adam: the
   // optimizer's exported state; nesterov: its iterate and step count.

@@ -8,6 +8,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -75,8 +76,21 @@ double MatMulCalibration::predictBlas(bool isF64, const MatMulDims &d) const {
   return of(isF64).blas.at(blasWork(d));
 }
 
+double MatMulCalibration::calibratedWork(bool isF64, bool transB) const {
+  double most = 0;
+  for (const CalibrationSample &s : of(isF64).samples)
+    if (s.dims.transB == transB)
+      most = std::max(most, blasWork(s.dims));
+  return most;
+}
+
 MatMulKernel MatMulCalibration::choose(bool isF64, const MatMulDims &d) const {
-  if (!microKernelSupports(d))
+  // Only within the shapes measured: the lines are fitted to one thread's
+  // small products, while the library kernel splits a large one over the
+  // CPUs and picks its own way by measurement (kernels/MeasuredChoice.h).
+  // Extrapolated, the loops' line chose them for the 2000 x 20 x 2000 f64
+  // product, on one thread at half the library kernel's speed.
+  if (!microKernelSupports(d) || blasWork(d) > calibratedWork(isF64, d.transB))
     return MatMulKernel::Blas;
   return predictLoops(isF64, d) <= predictBlas(isF64, d) ? MatMulKernel::GeneratedLoops
                                                          : MatMulKernel::Blas;

@@ -14,7 +14,9 @@
 //  - model: per dtype, time = overhead + work x time-per-op, fitted to those
 //    samples for the loops (work = the vector multiply-adds the micro-kernel
 //    issues, so padding and masked tails count) and for BLAS (work = m n k);
-//    a product runs on whichever is predicted faster.
+//    a product within the sizes measured runs on whichever is predicted
+//    faster; a larger one on the library kernel (cj_matmul), which splits
+//    it over the CPUs and measures its own ways at run time.
 //
 // JitOptions::blasThreshold >= 0, or else $CHAINJIT_BLAS_THRESHOLD, fixes
 // the choice instead (m*n*k below it: loops), for tests and benchmarks.
@@ -62,6 +64,9 @@ struct MatMulCalibration {
   const PerType &of(bool isF64) const { return isF64 ? f64 : f32; }
   double predictLoops(bool isF64, const MatMulDims &d) const;
   double predictBlas(bool isF64, const MatMulDims &d) const;
+  // The most multiply-adds (m n k) of a sample of this dtype and B's
+  // orientation: the loops are chosen only up to it (0: no such sample).
+  double calibratedWork(bool isF64, bool transB) const;
   MatMulKernel choose(bool isF64, const MatMulDims &d) const;
   // Fits the lines of both dtypes to their samples.
   void fit();
