@@ -215,12 +215,11 @@ TimeModel hostTimeModel(unsigned elemBytes, const JitOptions &o) {
   const jit::MatMulCalibration::PerType &rates = cal.of(f64);
   TimeModel m;
   m.elemBytes = f64 ? 8 : 4;
-  // Dense work: the calibration's line up to its largest shape, then the
-  // measured large-product rate for the multiply-adds beyond it.
+  // Dense work: the calibration's BLAS line (fitted to the samples of both
+  // orientations) up to its largest shape, then the measured large-product
+  // rate for the multiply-adds beyond it.
   const double large = f64 ? bw.largeGemmF64 : bw.largeGemmF32;
-  double mostWork = 0;
-  for (const jit::CalibrationSample &s : rates.samples)
-    mostWork = std::max(mostWork, double(s.dims.m) * double(s.dims.n) * double(s.dims.k));
+  const double mostWork = std::max(cal.calibratedWork(f64, false), cal.calibratedWork(f64, true));
   auto blasSeconds = [rates, large, mostWork](double work) {
     return work <= mostWork ? rates.blas.at(work)
                             : rates.blas.at(mostWork) + (work - mostWork) * large;
