@@ -5,9 +5,9 @@ Reads the results files the benchmarks wrote into one directory (run_all.sh
 passes --results to each; tab-separated lines `kind  key  value`) and prints
 each target with the value measured, the bound, whether it was met and a
 note (the MLP's ratio against the best probe call; the final product with
-the rank-k kernel forced, and the share of the allowed time its
-multiply-adds alone take at dgemm's rate of the moment); then how many
-were met.
+the rank-k kernel forced, with plain and with streaming stores, and the
+share of the allowed time its multiply-adds alone take at dgemm's rate of
+the moment); then how many were met.
 A target whose numbers are missing (PyTorch not installed, a program not
 run) shows "-" and is listed as not measured.
 
@@ -64,6 +64,7 @@ def targets(v):
         reachable = (f"the multiply-adds alone at dgemm's rate now take "
                      f"{fma_time / (copy2 / 0.7):.0%} of the time the target allows")
     rank_k = ratio(copy2, get("last_product", "rank-k"))
+    streamed = ratio(copy2, get("last_product", "rank-k-stream"))
     return [
         ("MLP epoch, speed-up over PyTorch (rounds' median)", get("speedup", "mlp"), "x", 2.0,
          True, ""),
@@ -86,7 +87,8 @@ def targets(v):
          True, ""),
         ("its final product's bandwidth / the 2-CPU copy's",
          ratio(copy2, product) * 100 if ratio(copy2, product) else None, "%", 70.0, True,
-         (f"rank-k kernel forced {rank_k:.0%}; " if rank_k else "") + reachable),
+         (f"rank-k kernel forced {rank_k:.0%}; " if rank_k else "") +
+         (f"streaming {streamed:.0%}; " if streamed else "") + reachable),
         ("compile, cold (CPU, slowest model)", max(colds) * 1e3 if colds else None, " ms", 150.0,
          False, ""),
         ("compile, cached (CPU, slowest model)", max(cacheds) * 1e3 if cacheds else None, " ms",

@@ -340,8 +340,9 @@ int main(int argc, char **argv) {
     compiler::PlannerOptions opts;
     opts.timeModel = &model;
     Compiled jac(compiler::plannedJacobian(full, "y", "x", opts));
-    // The product three ways (the measured choice, and each kernel forced
-    // as $CHAINJIT_GEMM_KERNEL would, GemmWay.h), and copies of as many
+    // The product four ways (the measured choice, and each kernel forced
+    // as $CHAINJIT_GEMM_KERNEL would, GemmWay.h: BLAS, the rank-k kernel
+    // with plain stores and with streaming ones), and copies of as many
     // bytes (half read, half written) on one thread and split in two, all
     // timed in turn. Wall time: the product runs on both CPUs when that pays
     // (ParallelItems.h), so its CPU time counts them twice.
@@ -356,8 +357,11 @@ int main(int argc, char **argv) {
     };
     const size_t half = to.size() / 2;
     std::vector<Sampled> timed = {
-        Sampled{[&] { jac.run(); }}, Sampled{forced(nullptr)}, Sampled{forced("blas")},
+        Sampled{[&] { jac.run(); }},
+        Sampled{forced(nullptr)},
+        Sampled{forced("blas")},
         Sampled{forced("rank-k")},
+        Sampled{forced("rank-k-stream")},
         Sampled{[&] { std::memcpy(to.data(), from.data(), to.size()); }},
         Sampled{[&] { // a thread started per copy (tens of µs) counts against it
           std::thread other(
@@ -368,7 +372,7 @@ int main(int argc, char **argv) {
     sampleInTurn(timed, quick ? 0.5 : 2.0, 9);
     auto wall = [&](size_t i) { return benchsupport::median(timed[i].wall); };
     auto cpu = [&](size_t i) { return benchsupport::median(timed[i].cpu); };
-    const double copy1 = bytes / wall(4), copy2 = bytes / wall(5);
+    const double copy1 = bytes / wall(5), copy2 = bytes / wall(6);
     compiler::StepCost predicted =
         model.product(2000, 20, 2000, compiler::JacobianStructure::Dense,
                       compiler::JacobianStructure::Dense);
@@ -399,23 +403,23 @@ int main(int argc, char **argv) {
     fmt::print("  {:<34} {:>11} {:>11} {:>9} {:>14} {:>15}\n", "way", "wall", "cpu", "GB/s",
                "/ copy 1 CPU", "/ copy 2 CPUs");
     const char *names[] = {"measured choice (the default)", "BLAS (CHAINJIT_GEMM_KERNEL=blas)",
-                           "rank-k kernel (=rank-k)"};
-    for (size_t i = 1; i <= 3; ++i)
+                           "rank-k kernel (=rank-k)", "streaming stores (=rank-k-stream)"};
+    for (size_t i = 1; i <= 4; ++i)
       fmt::print("  {:<34} {:>11} {:>11} {:>9.2f} {:>13.0f}% {:>14.0f}%\n", names[i - 1],
                  fmtTime(wall(i)), fmtTime(cpu(i)), bytes / wall(i) * 1e-9,
                  100 * bytes / wall(i) / copy1, 100 * bytes / wall(i) / copy2);
     fmt::print("  {:<34} {:>11} {:>11} {:>9.2f}\n", "copy of as many bytes, 1 CPU",
-               fmtTime(wall(4)), fmtTime(cpu(4)), copy1 * 1e-9);
-    fmt::print("  {:<34} {:>11} {:>11} {:>9.2f}\n", "copy split over 2 CPUs", fmtTime(wall(5)),
-               fmtTime(cpu(5)), copy2 * 1e-9);
+               fmtTime(wall(5)), fmtTime(cpu(5)), copy1 * 1e-9);
+    fmt::print("  {:<34} {:>11} {:>11} {:>9.2f}\n", "copy split over 2 CPUs", fmtTime(wall(6)),
+               fmtTime(cpu(6)), copy2 * 1e-9);
     fmt::print("  limits: {:.0f} M multiply-adds at dgemm 1024^3's rate now ({:.1f} GFMA/s on "
                "{} CPUs, OpenBLAS's threads) take {}; the copies' bytes at 70%: {} (1 CPU), {} (2 "
                "CPUs) (issue target: the product at >= 70% of the copy bandwidth)\n",
                fma * 1e-6, fmaPerSecond * 1e-9, cpus, fmtTime(fma / fmaPerSecond),
-               fmtTime(wall(4) / 0.7), fmtTime(wall(5) / 0.7));
+               fmtTime(wall(5) / 0.7), fmtTime(wall(6) / 0.7));
     benchsupport::ResultsFile results(resultsPath);
-    const char *keys[] = {"measured", "blas", "rank-k", "copy-1cpu", "copy-2cpus"};
-    for (size_t i = 1; i <= 5; ++i)
+    const char *keys[] = {"measured", "blas", "rank-k", "rank-k-stream", "copy-1cpu", "copy-2cpus"};
+    for (size_t i = 1; i <= 6; ++i)
       results.add("last_product", keys[i - 1], wall(i));
     results.add("last_product", "fma-at-dgemm-rate", fma / fmaPerSecond);
   }

@@ -77,8 +77,10 @@ grep -Ev '^(_ZGV[bcde]N[0-9]+v_expf|openblas_[gs]et_num_threads)$' weak.txt >for
 grep -q '^_ZGVeN16v_expf$' weak.txt || fail "the softmax kernels do not refer to libmvec (weakly)?"
 # libc's threads (a pool: mutex, condition variables, atfork), the CPU
 # affinity, clock, getenv and malloc: kernels and generated loops that split
-# their items over threads when that pays (compiler/src/jit/kernels/ParallelItems.h).
-allowed='^(cblas_[a-z]+|openblas_[gs]et_num_threads|[sd][a-z]+_|(exp|log|log1p|expm1|tanh|pow|sqrt|fmod|floor|ceil|fabs|fmax|fmin|sin|cos|erf)f?|mem(cpy|move|set)|posix_memalign|free|snprintf|str(chr|len|ncmp|cmp)|pthread_(create|join|once|detach|atfork|mutex_(init|lock|unlock)|cond_(init|wait|signal|broadcast))|sched_getaffinity|__sched_cpucount|clock_gettime|sysconf|getenv|malloc|__tls_get_addr)$'
+# their items over threads when that pays (compiler/src/jit/kernels/ParallelItems.h);
+# stdio's fopen, fgets and fclose: the rank-k kernel reads the last-level
+# cache's size from sysfs (RankKGemm.h).
+allowed='^(cblas_[a-z]+|openblas_[gs]et_num_threads|[sd][a-z]+_|(exp|log|log1p|expm1|tanh|pow|sqrt|fmod|floor|ceil|fabs|fmax|fmin|sin|cos|erf)f?|mem(cpy|move|set)|posix_memalign|free|snprintf|str(chr|len|ncmp|cmp)|pthread_(create|join|once|detach|atfork|mutex_(init|lock|unlock)|cond_(init|wait|signal|broadcast))|sched_getaffinity|__sched_cpucount|clock_gettime|sysconf|getenv|malloc|f(open|gets|close)|__tls_get_addr)$'
 grep -Ev "$allowed" undefined.txt >foreign.txt && { cat foreign.txt; fail "the bundle needs more than libc, libm and OpenBLAS"; }
 grep -q '^cblas_sgemm$' undefined.txt || fail "the kernels do not call OpenBLAS?"
 

@@ -1,5 +1,5 @@
 // Forces a product's kernel for a scope, as $CHAINJIT_GEMM_KERNEL would
-// ("blas", "rank-k", anything else: measure; null: as the environment
+// ("blas", "rank-k", "rank-k-stream", anything else: measure; null: as the environment
 // says), and restores the previous setting after.
 #pragma once
 

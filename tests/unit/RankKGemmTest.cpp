@@ -160,7 +160,7 @@ TEST_CASE("rank-k gemm: the plain product on tails, misaligned outputs and trans
   }
   using kernels::rankk::Stores;
   for (const char *threads : {"1", "force"})
-    for (Stores stores : {Stores::Streaming, Stores::Plain, Stores::ByCache}) {
+    for (Stores stores : {Stores::Streaming, Stores::Plain}) {
       CAPTURE(threads);
       CAPTURE(int(stores));
       testing::ScopedSplitMode env(threads);
@@ -173,10 +173,10 @@ TEST_CASE("rank-k gemm: the plain product on tails, misaligned outputs and trans
   }
 }
 
-// Plain stores start at a vector boundary of C (the columns before it and
-// after the last whole vector by overlapping vectors): every element is
-// computed the same way in any tile, so C has the same bits wherever it
-// lies.
+// Plain and streamed stores start at a vector boundary of C (the columns
+// before it and after the last whole vector by overlapping plain vectors):
+// every element is computed the same way in any tile, so C has the same
+// bits wherever it lies and whichever stores wrote it.
 template <typename T> void checkSameBitsAnyAlignment() {
   std::mt19937 rng(11);
   std::uniform_real_distribution<double> u(-1, 1);
@@ -196,17 +196,21 @@ template <typename T> void checkSameBitsAnyAlignment() {
       while (reinterpret_cast<uintptr_t>(c) % 64)
         ++c;
       c += offset;
-      kernels::rankk::gemm(false, m, n, k, a.data(), b.data(), c, kernels::rankk::Stores::Plain);
-      std::vector<T> got(c, c + m * n);
-      if (offset == 0)
-        first = got;
-      else
-        CHECK(std::memcmp(got.data(), first.data(), got.size() * sizeof(T)) == 0);
+      for (auto stores : {kernels::rankk::Stores::Plain, kernels::rankk::Stores::Streaming}) {
+        CAPTURE(int(stores));
+        std::fill(storage.begin(), storage.end(), T(0));
+        kernels::rankk::gemm(false, m, n, k, a.data(), b.data(), c, stores);
+        std::vector<T> got(c, c + m * n);
+        if (first.empty())
+          first = got;
+        else
+          CHECK(std::memcmp(got.data(), first.data(), got.size() * sizeof(T)) == 0);
+      }
     }
   }
 }
 
-TEST_CASE("rank-k gemm: plain stores give the same bits wherever C lies") {
+TEST_CASE("rank-k gemm: plain or streamed stores give the same bits wherever C lies") {
   if (kernels::simdLevel() < 1)
     return;
   for (const char *threads : {"1", "force"}) {
@@ -222,7 +226,7 @@ TEST_CASE("rank-k gemm: accumulating C = alpha op(A) B + beta C, with every stor
     return; // never runs (above)
   using kernels::rankk::Stores;
   for (const char *threads : {"1", "force"})
-    for (Stores stores : {Stores::Streaming, Stores::Plain, Stores::ByCache}) {
+    for (Stores stores : {Stores::Streaming, Stores::Plain}) {
       CAPTURE(threads);
       CAPTURE(int(stores)); // accumulating never streams: it reads C
       testing::ScopedSplitMode env(threads);
@@ -240,7 +244,7 @@ TEST_CASE("rank-k gemm: a chained update W + s C written from each finished elem
     return; // never runs (above)
   using kernels::rankk::Stores;
   for (const char *threads : {"1", "force"})
-    for (Stores stores : {Stores::Streaming, Stores::Plain, Stores::ByCache})
+    for (Stores stores : {Stores::Streaming, Stores::Plain})
       for (bool accumulate : {false, true}) {
         CAPTURE(threads);
         CAPTURE(int(stores)); // a chained update never streams
@@ -269,6 +273,67 @@ TEST_CASE("rank-k gemm: taken only for short inner dimensions, large outputs, B 
   CHECK(applies<double>(true, 2000, 2000, 20) == simd);
   CHECK_FALSE(applies<float>(true, 4, 1 << 20, 16));   // 4 rows: the copy is a quarter of the work
   CHECK_FALSE(applies<double>(true, 64, 1 << 20, 16)); // a 128 MiB copy
+}
+
+TEST_CASE("rank-k gemm: streaming stores offered for outputs past half the last-level cache") {
+  using kernels::rankk::parseCacheSize;
+  CHECK(parseCacheSize("32768K\n") == int64_t(32) << 20);
+  CHECK(parseCacheSize("1M") == int64_t(1) << 20);
+  CHECK(parseCacheSize("2G\n") == int64_t(2) << 30);
+  CHECK(parseCacheSize("512") == 512);
+  for (const char *bad : {"", "K", "12X", "12K8", "-1K", "1234567890K"}) {
+    CAPTURE(bad);
+    CHECK(parseCacheSize(bad) == 0);
+  }
+  const int64_t cache = kernels::rankk::lastLevelCacheBytes();
+  if (kernels::simdLevel() < 1 || cache <= 0) {
+    MESSAGE("no rank-k kernel here, or no cache size known: nothing is streamed");
+    CHECK_FALSE(kernels::rankk::streams<double>(1 << 16, 1024));
+    return;
+  }
+  using kernels::rankk::streams;
+  const int64_t n = 256, past = cache / 2 / (n * 8) + 1; // f64 rows past half the cache
+  CHECK(streams<double>(past, n));
+  CHECK_FALSE(streams<double>(past - 1, n));
+  CHECK(streams<float>(2 * past, n));
+  CHECK_FALSE(streams<float>(past, n));
+  CHECK_FALSE(streams<double>(2 * past, n + 1)); // rows not whole vectors
+}
+
+TEST_CASE("rank-k gemm: the streamed way gives the plain way's bits in a compiled product") {
+  // A product past half the last-level cache (when that is at most 64
+  // MiB: a test's memory), forced on the rank-k kernel with streaming
+  // stores, with plain ones, and measured among all the ways.
+  const int64_t cache = kernels::rankk::lastLevelCacheBytes();
+  if (kernels::simdLevel() < 1 || cache <= 0 || cache > (int64_t(64) << 20)) {
+    MESSAGE("no rank-k kernel, or a last-level cache unknown or over 64 MiB: not tested here");
+    return;
+  }
+  const int64_t n = 256, m = cache / 2 / (n * 8) + 8;
+  REQUIRE(kernels::rankk::streams<double>(m, n));
+  ir::Graph g("rank20_streamed");
+  ir::Value a = ir::input(g, "a", ir::f64({m, 20}));
+  ir::Value b = ir::input(g, "b", ir::f64({20, n}));
+  ir::output(ir::matmul(a, b).named("c"));
+  runtime::Bindings bindings = testing::randomBindings(g, 7);
+  compiler::JitOptions options;
+  options.blasThreshold = 0;
+  options.useCache = false;
+  auto jit = runtime::makeExecutable(g, runtime::Backend::Jit, options);
+  auto outputOf = [&](const char *kernel) {
+    ScopedGemmWay way(kernel);
+    return jit->run(bindings).outputs.at(0);
+  };
+  const ir::Tensor plain = outputOf("rank-k"), streamed = outputOf("rank-k-stream");
+  REQUIRE(plain.numel() == m * n);
+  bool same = true;
+  for (int64_t e = 0; e < m * n && same; ++e)
+    same = plain.at(e) == streamed.at(e);
+  CHECK(same);
+  ScopedGemmWay measured("measure");
+  for (int call = 0; call < 3; ++call) // the first samples of the ways
+    jit->run(bindings);
+  testing::checkJitMatchesInterpreter(g, bindings, options);
 }
 
 TEST_CASE("rank-k gemm: a transposed B packed into B's layout gives the product with B^T") {

@@ -272,12 +272,14 @@ bool splitInnerGemm(WorkerPool &pool, const GemmOperands<T> &g, int64_t ranges, 
 }
 
 // No other kernel: gemmRowMajor's ways are BLAS's alone. An other kernel
-// runs the whole product (operator()) and, where partsOffered(), the inner
-// split's parts on the calling thread (part(q0, q1, out, accumulate) as
-// GemmOperands::innerPart).
+// runs the whole product (operator()(streamed)), with streaming stores as
+// a way of its own where streamOffered(), and, where partsOffered(), the
+// inner split's parts on the calling thread (part(q0, q1, out, accumulate)
+// as GemmOperands::innerPart).
 struct NoOtherKernel {
   bool offered() const { return false; }
-  void operator()() const {}
+  bool streamOffered() const { return false; }
+  void operator()(bool) const {}
   bool partsOffered() const { return false; }
   template <typename T> void part(int64_t, int64_t, T *, bool) const {}
 };
@@ -297,11 +299,13 @@ struct NoOtherKernel {
 // training step, docs/performance.md); split over the pool along the inner
 // dimension (innerSplitFits), each part one BLAS call or, where
 // other.partsOffered(), the other kernel's; and `other`, a kernel of the
-// caller's, where other.offered() (the rank-k kernel, LinAlg.cpp). One
+// caller's, where other.offered() (the rank-k kernel, LinAlg.cpp), and
+// the same with streaming stores where other.streamOffered(). One
 // choice among all of them, not a choice nested in another: the outer one
 // would time the inner one's first tries. $CHAINJIT_GEMM_KERNEL=blas leaves
-// `other` out and =rank-k runs it (its parts of the inner split where it
-// does not take the whole product); $CHAINJIT_KERNEL_THREADS=1 leaves the
+// `other` out, =rank-k runs it with plain stores (its parts of the inner
+// split where it does not take the whole product) and =rank-k-stream with
+// streaming ones where offered; $CHAINJIT_KERNEL_THREADS=1 leaves the
 // pool's ways out (no pool is started) and =force splits.
 template <typename T, typename Other = NoOtherKernel>
 void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a, const T *b,
@@ -318,15 +322,23 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
   }
   const GemmOperands<T> g{transA, transB, m, n, k, a, b, c, alpha, beta, then};
   const int forcedKernel = other.offered() || other.partsOffered() ? forcedGemmWay() : 0;
-  if (forcedKernel == 1 && other.offered())
-    return other();
+  if (forcedKernel >= 1 && other.offered())
+    return other(forcedKernel == 2 && other.streamOffered());
   // The cheap tests first: the environment is read only for products that
   // could split.
   const bool splittable = m * n * k >= kMinSplitMultiplyAdds && openblas_get_num_threads &&
                           openblas_get_num_threads() == 1;
   const SplitMode mode = splittable ? splitMode() : SplitMode::Never;
   WorkerPool *pool = mode != SplitMode::Never ? WorkerPool::get() : nullptr;
-  enum Way { OneCall, Split, OpenBlasThreads, SplitInner, SplitInnerOther, OtherKernel };
+  enum Way {
+    OneCall,
+    Split,
+    OpenBlasThreads,
+    SplitInner,
+    SplitInnerOther,
+    OtherKernel,
+    OtherKernelStreamed
+  };
   Way ways[kMaxWays];
   int count = 0;
   ways[count++] = OneCall;
@@ -338,15 +350,18 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
     if (innerSplit)
       ways[count++] = SplitInner;
   }
-  if (other.offered() && forcedKernel < 0)
+  if (other.offered() && forcedKernel < 0) {
     ways[count++] = OtherKernel;
+    if (other.streamOffered())
+      ways[count++] = OtherKernelStreamed;
+  }
   if (innerSplit && other.partsOffered() && forcedKernel != 0)
     ways[count++] = SplitInnerOther;
   if (count == 1)
     return g.block(0, m, 0, n);
   // Forced: the other kernel's parts where it runs only those (the whole
   // product is not its), else a split (ways[1] is Split).
-  const int forced = forcedKernel == 1 && ways[count - 1] == SplitInnerOther ? count - 1
+  const int forced = forcedKernel >= 1 && ways[count - 1] == SplitInnerOther ? count - 1
                      : pool && mode == SplitMode::Always                     ? 1
                                                                              : -1;
   // The shape's key (a collision would only share a measurement).
@@ -381,7 +396,9 @@ void gemmRowMajor(bool transA, bool transB, int64_t m, int64_t n, int64_t k, con
       openblas_set_num_threads(1);
       return;
     case OtherKernel:
-      return other();
+      return other(false);
+    case OtherKernelStreamed:
+      return other(true);
     case OneCall:
       break;
     }

@@ -68,8 +68,13 @@ template <typename T> struct RankKWay {
   bool takes, takesParts;
   rankk::Scaling<T> scaling;
   bool offered() const { return takes; }
-  void operator()() const {
-    const bool scaled = scaling.alpha != T(1) || scaling.beta != T(0) || scaling.then;
+  // Streaming stores for a plain product whose output the cache would not
+  // keep for the op after it (rankk::streams).
+  bool streamOffered() const { return takes && !scaled() && rankk::streams<T>(m, n); }
+  bool scaled() const {
+    return scaling.alpha != T(1) || scaling.beta != T(0) || bool(scaling.then);
+  }
+  void operator()(bool streamed) const {
     const T *rows = b;
     if (transB) { // B [n, k] copied as [k, n], into a buffer the thread keeps
       T *packed = threadScratch<T, ScratchSlot::PackedOperand>(n * k);
@@ -81,7 +86,9 @@ template <typename T> struct RankKWay {
       rankk::packTransposed(n, k, b, packed);
       rows = packed;
     }
-    rankk::gemm(transA, m, n, k, a, rows, c, rankk::Stores::ByCache, scaled ? &scaling : nullptr);
+    rankk::gemm(transA, m, n, k, a, rows, c,
+                streamed ? rankk::Stores::Streaming : rankk::Stores::Plain,
+                scaled() ? &scaling : nullptr);
   }
   bool partsOffered() const { return takesParts; }
   void part(int64_t q0, int64_t q1, T *out, bool accumulate) const {

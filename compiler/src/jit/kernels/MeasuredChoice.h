@@ -1,4 +1,4 @@
-// Internal to the library kernels: which of two to six ways to run one
+// Internal to the library kernels: which of two to seven ways to run one
 // shape of a kernel is faster on this machine, measured while the program
 // runs rather than decided by a constant from another machine (issue 14).
 // Each way runs three times first (in turn, each way's best time counts,
@@ -38,13 +38,13 @@
 
 namespace chainjit::compiler::jit::kernels {
 
-inline constexpr int kMaxWays = 6;
+inline constexpr int kMaxWays = 7;
 
 struct ChoiceRecord {
   std::atomic<uint64_t> key{0}; // 0: free
-  std::atomic<double> seconds[kMaxWays] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-  std::atomic<uint32_t> samples[kMaxWays] = {0, 0, 0, 0, 0, 0};
-  std::atomic<uint32_t> lastCall[kMaxWays] = {0, 0, 0, 0, 0, 0}; // the call that last ran it
+  std::atomic<double> seconds[kMaxWays] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+  std::atomic<uint32_t> samples[kMaxWays] = {0, 0, 0, 0, 0, 0, 0};
+  std::atomic<uint32_t> lastCall[kMaxWays] = {0, 0, 0, 0, 0, 0, 0}; // the call that last ran it
   std::atomic<uint32_t> calls{0};
   std::atomic<uint32_t> measured{0}; // the call that took the last first sample
   std::atomic<int32_t> again{-1};    // a way to run on the next call (a second look)

@@ -8,10 +8,11 @@
 // 2000-20-2000 Jacobian: dgemm_beta 28 % of the time, docs/performance.md),
 // and packs panels that k = 20 hardly reuses. Here every element of C is
 // finished in registers and written once, and the rows are split over
-// threads (ParallelItems.h). An output too large for the last-level cache
-// is written with streaming (non-temporal) stores, which do not read the
-// line first; a smaller one with plain stores, so that the op reading it
-// next finds it in the cache.
+// threads (ParallelItems.h). A plain product larger than half the
+// last-level cache may also be written with streaming (non-temporal)
+// stores, which do not read the line first (streams); whether it is, is
+// measured with the kernel's other ways (Blas.h). A smaller one is written
+// with plain stores, so that the op reading it next finds it in the cache.
 //
 // Each tile of R rows by NV vectors of C is accumulated in registers over
 // all of k: per step of k, NV vector loads of B's row and R broadcasts of
@@ -28,6 +29,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <type_traits>
 #include <unistd.h>
@@ -269,14 +271,17 @@ template <typename T, typename Isa, int R, Write write>
 [[gnu::always_inline]] inline void rowBlock(const Lhs<T> &a, const T *b, int64_t n, int64_t k, T *c,
                                             int64_t i, int64_t head, const Scaling<T> &sc) {
   constexpr int V = int(Isa::vectorBytes / sizeof(T)), NV = Isa::Shape::vecs;
-  // Plain writes of a row of a vector or more: the columns before `head`
-  // and after the last whole vector by one vector each that overlaps its
-  // neighbour (each element of C is computed the same way in any tile, so
-  // the columns written twice get the same bits twice), not one element at
-  // a time.
-  const bool overlap = write == Write::Plain && !sc.then && n >= V;
+  // Plain or streamed writes of a row of a vector or more: the columns
+  // before `head` and after the last whole vector by one plain vector each
+  // that overlaps its neighbour (each element of C is computed the same
+  // way in any tile, so the columns written twice get the same bits twice),
+  // not one element at a time, whose scalar loop rounds differently (no
+  // fused multiply-add in the baseline ISA): streamed and plain stores give
+  // C the same bits.
+  constexpr Write edge = write == Write::Stream ? Write::Plain : write;
+  const bool overlap = write != Write::Accumulate && !sc.then && n >= V;
   if (overlap && head > 0)
-    Isa::template tileAt<T, R, 1, write>(a, b, n, k, c, i, 0, sc);
+    Isa::template tileAt<T, R, 1, edge>(a, b, n, k, c, i, 0, sc);
   else
     scalarColumns(a, b, n, k, c, i, i + R, 0, head, write, sc);
   int64_t j = head;
@@ -288,7 +293,7 @@ template <typename T, typename Isa, int R, Write write>
   for (; j + V <= n; j += V)
     Isa::template tileAt<T, R, 1, write>(a, b, n, k, c, i, j, sc);
   if (overlap && j < n)
-    Isa::template tileAt<T, R, 1, write>(a, b, n, k, c, i, n - V, sc);
+    Isa::template tileAt<T, R, 1, edge>(a, b, n, k, c, i, n - V, sc);
   else
     scalarColumns(a, b, n, k, c, i, i + R, j, n, write, sc);
 }
@@ -330,41 +335,98 @@ void rowsOnThisCpu(int level, const Lhs<T> &a, const T *b, int64_t n, int64_t k,
 }
 #endif
 
-// The last-level cache's size in bytes as the C library reports it (L3,
-// else L2), or 0 when it does not; read once.
+// A cache size as Linux's sysfs writes it ("32768K", "1M", "512"), in
+// bytes; 0 for anything else (no digits, more than nine, another unit or
+// anything after it).
+inline int64_t parseCacheSize(const char *text) {
+  int64_t value = 0;
+  int digits = 0;
+  for (; *text >= '0' && *text <= '9' && digits <= 9; ++text, ++digits)
+    value = value * 10 + (*text - '0');
+  if (digits == 0 || digits > 9) // none, or past any cache (and int64_t's range in G)
+    return 0;
+  const int64_t unit = *text == 'K' ? 1 << 10 : *text == 'M' ? 1 << 20 : *text == 'G' ? 1 << 30 : 1;
+  if (unit != 1)
+    ++text;
+  return *text == '\0' || *text == '\n' ? value * unit : 0;
+}
+
+// The last-level cache's size in bytes, or 0 when unknown; read once. The
+// kernel's view first (sysfs: the highest cache level of CPU 0), then the
+// C library's (L3, else L2). On a 2-CPU cloud machine of
+// docs/performance.md glibc's sysconf reported 320 MiB where sysfs (and
+// lscpu) gave the 32 MiB its two CPUs share (another such machine: 508 MiB
+// from sysconf); with that size the Jacobian's 32 MB output never counted
+// as large for the cache.
 inline int64_t lastLevelCacheBytes() {
   static int64_t bytes = -1; // a benign race: every thread stores the same value
   int64_t b = __atomic_load_n(&bytes, __ATOMIC_RELAXED);
-  if (b < 0) {
+  if (b >= 0)
+    return b;
+  b = 0;
+  int64_t level = 0;
+  for (int index = 0; index < 16; ++index) {
+    char path[96], text[32];
+    auto readLine = [&](const char *file) {
+      snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/%s", index, file);
+      FILE *f = fopen(path, "r");
+      if (!f)
+        return false;
+      const bool got = fgets(text, sizeof text, f) != nullptr;
+      fclose(f);
+      return got;
+    };
+    if (!readLine("level"))
+      break;
+    const int64_t l = parseCacheSize(text); // a plain number too
+    if (l > level && readLine("size"))
+      if (const int64_t size = parseCacheSize(text); size > 0)
+        level = l, b = size;
+  }
+  if (b == 0) {
     long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
     b = l3 > 0 ? l3 : l2 > 0 ? l2 : 0;
-    __atomic_store_n(&bytes, b, __ATOMIC_RELAXED);
   }
+  __atomic_store_n(&bytes, b, __ATOMIC_RELAXED);
   return b;
 }
 
-enum class Stores { ByCache, Streaming, Plain };
+// Whether a plain product's C [m, n] may be streamed: larger than half the
+// last-level cache (known), and rows of whole vectors (streamed stores
+// must be aligned to the vector, so every row has to start at the same
+// offset from one). Half, not all of it: the cache holds the operands and
+// other data too, and an output of half its size or more was mostly gone
+// from it by the time the op after it read it: on a 32 MiB L3, C written
+// and then read by both CPUs took 1.63-1.85 ms streamed against
+// 1.78-2.07 plain at 16 MB, and about the same at 8 MB
+// (docs/performance.md). Whether streaming pays for the product itself
+// differs by machine (the Jacobian's 2000 x 2000 f64 product: 15-25%
+// faster on one 2-CPU host, not faster on another), so it is a way the
+// caller measures (Blas.h), not a rule.
+template <typename T> bool streams(int64_t m, int64_t n) {
+  const int64_t cache = lastLevelCacheBytes(), vectorBytes = simdLevel() == 2 ? 64 : 32;
+  return simdLevel() >= 1 && cache > 0 && m * n * int64_t(sizeof(T)) > cache / 2 &&
+         (n * int64_t(sizeof(T))) % vectorBytes == 0;
+}
+
+enum class Stores { Plain, Streaming };
 
 // C [m, n] = op(A) B where applies<T>(false, m, n, k), or with `sc` given,
 // C = alpha op(A) B + beta C (C read unless alpha = 1 and beta = 0; beta = 0
 // with another alpha reads it too, unlike BLAS) and sc->then's value.
-// ByCache streams an output larger than the last-level cache (a cache of
-// unknown size: never), unless it accumulates or has a chained update; the
-// others are for tests.
-// Streaming needs every row of C to start at the same offset from a vector
-// boundary, so a row must be a whole number of vectors; the columns from the
-// first boundary on are then streamed.
+// Streaming stores where asked, the product is plain and C's rows are
+// whole vectors (any size: the tests stream small products; the caller
+// asks for them where streams<T>(m, n)); the columns from the first vector
+// boundary of C's rows on are then streamed. Either way every element gets
+// the same bits.
 template <typename T>
 void gemm(bool transA, int64_t m, int64_t n, int64_t k, const T *a, const T *b, T *c,
-          Stores stores = Stores::ByCache, const Scaling<T> *sc = nullptr) {
+          Stores stores = Stores::Plain, const Scaling<T> *sc = nullptr) {
 #if defined(__x86_64__)
   const int level = simdLevel();
   const int64_t vectorBytes = level == 2 ? 64 : 32;
-  const int64_t cache = lastLevelCacheBytes();
-  const bool large = cache > 0 && m * n * int64_t(sizeof(T)) > cache;
   const bool accumulate = sc && (sc->alpha != T(1) || sc->beta != T(0));
-  const bool stream = !accumulate && !(sc && sc->then) &&
-                      (stores == Stores::Streaming || (stores == Stores::ByCache && large)) &&
+  const bool stream = !accumulate && !(sc && sc->then) && stores == Stores::Streaming &&
                       (n * int64_t(sizeof(T))) % vectorBytes == 0;
   const Write write = accumulate ? Write::Accumulate : stream ? Write::Stream : Write::Plain;
   const Scaling<T> scaling = sc ? *sc : Scaling<T>{};
