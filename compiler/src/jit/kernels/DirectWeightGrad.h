@@ -13,7 +13,7 @@
 // in registers over every window row: one vector load of the image row,
 // shifted by the tap, and kBlockO multiply-adds with the dy rows. The sums
 // stay vectors in the slot's accumulator across its images and are added
-// across lanes once, at the end.
+// across lanes once, at the end, by halves (laneSums).
 //
 // The images are split into slots, each with its own buffers and
 // accumulator; the slots' sums are added in slot order, so the result does
@@ -108,6 +108,25 @@ template <typename T, int V, bool unit>
         }
 }
 
+// The sum of the first V lanes of each of kBlockO accumulator vectors
+// (kMaxLanes<T> apart), by halves: lane l + w is added to lane l for w =
+// V/2, V/4, ..., 1. A sum lane by lane in order is a chain of V dependent
+// additions, and the Fashion CNN's second layer has 1152 of them per slot:
+// that way they took 21 us a slot, three times its image's multiply-adds;
+// by halves the kBlockO sums are independent vector additions.
+template <typename T, int V>
+[[gnu::always_inline]] inline void laneSums(const T *lanes, T *out) {
+  T a[kBlockO][V];
+  for (int q = 0; q < kBlockO; ++q)
+    std::memcpy(a[q], lanes + q * kMaxLanes<T>, sizeof(a[q]));
+  for (int w = V / 2; w >= 1; w /= 2)
+    for (int q = 0; q < kBlockO; ++q)
+      for (int l = 0; l < w; ++l)
+        a[q][l] += a[q][l + w];
+  for (int q = 0; q < kBlockO; ++q)
+    out[q] = a[q][0];
+}
+
 // The images [0, g.n) of x and dy into the slot's accumulator and then its
 // sums, V lanes per vector.
 template <typename T, int V>
@@ -130,14 +149,12 @@ template <typename T, int V>
     else
       accumulateImage<T, V, false>(buf, dyb, g, p, outChannels, accumulator);
   }
-  for (int64_t o = 0; o < outChannels; ++o)
+  for (int64_t b = 0; b < paddedOut(outChannels) / kBlockO; ++b)
     for (int64_t t = 0; t < taps; ++t) {
-      const T *lanes =
-          accumulator + ((o / kBlockO * taps + t) * kBlockO + o % kBlockO) * kMaxLanes<T>;
-      T s = 0;
-      for (int l = 0; l < V; ++l)
-        s += lanes[l];
-      sums[o * taps + t] = s;
+      T blockSums[kBlockO];
+      laneSums<T, V>(accumulator + (b * taps + t) * kBlockO * kMaxLanes<T>, blockSums);
+      for (int64_t q = 0; q < kBlockO && b * kBlockO + q < outChannels; ++q)
+        sums[(b * kBlockO + q) * taps + t] = blockSums[q];
     }
 }
 
