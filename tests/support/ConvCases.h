@@ -24,6 +24,8 @@ inline const ConvCase kConvCases[] = {
     {{1, 2, 5, 5}, {3, 2, 5, 5}, {1, 1}, {4, 4}, {1, 1}},    // more padding than image
     {{7, 2, 9, 10}, {3, 2, 3, 3}, {1, 1}, {1, 1}, {1, 1}},   // 7 images over several slots
     {{2, 2, 8, 9}, {3, 2, 2, 2}, {1, 1}, {1, 1}, {1, 1}},    // padding > dilation*(K-1)/2
+    {{2, 2, 6, 20}, {5, 2, 2, 7}, {1, 1}, {0, 3}, {1, 1}},   // 7 taps a row: groups of 5 and 2
+    {{1, 3, 5, 17}, {9, 3, 2, 6}, {1, 2}, {1, 0}, {1, 1}},   // 6, strided: a group of 5, 1 alone
 };
 
 // conv_transpose2d's output_padding from windows [N, O, OH, OW] back onto an

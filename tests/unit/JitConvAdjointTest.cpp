@@ -178,8 +178,9 @@ TEST_CASE("conv adjoints: the direct weight gradient gives the same bits on any 
 namespace {
 
 // The direct weight gradient's slot at V lanes over all images of a case,
-// whatever the CPU would pick, against the interpreter.
-template <typename T, int V> void checkWeightGradAtWidth(const Case &c) {
+// whatever the CPU would pick, against the interpreter; avx512: through the
+// AVX-512 entry (its taps in groups, which need the ISA's registers).
+template <typename T, int V, bool avx512 = false> void checkWeightGradAtWidth(const Case &c) {
   const DType dt = sizeof(T) == 4 ? DType::f32 : DType::f64;
   const Graph g = adjointsGraph(c, dt);
   const runtime::Bindings b = testing::randomBindings(g, 5);
@@ -189,8 +190,14 @@ template <typename T, int V> void checkWeightGradAtWidth(const Case &c) {
   const int64_t o = c.w[0];
   const auto layout = kernels::wgrad::slotLayout<T>(win, o);
   std::vector<T> slot(size_t(layout.total()), T(7)); // garbage the kernel must overwrite
-  kernels::wgrad::slotImages<T, V>(static_cast<const T *>(b.at("x").data()),
-                                   static_cast<const T *>(b.at("dy").data()), win, o, slot.data());
+  const T *x = static_cast<const T *>(b.at("x").data()),
+          *dy = static_cast<const T *>(b.at("dy").data());
+#if defined(__x86_64__)
+  if constexpr (avx512)
+    kernels::wgrad::slotAvx512<T>(x, dy, win, o, slot.data());
+  else
+#endif
+    kernels::wgrad::slotImages<T, V>(x, dy, win, o, slot.data());
   const T *sums = slot.data() + layout.sumsAt();
   Tensor got(want.type());
   for (int64_t i = 0; i < got.numel(); ++i)
@@ -209,6 +216,10 @@ TEST_CASE("conv adjoints: the direct weight gradient at every vector width") {
     checkWeightGradAtWidth<double, 2>(c);
     checkWeightGradAtWidth<double, 4>(c);
     checkWeightGradAtWidth<double, 8>(c);
+    if (kernels::simdLevel() == 2) { // the taps in groups of up to 5 (kernels 1x1 to 5x5 here)
+      checkWeightGradAtWidth<float, 16, true>(c);
+      checkWeightGradAtWidth<double, 8, true>(c);
+    }
   }
 }
 

@@ -11,7 +11,9 @@
 // zeros to whole vectors (so the lanes past OW add nothing). For each block
 // of kBlockO output channels and each tap (c, i, j), kBlockO vector sums run
 // in registers over every window row: one vector load of the image row,
-// shifted by the tap, and kBlockO multiply-adds with the dy rows. The sums
+// shifted by the tap, and kBlockO multiply-adds with the dy rows; on
+// AVX-512 the taps of a window row go in groups of up to five by four
+// channels, which share each load of dy (accumulateTaps). The sums
 // stay vectors in the slot's accumulator across its images and are added
 // across lanes once, at the end, by halves (laneSums).
 //
@@ -66,46 +68,129 @@ template <typename T> int64_t scratchElements(const Window &g, int64_t outChanne
   return slots * slotLayout<T>(g, outChannels).total();
 }
 
-// Adds image `buf` / `dy` (padded) into the accumulator, V lanes per vector.
-// (Grouping several taps per dy load, to save loads, measured no faster on
-// AVX-512: the loop is not load-bound.)
-template <typename T, int V, bool unit>
+// xv := the window's vector at column ox0 of image row xs, whose taps are
+// sw apart (unit: 1). By reference: a vector returned by value would take
+// the baseline ISA's calling convention.
+template <typename T, int V, bool unit, typename Vec>
+[[gnu::always_inline]] inline void windowVector(const T *xs, int64_t ox0, int64_t sw, Vec &xv) {
+  if constexpr (unit) {
+    std::memcpy(&xv, xs + ox0, sizeof(Vec));
+  } else {
+    for (int l = 0; l < V; ++l)
+      xv[l] = xs[(ox0 + l) * sw];
+  }
+}
+
+// The accumulator's vector of output channel b * kBlockO + q at tap t.
+template <typename T>
+inline T *accumulatorAt(T *accumulator, int64_t taps, int64_t b, int64_t t, int64_t q) {
+  return accumulator + ((b * taps + t) * kBlockO + q) * kMaxLanes<T>;
+}
+
+// Adds taps (c, i, j0 .. j0 + J - 1) of image `buf` / `dy` (padded) into
+// output channels b * kBlockO + q0 .. + QH - 1 of the accumulator: QH x J
+// sums in registers over the window's columns (by vectors) and rows. With
+// J = 1 and QH = kBlockO (accumulateRow's plain taps) each dy vector is a
+// multiply-add's memory operand: nine loads to eight multiply-adds, and a
+// CPU that loads one 64-byte vector a cycle runs that at about two thirds
+// of its multiply-add rate (on the AVX-512 machine of docs/performance.md:
+// 2.5 against 3.6 G vector multiply-adds a second). With J > 1 each dy
+// vector is loaded once for the J taps, QH + J loads to QH x J
+// multiply-adds; the empty asm keeps it in a register (without it GCC
+// folds the load into every multiply-add again).
+template <typename T, int V, bool unit, int QH, int J>
+[[gnu::always_inline]] inline void accumulateTaps(const T *buf, const T *dy, const Window &g,
+                                                  const Padded &p, int64_t b, int64_t q0, int64_t c,
+                                                  int64_t i, int64_t j0, T *accumulator) {
+  typedef T Vec __attribute__((vector_size(V * sizeof(T))));
+  const int64_t taps = g.c * g.kh * g.kw, tap0 = (c * g.kh + i) * g.kw + j0;
+  const int64_t row = paddedRow(g.ow, kMaxLanes<T>), used = paddedRow(g.ow, V);
+  const int64_t xStep = g.sh * p.cols, dyPlane = g.oh * row;
+  const T *x0 = buf + (c * p.rows + i * g.dh) * p.cols + j0 * g.dw;
+  const T *d0 = dy + (b * kBlockO + q0) * dyPlane;
+  Vec acc[QH][J];
+  for (int q = 0; q < QH; ++q)
+    for (int jj = 0; jj < J; ++jj)
+      std::memcpy(&acc[q][jj], accumulatorAt(accumulator, taps, b, tap0 + jj, q0 + q), sizeof(Vec));
+  for (int64_t ox0 = 0; ox0 < used; ox0 += V) {
+    const T *xs = x0, *ds = d0 + ox0;
+    for (int64_t oy = 0; oy < g.oh; ++oy, xs += xStep, ds += row) {
+      Vec dv[QH];
+      for (int q = 0; q < QH; ++q) {
+        Vec d;
+        std::memcpy(&d, ds + q * dyPlane, sizeof(Vec));
+        if constexpr (J > 1)
+          asm("" : "+v"(d));
+        dv[q] = d;
+      }
+      for (int jj = 0; jj < J; ++jj) {
+        Vec xv;
+        windowVector<T, V, unit>(xs + jj * g.dw, ox0, g.sw, xv);
+        for (int q = 0; q < QH; ++q)
+          acc[q][jj] += dv[q] * xv;
+      }
+    }
+  }
+  for (int q = 0; q < QH; ++q)
+    for (int jj = 0; jj < J; ++jj)
+      std::memcpy(accumulatorAt(accumulator, taps, b, tap0 + jj, q0 + q), &acc[q][jj], sizeof(Vec));
+}
+
+// Taps grouped along the window's row, on CPUs with 32 vector registers
+// (AVX-512): kGroupChannels = 4 channels by up to kMaxGroup taps take 4 x 5
+// sums, 4 dy vectors and a window's vector, 25 of the 32 (AVX2's 16 would
+// not hold a group, and its loads are 32 bytes). A row's last tap alone
+// takes all kBlockO channels at once, with fewer loads per multiply-add
+// than a group of one tap by 4 channels. On one thread with the image in
+// the cache (a program of its own), the Fashion CNN's layers: 5x5 taps
+// 4.7 -> 3.6 us an image, 3x3 taps 7.5 -> 5.2-6.4 us.
+constexpr int kGroupChannels = 4, kMaxGroup = 5;
+
+template <typename T, int V, bool unit, bool grouped>
+[[gnu::always_inline]] inline void accumulateRow(const T *buf, const T *dy, const Window &g,
+                                                 const Padded &p, int64_t b, int64_t c, int64_t i,
+                                                 T *accumulator) {
+  int64_t j0 = 0;
+#if defined(__x86_64__)
+  if constexpr (grouped) {
+    for (int64_t left; (left = g.kw - j0) >= 2; j0 += std::min<int64_t>(left, kMaxGroup))
+      for (int64_t q0 = 0; q0 < kBlockO; q0 += kGroupChannels)
+        switch (std::min<int64_t>(left, kMaxGroup)) {
+        case 2:
+          accumulateTaps<T, V, unit, kGroupChannels, 2>(buf, dy, g, p, b, q0, c, i, j0,
+                                                        accumulator);
+          break;
+        case 3:
+          accumulateTaps<T, V, unit, kGroupChannels, 3>(buf, dy, g, p, b, q0, c, i, j0,
+                                                        accumulator);
+          break;
+        case 4:
+          accumulateTaps<T, V, unit, kGroupChannels, 4>(buf, dy, g, p, b, q0, c, i, j0,
+                                                        accumulator);
+          break;
+        default:
+          accumulateTaps<T, V, unit, kGroupChannels, 5>(buf, dy, g, p, b, q0, c, i, j0,
+                                                        accumulator);
+          break;
+        }
+  }
+#endif
+  for (; j0 < g.kw; ++j0)
+    accumulateTaps<T, V, unit, kBlockO, 1>(buf, dy, g, p, b, 0, c, i, j0, accumulator);
+}
+
+// Adds image `buf` / `dy` (padded) into the accumulator, V lanes per vector;
+// grouped: taps in groups (accumulateRow), only where the function is
+// compiled for AVX-512 (the register the group keeps each dy vector in must
+// be of V lanes).
+template <typename T, int V, bool unit, bool grouped>
 [[gnu::always_inline]] inline void accumulateImage(const T *buf, const T *dy, const Window &g,
                                                    const Padded &p, int64_t outChannels,
                                                    T *accumulator) {
-  typedef T Vec __attribute__((vector_size(V * sizeof(T))));
-  const int64_t taps = g.c * g.kh * g.kw, blocks = paddedOut(outChannels) / kBlockO;
-  const int64_t row = paddedRow(g.ow, kMaxLanes<T>), used = paddedRow(g.ow, V);
-  for (int64_t b = 0; b < blocks; ++b)
+  for (int64_t b = 0; b < paddedOut(outChannels) / kBlockO; ++b)
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const int64_t tap = (c * g.kh + i) * g.kw + j;
-          T *sums = accumulator + (b * taps + tap) * kBlockO * kMaxLanes<T>;
-          Vec acc[kBlockO];
-          for (int q = 0; q < kBlockO; ++q)
-            std::memcpy(&acc[q], sums + q * kMaxLanes<T>, sizeof(Vec));
-          for (int64_t oy = 0; oy < g.oh; ++oy) {
-            const T *xs = buf + (c * p.rows + oy * g.sh + i * g.dh) * p.cols + j * g.dw;
-            const T *ds = dy + (b * kBlockO * g.oh + oy) * row;
-            for (int64_t ox0 = 0; ox0 < used; ox0 += V) {
-              Vec xv;
-              if constexpr (unit) {
-                std::memcpy(&xv, xs + ox0, sizeof(Vec));
-              } else {
-                for (int l = 0; l < V; ++l)
-                  xv[l] = xs[(ox0 + l) * g.sw];
-              }
-              for (int q = 0; q < kBlockO; ++q) {
-                Vec dv;
-                std::memcpy(&dv, ds + q * g.oh * row + ox0, sizeof(Vec));
-                acc[q] += dv * xv;
-              }
-            }
-          }
-          for (int q = 0; q < kBlockO; ++q)
-            std::memcpy(sums + q * kMaxLanes<T>, &acc[q], sizeof(Vec));
-        }
+        accumulateRow<T, V, unit, grouped>(buf, dy, g, p, b, c, i, accumulator);
 }
 
 // The sum of the first V lanes of each of kBlockO accumulator vectors
@@ -129,7 +214,7 @@ template <typename T, int V> [[gnu::always_inline]] inline void laneSums(const T
 
 // The images [0, g.n) of x and dy into the slot's accumulator and then its
 // sums, V lanes per vector.
-template <typename T, int V>
+template <typename T, int V, bool grouped = false>
 [[gnu::always_inline]] inline void slotImages(const T *x, const T *dy, const Window &g,
                                               int64_t outChannels, T *slot) {
   const SlotLayout l = slotLayout<T>(g, outChannels);
@@ -145,9 +230,9 @@ template <typename T, int V>
     for (int64_t r = 0; r < outChannels * g.oh; ++r)
       std::copy(dn + r * g.ow, dn + (r + 1) * g.ow, dyb + r * row);
     if (g.sw == 1)
-      accumulateImage<T, V, true>(buf, dyb, g, p, outChannels, accumulator);
+      accumulateImage<T, V, true, grouped>(buf, dyb, g, p, outChannels, accumulator);
     else
-      accumulateImage<T, V, false>(buf, dyb, g, p, outChannels, accumulator);
+      accumulateImage<T, V, false, grouped>(buf, dyb, g, p, outChannels, accumulator);
   }
   for (int64_t b = 0; b < paddedOut(outChannels) / kBlockO; ++b)
     for (int64_t t = 0; t < taps; ++t) {
@@ -162,7 +247,7 @@ template <typename T, int V>
 template <typename T>
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) void
 slotAvx512(const T *x, const T *dy, const Window &g, int64_t o, T *slot) {
-  slotImages<T, int(64 / sizeof(T))>(x, dy, g, o, slot);
+  slotImages<T, int(64 / sizeof(T)), true>(x, dy, g, o, slot);
 }
 template <typename T>
 __attribute__((target("avx2,fma"))) void slotAvx2(const T *x, const T *dy, const Window &g,
