@@ -96,8 +96,8 @@ inline T *accumulatorAt(T *accumulator, int64_t taps, int64_t b, int64_t t, int6
 // of its multiply-add rate (on the AVX-512 machine of docs/performance.md:
 // 2.5 against 3.6 G vector multiply-adds a second). With J > 1 each dy
 // vector is loaded once for the J taps, QH + J loads to QH x J
-// multiply-adds; the empty asm keeps it in a register (without it GCC
-// folds the load into every multiply-add again).
+// multiply-adds; with GCC an empty asm keeps it in a register (without it
+// GCC folds the load into every multiply-add again).
 template <typename T, int V, bool unit, int QH, int J>
 [[gnu::always_inline]] inline void accumulateTaps(const T *buf, const T *dy, const Window &g,
                                                   const Padded &p, int64_t b, int64_t q0, int64_t c,
@@ -119,8 +119,12 @@ template <typename T, int V, bool unit, int QH, int J>
       for (int q = 0; q < QH; ++q) {
         Vec d;
         std::memcpy(&d, ds + q * dyPlane, sizeof(Vec));
+        // GCC only: Clang keeps the load in a register by itself (and
+        // rejects a 64-byte "v" operand in a file not built for AVX-512).
+#if defined(__GNUC__) && !defined(__clang__)
         if constexpr (J > 1)
           asm("" : "+v"(d));
+#endif
         dv[q] = d;
       }
       for (int jj = 0; jj < J; ++jj) {
