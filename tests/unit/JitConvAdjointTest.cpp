@@ -216,7 +216,7 @@ TEST_CASE("conv adjoints: the direct weight gradient at every vector width") {
     checkWeightGradAtWidth<double, 2>(c);
     checkWeightGradAtWidth<double, 4>(c);
     checkWeightGradAtWidth<double, 8>(c);
-    if (kernels::simdLevel() == 2) { // the taps in groups of up to 5 (kernels 1x1 to 5x5 here)
+    if (kernels::simdLevel() == 2) { // the taps in groups of up to 5 (rows of 1 to 7 taps here)
       checkWeightGradAtWidth<float, 16, true>(c);
       checkWeightGradAtWidth<double, 8, true>(c);
     }

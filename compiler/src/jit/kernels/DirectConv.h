@@ -102,6 +102,20 @@ template <typename T> void padImage(const T *x, const Window &g, const Padded &p
                 x + (c * g.h + r - g.ph) * g.w + (c1 - g.pw), buf + (c * p.rows + r) * p.cols + c0);
 }
 
+// xv := the window's vector at column ox0 of image row xs, whose taps are
+// sw apart (unit: 1, one plain load). By reference: a vector returned by
+// value would take the baseline ISA's calling convention. Also the weight
+// adjoint's (DirectWeightGrad.h).
+template <typename T, int V, bool unit, typename Vec>
+[[gnu::always_inline]] inline void windowVector(const T *xs, int64_t ox0, int64_t sw, Vec &xv) {
+  if constexpr (unit) {
+    std::memcpy(&xv, xs + ox0, sizeof(Vec));
+  } else {
+    for (int l = 0; l < V; ++l)
+      xv[l] = xs[(ox0 + l) * sw];
+  }
+}
+
 // One image: buf as padImage wrote it, packed weights, y [O, OH, OW]. V lanes
 // of T per vector; unit: the stride along the row is 1 (plain vector loads).
 // bias (or null): y = relu(sum + bias[o]) (ConvEpilogue::BiasRelu).
@@ -120,16 +134,10 @@ template <typename T, int V, bool unit>
         const T *w = packed + b * taps * kBlockO;
         for (int64_t c = 0; c < g.c; ++c)
           for (int64_t i = 0; i < g.kh; ++i) {
-            const T *row = buf + (c * p.rows + oy * g.sh + i * g.dh) * p.cols + ox0 * g.sw;
+            const T *row = buf + (c * p.rows + oy * g.sh + i * g.dh) * p.cols;
             for (int64_t j = 0; j < g.kw; ++j, w += kBlockO) {
-              const T *at = row + j * g.dw;
               Vec xv;
-              if constexpr (unit) {
-                std::memcpy(&xv, at, sizeof(Vec));
-              } else {
-                for (int l = 0; l < V; ++l)
-                  xv[l] = at[l * g.sw];
-              }
+              windowVector<T, V, unit>(row + j * g.dw, ox0, g.sw, xv);
               for (int q = 0; q < kBlockO; ++q)
                 acc[q] += w[q] * xv;
             }

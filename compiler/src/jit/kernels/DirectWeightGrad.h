@@ -68,19 +68,6 @@ template <typename T> int64_t scratchElements(const Window &g, int64_t outChanne
   return slots * slotLayout<T>(g, outChannels).total();
 }
 
-// xv := the window's vector at column ox0 of image row xs, whose taps are
-// sw apart (unit: 1). By reference: a vector returned by value would take
-// the baseline ISA's calling convention.
-template <typename T, int V, bool unit, typename Vec>
-[[gnu::always_inline]] inline void windowVector(const T *xs, int64_t ox0, int64_t sw, Vec &xv) {
-  if constexpr (unit) {
-    std::memcpy(&xv, xs + ox0, sizeof(Vec));
-  } else {
-    for (int l = 0; l < V; ++l)
-      xv[l] = xs[(ox0 + l) * sw];
-  }
-}
-
 // The accumulator's vector of output channel b * kBlockO + q at tap t.
 template <typename T>
 inline T *accumulatorAt(T *accumulator, int64_t taps, int64_t b, int64_t t, int64_t q) {
@@ -129,7 +116,7 @@ template <typename T, int V, bool unit, int QH, int J>
       }
       for (int jj = 0; jj < J; ++jj) {
         Vec xv;
-        windowVector<T, V, unit>(xs + jj * g.dw, ox0, g.sw, xv);
+        direct::windowVector<T, V, unit>(xs + jj * g.dw, ox0, g.sw, xv);
         for (int q = 0; q < QH; ++q)
           acc[q][jj] += dv[q] * xv;
       }
