@@ -161,6 +161,37 @@ TEST_CASE("JitConvKernel: the direct convolution equals im2col + GEMM") {
     }
 }
 
+namespace {
+// storeLanes at V lanes of T: every count of lanes writes exactly those
+// elements, in order, and nothing past them.
+template <typename T, int V> void checkStoreLanes() {
+  typedef T Vec __attribute__((vector_size(V * sizeof(T))));
+  Vec v;
+  for (int l = 0; l < V; ++l)
+    v[l] = T(l + 1);
+  for (int64_t lanes = 1; lanes <= V; ++lanes) {
+    T out[V + 2];
+    std::fill(out, out + V + 2, T(-7));
+    jit::kernels::direct::storeLanes<T, V>(v, lanes, out + 1);
+    CAPTURE(V);
+    CAPTURE(lanes);
+    CHECK(out[0] == T(-7));
+    for (int64_t l = 0; l < V; ++l)
+      CHECK(out[1 + l] == (l < lanes ? T(l + 1) : T(-7)));
+    CHECK(out[V + 1] == T(-7));
+  }
+}
+} // namespace
+
+TEST_CASE("JitConvKernel: a row's last vector stores exactly its lanes, at every width") {
+  checkStoreLanes<float, 4>();
+  checkStoreLanes<float, 8>();
+  checkStoreLanes<float, 16>();
+  checkStoreLanes<double, 2>();
+  checkStoreLanes<double, 4>();
+  checkStoreLanes<double, 8>();
+}
+
 TEST_CASE("JitConvKernel: unset, the choice is measured and remembered per shape") {
   testing::ScopedEnv env("CHAINJIT_CONV_KERNEL", nullptr);
   const jit::kernels::Window layer1{1, 1, 28, 28, 5, 5, 28, 28, 1, 1, 2, 2, 1, 1};
