@@ -223,6 +223,28 @@ TEST_CASE("worker pool: the spin budget learns the gaps between calls, within it
   CHECK(pool->spinBudget() == pool->dispatchCost());
 }
 
+// forItems' payback test charges what a hand-off costs at the moment:
+// the spinning workers' start right after a call, their wake-up once they
+// have slept (charging the wake-up always kept the Fashion CNN's
+// convolutions on one thread, docs/performance.md).
+TEST_CASE("worker pool: a hand-off costs the spinning start after a call, the wake-up later") {
+  using namespace compiler::jit::kernels;
+  WorkerPool *pool = WorkerPool::get();
+  if (!pool)
+    return;
+  const double spinning = pool->spinningDispatchCost(), wake = pool->dispatchCost();
+  CHECK(spinning > 0);
+  CHECK(spinning <= wake);
+  REQUIRE(pool->run(
+      pool->workers() + 1, +[](void *, int64_t) {}, nullptr));
+  const double now = pool->handOffCost(); // spinning, unless this thread was preempted
+  CHECK((now == spinning || now == wake));
+  // Longer than any spin budget: the workers sleep.
+  std::this_thread::sleep_for(
+      std::chrono::duration<double>(2 * std::max(kMaxSpinSeconds, pool->spinBudget())));
+  CHECK(pool->handOffCost() == wake);
+}
+
 // Idle work (WorkerPool::postIdle, compiler/IdleWork.h): a worker that has
 // gone to sleep wakes for it, a call waits for the unit in progress and
 // then runs on every thread, the poster runs what is left and waits for a

@@ -3,10 +3,12 @@
 // split over the CPUs when that pays, with no speed measured on one machine
 // built in: the first item runs on the calling thread and is timed; the
 // other items are split over threads only when their predicted time (that
-// measured time per item, times the items left) is at least kPayback times
-// what handing work to the pool's threads and waiting for them costs on
-// this machine (measured once per process). libc only (POSIX threads): AOT
-// bundles carry the kernels into C programs.
+// measured time per item, times the items left) gives each thread at
+// least kPayback times what handing work to the pool's threads and waiting
+// for them costs on this machine at that moment (measured once per
+// process, for workers that still spin after a call and for sleeping ones:
+// WorkerPool::handOffCost). libc only (POSIX threads): AOT bundles carry
+// the kernels into C programs.
 //
 // The threads are a pool started on first use and kept: creating and
 // joining threads on every call, as this did first, cost more than it saved
@@ -263,8 +265,10 @@ public:
         // runtime). Never freed: its threads use it until the process ends.
         if (void *memory = std::malloc(sizeof(WorkerPool))) {
           p = ::new (memory) WorkerPool(std::min(onlineCpus(), kMaxThreads) - 1);
-          if (p->workers_ > 0) // the sleep-and-wake cost, before anyone spins
+          if (p->workers_ > 0) { // the sleep-and-wake cost, before anyone spins
             p->spin_.store(p->dispatchCost(), std::memory_order_relaxed);
+            p->spinningDispatchCost();
+          }
           pool_.store(p, std::memory_order_release);
         }
       }
@@ -300,7 +304,7 @@ public:
     while (pending_.load(std::memory_order_acquire) > 0)
       pthread_cond_wait(&done_, &m_);
     pthread_mutex_unlock(&m_);
-    lastEnd_ = monotonicSeconds();
+    lastEnd_.store(monotonicSeconds(), std::memory_order_relaxed);
     busy_.store(false, std::memory_order_release);
     return true;
   }
@@ -361,12 +365,54 @@ public:
     return best > 0 ? best : 1e-5; // a guess for this call only
   }
 
+  // Seconds to hand an empty call to workers that are spinning (woken by a
+  // call just before; each try follows the last within their spin budget,
+  // at least dispatchCost()): the least of a few tries, measured when the
+  // pool starts. On a VM the two costs differ by two orders of magnitude:
+  // the Fashion CNN's host took 49-61 us to wake a sleeping worker and
+  // 0.2 us to start a spinning one. Falls back to dispatchCost() when the
+  // pool was busy for every try.
+  double spinningDispatchCost() {
+    double cost = hotCost_.load(std::memory_order_relaxed);
+    if (cost > 0)
+      return cost;
+    const double wake = dispatchCost();
+    double best = 0;
+    if (run(
+            workers_ + 1, +[](void *, int64_t) {}, nullptr)) // wakes them: they spin after it
+      for (int i = 0; i < 5; ++i) {
+        double t0 = monotonicSeconds();
+        if (run(
+                workers_ + 1, +[](void *, int64_t) {}, nullptr)) {
+          double t = monotonicSeconds() - t0;
+          best = best == 0 ? t : std::min(best, t);
+        }
+      }
+    if (best > 0)
+      hotCost_.store(std::min(best, wake), std::memory_order_relaxed);
+    return best > 0 ? std::min(best, wake) : wake;
+  }
+
+  // What handing a call to the workers costs now: spinningDispatchCost()
+  // while they still spin after the last call (it ended less than the spin
+  // budget ago), else dispatchCost(), their wake-up. forItems' payback
+  // test charged the wake-up always, and on the host above that kept the
+  // CNN's convolutions on one thread (a slot of 7 images, about 45 us, left
+  // 360 us to split; it asked for 8 x 49 us), which left the pool asleep
+  // for the next kernel too, which then charged the wake-up in turn: the
+  // step took 2.2-3.1 ms in most runs, 1.5-2.0 ms with splitting forced.
+  double handOffCost() {
+    const double sinceLast = monotonicSeconds() - lastEnd_.load(std::memory_order_relaxed);
+    return sinceLast < spinBudget() ? spinningDispatchCost() : dispatchCost();
+  }
+
 private:
   // Records the gap since the last call ended (one the workers could have
   // spun through, else none) and sets the spin budget from the recent ones.
   // Only the call holding busy_ writes the history.
   void learnRhythm(double now) {
-    const double gap = lastEnd_ > 0 ? now - lastEnd_ : 0;
+    const double last = lastEnd_.load(std::memory_order_relaxed);
+    const double gap = last > 0 ? now - last : 0;
     gaps_[nextGap_] = gap <= kMaxSpinSeconds ? gap : 0;
     nextGap_ = (nextGap_ + 1) % kGapHistory;
     double longest = 0;
@@ -489,8 +535,8 @@ private:
   std::atomic<int64_t> pending_{0}; // likewise
   std::atomic<double> spin_{0};     // seconds to spin before sleeping
   FloatControl csr_ = 0;
-  std::atomic<double> cost_{0};
-  double lastEnd_ = 0;            // when the last call ended (0: none yet)
+  std::atomic<double> cost_{0}, hotCost_{0}; // dispatchCost, spinningDispatchCost
+  std::atomic<double> lastEnd_{0};           // when the last call ended (0: none yet)
   double gaps_[kGapHistory] = {}; // the recent gaps, 0 for one too long to spin through
   int nextGap_ = 0;
   std::atomic<IdleJob *> idle_{nullptr}; // the posted idle job, if any
@@ -724,7 +770,11 @@ inline int retryLog2Period(double split, double serial) {
 // site's.
 template <typename Body>
 void forItems(int64_t items, const Body &body, SplitHistory &history) {
-  constexpr double kPayback = 4; // threads only for work >= 4 dispatches
+  // Threads only for work of at least 2 hand-offs each: a split in two is
+  // then predicted at least 4/3 as fast (work of 4 hand-offs done in 1 + 2
+  // of them), and the gains measured below decide. It was 4 hand-offs, and
+  // always at the wake-up's cost: 8 wake-ups of work for a second thread.
+  constexpr double kPayback = 2;
   if (items <= 0)
     return;
   if (items == 1)
@@ -740,7 +790,7 @@ void forItems(int64_t items, const Body &body, SplitHistory &history) {
   int64_t threads = std::min(pool->workers() + 1, rest);
   if (mode == SplitMode::Model) {
     threads = std::clamp<int64_t>(
-        int64_t(perItem * double(rest) / (kPayback * pool->dispatchCost())), 1, threads);
+        int64_t(perItem * double(rest) / (kPayback * pool->handOffCost())), 1, threads);
     if (threads <= 1)
       return body(int64_t{1}, items);
     const double split = history.split.median.load(std::memory_order_relaxed),
